@@ -1,0 +1,133 @@
+/**
+ * COPY text format codec (https://www.postgresql.org/docs/current/sql-copy.html, "Text Format").
+ *
+ * Works on bytes in the dump's encoding: every byte this format gives meaning to is ASCII, and every
+ * server encoding keeps ASCII bytes single, so escapes can be handled without decoding text.
+ */
+import { AnonymiseError } from './errors.js';
+
+const BACKSLASH = 0x5c; // \
+const TAB = 0x09;
+const LF = 0x0a;
+const CR = 0x0d;
+const BS = 0x08; // \b
+const FF = 0x0c; // \f
+const VT = 0x0b; // \v
+const N_UPPER = 0x4e; // N
+
+/** The field `\N`: SQL NULL. */
+export const NULL_FIELD = Buffer.from('\\N');
+
+export function isNullField(src: Buffer, start: number, end: number): boolean {
+  return end - start === 2 && src[start] === BACKSLASH && src[start + 1] === N_UPPER;
+}
+
+function octal(b: number): boolean {
+  return b >= 0x30 && b <= 0x37;
+}
+function hexValue(b: number): number {
+  if (b >= 0x30 && b <= 0x39) return b - 0x30;
+  if (b >= 0x61 && b <= 0x66) return b - 0x57;
+  if (b >= 0x41 && b <= 0x46) return b - 0x37;
+  return -1;
+}
+
+/**
+ * The raw bytes of one field (`src[start..end)`, no tab or newline inside), or null for `\N`.
+ * Returns a view of `src` when the field holds no escape. Throws on a lone trailing backslash, which
+ * COPY would read as an escaped delimiter — something pg_dump never writes.
+ */
+export function unescapeField(src: Buffer, start: number, end: number): Buffer | null {
+  const first = src.indexOf(BACKSLASH, start);
+  if (first === -1 || first >= end) return src.subarray(start, end);
+  if (isNullField(src, start, end)) return null;
+  const out = Buffer.allocUnsafe(end - start);
+  let o = src.copy(out, 0, start, first);
+  let i = first;
+  while (i < end) {
+    const b = src[i]!;
+    if (b !== BACKSLASH) {
+      out[o++] = b;
+      i++;
+      continue;
+    }
+    if (i + 1 >= end) throw new AnonymiseError('BAD_INPUT', 'invalid COPY escape: backslash at end of field');
+    const c = src[i + 1]!;
+    i += 2;
+    switch (c) {
+      case 0x62: out[o++] = BS; break; // \b
+      case 0x66: out[o++] = FF; break; // \f
+      case 0x6e: out[o++] = LF; break; // \n
+      case 0x72: out[o++] = CR; break; // \r
+      case 0x74: out[o++] = TAB; break; // \t
+      case 0x76: out[o++] = VT; break; // \v
+      case 0x78: { // \xH or \xHH
+        const h1 = i < end ? hexValue(src[i]!) : -1;
+        if (h1 < 0) { out[o++] = c; break; }
+        i++;
+        const h2 = i < end ? hexValue(src[i]!) : -1;
+        if (h2 < 0) { out[o++] = h1; break; }
+        i++;
+        out[o++] = (h1 << 4) | h2;
+        break;
+      }
+      default:
+        if (octal(c)) { // \d, \dd or \ddd
+          let v = c - 0x30;
+          if (i < end && octal(src[i]!)) { v = (v << 3) | (src[i]! - 0x30); i++; }
+          if (i < end && octal(src[i]!)) { v = (v << 3) | (src[i]! - 0x30); i++; }
+          out[o++] = v & 0xff;
+        } else {
+          out[o++] = c; // "any other character ... will be taken to represent that character"
+        }
+    }
+  }
+  return out.subarray(0, o);
+}
+
+/** Bytes that COPY TO escapes, mapped to the letter after the backslash (0 = no escape). */
+const ESCAPE_LETTER = new Uint8Array(256);
+ESCAPE_LETTER[BACKSLASH] = BACKSLASH;
+ESCAPE_LETTER[TAB] = 0x74;
+ESCAPE_LETTER[LF] = 0x6e;
+ESCAPE_LETTER[CR] = 0x72;
+ESCAPE_LETTER[BS] = 0x62;
+ESCAPE_LETTER[FF] = 0x66;
+ESCAPE_LETTER[VT] = 0x76;
+
+/** Escaped length of `bytes` (equal to its length when nothing needs escaping). */
+export function escapedLength(bytes: Buffer): number {
+  let n = bytes.length;
+  for (let i = 0; i < bytes.length; i++) if (ESCAPE_LETTER[bytes[i]!] !== 0) n++;
+  return n;
+}
+
+/** Writes the escaped form of `bytes` into `out` at `at`; returns the new offset. */
+export function escapeInto(bytes: Buffer, out: Buffer, at: number): number {
+  let o = at;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    const letter = ESCAPE_LETTER[b]!;
+    if (letter === 0) out[o++] = b;
+    else {
+      out[o++] = BACKSLASH;
+      out[o++] = letter;
+    }
+  }
+  return o;
+}
+
+/** String-level helpers (UTF-8), for tests and for callers outside the hot path. */
+export function encodeField(value: string | null): string {
+  if (value === null) return '\\N';
+  const bytes = Buffer.from(value, 'utf8');
+  const out = Buffer.allocUnsafe(escapedLength(bytes));
+  escapeInto(bytes, out, 0);
+  return out.toString('utf8');
+}
+
+export function decodeField(field: string): string | null {
+  const buf = Buffer.from(field, 'utf8');
+  const raw = unescapeField(buf, 0, buf.length);
+  return raw === null ? null : raw.toString('utf8');
+}

@@ -1,0 +1,47 @@
+/**
+ * One error class for everything the tool reports to a user. A message never contains a value from
+ * the dump (it may be personal data): only positions, table and column names, and rule text.
+ */
+export type ErrorCode =
+  | 'USAGE' // bad command line
+  | 'RULES' // bad rules file
+  | 'UNCLASSIFIED' // a table or column that no rule classifies, under `unknown: fail`
+  | 'NOT_PLAIN_DUMP' // archive, compressed in an unsupported format, NUL bytes
+  | 'BAD_INPUT' // malformed dump text
+  | 'UNSUPPORTED' // valid dump, but a form we cannot rewrite safely
+  | 'LIMIT'; // a line or statement larger than the configured limit
+
+/** Exit statuses from SPEC.md. */
+export const EXIT = { ok: 0, gaps: 1, usage: 2, input: 3 } as const;
+
+export interface Position {
+  line?: number;
+  table?: string;
+  column?: string;
+  file?: string;
+}
+
+export class AnonymiseError extends Error {
+  readonly code: ErrorCode;
+  readonly position: Position;
+  constructor(code: ErrorCode, detail: string, position: Position = {}) {
+    super(formatMessage(code, detail, position));
+    this.name = 'AnonymiseError';
+    this.code = code;
+    this.position = position;
+  }
+
+  get exitCode(): number {
+    return this.code === 'USAGE' || this.code === 'RULES' ? EXIT.usage : EXIT.input;
+  }
+}
+
+function formatMessage(code: ErrorCode, detail: string, p: Position): string {
+  if (code === 'RULES' && p.file) return `${p.file}${p.line ? `:${p.line}` : ''}: ${detail}`;
+  if (code === 'USAGE' || code === 'RULES') return detail;
+  const where: string[] = [];
+  if (p.line !== undefined) where.push(`input line ${p.line}`);
+  if (p.table) where.push(`table ${p.table}`);
+  if (p.column) where.push(`column ${p.column}`);
+  return where.length ? `${where.join(', ')}: ${detail}` : detail;
+}

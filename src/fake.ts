@@ -1,0 +1,215 @@
+/**
+ * Deterministic fakes. A value's fake is a function of (rule key, original value) only: SipHash of the
+ * value seeds a small generator that picks from @faker-js/faker's locale word lists. Common methods
+ * are implemented here directly over those lists (~1 µs); any other faker method runs on a Faker
+ * instance whose randomizer is reseeded from the same hash (slower, ~5–15 µs, but just as stable).
+ *
+ * `unique: true` appends 60 bits of the keyed hash, so distinct inputs give distinct outputs unless
+ * two 64-bit SipHash values collide in their 60 kept bits (about n²/2⁶¹: 4·10⁻⁷ for a million values).
+ */
+import { Faker, allLocales, base, type LocaleDefinition } from '@faker-js/faker';
+import { KeyRing, Prng, uniqueToken } from './keys.js';
+
+export interface FakeSpec {
+  method: string;
+  unique: boolean;
+  locale: string;
+}
+
+/** Input: the original value as UTF-8 bytes. */
+export type FakeFn = (value: Buffer) => string;
+
+type Gen = (rng: Prng, token: string | null) => string;
+
+/** faker modules whose methods a rule may name; everything else (helpers, internals) is refused. */
+const MODULES = new Set([
+  'airline', 'animal', 'book', 'color', 'commerce', 'company', 'database', 'datatype', 'date', 'finance',
+  'food', 'git', 'hacker', 'image', 'internet', 'location', 'lorem', 'music', 'number', 'person', 'phone',
+  'science', 'string', 'system', 'vehicle', 'word',
+]);
+
+const RESERVED_DOMAINS = ['example.com', 'example.org', 'example.net'];
+const FIXED_REF_DATE = new Date('2025-01-01T00:00:00Z');
+
+function localeChain(locale: string): LocaleDefinition[] {
+  const table = allLocales as Record<string, LocaleDefinition>;
+  const own = table[locale];
+  if (!own) throw new Error(`unknown faker locale ${locale}`);
+  const chain = [own];
+  // faker's own fallback order: a regional locale falls back to its language, then to en, then base
+  const lang = locale.split('_')[0]!;
+  if (lang !== locale && table[lang]) chain.push(table[lang]!);
+  if (lang !== 'en') chain.push(table.en!);
+  chain.push(base);
+  return chain;
+}
+
+function lookup<T>(chain: LocaleDefinition[], get: (d: LocaleDefinition) => T | undefined): T | undefined {
+  for (const d of chain) {
+    const v = get(d);
+    if (v !== undefined && v !== null) return v;
+  }
+  return undefined;
+}
+
+function nameList(chain: LocaleDefinition[], key: 'first_name' | 'last_name' | 'middle_name'): string[] {
+  const entry = lookup(chain, (d) => d.person?.[key]) as
+    | { generic?: string[]; female?: string[]; male?: string[] }
+    | undefined;
+  const list = entry?.generic ?? [...(entry?.female ?? []), ...(entry?.male ?? [])];
+  return list.length > 0 ? list : ['Alex'];
+}
+
+/** ASCII letters and digits of a name, lower case: "Zoë O'Brien" → "zoeobrien". */
+function asciiSlug(s: string): string {
+  return s.normalize('NFKD').replace(/[^A-Za-z0-9]/g, '').toLowerCase() || 'user';
+}
+
+function fillPattern(rng: Prng, pattern: string): string {
+  let out = '';
+  for (const ch of pattern) {
+    if (ch === '#') out += String(rng.below(10));
+    else if (ch === '?') out += String.fromCharCode(65 + rng.below(26));
+    else out += ch;
+  }
+  return out;
+}
+
+function hex(rng: Prng, n: number): string {
+  let s = '';
+  while (s.length < n) s += rng.nextU32().toString(16).padStart(8, '0');
+  return s.slice(0, n);
+}
+
+function appendToken(value: string, token: string | null, sep = '-'): string {
+  return token === null ? value : `${value}${sep}${token}`;
+}
+
+function fastGenerators(chain: LocaleDefinition[]): Record<string, Gen> {
+  const first = nameList(chain, 'first_name');
+  const last = nameList(chain, 'last_name');
+  const middle = nameList(chain, 'middle_name');
+  const phoneFormats =
+    lookup(chain, (d) => (d.phone_number?.format as { human?: string[] } | undefined)?.human) ??
+    lookup(chain, (d) => (d.phone_number?.format as { national?: string[] } | undefined)?.national) ?? [
+      '###-###-####',
+    ];
+  const postcodes = (lookup(chain, (d) => d.location?.postcode) as string[] | string | undefined) ?? '#####';
+  const postcodeList = Array.isArray(postcodes) ? postcodes : [postcodes];
+  const localPart = (rng: Prng, token: string | null) => {
+    const f = asciiSlug(rng.pick(first));
+    const l = asciiSlug(rng.pick(last));
+    return token === null ? `${f}.${l}${rng.below(100)}` : `${f}.${l}.${token}`;
+  };
+  const email: Gen = (rng, token) => `${localPart(rng, token)}@${rng.pick(RESERVED_DOMAINS)}`;
+  const username: Gen = (rng, token) => localPart(rng, token);
+  const ipv4: Gen = (rng, token) =>
+    appendToken(`${1 + rng.below(223)}.${rng.below(256)}.${rng.below(256)}.${1 + rng.below(254)}`, token);
+  const ipv6: Gen = (rng, token) => {
+    const groups: string[] = [];
+    for (let i = 0; i < 8; i++) groups.push(rng.below(0x10000).toString(16));
+    return appendToken(groups.join(':'), token);
+  };
+  return {
+    'person.firstName': (rng, token) => appendToken(rng.pick(first), token, ' '),
+    'person.lastName': (rng, token) => appendToken(rng.pick(last), token, ' '),
+    'person.middleName': (rng, token) => appendToken(rng.pick(middle), token, ' '),
+    'person.fullName': (rng, token) => appendToken(`${rng.pick(first)} ${rng.pick(last)}`, token, ' '),
+    'internet.email': email,
+    'internet.exampleEmail': email,
+    'internet.username': username,
+    'internet.userName': username,
+    'internet.ipv4': ipv4,
+    'internet.ipv6': ipv6,
+    'internet.ip': (rng, token) => (rng.below(5) === 0 ? ipv6(rng, token) : ipv4(rng, token)),
+    'internet.url': (rng, token) => `https://${rng.pick(RESERVED_DOMAINS)}/${token ?? hex(rng, 8)}`,
+    'internet.domainName': (rng, token) => `${token ?? hex(rng, 8)}.${rng.pick(RESERVED_DOMAINS)}`,
+    'phone.number': (rng, token) => appendToken(fillPattern(rng, rng.pick(phoneFormats)), token, ' x'),
+    'location.zipCode': (rng, token) => appendToken(fillPattern(rng, rng.pick(postcodeList)), token, ' '),
+    'string.uuid': (rng) => {
+      const h = hex(rng, 32);
+      const variant = ((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
+      return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+    },
+  };
+}
+
+/** The randomizer faker calls for every random choice; we point it at the value's generator. */
+class SeededRandomizer {
+  rng = new Prng();
+  next(): number {
+    return this.rng.next();
+  }
+  seed(): void {
+    // faker.seed() is never called by us; a seed comes from the value's hash instead
+  }
+}
+
+interface LocaleKit {
+  fast: Record<string, Gen>;
+  faker: Faker;
+  randomizer: SeededRandomizer;
+}
+const kits = new Map<string, LocaleKit>();
+function kitFor(locale: string): LocaleKit {
+  let kit = kits.get(locale);
+  if (!kit) {
+    const chain = localeChain(locale);
+    const randomizer = new SeededRandomizer();
+    const faker = new Faker({ locale: chain, randomizer });
+    faker.setDefaultRefDate(FIXED_REF_DATE);
+    kit = { fast: fastGenerators(chain), faker, randomizer };
+    kits.set(locale, kit);
+  }
+  return kit;
+}
+
+/** Returns null when `method` names a faker method a rule may use, else the reason it may not. */
+export function checkFakeSpec(spec: FakeSpec): string | null {
+  if (!(spec.locale in (allLocales as object)) || !/^[a-z]{2,3}(_[A-Za-z]+)*$/.test(spec.locale))
+    return `unknown faker locale ${spec.locale}`;
+  const m = /^([a-z]+)\.([a-z][A-Za-z0-9]*)$/.exec(spec.method);
+  if (!m || !MODULES.has(m[1]!)) return `unknown faker method ${spec.method}`;
+  const kit = kitFor(spec.locale);
+  if (kit.fast[spec.method]) return null;
+  const mod = (kit.faker as unknown as Record<string, object>)[m[1]!]!;
+  const proto = Object.getPrototypeOf(mod) as Record<string, unknown>;
+  if (!Object.prototype.hasOwnProperty.call(proto, m[2]!) || typeof proto[m[2]!] !== 'function' || m[2] === 'constructor')
+    return `unknown faker method ${spec.method}`;
+  try {
+    const v = (mod as Record<string, () => unknown>)[m[2]!]!();
+    if (v === undefined || v === null || typeof v === 'object' && !(v instanceof Date)) return `faker method ${spec.method} does not return text`;
+  } catch {
+    return `faker method ${spec.method} needs arguments, which rules cannot give`;
+  }
+  return null;
+}
+
+function stringify(v: unknown): string {
+  if (v instanceof Date) return v.toISOString();
+  return String(v);
+}
+
+export function compileFake(spec: FakeSpec, keys: KeyRing): FakeFn {
+  const problem = checkFakeSpec(spec);
+  if (problem) throw new Error(problem);
+  const kit = kitFor(spec.locale);
+  const sip = keys.sip(`fake\0${spec.method}\0${spec.locale}\0${spec.unique ? 'unique' : ''}`);
+  const rng = new Prng();
+  const fast = kit.fast[spec.method];
+  if (fast) {
+    return (value) => {
+      sip.hash(value);
+      rng.seed(sip.hi, sip.lo);
+      return fast(rng, spec.unique ? uniqueToken(sip.hi, sip.lo) : null);
+    };
+  }
+  const [modName, fnName] = spec.method.split('.') as [string, string];
+  const mod = (kit.faker as unknown as Record<string, Record<string, () => unknown>>)[modName]!;
+  return (value) => {
+    sip.hash(value);
+    kit.randomizer.rng.seed(sip.hi, sip.lo);
+    const out = stringify(mod[fnName]!());
+    return spec.unique ? appendToken(out, uniqueToken(sip.hi, sip.lo)) : out;
+  };
+}
