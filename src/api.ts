@@ -1,0 +1,138 @@
+/**
+ * The library API. The CLI is a thin shell over these functions, and the tests call them directly.
+ */
+import type { Readable, Writable } from 'node:stream';
+import { once } from 'node:events';
+import { KeyRing } from './keys.js';
+import { CompiledRules, type Gap } from './rule-compiler.js';
+import { loadRules, type RulesData } from './rules-file.js';
+import { DumpRewriter, type TableStats } from './rewriter.js';
+import { plainDump } from './input.js';
+
+export interface RulesSource {
+  /** rules file paths, merged in order */
+  files?: string[];
+  /** or rules text (YAML), with a name used in error messages */
+  text?: { name: string; yaml: string }[];
+}
+
+export function readRules(src: RulesSource): RulesData {
+  return loadRules([...(src.files ?? []).map((path) => ({ path })), ...(src.text ?? []).map((t) => ({ path: t.name, text: t.yaml }))]);
+}
+
+export function compileRules(data: RulesData, secret?: string | Buffer): CompiledRules {
+  return new CompiledRules(data, new KeyRing(secret));
+}
+
+export interface RewriteOptions {
+  rules: CompiledRules;
+  maxLineBytes?: number;
+  /** called with the rewriter after each input chunk (progress display) */
+  onChunk?: (rw: DumpRewriter) => void;
+}
+
+export interface RewriteResult {
+  tables: TableStats[];
+  bytesIn: number;
+  bytesOut: number;
+  lines: number;
+}
+
+function result(rw: DumpRewriter, bytesOut: number): RewriteResult {
+  return { tables: [...rw.stats.values()], bytesIn: rw.bytesIn, bytesOut, lines: rw.line - 1 };
+}
+
+/** Rewrites a whole dump held in memory (tests, small inputs). `chunks` lets tests cut it anywhere. */
+export function rewriteBuffer(input: Buffer | Buffer[], options: RewriteOptions): { output: Buffer; result: RewriteResult } {
+  const out: Buffer[] = [];
+  let bytesOut = 0;
+  const rw = new DumpRewriter({ rules: options.rules, maxUnitBytes: options.maxLineBytes }, (c) => {
+    out.push(Buffer.from(c));
+    bytesOut += c.length;
+  });
+  for (const chunk of Array.isArray(input) ? input : [input]) rw.write(chunk);
+  rw.end();
+  return { output: Buffer.concat(out), result: result(rw, bytesOut) };
+}
+
+export interface StreamHandle {
+  /** the rewriter, for progress and for the ABORTED trailer on error */
+  rewriter: DumpRewriter;
+  done: Promise<RewriteResult>;
+}
+
+/**
+ * Streams `source` (plain or gzip dump) through the rules into `sink`, honouring backpressure: no
+ * more input is read while `sink` is full.
+ */
+export function rewriteStream(source: AsyncIterable<Buffer> | Readable, sink: Writable, options: RewriteOptions): StreamHandle {
+  let bytesOut = 0;
+  const pending: Buffer[] = [];
+  const rw = new DumpRewriter({ rules: options.rules, maxUnitBytes: options.maxLineBytes }, (c) => {
+    pending.push(c);
+    bytesOut += c.length;
+  });
+  const drain = async () => {
+    for (const c of pending) {
+      if (!sink.write(c)) await waitDrain(sink);
+    }
+    pending.length = 0;
+  };
+  const done = (async () => {
+    for await (const chunk of plainDump(source as AsyncIterable<Buffer>)) {
+      rw.write(chunk);
+      await drain();
+      options.onChunk?.(rw);
+    }
+    rw.end();
+    await drain();
+    return result(rw, bytesOut);
+  })();
+  return { rewriter: rw, done };
+}
+
+async function waitDrain(sink: Writable): Promise<void> {
+  // a sink that errors or closes must not leave us waiting for 'drain' for ever
+  const ac = new AbortController();
+  try {
+    await Promise.race([
+      once(sink, 'drain', { signal: ac.signal }),
+      once(sink, 'close', { signal: ac.signal }).then(() => {
+        throw Object.assign(new Error('output closed'), { code: 'EPIPE' });
+      }),
+      once(sink, 'error', { signal: ac.signal }).then(([e]) => {
+        throw e;
+      }),
+    ]);
+  } finally {
+    ac.abort();
+  }
+}
+
+export interface CheckResult {
+  /** tables and columns no rule classifies */
+  gaps: (Gap & { line: number })[];
+  /** rules that name something the dump lacks (templates, filters) */
+  ruleErrors: string[];
+  /** table patterns of the rules that matched no table in the dump */
+  unused: string[];
+  tables: number;
+  columns: number;
+}
+
+/** Reads a dump's schema and COPY headers and reports what the rules do not cover. */
+export async function checkDump(source: AsyncIterable<Buffer> | Readable, rules: CompiledRules): Promise<CheckResult> {
+  const rw = new DumpRewriter({ rules, inspect: true }, () => {});
+  for await (const chunk of plainDump(source as AsyncIterable<Buffer>)) rw.write(chunk);
+  rw.end();
+  let columns = 0;
+  for (const t of rw.tables.keys()) columns += rw.columnsOf(t)?.length ?? 0;
+  return {
+    gaps: [...rw.gaps.values()],
+    ruleErrors: [...rw.ruleErrors],
+    unused: rules.unusedPatterns(),
+    tables: new Set([...rw.tables.keys(), ...rw.stats.keys()]).size,
+    columns,
+  };
+}
+

@@ -1,0 +1,250 @@
+/**
+ * The command line: parses options, opens files, wires streams. Everything else is in the library.
+ */
+import { createReadStream, createWriteStream, existsSync, openSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { createGzip } from 'node:zlib';
+import { once } from 'node:events';
+import type { Readable, Writable } from 'node:stream';
+import { Command, CommanderError, Option } from 'commander';
+import { checkDump, compileRules, readRules, rewriteStream } from './api.js';
+import { AnonymiseError, EXIT } from './errors.js';
+import { buildReport, humanSummary } from './summary.js';
+import { DEFAULT_MAX_UNIT_BYTES, type DumpRewriter } from './rewriter.js';
+
+export interface Io {
+  stdin: Readable;
+  stdout: Writable & { isTTY?: boolean };
+  stderr: Writable & { isTTY?: boolean };
+  env: Record<string, string | undefined>;
+}
+
+const DEFAULT_SECRET_ENV = 'ANONYMISE_DUMP_SECRET';
+
+function openInput(path: string | undefined, io: Io): { stream: Readable; size?: number; name: string } {
+  if (path === undefined || path === '-') return { stream: io.stdin, name: 'stdin' };
+  if (!existsSync(path)) throw new AnonymiseError('USAGE', `no such input file: ${path}`);
+  const st = statSync(path);
+  if (st.isDirectory())
+    throw new AnonymiseError(
+      'NOT_PLAIN_DUMP',
+      `input ${path} is a directory (a pg_dump directory-format archive?), not a plain SQL dump: convert it with \`pg_restore -f - ${path} | anonymise-dump …\``,
+    );
+  return { stream: createReadStream(path, { highWaterMark: 1 << 20 }), size: st.size, name: path };
+}
+
+interface RunFlags {
+  rules?: string[];
+  output?: string;
+  gzip?: boolean;
+  secretEnv: string;
+  report?: string;
+  quiet?: boolean;
+  progress?: boolean;
+  maxLineBytes: number;
+}
+
+function progressLine(rw: DumpRewriter, started: number, size: number | undefined): string {
+  const secs = (Date.now() - started) / 1000;
+  const mb = rw.bytesIn / 1e6;
+  const rate = secs > 0 ? mb / secs : 0;
+  let s = `${mb.toFixed(1)} MB`;
+  if (size) {
+    const pct = Math.min(100, (100 * rw.bytesIn) / size);
+    const eta = rate > 0 ? (size / 1e6 - mb) / rate : 0;
+    s += ` / ${(size / 1e6).toFixed(1)} MB (${pct.toFixed(0)}%, ETA ${eta.toFixed(0)} s)`;
+  }
+  s += `  ${rate.toFixed(0)} MB/s`;
+  if (rw.currentTable) s += `  ${rw.currentTable}`;
+  return s;
+}
+
+async function run(input: string | undefined, flags: RunFlags, io: Io): Promise<number> {
+  if (!flags.rules?.length) throw new AnonymiseError('USAGE', 'no rules: give at least one -r RULES.yaml (see `anonymise-dump init` for a draft)');
+  const data = readRules({ files: flags.rules });
+  const secret = io.env[flags.secretEnv];
+  const rules = compileRules(data, secret || undefined);
+  if (!secret && !flags.quiet)
+    io.stderr.write(`anonymise-dump: note: $${flags.secretEnv} is not set; pseudonyms use a random key and are consistent within this run only\n`);
+  const src = openInput(input, io);
+
+  let tmpPath: string | null = null;
+  let fileOut: Writable | null = null;
+  if (flags.output) {
+    const dir = dirname(flags.output);
+    if (!existsSync(dir)) throw new AnonymiseError('USAGE', `output directory does not exist: ${dir}`);
+    tmpPath = join(dir, `.${basename(flags.output)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    const fd = openSync(tmpPath, 'wx', 0o600);
+    fileOut = createWriteStream('', { fd, highWaterMark: 1 << 20 });
+  }
+  const finalOut: Writable = fileOut ?? io.stdout;
+  const gzip = flags.gzip ? createGzip({ level: 6 }) : null;
+  if (gzip) gzip.pipe(finalOut);
+  const sink: Writable = gzip ?? finalOut;
+
+  const cleanup = () => {
+    if (tmpPath) {
+      try {
+        unlinkSync(tmpPath);
+      } catch {
+        // already gone
+      }
+      tmpPath = null;
+    }
+  };
+  const onSignal = (sig: NodeJS.Signals) => {
+    cleanup();
+    io.stderr.write(`\nanonymise-dump: interrupted by ${sig}${flags.output ? '; no output file written' : ''}\n`);
+    process.exit(sig === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  const started = Date.now();
+  const showProgress = flags.progress ?? Boolean(io.stderr.isTTY);
+  let lastDraw = 0;
+  const handle = rewriteStream(src.stream, sink, {
+    rules,
+    maxLineBytes: flags.maxLineBytes,
+    onChunk: showProgress
+      ? (rw) => {
+          const now = Date.now();
+          if (now - lastDraw < 200) return;
+          lastDraw = now;
+          io.stderr.write(`\r\x1b[K${progressLine(rw, started, src.size)}`);
+        }
+      : undefined,
+  });
+  try {
+    const result = await handle.done;
+    if (gzip) {
+      gzip.end();
+      await once(finalOut, 'finish');
+    } else if (fileOut) {
+      fileOut.end();
+      await once(fileOut, 'finish');
+    }
+    if (fileOut) await once(fileOut, 'close').catch(() => {});
+    if (showProgress) io.stderr.write('\r\x1b[K');
+    if (tmpPath && flags.output) {
+      renameSync(tmpPath, flags.output);
+      tmpPath = null;
+    }
+    const report = buildReport(result, src.name, (Date.now() - started) / 1000, secret ? flags.secretEnv : 'random');
+    if (flags.report) writeFileSync(flags.report, JSON.stringify(report, null, 2) + '\n', { mode: 0o600 });
+    if (!flags.quiet) io.stderr.write(humanSummary(report));
+    return EXIT.ok;
+  } catch (e) {
+    if (showProgress) io.stderr.write('\r\x1b[K');
+    if (isEpipe(e)) {
+      // the reader went away (`| head`): not our error
+      cleanup();
+      return EXIT.ok;
+    }
+    const reason = e instanceof AnonymiseError ? e.message : 'internal error';
+    if (fileOut) {
+      fileOut.destroy();
+      cleanup();
+    } else if (handle.rewriter.started && !gzip) {
+      // stdout cannot be taken back: end it with a marker that makes a restore fail
+      io.stdout.write(handle.rewriter.abortTrailer(reason));
+    } else if (gzip && handle.rewriter.started) {
+      gzip.end(handle.rewriter.abortTrailer(reason));
+    }
+    throw e;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+function isEpipe(e: unknown): boolean {
+  return (e as { code?: string } | null)?.code === 'EPIPE' || (e as { code?: string } | null)?.code === 'ERR_STREAM_DESTROYED';
+}
+
+async function check(input: string | undefined, flags: { rules?: string[] }, io: Io): Promise<number> {
+  if (!flags.rules?.length) throw new AnonymiseError('USAGE', 'no rules: give at least one -r RULES.yaml');
+  const rules = compileRules(readRules({ files: flags.rules }), 'check');
+  const src = openInput(input, io);
+  const res = await checkDump(src.stream, rules);
+  const out: string[] = [];
+  const policy = rules.unknown;
+  for (const g of res.gaps)
+    out.push(`unclassified ${g.column ? 'column' : 'table '} ${g.column ? `${g.table}.${g.column}` : g.table}  (input line ${g.line})`);
+  for (const e of res.ruleErrors) out.push(`rule error: ${e}`);
+  for (const u of res.unused) out.push(`warning: rule ${u} names nothing in this dump`);
+  const tables = res.gaps.filter((g) => !g.column).length;
+  const cols = res.gaps.length - tables;
+  out.push(
+    `${res.tables} tables checked: ${tables} unclassified table(s), ${cols} unclassified column(s)` +
+      (res.gaps.length && policy !== 'fail' ? ` (unknown: ${policy} applies to them)` : ''),
+  );
+  io.stdout.write(out.join('\n') + '\n');
+  if (res.ruleErrors.length) return EXIT.usage;
+  return res.gaps.length > 0 && policy === 'fail' ? EXIT.gaps : EXIT.ok;
+}
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+export async function main(argv: string[], io: Io = process as unknown as Io): Promise<number> {
+  const say = (s: string) => io.stderr.write(s);
+  // the key must never be typed where ps, shell history and CI logs can see it
+  if (argv.some((a) => a === '--secret' || a.startsWith('--secret='))) {
+    say(`anonymise-dump: --secret is not accepted: put the key in $${DEFAULT_SECRET_ENV} (or name another variable with --secret-env)\n`);
+    return EXIT.usage;
+  }
+  let code: number = EXIT.ok;
+  const program = new Command('anonymise-dump')
+    .description('Anonymise a PostgreSQL plain-format dump as a stream: pg_dump DB | anonymise-dump -r rules.yaml > safe.sql')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => say(s) })
+    .showHelpAfterError('(run anonymise-dump --help for usage)');
+
+  program
+    .command('run', { isDefault: true })
+    .description('rewrite a dump by the rules (the default command)')
+    .argument('[input]', 'plain or gzip pg_dump output; - or absent for stdin')
+    .option('-r, --rules <file>', 'rules file (YAML); repeatable, later files win', collect)
+    .option('-o, --output <file>', 'write here (atomically, mode 0600) instead of stdout')
+    .option('--gzip', 'gzip the output')
+    .option('--secret-env <name>', 'environment variable holding the pseudonym key', DEFAULT_SECRET_ENV)
+    .option('--report <file>', 'write a JSON report per table')
+    .option('-q, --quiet', 'no summary on stderr')
+    .addOption(new Option('--progress', 'show a progress line on stderr (default: when stderr is a terminal)'))
+    .addOption(new Option('--no-progress', 'never show the progress line'))
+    .addOption(
+      new Option('--max-line-bytes <n>', 'longest statement or COPY line accepted').default(DEFAULT_MAX_UNIT_BYTES).argParser((v) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 1024) throw new AnonymiseError('USAGE', '--max-line-bytes must be an integer ≥ 1024');
+        return n;
+      }),
+    )
+    .action(async (input: string | undefined, flags: RunFlags) => {
+      code = await run(input, flags, io);
+    });
+
+  program
+    .command('check')
+    .description('list tables and columns of a dump that no rule classifies, and rules that name nothing')
+    .argument('[input]', 'plain or gzip pg_dump output; - or absent for stdin')
+    .option('-r, --rules <file>', 'rules file (YAML); repeatable', collect)
+    .action(async (input: string | undefined, flags: { rules?: string[] }) => {
+      code = await check(input, flags, io);
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    if (e instanceof AnonymiseError) {
+      say(`anonymise-dump: ${e.message}\n`);
+      return e.exitCode;
+    }
+    // a bug: say so without echoing anything that could hold data
+    say(`anonymise-dump: internal error (${(e as Error)?.name ?? 'unknown'}); set ANONYMISE_DUMP_DEBUG=1 for a stack trace\n`);
+    if (io.env.ANONYMISE_DUMP_DEBUG) say(`${(e as Error)?.stack}\n`);
+    return EXIT.input;
+  }
+}

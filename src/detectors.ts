@@ -1,0 +1,78 @@
+/**
+ * Personal-data detectors for free text: used by `scrub` rules (each match replaced by a
+ * deterministic fake of the same kind) and by `scan` (counted, never printed).
+ * Fakes use reserved ranges so that they are recognisably fake: example.com/.org/.net (RFC 2606),
+ * Ofcom's numbers for drama (07700 900xxx), documentation IP ranges (RFC 5737, RFC 3849), and
+ * the unassigned postcode area ZZ.
+ */
+import { KeyRing, Prng, uniqueToken } from './keys.js';
+import type { SipHash } from './siphash.js';
+
+export const DETECTOR_NAMES = ['email', 'phone', 'postcode', 'ip', 'url'];
+
+const EMAIL = String.raw`[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}`;
+const URL = String.raw`https?://[^\s"'<>()\[\]{}]+`;
+// UK numbers (0xxxx / +44 with spaces, dashes or brackets) and E.164 (+ and 8–15 digits)
+const PHONE = String.raw`(?:(?:\+44\s?(?:\(0\)\s?)?|\(?0)\d{2,5}\)?[\s-]?\d{3,4}[\s-]?\d{3,4}|\+[1-9]\d{7,14})(?!\d)`;
+const POSTCODE = String.raw`\b(?:GIR ?0AA|[A-PR-UWYZ][A-HK-Y]?\d[A-Z\d]? ?\d[ABD-HJLNP-UW-Z]{2})\b`;
+const IPV4 = String.raw`\b(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\b`;
+const IPV6 = String.raw`(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{1,4}:){2,7}(?::|[0-9A-Fa-f]{1,4})(?:(?::[0-9A-Fa-f]{1,4}){0,6})?(?![0-9A-Fa-f:])`;
+
+export const PATTERNS: Record<string, string> = {
+  email: EMAIL,
+  url: URL,
+  ip: `${IPV4}|${IPV6}`,
+  phone: PHONE,
+  postcode: POSTCODE,
+};
+
+/** Kinds that look like personal data but are our own reserved fakes. */
+export function isReservedFake(kind: string, text: string): boolean {
+  switch (kind) {
+    case 'email': return /@example\.(com|org|net)$/i.test(text);
+    case 'phone': return /^07700 ?900\d{3}$/.test(text);
+    case 'postcode': return /^ZZ/i.test(text);
+    case 'ip': return /^(192\.0\.2\.|198\.51\.100\.|203\.0\.113\.|2001:db8:)/i.test(text);
+    case 'url': return /^https?:\/\/([a-z0-9-]+\.)*example\.(com|org|net)(\/|$)/i.test(text);
+  }
+  return false;
+}
+
+type Faker = (rng: Prng, sip: SipHash, match: string) => string;
+
+const FIRST = ['alex', 'sam', 'jo', 'chris', 'pat', 'robin', 'kim', 'lee', 'max', 'charlie'];
+const FAKERS: Record<string, Faker> = {
+  email: (rng, sip) => `${rng.pick(FIRST)}.${uniqueToken(sip.hi, sip.lo)}@example.com`,
+  url: (_rng, sip) => `https://example.com/${uniqueToken(sip.hi, sip.lo)}`,
+  phone: (rng) => `07700 900${String(rng.below(1000)).padStart(3, '0')}`,
+  postcode: (rng) => `ZZ${rng.below(10)}${rng.below(10)} ${rng.below(10)}${'ABDEFGHJLNPQRSTUWXYZ'[rng.below(20)]}${'ABDEFGHJLNPQRSTUWXYZ'[rng.below(20)]}`,
+  ip: (rng, _sip, match) =>
+    match.includes(':')
+      ? `2001:db8::${rng.below(0x10000).toString(16)}:${rng.below(0x10000).toString(16)}`
+      : `${rng.pick(['192.0.2', '198.51.100', '203.0.113'])}.${1 + rng.below(254)}`,
+};
+
+/** Detector order matters: e-mails before URLs and phones, so a phone-like run inside an address is not cut. */
+const ORDER = ['email', 'url', 'ip', 'phone', 'postcode'];
+
+/** Builds the scrubber for a set of detector names: free text in, text with each match replaced. */
+export function compileScrubber(names: string[], keys: KeyRing): (text: string) => string {
+  const kinds = ORDER.filter((k) => names.includes(k));
+  const re = new RegExp(kinds.map((k) => `(${PATTERNS[k]})`).join('|'), 'g');
+  const sips = kinds.map((k) => keys.sip(`scrub\0${k}`));
+  const rng = new Prng();
+  return (text) =>
+    text.replace(re, (...m: unknown[]) => {
+      for (let g = 0; g < kinds.length; g++) {
+        const match = m[g + 1];
+        if (typeof match !== 'string') continue;
+        const kind = kinds[g]!;
+        if (isReservedFake(kind, match)) return match;
+        const sip = sips[g]!;
+        sip.hash(Buffer.from(match, 'utf8'));
+        rng.seed(sip.hi, sip.lo);
+        return FAKERS[kind]!(rng, sip, match);
+      }
+      return m[0] as string;
+    });
+}

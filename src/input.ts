@@ -1,0 +1,71 @@
+/**
+ * Input sniffing: a plain dump passes as it is, gzip is inflated, and every other container is
+ * refused with a message that says what to do instead.
+ */
+import { createGunzip } from 'node:zlib';
+import { Readable } from 'node:stream';
+import { AnonymiseError } from './errors.js';
+
+const ARCHIVE_ADVICE = 'convert it with `pg_restore -f - ARCHIVE | anonymise-dump …`';
+
+/** Names the format of a non-plain input from its first bytes, or null when it may be a plain dump. */
+export function sniff(head: Buffer): { gzip: true } | { refuse: string } | null {
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return { gzip: true };
+  if (head.subarray(0, 5).toString('latin1') === 'PGDMP')
+    return { refuse: `input is a pg_dump custom-format archive, not a plain SQL dump: ${ARCHIVE_ADVICE}` };
+  if (head.length >= 262 && head.subarray(257, 262).toString('latin1') === 'ustar')
+    return { refuse: `input is a tar archive (pg_dump -Ft?), not a plain SQL dump: ${ARCHIVE_ADVICE}` };
+  const magic = head.subarray(0, 6).toString('hex');
+  if (magic.startsWith('28b52ffd')) return { refuse: 'input is zstd-compressed: decompress it first (zstd -dc DUMP | anonymise-dump …)' };
+  if (magic.startsWith('04224d18')) return { refuse: 'input is lz4-compressed: decompress it first (lz4 -dc DUMP | anonymise-dump …)' };
+  if (magic.startsWith('425a68')) return { refuse: 'input is bzip2-compressed: decompress it first (bzip2 -dc DUMP | anonymise-dump …)' };
+  if (magic === 'fd377a585a00') return { refuse: 'input is xz-compressed: decompress it first (xz -dc DUMP | anonymise-dump …)' };
+  return null;
+}
+
+/** Yields the plain dump bytes of `source`, inflating gzip and refusing archives. */
+export async function* plainDump(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  const it = source[Symbol.asyncIterator]();
+  const prefix: Buffer[] = [];
+  let have = 0;
+  let done = false;
+  // enough bytes to see a tar header's magic
+  while (have < 512) {
+    const r = await it.next();
+    if (r.done) {
+      done = true;
+      break;
+    }
+    const chunk = Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value);
+    prefix.push(chunk);
+    have += chunk.length;
+  }
+  const head = Buffer.concat(prefix);
+  const kind = sniff(head);
+  if (kind && 'refuse' in kind) throw new AnonymiseError('NOT_PLAIN_DUMP', kind.refuse, { line: 1 });
+  async function* rest(): AsyncGenerator<Buffer> {
+    if (head.length) yield head;
+    if (done) return;
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return;
+      yield r.value;
+    }
+  }
+  if (!kind) {
+    yield* rest();
+    return;
+  }
+  const gunzip = createGunzip({ chunkSize: 1 << 20 });
+  const compressed = Readable.from(rest());
+  compressed.on('error', (e) => gunzip.destroy(e));
+  compressed.pipe(gunzip);
+  try {
+    for await (const chunk of gunzip) yield chunk as Buffer;
+  } catch (e) {
+    if ((e as { code?: string }).code?.startsWith('Z_')) throw new AnonymiseError('BAD_INPUT', 'gzip input is corrupt or truncated');
+    throw e;
+  } finally {
+    compressed.destroy();
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * Output batching: rows are assembled into one large buffer and handed on in big chunks; long runs
+ * of untouched input (kept tables) are handed on as views of the input chunk, without a copy.
+ */
+import { escapeInto, escapedLength } from './copy-codec.js';
+import type { TextCodec } from './encoding.js';
+
+const DEFAULT_CAPACITY = 1 << 20;
+/** Runs at least this long are passed on as views rather than copied. */
+const VIEW_THRESHOLD = 64 * 1024;
+
+/** Bytes a COPY value must escape: \\ \t \n \r \b \f \v */
+const NEEDS_ESCAPE = /[\\\t\n\r\x08\x0c\x0b]/;
+
+export class Output {
+  private buf: Buffer;
+  private len = 0;
+  /** incremented by every flush, so a mark can tell whether its buffer is still current */
+  generation = 0;
+
+  constructor(
+    private readonly sink: (chunk: Buffer) => void,
+    private readonly capacity = DEFAULT_CAPACITY,
+  ) {
+    this.buf = Buffer.allocUnsafe(capacity);
+  }
+
+  /** Ensures room for `n` more bytes; returns the buffer to write into at `this.offset`. */
+  private room(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    this.flush();
+    if (n > this.buf.length) this.buf = Buffer.allocUnsafe(Math.max(n, this.capacity));
+  }
+
+  /** Copies `src[start..end)`, or passes a view of it when it is long and `src` will not change. */
+  bytes(src: Buffer, start: number, end: number, stable: boolean): void {
+    const n = end - start;
+    if (n <= 0) return;
+    if (stable && n >= VIEW_THRESHOLD) {
+      this.flush();
+      this.sink(src.subarray(start, end));
+      return;
+    }
+    this.room(n);
+    src.copy(this.buf, this.len, start, end);
+    this.len += n;
+  }
+
+  byte(b: number): void {
+    this.room(1);
+    this.buf[this.len++] = b;
+  }
+
+  /** Writes text as-is (ASCII or already-valid SQL) in UTF-8. */
+  ascii(text: string): void {
+    this.room(text.length * 3);
+    this.len += this.buf.write(text, this.len, 'utf8');
+  }
+
+  /** Writes a value as a COPY text field in the dump's encoding. Returns the byte range written. */
+  copyValue(text: string, codec: TextCodec): void {
+    if (codec.isUtf8 && !NEEDS_ESCAPE.test(text)) {
+      this.room(text.length * 3);
+      this.len += this.buf.write(text, this.len, 'utf8');
+      return;
+    }
+    const raw = codec.encode(text);
+    const n = escapedLength(raw);
+    this.room(n);
+    this.len = escapeInto(raw, this.buf, this.len);
+  }
+
+  /** Current write offset (for comparing what was just written). */
+  get mark(): number {
+    return this.len;
+  }
+  /** True when the bytes written since `mark` equal `src[start..end)`. */
+  sameSince(mark: number, generation: number, src: Buffer, start: number, end: number): boolean {
+    // a flush in between only happens for huge values; count those as changed
+    if (generation !== this.generation) return false;
+    return this.len - mark === end - start && this.buf.compare(src, start, end, mark, this.len) === 0;
+  }
+
+  flush(): void {
+    if (this.len === 0) return;
+    // hand over the filled part and start a fresh buffer: the consumer owns what it was given
+    const chunk = this.buf.subarray(0, this.len);
+    const rest = this.buf.length - this.len;
+    this.buf = rest >= 64 * 1024 ? this.buf.subarray(this.len) : Buffer.allocUnsafe(this.capacity);
+    this.len = 0;
+    this.generation++;
+    this.sink(chunk);
+  }
+}

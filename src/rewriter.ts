@@ -1,0 +1,678 @@
+/**
+ * The dump rewriter: a state machine over Buffers. It knows nothing of streams: `write(chunk)` and
+ * `end()` take input, and finished output goes to the `sink` callback in large chunks.
+ *
+ *   SQL text ──(COPY … FROM stdin;)──▶ COPY rows ──(\.)──▶ SQL text
+ *
+ * SQL text is cut into statements by the quote-aware scanner; COPY data into lines. Kept tables pass
+ * through as byte ranges; in rewritten tables only the fields a rule reads are decoded.
+ * Everything before the first row of data (the schema) is held back until the rules have been checked
+ * against every table in it, so a dump the rules do not cover produces no output at all.
+ */
+import { isUtf8 } from 'node:buffer';
+import { NULL_FIELD, unescapeField } from './copy-codec.js';
+import { UTF8_CODEC, codecFor, type TextCodec } from './encoding.js';
+import { AnonymiseError } from './errors.js';
+import { Output } from './output.js';
+import type { ColumnAction, CompiledRules, Gap, RowAccess, TablePlan } from './rule-compiler.js';
+import {
+  parseAttachPartition,
+  parseCopyHeader,
+  parseCreateTable,
+  parseInsertTarget,
+  parseSet,
+  tableKey,
+  type TableDef,
+} from './schema.js';
+import { StatementScanner, UnitKind, skipBlank } from './sql-lexer.js';
+
+const LF = 0x0a;
+const CR = 0x0d;
+const TAB = 0x09;
+const BACKSLASH = 0x5c;
+const DOT = 0x2e;
+
+export const DEFAULT_MAX_UNIT_BYTES = 256 * 1024 * 1024;
+const DEFAULT_MAX_HELD_BYTES = 64 * 1024 * 1024;
+
+export interface TableStats {
+  table: string;
+  rule: string;
+  mode: TablePlan['mode'];
+  rowsIn: number;
+  rowsOut: number;
+  rowsDropped: number;
+  /** column → values whose output differs from the input */
+  changed: Record<string, number>;
+}
+
+export interface RewriterOptions {
+  rules: CompiledRules;
+  /** largest statement or COPY line accepted (memory bound); default 256 MiB */
+  maxUnitBytes?: number;
+  /** how much schema text may be held back for the up-front check; default 64 MiB */
+  maxHeldBytes?: number;
+  /**
+   * `check`: read the whole dump, rewrite nothing, and collect every gap and rule error instead of
+   * stopping at the first.
+   */
+  inspect?: boolean;
+}
+
+const enum State {
+  Sql,
+  CopyHeaderTail, // the rest of the COPY statement's line, before the first row
+  CopyData,
+}
+
+/** A growable buffer for a unit that spans chunks (node-postgres' mergeBuffer, in spirit). */
+class Carry {
+  buf = Buffer.allocUnsafe(0);
+  len = 0;
+  append(src: Buffer, start: number, end: number): void {
+    const n = end - start;
+    if (this.len + n > this.buf.length) {
+      const next = Buffer.allocUnsafe(Math.max(64 * 1024, (this.len + n) * 2));
+      this.buf.copy(next, 0, 0, this.len);
+      this.buf = next;
+    }
+    src.copy(this.buf, this.len, start, end);
+    this.len += n;
+  }
+  /** Keeps `buf[from..len)` and moves it to the front. */
+  keepFrom(from: number): void {
+    this.buf.copyWithin(0, from, this.len);
+    this.len -= from;
+    // after one huge line, give the memory back
+    if (this.len === 0 && this.buf.length > 4 * 1024 * 1024) this.buf = Buffer.allocUnsafe(0);
+  }
+}
+
+export class DumpRewriter implements RowAccess {
+  readonly tables = new Map<string, TableDef>();
+  readonly stats = new Map<string, TableStats>();
+  /** 1-based line of the next byte to be read */
+  line = 1;
+  bytesIn = 0;
+  currentTable: string | null = null;
+  /** true once a byte has gone to the sink */
+  started = false;
+
+  private readonly rules: CompiledRules;
+  private readonly maxUnit: number;
+  private readonly maxHeld: number;
+  private readonly out: Output;
+  private readonly scanner = new StatementScanner();
+  private codec: TextCodec = UTF8_CODEC;
+  private state = State.Sql;
+  private readonly carry = new Carry();
+  private held: Buffer[] | null = [];
+  private heldBytes = 0;
+  private schemaChecked = false;
+  private readonly parents = new Map<string, string>();
+  /** the first and last bytes of the input: is pg_dump's header there, and its "dump complete" footer? */
+  private head: Buffer = Buffer.alloc(0);
+  private tail: Buffer = Buffer.alloc(0);
+  private ended = false;
+  private readonly inspect: boolean;
+  /** inspect mode: gaps and rule errors found, each once */
+  readonly gaps = new Map<string, Gap & { line: number }>();
+  readonly ruleErrors = new Set<string>();
+
+  // the COPY block being read
+  private plan: TablePlan | null = null;
+  private tableStats: TableStats | null = null;
+  private ncols = 0;
+  private starts = new Int32Array(16);
+  private ends = new Int32Array(16);
+  private rowBuf: Buffer = Buffer.alloc(0);
+  private gen = 0;
+  private cacheGen = new Int32Array(16);
+  private bytesCache: (Buffer | null)[] = [];
+  private textGen = new Int32Array(16);
+  private textCache: (string | null)[] = [];
+  private outGen = new Int32Array(16);
+  private outCache: (string | null)[] = [];
+  private computing = new Int32Array(16);
+  private changedCounts = new Float64Array(16);
+
+  constructor(
+    options: RewriterOptions,
+    private readonly sink: (chunk: Buffer) => void,
+  ) {
+    this.rules = options.rules;
+    this.maxUnit = options.maxUnitBytes ?? DEFAULT_MAX_UNIT_BYTES;
+    this.maxHeld = options.maxHeldBytes ?? DEFAULT_MAX_HELD_BYTES;
+    this.inspect = options.inspect ?? false;
+    this.out = new Output((chunk) => this.emit(chunk));
+    this.scanner.begin(true);
+  }
+
+  private emit(chunk: Buffer): void {
+    if (this.held) {
+      this.held.push(chunk);
+      this.heldBytes += chunk.length;
+      if (this.heldBytes > this.maxHeld) this.release(false);
+      return;
+    }
+    this.started = true;
+    this.sink(chunk);
+  }
+
+  /** Ends the hold-back. With `check`, every CREATE TABLE seen must pass the rules first. */
+  private release(check: boolean): void {
+    if (check && !this.schemaChecked) this.checkSchema();
+    this.schemaChecked = this.schemaChecked || check;
+    const held = this.held;
+    if (!held) return;
+    this.held = null;
+    for (const chunk of held) {
+      this.started = true;
+      this.sink(chunk);
+    }
+  }
+
+  readonly parentOf = (t: string): string | undefined => this.parents.get(t) ?? this.tables.get(t)?.parent;
+
+  /** Columns that hold data for a table (generated ones never do). */
+  columnsOf(table: string): string[] | null {
+    let def = this.tables.get(table);
+    for (let depth = 0; def?.inheritsColumns && def.parent && depth < 32; depth++) def = this.tables.get(def.parent);
+    if (!def || def.inheritsColumns) return null;
+    return def.columns.filter((c) => !c.generated).map((c) => c.name);
+  }
+
+  /** Every gap in the schema seen so far (for `check` and the up-front check). */
+  schemaGaps(): Gap[] {
+    const gaps: Gap[] = [];
+    for (const key of this.tables.keys()) gaps.push(...this.rules.gaps(key, this.columnsOf(key) ?? [], this.parentOf));
+    return gaps;
+  }
+
+  private checkSchema(): void {
+    if (this.inspect) {
+      for (const key of this.tables.keys()) this.planTable(key, this.columnsOf(key), this.line);
+      return;
+    }
+    if (this.rules.unknown === 'fail') {
+      const gaps = this.schemaGaps();
+      if (gaps.length > 0) {
+        const names = gaps.map((g) => (g.column ? `${g.table}.${g.column}` : g.table));
+        const shown = names.slice(0, 5).join(', ') + (names.length > 5 ? `, … (${names.length - 5} more)` : '');
+        const first = gaps[0]!;
+        throw new AnonymiseError(
+          'UNCLASSIFIED',
+          `${gaps.length} ${gaps.length === 1 ? (first.column ? 'column is' : 'table is') : 'tables/columns are'} not classified by the rules (unknown: fail): ${shown}; run \`anonymise-dump check\` for the full list`,
+          { line: this.line, table: first.table, column: first.column },
+        );
+      }
+    }
+    // rules that name columns a table lacks are bad rules (exit 2), found before any output
+    for (const key of this.tables.keys()) {
+      const cols = this.columnsOf(key);
+      if (cols) this.rules.plan(key, cols, this.parentOf, this.line);
+    }
+  }
+
+  write(chunk: Buffer): void {
+    if (this.ended) throw new Error('write after end');
+    if (chunk.length === 0) return;
+    if (chunk.indexOf(0) !== -1)
+      throw new AnonymiseError('NOT_PLAIN_DUMP', 'input holds a NUL byte: this is not a plain-text SQL dump', { line: this.line + countLf(chunk, 0, chunk.indexOf(0)) });
+    if (this.head.length < 512) this.head = Buffer.concat([this.head, chunk.subarray(0, 512)]).subarray(0, 512);
+    this.bytesIn += chunk.length;
+    this.keepTail(chunk);
+    let from = 0;
+    // finish the unit left over from the last chunk first: in COPY data that is one line, so only the
+    // bytes up to the next newline go through the carry and the rest is read in place
+    while (this.carry.len > 0 && from < chunk.length) {
+      let cut = chunk.length;
+      if (this.state !== State.Sql) {
+        const nl = chunk.indexOf(LF, from);
+        if (nl !== -1) cut = nl + 1;
+      }
+      this.carry.append(chunk, from, cut);
+      from = cut;
+      this.carry.keepFrom(this.process(this.carry.buf, 0, this.carry.len, false));
+    }
+    if (from < chunk.length) {
+      const used = this.process(chunk, from, chunk.length, true);
+      if (used < chunk.length) this.carry.append(chunk, used, chunk.length);
+    }
+    if (this.carry.len > this.maxUnit) {
+      throw new AnonymiseError(
+        'LIMIT',
+        `a ${this.state === State.Sql ? 'statement' : 'line'} is longer than ${this.maxUnit} bytes (--max-line-bytes)`,
+        { line: this.line, table: this.state === State.Sql ? undefined : (this.currentTable ?? undefined) },
+      );
+    }
+    this.out.flush();
+  }
+
+  private keepTail(chunk: Buffer): void {
+    const keep = 1024;
+    // a copy, so that the tail does not pin a whole input chunk in memory
+    this.tail = Buffer.from(chunk.length >= keep ? chunk.subarray(chunk.length - keep) : Buffer.concat([this.tail, chunk]).subarray(-keep));
+  }
+
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (this.state !== State.Sql) {
+      throw new AnonymiseError('BAD_INPUT', 'input ends inside COPY data (truncated dump?)', { line: this.line, table: this.currentTable ?? undefined });
+    }
+    if (this.carry.len > 0) {
+      const buf = this.carry.buf;
+      const n = this.carry.len;
+      if (this.scanner.kind === UnitKind.Meta || !this.scanner.onlyBlank) {
+        // a meta-command on the last line without a newline is complete; anything else is cut off
+        const start = skipBlank(buf, 0, n);
+        if (buf[start] === BACKSLASH && buf.indexOf(LF, start) === -1) this.out.bytes(buf, 0, n, false);
+        else throw new AnonymiseError('BAD_INPUT', 'input ends inside a statement (truncated dump?)', { line: this.line });
+      } else {
+        this.out.bytes(buf, 0, n, false);
+      }
+      this.carry.len = 0;
+    }
+    const head = this.head.toString('latin1');
+    if (/^--\s*\n-- PostgreSQL database (cluster )?dump\b/.test(head) && !this.tail.toString('latin1').includes('dump complete')) {
+      throw new AnonymiseError('BAD_INPUT', "input ends before pg_dump's \"dump complete\" line (truncated dump?)", { line: this.line });
+    }
+    this.out.flush();
+    this.release(true);
+  }
+
+  /** Processes whole units in `buf[start..end)`; returns where the first incomplete unit begins. */
+  private process(buf: Buffer, start: number, end: number, stable: boolean): number {
+    let pos = start;
+    while (pos < end) {
+      if (this.state === State.CopyData) {
+        pos = this.copyRows(buf, pos, end, stable);
+        if (this.state === State.CopyData) return pos; // needs more bytes
+        continue;
+      }
+      if (this.state === State.CopyHeaderTail) {
+        const nl = buf.indexOf(LF, pos);
+        if (nl === -1 || nl >= end) return pos;
+        this.out.bytes(buf, pos, nl + 1, stable);
+        this.line++;
+        pos = nl + 1;
+        this.state = State.CopyData;
+        continue;
+      }
+      const unitEnd = this.scanner.scan(buf, pos, end);
+      if (unitEnd === -1) return pos;
+      const kind = this.scanner.kind;
+      this.statement(buf, pos, unitEnd, kind, stable);
+      this.line += countLf(buf, pos, unitEnd);
+      pos = unitEnd;
+      this.scanner.begin(kind === UnitKind.Meta);
+    }
+    return pos;
+  }
+
+  /** A complete statement or meta-command `buf[start..end)`. */
+  private statement(buf: Buffer, start: number, end: number, kind: UnitKind, stable: boolean): void {
+    if (kind === UnitKind.Meta) {
+      // \connect starts another database (pg_dumpall): its tables are new ones
+      this.out.bytes(buf, start, end, stable);
+      return;
+    }
+    const code = skipBlank(buf, start, end);
+    const word = keyword(buf, code, end);
+    const lineOfCode = this.line + countLf(buf, start, code);
+    switch (word) {
+      case 'SET': {
+        const set = parseSet(buf.toString('latin1', code, end));
+        if (set?.[0] === 'client_encoding') {
+          const c = codecFor(set[1]);
+          if ('unsupported' in c) this.unsupportedEncoding = c.unsupported;
+          else {
+            this.codec = c;
+            this.unsupportedEncoding = null;
+          }
+        } else if (set?.[0] === 'standard_conforming_strings') {
+          this.scanner.standardConformingStrings = set[1].toLowerCase() !== 'off';
+        }
+        break;
+      }
+      case 'CREATE': {
+        let def: TableDef | null = null;
+        try {
+          def = parseCreateTable(this.codec.decode(buf.subarray(code, end)));
+        } catch {
+          throw new AnonymiseError('BAD_INPUT', 'cannot read this CREATE TABLE statement', { line: lineOfCode });
+        }
+        if (def) this.tables.set(tableKey(def), def);
+        break;
+      }
+      case 'ALTER': {
+        const head = buf.toString('latin1', code, Math.min(end, code + 64)).toUpperCase();
+        if (/^ALTER\s+TABLE\b/.test(head)) {
+          const att = parseAttachPartition(this.codec.decode(buf.subarray(code, end)));
+          if (att) this.parents.set(att.child, att.parent);
+        }
+        break;
+      }
+      case 'COPY':
+        this.out.bytes(buf, start, end, stable);
+        this.copyHeader(buf, code, end, lineOfCode);
+        return;
+      case 'INSERT':
+        if (this.insert(buf, code, end, lineOfCode)) this.out.bytes(buf, start, end, stable);
+        else this.out.bytes(buf, start, code, stable); // keep the comments before it
+        return;
+      case 'SELECT':
+        if (!this.largeObject(buf, code, end, lineOfCode)) {
+          this.out.bytes(buf, start, code, stable);
+          return;
+        }
+        break;
+    }
+    this.out.bytes(buf, start, end, stable);
+  }
+
+  private unsupportedEncoding: string | null = null;
+
+  /** The first row of data: the schema part is complete, so check it and let it go. */
+  private beginData(): void {
+    if (this.held) this.release(true);
+  }
+
+  private copyHeader(buf: Buffer, code: number, end: number, line: number): void {
+    let header;
+    try {
+      header = parseCopyHeader(this.codec.decode(buf.subarray(code, end)));
+    } catch {
+      header = null;
+    }
+    if (!header || !header.fromStdin) {
+      // COPY … TO stdout or from a file: no data follows in the dump
+      this.state = State.Sql;
+      return;
+    }
+    this.beginData();
+    const table = tableKey(header);
+    this.currentTable = table;
+    const plan = this.planTable(table, header.columns ?? this.columnsOf(table), line);
+    if (plan.mode === 'rewrite' && !header.textFormat)
+      throw new AnonymiseError('UNSUPPORTED', 'COPY with options (not the default text format) cannot be rewritten', { line, table });
+    if (plan.mode === 'rewrite' && this.unsupportedEncoding)
+      throw new AnonymiseError('UNSUPPORTED', `client_encoding ${this.unsupportedEncoding} cannot be rewritten safely; dump with -E UTF8`, { line, table });
+    this.plan = plan;
+    this.tableStats = this.statsFor(table, plan);
+    if (plan.mode === 'rewrite') this.prepareRows(plan);
+    this.state = State.CopyHeaderTail;
+  }
+
+  /** The plan for a table's data; in inspect mode, records what is missing and plans to keep. */
+  private planTable(table: string, columns: string[] | null, line: number): TablePlan {
+    if (!this.inspect) return columns ? this.rules.plan(table, columns, this.parentOf, line) : this.planWithoutColumns(table, line);
+    this.rules.markUsed(table, this.parentOf);
+    for (const g of this.rules.gaps(table, columns ?? [], this.parentOf)) {
+      const key = g.column ? `${g.table}\0${g.column}` : g.table;
+      if (!this.gaps.has(key)) this.gaps.set(key, { ...g, line });
+    }
+    if (columns) {
+      try {
+        this.rules.plan(table, columns, this.parentOf, line);
+      } catch (e) {
+        if (e instanceof AnonymiseError && e.code === 'RULES') this.ruleErrors.add(e.message);
+        else if (!(e instanceof AnonymiseError && e.code === 'UNCLASSIFIED')) throw e;
+      }
+    }
+    return { mode: 'keep', rule: '(check)' };
+  }
+
+  private planWithoutColumns(table: string, line: number): TablePlan {
+    const r = this.rules.resolve(table, this.parentOf);
+    if (r && (r.rule.kind === 'keep' || r.rule.kind === 'drop')) return this.rules.plan(table, [], this.parentOf, line);
+    if (!r && this.rules.unknown !== 'fail') return this.rules.plan(table, [], this.parentOf, line);
+    throw new AnonymiseError('BAD_INPUT', 'COPY has no column list and the dump has no CREATE TABLE for this table', { line, table });
+  }
+
+  private statsFor(table: string, plan: TablePlan): TableStats {
+    let s = this.stats.get(table);
+    if (!s) {
+      s = { table, rule: plan.rule, mode: plan.mode, rowsIn: 0, rowsOut: 0, rowsDropped: 0, changed: {} };
+      this.stats.set(table, s);
+    }
+    return s;
+  }
+
+  /**
+   * INSERT statements: passed through for kept tables, removed for dropped ones. Rewriting their
+   * values is not supported yet, so a table with rewrite rules stops the run (never passes unchanged).
+   * Returns whether to write the statement.
+   */
+  private insert(buf: Buffer, code: number, end: number, line: number): boolean {
+    const target = parseInsertTarget(this.codec.decode(buf.subarray(code, Math.min(end, code + 4096))));
+    if (!target) throw new AnonymiseError('BAD_INPUT', 'cannot read the table name of this INSERT', { line });
+    this.beginData();
+    const table = tableKey(target);
+    const plan = this.planTable(table, this.columnsOf(table) ?? [], line);
+    const stats = this.statsFor(table, plan);
+    if (plan.mode === 'keep') return true;
+    if (plan.mode === 'drop') {
+      stats.rowsDropped++;
+      return false;
+    }
+    throw new AnonymiseError(
+      'UNSUPPORTED',
+      'INSERT-form data cannot be rewritten yet; dump without --inserts / --column-inserts (COPY form)',
+      { line, table },
+    );
+  }
+
+  /** Large-object contents (`lowrite`) are data too: they follow the rule for pg_catalog.pg_largeobject. */
+  private largeObject(buf: Buffer, code: number, end: number, line: number): boolean {
+    const head = buf.toString('latin1', code, Math.min(end, code + 64));
+    if (!/^SELECT\s+pg_catalog\.lowrite\s*\(/i.test(head)) return true;
+    const table = 'pg_catalog.pg_largeobject';
+    const plan = this.planTable(table, ['data'], line);
+    if (plan.mode === 'keep') return true;
+    if (plan.mode === 'drop') return false;
+    throw new AnonymiseError('UNSUPPORTED', 'large-object data can only be kept or dropped (or dump with --no-large-objects)', { line, table });
+  }
+
+  private prepareRows(plan: Extract<TablePlan, { mode: 'rewrite' }>): void {
+    const n = plan.columns.length;
+    this.ncols = n;
+    if (this.starts.length < n + 1) {
+      const size = n + 16;
+      this.starts = new Int32Array(size);
+      this.ends = new Int32Array(size);
+      this.cacheGen = new Int32Array(size);
+      this.textGen = new Int32Array(size);
+      this.outGen = new Int32Array(size);
+      this.computing = new Int32Array(size);
+    }
+    this.changedCounts = new Float64Array(n);
+    this.bytesCache = new Array<Buffer | null>(n).fill(null);
+    this.textCache = new Array<string | null>(n).fill(null);
+    this.outCache = new Array<string | null>(n).fill(null);
+    this.cacheGen.fill(0);
+    this.textGen.fill(0);
+    this.outGen.fill(0);
+    this.computing.fill(0);
+    this.gen = 0;
+  }
+
+  /** COPY data lines from `pos`; returns the offset after the last complete line handled. */
+  private copyRows(buf: Buffer, pos: number, end: number, stable: boolean): number {
+    const plan = this.plan!;
+    const stats = this.tableStats!;
+    const keep = plan.mode === 'keep';
+    const runStart = pos; // kept tables: every line from here on is copied as it is
+    for (;;) {
+      const nl = buf.indexOf(LF, pos);
+      if (nl === -1 || nl >= end) break;
+      // end-of-data marker: a line that is exactly \. (a CR before the LF: a CRLF-converted dump)
+      if (buf[pos] === BACKSLASH && buf[pos + 1] === DOT && (nl === pos + 2 || (nl === pos + 3 && buf[pos + 2] === CR))) {
+        if (keep) this.out.bytes(buf, runStart, nl + 1, stable);
+        else this.out.bytes(buf, pos, nl + 1, stable);
+        this.line++;
+        this.finishCopy();
+        return nl + 1;
+      }
+      stats.rowsIn++;
+      if (keep) stats.rowsOut++;
+      else if (plan.mode === 'drop') stats.rowsDropped++;
+      else this.rewriteRow(buf, pos, buf[nl - 1] === CR && nl > pos ? nl - 1 : nl, nl, plan);
+      this.line++;
+      pos = nl + 1;
+    }
+    if (keep) this.out.bytes(buf, runStart, pos, stable);
+    return pos;
+  }
+
+  private finishCopy(): void {
+    const plan = this.plan;
+    const stats = this.tableStats;
+    if (plan && stats && plan.mode === 'rewrite') {
+      plan.columns.forEach((c, i) => {
+        if (plan.actions[i]) stats.changed[c] = (stats.changed[c] ?? 0) + this.changedCounts[i]!;
+      });
+    }
+    this.state = State.Sql;
+    this.plan = null;
+    this.tableStats = null;
+    this.currentTable = null;
+    this.scanner.begin(true);
+  }
+
+  /** One row `buf[start..stop)`, line terminator at `stop..nl]`. */
+  private rewriteRow(buf: Buffer, start: number, stop: number, nl: number, plan: Extract<TablePlan, { mode: 'rewrite' }>): void {
+    const n = this.ncols;
+    const starts = this.starts;
+    const ends = this.ends;
+    let f = 0;
+    let p = start;
+    for (;;) {
+      const tab = buf.indexOf(TAB, p);
+      if (tab === -1 || tab >= stop) {
+        if (f < n) { starts[f] = p; ends[f] = stop; }
+        f++;
+        break;
+      }
+      if (f < n) { starts[f] = p; ends[f] = tab; }
+      f++;
+      p = tab + 1;
+    }
+    if (f !== n) {
+      throw new AnonymiseError('BAD_INPUT', `row has ${f} fields, the COPY header lists ${n}`, { line: this.line, table: this.currentTable! });
+    }
+    this.rowBuf = buf;
+    this.gen++;
+    const stats = this.tableStats!;
+    try {
+      if (plan.filter && !plan.filter.keep(this)) {
+        stats.rowsDropped++;
+        return;
+      }
+      const out = this.out;
+      const actions = plan.actions;
+      let run = start; // start of bytes still to copy unchanged
+      for (let c = 0; c < n; c++) {
+        const action = actions[c];
+        if (action === null) continue;
+        const value = this.output(c);
+        out.bytes(buf, run, starts[c]!, false);
+        const mark = out.mark;
+        const generation = out.generation;
+        if (value === null) out.bytes(NULL_FIELD, 0, 2, false);
+        else out.copyValue(value, this.codec);
+        if (!out.sameSince(mark, generation, buf, starts[c]!, ends[c]!)) this.changedCounts[c]!++;
+        run = ends[c]!;
+      }
+      out.bytes(buf, run, nl + 1, false);
+      stats.rowsOut++;
+    } catch (e) {
+      if (e instanceof AnonymiseError && e.position.line === undefined) {
+        throw new AnonymiseError(e.code, e.message.replace(/^(table [^:]*|column [^:]*)+: /, ''), {
+          line: this.line,
+          table: this.currentTable ?? undefined,
+          column: e.position.column,
+        });
+      }
+      throw e;
+    }
+  }
+
+  // RowAccess: what rules read of the current row
+
+  bytes(col: number): Buffer | null {
+    if (this.cacheGen[col] === this.gen) return this.bytesCache[col]!;
+    const raw = unescapeField(this.rowBuf, this.starts[col]!, this.ends[col]!);
+    let value: Buffer | null = raw;
+    if (raw !== null) {
+      if (this.codec.isUtf8) {
+        if (!isUtf8(raw)) throw this.invalidBytes(col);
+      } else {
+        if (!this.codec.valid(raw)) throw this.invalidBytes(col);
+        value = Buffer.from(this.codec.decode(raw), 'utf8');
+      }
+    }
+    this.bytesCache[col] = value;
+    this.cacheGen[col] = this.gen;
+    return value;
+  }
+
+  private invalidBytes(col: number): AnonymiseError {
+    return new AnonymiseError('BAD_INPUT', `invalid byte sequence for encoding ${this.codec.name}`, {
+      line: this.line,
+      table: this.currentTable ?? undefined,
+      column: (this.plan as { columns?: string[] }).columns?.[col],
+    });
+  }
+
+  text(col: number): string | null {
+    if (this.textGen[col] === this.gen) return this.textCache[col]!;
+    const b = this.bytes(col);
+    const t = b === null ? null : b.toString('utf8');
+    this.textCache[col] = t;
+    this.textGen[col] = this.gen;
+    return t;
+  }
+
+  output(col: number): string | null {
+    const plan = this.plan as Extract<TablePlan, { mode: 'rewrite' }>;
+    const action: ColumnAction | null = plan.actions[col]!;
+    if (action === null) return this.text(col);
+    if (this.outGen[col] === this.gen) return this.outCache[col]!;
+    if (this.computing[col] === this.gen) throw new AnonymiseError('RULES', 'template cycle', { table: this.currentTable ?? undefined });
+    this.computing[col] = this.gen;
+    const v = action(this, col);
+    this.outCache[col] = v;
+    this.outGen[col] = this.gen;
+    return v;
+  }
+
+  /** The ABORTED trailer: makes a restore of this output fail, and tells a reader why. */
+  abortTrailer(reason: string): Buffer {
+    const lines: string[] = [];
+    // inside COPY data: a row with one field too many fails the COPY, whatever the table
+    if (this.state !== State.Sql) lines.push('\\N\t'.repeat(Math.max(1, this.ncols)) + '\\N');
+    lines.push("DO $anonymise_dump$ BEGIN RAISE EXCEPTION 'anonymise-dump aborted: this dump is incomplete'; END $anonymise_dump$;");
+    lines.push(`-- anonymise-dump: ABORTED: ${reason.replace(/[\r\n]+/g, ' ')}`);
+    return Buffer.from(`\n${lines.join('\n')}\n`, 'utf8');
+  }
+}
+
+function countLf(buf: Buffer, start: number, end: number): number {
+  let n = 0;
+  let i = buf.indexOf(LF, start);
+  while (i !== -1 && i < end) {
+    n++;
+    i = buf.indexOf(LF, i + 1);
+  }
+  return n;
+}
+
+/** The first word of a statement, upper case (only the ones we act on). */
+function keyword(buf: Buffer, at: number, end: number): string {
+  let i = at;
+  while (i < end && i - at < 8 && ((buf[i]! | 0x20) >= 0x61 && (buf[i]! | 0x20) <= 0x7a)) i++;
+  return buf.toString('latin1', at, i).toUpperCase();
+}
+

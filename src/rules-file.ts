@@ -1,0 +1,373 @@
+/**
+ * Reading rules files: YAML with every problem reported as `file:line: message` (exit 2), presets
+ * by name from rules/, `extends`, and merging of repeated files (later files win, column by column).
+ * The result is plain data; rule-compiler.ts turns it into functions.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node, type Pair, type YAMLMap } from 'yaml';
+import { AnonymiseError } from './errors.js';
+import { checkFakeSpec } from './fake.js';
+import { DETECTOR_NAMES } from './detectors.js';
+
+export type UnknownPolicy = 'fail' | 'keep' | 'null';
+export type NullPolicy = 'keep' | 'replace';
+
+export interface Where {
+  file: string;
+  line: number;
+}
+
+export type ColumnRule = (
+  | { kind: 'keep' }
+  | { kind: 'null' }
+  | { kind: 'value'; value: string | null }
+  | { kind: 'template'; parts: TemplatePart[] }
+  | { kind: 'fake'; method: string; unique: boolean; locale: string }
+  | { kind: 'hash'; length: number }
+  | { kind: 'mask'; keepStart: number; keepEnd: number; char: string }
+  | { kind: 'json'; keys: Map<string, ColumnRule> }
+  | { kind: 'scrub'; detectors: string[] }
+) & { nulls: NullPolicy; where: Where };
+
+export type TemplatePart = string | { ref: string };
+
+export type Filter = Map<string, (string | null)[]>;
+
+export type TableRule =
+  | { kind: 'keep'; where: Where }
+  | { kind: 'drop'; where: Where }
+  | {
+      kind: 'columns';
+      columns: Map<string, ColumnRule>;
+      dropWhere?: Filter;
+      keepWhere?: Filter;
+      where: Where;
+    };
+
+export interface RulesData {
+  unknown: UnknownPolicy;
+  /** table pattern (schema-qualified, may hold * and ?) → rule, in definition order */
+  tables: Map<string, TableRule>;
+  /** files read, in order (presets and extends included) */
+  files: string[];
+}
+
+const PRESET_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'rules');
+const MAX_HASH_LENGTH = 64;
+
+class Ctx {
+  constructor(
+    readonly file: string,
+    private readonly lc: LineCounter,
+  ) {}
+  line(node: Node | Pair | null | undefined): number {
+    const n = node && 'range' in node ? node : (node as Pair | undefined)?.key;
+    const range = (n as Node | undefined)?.range;
+    return range ? this.lc.linePos(range[0]).line : 1;
+  }
+  fail(node: Node | Pair | null | undefined, message: string): never {
+    throw new AnonymiseError('RULES', message, { file: this.file, line: this.line(node) });
+  }
+  where(node: Node | Pair | null | undefined): Where {
+    return { file: this.file, line: this.line(node) };
+  }
+}
+
+function scalarString(ctx: Ctx, node: unknown, what: string): string {
+  if (!isScalar(node) || typeof node.value !== 'string') ctx.fail(node as Node, `${what} must be a string`);
+  return node.value;
+}
+
+function scalarInt(ctx: Ctx, node: unknown, what: string, min: number, max: number): number {
+  if (!isScalar(node) || typeof node.value !== 'number' || !Number.isInteger(node.value) || node.value < min || node.value > max)
+    ctx.fail(node as Node, `${what} must be an integer from ${min} to ${max}`);
+  return node.value;
+}
+
+function pairs(ctx: Ctx, node: unknown, what: string): { key: string; pair: Pair; value: unknown }[] {
+  if (!isMap(node)) ctx.fail(node as Node, `${what} must be a mapping`);
+  return (node as YAMLMap).items.map((pair) => {
+    const k = pair.key;
+    if (!isScalar(k) || (typeof k.value !== 'string' && typeof k.value !== 'number')) ctx.fail(k as Node, `${what}: keys must be names`);
+    return { key: String(k.value), pair, value: pair.value };
+  });
+}
+
+function onlyKeys(ctx: Ctx, items: { key: string; pair: Pair }[], allowed: string[], what: string): void {
+  for (const { key, pair } of items)
+    if (!allowed.includes(key)) ctx.fail(pair.key as Node, `unknown key ${key} in ${what} (expected ${allowed.join(', ')})`);
+}
+
+export function parseTemplate(text: string): TemplatePart[] | string {
+  const parts: TemplatePart[] = [];
+  let lit = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (c === '{' && text[i + 1] === '{') { lit += '{'; i++; continue; }
+    if (c === '}' && text[i + 1] === '}') { lit += '}'; i++; continue; }
+    if (c === '}') return 'a lone } in a template (write }} for a literal brace)';
+    if (c === '{') {
+      const close = text.indexOf('}', i + 1);
+      if (close === -1) return 'a { without } in a template (write {{ for a literal brace)';
+      const ref = text.slice(i + 1, close);
+      if (ref === '') return 'an empty {} in a template';
+      if (lit) parts.push(lit);
+      lit = '';
+      parts.push({ ref });
+      i = close;
+      continue;
+    }
+    lit += c;
+  }
+  if (lit) parts.push(lit);
+  return parts;
+}
+
+const RULE_KEYS = ['value', 'template', 'fake', 'hash', 'mask', 'json', 'scrub'];
+
+function parseColumnRule(ctx: Ctx, node: unknown, what: string): ColumnRule {
+  const where = ctx.where(node as Node);
+  if (isScalar(node)) {
+    if (node.value === 'keep') return { kind: 'keep', nulls: 'keep', where };
+    if (node.value === 'null' || node.value === null) return { kind: 'null', nulls: 'keep', where };
+    if (node.value === 'hash') return { kind: 'hash', length: 16, nulls: 'keep', where };
+    ctx.fail(node, `${what}: unknown rule ${JSON.stringify(node.value)} (expected keep, null, or a mapping with one of ${RULE_KEYS.join(', ')})`);
+  }
+  const items = pairs(ctx, node, what);
+  const ruleKeys = items.filter((it) => RULE_KEYS.includes(it.key));
+  if (ruleKeys.length !== 1)
+    ctx.fail(node as Node, `${what}: a column rule needs exactly one of ${RULE_KEYS.join(', ')}`);
+  const { key, value: v } = ruleKeys[0]!;
+  const opt = (name: string) => items.find((it) => it.key === name);
+  const nullsItem = opt('nulls');
+  let nulls: NullPolicy = 'keep';
+  if (nullsItem) {
+    const s = scalarString(ctx, nullsItem.value, 'nulls');
+    if (s !== 'keep' && s !== 'replace') ctx.fail(nullsItem.value as Node, 'nulls must be keep or replace');
+    nulls = s;
+  }
+  switch (key) {
+    case 'value': {
+      onlyKeys(ctx, items, ['value'], what);
+      if (!isScalar(v)) ctx.fail(v as Node, 'value must be a string, number, boolean or null');
+      const x = v.value;
+      if (x !== null && !['string', 'number', 'boolean'].includes(typeof x)) ctx.fail(v, 'value must be a string, number, boolean or null');
+      return { kind: 'value', value: x === null ? null : String(x), nulls, where };
+    }
+    case 'template': {
+      onlyKeys(ctx, items, ['template'], what);
+      const parts = parseTemplate(scalarString(ctx, v, 'template'));
+      if (typeof parts === 'string') ctx.fail(v as Node, parts);
+      return { kind: 'template', parts, nulls, where };
+    }
+    case 'fake': {
+      onlyKeys(ctx, items, ['fake', 'unique', 'locale', 'nulls'], what);
+      const method = scalarString(ctx, v, 'fake');
+      const u = opt('unique');
+      if (u && (!isScalar(u.value) || typeof u.value.value !== 'boolean')) ctx.fail(u.value as Node, 'unique must be true or false');
+      const unique = u ? (u.value as { value: boolean }).value : false;
+      const l = opt('locale');
+      const locale = l ? scalarString(ctx, l.value, 'locale') : 'en';
+      const problem = checkFakeSpec({ method, unique, locale });
+      if (problem) ctx.fail((l && problem.includes('locale') ? l.value : v) as Node, problem);
+      return { kind: 'fake', method, unique, locale, nulls, where };
+    }
+    case 'hash': {
+      onlyKeys(ctx, items, ['hash', 'nulls'], what);
+      let length = 16;
+      if (v !== null && !(isScalar(v) && v.value === null)) {
+        const opts = pairs(ctx, v, 'hash');
+        onlyKeys(ctx, opts, ['length'], 'hash');
+        const len = opts.find((o) => o.key === 'length');
+        if (len) length = scalarInt(ctx, len.value, 'hash length', 4, MAX_HASH_LENGTH);
+      }
+      return { kind: 'hash', length, nulls, where };
+    }
+    case 'mask': {
+      onlyKeys(ctx, items, ['mask', 'nulls'], what);
+      let keepStart = 0, keepEnd = 0, char = '*';
+      if (v !== null && !(isScalar(v) && v.value === null)) {
+        const opts = pairs(ctx, v, 'mask');
+        onlyKeys(ctx, opts, ['keep_start', 'keep_end', 'char'], 'mask');
+        for (const o of opts) {
+          if (o.key === 'keep_start') keepStart = scalarInt(ctx, o.value, 'keep_start', 0, 1000);
+          if (o.key === 'keep_end') keepEnd = scalarInt(ctx, o.value, 'keep_end', 0, 1000);
+          if (o.key === 'char') {
+            char = scalarString(ctx, o.value, 'char');
+            if ([...char].length !== 1) ctx.fail(o.value as Node, 'mask char must be one character');
+          }
+        }
+      }
+      return { kind: 'mask', keepStart, keepEnd, char, nulls, where };
+    }
+    case 'json': {
+      onlyKeys(ctx, items, ['json', 'nulls'], what);
+      const keys = new Map<string, ColumnRule>();
+      for (const it of pairs(ctx, v, 'json')) {
+        if (it.key !== '*' && it.key.split('.').some((seg) => seg === '')) ctx.fail(it.pair.key as Node, `json path ${it.key} has an empty part`);
+        keys.set(it.key, parseColumnRule(ctx, it.value, `json key ${it.key}`));
+      }
+      return { kind: 'json', keys, nulls, where };
+    }
+    case 'scrub': {
+      onlyKeys(ctx, items, ['scrub', 'nulls'], what);
+      if (!isSeq(v) || v.items.length === 0) ctx.fail(v as Node, `scrub must be a list of detectors (${DETECTOR_NAMES.join(', ')})`);
+      const detectors = v.items.map((d) => {
+        const name = scalarString(ctx, d, 'detector');
+        if (!DETECTOR_NAMES.includes(name)) ctx.fail(d as Node, `unknown scrub detector ${name} (expected ${DETECTOR_NAMES.join(', ')})`);
+        return name;
+      });
+      return { kind: 'scrub', detectors, nulls, where };
+    }
+  }
+  return ctx.fail(node as Node, `${what}: unknown rule`);
+}
+
+function parseFilter(ctx: Ctx, node: unknown, what: string): Filter {
+  const f: Filter = new Map();
+  for (const it of pairs(ctx, node, what)) {
+    const list = isSeq(it.value) ? it.value.items : [it.value];
+    f.set(
+      it.key,
+      list.map((x) => {
+        if (!isScalar(x)) ctx.fail(x as Node, `${what}: values must be strings, numbers, booleans or null`);
+        const val = x.value;
+        if (val === null) return null;
+        if (typeof val === 'boolean') return val ? 't' : 'f';
+        if (typeof val !== 'string' && typeof val !== 'number') ctx.fail(x, `${what}: values must be strings, numbers, booleans or null`);
+        return String(val);
+      }),
+    );
+  }
+  if (f.size === 0) ctx.fail(node as Node, `${what} must name at least one column`);
+  return f;
+}
+
+/** Template references must not form a cycle (a → b → a). */
+function checkTemplateCycles(ctx: Ctx, table: string, columns: Map<string, ColumnRule>): void {
+  const state = new Map<string, 1 | 2>();
+  const visit = (col: string, path: string[]): void => {
+    const rule = columns.get(col);
+    if (!rule || rule.kind !== 'template') return;
+    if (state.get(col) === 2) return;
+    if (state.get(col) === 1) {
+      throw new AnonymiseError('RULES', `template cycle in ${table}: ${[...path, col].join(' → ')}`, rule.where);
+    }
+    state.set(col, 1);
+    for (const p of rule.parts) if (typeof p !== 'string') visit(p.ref, [...path, col]);
+    state.set(col, 2);
+  };
+  void ctx;
+  for (const col of columns.keys()) visit(col, []);
+}
+
+/** `users_user` → `public.users_user`; `sales.order items` stays. */
+export function qualify(name: string): string {
+  return name.includes('.') ? name : `public.${name}`;
+}
+
+function parseTableRule(ctx: Ctx, node: unknown, table: string): TableRule {
+  const where = ctx.where(node as Node);
+  if (isScalar(node)) {
+    if (node.value === 'keep') return { kind: 'keep', where };
+    if (node.value === 'drop') return { kind: 'drop', where };
+    ctx.fail(node, `table ${table}: expected keep, drop, or a mapping with columns`);
+  }
+  const items = pairs(ctx, node, `table ${table}`);
+  onlyKeys(ctx, items, ['columns', 'drop_where', 'keep_where'], `table ${table}`);
+  const colsItem = items.find((it) => it.key === 'columns');
+  if (!colsItem) ctx.fail(node as Node, `table ${table}: a mapping needs columns (use keep or drop for the whole table)`);
+  const columns = new Map<string, ColumnRule>();
+  for (const it of pairs(ctx, colsItem.value, `table ${table} columns`))
+    columns.set(it.key, parseColumnRule(ctx, it.value, `column ${table}.${it.key}`));
+  checkTemplateCycles(ctx, table, columns);
+  const rule: TableRule = { kind: 'columns', columns, where };
+  const dw = items.find((it) => it.key === 'drop_where');
+  const kw = items.find((it) => it.key === 'keep_where');
+  if (dw) rule.dropWhere = parseFilter(ctx, dw.value, `table ${table} drop_where`);
+  if (kw) rule.keepWhere = parseFilter(ctx, kw.value, `table ${table} keep_where`);
+  return rule;
+}
+
+function mergeTable(old: TableRule | undefined, next: TableRule): TableRule {
+  if (!old || old.kind !== 'columns' || next.kind !== 'columns') return next;
+  const columns = new Map(old.columns);
+  for (const [k, v] of next.columns) columns.set(k, v);
+  return {
+    kind: 'columns',
+    columns,
+    dropWhere: next.dropWhere ?? old.dropWhere,
+    keepWhere: next.keepWhere ?? old.keepWhere,
+    where: next.where,
+  };
+}
+
+export function presetPath(name: string): string {
+  return resolve(PRESET_DIR, `${name}.yaml`);
+}
+
+function loadInto(acc: RulesData, file: string, text: string, seen: string[], set: { unknown: boolean }): void {
+  if (seen.includes(file)) throw new AnonymiseError('RULES', `extends cycle: ${[...seen, file].join(' → ')}`, { file });
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false });
+  const ctx: Ctx = new Ctx(file, lc);
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    const line = e.linePos?.[0]?.line ?? 1;
+    throw new AnonymiseError('RULES', e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, ''), { file, line });
+  }
+  const root = doc.contents;
+  if (root === null) ctx.fail(root, 'the rules file is empty (expected version: 1 and tables)');
+  const items = pairs(ctx, root, 'the rules file');
+  onlyKeys(ctx, items, ['version', 'extends', 'unknown', 'tables'], 'the rules file');
+  const version = items.find((it) => it.key === 'version');
+  if (!version) ctx.fail(root, 'version: 1 is required');
+  if (!isScalar(version.value) || version.value.value !== 1) ctx.fail(version.value as Node, 'only version: 1 is supported');
+  const ext = items.find((it) => it.key === 'extends');
+  if (ext) {
+    const list = isSeq(ext.value) ? ext.value.items : [ext.value];
+    for (const entry of list) {
+      const name = scalarString(ctx, entry, 'extends entry');
+      const isPath = name.includes('/') || name.endsWith('.yaml') || name.endsWith('.yml');
+      const path = isPath ? resolve(dirname(file), name) : presetPath(name);
+      if (!/^[A-Za-z0-9_-]+$/.test(name) && !isPath) ctx.fail(entry as Node, `extends: ${name} is not a preset name or a path`);
+      if (!existsSync(path)) ctx.fail(entry as Node, isPath ? `extends: no such file ${name}` : `extends: no preset named ${name}`);
+      loadInto(acc, path, readFileSync(path, 'utf8'), [...seen, file], set);
+    }
+  }
+  const unk = items.find((it) => it.key === 'unknown');
+  if (unk) {
+    const u = scalarString(ctx, unk.value, 'unknown');
+    if (u !== 'fail' && u !== 'keep' && u !== 'null') ctx.fail(unk.value as Node, 'unknown must be fail, keep or null');
+    acc.unknown = u as UnknownPolicy;
+    set.unknown = true;
+  }
+  const tables = items.find((it) => it.key === 'tables');
+  if (tables && !(isScalar(tables.value) && tables.value.value === null)) {
+    for (const it of pairs(ctx, tables.value, 'tables')) {
+      const key = qualify(it.key);
+      acc.tables.set(key, mergeTable(acc.tables.get(key), parseTableRule(ctx, it.value, key)));
+    }
+  }
+  acc.files.push(file);
+}
+
+/** Loads and merges rules files in order (later ones win). Throws AnonymiseError('RULES') on any problem. */
+export function loadRules(files: { path: string; text?: string }[]): RulesData {
+  const acc: RulesData = { unknown: 'fail', tables: new Map(), files: [] };
+  const set = { unknown: false };
+  for (const f of files) {
+    let text = f.text;
+    if (text === undefined) {
+      try {
+        text = readFileSync(f.path, 'utf8');
+      } catch {
+        throw new AnonymiseError('USAGE', `cannot read rules file ${f.path}`);
+      }
+    }
+    loadInto(acc, f.path, text, [], set);
+  }
+  return acc;
+}

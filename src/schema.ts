@@ -1,0 +1,176 @@
+/**
+ * What the tool learns of the schema from the dump itself: CREATE TABLE column lists, partitions,
+ * and COPY headers. pg_dump writes these in a regular form, so a token list is enough; no SQL
+ * parser runs on the data path.
+ */
+import { isOp, isWord, tokenize, type Token } from './sql-tokens.js';
+
+export interface QualifiedName {
+  schema: string;
+  name: string;
+}
+
+/** `schema.table`, the spelling rules use. */
+export function tableKey(q: QualifiedName): string {
+  return `${q.schema}.${q.name}`;
+}
+
+export interface ColumnDef {
+  name: string;
+  type: string;
+  notNull: boolean;
+  generated: boolean;
+}
+
+export interface TableDef extends QualifiedName {
+  columns: ColumnDef[];
+  /** set for `PARTITION OF parent` */
+  parent?: string;
+  /** columns come from the parent (PARTITION OF / OF type with no list of its own) */
+  inheritsColumns: boolean;
+}
+
+function readName(toks: Token[], i: number): { q: QualifiedName; next: number } | null {
+  const a = toks[i];
+  if (!a || a.t !== 'id') return null;
+  if (isOp(toks[i + 1], '.') && toks[i + 2]?.t === 'id') {
+    return { q: { schema: a.v, name: (toks[i + 2] as { v: string }).v }, next: i + 3 };
+  }
+  return { q: { schema: 'public', name: a.v }, next: i + 1 };
+}
+
+/** Splits tokens between `open` (a `(`) and its matching `)` at top-level commas. */
+function splitParenList(toks: Token[], open: number): { items: Token[][]; close: number } {
+  const items: Token[][] = [];
+  let cur: Token[] = [];
+  let depth = 0;
+  for (let i = open + 1; i < toks.length; i++) {
+    const t = toks[i]!;
+    if (isOp(t, '(') || isOp(t, '[')) depth++;
+    else if (isOp(t, ')') || isOp(t, ']')) {
+      if (depth === 0) {
+        if (cur.length) items.push(cur);
+        return { items, close: i };
+      }
+      depth--;
+    } else if (depth === 0 && isOp(t, ',')) {
+      items.push(cur);
+      cur = [];
+      continue;
+    }
+    cur.push(t);
+  }
+  throw new Error('unbalanced parentheses');
+}
+
+const NOT_A_COLUMN = new Set(['constraint', 'check', 'unique', 'primary', 'foreign', 'exclude', 'like']);
+const TYPE_END = new Set(['not', 'null', 'default', 'collate', 'constraint', 'generated', 'check', 'references', 'primary', 'unique']);
+
+/** Parses `CREATE [UNLOGGED] TABLE …` text; returns null for anything else (views, foreign tables…). */
+export function parseCreateTable(sql: string): TableDef | null {
+  const toks = tokenize(sql);
+  let i = 0;
+  if (!isWord(toks[i++], 'create')) return null;
+  while (isWord(toks[i], 'unlogged') || isWord(toks[i], 'global') || isWord(toks[i], 'local')) i++;
+  if (!isWord(toks[i++], 'table')) return null;
+  if (isWord(toks[i], 'if')) i += 3;
+  const nm = readName(toks, i);
+  if (!nm) return null;
+  i = nm.next;
+  const def: TableDef = { ...nm.q, columns: [], inheritsColumns: false };
+  if (isWord(toks[i], 'partition') && isWord(toks[i + 1], 'of')) {
+    const parent = readName(toks, i + 2);
+    if (!parent) return null;
+    def.parent = `${parent.q.schema}.${parent.q.name}`;
+    def.inheritsColumns = true;
+    i = parent.next;
+  } else if (isWord(toks[i], 'of')) {
+    def.inheritsColumns = true; // typed table: columns come from the type
+    const t = readName(toks, i + 1);
+    if (!t) return null;
+    i = t.next;
+  }
+  if (!isOp(toks[i], '(')) return def;
+  const { items } = splitParenList(toks, i);
+  for (const item of items) {
+    const head = item[0];
+    if (!head || head.t !== 'id') continue;
+    if (!head.quoted && NOT_A_COLUMN.has(head.v)) continue;
+    // a partition's list holds only `col WITH OPTIONS …` constraints, not new columns
+    if (def.inheritsColumns) continue;
+    let generated = false;
+    let notNull = false;
+    let typeEnd = item.length;
+    for (let k = 1; k < item.length; k++) {
+      const t = item[k]!;
+      if (t.t === 'id' && !t.quoted && TYPE_END.has(t.v) && typeEnd === item.length) typeEnd = k;
+      if (isWord(t, 'generated') && isWord(item[k + 1], 'always') && isWord(item[k + 2], 'as') && isOp(item[k + 3], '('))
+        generated = true;
+      if (isWord(t, 'not') && isWord(item[k + 1], 'null')) notNull = true;
+    }
+    const type = item.length > 1 ? sql.slice(item[1]!.at, item[typeEnd - 1]!.end).replace(/\s+/g, ' ') : '';
+    def.columns.push({ name: head.v, type, notNull, generated });
+  }
+  return def;
+}
+
+/** `ALTER TABLE [ONLY] parent ATTACH PARTITION child …` → { parent, child } */
+export function parseAttachPartition(sql: string): { parent: string; child: string } | null {
+  const toks = tokenize(sql);
+  let i = 0;
+  if (!isWord(toks[i++], 'alter') || !isWord(toks[i++], 'table')) return null;
+  if (isWord(toks[i], 'only')) i++;
+  const parent = readName(toks, i);
+  if (!parent) return null;
+  i = parent.next;
+  if (!isWord(toks[i], 'attach') || !isWord(toks[i + 1], 'partition')) return null;
+  const child = readName(toks, i + 2);
+  if (!child) return null;
+  return { parent: tableKey(parent.q), child: tableKey(child.q) };
+}
+
+export interface CopyHeader extends QualifiedName {
+  /** null when the statement has no column list (then the table's column order applies) */
+  columns: string[] | null;
+  fromStdin: boolean;
+  /** no options after `stdin`: the default text format, tab-delimited */
+  textFormat: boolean;
+}
+
+/** Parses `COPY name [(cols)] FROM stdin;`; null if the text is not a COPY statement. */
+export function parseCopyHeader(sql: string): CopyHeader | null {
+  const toks = tokenize(sql);
+  if (!isWord(toks[0], 'copy')) return null;
+  const nm = readName(toks, 1);
+  if (!nm) return null;
+  let i = nm.next;
+  let columns: string[] | null = null;
+  if (isOp(toks[i], '(')) {
+    const { items, close } = splitParenList(toks, i);
+    columns = items.map((it) => {
+      if (it.length !== 1 || it[0]!.t !== 'id') throw new Error('bad column list');
+      return (it[0] as { v: string }).v;
+    });
+    i = close + 1;
+  }
+  const fromStdin = isWord(toks[i], 'from') && isWord(toks[i + 1], 'stdin');
+  const textFormat = fromStdin && (toks.length === i + 2 || (toks.length === i + 3 && isOp(toks[i + 2], ';')));
+  return { ...nm.q, columns, fromStdin, textFormat };
+}
+
+/** The target of `INSERT INTO name …`, read from the statement's first bytes; null if not an INSERT. */
+export function parseInsertTarget(head: string): QualifiedName | null {
+  const m = /^\s*INSERT\s+INTO\s+/i.exec(head);
+  if (!m) return null;
+  const id = '("(?:[^"]|"")*"|[A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*)';
+  const q = new RegExp(`^${id}(?:\\.${id})?`).exec(head.slice(m[0].length));
+  if (!q) return null;
+  const unq = (s: string) => (s.startsWith('"') ? s.slice(1, -1).replace(/""/g, '"') : s.toLowerCase());
+  return q[2] === undefined ? { schema: 'public', name: unq(q[1]!) } : { schema: unq(q[1]!), name: unq(q[2]) };
+}
+
+/** `SET name = value;` → [name, value] with the value unquoted; null otherwise. */
+export function parseSet(sql: string): [string, string] | null {
+  const m = /^\s*SET\s+([a-z_]+)\s*(?:=|TO)\s*'?([^';]*)'?\s*;\s*$/i.exec(sql);
+  return m ? [m[1]!.toLowerCase(), m[2]!.trim()] : null;
+}

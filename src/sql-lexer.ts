@@ -1,0 +1,271 @@
+/**
+ * The statement scanner for SQL text outside COPY data. It finds where each statement (or psql
+ * meta-command line) ends without ever being fooled by data: quotes, E'' strings, dollar quotes,
+ * quoted identifiers and comments are tracked, and the scan resumes across chunk boundaries.
+ * (String constants: https://www.postgresql.org/docs/current/sql-syntax-lexical.html)
+ */
+
+const LF = 0x0a;
+const SQUOTE = 0x27; // '
+const DQUOTE = 0x22; // "
+const DOLLAR = 0x24; // $
+const DASH = 0x2d; // -
+const SLASH = 0x2f; // /
+const STAR = 0x2a; // *
+const SEMI = 0x3b; // ;
+const BACKSLASH = 0x5c; // \
+
+export const enum Lex {
+  Code,
+  String, // '…' with standard_conforming_strings on: '' is the only escape
+  EString, // E'…', or '…' with standard_conforming_strings off: backslash escapes too
+  Ident, // "…"
+  Dollar, // $tag$…$tag$
+  LineComment,
+  BlockComment,
+}
+
+/** Bytes that may appear inside an unquoted identifier (so a `$` or `E` after one is not special). */
+const IDENT = new Uint8Array(256);
+for (let b = 0; b < 256; b++) {
+  IDENT[b] = +((b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || b === 0x5f || b === DOLLAR || b >= 0x80);
+}
+/** Bytes the Code state must stop at. */
+const SPECIAL = new Uint8Array(256);
+for (const b of [LF, SQUOTE, DQUOTE, DOLLAR, DASH, SLASH, SEMI, BACKSLASH]) SPECIAL[b] = 1;
+const WHITESPACE = new Uint8Array(256);
+for (const b of [0x20, 0x09, 0x0a, 0x0d, 0x0c, 0x0b]) WHITESPACE[b] = 1;
+
+export const enum UnitKind {
+  Statement, // ends with `;`
+  Meta, // a psql meta-command line (`\connect db`, `\restrict key`), newline included
+}
+
+/**
+ * Scans one unit at a time. `scan` is called with the unit's bytes so far (from `unit` to `end`);
+ * it returns the end offset of the unit, or -1 when more bytes are needed — then the next call must
+ * pass the same unit start with more bytes after it, and scanning resumes where it stopped.
+ */
+export class StatementScanner {
+  standardConformingStrings = true;
+  kind: UnitKind = UnitKind.Statement;
+  private state: Lex = Lex.Code;
+  private resume = 0; // offset from the unit start where the next scan begins
+  private depth = 0; // block comment nesting
+  private tag: Buffer | null = null; // dollar-quote tag, `$` to `$` inclusive
+  private blank = true; // only whitespace and comments so far in this unit
+  private lineStart = true; // the previous byte was a newline (or the unit just began after one)
+
+  /** Resets for a unit starting at a fresh line (true after `;\n` and meta lines). */
+  begin(atLineStart: boolean): void {
+    this.state = Lex.Code;
+    this.resume = 0;
+    this.depth = 0;
+    this.tag = null;
+    this.blank = true;
+    this.lineStart = atLineStart;
+    this.kind = UnitKind.Statement;
+  }
+
+  /** True when the bytes seen so far are only whitespace and comments. */
+  get onlyBlank(): boolean {
+    return this.blank;
+  }
+
+  scan(buf: Buffer, unit: number, end: number): number {
+    let i = unit + this.resume;
+    for (;;) {
+      switch (this.state) {
+        case Lex.Code: {
+          while (i < end) {
+            const b = buf[i]!;
+            if (SPECIAL[b] === 0) {
+              if (WHITESPACE[b] === 0) {
+                this.blank = false;
+                this.lineStart = false;
+              }
+              i++;
+              continue;
+            }
+            if (b === LF) {
+              this.lineStart = true;
+              i++;
+              continue;
+            }
+            if (b === BACKSLASH && this.blank && this.lineStart) {
+              // psql meta-command: the rest of the line
+              const nl = buf.indexOf(LF, i);
+              if (nl === -1 || nl >= end) return this.need(unit, i);
+              this.kind = UnitKind.Meta;
+              return nl + 1;
+            }
+            if (b === SEMI) return i + 1;
+            if (b === SQUOTE) {
+              const prev = i > unit ? buf[i - 1]! : 0x20;
+              const prev2 = i - 1 > unit ? buf[i - 2]! : 0x20;
+              const escape = ((prev === 0x45 || prev === 0x65) && IDENT[prev2] === 0) || !this.standardConformingStrings;
+              this.state = escape ? Lex.EString : Lex.String;
+              this.blank = this.lineStart = false;
+              i++;
+              break;
+            }
+            if (b === DQUOTE) {
+              this.state = Lex.Ident;
+              this.blank = this.lineStart = false;
+              i++;
+              break;
+            }
+            if (b === DASH || b === SLASH) {
+              if (i + 1 >= end) return this.need(unit, i);
+              const c = buf[i + 1]!;
+              if (b === DASH && c === DASH) {
+                this.state = Lex.LineComment;
+                i += 2;
+                break;
+              }
+              if (b === SLASH && c === STAR) {
+                this.state = Lex.BlockComment;
+                this.depth = 1;
+                i += 2;
+                break;
+              }
+              this.blank = this.lineStart = false;
+              i++;
+              continue;
+            }
+            if (b === DOLLAR) {
+              this.blank = this.lineStart = false;
+              if (i > unit && IDENT[buf[i - 1]!] === 1) {
+                i++; // part of an identifier such as a$b
+                continue;
+              }
+              // $tag$ where tag is an identifier not starting with a digit, or empty ($$); $1 is a parameter
+              let j = i + 1;
+              while (j < end && IDENT[buf[j]!] === 1 && buf[j] !== DOLLAR) j++;
+              if (j >= end) return this.need(unit, i);
+              const first = buf[i + 1]!;
+              if (buf[j] === DOLLAR && !(j > i + 1 && first >= 0x30 && first <= 0x39)) {
+                this.tag = Buffer.from(buf.subarray(i, j + 1));
+                this.state = Lex.Dollar;
+                i = j + 1;
+                break;
+              }
+              i++;
+              continue;
+            }
+            // a backslash that is not a meta-command
+            this.blank = this.lineStart = false;
+            i++;
+          }
+          if (this.state === Lex.Code && i >= end) return this.need(unit, end);
+          break;
+        }
+        case Lex.String:
+        case Lex.Ident: {
+          const q = this.state === Lex.String ? SQUOTE : DQUOTE;
+          const close = buf.indexOf(q, i);
+          if (close === -1 || close >= end) return this.need(unit, end);
+          if (close + 1 >= end) return this.need(unit, close); // '' or end? need the next byte
+          if (buf[close + 1] === q) {
+            i = close + 2;
+            continue;
+          }
+          this.state = Lex.Code;
+          i = close + 1;
+          break;
+        }
+        case Lex.EString: {
+          let j = i;
+          for (;;) {
+            if (j >= end) return this.need(unit, j);
+            const b = buf[j]!;
+            if (b === BACKSLASH) {
+              if (j + 1 >= end) return this.need(unit, j);
+              j += 2;
+              continue;
+            }
+            if (b === SQUOTE) {
+              if (j + 1 >= end) return this.need(unit, j);
+              if (buf[j + 1] === SQUOTE) {
+                j += 2;
+                continue;
+              }
+              break;
+            }
+            j++;
+          }
+          this.state = Lex.Code;
+          i = j + 1;
+          break;
+        }
+        case Lex.Dollar: {
+          const close = buf.indexOf(this.tag!, i);
+          if (close === -1 || close + this.tag!.length > end) {
+            // resume far enough back to catch a tag split across chunks
+            return this.need(unit, Math.max(i, end - this.tag!.length + 1));
+          }
+          this.state = Lex.Code;
+          i = close + this.tag!.length;
+          this.tag = null;
+          break;
+        }
+        case Lex.LineComment: {
+          const nl = buf.indexOf(LF, i);
+          if (nl === -1 || nl >= end) return this.need(unit, end);
+          this.state = Lex.Code;
+          this.lineStart = true;
+          i = nl + 1;
+          break;
+        }
+        case Lex.BlockComment: {
+          while (i < end) {
+            const b = buf[i]!;
+            if ((b === STAR || b === SLASH) && i + 1 >= end) return this.need(unit, i);
+            if (b === STAR && buf[i + 1] === SLASH) {
+              i += 2;
+              if (--this.depth === 0) break;
+              continue;
+            }
+            if (b === SLASH && buf[i + 1] === STAR) {
+              this.depth++;
+              i += 2;
+              continue;
+            }
+            i++;
+          }
+          if (this.depth > 0) return this.need(unit, end);
+          this.state = Lex.Code;
+          break;
+        }
+      }
+    }
+  }
+
+  private need(unit: number, at: number): number {
+    this.resume = at - unit;
+    return -1;
+  }
+}
+
+/** Skips whitespace and comments from `i`; returns the offset of the first byte of code. */
+export function skipBlank(buf: Buffer, i: number, end: number): number {
+  for (;;) {
+    while (i < end && WHITESPACE[buf[i]!] === 1) i++;
+    if (i + 1 < end && buf[i] === DASH && buf[i + 1] === DASH) {
+      const nl = buf.indexOf(LF, i);
+      i = nl === -1 || nl >= end ? end : nl + 1;
+      continue;
+    }
+    if (i + 1 < end && buf[i] === SLASH && buf[i + 1] === STAR) {
+      let depth = 1;
+      i += 2;
+      while (i < end && depth > 0) {
+        if (buf[i] === STAR && buf[i + 1] === SLASH) { depth--; i += 2; }
+        else if (buf[i] === SLASH && buf[i + 1] === STAR) { depth++; i += 2; }
+        else i++;
+      }
+      continue;
+    }
+    return i;
+  }
+}

@@ -1,0 +1,61 @@
+/** The report file (JSON) and the short human summary on stderr. */
+import type { RewriteResult } from './api.js';
+
+export interface Report {
+  version: 1;
+  tool: 'anonymise-dump';
+  input: string;
+  seconds: number;
+  bytesIn: number;
+  bytesOut: number;
+  /** where the pseudonym key came from: an environment variable name, or "random" (this run only) */
+  key: string;
+  tables: {
+    table: string;
+    rule: string;
+    action: 'keep' | 'drop' | 'rewrite';
+    rowsIn: number;
+    rowsOut: number;
+    rowsDropped: number;
+    valuesChanged: Record<string, number>;
+  }[];
+}
+
+export function buildReport(r: RewriteResult, input: string, seconds: number, key: string): Report {
+  return {
+    version: 1,
+    tool: 'anonymise-dump',
+    input,
+    seconds: Math.round(seconds * 1000) / 1000,
+    bytesIn: r.bytesIn,
+    bytesOut: r.bytesOut,
+    key,
+    tables: r.tables.map((t) => ({
+      table: t.table,
+      rule: t.rule,
+      action: t.mode,
+      rowsIn: t.rowsIn,
+      rowsOut: t.rowsOut,
+      rowsDropped: t.rowsDropped,
+      valuesChanged: t.changed,
+    })),
+  };
+}
+
+export function humanSummary(rep: Report): string {
+  const rows = rep.tables.filter((t) => t.action !== 'keep');
+  const kept = rep.tables.length - rows.length;
+  const mb = (n: number) => (n / 1e6).toFixed(1);
+  const lines = [`anonymise-dump: ${mb(rep.bytesIn)} MB in, ${mb(rep.bytesOut)} MB out, ${rep.seconds.toFixed(1)} s; ${kept} table(s) kept as they are`];
+  if (rows.length) {
+    const w = Math.max(5, ...rows.map((t) => t.table.length));
+    lines.push(`  ${'table'.padEnd(w)}  ${'rows in'.padStart(9)}  ${'out'.padStart(9)}  ${'dropped'.padStart(9)}  values changed`);
+    for (const t of rows) {
+      const changed = Object.entries(t.valuesChanged)
+        .map(([c, n]) => `${c} ${n}`)
+        .join(', ');
+      lines.push(`  ${t.table.padEnd(w)}  ${String(t.rowsIn).padStart(9)}  ${String(t.rowsOut).padStart(9)}  ${String(t.rowsDropped).padStart(9)}  ${t.action === 'drop' ? '(all rows dropped)' : changed || '-'}`);
+    }
+  }
+  return lines.join('\n') + '\n';
+}
