@@ -16,7 +16,9 @@ const URL = String.raw`https?://[^\s"'<>()\[\]{}]+`;
 const PHONE = String.raw`(?:(?:\+44\s?(?:\(0\)\s?)?|\(?0)\d{2,5}\)?[\s-]?\d{3,4}[\s-]?\d{3,4}|\+[1-9]\d{7,14})(?!\d)`;
 const POSTCODE = String.raw`\b(?:GIR ?0AA|[A-PR-UWYZ][A-HK-Y]?\d[A-Z\d]? ?\d[ABD-HJLNP-UW-Z]{2})\b`;
 const IPV4 = String.raw`\b(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\b`;
-const IPV6 = String.raw`(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{1,4}:){2,7}(?::|[0-9A-Fa-f]{1,4})(?:(?::[0-9A-Fa-f]{1,4}){0,6})?(?![0-9A-Fa-f:])`;
+const H = '[0-9A-Fa-f]{1,4}';
+// full form, or compressed with `::` (group counts not enforced: a detector, not a validator)
+const IPV6 = `(?<![0-9A-Za-z:])(?:(?:${H}:){7}${H}|(?:${H}:){1,7}:(?:${H}(?::${H}){0,5})?|::${H}(?::${H}){0,6})(?![0-9A-Za-z:])`;
 
 export const PATTERNS: Record<string, string> = {
   email: EMAIL,

@@ -1,0 +1,44 @@
+/** psql / pg_dump helpers for tests, against the throwaway cluster. */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { inject } from 'vitest';
+
+function env(): NodeJS.ProcessEnv {
+  const pg = inject('pg');
+  return { ...process.env, PGHOST: pg.host, PGPORT: String(pg.port), PGUSER: 'postgres', PGDATABASE: 'postgres' };
+}
+const bin = (name: string) => join(inject('pg').bin, name);
+
+/** Runs SQL; returns psql's unaligned, tuples-only output. Throws on any error. */
+export function psql(db: string, sql: string): string {
+  const r = spawnSync(bin('psql'), ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-d', db], { input: sql, env: env(), encoding: 'utf8', maxBuffer: 1 << 30 });
+  if (r.status !== 0) throw new Error(`psql ${db} failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+export function createDb(name: string, encoding = 'UTF8'): void {
+  psql('postgres', `DROP DATABASE IF EXISTS "${name}"; CREATE DATABASE "${name}" TEMPLATE template0 ENCODING '${encoding}' LOCALE 'C';`);
+}
+
+let restrictKeySupported: boolean | undefined;
+/** pg_dump output as bytes; the \restrict key is pinned so dumps are reproducible. */
+export function pgDump(db: string, args: string[] = []): Buffer {
+  if (restrictKeySupported === undefined) {
+    restrictKeySupported = spawnSync(bin('pg_dump'), ['--help'], { encoding: 'utf8' }).stdout.includes('--restrict-key');
+  }
+  const extra = restrictKeySupported ? ['--restrict-key=testFixedRestrictKey'] : [];
+  const r = spawnSync(bin('pg_dump'), [...extra, ...args, '-d', db], { env: env(), maxBuffer: 1 << 30 });
+  if (r.status !== 0) throw new Error(`pg_dump ${db} failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** Restores a plain dump with psql -v ON_ERROR_STOP=1 into a new database. */
+export function restore(db: string, dump: Buffer, encoding = 'UTF8'): { status: number | null; stderr: string } {
+  createDb(db, encoding);
+  const r = spawnSync(bin('psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', db, '-f', '-'], { input: dump, env: env(), encoding: 'utf8', maxBuffer: 1 << 30 });
+  return { status: r.status, stderr: r.stderr };
+}
+
+export function pgEnv(): NodeJS.ProcessEnv {
+  return env();
+}
