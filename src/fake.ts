@@ -137,12 +137,11 @@ function fastGenerators(chain: LocaleDefinition[]): Record<string, Gen> {
 /** The randomizer faker calls for every random choice; we point it at the value's generator. */
 class SeededRandomizer {
   rng = new Prng();
-  next(): number {
-    return this.rng.next();
-  }
-  seed(): void {
+  // arrow functions: faker calls these detached from the object
+  next = (): number => this.rng.next();
+  seed = (): void => {
     // faker.seed() is never called by us; a seed comes from the value's hash instead
-  }
+  };
 }
 
 interface LocaleKit {
@@ -173,12 +172,16 @@ export function checkFakeSpec(spec: FakeSpec): string | null {
   const kit = kitFor(spec.locale);
   if (kit.fast[spec.method]) return null;
   const mod = (kit.faker as unknown as Record<string, object>)[m[1]!]!;
-  const proto = Object.getPrototypeOf(mod) as Record<string, unknown>;
-  if (!Object.prototype.hasOwnProperty.call(proto, m[2]!) || typeof proto[m[2]!] !== 'function' || m[2] === 'constructor')
-    return `unknown faker method ${spec.method}`;
+  // a method of the module's own classes (faker's date module inherits some), never Object's
+  let found = false;
+  for (let p = Object.getPrototypeOf(mod); p && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
+    if (Object.prototype.hasOwnProperty.call(p, m[2]!) && typeof (p as Record<string, unknown>)[m[2]!] === 'function') found = true;
+  }
+  if (!found || m[2] === 'constructor') return `unknown faker method ${spec.method}`;
   try {
+    kit.randomizer.rng.seed(0x12345678, 0x9abcdef0);
     const v = (mod as Record<string, () => unknown>)[m[2]!]!();
-    if (v === undefined || v === null || typeof v === 'object' && !(v instanceof Date)) return `faker method ${spec.method} does not return text`;
+    if (v === undefined || v === null || (typeof v === 'object' && !(v instanceof Date))) return `faker method ${spec.method} does not return text`;
   } catch {
     return `faker method ${spec.method} needs arguments, which rules cannot give`;
   }

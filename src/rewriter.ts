@@ -603,7 +603,13 @@ export class DumpRewriter implements RowAccess {
 
   bytes(col: number): Buffer | null {
     if (this.cacheGen[col] === this.gen) return this.bytesCache[col]!;
-    const raw = unescapeField(this.rowBuf, this.starts[col]!, this.ends[col]!);
+    let raw: Buffer | null;
+    try {
+      raw = unescapeField(this.rowBuf, this.starts[col]!, this.ends[col]!);
+    } catch (e) {
+      if (!(e instanceof AnonymiseError)) throw e;
+      throw new AnonymiseError(e.code, e.message, { line: this.line, table: this.currentTable ?? undefined, column: this.columnName(col) });
+    }
     let value: Buffer | null = raw;
     if (raw !== null) {
       if (this.codec.isUtf8) {
@@ -622,8 +628,12 @@ export class DumpRewriter implements RowAccess {
     return new AnonymiseError('BAD_INPUT', `invalid byte sequence for encoding ${this.codec.name}`, {
       line: this.line,
       table: this.currentTable ?? undefined,
-      column: (this.plan as { columns?: string[] }).columns?.[col],
+      column: this.columnName(col),
     });
+  }
+
+  private columnName(col: number): string | undefined {
+    return (this.plan as { columns?: string[] } | null)?.columns?.[col];
   }
 
   text(col: number): string | null {

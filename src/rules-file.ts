@@ -315,7 +315,7 @@ function loadInto(acc: RulesData, file: string, text: string, seen: string[], se
   const ctx: Ctx = new Ctx(file, lc);
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
-    const line = e.linePos?.[0]?.line ?? 1;
+    const line = e.linePos?.[0]?.line ?? lc.linePos(e.pos[0]).line;
     throw new AnonymiseError('RULES', e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, ''), { file, line });
   }
   const root = doc.contents;
@@ -339,7 +339,8 @@ function loadInto(acc: RulesData, file: string, text: string, seen: string[], se
   }
   const unk = items.find((it) => it.key === 'unknown');
   if (unk) {
-    const u = scalarString(ctx, unk.value, 'unknown');
+    // `unknown: null` reads as YAML's null
+    const u = isScalar(unk.value) && unk.value.value === null ? 'null' : scalarString(ctx, unk.value, 'unknown');
     if (u !== 'fail' && u !== 'keep' && u !== 'null') ctx.fail(unk.value as Node, 'unknown must be fail, keep or null');
     acc.unknown = u as UnknownPolicy;
     set.unknown = true;

@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { checkFakeSpec, compileFake } from '../src/fake.js';
+import { KeyRing } from '../src/keys.js';
+
+const keys = (s = 'k') => new KeyRing(s);
+const b = (s: string) => Buffer.from(s, 'utf8');
+
+describe('deterministic fakes', () => {
+  it('gives the same fake for the same value and key, another for another key', () => {
+    const f1 = compileFake({ method: 'internet.email', unique: false, locale: 'en' }, keys());
+    const f2 = compileFake({ method: 'internet.email', unique: false, locale: 'en' }, keys());
+    const f3 = compileFake({ method: 'internet.email', unique: false, locale: 'en' }, keys('other'));
+    expect(f1(b('a@b.com'))).toBe(f2(b('a@b.com')));
+    expect(f1(b('a@b.com'))).not.toBe(f3(b('a@b.com')));
+  });
+
+  it('unique: true gives distinct e-mails for 200,000 distinct inputs, all on reserved domains', () => {
+    const f = compileFake({ method: 'internet.email', unique: true, locale: 'en' }, keys());
+    const seen = new Set<string>();
+    for (let i = 0; i < 200_000; i++) {
+      const v = f(b(`person${i}@gmail.com`));
+      expect(v).toMatch(/^[a-z0-9]+\.[a-z0-9]+\.[a-z2-7]{12}@example\.(com|org|net)$/);
+      seen.add(v);
+    }
+    expect(seen.size).toBe(200_000);
+  });
+
+  it.each(['person.firstName', 'person.lastName', 'person.fullName', 'internet.username', 'phone.number', 'location.zipCode', 'string.uuid', 'internet.ipv4', 'company.name', 'location.streetAddress', 'lorem.sentence', 'date.past'])(
+    '%s is deterministic across fresh instances',
+    (method) => {
+      const a = compileFake({ method, unique: false, locale: 'en_GB' }, keys());
+      const c = compileFake({ method, unique: false, locale: 'en_GB' }, keys());
+      const outs = ['x', 'y', 'zoë'].map((v) => a(b(v)));
+      expect(['x', 'y', 'zoë'].map((v) => c(b(v)))).toEqual(outs);
+      expect(outs.every((o) => typeof o === 'string' && o.length > 0)).toBe(true);
+    },
+  );
+
+  it.each([
+    ['internet.emial', /unknown faker method/],
+    ['helpers.arrayElement', /unknown faker method/],
+    ['person.constructor', /unknown faker method/],
+    ['person', /unknown faker method/],
+    ['string.fromCharacters', /needs arguments|does not return/],
+  ])('refuses %s', (method, re) => {
+    expect(checkFakeSpec({ method, unique: false, locale: 'en' })).toMatch(re);
+  });
+});

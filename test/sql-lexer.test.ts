@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import { StatementScanner, UnitKind } from '../src/sql-lexer.js';
+
+/** Splits SQL text into units the way the rewriter does, feeding it cut at `at`. */
+function units(sql: string, at?: number, scs = true): string[] {
+  const all = Buffer.from(sql);
+  const scanner = new StatementScanner();
+  scanner.standardConformingStrings = scs;
+  scanner.begin(true);
+  const out: string[] = [];
+  let buf = at === undefined ? all : all.subarray(0, at);
+  let unit = 0;
+  for (;;) {
+    const end = scanner.scan(buf, unit, buf.length);
+    if (end === -1) {
+      if (buf.length < all.length) {
+        buf = all; // the rest arrives
+        continue;
+      }
+      break;
+    }
+    out.push(all.subarray(unit, end).toString());
+    const meta = scanner.kind === UnitKind.Meta;
+    unit = end;
+    scanner.begin(meta);
+  }
+  if (unit < all.length) out.push(`REST:${all.subarray(unit).toString()}`);
+  return out;
+}
+
+const cases: [string, string, string[]][] = [
+  ['plain statements', 'SET a = 1;\nSELECT 2;\n', ['SET a = 1;', '\nSELECT 2;', 'REST:\n']],
+  ['semicolon in a string', "SELECT 'a;b''c;';", ["SELECT 'a;b''c;';"]],
+  ['E-string with escaped quote', "SELECT E'it\\'s; ok';x;", ["SELECT E'it\\'s; ok';", 'x;']],
+  ['identifier ending in e is not an E-string', "SELECT namee'a\\';b", ["SELECT namee'a\\';", 'REST:b']],
+  ['quoted identifier', 'SELECT "a;""b" FROM t;', ['SELECT "a;""b" FROM t;']],
+  ['dollar quote', 'CREATE FUNCTION f() AS $$ a; b $$;', ['CREATE FUNCTION f() AS $$ a; b $$;']],
+  ['tagged dollar quote holding $$', 'DO $x$ $$; $y$ ; $x$;', ['DO $x$ $$; $y$ ; $x$;']],
+  ['$1 is a parameter, a$b an identifier', 'SELECT $1;SELECT a$b;', ['SELECT $1;', 'SELECT a$b;']],
+  ['line comment', '-- a; b\nSELECT 1;', ['-- a; b\nSELECT 1;']],
+  ['nested block comment', '/* a /* ; */ ; */ SELECT 1;', ['/* a /* ; */ ; */ SELECT 1;']],
+  ['meta-command lines', '\\restrict key\nSET x = 1;\n\\connect db\n', ['\\restrict key\n', 'SET x = 1;', '\n\\connect db\n']],
+  ['backslash inside a statement is not a meta-command', "SELECT 1\n\\ ;", ['SELECT 1\n\\ ;']],
+  ['INSERT text inside a string', "INSERT INTO t VALUES ('x\nINSERT INTO u VALUES (1);\n');", ["INSERT INTO t VALUES ('x\nINSERT INTO u VALUES (1);\n');"]],
+];
+
+describe('statement scanner', () => {
+  it.each(cases)('%s', (_name, sql, expected) => {
+    expect(units(sql)).toEqual(expected);
+    for (let at = 0; at <= sql.length; at++) expect(units(sql, at), `cut at ${at}`).toEqual(expected);
+  });
+
+  it('treats backslashes as escapes in plain strings when standard_conforming_strings is off', () => {
+    expect(units("SELECT 'a\\';b';", undefined, false)).toEqual(["SELECT 'a\\';b';"]);
+    expect(units("SELECT 'a\\';b';", undefined, true)).toEqual(["SELECT 'a\\';", "REST:b';"]);
+  });
+});
