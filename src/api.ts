@@ -8,6 +8,7 @@ import { CompiledRules, type Gap } from './rule-compiler.js';
 import { loadRules, type RulesData } from './rules-file.js';
 import { DumpRewriter, type TableStats } from './rewriter.js';
 import { plainDump } from './input.js';
+import { AnonymiseError } from './errors.js';
 
 export interface RulesSource {
   /** rules file paths, merged in order */
@@ -79,14 +80,23 @@ export function rewriteStream(source: AsyncIterable<Buffer> | Readable, sink: Wr
     pending.length = 0;
   };
   const done = (async () => {
-    for await (const chunk of plainDump(source as AsyncIterable<Buffer>)) {
-      rw.write(chunk);
+    try {
+      for await (const chunk of plainDump(source as AsyncIterable<Buffer>)) {
+        rw.write(chunk);
+        await drain();
+        options.onChunk?.(rw);
+      }
+      rw.end();
       await drain();
-      options.onChunk?.(rw);
+      return result(rw, bytesOut);
+    } catch (e) {
+      // a bad dump: mark the output as incomplete (unless the sink itself failed)
+      if (e instanceof AnonymiseError && !sink.destroyed) {
+        rw.abort(e.message);
+        await drain();
+      }
+      throw e;
     }
-    rw.end();
-    await drain();
-    return result(rw, bytesOut);
   })();
   return { rewriter: rw, done };
 }

@@ -142,15 +142,13 @@ async function run(input: string | undefined, flags: RunFlags, io: Io): Promise<
       cleanup();
       return EXIT.ok;
     }
-    const reason = e instanceof AnonymiseError ? e.message : 'internal error';
+    // (the library has already ended the output with the ABORTED marker when it had begun)
     if (fileOut) {
       fileOut.destroy();
       cleanup();
-    } else if (handle.rewriter.started && !gzip) {
-      // stdout cannot be taken back: end it with a marker that makes a restore fail
-      io.stdout.write(handle.rewriter.abortTrailer(reason));
     } else if (gzip && handle.rewriter.started) {
-      gzip.end(handle.rewriter.abortTrailer(reason));
+      gzip.end();
+      await once(finalOut, 'finish').catch(() => {});
     }
     throw e;
   } finally {

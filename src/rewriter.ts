@@ -572,11 +572,12 @@ export class DumpRewriter implements RowAccess {
       }
       const out = this.out;
       const actions = plan.actions;
+      // every value first, so that an error never leaves half a row in the output
+      for (let c = 0; c < n; c++) if (actions[c] !== null) this.output(c);
       let run = start; // start of bytes still to copy unchanged
       for (let c = 0; c < n; c++) {
-        const action = actions[c];
-        if (action === null) continue;
-        const value = this.output(c);
+        if (actions[c] === null) continue;
+        const value = this.outCache[c]!;
         out.bytes(buf, run, starts[c]!, false);
         const mark = out.mark;
         const generation = out.generation;
@@ -658,14 +659,23 @@ export class DumpRewriter implements RowAccess {
     return v;
   }
 
-  /** The ABORTED trailer: makes a restore of this output fail, and tells a reader why. */
-  abortTrailer(reason: string): Buffer {
+  /**
+   * After an error: if output has begun, hands on the whole rows already rewritten and then the
+   * ABORTED trailer, which makes a restore of the output fail and tells a reader why. If the run
+   * stopped before its first output byte, it stays that way.
+   */
+  abort(reason: string): void {
+    if (this.held) return;
+    this.out.flush();
     const lines: string[] = [];
     // inside COPY data: a row with one field too many fails the COPY, whatever the table
     if (this.state !== State.Sql) lines.push('\\N\t'.repeat(Math.max(1, this.ncols)) + '\\N');
     lines.push("DO $anonymise_dump$ BEGIN RAISE EXCEPTION 'anonymise-dump aborted: this dump is incomplete'; END $anonymise_dump$;");
     lines.push(`-- anonymise-dump: ABORTED: ${reason.replace(/[\r\n]+/g, ' ')}`);
-    return Buffer.from(`\n${lines.join('\n')}\n`, 'utf8');
+    this.started = true;
+    // COPY data is always cut at a row boundary; SQL text may stop right after a `;`
+    const lead = this.state === State.Sql ? '\n' : '';
+    this.sink(Buffer.from(`${lead}${lines.join('\n')}\n`, 'utf8'));
   }
 }
 

@@ -9,7 +9,7 @@ import { compileFake, type FakeFn } from './fake.js';
 import { compileScrubber } from './detectors.js';
 import { KeyRing } from './keys.js';
 import { parseJson, writeJson, JsonSyntaxError, type JsonValue } from './json-text.js';
-import type { ColumnRule, Filter, RulesData, TableRule, UnknownPolicy } from './rules-file.js';
+import { isPresetFile, type ColumnRule, type Filter, type RulesData, type TableRule, type UnknownPolicy } from './rules-file.js';
 
 /** What a rule may read of the current row. Values are never logged. */
 export interface RowAccess {
@@ -108,9 +108,9 @@ export class CompiledRules {
     return columns.filter((c) => !rule.columns.has(c)).map((column) => ({ table, column }));
   }
 
-  /** Patterns that matched some table, for `check`'s "names nothing" warnings. */
+  /** Patterns of the user's own files that matched no table, for `check`'s "names nothing" warnings. */
   unusedPatterns(): string[] {
-    return [...this.data.tables.keys()].filter((p) => !this.used.has(p));
+    return [...this.data.tables].filter(([p, rule]) => !this.used.has(p) && !isPresetFile(rule.where.file)).map(([p]) => p);
   }
 
   markUsed(table: string, parentOf: (t: string) => string | undefined): void {

@@ -304,6 +304,11 @@ function mergeTable(old: TableRule | undefined, next: TableRule): TableRule {
   };
 }
 
+/** Rules from shipped presets name tables a given site may not have: no "names nothing" warning for them. */
+export function isPresetFile(file: string): boolean {
+  return resolve(file).startsWith(PRESET_DIR + '/') && !resolve(file).includes('/examples/');
+}
+
 export function presetPath(name: string): string {
   return resolve(PRESET_DIR, `${name}.yaml`);
 }

@@ -1,0 +1,160 @@
+/** The command line end to end: real processes, exit codes, files, stdout and stderr. */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { restore, psql } from './support/db.js';
+
+const BIN = 'bin/anonymise-dump.js';
+const SAMPLE = 'fixtures/sample/sample.sql';
+const COUNCIL = 'rules/examples/council.yaml';
+const GOLDEN = 'fixtures/sample/expected.sql';
+const SECRET = 'sample-secret';
+
+function cli(args: string[], opts: { input?: Buffer | string; env?: Record<string, string> } = {}) {
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    input: opts.input,
+    env: { PATH: process.env.PATH, ...opts.env },
+    maxBuffer: 1 << 28,
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr.toString() };
+}
+
+let tmp: string;
+beforeAll(() => {
+  tmp = mkdtempSync(join(tmpdir(), 'anonymise-dump-cli-'));
+});
+
+describe('run', () => {
+  it('anonymises the bundled sample as the golden file says (UPDATE_GOLDEN=1 rewrites it)', () => {
+    const r = cli(['-q', '-r', COUNCIL, SAMPLE], { env: { ANONYMISE_DUMP_SECRET: SECRET } });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    if (process.env.UPDATE_GOLDEN) writeFileSync(GOLDEN, r.stdout);
+    expect(r.stdout.equals(readFileSync(GOLDEN))).toBe(true);
+  });
+
+  it('output restores and carries none of the sample personal data', () => {
+    const out = cli(['-q', '-r', COUNCIL, SAMPLE], { env: { ANONYMISE_DUMP_SECRET: SECRET } }).stdout;
+    const r = restore('sample_out', out);
+    expect(r.status, r.stderr).toBe(0);
+    expect(psql('sample_out', "SELECT count(*) FROM users_user WHERE email <> 'user.' || id || '@example.com' OR first_name <> 'User' OR last_name <> id::text").trim()).toBe('0');
+    expect(psql('sample_out', 'SELECT count(*) FROM wagtailforms_formsubmission').trim()).toBe('0');
+    const text = out.toString();
+    for (const pii of ['@gmail.com', '@hotmail.co.uk', '@outlook.com', '@yahoo.co.uk', 'pbkdf2_sha256', 'HP19 8FF', 'resident']) expect(text).not.toContain(pii);
+  });
+
+  it('reads stdin and gzip, writes -o atomically with mode 0600, --gzip, and a JSON report', () => {
+    const out = join(tmp, 'safe.sql.gz');
+    const report = join(tmp, 'report.json');
+    const r = cli(['-r', COUNCIL, '-o', out, '--gzip', '--report', report, '-'], { input: gzipSync(readFileSync(SAMPLE)), env: { ANONYMISE_DUMP_SECRET: SECRET } });
+    expect(r.status, r.stderr).toBe(0);
+    expect(gunzipSync(readFileSync(out)).equals(readFileSync(GOLDEN))).toBe(true);
+    expect(statSync(out).mode & 0o777).toBe(0o600);
+    const rep = JSON.parse(readFileSync(report, 'utf8'));
+    const users = rep.tables.find((t: { table: string }) => t.table === 'public.users_user');
+    expect(users).toMatchObject({ action: 'rewrite', rowsIn: 40, rowsOut: 40, rowsDropped: 0, valuesChanged: { email: 40 } });
+    expect(JSON.stringify(rep)).not.toContain(SECRET);
+    expect(r.stderr).toMatch(/public\.users_user\s+40\s+40\s+0/);
+  });
+
+  it('without a secret, notes that pseudonyms hold for this run only', () => {
+    const r = cli(['-r', COUNCIL, SAMPLE]);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/ANONYMISE_DUMP_SECRET is not set/);
+  });
+});
+
+describe('failures', () => {
+  const unclassified = () => {
+    const rules = join(tmp, 'partial.yaml');
+    writeFileSync(rules, 'version: 1\nextends: [django, wagtail]\ntables:\n  users_user: keep\n');
+    return rules;
+  };
+
+  it('an unclassified table: exit 3, one line naming it, nothing on stdout, no -o file', () => {
+    const out = join(tmp, 'never.sql');
+    const r = cli(['-r', unclassified(), '-o', out, SAMPLE], { env: { ANONYMISE_DUMP_SECRET: SECRET } });
+    expect(r.status).toBe(3);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^anonymise-dump: input line \d+, table public\.blogs_blogalertsubscription: \d+ tables\/columns are not classified/);
+    expect(existsSync(out)).toBe(false);
+    expect(readdirSync(tmp).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    const s = cli(['-r', unclassified(), SAMPLE], { env: { ANONYMISE_DUMP_SECRET: SECRET } });
+    expect(s.status).toBe(3);
+    expect(s.stdout.length).toBe(0);
+  });
+
+  it('an error after output began ends stdout with the ABORTED marker and a statement that fails a restore', () => {
+    // a long comment first, so that output has begun (a chunk has gone out) before the bad row
+    const dump = readFileSync(SAMPLE, 'utf8')
+      .replace(/^COPY public\.users_user /m, `-- ${'x'.repeat(300_000)}\n$&`)
+      .replace(/^(\d+\t!?pbkdf2[^\n]*)$/m, '$1\textra');
+    const r = cli(['-r', COUNCIL, '-'], { input: dump, env: { ANONYMISE_DUMP_SECRET: SECRET } });
+    expect(r.status).toBe(3);
+    expect(r.stderr).toMatch(/^anonymise-dump: input line \d+, table public\.users_user: row has 12 fields, the COPY header lists 11\n$/);
+    const lines = r.stdout.toString().trimEnd().split('\n');
+    expect(lines.at(-1)).toMatch(/^-- anonymise-dump: ABORTED: input line \d+, table public\.users_user: row has 12 fields/);
+    expect(restore('aborted', r.stdout).status).not.toBe(0);
+  });
+
+  it.each([
+    [['-r', 'nope.yaml', SAMPLE], 2, /cannot read rules file nope\.yaml/],
+    [['-r', COUNCIL, 'missing.sql'], 2, /no such input file: missing\.sql/],
+    [['-r', COUNCIL, '--frobnicate', SAMPLE], 2, /unknown option '--frobnicate'/],
+    [['--secret', 'hunter2', '-r', COUNCIL, SAMPLE], 2, /--secret is not accepted/],
+    [[SAMPLE], 2, /no rules/],
+  ])('usage errors exit 2: %j', (args, code, re) => {
+    const r = cli(args);
+    expect(r.status).toBe(code);
+    expect(r.stderr).toMatch(re);
+    expect(r.stderr).not.toContain('hunter2');
+  });
+
+  it('a bad rules file exits 2 with file:line', () => {
+    const rules = join(tmp, 'bad.yaml');
+    writeFileSync(rules, 'version: 1\ntables:\n  users_user:\n    columns:\n      email: { fake: internet.emial }\n');
+    const r = cli(['-r', rules, SAMPLE]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toBe(`anonymise-dump: ${rules}:5: unknown faker method internet.emial\n`);
+  });
+
+  it.each([
+    ['a custom-format archive', Buffer.concat([Buffer.from('PGDMP'), Buffer.alloc(600, 1)]), /custom-format archive.*pg_restore -f - ARCHIVE \| anonymise-dump/],
+    ['zstd', Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), Buffer.alloc(100)]), /zstd-compressed/],
+    ['bzip2', Buffer.from('BZh91AY&SY'), /bzip2-compressed/],
+    ['binary noise with NUL', Buffer.from([1, 2, 0, 3]), /NUL byte/],
+  ])('%s is refused with exit 3', (_name, input, re) => {
+    const r = cli(['-r', COUNCIL, '-'], { input });
+    expect(r.status).toBe(3);
+    expect(r.stderr).toMatch(re);
+  });
+
+  it('a directory (directory-format archive) is refused with exit 3', () => {
+    const r = cli(['-r', COUNCIL, tmp]);
+    expect(r.status).toBe(3);
+    expect(r.stderr).toMatch(/is a directory.*pg_restore -f -/);
+  });
+});
+
+describe('check', () => {
+  it('passes the sample with the council rules', () => {
+    const r = cli(['check', '-r', COUNCIL, SAMPLE]);
+    expect(r.status).toBe(0);
+    expect(r.stdout.toString()).toMatch(/13 tables checked: 0 unclassified table\(s\), 0 unclassified column\(s\)/);
+  });
+
+  it('lists unclassified tables and columns, unused rules, and exits 1', () => {
+    const rules = join(tmp, 'gaps.yaml');
+    writeFileSync(rules, 'version: 1\nextends: [django, wagtail]\ntables:\n  users_user: { columns: { id: keep, email: null } }\n  old_table: drop\n');
+    const r = cli(['check', '-r', rules, SAMPLE]);
+    expect(r.status).toBe(1);
+    const out = r.stdout.toString();
+    expect(out).toMatch(/^unclassified column public\.users_user\.password  \(input line \d+\)$/m);
+    expect(out).toMatch(/^unclassified table  public\.feedback_feedbackcomment/m);
+    expect(out).toMatch(/^warning: rule public\.old_table names nothing in this dump$/m);
+    expect(out).not.toMatch(/auth_user/);
+  });
+});
