@@ -17,7 +17,7 @@ export interface RulesSource {
   text?: { name: string; yaml: string }[];
 }
 
-export function readRules(src: RulesSource): RulesData {
+export async function readRules(src: RulesSource): Promise<RulesData> {
   return loadRules([...(src.files ?? []).map((path) => ({ path })), ...(src.text ?? []).map((t) => ({ path: t.name, text: t.yaml }))]);
 }
 

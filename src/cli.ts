@@ -62,7 +62,7 @@ function progressLine(rw: DumpRewriter, started: number, size: number | undefine
 
 async function run(input: string | undefined, flags: RunFlags, io: Io): Promise<number> {
   if (!flags.rules?.length) throw new AnonymiseError('USAGE', 'no rules: give at least one -r RULES.yaml (see `anonymise-dump init` for a draft)');
-  const data = readRules({ files: flags.rules });
+  const data = await readRules({ files: flags.rules });
   const secret = io.env[flags.secretEnv];
   const rules = compileRules(data, secret || undefined);
   if (!secret && !flags.quiet)
@@ -163,7 +163,7 @@ function isEpipe(e: unknown): boolean {
 
 async function check(input: string | undefined, flags: { rules?: string[] }, io: Io): Promise<number> {
   if (!flags.rules?.length) throw new AnonymiseError('USAGE', 'no rules: give at least one -r RULES.yaml');
-  const rules = compileRules(readRules({ files: flags.rules }), 'check');
+  const rules = compileRules(await readRules({ files: flags.rules }), 'check');
   const src = openInput(input, io);
   const res = await checkDump(src.stream, rules);
   const out: string[] = [];

@@ -5,7 +5,7 @@
  */
 import { createHmac } from 'node:crypto';
 import { AnonymiseError } from './errors.js';
-import { compileFake, type FakeFn } from './fake.js';
+import type { FakeFn } from './fake.js';
 import { compileScrubber } from './detectors.js';
 import { KeyRing } from './keys.js';
 import { parseJson, writeJson, JsonSyntaxError, type JsonValue } from './json-text.js';
@@ -183,7 +183,8 @@ export class CompiledRules {
     const id = `${cr.method}\0${cr.locale}\0${cr.unique}`;
     let fn = this.fakes.get(id);
     if (!fn) {
-      fn = compileFake({ method: cr.method, unique: cr.unique, locale: cr.locale }, this.keys);
+      if (!this.data.fake) throw new Error('faker was not loaded for a fake rule');
+      fn = this.data.fake.compileFake({ method: cr.method, unique: cr.unique, locale: cr.locale }, this.keys);
       this.fakes.set(id, fn);
     }
     return fn;

@@ -8,7 +8,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node, type Pair, type YAMLMap } from 'yaml';
 import { AnonymiseError } from './errors.js';
-import { checkFakeSpec } from './fake.js';
+import type * as FakeModule from './fake.js';
 import { DETECTOR_NAMES } from './detectors.js';
 
 export type UnknownPolicy = 'fail' | 'keep' | 'null';
@@ -52,6 +52,14 @@ export interface RulesData {
   tables: Map<string, TableRule>;
   /** files read, in order (presets and extends included) */
   files: string[];
+  /** @faker-js/faker, loaded only when a rule uses it (it costs ~0.1 s and ~30 MB) */
+  fake?: typeof FakeModule;
+}
+
+interface PendingFake {
+  spec: { method: string; unique: boolean; locale: string };
+  methodAt: Where;
+  localeAt: Where;
 }
 
 const PRESET_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'rules');
@@ -61,6 +69,7 @@ class Ctx {
   constructor(
     readonly file: string,
     private readonly lc: LineCounter,
+    readonly fakes: PendingFake[],
   ) {}
   line(node: Node | Pair | null | undefined): number {
     const n = node && 'range' in node ? node : (node as Pair | undefined)?.key;
@@ -170,8 +179,8 @@ function parseColumnRule(ctx: Ctx, node: unknown, what: string): ColumnRule {
       const unique = u ? (u.value as { value: boolean }).value : false;
       const l = opt('locale');
       const locale = l ? scalarString(ctx, l.value, 'locale') : 'en';
-      const problem = checkFakeSpec({ method, unique, locale });
-      if (problem) ctx.fail((l && problem.includes('locale') ? l.value : v) as Node, problem);
+      // checked against faker once all files are read (see loadRules)
+      ctx.fakes.push({ spec: { method, unique, locale }, methodAt: ctx.where(v as Node), localeAt: ctx.where((l?.value ?? v) as Node) });
       return { kind: 'fake', method, unique, locale, nulls, where };
     }
     case 'hash': {
@@ -313,11 +322,11 @@ export function presetPath(name: string): string {
   return resolve(PRESET_DIR, `${name}.yaml`);
 }
 
-function loadInto(acc: RulesData, file: string, text: string, seen: string[], set: { unknown: boolean }): void {
+function loadInto(acc: RulesData, file: string, text: string, seen: string[], fakes: PendingFake[]): void {
   if (seen.includes(file)) throw new AnonymiseError('RULES', `extends cycle: ${[...seen, file].join(' → ')}`, { file });
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false });
-  const ctx: Ctx = new Ctx(file, lc);
+  const ctx: Ctx = new Ctx(file, lc, fakes);
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
     const line = e.linePos?.[0]?.line ?? lc.linePos(e.pos[0]).line;
@@ -339,7 +348,7 @@ function loadInto(acc: RulesData, file: string, text: string, seen: string[], se
       const path = isPath ? resolve(dirname(file), name) : presetPath(name);
       if (!/^[A-Za-z0-9_-]+$/.test(name) && !isPath) ctx.fail(entry as Node, `extends: ${name} is not a preset name or a path`);
       if (!existsSync(path)) ctx.fail(entry as Node, isPath ? `extends: no such file ${name}` : `extends: no preset named ${name}`);
-      loadInto(acc, path, readFileSync(path, 'utf8'), [...seen, file], set);
+      loadInto(acc, path, readFileSync(path, 'utf8'), [...seen, file], fakes);
     }
   }
   const unk = items.find((it) => it.key === 'unknown');
@@ -348,7 +357,6 @@ function loadInto(acc: RulesData, file: string, text: string, seen: string[], se
     const u = isScalar(unk.value) && unk.value.value === null ? 'null' : scalarString(ctx, unk.value, 'unknown');
     if (u !== 'fail' && u !== 'keep' && u !== 'null') ctx.fail(unk.value as Node, 'unknown must be fail, keep or null');
     acc.unknown = u as UnknownPolicy;
-    set.unknown = true;
   }
   const tables = items.find((it) => it.key === 'tables');
   if (tables && !(isScalar(tables.value) && tables.value.value === null)) {
@@ -361,9 +369,9 @@ function loadInto(acc: RulesData, file: string, text: string, seen: string[], se
 }
 
 /** Loads and merges rules files in order (later ones win). Throws AnonymiseError('RULES') on any problem. */
-export function loadRules(files: { path: string; text?: string }[]): RulesData {
+export async function loadRules(files: { path: string; text?: string }[]): Promise<RulesData> {
   const acc: RulesData = { unknown: 'fail', tables: new Map(), files: [] };
-  const set = { unknown: false };
+  const fakes: PendingFake[] = [];
   for (const f of files) {
     let text = f.text;
     if (text === undefined) {
@@ -373,7 +381,14 @@ export function loadRules(files: { path: string; text?: string }[]): RulesData {
         throw new AnonymiseError('USAGE', `cannot read rules file ${f.path}`);
       }
     }
-    loadInto(acc, f.path, text, [], set);
+    loadInto(acc, f.path, text, [], fakes);
+  }
+  if (fakes.length > 0) {
+    acc.fake = await import('./fake.js');
+    for (const f of fakes) {
+      const problem = acc.fake.checkFakeSpec(f.spec);
+      if (problem) throw new AnonymiseError('RULES', problem, problem.includes('locale') ? f.localeAt : f.methodAt);
+    }
   }
   return acc;
 }

@@ -10,16 +10,16 @@ const USERS = 'CREATE TABLE public.users (\n    id integer NOT NULL,\n    email 
 const NOTES = 'CREATE TABLE public.notes (\n    id integer NOT NULL,\n    body text\n);\n\n';
 const USERS_DATA = 'COPY public.users (id, email, name) FROM stdin;\n1\ta@gmail.com\tAnn\n2\t\\N\tBo\n\\.\n';
 
-function rules(yaml: string) {
-  return compileRules(readRules({ text: [{ name: 'r.yaml', yaml: `version: 1\n${yaml}` }] }), 'secret');
+async function rules(yaml: string) {
+  return compileRules(await readRules({ text: [{ name: 'r.yaml', yaml: `version: 1\n${yaml}` }] }), 'secret');
 }
-function run(dump: string, yaml: string) {
-  return rewriteBuffer(Buffer.from(dump), { rules: rules(yaml) });
+async function run(dump: string, yaml: string) {
+  return rewriteBuffer(Buffer.from(dump), { rules: await rules(yaml) });
 }
 /** Runs and returns the error and whatever reached the sink before it. */
-function fail(dump: string | (string | Buffer)[], yaml: string): { error: AnonymiseError; written: string } {
+async function fail(dump: string | (string | Buffer)[], yaml: string): Promise<{ error: AnonymiseError; written: string }> {
   const out: Buffer[] = [];
-  const rw = new DumpRewriter({ rules: rules(yaml) }, (c) => out.push(Buffer.from(c)));
+  const rw = new DumpRewriter({ rules: await rules(yaml) }, (c) => out.push(Buffer.from(c)));
   try {
     for (const chunk of Array.isArray(dump) ? dump : [dump]) rw.write(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
     rw.end();
@@ -33,45 +33,45 @@ function fail(dump: string | (string | Buffer)[], yaml: string): { error: Anonym
 const FULL = 'tables:\n  users: { columns: { id: keep, email: { fake: internet.email, unique: true }, name: { value: X } } }\n';
 
 describe('fail closed', () => {
-  it('stops before any output when a table in the schema has no rule', () => {
-    const { error, written } = fail(HEAD + USERS + NOTES + USERS_DATA + FOOT, FULL);
+  it('stops before any output when a table in the schema has no rule', async () => {
+    const { error, written } = await fail(HEAD + USERS + NOTES + USERS_DATA + FOOT, FULL);
     expect(error.code).toBe('UNCLASSIFIED');
     expect(error.exitCode).toBe(3);
     expect(error.message).toMatch(/^input line \d+, table public\.notes: 1 table is not classified/);
     expect(written).toBe('');
   });
 
-  it('stops before any output when a column has no rule', () => {
-    const { error, written } = fail(HEAD + USERS + USERS_DATA + FOOT, 'tables:\n  users: { columns: { id: keep, email: keep } }\n');
+  it('stops before any output when a column has no rule', async () => {
+    const { error, written } = await fail(HEAD + USERS + USERS_DATA + FOOT, 'tables:\n  users: { columns: { id: keep, email: keep } }\n');
     expect(error.message).toMatch(/table public\.users, column name: 1 column is not classified/);
     expect(written).toBe('');
   });
 
-  it('checks a --data-only dump at each COPY header, before that table is written', () => {
+  it('checks a --data-only dump at each COPY header, before that table is written', async () => {
     const dump = [HEAD + USERS_DATA, 'COPY public.notes (id, body) FROM stdin;\n1\tsecret text\n\\.\n' + FOOT];
-    const { error, written } = fail(dump, FULL);
+    const { error, written } = await fail(dump, FULL);
     expect(error.message).toMatch(/^input line 12, table public\.notes: table is not classified/);
     expect(written).toContain('user');
     expect(written).not.toContain('secret text');
   });
 
-  it('a rule naming a column the table lacks is a rules error (exit 2) before output', () => {
-    const { error, written } = fail(HEAD + USERS + USERS_DATA + FOOT, 'tables:\n  users: { columns: { id: keep, email: { template: "{mail}" }, name: keep } }\n');
+  it('a rule naming a column the table lacks is a rules error (exit 2) before output', async () => {
+    const { error, written } = await fail(HEAD + USERS + USERS_DATA + FOOT, 'tables:\n  users: { columns: { id: keep, email: { template: "{mail}" }, name: keep } }\n');
     expect(error.code).toBe('RULES');
     expect(error.exitCode).toBe(2);
     expect(error.message).toMatch(/^r\.yaml:3: template of public\.users\.email names column mail/);
     expect(written).toBe('');
   });
 
-  it('unknown: null empties unnamed tables and nulls unnamed columns', () => {
-    const out = run(HEAD + USERS + NOTES + USERS_DATA + 'COPY public.notes (id, body) FROM stdin;\n1\tx\n\\.\n' + FOOT, 'unknown: null\ntables:\n  users: { columns: { id: keep } }\n').output.toString();
+  it('unknown: null empties unnamed tables and nulls unnamed columns', async () => {
+    const out = (await run(HEAD + USERS + NOTES + USERS_DATA + 'COPY public.notes (id, body) FROM stdin;\n1\tx\n\\.\n' + FOOT, 'unknown: null\ntables:\n  users: { columns: { id: keep } }\n')).output.toString();
     expect(out).toContain('COPY public.users (id, email, name) FROM stdin;\n1\t\\N\t\\N\n2\t\\N\t\\N\n\\.\n');
     expect(out).toContain('COPY public.notes (id, body) FROM stdin;\n\\.\n');
   });
 
-  it('a json key that no rule names stops the run under unknown: fail, without printing the value', () => {
+  it('a json key that no rule names stops the run under unknown: fail, without printing the value', async () => {
     const dump = HEAD + 'CREATE TABLE public.f (\n    d jsonb\n);\n\nCOPY public.f (d) FROM stdin;\n{"name": "Ann", "hobby": "secret"}\n\\.\n' + FOOT;
-    const { error } = fail(dump, 'tables:\n  f: { columns: { d: { json: { name: { fake: person.fullName } } } } }\n');
+    const { error } = await fail(dump, 'tables:\n  f: { columns: { d: { json: { name: { fake: person.fullName } } } } }\n');
     expect(error.message).toBe('input line 13, table public.f, column d: json key hobby is not classified by the rules (unknown: fail; name it or add "*")');
   });
 });
@@ -84,25 +84,25 @@ describe('bad input gets a positioned error with no data in it', () => {
     ['input cut inside COPY data', 'COPY public.users (id, email, name) FROM stdin;\n1\tsecret@x.com\tb\n', /^input line 16, table public\.users: input ends inside COPY data/],
     ['input cut inside a statement', "SELECT 'secret@x.com", /input ends inside a statement/],
     ['invalid UTF-8 in a rewritten field', Buffer.from('COPY public.users (id, email, name) FROM stdin;\n1\tsecret\xff@x.com\tb\n\\.\n' + FOOT, 'latin1'), /^input line 15, table public\.users, column email: invalid byte sequence for encoding UTF8$/],
-  ])('%s', (_name, body, re) => {
-    const { error } = fail([HEAD + USERS, body], FULL);
+  ])('%s', async (_name, body, re) => {
+    const { error } = await fail([HEAD + USERS, body], FULL);
     expect(error.message).toMatch(re);
     expect(error.message).not.toContain('secret');
   });
 
-  it('a dump without its "dump complete" footer is truncated', () => {
-    const { error } = fail(HEAD + USERS + USERS_DATA, FULL);
+  it('a dump without its "dump complete" footer is truncated', async () => {
+    const { error } = await fail(HEAD + USERS + USERS_DATA, FULL);
     expect(error.message).toMatch(/dump complete/);
   });
 
-  it('refuses NUL bytes', () => {
-    const { error } = fail(HEAD + USERS + 'x\0', FULL);
+  it('refuses NUL bytes', async () => {
+    const { error } = await fail(HEAD + USERS + 'x\0', FULL);
     expect(error.code).toBe('NOT_PLAIN_DUMP');
   });
 
-  it('bounds the length of a line', () => {
+  it('bounds the length of a line', async () => {
     const out: Buffer[] = [];
-    const rw = new DumpRewriter({ rules: rules(FULL), maxUnitBytes: 4096 }, (c) => out.push(c));
+    const rw = new DumpRewriter({ rules: await rules(FULL), maxUnitBytes: 4096 }, (c) => out.push(c));
     rw.write(Buffer.from(HEAD + USERS + 'COPY public.users (id, email, name) FROM stdin;\n1\t'));
     expect(() => {
       for (let i = 0; i < 10; i++) rw.write(Buffer.alloc(1024, 0x61));
@@ -112,42 +112,42 @@ describe('bad input gets a positioned error with no data in it', () => {
 
 describe('INSERT statements (until INSERT rewriting lands)', () => {
   const INS = "INSERT INTO public.users VALUES (1, 'a@gmail.com', 'Ann');\n";
-  it('stops when the table has rewrite rules, never passing values unchanged', () => {
-    const { error, written } = fail(HEAD + USERS + INS + FOOT, FULL);
+  it('stops when the table has rewrite rules, never passing values unchanged', async () => {
+    const { error, written } = await fail(HEAD + USERS + INS + FOOT, FULL);
     expect(error.code).toBe('UNSUPPORTED');
     expect(error.message).toMatch(/^input line 14, table public\.users: INSERT-form data cannot be rewritten yet/);
     expect(written).not.toContain('a@gmail.com');
   });
-  it('passes kept tables and removes dropped ones', () => {
-    expect(run(HEAD + USERS + INS + FOOT, 'tables:\n  users: keep\n').output.toString()).toContain(INS.trim());
-    const out = run(HEAD + USERS + INS + FOOT, 'tables:\n  users: drop\n').output.toString();
+  it('passes kept tables and removes dropped ones', async () => {
+    expect((await run(HEAD + USERS + INS + FOOT, 'tables:\n  users: keep\n')).output.toString()).toContain(INS.trim());
+    const out = (await run(HEAD + USERS + INS + FOOT, 'tables:\n  users: drop\n')).output.toString();
     expect(out).not.toContain('INSERT');
     expect(out).toContain('dump complete');
   });
 });
 
 describe('rows', () => {
-  it('drop_where and keep_where compare original values; null matches NULL', () => {
+  it('drop_where and keep_where compare original values; null matches NULL', async () => {
     const y = (f: string) => `tables:\n  users:\n    ${f}\n    columns: { id: keep, email: { hash: {} }, name: keep }\n`;
-    const rows = (yaml: string) => run(HEAD + USERS + USERS_DATA + FOOT, yaml).output.toString().match(/^\d\t.*$/gm)!.map((l) => l[0]);
-    expect(rows(y('drop_where: { name: [Ann] }'))).toEqual(['2']);
-    expect(rows(y('drop_where: { email: [null] }'))).toEqual(['1']);
-    expect(rows(y('keep_where: { name: [Bo, Zed] }'))).toEqual(['2']);
+    const rows = async (yaml: string) => (await run(HEAD + USERS + USERS_DATA + FOOT, yaml)).output.toString().match(/^\d\t.*$/gm)!.map((l) => l[0]);
+    expect(await rows(y('drop_where: { name: [Ann] }'))).toEqual(['2']);
+    expect(await rows(y('drop_where: { email: [null] }'))).toEqual(['1']);
+    expect(await rows(y('keep_where: { name: [Bo, Zed] }'))).toEqual(['2']);
   });
 
-  it('templates see output values, never the original of a rewritten column', () => {
-    const out = run(HEAD + USERS + USERS_DATA + FOOT, 'tables:\n  users: { columns: { id: keep, email: { value: "hidden" }, name: { template: "{{{email}}}-{id}" } } }\n').output.toString();
+  it('templates see output values, never the original of a rewritten column', async () => {
+    const out = (await run(HEAD + USERS + USERS_DATA + FOOT, 'tables:\n  users: { columns: { id: keep, email: { value: "hidden" }, name: { template: "{{{email}}}-{id}" } } }\n')).output.toString();
     expect(out).toContain('1\thidden\t{hidden}-1\n2\thidden\t{hidden}-2\n');
   });
 
-  it('keeps a CRLF-converted dump restorable: CR stays in the line ending', () => {
+  it('keeps a CRLF-converted dump restorable: CR stays in the line ending', async () => {
     const dump = (HEAD + USERS + USERS_DATA + FOOT).replace(/\n/g, '\r\n');
-    const out = run(dump, FULL).output.toString();
+    const out = (await run(dump, FULL)).output.toString();
     expect(out).toMatch(/\r\n1\t[a-z0-9.]+@example\.(com|org|net)\tX\r\n2\t\\N\tX\r\n\\\.\r\n/);
   });
 
-  it('reports rows in, out, dropped and values changed', () => {
-    const { result } = run(HEAD + USERS + USERS_DATA + FOOT, 'tables:\n  users: { drop_where: { id: [2] }, columns: { id: keep, email: { fake: internet.email }, name: { value: Ann } } }\n');
+  it('reports rows in, out, dropped and values changed', async () => {
+    const { result } = (await run(HEAD + USERS + USERS_DATA + FOOT, 'tables:\n  users: { drop_where: { id: [2] }, columns: { id: keep, email: { fake: internet.email }, name: { value: Ann } } }\n'));
     expect(result.tables).toEqual([
       { table: 'public.users', rule: 'public.users', mode: 'rewrite', rowsIn: 2, rowsOut: 1, rowsDropped: 1, changed: { email: 1, name: 0 } },
     ]);

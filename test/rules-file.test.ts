@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { AnonymiseError } from '../src/errors.js';
 import { loadRules } from '../src/rules-file.js';
 
-function errorOf(yaml: string): AnonymiseError {
+async function errorOf(yaml: string): Promise<AnonymiseError> {
   try {
-    loadRules([{ path: 'rules.yaml', text: yaml }]);
+    await loadRules([{ path: 'rules.yaml', text: yaml }]);
   } catch (e) {
     if (e instanceof AnonymiseError) return e;
     throw e;
@@ -35,8 +35,8 @@ describe('rules file errors name the file and line', () => {
     ['YAML syntax', 'version: 1\ntables: [\n', /^rules\.yaml:\d+: /],
     ['bad table value', 'version: 1\ntables:\n  t: remove\n', /^rules\.yaml:3: table public\.t: expected keep, drop/],
     ['unknown preset', 'version: 1\nextends: [drupal]\n', /^rules\.yaml:2: extends: no preset named drupal/],
-  ])('%s', (_name, yaml, message) => {
-    const e = errorOf(yaml);
+  ])('%s', async (_name, yaml, message) => {
+    const e = await errorOf(yaml);
     expect(e.code).toBe('RULES');
     expect(e.exitCode).toBe(2);
     expect(e.message).toMatch(message);
@@ -44,10 +44,10 @@ describe('rules file errors name the file and line', () => {
 });
 
 describe('merging', () => {
-  it('merges repeated files column by column; a later keep or drop replaces the table', () => {
+  it('merges repeated files column by column; a later keep or drop replaces the table', async () => {
     const a = 'version: 1\nunknown: keep\ntables:\n  u:\n    columns: { a: keep, b: null }\n  s: { columns: { x: keep } }\n';
     const b = 'version: 1\ntables:\n  u:\n    columns: { b: { value: 1 }, c: keep }\n  s: drop\n';
-    const r = loadRules([{ path: 'a.yaml', text: a }, { path: 'b.yaml', text: b }]);
+    const r = await loadRules([{ path: 'a.yaml', text: a }, { path: 'b.yaml', text: b }]);
     expect(r.unknown).toBe('keep');
     const u = r.tables.get('public.u')!;
     expect(u.kind).toBe('columns');
@@ -58,8 +58,8 @@ describe('merging', () => {
     expect(r.tables.get('public.s')!.kind).toBe('drop');
   });
 
-  it('loads presets by name, and the file itself wins over them', () => {
-    const r = loadRules([{ path: 'x.yaml', text: 'version: 1\nextends: [django, wagtail]\ntables:\n  django_session: keep\n' }]);
+  it('loads presets by name, and the file itself wins over them', async () => {
+    const r = await loadRules([{ path: 'x.yaml', text: 'version: 1\nextends: [django, wagtail]\ntables:\n  django_session: keep\n' }]);
     expect(r.tables.get('public.django_session')!.kind).toBe('keep');
     expect(r.tables.get('public.wagtailforms_formsubmission')!.kind).toBe('drop');
     expect(r.unknown).toBe('fail');
