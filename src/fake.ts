@@ -7,7 +7,9 @@
  * `unique: true` appends 60 bits of the keyed hash, so distinct inputs give distinct outputs unless
  * two 64-bit SipHash values collide in their 60 kept bits (about n²/2⁶¹: 4·10⁻⁷ for a million values).
  */
-import { Faker, allLocales, base, type LocaleDefinition } from '@faker-js/faker';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Faker, LocaleDefinition } from '@faker-js/faker';
 import { KeyRing, Prng, uniqueToken } from './keys.js';
 
 export interface FakeSpec {
@@ -30,19 +32,6 @@ const MODULES = new Set([
 
 const RESERVED_DOMAINS = ['example.com', 'example.org', 'example.net'];
 const FIXED_REF_DATE = new Date('2025-01-01T00:00:00Z');
-
-function localeChain(locale: string): LocaleDefinition[] {
-  const table = allLocales as Record<string, LocaleDefinition>;
-  const own = table[locale];
-  if (!own) throw new Error(`unknown faker locale ${locale}`);
-  const chain = [own];
-  // faker's own fallback order: a regional locale falls back to its language, then to en, then base
-  const lang = locale.split('_')[0]!;
-  if (lang !== locale && table[lang]) chain.push(table[lang]!);
-  if (lang !== 'en') chain.push(table.en!);
-  chain.push(base);
-  return chain;
-}
 
 function lookup<T>(chain: LocaleDefinition[], get: (d: LocaleDefinition) => T | undefined): T | undefined {
   for (const d of chain) {
@@ -150,26 +139,46 @@ interface LocaleKit {
   randomizer: SeededRandomizer;
 }
 const kits = new Map<string, LocaleKit>();
-function kitFor(locale: string): LocaleKit {
-  let kit = kits.get(locale);
-  if (!kit) {
-    const chain = localeChain(locale);
-    const randomizer = new SeededRandomizer();
-    const faker = new Faker({ locale: chain, randomizer });
-    faker.setDefaultRefDate(FIXED_REF_DATE);
-    kit = { fast: fastGenerators(chain), faker, randomizer };
-    kits.set(locale, kit);
+
+function localeExists(locale: string): boolean {
+  if (!/^[a-z]{2,3}(_[A-Za-z]+)*$/.test(locale)) return false;
+  try {
+    return existsSync(fileURLToPath(import.meta.resolve(`@faker-js/faker/locale/${locale}`)));
+  } catch {
+    return false;
   }
-  return kit;
 }
 
-/** Returns null when `method` names a faker method a rule may use, else the reason it may not. */
+/**
+ * Loads faker for the given locales. Each locale is imported on its own (faker's entry point for one
+ * locale): the package's main entry loads all ~70 locales, ~25 MB more memory for nothing.
+ */
+export async function loadLocales(locales: Iterable<string>): Promise<void> {
+  for (const locale of locales) {
+    if (kits.has(locale) || !localeExists(locale)) continue;
+    const mod = (await import(`@faker-js/faker/locale/${locale}`)) as { faker: Faker };
+    // the locale's faker merges its data with its fallbacks (en, base); build our own on that data
+    const FakerClass = mod.faker.constructor as new (o: { locale: LocaleDefinition; randomizer: SeededRandomizer }) => Faker;
+    const randomizer = new SeededRandomizer();
+    const faker = new FakerClass({ locale: mod.faker.rawDefinitions as LocaleDefinition, randomizer });
+    faker.setDefaultRefDate(FIXED_REF_DATE);
+    kits.set(locale, { fast: fastGenerators([mod.faker.rawDefinitions as LocaleDefinition]), faker, randomizer });
+  }
+}
+
+function kitFor(locale: string): LocaleKit | undefined {
+  return kits.get(locale);
+}
+
+/**
+ * Returns null when `method` names a faker method a rule may use, else the reason it may not.
+ * The spec's locale must have been loaded with loadLocales.
+ */
 export function checkFakeSpec(spec: FakeSpec): string | null {
-  if (!(spec.locale in (allLocales as object)) || !/^[a-z]{2,3}(_[A-Za-z]+)*$/.test(spec.locale))
-    return `unknown faker locale ${spec.locale}`;
+  const kit = kitFor(spec.locale);
+  if (!kit) return `unknown faker locale ${spec.locale}`;
   const m = /^([a-z]+)\.([a-z][A-Za-z0-9]*)$/.exec(spec.method);
   if (!m || !MODULES.has(m[1]!)) return `unknown faker method ${spec.method}`;
-  const kit = kitFor(spec.locale);
   if (kit.fast[spec.method]) return null;
   const mod = (kit.faker as unknown as Record<string, object>)[m[1]!]!;
   // a method of the module's own classes (faker's date module inherits some), never Object's
@@ -196,7 +205,7 @@ function stringify(v: unknown): string {
 export function compileFake(spec: FakeSpec, keys: KeyRing): FakeFn {
   const problem = checkFakeSpec(spec);
   if (problem) throw new Error(problem);
-  const kit = kitFor(spec.locale);
+  const kit = kitFor(spec.locale)!;
   const sip = keys.sip(`fake\0${spec.method}\0${spec.locale}\0${spec.unique ? 'unique' : ''}`);
   const rng = new Prng();
   const fast = kit.fast[spec.method];

@@ -385,6 +385,7 @@ export async function loadRules(files: { path: string; text?: string }[]): Promi
   }
   if (fakes.length > 0) {
     acc.fake = await import('./fake.js');
+    await acc.fake.loadLocales(new Set(fakes.map((f) => f.spec.locale)));
     for (const f of fakes) {
       const problem = acc.fake.checkFakeSpec(f.spec);
       if (problem) throw new AnonymiseError('RULES', problem, problem.includes('locale') ? f.localeAt : f.methodAt);

@@ -1,9 +1,11 @@
-import { describe, expect, it } from 'vitest';
-import { checkFakeSpec, compileFake } from '../src/fake.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { checkFakeSpec, compileFake, loadLocales } from '../src/fake.js';
 import { KeyRing } from '../src/keys.js';
 
 const keys = (s = 'k') => new KeyRing(s);
 const b = (s: string) => Buffer.from(s, 'utf8');
+
+beforeAll(() => loadLocales(['en', 'en_GB']));
 
 describe('deterministic fakes', () => {
   it('gives the same fake for the same value and key, another for another key', () => {
