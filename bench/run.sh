@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# npm run bench [-- --scale N] [-- --runs N] — speed and memory of anonymise-dump on the ../shared/bench
+# corpus, against `cat`, `pg_dump > file` and a Node pipe (the floor for any Node filter), all measured
+# in this one run. Writes bench/RESULTS.md. Needs the PostgreSQL server binaries (the corpus is built
+# on a throwaway cluster by ../shared/bench/make-corpus.sh if missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+SCALE=1
+RUNS=3
+SLOW_READER=1
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --scale) SCALE=$2; shift 2 ;;
+    --runs) RUNS=$2; shift 2 ;;
+    --no-slow-reader) SLOW_READER=0; shift ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+SHARED=${SHARED_BENCH:-$ROOT/../shared/bench}
+[[ -x $SHARED/make-corpus.sh ]] || { echo "no corpus scripts at $SHARED (set SHARED_BENCH)" >&2; exit 1; }
+export ADBENCH_DIR=${ADBENCH_DIR:-/tmp/adbench} SCALE
+DUMPS=$ADBENCH_DIR/dumps/s$SCALE
+if [[ ! -s $DUMPS/plain.sql || ! -s $DUMPS/inserts.sql ]]; then "$SHARED/make-corpus.sh" >&2; else "$SHARED/pg-up.sh" >/dev/null 2>&1; fi
+eval "$("$SHARED/pg-up.sh" 2>/dev/null | head -n 1)"
+DB=$([[ $SCALE == 1 ]] && echo wagtail_like || echo "wagtail_like_s${SCALE//./_}")
+[[ -d node_modules ]] || npm ci >&2
+npm run build >/dev/null
+WORK=$ROOT/bench/work
+mkdir -p "$WORK"
+OUT=$WORK/out.sql
+BIN="node $ROOT/bin/anonymise-dump.js -q"
+export ANONYMISE_DUMP_SECRET=bench-secret
+KEEP=$WORK/keep.yaml
+printf 'version: 1\nunknown: keep\n' > "$KEEP"
+FULL=$ROOT/bench/rules-full.yaml
+SIZE=$(stat -c %s "$DUMPS/plain.sql")
+
+declare -A SECS RSS
+# run NAME CMD: one warm-up, then RUNS timed runs; keeps the median wall time and the largest peak RSS
+run() {
+  local name=$1; shift
+  local times=() rss=0 t m
+  bash -c "$*" >/dev/null 2>&1 || { echo "FAILED: $name: $*" >&2; bash -c "$*" >&2; exit 1; }
+  for ((i = 0; i < RUNS; i++)); do
+    /usr/bin/time -f '%e %M' -o "$WORK/time" bash -c "$*" >/dev/null 2>&1
+    read -r t m < "$WORK/time"
+    times+=("$t")
+    (( m > rss )) && rss=$m
+  done
+  SECS[$name]=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}')
+  RSS[$name]=$rss
+  printf '%-34s %7.2f s  %6.0f MiB\n' "$name" "${SECS[$name]}" "$(awk "BEGIN{print $rss/1024}")" >&2
+}
+
+run cat "cat $DUMPS/plain.sql > $OUT"
+run pg_dump "pg_dump -d $DB > $OUT"
+run node-pipe "node -e 'process.stdin.pipe(process.stdout)' < $DUMPS/plain.sql > $OUT"
+run node-pipe-1MiB "node -e \"require('fs').createReadStream(process.argv[1],{highWaterMark:1<<20}).pipe(require('fs').createWriteStream(process.argv[2]))\" $DUMPS/plain.sql $OUT"
+run passthrough "$BIN -r $KEEP -o $OUT $DUMPS/plain.sql"
+run full "$BIN -r $FULL -o $OUT $DUMPS/plain.sql"
+run council "$BIN -r $ROOT/rules/examples/council.yaml -o $OUT $DUMPS/plain.sql"
+run pipe-pg_dump-full "pg_dump -d $DB | $BIN -r $FULL > $OUT"
+run inserts-passthrough "$BIN -r $KEEP -o $OUT $DUMPS/inserts.sql"
+run column-inserts-passthrough "$BIN -r $KEEP -o $OUT $DUMPS/column-inserts.sql"
+
+SLOW=""
+if [[ $SLOW_READER == 1 ]]; then
+  # a reader that starts 15 s late: memory must stay flat while we wait on the pipe
+  fifo=$WORK/fifo; rm -f "$fifo"; mkfifo "$fifo"
+  # the reader opens the pipe at once (so we start) but reads nothing for 15 s
+  (exec 3<"$fifo"; sleep 15; cat <&3 > "$OUT") &
+  /usr/bin/time -f '%e %M' -o "$WORK/time" $BIN -r "$FULL" "$DUMPS/plain.sql" > "$fifo"
+  wait
+  read -r t m < "$WORK/time"
+  SLOW="| ours, full rules, stdout to a pipe whose reader waits 15 s | $t s | | | | $(awk "BEGIN{printf \"%.0f\", $m/1024}") MiB |"
+  rm -f "$fifo"
+fi
+
+mbs() { awk "BEGIN{printf \"%.0f\", $SIZE/1e6/$1}"; }
+ratio() { awk "BEGIN{printf \"%.2f×\", $1/$2}"; }
+row() { # name label
+  echo "| $2 | ${SECS[$1]} s | $(mbs "${SECS[$1]}") MB/s | $(ratio "${SECS[$1]}" "${SECS[pg_dump]}") | $(ratio "${SECS[$1]}" "${SECS[cat]}") | $(awk "BEGIN{printf \"%.0f\", ${RSS[$1]}/1024}") MiB |"
+}
+{
+  echo "# Benchmark results"
+  echo
+  echo "Written by \`npm run bench -- --scale $SCALE\` on $(date -u +%Y-%m-%d). Machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(lscpu | sed -n 's/^Model name:\s*//p' | head -n1), Node $(node --version), $(pg_dump --version)."
+  echo "Input: the ../shared/bench corpus at SCALE=$SCALE, plain dump $(awk "BEGIN{printf \"%.1f\", $SIZE/1e6}") MB. Median of $RUNS runs after a warm-up; peak RSS is the largest of the runs (GNU time)."
+  echo "Ratios are wall time over \`pg_dump > file\` and over \`cat\`, measured in the same run (lower is faster)."
+  echo
+  echo "| case | time | MB/s of the plain dump | vs pg_dump > file | vs cat | peak RSS |"
+  echo "|---|---:|---:|---:|---:|---:|"
+  row cat '`cat dump > file`'
+  row pg_dump '`pg_dump > file`'
+  row node-pipe '`node stdin.pipe(stdout)` file → file (floor for a Node filter)'
+  row node-pipe-1MiB 'Node pipe, 1 MiB reads, file → file'
+  row passthrough 'ours, passthrough (`unknown: keep`), file → file'
+  row full 'ours, full rules (bench/rules-full.yaml), file → file'
+  row council 'ours, council example rules, file → file'
+  row pipe-pg_dump-full '`pg_dump \| ours -r full > file`'
+  row inserts-passthrough 'ours, passthrough, `--inserts` dump'
+  row column-inserts-passthrough 'ours, passthrough, `--column-inserts` dump'
+  [[ -n $SLOW ]] && echo "$SLOW"
+  echo
+  echo "Shares of the Node pipe floor (floor time / our time): passthrough $(awk "BEGIN{printf \"%.2f\", ${SECS[node-pipe]}/${SECS[passthrough]}}"), full rules $(awk "BEGIN{printf \"%.2f\", ${SECS[node-pipe]}/${SECS[full]}}")."
+} > bench/RESULTS.md
+cat bench/RESULTS.md
