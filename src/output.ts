@@ -4,6 +4,7 @@
  */
 import { escapeInto, escapedLength } from './copy-codec.js';
 import type { TextCodec } from './encoding.js';
+import { encodeLiteral } from './sql-literal.js';
 
 const DEFAULT_CAPACITY = 1 << 20;
 /** Runs at least this long are passed on as views rather than copied. */
@@ -68,6 +69,14 @@ export class Output {
     const n = escapedLength(raw);
     this.room(n);
     this.len = escapeInto(raw, this.buf, this.len);
+  }
+
+  /** Writes a value as an SQL string constant in the dump's encoding. */
+  literal(text: string, codec: TextCodec, standardConformingStrings: boolean): void {
+    const lit = encodeLiteral(codec.encode(text), standardConformingStrings);
+    this.room(lit.length);
+    lit.copy(this.buf, this.len);
+    this.len += lit.length;
   }
 
   /** Current write offset (for comparing what was just written). */

@@ -19,12 +19,13 @@ import {
   parseAttachPartition,
   parseCopyHeader,
   parseCreateTable,
-  parseInsertTarget,
   parseSet,
   tableKey,
   type TableDef,
 } from './schema.js';
 import { StatementScanner, UnitKind, skipBlank } from './sql-lexer.js';
+import { InsertValues, findValuesKeyword, parseInsertHeader, type InsertHeader } from './insert-parser.js';
+import { decodeLiteral, type LitKind } from './sql-literal.js';
 
 const LF = 0x0a;
 const CR = 0x0d;
@@ -174,12 +175,15 @@ export class DumpRewriter implements RowAccess {
 
   readonly parentOf = (t: string): string | undefined => this.parents.get(t) ?? this.tables.get(t)?.parent;
 
-  /** Columns that hold data for a table (generated ones never do). */
-  columnsOf(table: string): string[] | null {
+  private definition(table: string): TableDef | null {
     let def = this.tables.get(table);
     for (let depth = 0; def?.inheritsColumns && def.parent && depth < 32; depth++) def = this.tables.get(def.parent);
-    if (!def || def.inheritsColumns) return null;
-    return def.columns.filter((c) => !c.generated).map((c) => c.name);
+    return !def || def.inheritsColumns ? null : def;
+  }
+
+  /** Columns that hold data for a table (generated ones never do). */
+  columnsOf(table: string): string[] | null {
+    return this.definition(table)?.columns.filter((c) => !c.generated).map((c) => c.name) ?? null;
   }
 
   /** Every gap in the schema seen so far (for `check` and the up-front check). */
@@ -359,8 +363,7 @@ export class DumpRewriter implements RowAccess {
         this.copyHeader(buf, code, end, lineOfCode);
         return;
       case 'INSERT':
-        if (this.insert(buf, code, end, lineOfCode)) this.out.bytes(buf, start, end, stable);
-        else this.out.bytes(buf, start, code, stable); // keep the comments before it
+        this.insertStatement(buf, start, code, end, stable, lineOfCode);
         return;
       case 'SELECT':
         if (!this.largeObject(buf, code, end, lineOfCode)) {
@@ -399,6 +402,7 @@ export class DumpRewriter implements RowAccess {
       throw new AnonymiseError('UNSUPPORTED', 'COPY with options (not the default text format) cannot be rewritten', { line, table });
     if (plan.mode === 'rewrite' && this.unsupportedEncoding)
       throw new AnonymiseError('UNSUPPORTED', `client_encoding ${this.unsupportedEncoding} cannot be rewritten safely; dump with -E UTF8`, { line, table });
+    this.insertHead = null;
     this.plan = plan;
     this.tableStats = this.statsFor(table, plan);
     if (plan.mode === 'rewrite') this.prepareRows(plan);
@@ -406,16 +410,16 @@ export class DumpRewriter implements RowAccess {
   }
 
   /** The plan for a table's data; in inspect mode, records what is missing and plans to keep. */
-  private planTable(table: string, columns: string[] | null, line: number): TablePlan {
-    if (!this.inspect) return columns ? this.rules.plan(table, columns, this.parentOf, line) : this.planWithoutColumns(table, line);
+  private planTable(table: string, columns: string[] | null, line: number, form: 'COPY' | 'INSERT' = 'COPY', generated?: ReadonlySet<string>): TablePlan {
+    if (!this.inspect) return columns ? this.rules.plan(table, columns, this.parentOf, line, generated) : this.planWithoutColumns(table, line, form);
     this.rules.markUsed(table, this.parentOf);
-    for (const g of this.rules.gaps(table, columns ?? [], this.parentOf)) {
+    for (const g of this.rules.gaps(table, (columns ?? []).filter((c) => !generated?.has(c)), this.parentOf)) {
       const key = g.column ? `${g.table}\0${g.column}` : g.table;
       if (!this.gaps.has(key)) this.gaps.set(key, { ...g, line });
     }
     if (columns) {
       try {
-        this.rules.plan(table, columns, this.parentOf, line);
+        this.rules.plan(table, columns, this.parentOf, line, generated);
       } catch (e) {
         if (e instanceof AnonymiseError && e.code === 'RULES') this.ruleErrors.add(e.message);
         else if (!(e instanceof AnonymiseError && e.code === 'UNCLASSIFIED')) throw e;
@@ -424,11 +428,15 @@ export class DumpRewriter implements RowAccess {
     return { mode: 'keep', rule: '(check)' };
   }
 
-  private planWithoutColumns(table: string, line: number): TablePlan {
+  private planWithoutColumns(table: string, line: number, form: 'COPY' | 'INSERT'): TablePlan {
     const r = this.rules.resolve(table, this.parentOf);
     if (r && (r.rule.kind === 'keep' || r.rule.kind === 'drop')) return this.rules.plan(table, [], this.parentOf, line);
     if (!r && this.rules.unknown !== 'fail') return this.rules.plan(table, [], this.parentOf, line);
-    throw new AnonymiseError('BAD_INPUT', 'COPY has no column list and the dump has no CREATE TABLE for this table', { line, table });
+    throw new AnonymiseError(
+      'BAD_INPUT',
+      `${form} has no column list and the dump has no CREATE TABLE for this table (a --data-only dump?): give the table a column_order in the rules, or dump with --column-inserts`,
+      { line, table },
+    );
   }
 
   private statsFor(table: string, plan: TablePlan): TableStats {
@@ -440,28 +448,153 @@ export class DumpRewriter implements RowAccess {
     return s;
   }
 
-  /**
-   * INSERT statements: passed through for kept tables, removed for dropped ones. Rewriting their
-   * values is not supported yet, so a table with rewrite rules stops the run (never passes unchanged).
-   * Returns whether to write the statement.
-   */
-  private insert(buf: Buffer, code: number, end: number, line: number): boolean {
-    const target = parseInsertTarget(this.codec.decode(buf.subarray(code, Math.min(end, code + 4096))));
-    if (!target) throw new AnonymiseError('BAD_INPUT', 'cannot read the table name of this INSERT', { line });
+  /** The header of the last INSERT read: every statement for a table repeats it. */
+  private insertHead: { bytes: Buffer; header: InsertHeader; table: string; plan: TablePlan } | null = null;
+  private readonly values = new InsertValues();
+  /** set while the current row comes from an INSERT: the literal kind of each field */
+  private rowKinds: Uint8Array | null = null;
+  private keepTuple = new Uint8Array(16);
+
+  /** `INSERT INTO … VALUES …;` — `buf[start..code)` is blank text and comments before it. */
+  private insertStatement(buf: Buffer, start: number, code: number, end: number, stable: boolean, line: number): void {
+    const valuesEnd = findValuesKeyword(buf, code, end);
+    if (valuesEnd < 0) throw new AnonymiseError('BAD_INPUT', 'cannot read this INSERT statement', { line });
     this.beginData();
-    const table = tableKey(target);
-    const plan = this.planTable(table, this.columnsOf(table) ?? [], line);
-    const stats = this.statsFor(table, plan);
-    if (plan.mode === 'keep') return true;
-    if (plan.mode === 'drop') {
-      stats.rowsDropped++;
-      return false;
+    let head = this.insertHead;
+    if (!head || head.bytes.length !== valuesEnd - code || head.bytes.compare(buf, code, valuesEnd) !== 0) {
+      let header: InsertHeader;
+      try {
+        header = parseInsertHeader(this.codec.decode(buf.subarray(code, valuesEnd)));
+      } catch (e) {
+        throw this.positioned(e, line, undefined);
+      }
+      const table = tableKey(header.table);
+      // without a column list (--inserts) a row has every column in table order, DEFAULT for generated ones
+      const def = header.columns ? null : this.definition(table);
+      const columns = header.columns ?? def?.columns.map((c) => c.name) ?? this.rules.columnOrder(table, this.parentOf);
+      const generated = def ? new Set(def.columns.filter((c) => c.generated).map((c) => c.name)) : undefined;
+      const plan = this.planTable(table, columns, line, 'INSERT', generated);
+      if (plan.mode === 'rewrite') {
+        if (this.unsupportedEncoding)
+          throw new AnonymiseError('UNSUPPORTED', `client_encoding ${this.unsupportedEncoding} cannot be rewritten safely; dump with -E UTF8`, { line, table });
+        this.prepareRows(plan);
+      }
+      head = { bytes: Buffer.from(buf.subarray(code, valuesEnd)), header, table, plan };
+      this.insertHead = head;
+      this.plan = plan;
     }
-    throw new AnonymiseError(
-      'UNSUPPORTED',
-      'INSERT-form data cannot be rewritten yet; dump without --inserts / --column-inserts (COPY form)',
-      { line, table },
-    );
+    const { plan, table } = head;
+    const stats = this.statsFor(table, plan);
+    this.currentTable = table;
+    if (plan.mode === 'keep') {
+      stats.rowsIn++;
+      stats.rowsOut++;
+      this.out.bytes(buf, start, end, stable);
+      this.currentTable = null;
+      return;
+    }
+    const v = this.values;
+    try {
+      v.parse(buf, valuesEnd, end, this.scanner.standardConformingStrings);
+    } catch (e) {
+      throw this.positioned(e, line, table);
+    }
+    stats.rowsIn += v.tuples;
+    if (plan.mode === 'drop') {
+      stats.rowsDropped += v.tuples;
+      this.out.bytes(buf, start, code, stable); // the comments before it stay
+      this.currentTable = null;
+      return;
+    }
+    this.rewriteInsert(buf, start, code, valuesEnd, end, plan, stats, line);
+    this.currentTable = null;
+  }
+
+  private positioned(e: unknown, line: number, table: string | undefined): unknown {
+    if (e instanceof AnonymiseError && e.position.line === undefined)
+      return new AnonymiseError(e.code, e.message, { line, table, column: e.position.column });
+    return e;
+  }
+
+  private rewriteInsert(buf: Buffer, start: number, code: number, valuesEnd: number, end: number, plan: Extract<TablePlan, { mode: 'rewrite' }>, stats: TableStats, line: number): void {
+    const v = this.values;
+    const n = this.ncols;
+    const out = this.out;
+    if (this.keepTuple.length < v.tuples) this.keepTuple = new Uint8Array(v.tuples * 2);
+    this.plan = plan;
+    this.rowBuf = buf;
+    this.rowKinds = this.kindsScratch;
+    let kept = 0;
+    try {
+      // which rows stay (filters read original values), before a byte of the statement is written
+      for (let t = 0; t < v.tuples; t++) {
+        const first = v.tupleFirst[t]!;
+        const count = v.tupleFirst[t + 1]! - first;
+        if (count !== n)
+          throw new AnonymiseError('BAD_INPUT', `row has ${count} values, the INSERT's table has ${n} columns`, { line, table: this.currentTable! });
+        if (plan.filter) {
+          this.loadTuple(t);
+          const keep = plan.filter.keep(this);
+          this.keepTuple[t] = keep ? 1 : 0;
+          if (keep) kept++;
+        } else {
+          this.keepTuple[t] = 1;
+          kept++;
+        }
+      }
+      stats.rowsDropped += v.tuples - kept;
+      stats.rowsOut += kept;
+      if (kept === 0) {
+        out.bytes(buf, start, code, false); // no row left: the statement goes, its comments stay
+        return;
+      }
+      out.bytes(buf, start, valuesEnd, false);
+      let written = 0;
+      const actions = plan.actions;
+      for (let t = 0; t < v.tuples; t++) {
+        if (this.keepTuple[t] === 0) continue;
+        // the original text between rows (`,\n\t`), or between VALUES and the first row
+        if (written === 0) out.bytes(buf, valuesEnd, v.tupleOpen[0]!, false);
+        else out.bytes(buf, v.tupleClose[t - 1]!, v.tupleOpen[t]!, false);
+        written++;
+        this.loadTuple(t);
+        for (let c = 0; c < n; c++) if (actions[c] !== null) this.output(c);
+        let run = v.tupleOpen[t]!;
+        for (let c = 0; c < n; c++) {
+          if (actions[c] === null) continue;
+          const value = this.outCache[c]!;
+          out.bytes(buf, run, this.starts[c]!, false);
+          const mark = out.mark;
+          const generation = out.generation;
+          if (value === null) out.ascii('NULL');
+          else out.literal(value, this.codec, this.scanner.standardConformingStrings);
+          if (!out.sameSince(mark, generation, buf, this.starts[c]!, this.ends[c]!)) this.changedCounts[c]!++;
+          run = this.ends[c]!;
+        }
+        out.bytes(buf, run, v.tupleClose[t]!, false);
+      }
+      out.bytes(buf, v.tupleClose[v.tuples - 1]!, end, false);
+    } catch (e) {
+      throw this.positioned(e, line, this.currentTable ?? undefined);
+    } finally {
+      this.rowKinds = null;
+    }
+    this.flushChanged(plan, stats);
+  }
+
+  private kindsScratch = new Uint8Array(16);
+
+  /** Points the row accessors at row `t` of the current INSERT. */
+  private loadTuple(t: number): void {
+    const v = this.values;
+    const first = v.tupleFirst[t]!;
+    const n = this.ncols;
+    for (let c = 0; c < n; c++) {
+      this.starts[c] = v.starts[first + c]!;
+      this.ends[c] = v.ends[first + c]!;
+      this.kindsScratch[c] = v.kinds[first + c]!;
+    }
+    this.gen++;
   }
 
   /** Large-object contents (`lowrite`) are data too: they follow the rule for pg_catalog.pg_largeobject. */
@@ -486,6 +619,7 @@ export class DumpRewriter implements RowAccess {
       this.textGen = new Int32Array(size);
       this.outGen = new Int32Array(size);
       this.computing = new Int32Array(size);
+      this.kindsScratch = new Uint8Array(size);
     }
     this.changedCounts = new Float64Array(n);
     this.bytesCache = new Array<Buffer | null>(n).fill(null);
@@ -529,16 +663,20 @@ export class DumpRewriter implements RowAccess {
   private finishCopy(): void {
     const plan = this.plan;
     const stats = this.tableStats;
-    if (plan && stats && plan.mode === 'rewrite') {
-      plan.columns.forEach((c, i) => {
-        if (plan.actions[i]) stats.changed[c] = (stats.changed[c] ?? 0) + this.changedCounts[i]!;
-      });
-    }
+    if (plan && stats && plan.mode === 'rewrite') this.flushChanged(plan, stats);
     this.state = State.Sql;
     this.plan = null;
     this.tableStats = null;
     this.currentTable = null;
     this.scanner.begin(true);
+  }
+
+  /** Adds the per-column counts of changed values to the table's stats, and restarts them. */
+  private flushChanged(plan: Extract<TablePlan, { mode: 'rewrite' }>, stats: TableStats): void {
+    plan.columns.forEach((c, i) => {
+      if (plan.actions[i]) stats.changed[c] = (stats.changed[c] ?? 0) + this.changedCounts[i]!;
+    });
+    this.changedCounts.fill(0);
   }
 
   /** One row `buf[start..stop)`, line terminator at `stop..nl]`. */
@@ -606,7 +744,9 @@ export class DumpRewriter implements RowAccess {
     if (this.cacheGen[col] === this.gen) return this.bytesCache[col]!;
     let raw: Buffer | null;
     try {
-      raw = unescapeField(this.rowBuf, this.starts[col]!, this.ends[col]!);
+      raw = this.rowKinds
+        ? decodeLiteral(this.rowBuf, this.starts[col]!, this.ends[col]!, this.rowKinds[col]! as LitKind)
+        : unescapeField(this.rowBuf, this.starts[col]!, this.ends[col]!);
     } catch (e) {
       if (!(e instanceof AnonymiseError)) throw e;
       throw new AnonymiseError(e.code, e.message, { line: this.line, table: this.currentTable ?? undefined, column: this.columnName(col) });

@@ -99,6 +99,12 @@ export class CompiledRules {
     return this.globs.find((g) => g.re.test(table));
   }
 
+  /** The rules' column_order for a table, if any. */
+  columnOrder(table: string, parentOf: (t: string) => string | undefined): string[] | null {
+    const r = this.resolve(table, parentOf);
+    return r?.rule.kind === 'columns' ? (r.rule.columnOrder ?? null) : null;
+  }
+
   /** Every table or column that no rule classifies (under any policy; the caller decides). */
   gaps(table: string, columns: string[], parentOf: (t: string) => string | undefined): Gap[] {
     const r = this.resolve(table, parentOf);
@@ -122,7 +128,14 @@ export class CompiledRules {
    * The plan for one table's data. Throws UNCLASSIFIED when `unknown: fail` leaves something
    * unclassified, and RULES (exit 2) when a rule names a column the table lacks.
    */
-  plan(table: string, columns: string[], parentOf: (t: string) => string | undefined, line?: number): TablePlan {
+  plan(
+    table: string,
+    columns: string[],
+    parentOf: (t: string) => string | undefined,
+    line?: number,
+    /** columns whose values the dump writes as DEFAULT (generated ones in --inserts): kept, need no rule */
+    generated?: ReadonlySet<string>,
+  ): TablePlan {
     const r = this.resolve(table, parentOf);
     if (r) this.used.add(r.pattern);
     if (!r) {
@@ -145,6 +158,7 @@ export class CompiledRules {
     for (const f of [rule.dropWhere, rule.keepWhere]) if (f) for (const col of f.keys()) checkRef(col, `a row filter of ${table}`, rule.where);
     const star = rule.columns.get('*');
     const actions: (ColumnAction | null)[] = columns.map((col) => {
+      if (generated?.has(col)) return null;
       const cr = rule.columns.get(col) ?? star;
       if (!cr) {
         if (this.unknown === 'keep') return null;
@@ -168,8 +182,8 @@ export class CompiledRules {
         const v = row.text(col);
         if (v === null) return nullMatches;
         if (values.has(v)) return true;
-        // booleans: COPY writes t/f; a rule may say true/false
-        return (v === 't' && values.has('true')) || (v === 'f' && values.has('false'));
+        // booleans: COPY writes t/f, INSERTs true/false; a rule may say either
+        return BOOL_ALIASES[v] !== undefined && values.has(BOOL_ALIASES[v]!);
       });
     const drop = dropWhere ? compile(dropWhere) : null;
     const keepOnly = keepWhere ? compile(keepWhere) : null;
@@ -310,6 +324,8 @@ export class CompiledRules {
     }
   }
 }
+
+const BOOL_ALIASES: Record<string, string> = { t: 'true', true: 't', f: 'false', false: 'f' };
 
 function hex8(n: number): string {
   return (n >>> 0).toString(16).padStart(8, '0');

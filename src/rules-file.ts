@@ -43,6 +43,8 @@ export type TableRule =
       columns: Map<string, ColumnRule>;
       dropWhere?: Filter;
       keepWhere?: Filter;
+      /** the order of the table's columns, for INSERTs without a column list in a --data-only dump */
+      columnOrder?: string[];
       where: Where;
     };
 
@@ -285,7 +287,7 @@ function parseTableRule(ctx: Ctx, node: unknown, table: string): TableRule {
     ctx.fail(node, `table ${table}: expected keep, drop, or a mapping with columns`);
   }
   const items = pairs(ctx, node, `table ${table}`);
-  onlyKeys(ctx, items, ['columns', 'drop_where', 'keep_where'], `table ${table}`);
+  onlyKeys(ctx, items, ['columns', 'drop_where', 'keep_where', 'column_order'], `table ${table}`);
   const colsItem = items.find((it) => it.key === 'columns');
   if (!colsItem) ctx.fail(node as Node, `table ${table}: a mapping needs columns (use keep or drop for the whole table)`);
   const columns = new Map<string, ColumnRule>();
@@ -297,6 +299,11 @@ function parseTableRule(ctx: Ctx, node: unknown, table: string): TableRule {
   const kw = items.find((it) => it.key === 'keep_where');
   if (dw) rule.dropWhere = parseFilter(ctx, dw.value, `table ${table} drop_where`);
   if (kw) rule.keepWhere = parseFilter(ctx, kw.value, `table ${table} keep_where`);
+  const co = items.find((it) => it.key === 'column_order');
+  if (co) {
+    if (!isSeq(co.value) || co.value.items.length === 0) ctx.fail(co.value as Node, `table ${table}: column_order must be a list of column names`);
+    rule.columnOrder = co.value.items.map((x) => scalarString(ctx, x, 'a column_order entry'));
+  }
   return rule;
 }
 
@@ -309,6 +316,7 @@ function mergeTable(old: TableRule | undefined, next: TableRule): TableRule {
     columns,
     dropWhere: next.dropWhere ?? old.dropWhere,
     keepWhere: next.keepWhere ?? old.keepWhere,
+    columnOrder: next.columnOrder ?? old.columnOrder,
     where: next.where,
   };
 }

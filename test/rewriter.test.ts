@@ -110,19 +110,45 @@ describe('bad input gets a positioned error with no data in it', () => {
   });
 });
 
-describe('INSERT statements (until INSERT rewriting lands)', () => {
+describe('INSERT statements', () => {
   const INS = "INSERT INTO public.users VALUES (1, 'a@gmail.com', 'Ann');\n";
-  it('stops when the table has rewrite rules, never passing values unchanged', async () => {
-    const { error, written } = await fail(HEAD + USERS + INS + FOOT, FULL);
-    expect(error.code).toBe('UNSUPPORTED');
-    expect(error.message).toMatch(/^input line 14, table public\.users: INSERT-form data cannot be rewritten yet/);
-    expect(written).not.toContain('a@gmail.com');
+  const MULTI = "INSERT INTO public.users (id, email, name) VALUES\n\t(1, 'a@gmail.com', 'Ann'),\n\t(2, NULL, 'O''Bo'),\n\t(3, 'c@x.org', 'Cy');\n";
+  it('rewrites values in place and copies the rest of the statement', async () => {
+    const out = (await run(HEAD + USERS + INS + FOOT, FULL)).output.toString();
+    expect(out).toMatch(/\nINSERT INTO public\.users VALUES \(1, '[a-z0-9.]+@example\.(com|org|net)', 'X'\);\n/);
+    expect(out).not.toContain('a@gmail.com');
+  });
+  it('removes dropped rows from a multi-row INSERT, and the statement when none is left', async () => {
+    const y = (f: string) => `tables:\n  users:\n    ${f}\n    columns: { id: keep, email: { value: e }, name: keep }\n`;
+    const two = (await run(HEAD + USERS + MULTI + FOOT, y('drop_where: { id: [2] }'))).output.toString();
+    expect(two).toContain("INSERT INTO public.users (id, email, name) VALUES\n\t(1, 'e', 'Ann'),\n\t(3, 'e', 'Cy');\n");
+    const first = (await run(HEAD + USERS + MULTI + FOOT, y('drop_where: { id: [1] }'))).output.toString();
+    expect(first).toContain("VALUES\n\t(2, 'e', 'O''Bo'),\n\t(3, 'e', 'Cy');\n");
+    const none = (await run(HEAD + USERS + MULTI + FOOT, y('keep_where: { id: [9] }'))).output.toString();
+    expect(none).not.toContain('INSERT');
+    expect(none).toContain('dump complete');
   });
   it('passes kept tables and removes dropped ones', async () => {
     expect((await run(HEAD + USERS + INS + FOOT, 'tables:\n  users: keep\n')).output.toString()).toContain(INS.trim());
     const out = (await run(HEAD + USERS + INS + FOOT, 'tables:\n  users: drop\n')).output.toString();
     expect(out).not.toContain('INSERT');
     expect(out).toContain('dump complete');
+  });
+  it('reads E-strings and writes backslashes right when standard_conforming_strings is off', async () => {
+    const dump = HEAD.replace('standard_conforming_strings = on', 'standard_conforming_strings = off') + USERS +
+      String.raw`INSERT INTO public.users VALUES (1, E'a\\b\'c', 'x');` + '\n' + FOOT;
+    const out = (await run(dump, 'tables:\n  users: { columns: { id: keep, email: keep, name: { template: "{email}!" } } }\n')).output.toString();
+    expect(out).toContain(String.raw`INSERT INTO public.users VALUES (1, E'a\\b\'c', E'a\\b''c!');`);
+  });
+  it('a --data-only INSERT without a column list needs column_order', async () => {
+    const { error } = await fail(HEAD + INS + FOOT, FULL);
+    expect(error.message).toMatch(/^input line 8, table public\.users: INSERT has no column list .*column_order.*--column-inserts/);
+    const ordered = (await run(HEAD + INS + FOOT, FULL.replace('users: {', 'users: { column_order: [id, email, name],'))).output.toString();
+    expect(ordered).toMatch(/VALUES \(1, '[a-z0-9.]+@example\.(com|org|net)', 'X'\);/);
+  });
+  it('a value count that does not match the columns is an error with a position', async () => {
+    const { error } = await fail(HEAD + USERS + "INSERT INTO public.users VALUES (1, 'secret@x.com');\n" + FOOT, FULL);
+    expect(error.message).toBe("input line 14, table public.users: row has 2 values, the INSERT's table has 3 columns");
   });
 });
 

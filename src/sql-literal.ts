@@ -1,0 +1,147 @@
+/**
+ * SQL literal codec for INSERT-form dumps (https://www.postgresql.org/docs/current/sql-syntax-lexical.html#SQL-SYNTAX-CONSTANTS).
+ * Works on bytes in the dump's encoding: quotes and backslashes are single ASCII bytes in every
+ * encoding we rewrite.
+ */
+import { AnonymiseError } from './errors.js';
+
+const SQUOTE = 0x27;
+const BACKSLASH = 0x5c;
+
+/** Kinds of value pg_dump writes in VALUES lists. */
+export const enum LitKind {
+  Null, // NULL
+  Bare, // a number, true/false, or other unquoted token: its text is the value
+  String, // '…' (standard_conforming_strings on): '' is a quote
+  EString, // E'…', or '…' with standard_conforming_strings off: backslash escapes too
+  BitString, // B'…' or X'…': the text between the quotes
+}
+
+function hexValue(b: number): number {
+  if (b >= 0x30 && b <= 0x39) return b - 0x30;
+  if (b >= 0x61 && b <= 0x66) return b - 0x57;
+  if (b >= 0x41 && b <= 0x46) return b - 0x37;
+  return -1;
+}
+
+function pushCodePoint(out: Buffer, o: number, cp: number): number {
+  return o + out.write(String.fromCodePoint(cp), o, 'utf8');
+}
+
+/**
+ * The value of a literal `src[start..end)` as raw bytes (null for NULL): the whole token, with any
+ * E/B/X prefix, up to and including the closing quote.
+ */
+export function decodeLiteral(src: Buffer, start: number, end: number, kind: LitKind): Buffer | null {
+  if (kind !== LitKind.Bare && kind !== LitKind.Null && src[start] !== SQUOTE) start++; // the prefix letter
+  switch (kind) {
+    case LitKind.Null:
+      return null;
+    case LitKind.Bare:
+      return src.subarray(start, end);
+    case LitKind.BitString:
+      return src.subarray(start + 1, end - 1);
+    case LitKind.String: {
+      const body0 = start + 1;
+      const body1 = end - 1;
+      const q = src.indexOf(SQUOTE, body0);
+      if (q === -1 || q >= body1) return src.subarray(body0, body1);
+      const out = Buffer.allocUnsafe(body1 - body0);
+      let o = 0;
+      let i = body0;
+      while (i < body1) {
+        const b = src[i]!;
+        out[o++] = b;
+        i += b === SQUOTE ? 2 : 1; // '' → '
+      }
+      return out.subarray(0, o);
+    }
+    case LitKind.EString: {
+      const body0 = start + 1;
+      const body1 = end - 1;
+      const out = Buffer.allocUnsafe((body1 - body0) * 2 + 4);
+      let o = 0;
+      let i = body0;
+      while (i < body1) {
+        const b = src[i]!;
+        if (b === SQUOTE) { out[o++] = SQUOTE; i += 2; continue; }
+        if (b !== BACKSLASH) { out[o++] = b; i++; continue; }
+        const c = src[i + 1]!;
+        i += 2;
+        switch (c) {
+          case 0x62: out[o++] = 0x08; break; // \b
+          case 0x66: out[o++] = 0x0c; break; // \f
+          case 0x6e: out[o++] = 0x0a; break; // \n
+          case 0x72: out[o++] = 0x0d; break; // \r
+          case 0x74: out[o++] = 0x09; break; // \t
+          case 0x78: { // \xH or \xHH
+            const h1 = i < body1 ? hexValue(src[i]!) : -1;
+            if (h1 < 0) { out[o++] = c; break; }
+            i++;
+            const h2 = i < body1 ? hexValue(src[i]!) : -1;
+            if (h2 < 0) { out[o++] = h1; break; }
+            i++;
+            out[o++] = (h1 << 4) | h2;
+            break;
+          }
+          case 0x75: // \uXXXX
+          case 0x55: { // \UXXXXXXXX
+            const n = c === 0x75 ? 4 : 8;
+            let cp = 0;
+            for (let k = 0; k < n; k++) {
+              const h = i + k < body1 ? hexValue(src[i + k]!) : -1;
+              if (h < 0) throw new AnonymiseError('BAD_INPUT', 'invalid Unicode escape in a string constant');
+              cp = cp * 16 + h;
+            }
+            if (cp > 0x10ffff) throw new AnonymiseError('BAD_INPUT', 'invalid Unicode escape in a string constant');
+            i += n;
+            o = pushCodePoint(out, o, cp);
+            break;
+          }
+          default:
+            if (c >= 0x30 && c <= 0x37) { // \o, \oo, \ooo
+              let v = c - 0x30;
+              if (i < body1 && src[i]! >= 0x30 && src[i]! <= 0x37) { v = (v << 3) | (src[i]! - 0x30); i++; }
+              if (i < body1 && src[i]! >= 0x30 && src[i]! <= 0x37) { v = (v << 3) | (src[i]! - 0x30); i++; }
+              out[o++] = v & 0xff;
+            } else {
+              out[o++] = c; // \\, \', and any other character stands for itself
+            }
+        }
+      }
+      return out.subarray(0, o);
+    }
+  }
+}
+
+/**
+ * A string constant holding `bytes`. With standard_conforming_strings on, only quotes are doubled;
+ * off, a value with a backslash is written as E'…' with backslashes doubled (as pg_dump does).
+ */
+export function encodeLiteral(bytes: Buffer, standardConformingStrings: boolean): Buffer {
+  let quotes = 0;
+  let backslashes = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    if (b === SQUOTE) quotes++;
+    else if (b === BACKSLASH) backslashes++;
+  }
+  const escapeBackslash = !standardConformingStrings && backslashes > 0;
+  const prefix = escapeBackslash ? 1 : 0;
+  const out = Buffer.allocUnsafe(bytes.length + quotes + (escapeBackslash ? backslashes : 0) + 2 + prefix);
+  let o = 0;
+  if (escapeBackslash) out[o++] = 0x45; // E
+  out[o++] = SQUOTE;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    out[o++] = b;
+    if (b === SQUOTE || (escapeBackslash && b === BACKSLASH)) out[o++] = b;
+  }
+  out[o++] = SQUOTE;
+  return out;
+}
+
+/** String-level helpers (UTF-8), for tests. */
+export function literalOf(value: string | null, standardConformingStrings = true): string {
+  return value === null ? 'NULL' : encodeLiteral(Buffer.from(value, 'utf8'), standardConformingStrings).toString('utf8');
+}
