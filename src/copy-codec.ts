@@ -38,8 +38,10 @@ function hexValue(b: number): number {
  * COPY would read as an escaped delimiter — something pg_dump never writes.
  */
 export function unescapeField(src: Buffer, start: number, end: number): Buffer | null {
-  const first = src.indexOf(BACKSLASH, start);
-  if (first === -1 || first >= end) return src.subarray(start, end);
+  // a plain loop: Buffer#indexOf would search on past `end`, through the rest of the chunk
+  let first = start;
+  while (first < end && src[first] !== BACKSLASH) first++;
+  if (first === end) return src.subarray(start, end);
   if (isNullField(src, start, end)) return null;
   const out = Buffer.allocUnsafe(end - start);
   let o = src.copy(out, 0, start, first);

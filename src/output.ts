@@ -43,7 +43,14 @@ export class Output {
       return;
     }
     this.room(n);
-    src.copy(this.buf, this.len, start, end);
+    if (n < 48) {
+      // short runs (the bytes between two rewritten values): Buffer#copy's own overhead dominates
+      const buf = this.buf;
+      let o = this.len;
+      for (let i = start; i < end; i++) buf[o++] = src[i]!;
+    } else {
+      src.copy(this.buf, this.len, start, end);
+    }
     this.len += n;
   }
 
@@ -73,6 +80,14 @@ export class Output {
 
   /** Writes a value as an SQL string constant in the dump's encoding. */
   literal(text: string, codec: TextCodec, standardConformingStrings: boolean): void {
+    // the common case: UTF-8, nothing to double
+    if (codec.isUtf8 && !text.includes("'") && (standardConformingStrings || !text.includes('\\'))) {
+      this.room(text.length * 3 + 2);
+      this.buf[this.len++] = 0x27;
+      this.len += this.buf.write(text, this.len, 'utf8');
+      this.buf[this.len++] = 0x27;
+      return;
+    }
     const lit = encodeLiteral(codec.encode(text), standardConformingStrings);
     this.room(lit.length);
     lit.copy(this.buf, this.len);

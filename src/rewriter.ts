@@ -32,6 +32,7 @@ const CR = 0x0d;
 const TAB = 0x09;
 const BACKSLASH = 0x5c;
 const DOT = 0x2e;
+const SEMI = 0x3b;
 
 export const DEFAULT_MAX_UNIT_BYTES = 256 * 1024 * 1024;
 const DEFAULT_MAX_HELD_BYTES = 64 * 1024 * 1024;
@@ -230,10 +231,13 @@ export class DumpRewriter implements RowAccess {
     // finish the unit left over from the last chunk first: in COPY data that is one line, so only the
     // bytes up to the next newline go through the carry and the rest is read in place
     while (this.carry.len > 0 && from < chunk.length) {
-      let cut = chunk.length;
-      if (this.state !== State.Sql) {
-        const nl = chunk.indexOf(LF, from);
-        if (nl !== -1) cut = nl + 1;
+      // in SQL text a statement can only end at a `;` (or a meta-command at a newline): grow the
+      // carry to the next one and let the scanner resume; bytes past the unit are read in place
+      const nl = chunk.indexOf(LF, from);
+      let cut = nl === -1 ? chunk.length : nl + 1;
+      if (this.state === State.Sql) {
+        const semi = chunk.indexOf(SEMI, from);
+        if (semi !== -1 && semi < cut) cut = semi + 1;
       }
       this.carry.append(chunk, from, cut);
       from = cut;
