@@ -62,7 +62,9 @@ run full "$BIN -r $FULL -o $OUT $DUMPS/plain.sql"
 run council "$BIN -r $ROOT/rules/examples/council.yaml -o $OUT $DUMPS/plain.sql"
 run pipe-pg_dump-full "pg_dump -d $DB | $BIN -r $FULL > $OUT"
 run inserts-passthrough "$BIN -r $KEEP -o $OUT $DUMPS/inserts.sql"
+run inserts-full "$BIN -r $FULL -o $OUT $DUMPS/inserts.sql"
 run column-inserts-passthrough "$BIN -r $KEEP -o $OUT $DUMPS/column-inserts.sql"
+run column-inserts-full "$BIN -r $FULL -o $OUT $DUMPS/column-inserts.sql"
 
 SLOW=""
 if [[ $SLOW_READER == 1 ]]; then
@@ -78,6 +80,7 @@ if [[ $SLOW_READER == 1 ]]; then
 fi
 
 mbs() { awk "BEGIN{printf \"%.0f\", $SIZE/1e6/$1}"; }
+ISIZE=$(stat -c %s "$DUMPS/inserts.sql")
 ratio() { awk "BEGIN{printf \"%.2f×\", $1/$2}"; }
 row() { # name label
   echo "| $2 | ${SECS[$1]} s | $(mbs "${SECS[$1]}") MB/s | $(ratio "${SECS[$1]}" "${SECS[pg_dump]}") | $(ratio "${SECS[$1]}" "${SECS[cat]}") | $(awk "BEGIN{printf \"%.0f\", ${RSS[$1]}/1024}") MiB |"
@@ -100,9 +103,12 @@ row() { # name label
   row council 'ours, council example rules, file → file'
   row pipe-pg_dump-full '`pg_dump \| ours -r full > file`'
   row inserts-passthrough 'ours, passthrough, `--inserts` dump'
+  row inserts-full 'ours, full rules, `--inserts` dump'
   row column-inserts-passthrough 'ours, passthrough, `--column-inserts` dump'
+  row column-inserts-full 'ours, full rules, `--column-inserts` dump'
   [[ -n $SLOW ]] && echo "$SLOW"
   echo
-  echo "Shares of the Node pipe floor (floor time / our time): passthrough $(awk "BEGIN{printf \"%.2f\", ${SECS[node-pipe]}/${SECS[passthrough]}}"), full rules $(awk "BEGIN{printf \"%.2f\", ${SECS[node-pipe]}/${SECS[full]}}")."
+  echo "Shares of the Node pipe floor (floor time / our time): passthrough $(awk "BEGIN{printf \"%.2f\", ${SECS[node-pipe]}/${SECS[passthrough]}}"), full rules $(awk "BEGIN{printf \"%.2f\", ${SECS[node-pipe]}/${SECS[full]}}"), \`--inserts\` full rules $(awk "BEGIN{printf \"%.2f\", ${SECS[node-pipe]}/${SECS[inserts-full]}}")."
+  echo "The \`--inserts\` dump is $(awk "BEGIN{printf \"%.1f\", $ISIZE/1e6}") MB: full rules run at $(awk "BEGIN{printf \"%.0f\", $ISIZE/1e6/${SECS[inserts-full]}}") MB/s of it."
 } > bench/RESULTS.md
 cat bench/RESULTS.md
