@@ -73,11 +73,19 @@ export function rewriteStream(source: AsyncIterable<Buffer> | Readable, sink: Wr
     pending.push(c);
     bytesOut += c.length;
   });
+  // a reader that goes away (EPIPE) shows up as an 'error' on the sink, maybe after write() returned
+  let sinkError: Error | null = null;
+  const onSinkError = (e: Error) => {
+    sinkError ??= e;
+  };
+  sink.on('error', onSinkError);
   const drain = async () => {
     for (const c of pending) {
+      if (sinkError) throw sinkError;
       if (!sink.write(c)) await waitDrain(sink);
     }
     pending.length = 0;
+    if (sinkError) throw sinkError;
   };
   const done = (async () => {
     try {
@@ -91,11 +99,13 @@ export function rewriteStream(source: AsyncIterable<Buffer> | Readable, sink: Wr
       return result(rw, bytesOut);
     } catch (e) {
       // a bad dump: mark the output as incomplete (unless the sink itself failed)
-      if (e instanceof AnonymiseError && !sink.destroyed) {
+      if (e instanceof AnonymiseError && !sink.destroyed && !sinkError) {
         rw.abort(e.message);
-        await drain();
+        await drain().catch(() => {});
       }
       throw e;
+    } finally {
+      sink.off('error', onSinkError);
     }
   })();
   return { rewriter: rw, done };

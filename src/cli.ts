@@ -80,7 +80,10 @@ async function run(input: string | undefined, flags: RunFlags, io: Io): Promise<
   }
   const finalOut: Writable = fileOut ?? io.stdout;
   const gzip = flags.gzip ? createGzip({ level: 6 }) : null;
-  if (gzip) gzip.pipe(finalOut);
+  if (gzip) {
+    gzip.pipe(finalOut);
+    finalOut.on('error', (e) => gzip.destroy(e)); // e.g. EPIPE on stdout reaches us through gzip
+  }
   const sink: Writable = gzip ?? finalOut;
 
   const cleanup = () => {
@@ -144,6 +147,9 @@ async function run(input: string | undefined, flags: RunFlags, io: Io): Promise<
     }
     // (the library has already ended the output with the ABORTED marker when it had begun)
     if (fileOut) {
+      // abandoned: a write still in flight may now fail, and that is expected
+      fileOut.on('error', () => {});
+      gzip?.on('error', () => {});
       fileOut.destroy();
       cleanup();
     } else if (gzip && handle.rewriter.started) {

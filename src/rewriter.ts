@@ -266,6 +266,7 @@ export class DumpRewriter implements RowAccess {
   end(): void {
     if (this.ended) return;
     this.ended = true;
+    if (this.bytesIn === 0) throw new AnonymiseError('BAD_INPUT', 'input is empty: no dump to read', { line: 1 });
     if (this.state !== State.Sql) {
       throw new AnonymiseError('BAD_INPUT', 'input ends inside COPY data (truncated dump?)', { line: this.line, table: this.currentTable ?? undefined });
     }
