@@ -86,7 +86,9 @@ row() { # name label
   echo "| $2 | ${SECS[$1]} s | $(mbs "${SECS[$1]}") MB/s | $(ratio "${SECS[$1]}" "${SECS[pg_dump]}") | $(ratio "${SECS[$1]}" "${SECS[cat]}") | $(awk "BEGIN{printf \"%.0f\", ${RSS[$1]}/1024}") MiB |"
 }
 {
-  echo "# Benchmark results"
+  echo "# Benchmark results, SCALE=$SCALE"
+  echo
+  echo "## SCALE=$SCALE"
   echo
   echo "Written by \`npm run bench -- --scale $SCALE\` on $(date -u +%Y-%m-%d). Machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(lscpu | sed -n 's/^Model name:\s*//p' | head -n1), Node $(node --version), $(pg_dump --version)."
   echo "Input: the ../shared/bench corpus at SCALE=$SCALE, plain dump $(awk "BEGIN{printf \"%.1f\", $SIZE/1e6}") MB. Median of $RUNS runs after a warm-up; peak RSS is the largest of the runs (GNU time)."
@@ -110,5 +112,7 @@ row() { # name label
   echo
   echo "Shares of the Node pipe floor (floor time / our time): passthrough $(awk "BEGIN{printf \"%.2f\", ${SECS[node-pipe]}/${SECS[passthrough]}}"), full rules $(awk "BEGIN{printf \"%.2f\", ${SECS[node-pipe]}/${SECS[full]}}"), \`--inserts\` full rules $(awk "BEGIN{printf \"%.2f\", ${SECS[node-pipe]}/${SECS[inserts-full]}}")."
   echo "The \`--inserts\` dump is $(awk "BEGIN{printf \"%.1f\", $ISIZE/1e6}") MB: full rules run at $(awk "BEGIN{printf \"%.0f\", $ISIZE/1e6/${SECS[inserts-full]}}") MB/s of it."
-} > bench/RESULTS.md
-cat bench/RESULTS.md
+} > "bench/results-s$SCALE.md"
+# RESULTS.md: every scale measured so far
+{ echo "# Benchmark results"; echo; for f in bench/results-s*.md; do sed '1,2d' "$f"; echo; done; } > bench/RESULTS.md
+cat "bench/results-s$SCALE.md"

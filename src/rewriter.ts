@@ -100,7 +100,10 @@ export class DumpRewriter implements RowAccess {
   /** true once a byte has gone to the sink */
   started = false;
 
-  private readonly rules: CompiledRules;
+  private rules: CompiledRules;
+  private readonly baseRules: CompiledRules;
+  /** the database after `\connect` in a pg_dumpall dump */
+  database: string | null = null;
   private readonly maxUnit: number;
   private readonly maxHeld: number;
   private readonly out: Output;
@@ -143,6 +146,7 @@ export class DumpRewriter implements RowAccess {
     private readonly sink: (chunk: Buffer) => void,
   ) {
     this.rules = options.rules;
+    this.baseRules = options.rules;
     this.maxUnit = options.maxUnitBytes ?? DEFAULT_MAX_UNIT_BYTES;
     this.maxHeld = options.maxHeldBytes ?? DEFAULT_MAX_HELD_BYTES;
     this.inspect = options.inspect ?? false;
@@ -323,7 +327,8 @@ export class DumpRewriter implements RowAccess {
   /** A complete statement or meta-command `buf[start..end)`. */
   private statement(buf: Buffer, start: number, end: number, kind: UnitKind, stable: boolean): void {
     if (kind === UnitKind.Meta) {
-      // \connect starts another database (pg_dumpall): its tables are new ones
+      const db = connectTarget(buf.toString('utf8', skipBlank(buf, start, end), end));
+      if (db !== null) this.connect(db);
       this.out.bytes(buf, start, end, stable);
       return;
     }
@@ -381,6 +386,25 @@ export class DumpRewriter implements RowAccess {
   }
 
   private unsupportedEncoding: string | null = null;
+
+  /**
+   * `\connect db` in a pg_dumpall dump: another database, with its own tables and its own rules
+   * (`databases:` in the rules). Its schema is held back and checked before its first row, as the
+   * first database's was.
+   */
+  private connect(db: string): void {
+    this.database = db;
+    this.rules = this.baseRules.forDatabase(db);
+    this.tables.clear();
+    this.parents.clear();
+    this.insertHead = null;
+    if (!this.held && !this.inspect) {
+      this.out.flush();
+      this.held = [];
+      this.heldBytes = 0;
+      this.schemaChecked = false;
+    }
+  }
 
   /** The first row of data: the schema part is complete, so check it and let it go. */
   private beginData(): void {
@@ -445,10 +469,11 @@ export class DumpRewriter implements RowAccess {
   }
 
   private statsFor(table: string, plan: TablePlan): TableStats {
-    let s = this.stats.get(table);
+    const key = this.database === null ? table : `${this.database}/${table}`;
+    let s = this.stats.get(key);
     if (!s) {
-      s = { table, rule: plan.rule, mode: plan.mode, rowsIn: 0, rowsOut: 0, rowsDropped: 0, changed: {} };
-      this.stats.set(table, s);
+      s = { table: key, rule: plan.rule, mode: plan.mode, rowsIn: 0, rowsOut: 0, rowsDropped: 0, changed: {} };
+      this.stats.set(key, s);
     }
     return s;
   }
@@ -822,6 +847,20 @@ export class DumpRewriter implements RowAccess {
     const lead = this.state === State.Sql ? '\n' : '';
     this.sink(Buffer.from(`${lead}${lines.join('\n')}\n`, 'utf8'));
   }
+}
+
+/** The database a psql `\connect` (or `\c`) line names, or null for any other meta-command. */
+export function connectTarget(line: string): string | null {
+  const m = /^\\(?:connect|c)\s+(.*?)\s*$/s.exec(line);
+  if (!m) return null;
+  let args = m[1]!;
+  // pg_dumpall quotes awkward names as a conninfo: \connect -reuse-previous=on "dbname='d b2'"
+  args = args.replace(/^-reuse-previous=\S+\s+/, '');
+  const quoted = /^"((?:[^"]|"")*)"/.exec(args);
+  const word = quoted ? quoted[1]!.replace(/""/g, '"') : args.split(/\s+/)[0]!;
+  const conninfo = /(?:^|\s)dbname\s*=\s*(?:'((?:[^'\\]|\\.)*)'|(\S+))/.exec(word);
+  if (conninfo) return conninfo[1] !== undefined ? conninfo[1].replace(/\\(.)/g, '$1') : conninfo[2]!;
+  return word;
 }
 
 function countLf(buf: Buffer, start: number, end: number): number {

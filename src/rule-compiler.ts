@@ -9,7 +9,7 @@ import type { FakeFn } from './fake.js';
 import { compileScrubber } from './detectors.js';
 import { KeyRing } from './keys.js';
 import { parseJson, writeJson, JsonSyntaxError, type JsonValue } from './json-text.js';
-import { isPresetFile, type ColumnRule, type Filter, type RulesData, type TableRule, type UnknownPolicy } from './rules-file.js';
+import { isPresetFile, rulesForDatabase, type ColumnRule, type Filter, type RulesData, type TableRule, type UnknownPolicy } from './rules-file.js';
 
 /** What a rule may read of the current row. Values are never logged. */
 export interface RowAccess {
@@ -97,6 +97,15 @@ export class CompiledRules {
       if (p) return p;
     }
     return this.globs.find((g) => g.re.test(table));
+  }
+
+  private readonly perDatabase = new Map<string, CompiledRules>();
+  /** The rules after `\connect db` in a pg_dumpall dump. */
+  forDatabase(db: string): CompiledRules {
+    if (!this.data.databases.has(db)) return this;
+    let r = this.perDatabase.get(db);
+    if (!r) this.perDatabase.set(db, (r = new CompiledRules(rulesForDatabase(this.data, db), this.keys)));
+    return r;
   }
 
   /** The rules' column_order for a table, if any. */

@@ -56,6 +56,8 @@ export interface RulesData {
   files: string[];
   /** @faker-js/faker, loaded only when a rule uses it (it costs ~0.1 s and ~30 MB) */
   fake?: typeof FakeModule;
+  /** pg_dumpall: rules for one database, laid over the top-level ones after `\connect NAME` */
+  databases: Map<string, { unknown?: UnknownPolicy; tables: Map<string, TableRule> }>;
 }
 
 interface PendingFake {
@@ -343,7 +345,7 @@ function loadInto(acc: RulesData, file: string, text: string, seen: string[], fa
   const root = doc.contents;
   if (root === null) ctx.fail(root, 'the rules file is empty (expected version: 1 and tables)');
   const items = pairs(ctx, root, 'the rules file');
-  onlyKeys(ctx, items, ['version', 'extends', 'unknown', 'tables'], 'the rules file');
+  onlyKeys(ctx, items, ['version', 'extends', 'unknown', 'tables', 'databases'], 'the rules file');
   const version = items.find((it) => it.key === 'version');
   if (!version) ctx.fail(root, 'version: 1 is required');
   if (!isScalar(version.value) || version.value.value !== 1) ctx.fail(version.value as Node, 'only version: 1 is supported');
@@ -360,25 +362,50 @@ function loadInto(acc: RulesData, file: string, text: string, seen: string[], fa
     }
   }
   const unk = items.find((it) => it.key === 'unknown');
-  if (unk) {
-    // `unknown: null` reads as YAML's null
-    const u = isScalar(unk.value) && unk.value.value === null ? 'null' : scalarString(ctx, unk.value, 'unknown');
-    if (u !== 'fail' && u !== 'keep' && u !== 'null') ctx.fail(unk.value as Node, 'unknown must be fail, keep or null');
-    acc.unknown = u as UnknownPolicy;
-  }
-  const tables = items.find((it) => it.key === 'tables');
-  if (tables && !(isScalar(tables.value) && tables.value.value === null)) {
-    for (const it of pairs(ctx, tables.value, 'tables')) {
-      const key = qualify(it.key);
-      acc.tables.set(key, mergeTable(acc.tables.get(key), parseTableRule(ctx, it.value, key)));
+  if (unk) acc.unknown = readPolicy(ctx, unk.value);
+  readTables(ctx, items.find((it) => it.key === 'tables')?.value, acc.tables);
+  const dbs = items.find((it) => it.key === 'databases');
+  if (dbs) {
+    for (const db of pairs(ctx, dbs.value, 'databases')) {
+      const dbItems = pairs(ctx, db.value, `database ${db.key}`);
+      onlyKeys(ctx, dbItems, ['unknown', 'tables'], `database ${db.key}`);
+      let entry = acc.databases.get(db.key);
+      if (!entry) acc.databases.set(db.key, (entry = { tables: new Map() }));
+      const u = dbItems.find((it) => it.key === 'unknown');
+      if (u) entry.unknown = readPolicy(ctx, u.value);
+      readTables(ctx, dbItems.find((it) => it.key === 'tables')?.value, entry.tables);
     }
   }
   acc.files.push(file);
 }
 
+function readPolicy(ctx: Ctx, node: unknown): UnknownPolicy {
+  // `unknown: null` reads as YAML's null
+  const u = isScalar(node) && node.value === null ? 'null' : scalarString(ctx, node, 'unknown');
+  if (u !== 'fail' && u !== 'keep' && u !== 'null') ctx.fail(node as Node, 'unknown must be fail, keep or null');
+  return u;
+}
+
+function readTables(ctx: Ctx, node: unknown, into: Map<string, TableRule>): void {
+  if (node === undefined || (isScalar(node) && node.value === null)) return;
+  for (const it of pairs(ctx, node, 'tables')) {
+    const key = qualify(it.key);
+    into.set(key, mergeTable(into.get(key), parseTableRule(ctx, it.value, key)));
+  }
+}
+
+/** The rules for one database of a pg_dumpall dump: its own tables over the top-level ones. */
+export function rulesForDatabase(data: RulesData, db: string): RulesData {
+  const own = data.databases.get(db);
+  if (!own) return data;
+  const tables = new Map(data.tables);
+  for (const [k, v] of own.tables) tables.set(k, mergeTable(tables.get(k), v));
+  return { ...data, unknown: own.unknown ?? data.unknown, tables };
+}
+
 /** Loads and merges rules files in order (later ones win). Throws AnonymiseError('RULES') on any problem. */
 export async function loadRules(files: { path: string; text?: string }[]): Promise<RulesData> {
-  const acc: RulesData = { unknown: 'fail', tables: new Map(), files: [] };
+  const acc: RulesData = { unknown: 'fail', tables: new Map(), files: [], databases: new Map() };
   const fakes: PendingFake[] = [];
   for (const f of files) {
     let text = f.text;

@@ -158,3 +158,26 @@ describe('check', () => {
     expect(out).not.toMatch(/auth_user/);
   });
 });
+
+describe('progress', () => {
+  it('draws a progress line when stderr is a terminal, and none in a pipe', () => {
+    const out = join(tmp, 'progress.sql');
+    // `script` gives the command a pseudo-terminal and copies what it shows to our stdout
+    const tty = spawnSync('script', ['-qefc', `${process.execPath} ${BIN} -r ${COUNCIL} -o ${out} ${SAMPLE}`, '/dev/null'], {
+      env: { PATH: process.env.PATH, ANONYMISE_DUMP_SECRET: SECRET, TERM: 'dumb' },
+    });
+    expect(tty.status).toBe(0);
+    const shown = tty.stdout.toString();
+    expect(shown).toMatch(/\r\x1b\[K0\.0 MB \/ 0\.0 MB \(100%, ETA 0 s\)\s+\d+ MB\/s/);
+    expect(shown).toContain('\r\x1b[K'); // cleared before the summary
+    const piped = cli(['-r', COUNCIL, '-o', out, SAMPLE], { env: { ANONYMISE_DUMP_SECRET: SECRET } });
+    expect(piped.status).toBe(0);
+    expect(piped.stderr).not.toMatch(/MB\/s|\x1b\[K/);
+    const forced = cli(['--progress', '-r', COUNCIL, '-o', out, SAMPLE], { env: { ANONYMISE_DUMP_SECRET: SECRET } });
+    expect(forced.stderr).toMatch(/MB\/s/);
+    const off = spawnSync('script', ['-qefc', `${process.execPath} ${BIN} --no-progress -r ${COUNCIL} -o ${out} ${SAMPLE}`, '/dev/null'], {
+      env: { PATH: process.env.PATH, ANONYMISE_DUMP_SECRET: SECRET, TERM: 'dumb' },
+    });
+    expect(off.stdout.toString()).not.toMatch(/MB\/s/);
+  });
+});
