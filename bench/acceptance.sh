@@ -17,7 +17,7 @@ eval "$("$SHARED/pg-up.sh" 2>/dev/null | head -n 1)"
 SRC=$([[ $SCALE == 1 ]] && echo wagtail_like || echo "wagtail_like_s${SCALE//./_}")
 npm run build >/dev/null
 WORK=$ROOT/bench/work; mkdir -p "$WORK"
-BIN="node $ROOT/bin/anonymise-dump.js -q"
+BIN="$ROOT/bin/anonymise-dump.js -q"
 export ANONYMISE_DUMP_SECRET=acceptance-secret
 fail() { echo "FAIL: $*" >&2; exit 1; }
 ok() { echo "ok: $*"; }

@@ -29,7 +29,7 @@ npm run build >/dev/null
 WORK=$ROOT/bench/work
 mkdir -p "$WORK"
 OUT=$WORK/out.sql
-BIN="node $ROOT/bin/anonymise-dump.js -q"
+BIN="$ROOT/bin/anonymise-dump.js -q"
 export ANONYMISE_DUMP_SECRET=bench-secret
 KEEP=$WORK/keep.yaml
 printf 'version: 1\nunknown: keep\n' > "$KEEP"

@@ -31,7 +31,7 @@ function openInput(path: string | undefined, io: Io): { stream: Readable; size?:
       'NOT_PLAIN_DUMP',
       `input ${path} is a directory (a pg_dump directory-format archive?), not a plain SQL dump: convert it with \`pg_restore -f - ${path} | anonymise-dump …\``,
     );
-  return { stream: createReadStream(path, { highWaterMark: 1 << 20 }), size: st.size, name: path };
+  return { stream: createReadStream(path, { highWaterMark: 256 * 1024 }), size: st.size, name: path };
 }
 
 interface RunFlags {
@@ -76,7 +76,7 @@ async function run(input: string | undefined, flags: RunFlags, io: Io): Promise<
     if (!existsSync(dir)) throw new AnonymiseError('USAGE', `output directory does not exist: ${dir}`);
     tmpPath = join(dir, `.${basename(flags.output)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
     const fd = openSync(tmpPath, 'wx', 0o600);
-    fileOut = createWriteStream('', { fd, highWaterMark: 1 << 20 });
+    fileOut = createWriteStream('', { fd, highWaterMark: 256 * 1024 });
   }
   const finalOut: Writable = fileOut ?? io.stdout;
   const gzip = flags.gzip ? createGzip({ level: 6 }) : null;

@@ -6,7 +6,7 @@ import { escapeInto, escapedLength } from './copy-codec.js';
 import type { TextCodec } from './encoding.js';
 import { encodeLiteral } from './sql-literal.js';
 
-const DEFAULT_CAPACITY = 1 << 20;
+const DEFAULT_CAPACITY = 256 * 1024;
 /** Runs at least this long are passed on as views rather than copied. */
 const VIEW_THRESHOLD = 64 * 1024;
 

@@ -226,8 +226,14 @@ export class DumpRewriter implements RowAccess {
   write(chunk: Buffer): void {
     if (this.ended) throw new Error('write after end');
     if (chunk.length === 0) return;
-    if (chunk.indexOf(0) !== -1)
-      throw new AnonymiseError('NOT_PLAIN_DUMP', 'input holds a NUL byte: this is not a plain-text SQL dump', { line: this.line + countLf(chunk, 0, chunk.indexOf(0)) });
+    const nul = chunk.indexOf(0);
+    if (nul !== -1) {
+      // what comes before the NUL is read first, so that an earlier error wins whatever the chunking
+      if (nul > 0) this.write(chunk.subarray(0, nul));
+      // `line` counts units already read; the carry holds the rest, from the start of the unit in hand
+      const line = this.line + countLf(this.carry.buf, 0, this.carry.len);
+      throw new AnonymiseError('NOT_PLAIN_DUMP', 'input holds a NUL byte: this is not a plain-text SQL dump', { line });
+    }
     if (this.head.length < 512) this.head = Buffer.concat([this.head, chunk.subarray(0, 512)]).subarray(0, 512);
     this.bytesIn += chunk.length;
     this.keepTail(chunk);

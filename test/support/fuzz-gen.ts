@@ -89,7 +89,7 @@ export function rulesYaml(tables: FuzzTable[]): string {
         mask: '{ mask: {} }',
         null: 'null',
         value: '{ value: "v" }',
-        template: `{ template: "t-{${t.columns[0]!.name.replace(/[{}]/g, '')}}" }`,
+        template: `{ template: ${JSON.stringify(`t-{${t.columns[0]!.name}}`)} }`,
         scrub: '{ scrub: [email] }',
         json: '{ json: { k: { fake: person.firstName }, "*": keep } }',
       }[c.rule];
