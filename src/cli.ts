@@ -12,6 +12,7 @@ import { checkDump, compileRules, readRules, rewriteStream } from './api.js';
 import { AnonymiseError, EXIT } from './errors.js';
 import { buildReport, humanSummary } from './summary.js';
 import { DEFAULT_MAX_UNIT_BYTES, type DumpRewriter } from './rewriter.js';
+import { PII_KINDS, foundAny, formatScan, scanDump, type PiiKind } from './scan.js';
 
 export interface Io {
   stdin: Readable;
@@ -191,6 +192,30 @@ async function check(input: string | undefined, flags: { rules?: string[] }, io:
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
+interface ScanFlags {
+  json?: boolean;
+  failOnPii?: string | boolean;
+  sampleRows?: number;
+}
+
+async function scan(input: string | undefined, flags: ScanFlags, io: Io): Promise<number> {
+  let gate: PiiKind[] = [];
+  if (flags.failOnPii !== undefined && flags.failOnPii !== false) {
+    gate = flags.failOnPii === true ? [...PII_KINDS] : (flags.failOnPii.split(',').map((k) => k.trim()) as PiiKind[]);
+    const bad = gate.filter((k) => !PII_KINDS.includes(k));
+    if (bad.length) throw new AnonymiseError('USAGE', `--fail-on-pii: unknown kind ${bad[0]} (expected ${PII_KINDS.join(', ')})`);
+  }
+  const src = openInput(input, io);
+  const res = await scanDump(src.stream, { sampleRows: flags.sampleRows });
+  if (flags.json) io.stdout.write(JSON.stringify(res, null, 2) + '\n');
+  else io.stdout.write(formatScan(res));
+  if (gate.length && foundAny(res, gate)) {
+    io.stderr.write(`anonymise-dump: scan found personal data (${gate.filter((k) => foundAny(res, [k])).join(', ')})\n`);
+    return EXIT.gaps;
+  }
+  return EXIT.ok;
+}
+
 export async function main(argv: string[], io: Io = process as unknown as Io): Promise<number> {
   const say = (s: string) => io.stderr.write(s);
   // the key must never be typed where ps, shell history and CI logs can see it
@@ -235,6 +260,21 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
     .option('-r, --rules <file>', 'rules file (YAML); repeatable', collect)
     .action(async (input: string | undefined, flags: { rules?: string[] }) => {
       code = await check(input, flags, io);
+    });
+
+  program
+    .command('scan')
+    .description('count values that look like personal data, per table and column (never shows a value)')
+    .argument('[input]', 'plain or gzip pg_dump output; - or absent for stdin')
+    .option('--json', 'the full counts as JSON')
+    .option('--fail-on-pii [kinds]', `exit 1 if any is found; kinds: ${PII_KINDS.join(',')} (default: all)`)
+    .option('--sample-rows <n>', 'read at most n rows of each table', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1) throw new AnonymiseError('USAGE', '--sample-rows must be a positive integer');
+      return n;
+    })
+    .action(async (input: string | undefined, flags: ScanFlags) => {
+      code = await scan(input, flags, io);
     });
 
   try {

@@ -12,8 +12,9 @@ export const DETECTOR_NAMES = ['email', 'phone', 'postcode', 'ip', 'url'];
 
 const EMAIL = String.raw`[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}`;
 const URL = String.raw`https?://[^\s"'<>()\[\]{}]+`;
-// UK numbers (0xxxx / +44 with spaces, dashes or brackets) and E.164 (+ and 8–15 digits)
-const PHONE = String.raw`(?:(?:\+44\s?(?:\(0\)\s?)?|\(?0)\d{2,5}\)?[\s-]?\d{3,4}[\s-]?\d{3,4}|\+[1-9]\d{7,14})(?!\d)`;
+// UK numbers (0 then 1–9: 00… is an international prefix; +44 with spaces, dashes or brackets) and
+// E.164 (+ and 8–15 digits); never part of a longer run of letters or digits (hex tokens, paths)
+const PHONE = String.raw`(?<![\w+])(?:(?:\+44\s?(?:\(0\)\s?)?|\(?0)[1-9]\d{1,4}\)?[\s-]?\d{3,4}[\s-]?\d{3,4}|\+[1-9]\d{7,14})(?![\w])`;
 const POSTCODE = String.raw`\b(?:GIR ?0AA|[A-PR-UWYZ][A-HK-Y]?\d[A-Z\d]? ?\d[ABD-HJLNP-UW-Z]{2})\b`;
 const IPV4 = String.raw`\b(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\b`;
 const H = '[0-9A-Fa-f]{1,4}';

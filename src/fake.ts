@@ -134,6 +134,7 @@ class SeededRandomizer {
 }
 
 interface LocaleKit {
+  definitions: LocaleDefinition;
   fast: Record<string, Gen>;
   faker: Faker;
   randomizer: SeededRandomizer;
@@ -162,8 +163,22 @@ export async function loadLocales(locales: Iterable<string>): Promise<void> {
     const randomizer = new SeededRandomizer();
     const faker = new FakerClass({ locale: mod.faker.rawDefinitions as LocaleDefinition, randomizer });
     faker.setDefaultRefDate(FIXED_REF_DATE);
-    kits.set(locale, { fast: fastGenerators([mod.faker.rawDefinitions as LocaleDefinition]), faker, randomizer });
+    const definitions = mod.faker.rawDefinitions as LocaleDefinition;
+    kits.set(locale, { definitions, fast: fastGenerators([definitions]), faker, randomizer });
   }
+}
+
+/** faker's first and last names for a loaded locale (for the `scan` name detector). */
+export function personNames(locale: string): { first: string[]; last: string[] } {
+  const kit = kits.get(locale);
+  if (!kit) throw new Error(`faker locale ${locale} is not loaded`);
+  const first = new Set<string>();
+  const all = (key: 'first_name' | 'middle_name' | 'last_name') => {
+    const e = kit.definitions.person?.[key] as { generic?: string[]; female?: string[]; male?: string[] } | undefined;
+    return [...(e?.generic ?? []), ...(e?.female ?? []), ...(e?.male ?? [])];
+  };
+  for (const n of [...all('first_name'), ...all('middle_name')]) first.add(n);
+  return { first: [...first], last: [...new Set(all('last_name'))] };
 }
 
 function kitFor(locale: string): LocaleKit | undefined {

@@ -1,0 +1,194 @@
+/**
+ * `scan`: how many values of each table and column look like personal data — e-mail, phone, UK
+ * postcode, IP address, card number (Luhn), National Insurance number, person name — counted, never
+ * shown. Text is searched inside JSON and inside base64-looking blobs (Django's session data).
+ * Our own reserved fakes (example.com, 07700 900xxx, ZZ postcodes, documentation IPs) do not count.
+ */
+import type { Readable } from 'node:stream';
+import { PATTERNS, isReservedFake } from './detectors.js';
+import { DumpRewriter } from './rewriter.js';
+import { CompiledRules, type RowAccess, type TablePlan } from './rule-compiler.js';
+import { KeyRing } from './keys.js';
+import { plainDump } from './input.js';
+import { AnonymiseError } from './errors.js';
+import type { RulesData } from './rules-file.js';
+
+export const PII_KINDS = ['email', 'phone', 'postcode', 'ip', 'card', 'nino', 'name'] as const;
+export type PiiKind = (typeof PII_KINDS)[number];
+
+// payment cards start 2–6 (Mastercard, Amex, Visa, Discover…) and stand apart from other digits and letters
+const CARD = /(?<![\w-])[2-6](?:[ -]?\d){12,18}(?![\w-])/g;
+// prefixes never issued: D F I Q U V as either letter, O second, and BG GB NK KN TN NT ZZ
+const NINO = /\b(?!BG|GB|NK|KN|TN|NT|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b/g;
+const BASE64_RUN = /[A-Za-z0-9+/]{24,}={0,2}/g;
+const CAPITALISED_PAIR = /\b(\p{Lu}[\p{Ll}'’-]+)\s+(\p{Lu}[\p{Ll}'’-]+)\b/gu;
+
+function luhn(digits: string): boolean {
+  let sum = 0;
+  let double = false;
+  for (let i = digits.length - 1; i >= 0; i--) {
+    let d = digits.charCodeAt(i) - 48;
+    if (double) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+    double = !double;
+  }
+  return sum % 10 === 0;
+}
+
+export class PiiDetector {
+  private readonly regexes: [PiiKind, RegExp][];
+  constructor(private readonly names: { first: Set<string>; last: Set<string> }) {
+    this.regexes = (['email', 'phone', 'postcode', 'ip'] as const).map((k) => [k, new RegExp(PATTERNS[k]!, 'g')]);
+  }
+
+  /** Kinds found in `text` (a bit per kind, in PII_KINDS order). */
+  kinds(text: string, depth = 0): number {
+    let found = 0;
+    for (let k = 0; k < this.regexes.length; k++) {
+      const [kind, re] = this.regexes[k]!;
+      re.lastIndex = 0;
+      for (let m = re.exec(text); m; m = re.exec(text)) {
+        if (!isReservedFake(kind, m[0])) {
+          found |= 1 << k;
+          break;
+        }
+      }
+    }
+    if (/\d/.test(text)) {
+      CARD.lastIndex = 0;
+      for (let m = CARD.exec(text); m; m = CARD.exec(text)) {
+        if (luhn(m[0].replace(/\D/g, ''))) {
+          found |= 1 << 4;
+          break;
+        }
+      }
+      NINO.lastIndex = 0;
+      if (NINO.test(text)) found |= 1 << 5;
+    }
+    if (this.isName(text)) found |= 1 << 6;
+    // a base64 blob may hide JSON with addresses in it (Django sessions, signed cookies)
+    if (depth === 0 && text.length >= 24) {
+      BASE64_RUN.lastIndex = 0;
+      for (let m = BASE64_RUN.exec(text); m; m = BASE64_RUN.exec(text)) {
+        const decoded = Buffer.from(m[0], 'base64').toString('utf8');
+        if (/^[\x20-\x7e\s\u00a0-\uffff]*$/.test(decoded) && !decoded.includes('\uFFFD')) found |= this.kinds(decoded, 1);
+      }
+    }
+    return found;
+  }
+
+  /** A value that is a known first or last name, or holds "First Last". */
+  private isName(text: string): boolean {
+    const t = text.trim();
+    if (t.length >= 3 && t.length <= 40 && (this.names.first.has(t) || this.names.last.has(t))) return true;
+    CAPITALISED_PAIR.lastIndex = 0;
+    for (let m = CAPITALISED_PAIR.exec(text); m; m = CAPITALISED_PAIR.exec(text)) {
+      if (this.names.first.has(m[1]!) && this.names.last.has(m[2]!)) return true;
+    }
+    return false;
+  }
+}
+
+export interface ColumnScan {
+  values: number;
+  nulls: number;
+  /** values in which each kind was found */
+  found: Record<PiiKind, number>;
+}
+
+export interface ScanResult {
+  tables: Record<string, Record<string, ColumnScan>>;
+  bytesIn: number;
+}
+
+/** Rules that read every row of every table and rewrite nothing: each row goes to `observe`. */
+class ObservingRules extends CompiledRules {
+  constructor(
+    data: RulesData,
+    private readonly observe: (table: string, columns: string[], row: RowAccess) => void,
+  ) {
+    super(data, new KeyRing('scan'));
+  }
+  override plan(table: string, columns: string[], _parentOf: (t: string) => string | undefined, _line?: number, generated?: ReadonlySet<string>): TablePlan {
+    if (columns.length === 0) return { mode: 'keep', rule: '(scan)' };
+    const observe = this.observe;
+    return {
+      mode: 'rewrite',
+      rule: '(scan)',
+      columns,
+      actions: columns.map(() => null),
+      // the filter sees every row; returning false writes nothing
+      filter: { columns: [], keep: (row) => (observe(table, columns.filter((c) => !generated?.has(c)), row), false) },
+    };
+  }
+  override gaps(): [] {
+    return [];
+  }
+}
+
+export async function scanDump(source: AsyncIterable<Buffer> | Readable, options: { sampleRows?: number } = {}): Promise<ScanResult> {
+  const fake = await import('./fake.js');
+  await fake.loadLocales(['en', 'en_GB']);
+  const names = { first: new Set<string>(), last: new Set<string>() };
+  for (const loc of ['en', 'en_GB']) {
+    const n = fake.personNames(loc);
+    for (const x of n.first) if (x.length >= 3) names.first.add(x);
+    for (const x of n.last) if (x.length >= 3) names.last.add(x);
+  }
+  const detector = new PiiDetector(names);
+  const tables: ScanResult['tables'] = {};
+  const rowsSeen = new Map<string, number>();
+  const limit = options.sampleRows ?? Infinity;
+  const observe = (table: string, columns: string[], row: RowAccess) => {
+    const seen = (rowsSeen.get(table) ?? 0) + 1;
+    rowsSeen.set(table, seen);
+    if (seen > limit) return;
+    const t = (tables[table] ??= {});
+    for (let c = 0; c < columns.length; c++) {
+      const col = (t[columns[c]!] ??= { values: 0, nulls: 0, found: { email: 0, phone: 0, postcode: 0, ip: 0, card: 0, nino: 0, name: 0 } });
+      let text: string | null;
+      try {
+        text = row.text(c);
+      } catch (e) {
+        if (e instanceof AnonymiseError) continue; // undecodable: nothing to count
+        throw e;
+      }
+      if (text === null) {
+        col.nulls++;
+        continue;
+      }
+      col.values++;
+      const k = detector.kinds(text);
+      if (k !== 0) for (let i = 0; i < PII_KINDS.length; i++) if (k & (1 << i)) col.found[PII_KINDS[i]!]++;
+    }
+  };
+  const rules = new ObservingRules({ unknown: 'keep', tables: new Map(), files: [], databases: new Map() }, observe);
+  const rw = new DumpRewriter({ rules }, () => {});
+  for await (const chunk of plainDump(source as AsyncIterable<Buffer>)) rw.write(chunk);
+  rw.end();
+  return { tables, bytesIn: rw.bytesIn };
+}
+
+/** Columns with any finding, as lines of a table; never a value. */
+export function formatScan(res: ScanResult, kinds: readonly PiiKind[] = PII_KINDS): string {
+  const rows: string[][] = [];
+  for (const [table, cols] of Object.entries(res.tables)) {
+    for (const [col, s] of Object.entries(cols)) {
+      if (!kinds.some((k) => s.found[k] > 0)) continue;
+      rows.push([`${table}.${col}`, String(s.values), ...kinds.map((k) => (s.found[k] ? String(s.found[k]) : '-'))]);
+    }
+  }
+  if (rows.length === 0) return `no personal data found (${kinds.join(', ')})\n`;
+  const head = ['column', 'values', ...kinds];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]) => r.map((x, i) => (i === 0 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!))).join('  ');
+  return [line(head), ...rows.map(line)].join('\n') + '\n';
+}
+
+/** Whether any of `kinds` was found anywhere. */
+export function foundAny(res: ScanResult, kinds: readonly PiiKind[]): boolean {
+  return Object.values(res.tables).some((cols) => Object.values(cols).some((s) => kinds.some((k) => s.found[k] > 0)));
+}
