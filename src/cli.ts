@@ -13,6 +13,7 @@ import { AnonymiseError, EXIT } from './errors.js';
 import { buildReport, humanSummary } from './summary.js';
 import { DEFAULT_MAX_UNIT_BYTES, type DumpRewriter } from './rewriter.js';
 import { PII_KINDS, foundAny, formatScan, scanDump, type PiiKind } from './scan.js';
+import { draftRules } from './init.js';
 
 export interface Io {
   stdin: Readable;
@@ -275,6 +276,22 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
     })
     .action(async (input: string | undefined, flags: ScanFlags) => {
       code = await scan(input, flags, io);
+    });
+
+  program
+    .command('init')
+    .description('write a draft rules file for a dump to stdout: every table and column, with suggestions')
+    .argument('[input]', 'plain or gzip pg_dump output; - or absent for stdin')
+    .option('--sample-rows <n>', 'rows of each table to sample', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1) throw new AnonymiseError('USAGE', '--sample-rows must be a positive integer');
+      return n;
+    }, 1000)
+    .action(async (input: string | undefined, flags: { sampleRows: number }) => {
+      const src = openInput(input, io);
+      const res = await scanDump(src.stream, { sampleRows: flags.sampleRows, jsonKeys: true });
+      io.stdout.write(draftRules(res, { source: src.name, sampleRows: flags.sampleRows }));
+      code = EXIT.ok;
     });
 
   try {

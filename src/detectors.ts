@@ -15,7 +15,8 @@ const URL = String.raw`https?://[^\s"'<>()\[\]{}]+`;
 // UK numbers (0 then 1–9: 00… is an international prefix; +44 with spaces, dashes or brackets) and
 // E.164 (+ and 8–15 digits); never part of a longer run of letters or digits (hex tokens, paths)
 const PHONE = String.raw`(?<![\w+])(?:(?:\+44\s?(?:\(0\)\s?)?|\(?0)[1-9]\d{1,4}\)?[\s-]?\d{3,4}[\s-]?\d{3,4}|\+[1-9]\d{7,14})(?![\w])`;
-const POSTCODE = String.raw`\b(?:GIR ?0AA|[A-PR-UWYZ][A-HK-Y]?\d[A-Z\d]? ?\d[ABD-HJLNP-UW-Z]{2})\b`;
+// UK postcodes, in either case (people type them lower case in search boxes)
+const POSTCODE = String.raw`\b(?:[Gg][Ii][Rr] ?0[Aa][Aa]|[A-PR-UWYZa-pr-uwyz][A-HK-Ya-hk-y]?\d[A-Za-z\d]? ?\d[ABD-HJLNP-UW-Zabd-hjlnp-uw-z]{2})\b`;
 const IPV4 = String.raw`\b(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\b`;
 const H = '[0-9A-Fa-f]{1,4}';
 // full form, or compressed with `::` (group counts not enforced: a detector, not a validator)
@@ -67,7 +68,7 @@ const MAY_MATCH: Record<string, (text: string) => boolean> = {
   url: (t) => t.includes('://'),
   ip: (t) => /\d\.\d|[0-9A-Fa-f]:[0-9A-Fa-f:]/.test(t),
   phone: (t) => /\d\d\d/.test(t),
-  postcode: (t) => /\d[A-Z][A-Z]/.test(t),
+  postcode: (t) => /\d[A-Za-z][A-Za-z]/.test(t),
 };
 
 /** Builds the scrubber for a set of detector names: free text in, text with each match replaced. */

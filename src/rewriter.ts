@@ -20,6 +20,7 @@ import {
   parseCopyHeader,
   parseCreateTable,
   parseSet,
+  parseUniqueConstraint,
   tableKey,
   type TableDef,
 } from './schema.js';
@@ -357,20 +358,27 @@ export class DumpRewriter implements RowAccess {
         break;
       }
       case 'CREATE': {
-        let def: TableDef | null = null;
-        try {
-          def = parseCreateTable(this.codec.decode(buf.subarray(code, end)));
-        } catch {
-          throw new AnonymiseError('BAD_INPUT', 'cannot read this CREATE TABLE statement', { line: lineOfCode });
+        const head = buf.toString('latin1', code, Math.min(end, code + 64));
+        if (/^CREATE\s+(?:(?:UNLOGGED|GLOBAL|LOCAL|TEMP|TEMPORARY)\s+)?TABLE\b/i.test(head)) {
+          let def: TableDef | null = null;
+          try {
+            def = parseCreateTable(this.codec.decode(buf.subarray(code, end)));
+          } catch {
+            throw new AnonymiseError('BAD_INPUT', 'cannot read this CREATE TABLE statement', { line: lineOfCode });
+          }
+          if (def) this.tables.set(tableKey(def), def);
+        } else if (/^CREATE\s+UNIQUE\s+INDEX\b/i.test(head)) {
+          this.noteUnique(buf, code, end);
         }
-        if (def) this.tables.set(tableKey(def), def);
         break;
       }
       case 'ALTER': {
         const head = buf.toString('latin1', code, Math.min(end, code + 64)).toUpperCase();
         if (/^ALTER\s+TABLE\b/.test(head)) {
-          const att = parseAttachPartition(this.codec.decode(buf.subarray(code, end)));
+          const text = this.codec.decode(buf.subarray(code, end));
+          const att = parseAttachPartition(text);
           if (att) this.parents.set(att.child, att.parent);
+          else if (/\b(UNIQUE|PRIMARY\s+KEY)\b/i.test(text)) this.noteUnique(buf, code, end);
         }
         break;
       }
@@ -403,6 +411,7 @@ export class DumpRewriter implements RowAccess {
     this.rules = this.baseRules.forDatabase(db);
     this.tables.clear();
     this.parents.clear();
+    this.uniques.clear();
     this.insertHead = null;
     if (!this.held && !this.inspect) {
       this.out.flush();
@@ -410,6 +419,21 @@ export class DumpRewriter implements RowAccess {
       this.heldBytes = 0;
       this.schemaChecked = false;
     }
+  }
+
+  /** Single columns known to be unique (UNIQUE, PRIMARY KEY, unique index), for `init`. */
+  readonly uniques = new Map<string, Set<string>>();
+  private noteUnique(buf: Buffer, code: number, end: number): void {
+    let u: ReturnType<typeof parseUniqueConstraint> = null;
+    try {
+      u = parseUniqueConstraint(this.codec.decode(buf.subarray(code, end)));
+    } catch {
+      return; // not one we can read: it only informs suggestions
+    }
+    if (!u || u.columns.length !== 1) return;
+    let set = this.uniques.get(u.table);
+    if (!set) this.uniques.set(u.table, (set = new Set()));
+    set.add(u.columns[0]!);
   }
 
   /** The first row of data: the schema part is complete, so check it and let it go. */

@@ -21,7 +21,7 @@ const CARD = /(?<![\w-])[2-6](?:[ -]?\d){12,18}(?![\w-])/g;
 // prefixes never issued: D F I Q U V as either letter, O second, and BG GB NK KN TN NT ZZ
 const NINO = /\b(?!BG|GB|NK|KN|TN|NT|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b/g;
 const BASE64_RUN = /[A-Za-z0-9+/]{24,}={0,2}/g;
-const CAPITALISED_PAIR = /\b(\p{Lu}[\p{Ll}'’-]+)\s+(\p{Lu}[\p{Ll}'’-]+)\b/gu;
+const WORD_PAIR = /(?<![\p{L}'’-])([\p{L}'’-]{2,})\s+(?=([\p{L}'’-]{2,})(?![\p{L}'’-]))/gu;
 
 function luhn(digits: string): boolean {
   let sum = 0;
@@ -40,7 +40,12 @@ function luhn(digits: string): boolean {
 
 export class PiiDetector {
   private readonly regexes: [PiiKind, RegExp][];
+  private readonly lowerFirst: Set<string>;
+  private readonly lowerLast: Set<string>;
   constructor(private readonly names: { first: Set<string>; last: Set<string> }) {
+    // search boxes and usernames hold names in lower case too
+    this.lowerFirst = new Set([...names.first].map((n) => n.toLowerCase()));
+    this.lowerLast = new Set([...names.last].map((n) => n.toLowerCase()));
     this.regexes = (['email', 'phone', 'postcode', 'ip'] as const).map((k) => [k, new RegExp(PATTERNS[k]!, 'g')]);
   }
 
@@ -84,9 +89,15 @@ export class PiiDetector {
   private isName(text: string): boolean {
     const t = text.trim();
     if (t.length >= 3 && t.length <= 40 && (this.names.first.has(t) || this.names.last.has(t))) return true;
-    CAPITALISED_PAIR.lastIndex = 0;
-    for (let m = CAPITALISED_PAIR.exec(text); m; m = CAPITALISED_PAIR.exec(text)) {
-      if (this.names.first.has(m[1]!) && this.names.last.has(m[2]!)) return true;
+    // "First Last": a first name followed by a last name. In prose only capitalised (many names are
+    // also words: will, may, green, hall); in short values (search queries, usernames) in any case.
+    const short = text.length <= 64;
+    WORD_PAIR.lastIndex = 0;
+    for (let m = WORD_PAIR.exec(text); m; m = WORD_PAIR.exec(text)) {
+      const a = m[1]!;
+      const b = m[2]!;
+      const capitalised = a[0] !== a[0]!.toLowerCase() && b[0] !== b[0]!.toLowerCase();
+      if ((capitalised || short) && this.lowerFirst.has(a.toLowerCase()) && this.lowerLast.has(b.toLowerCase())) return true;
     }
     return false;
   }
@@ -97,12 +108,24 @@ export interface ColumnScan {
   nulls: number;
   /** values in which each kind was found */
   found: Record<PiiKind, number>;
+  /** for JSON objects: the same counts per top-level key (with `jsonKeys`) */
+  keys?: Record<string, { values: number; found: Record<PiiKind, number> }>;
+}
+
+export interface TableSchema {
+  columns: { name: string; type: string; notNull: boolean; generated: boolean }[];
+  unique: string[];
+  parent?: string;
 }
 
 export interface ScanResult {
   tables: Record<string, Record<string, ColumnScan>>;
+  /** what the dump says of each table (CREATE TABLE, constraints), for `init` */
+  schema: Record<string, TableSchema>;
   bytesIn: number;
 }
+
+const noFindings = (): Record<PiiKind, number> => ({ email: 0, phone: 0, postcode: 0, ip: 0, card: 0, nino: 0, name: 0 });
 
 /** Rules that read every row of every table and rewrite nothing: each row goes to `observe`. */
 class ObservingRules extends CompiledRules {
@@ -129,7 +152,7 @@ class ObservingRules extends CompiledRules {
   }
 }
 
-export async function scanDump(source: AsyncIterable<Buffer> | Readable, options: { sampleRows?: number } = {}): Promise<ScanResult> {
+export async function scanDump(source: AsyncIterable<Buffer> | Readable, options: { sampleRows?: number; jsonKeys?: boolean } = {}): Promise<ScanResult> {
   const fake = await import('./fake.js');
   await fake.loadLocales(['en', 'en_GB']);
   const names = { first: new Set<string>(), last: new Set<string>() };
@@ -148,7 +171,7 @@ export async function scanDump(source: AsyncIterable<Buffer> | Readable, options
     if (seen > limit) return;
     const t = (tables[table] ??= {});
     for (let c = 0; c < columns.length; c++) {
-      const col = (t[columns[c]!] ??= { values: 0, nulls: 0, found: { email: 0, phone: 0, postcode: 0, ip: 0, card: 0, nino: 0, name: 0 } });
+      const col = (t[columns[c]!] ??= { values: 0, nulls: 0, found: noFindings() });
       let text: string | null;
       try {
         text = row.text(c);
@@ -163,13 +186,43 @@ export async function scanDump(source: AsyncIterable<Buffer> | Readable, options
       col.values++;
       const k = detector.kinds(text);
       if (k !== 0) for (let i = 0; i < PII_KINDS.length; i++) if (k & (1 << i)) col.found[PII_KINDS[i]!]++;
+      if (options.jsonKeys && text.startsWith('{')) countKeys(col, text);
+    }
+  };
+  const countKeys = (col: ColumnScan, text: string) => {
+    let obj: unknown;
+    try {
+      obj = JSON.parse(text);
+    } catch {
+      return;
+    }
+    if (!obj || typeof obj !== 'object' || Array.isArray(obj)) return;
+    col.keys ??= {};
+    for (const [key, v] of Object.entries(obj as Record<string, unknown>)) {
+      const entry = (col.keys[key] ??= { values: 0, found: noFindings() });
+      entry.values++;
+      if (v === null || typeof v === 'boolean') continue;
+      const k = detector.kinds(typeof v === 'string' ? v : JSON.stringify(v));
+      if (k !== 0) for (let i = 0; i < PII_KINDS.length; i++) if (k & (1 << i)) entry.found[PII_KINDS[i]!]++;
     }
   };
   const rules = new ObservingRules({ unknown: 'keep', tables: new Map(), files: [], databases: new Map() }, observe);
   const rw = new DumpRewriter({ rules }, () => {});
   for await (const chunk of plainDump(source as AsyncIterable<Buffer>)) rw.write(chunk);
   rw.end();
-  return { tables, bytesIn: rw.bytesIn };
+  const schema: ScanResult['schema'] = {};
+  for (const [key, def] of rw.tables) {
+    schema[key] = {
+      columns: def.columns.map((c) => ({ ...c })),
+      unique: [...(rw.uniques.get(key) ?? [])],
+      parent: rw.parentOf(key),
+    };
+  }
+  // tables seen only in data (a --data-only dump): their columns as the COPY/INSERT named them
+  for (const [table, cols] of Object.entries(tables)) {
+    schema[table] ??= { columns: Object.keys(cols).map((name) => ({ name, type: '', notNull: false, generated: false })), unique: [] };
+  }
+  return { tables, schema, bytesIn: rw.bytesIn };
 }
 
 /** Columns with any finding, as lines of a table; never a value. */

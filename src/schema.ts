@@ -114,6 +114,41 @@ export function parseCreateTable(sql: string): TableDef | null {
   return def;
 }
 
+/**
+ * A UNIQUE or PRIMARY KEY constraint, or a unique index: `ALTER TABLE [ONLY] t ADD CONSTRAINT n
+ * UNIQUE (a, b)` / `CREATE UNIQUE INDEX n ON [ONLY] t USING btree (a)`. Expressions yield null.
+ */
+export function parseUniqueConstraint(sql: string): { table: string; columns: string[] } | null {
+  const toks = tokenize(sql);
+  let i = 0;
+  let name: { q: QualifiedName; next: number } | null;
+  if (isWord(toks[0], 'alter')) {
+    if (!isWord(toks[1], 'table')) return null;
+    i = isWord(toks[2], 'only') ? 3 : 2;
+    name = readName(toks, i);
+    if (!name) return null;
+    i = name.next;
+    if (!isWord(toks[i], 'add') || !isWord(toks[i + 1], 'constraint')) return null;
+    i += 3; // ADD CONSTRAINT name
+    if (isWord(toks[i], 'primary') && isWord(toks[i + 1], 'key')) i += 2;
+    else if (isWord(toks[i], 'unique')) i += 1;
+    else return null;
+  } else if (isWord(toks[0], 'create') && isWord(toks[1], 'unique') && isWord(toks[2], 'index')) {
+    i = 3;
+    while (i < toks.length && !isWord(toks[i], 'on')) i++;
+    i++;
+    if (isWord(toks[i], 'only')) i++;
+    name = readName(toks, i);
+    if (!name) return null;
+    i = name.next;
+    if (isWord(toks[i], 'using')) i += 2;
+  } else return null;
+  if (!isOp(toks[i], '(')) return null;
+  const { items } = splitParenList(toks, i);
+  if (items.some((it) => it.length !== 1 || it[0]!.t !== 'id')) return null;
+  return { table: tableKey(name.q), columns: items.map((it) => (it[0] as { v: string }).v) };
+}
+
 /** `ALTER TABLE [ONLY] parent ATTACH PARTITION child …` → { parent, child } */
 export function parseAttachPartition(sql: string): { parent: string; child: string } | null {
   const toks = tokenize(sql);

@@ -1,0 +1,135 @@
+/**
+ * `init`: a complete draft rules file for a dump. Every table and column is named; each column gets
+ * a suggested rule — from its name, its type and what its sampled values look like — or `keep`, with
+ * a comment saying why. The draft passes `check` as written; a human reads it before use.
+ */
+import type { ColumnScan, PiiKind, ScanResult, TableSchema } from './scan.js';
+
+interface Suggestion {
+  rule: string;
+  why: string;
+}
+
+const SCRUBBABLE: PiiKind[] = ['email', 'phone', 'postcode', 'ip'];
+
+function pct(n: number, of: number): string {
+  return `${n}/${of}`;
+}
+
+function found(s: ColumnScan | undefined): string {
+  if (!s || s.values === 0) return 'no values sampled';
+  const kinds = (Object.entries(s.found) as [PiiKind, number][]).filter(([, n]) => n > 0);
+  if (kinds.length === 0) return `nothing personal in ${s.values} sampled values`;
+  return `sampled values hold ${kinds.map(([k, n]) => `${k} ${pct(n, s.values)}`).join(', ')}`;
+}
+
+/** The rule for a value judged by its name and its sample alone (also used for JSON keys). */
+function byName(name: string, opts: { unique: boolean; hasId: boolean; isJsonKey: boolean }): Suggestion | null {
+  const n = name.toLowerCase();
+  const u = opts.unique ? ', unique: true' : '';
+  if (/(^|_)(e_?mail|email_address)$|^email/.test(n)) return { rule: `{ fake: internet.email${u} }`, why: `the name says e-mail address${opts.unique ? '; UNIQUE' : ''}` };
+  if (/^(first_?name|given_?name|forename|firstname)$/.test(n)) return { rule: '{ fake: person.firstName }', why: 'the name says first name' };
+  if (/^(last_?name|surname|family_?name|lastname)$/.test(n)) return { rule: '{ fake: person.lastName }', why: 'the name says last name' };
+  // a bare `name` column is as often a product's or a page's: only in JSON (form fields) is it a person
+  if (/^(full_?name|display_?name|contact_?name|your_?name|applicant_?name)$/.test(n) || (opts.isJsonKey && n === 'name'))
+    return { rule: '{ fake: person.fullName }', why: "the name says a person's name" };
+  if (/^(user_?name|login)$/.test(n)) {
+    return opts.hasId && !opts.isJsonKey
+      ? { rule: '{ template: "user.{id}" }', why: `the name says username${opts.unique ? '; UNIQUE, and so is id' : ''}` }
+      : { rule: `{ fake: internet.username${u} }`, why: 'the name says username' };
+  }
+  if (/(^|_)(password|passwd|pwd)$/.test(n)) return { rule: '{ value: "!" }', why: "the name says password (Django's unusable password)" };
+  if (/(^|_)(phone|mobile|telephone|tel|fax)(_?number)?$/.test(n)) return { rule: `{ fake: phone.number, locale: en_GB${u} }`, why: 'the name says phone number' };
+  if (/(^|_)(post_?code|zip_?code|zip|postal_?code)$/.test(n)) return { rule: '{ fake: location.zipCode, locale: en_GB }', why: 'the name says postcode' };
+  if (/(^|_)(ip|ip_?address|remote_?addr)$/.test(n)) return { rule: '{ fake: internet.ipv4 }', why: 'the name says IP address' };
+  if (/(^|_)(dob|date_of_birth|birth_?date|ni_?number|national_insurance(_number)?|nino)$/.test(n))
+    return { rule: '{ hash: { length: 16 } }', why: 'the name says date of birth / NI number: a pseudonymous key' };
+  if (/(^|_)(address|street|address_line_?\d?)$/.test(n)) return { rule: '{ scrub: [postcode, phone, email] }', why: 'the name says address: postcodes in it are replaced (review: house numbers and streets stay)' };
+  return null;
+}
+
+function byValues(s: ColumnScan | undefined): Suggestion | null {
+  if (!s || s.values === 0) return null;
+  const share = (k: PiiKind) => s.found[k] / s.values;
+  if (share('email') >= 0.8 && s.found.phone === 0 && s.found.postcode === 0) return { rule: '{ fake: internet.email }', why: `most sampled values are e-mail addresses (${pct(s.found.email, s.values)})` };
+  const kinds = SCRUBBABLE.filter((k) => s.found[k] > 0);
+  if (s.found.name / s.values >= 0.5 && kinds.length === 0) return { rule: '{ fake: person.fullName }', why: `most sampled values are person names (${pct(s.found.name, s.values)})` };
+  if (kinds.length > 0) return { rule: `{ scrub: [${kinds.join(', ')}] }`, why: `free text: ${found(s)}` };
+  if (s.found.card || s.found.nino) return { rule: '{ hash: { length: 16 } }', why: `${found(s)}: replaced by a keyed hash` };
+  if (s.found.name > 0) return { rule: 'keep', why: `REVIEW: ${found(s)} (names in free text are not scrubbed)` };
+  return null;
+}
+
+const isJsonType = (type: string) => /^jsonb?$/i.test(type.trim());
+const yamlKey = (s: string) => (/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(s) && !/^(true|false|null|yes|no|on|off|y|n)$/i.test(s) ? s : JSON.stringify(s));
+
+function jsonRule(s: ColumnScan): Suggestion | null {
+  if (!s.keys) return null;
+  const parts: string[] = [];
+  const whys: string[] = [];
+  for (const [key, k] of Object.entries(s.keys)) {
+    const asCol: ColumnScan = { values: k.values, nulls: 0, found: k.found };
+    const sug = byName(key, { unique: false, hasId: false, isJsonKey: true }) ?? byValues(asCol);
+    if (sug && sug.rule !== 'keep') {
+      parts.push(`${yamlKey(key)}: ${sug.rule}`);
+      whys.push(key);
+    }
+  }
+  if (parts.length === 0) return null;
+  return { rule: `{ json: { ${[...parts, '"*": keep'].join(', ')} } }`, why: `JSON keys holding personal data: ${whys.join(', ')}; other keys kept` };
+}
+
+function suggest(table: string, col: TableSchema['columns'][number], schema: TableSchema, s: ColumnScan | undefined): Suggestion {
+  const hasId = schema.columns.some((c) => c.name === 'id');
+  const unique = schema.unique.includes(col.name);
+  const type = col.type || 'type unknown';
+  const named = byName(col.name, { unique, hasId, isJsonKey: false });
+  if (named) return { rule: named.rule, why: `${named.why}; ${type}; ${found(s)}` };
+  if (s && isJsonType(col.type)) {
+    const j = jsonRule(s);
+    if (j) return { rule: j.rule, why: `${type}; ${j.why}` };
+  }
+  const v = byValues(s);
+  if (v) {
+    // a UNIQUE column must stay unique
+    const rule = unique && v.rule.startsWith('{ fake:') ? v.rule.replace(' }', ', unique: true }') : v.rule;
+    return { rule, why: `${type}${unique ? ', UNIQUE' : ''}; ${v.why}` };
+  }
+  void table;
+  return { rule: 'keep', why: `${type}; ${found(s)}` };
+}
+
+export function draftRules(res: ScanResult, opts: { source: string; sampleRows: number }): string {
+  const lines = [
+    `# Draft rules written by \`anonymise-dump init\` from ${opts.source}.`,
+    `# Suggestions come from column names, types and up to ${opts.sampleRows} sampled rows per table.`,
+    '# Read every line before use: a column kept here is copied as it is.',
+    'version: 1',
+    'unknown: fail          # a table or column added later stops the run until it has a rule',
+    'tables:',
+  ];
+  const tables = Object.keys(res.schema).sort();
+  for (const table of tables) {
+    const schema = res.schema[table]!;
+    if (schema.parent) continue; // a partition follows its parent's rule
+    if (/(^|[._])(django_)?session$/.test(table)) {
+      lines.push(`  ${yamlKey(table)}: drop    # sessions hold signed payloads with user ids and IPs`);
+      continue;
+    }
+    const cols = schema.columns.filter((c) => !c.generated);
+    lines.push(`  ${yamlKey(table)}:`);
+    if (cols.length === 0) {
+      lines[lines.length - 1] += ' keep    # no columns';
+      continue;
+    }
+    lines.push('    columns:');
+    const scans = res.tables[table] ?? {};
+    const rendered = cols.map((c) => {
+      const s = suggest(table, c, schema, scans[c.name]);
+      return [`      ${yamlKey(c.name)}: ${s.rule}`, s.why] as const;
+    });
+    const width = Math.min(60, Math.max(...rendered.map(([l]) => l.length)));
+    for (const [l, why] of rendered) lines.push(`${l.padEnd(width)}  # ${why}`);
+  }
+  return lines.join('\n') + '\n';
+}
