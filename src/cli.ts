@@ -73,21 +73,7 @@ async function run(input: string | undefined, flags: RunFlags, io: Io): Promise<
 
   let tmpPath: string | null = null;
   let fileOut: Writable | null = null;
-  if (flags.output) {
-    const dir = dirname(flags.output);
-    if (!existsSync(dir)) throw new AnonymiseError('USAGE', `output directory does not exist: ${dir}`);
-    tmpPath = join(dir, `.${basename(flags.output)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-    const fd = openSync(tmpPath, 'wx', 0o600);
-    fileOut = createWriteStream('', { fd, highWaterMark: 256 * 1024 });
-  }
-  const finalOut: Writable = fileOut ?? io.stdout;
-  const gzip = flags.gzip ? createGzip({ level: 6 }) : null;
-  if (gzip) {
-    gzip.pipe(finalOut);
-    finalOut.on('error', (e) => gzip.destroy(e)); // e.g. EPIPE on stdout reaches us through gzip
-  }
-  const sink: Writable = gzip ?? finalOut;
-
+  // handlers first: a signal that arrives once the temporary file exists must find them in place
   const cleanup = () => {
     if (tmpPath) {
       try {
@@ -105,6 +91,21 @@ async function run(input: string | undefined, flags: RunFlags, io: Io): Promise<
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+
+  if (flags.output) {
+    const dir = dirname(flags.output);
+    if (!existsSync(dir)) throw new AnonymiseError('USAGE', `output directory does not exist: ${dir}`);
+    tmpPath = join(dir, `.${basename(flags.output)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    const fd = openSync(tmpPath, 'wx', 0o600);
+    fileOut = createWriteStream('', { fd, highWaterMark: 256 * 1024 });
+  }
+  const finalOut: Writable = fileOut ?? io.stdout;
+  const gzip = flags.gzip ? createGzip({ level: 6 }) : null;
+  if (gzip) {
+    gzip.pipe(finalOut);
+    finalOut.on('error', (e) => gzip.destroy(e)); // e.g. EPIPE on stdout reaches us through gzip
+  }
+  const sink: Writable = gzip ?? finalOut;
 
   const started = Date.now();
   const showProgress = flags.progress ?? Boolean(io.stderr.isTTY);

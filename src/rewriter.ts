@@ -323,7 +323,11 @@ export class DumpRewriter implements RowAccess {
       const unitEnd = this.scanner.scan(buf, pos, end);
       if (unitEnd === -1) return pos;
       const kind = this.scanner.kind;
-      this.statement(buf, pos, unitEnd, kind, stable);
+      try {
+        this.statement(buf, pos, unitEnd, kind, stable);
+      } catch (e) {
+        throw this.positioned(e, this.line + countLf(buf, pos, skipBlank(buf, pos, unitEnd)), undefined);
+      }
       this.line += countLf(buf, pos, unitEnd);
       pos = unitEnd;
       this.scanner.begin(kind === UnitKind.Meta);
@@ -445,14 +449,12 @@ export class DumpRewriter implements RowAccess {
     let header;
     try {
       header = parseCopyHeader(this.codec.decode(buf.subarray(code, end)));
-    } catch {
-      header = null;
+    } catch (e) {
+      throw this.positioned(e, line, undefined);
     }
-    if (!header || !header.fromStdin) {
-      // COPY … TO stdout or from a file: no data follows in the dump
-      this.state = State.Sql;
-      return;
-    }
+    // fail closed: rows after a COPY we cannot read would otherwise pass as SQL text, unchanged
+    if (!header) throw new AnonymiseError('BAD_INPUT', 'cannot read this COPY statement', { line });
+    if (!header.fromStdin) throw new AnonymiseError('UNSUPPORTED', 'a COPY that is not FROM stdin (pg_dump never writes one)', { line, table: tableKey(header) });
     this.beginData();
     const table = tableKey(header);
     this.currentTable = table;

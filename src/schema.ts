@@ -3,6 +3,7 @@
  * and COPY headers. pg_dump writes these in a regular form, so a token list is enough; no SQL
  * parser runs on the data path.
  */
+import { AnonymiseError } from './errors.js';
 import { isOp, isWord, tokenize, type Token } from './sql-tokens.js';
 
 export interface QualifiedName {
@@ -60,7 +61,7 @@ function splitParenList(toks: Token[], open: number): { items: Token[][]; close:
     }
     cur.push(t);
   }
-  throw new Error('unbalanced parentheses');
+  throw new AnonymiseError('BAD_INPUT', 'unbalanced parentheses in a statement');
 }
 
 const NOT_A_COLUMN = new Set(['constraint', 'check', 'unique', 'primary', 'foreign', 'exclude', 'like']);
@@ -183,7 +184,7 @@ export function parseCopyHeader(sql: string): CopyHeader | null {
   if (isOp(toks[i], '(')) {
     const { items, close } = splitParenList(toks, i);
     columns = items.map((it) => {
-      if (it.length !== 1 || it[0]!.t !== 'id') throw new Error('bad column list');
+      if (it.length !== 1 || it[0]!.t !== 'id') throw new AnonymiseError('BAD_INPUT', 'cannot read the column list of this COPY');
       return (it[0] as { v: string }).v;
     });
     i = close + 1;

@@ -10,6 +10,19 @@ export type Token =
   | { t: 'num'; at: number; end: number }
   | { t: 'op'; v: string; at: number; end: number };
 
+import { AnonymiseError } from './errors.js';
+
+/**
+ * PostgreSQL identifiers are at most 63 bytes (NAMEDATALEN - 1) and pg_dump never writes control
+ * characters in one. A longer one means a damaged dump, where a broken quote may have swallowed data:
+ * refuse it without repeating it, since names are the one part of the dump that messages show.
+ */
+function checkIdentifier(name: string): string {
+  if (Buffer.byteLength(name, 'utf8') > 63 || /[\x00-\x1f\x7f]/.test(name))
+    throw new AnonymiseError('BAD_INPUT', 'an identifier is longer than 63 bytes or holds control characters: the dump is damaged');
+  return name;
+}
+
 const IDENT_START = /[A-Za-z_\u0080-\uffff]/;
 const IDENT_PART = /[A-Za-z0-9_$\u0080-\uffff]/;
 
@@ -40,13 +53,13 @@ export function tokenize(sql: string): Token[] {
       let j = i + 1;
       for (;;) {
         const q = sql.indexOf('"', j);
-        if (q === -1) throw new Error('unterminated quoted identifier');
+        if (q === -1) throw new AnonymiseError('BAD_INPUT', 'unterminated quoted identifier');
         v += sql.slice(j, q);
         if (sql[q + 1] === '"') { v += '"'; j = q + 2; continue; }
         j = q + 1;
         break;
       }
-      out.push({ t: 'id', v, quoted: true, at: i, end: j });
+      out.push({ t: 'id', v: checkIdentifier(v), quoted: true, at: i, end: j });
       i = j;
       continue;
     }
@@ -54,7 +67,7 @@ export function tokenize(sql: string): Token[] {
       const escapes = c !== "'";
       let j = escapes ? i + 2 : i + 1;
       for (;;) {
-        if (j >= n) throw new Error('unterminated string');
+        if (j >= n) throw new AnonymiseError('BAD_INPUT', 'unterminated string constant');
         const d = sql[j]!;
         if (escapes && d === '\\') { j += 2; continue; }
         if (d === "'") {
@@ -72,7 +85,7 @@ export function tokenize(sql: string): Token[] {
       const m = /^\$([A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$/.exec(sql.slice(i, i + 64));
       if (m) {
         const close = sql.indexOf(m[0], i + m[0].length);
-        if (close === -1) throw new Error('unterminated dollar quote');
+        if (close === -1) throw new AnonymiseError('BAD_INPUT', 'unterminated dollar-quoted string');
         out.push({ t: 'str', at: i, end: close + m[0].length });
         i = close + m[0].length;
         continue;
@@ -81,7 +94,7 @@ export function tokenize(sql: string): Token[] {
     if (IDENT_START.test(c)) {
       let j = i + 1;
       while (j < n && IDENT_PART.test(sql[j]!)) j++;
-      out.push({ t: 'id', v: sql.slice(i, j).toLowerCase(), quoted: false, at: i, end: j });
+      out.push({ t: 'id', v: checkIdentifier(sql.slice(i, j).toLowerCase()), quoted: false, at: i, end: j });
       i = j;
       continue;
     }
