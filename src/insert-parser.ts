@@ -86,7 +86,7 @@ export function findValuesKeyword(buf: Buffer, at: number, end: number): number 
     }
     if (b === SQUOTE) return -1;
     if ((b | 0x20) === 0x76 && (i === at || BARE_END[buf[i - 1]!] === 1 || buf[i - 1] === RPAREN) &&
-        buf.toString('latin1', i, i + 6).toUpperCase() === 'VALUES' && (i + 6 >= end || BARE_END[buf[i + 6]!] === 1 || buf[i + 6] === LPAREN)) {
+        buf.toString('latin1', i, Math.min(end, i + 6)).toUpperCase() === 'VALUES' && (i + 6 >= end || BARE_END[buf[i + 6]!] === 1 || buf[i + 6] === LPAREN)) {
       return i + 6;
     }
     i++;
@@ -138,21 +138,22 @@ export class InsertValues {
     let i = at;
     for (;;) {
       while (i < end && SPACE[buf[i]!] === 1) i++;
-      if (buf[i] !== LPAREN) throw bad('cannot read the VALUES of this INSERT');
+      // every read stays below `end`: past it lies the next statement (or nothing yet)
+      if (i >= end || buf[i] !== LPAREN) throw bad('cannot read the VALUES of this INSERT');
       this.pushTuple(i);
       i++;
       for (;;) {
         while (i < end && SPACE[buf[i]!] === 1) i++;
-        const b = buf[i];
+        const b = i < end ? buf[i] : -1;
         const start = i;
         let kind: LitKind;
         if (b === SQUOTE) {
           kind = standardConformingStrings ? LitKind.String : LitKind.EString;
           i = closeQuote(buf, i + 1, end, kind === LitKind.EString);
-        } else if ((b === 0x45 || b === 0x65) && buf[i + 1] === SQUOTE) {
+        } else if ((b === 0x45 || b === 0x65) && i + 1 < end && buf[i + 1] === SQUOTE) {
           kind = LitKind.EString; // the span keeps the E: a rewritten value replaces it too
           i = closeQuote(buf, i + 2, end, true);
-        } else if ((b === 0x42 || b === 0x62 || b === 0x58 || b === 0x78) && buf[i + 1] === SQUOTE) {
+        } else if ((b === 0x42 || b === 0x62 || b === 0x58 || b === 0x78) && i + 1 < end && buf[i + 1] === SQUOTE) {
           kind = LitKind.BitString;
           i = closeQuote(buf, i + 2, end, false);
         } else {
@@ -166,7 +167,7 @@ export class InsertValues {
         }
         this.push(start, i, kind);
         while (i < end && SPACE[buf[i]!] === 1) i++;
-        const sep = buf[i];
+        const sep = i < end ? buf[i] : -1;
         i++;
         if (sep === COMMA) continue;
         if (sep === RPAREN) break;
@@ -176,7 +177,7 @@ export class InsertValues {
       this.tupleClose[this.tuples++] = i;
       this.tupleFirst[this.tuples] = this.count;
       while (i < end && SPACE[buf[i]!] === 1) i++;
-      const next = buf[i];
+      const next = i < end ? buf[i] : -1;
       if (next === COMMA) { i++; continue; }
       if (next === SEMI) { this.semicolon = i; return; }
       throw bad('cannot read the VALUES of this INSERT');
@@ -196,7 +197,7 @@ function closeQuote(buf: Buffer, i: number, end: number, backslashEscapes: boole
       while (k >= i && buf[k] === BACKSLASH) { n++; k--; }
       if (n % 2 === 1) { i = q + 1; continue; }
     }
-    if (buf[q + 1] === SQUOTE) { i = q + 2; continue; }
+    if (q + 1 < end && buf[q + 1] === SQUOTE) { i = q + 2; continue; }
     return q + 1;
   }
 }

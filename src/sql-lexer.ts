@@ -260,8 +260,8 @@ export function skipBlank(buf: Buffer, i: number, end: number): number {
       let depth = 1;
       i += 2;
       while (i < end && depth > 0) {
-        if (buf[i] === STAR && buf[i + 1] === SLASH) { depth--; i += 2; }
-        else if (buf[i] === SLASH && buf[i + 1] === STAR) { depth++; i += 2; }
+        if (i + 1 < end && buf[i] === STAR && buf[i + 1] === SLASH) { depth--; i += 2; }
+        else if (i + 1 < end && buf[i] === SLASH && buf[i + 1] === STAR) { depth++; i += 2; }
         else i++;
       }
       continue;

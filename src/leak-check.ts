@@ -1,0 +1,267 @@
+/**
+ * The leak check a pipeline runs before a dump leaves production: read the original values of every
+ * column the rules rewrite (and of dropped tables) from the source database, keep only keyed hashes of
+ * them, then look for those hashes in the rewritten dump — whole values, JSON strings, and e-mails,
+ * phones, postcodes and IPs inside text. Reports counts per source column, never a value.
+ *
+ * The source is read with pg-query-stream: a cursor, so memory holds the hashes, not the rows.
+ */
+import type { Readable } from 'node:stream';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import QueryStream from 'pg-query-stream';
+import { PATTERNS, isReservedFake } from './detectors.js';
+import { SipHash } from './siphash.js';
+import { DumpRewriter } from './rewriter.js';
+import { CompiledRules, type RowAccess, type TablePlan } from './rule-compiler.js';
+import { KeyRing } from './keys.js';
+import { plainDump } from './input.js';
+import { AnonymiseError } from './errors.js';
+import type { ColumnRule, RulesData } from './rules-file.js';
+
+/** Shorter originals ("Bo", "1") would match everywhere by chance: they are not looked for. */
+const MIN_LENGTH = 5;
+const TEXT_KINDS = ['email', 'phone', 'postcode', 'ip'];
+const RESERVED = ['email', 'phone', 'postcode', 'ip', 'url'];
+/** Numbers, dates and timestamps: ids and times of dropped rows recur everywhere by chance. */
+const NOT_PERSONAL = /^[\d\s:.,+\-TZ]*$|^(t|f|true|false)$/;
+
+export interface LeakReport {
+  /** "table.column" → distinct original values looked for, and how many of them the dump contains */
+  columns: Record<string, { originals: number; found: number }>;
+  valuesChecked: number;
+}
+
+class HashSet {
+  private readonly sip = new SipHash(randomBytes(16)); // this run only: nothing to reuse or leak
+  private readonly seen = new Map<number, number>(); // 52-bit hash → source column index
+  /** Adds an original value; one found in several columns counts for the first. Returns whether it was new. */
+  add(text: string, column: number): boolean {
+    const k = this.key(text);
+    if (this.seen.has(k)) return false;
+    this.seen.set(k, column);
+    return true;
+  }
+  lookup(text: string): number | undefined {
+    return this.seen.get(this.key(text));
+  }
+  get size(): number {
+    return this.seen.size;
+  }
+  private key(text: string): number {
+    this.sip.hash(Buffer.from(text, 'utf8'));
+    return (this.sip.hi & 0xfffff) * 4294967296 + this.sip.lo;
+  }
+}
+
+const extractors = TEXT_KINDS.map((k) => new RegExp(PATTERNS[k]!, 'g'));
+
+/** The pieces of a value worth looking up: itself, JSON strings in it, and detector matches. */
+function pieces(text: string, out: string[]): void {
+  out.length = 0;
+  if (text.length >= MIN_LENGTH) out.push(text);
+  if (text.startsWith('{') || text.startsWith('[')) {
+    try {
+      collectStrings(JSON.parse(text), out);
+    } catch {
+      // not JSON after all
+    }
+  }
+  detectorMatches(text, out);
+}
+
+function collectStrings(v: unknown, out: string[]): void {
+  if (typeof v === 'string') {
+    if (v.length >= MIN_LENGTH) out.push(v);
+  } else if (Array.isArray(v)) for (const x of v) collectStrings(x, out);
+  else if (v && typeof v === 'object') for (const x of Object.values(v)) collectStrings(x, out);
+}
+
+function detectorMatches(text: string, out: string[]): void {
+  for (const re of extractors) {
+    re.lastIndex = 0;
+    for (let m = re.exec(text); m; m = re.exec(text)) if (m[0].length >= MIN_LENGTH) out.push(m[0]);
+  }
+}
+
+/**
+ * Collects what of an original value must not reach the output under `rule`: the value itself for
+ * rules that replace it, detector matches for `scrub` (the rest of the text is kept on purpose), and
+ * for `json` the strings under every key whose rule is not `keep`.
+ */
+function originalsOf(rule: ColumnRule | undefined, unknownKeeps: boolean, value: unknown, out: string[]): void {
+  if (rule === undefined) {
+    if (!unknownKeeps) collectStrings(value, out);
+    return;
+  }
+  switch (rule.kind) {
+    case 'keep':
+      return;
+    case 'scrub':
+      if (typeof value === 'string') detectorMatches(value, out);
+      else if (value && typeof value === 'object') {
+        const strings: string[] = [];
+        collectStrings(value, strings);
+        for (const s of strings) detectorMatches(s, out);
+      }
+      return;
+    case 'json': {
+      let doc = value;
+      if (typeof value === 'string') {
+        try {
+          doc = JSON.parse(value);
+        } catch {
+          return; // a json rule on text that is not JSON: the run itself stops there
+        }
+      }
+      walkJson(doc, '', rule.keys, unknownKeeps, out);
+      return;
+    }
+    default:
+      collectStrings(value, out);
+  }
+}
+
+function walkJson(v: unknown, prefix: string, keys: Map<string, ColumnRule>, unknownKeeps: boolean, out: string[]): void {
+  if (Array.isArray(v)) {
+    for (const x of v) walkJson(x, prefix, keys, unknownKeeps, out);
+    return;
+  }
+  const star = keys.get(prefix ? `${prefix}.*` : '*') ?? keys.get('*');
+  if (!v || typeof v !== 'object') {
+    originalsOf(star, unknownKeeps, v, out);
+    return;
+  }
+  for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+    const path = prefix ? `${prefix}.${k}` : k;
+    const own = keys.get(path);
+    if (own) originalsOf(own, unknownKeeps, x, out);
+    else if ([...keys.keys()].some((p) => p.startsWith(`${path}.`))) walkJson(x, path, keys, unknownKeeps, out);
+    else originalsOf(star, unknownKeeps, x, out);
+  }
+}
+
+class ObservingRules extends CompiledRules {
+  constructor(
+    data: RulesData,
+    private readonly observe: (row: RowAccess, n: number) => void,
+  ) {
+    super(data, new KeyRing('leak-check'));
+  }
+  override plan(_t: string, columns: string[]): TablePlan {
+    if (columns.length === 0) return { mode: 'keep', rule: '(leak check)' };
+    const observe = this.observe;
+    const n = columns.length;
+    return { mode: 'rewrite', rule: '(leak check)', columns, actions: columns.map(() => null), filter: { columns: [], keep: (row) => (observe(row, n), false) } };
+  }
+  override gaps(): [] {
+    return [];
+  }
+}
+
+export async function leakCheck(
+  dump: AsyncIterable<Buffer> | Readable,
+  rules: CompiledRules,
+  sourceUrl: string,
+  options: { ignore?: Set<string> } = {},
+): Promise<LeakReport> {
+  const hashes = new HashSet();
+  const columnNames: string[] = [];
+  const originals: number[] = [];
+  const client = new pg.Client({ connectionString: sourceUrl });
+  try {
+    await client.connect();
+  } catch (e) {
+    throw new AnonymiseError('USAGE', `cannot connect to the source database (${(e as { code?: string }).code ?? 'error'})`);
+  }
+  try {
+    const cols = await client.query<{ schema: string; table: string; column: string }>(
+      `SELECT n.nspname AS schema, c.relname AS table, a.attname AS column
+         FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped
+          AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+        ORDER BY 1, 2, a.attnum`,
+    );
+    const parents = new Map<string, string>();
+    const inh = await client.query<{ child: string; parent: string }>(
+      `SELECT cn.nspname || '.' || c.relname AS child, pn.nspname || '.' || p.relname AS parent
+         FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace cn ON cn.oid = c.relnamespace
+         JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace pn ON pn.oid = p.relnamespace`,
+    );
+    for (const r of inh.rows) parents.set(r.child, r.parent);
+    const parentOf = (t: string) => parents.get(t);
+    const unknownKeeps = rules.unknown === 'keep';
+    const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
+    const found: string[] = [];
+    for (const { schema, table, column } of cols.rows) {
+      const key = `${schema}.${table}`;
+      const resolved = rules.resolve(key, parentOf);
+      let rule: ColumnRule | undefined;
+      if (!resolved) {
+        if (unknownKeeps) continue;
+      } else if (resolved.rule.kind === 'keep') continue;
+      else if (resolved.rule.kind === 'columns') {
+        rule = resolved.rule.columns.get(column) ?? resolved.rule.columns.get('*');
+        if (rule?.kind === 'keep' || (!rule && unknownKeeps)) continue;
+      }
+      // dropped tables and unclassified columns: every value is looked for
+      const index = columnNames.push(`${key}.${column}`) - 1;
+      originals.push(0);
+      const stream = client.query(
+        new QueryStream(`SELECT ${ident(column)}::text AS v FROM ONLY ${ident(schema)}.${ident(table)} WHERE ${ident(column)} IS NOT NULL`, [], { batchSize: 1000 }),
+      );
+      for await (const row of stream as AsyncIterable<{ v: string }>) {
+        found.length = 0;
+        if (rule) originalsOf(rule, unknownKeeps, row.v, found);
+        else {
+          // a dropped table (or an unclassified column): short values whole (names, addresses,
+          // tokens); of long text only the personal data in it — prose from a dropped table may
+          // match page text by coincidence, which is no leak
+          if (row.v.length <= 64) found.push(row.v);
+          pieces(row.v, found);
+        }
+        for (const p of found) {
+          // our own reserved fakes (victim@example.com) are not personal data, in the source or out of it
+          if (options.ignore?.has(p) || NOT_PERSONAL.test(p) || RESERVED.some((k) => isReservedFake(k, p))) continue;
+          if (hashes.add(p, index)) originals[index]!++;
+        }
+      }
+    }
+  } finally {
+    await client.end().catch(() => {});
+  }
+  const found = columnNames.map(() => new Set<number>());
+  let valuesChecked = 0;
+  const scratch: string[] = [];
+  const observe = (row: RowAccess, n: number) => {
+    for (let c = 0; c < n; c++) {
+      let text: string | null;
+      try {
+        text = row.text(c);
+      } catch {
+        continue;
+      }
+      if (text === null) continue;
+      valuesChecked++;
+      pieces(text, scratch);
+      for (const p of scratch) {
+        const col = hashes.lookup(p);
+        if (col !== undefined) found[col]!.add(hashKey(p));
+      }
+    }
+  };
+  const rw = new DumpRewriter({ rules: new ObservingRules({ unknown: 'keep', tables: new Map(), files: [], databases: new Map() }, observe) }, () => {});
+  for await (const chunk of plainDump(dump as AsyncIterable<Buffer>)) rw.write(chunk);
+  rw.end();
+  const columns: LeakReport['columns'] = {};
+  columnNames.forEach((name, i) => (columns[name] = { originals: originals[i]!, found: found[i]!.size }));
+  return { columns, valuesChecked };
+}
+
+// distinct originals found: a cheap stable number per piece is enough to count them
+function hashKey(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
+  return h >>> 0;
+}
+
