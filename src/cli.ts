@@ -200,6 +200,7 @@ interface ScanFlags {
   sampleRows?: number;
   against?: string;
   rules?: string[];
+  strict?: boolean;
 }
 
 /** `scan --against URL -r RULES`: are original values of rewritten columns anywhere in the dump? */
@@ -215,13 +216,18 @@ async function leaks(input: string | undefined, flags: ScanFlags, io: Io): Promi
   const { leakCheck } = await import('./leak-check.js');
   const report = await leakCheck(src.stream, rules, flags.against!, { ignore });
   const cols = Object.entries(report.columns);
+  const leaked = cols.filter(([, r]) => r.found > 0 || (flags.strict && r.possible > 0));
   if (flags.json) io.stdout.write(JSON.stringify(report, null, 2) + '\n');
   else {
-    for (const [col, r] of cols) if (r.found > 0) io.stdout.write(`LEAK ${col}: ${r.found} of ${r.originals} original values appear in the dump\n`);
+    for (const [col, r] of cols) {
+      if (r.found > 0) io.stdout.write(`LEAK ${col}: ${r.found} of ${r.originals} original values appear in the dump\n`);
+      if (r.possible > 0)
+        io.stdout.write(`${flags.strict ? 'LEAK' : 'possible'} ${col}: ${r.possible} low-entropy original values (postcodes, phone numbers, short values) appear in the dump${flags.strict ? '' : ': may be chance, such as a venue\'s postcode (--strict counts them)'}\n`);
+    }
     const total = cols.reduce((n, [, r]) => n + r.originals, 0);
-    io.stdout.write(`checked ${report.valuesChecked} values of the dump against ${total} original values of ${cols.length} rewritten or dropped columns: ${cols.some(([, r]) => r.found > 0) ? 'LEAKS FOUND' : 'none found'}\n`);
+    io.stdout.write(`checked ${report.valuesChecked} values of the dump against ${total} original values of ${cols.length} rewritten or dropped columns: ${leaked.length ? 'LEAKS FOUND' : 'no leak found'}\n`);
   }
-  return cols.some(([, r]) => r.found > 0) ? EXIT.gaps : EXIT.ok;
+  return leaked.length ? EXIT.gaps : EXIT.ok;
 }
 
 async function scan(input: string | undefined, flags: ScanFlags, io: Io): Promise<number> {
@@ -296,6 +302,7 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
     .option('--json', 'the full counts as JSON')
     .option('--against <url>', 'leak check: look for the original values of rewritten columns, read from this source database')
     .option('-r, --rules <file>', 'with --against: the rules the dump was made with', collect)
+    .option('--strict', 'with --against: count low-entropy matches (postcodes, phone numbers) as leaks too')
     .option('--fail-on-pii [kinds]', `exit 1 if any is found; kinds: ${PII_KINDS.join(',')} (default: all)`)
     .option('--sample-rows <n>', 'read at most n rows of each table', (v) => {
       const n = Number(v);

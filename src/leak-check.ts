@@ -27,10 +27,16 @@ const RESERVED = ['email', 'phone', 'postcode', 'ip', 'url'];
 const NOT_PERSONAL = /^[\d\s:.,+\-TZ]*$|^(t|f|true|false)$/;
 
 export interface LeakReport {
-  /** "table.column" → distinct original values looked for, and how many of them the dump contains */
-  columns: Record<string, { originals: number; found: number }>;
+  /**
+   * "table.column" → distinct original values looked for; how many of them the dump contains
+   * (`found`); and how many low-entropy ones it contains (`possible`: a postcode, a phone number, or
+   * a short value of a dropped table, which public data such as a venue's address can hold by chance)
+   */
+  columns: Record<string, { originals: number; found: number; possible: number }>;
   valuesChecked: number;
 }
+
+const LOW_ENTROPY = new RegExp(`^(?:${PATTERNS.phone}|${PATTERNS.postcode})$`);
 
 class HashSet {
   private readonly sip = new SipHash(randomBytes(16)); // this run only: nothing to reuse or leak
@@ -55,6 +61,8 @@ class HashSet {
 }
 
 const extractors = TEXT_KINDS.map((k) => new RegExp(PATTERNS[k]!, 'g'));
+const IP = new RegExp(`^(?:${PATTERNS.ip})$`);
+const isIp = (s: string) => IP.test(s);
 
 /** The pieces of a value worth looking up: itself, JSON strings in it, and detector matches. */
 function pieces(text: string, out: string[]): void {
@@ -218,12 +226,22 @@ export async function leakCheck(
           // tokens); of long text only the personal data in it — prose from a dropped table may
           // match page text by coincidence, which is no leak
           if (row.v.length <= 64) found.push(row.v);
-          pieces(row.v, found);
+          const strings: string[] = [];
+          if (row.v.startsWith('{') || row.v.startsWith('[')) {
+            try {
+              collectStrings(JSON.parse(row.v), strings);
+            } catch {
+              // not JSON after all
+            }
+          }
+          for (const x of strings) if (x.length <= 64) found.push(x);
+          detectorMatches(row.v, found);
         }
+        const highEntropy = (p: string) => !LOW_ENTROPY.test(p) && (rule !== undefined || p.includes('@') || isIp(p));
         for (const p of found) {
           // our own reserved fakes (victim@example.com) are not personal data, in the source or out of it
           if (options.ignore?.has(p) || NOT_PERSONAL.test(p) || RESERVED.some((k) => isReservedFake(k, p))) continue;
-          if (hashes.add(p, index)) originals[index]!++;
+          if (hashes.add(p, index * 2 + (highEntropy(p) ? 0 : 1))) originals[index]!++;
         }
       }
     }
@@ -231,6 +249,7 @@ export async function leakCheck(
     await client.end().catch(() => {});
   }
   const found = columnNames.map(() => new Set<number>());
+  const possible = columnNames.map(() => new Set<number>());
   let valuesChecked = 0;
   const scratch: string[] = [];
   const observe = (row: RowAccess, n: number) => {
@@ -245,8 +264,8 @@ export async function leakCheck(
       valuesChecked++;
       pieces(text, scratch);
       for (const p of scratch) {
-        const col = hashes.lookup(p);
-        if (col !== undefined) found[col]!.add(hashKey(p));
+        const v = hashes.lookup(p);
+        if (v !== undefined) (v & 1 ? possible : found)[v >> 1]!.add(hashKey(p));
       }
     }
   };
@@ -254,7 +273,7 @@ export async function leakCheck(
   for await (const chunk of plainDump(dump as AsyncIterable<Buffer>)) rw.write(chunk);
   rw.end();
   const columns: LeakReport['columns'] = {};
-  columnNames.forEach((name, i) => (columns[name] = { originals: originals[i]!, found: found[i]!.size }));
+  columnNames.forEach((name, i) => (columns[name] = { originals: originals[i]!, found: found[i]!.size, possible: possible[i]!.size }));
   return { columns, valuesChecked };
 }
 
