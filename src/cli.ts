@@ -194,6 +194,14 @@ async function check(input: string | undefined, flags: { rules?: string[] }, io:
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
+function positiveInt(flag: string): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new AnonymiseError('USAGE', `${flag} must be a positive integer`);
+    return n;
+  };
+}
+
 interface ScanFlags {
   json?: boolean;
   failOnPii?: string | boolean;
@@ -304,11 +312,7 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
     .option('-r, --rules <file>', 'with --against: the rules the dump was made with', collect)
     .option('--strict', 'with --against: count low-entropy matches (postcodes, phone numbers) as leaks too')
     .option('--fail-on-pii [kinds]', `exit 1 if any is found; kinds: ${PII_KINDS.join(',')} (default: all)`)
-    .option('--sample-rows <n>', 'read at most n rows of each table', (v) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 1) throw new AnonymiseError('USAGE', '--sample-rows must be a positive integer');
-      return n;
-    })
+    .option('--sample-rows <n>', 'read at most n rows of each table', positiveInt('--sample-rows'))
     .action(async (input: string | undefined, flags: ScanFlags) => {
       code = await scan(input, flags, io);
     });
@@ -317,11 +321,7 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
     .command('init')
     .description('write a draft rules file for a dump to stdout: every table and column, with suggestions')
     .argument('[input]', 'plain or gzip pg_dump output; - or absent for stdin')
-    .option('--sample-rows <n>', 'rows of each table to sample', (v) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 1) throw new AnonymiseError('USAGE', '--sample-rows must be a positive integer');
-      return n;
-    }, 1000)
+    .option('--sample-rows <n>', 'rows of each table to sample', positiveInt('--sample-rows'), 1000)
     .action(async (input: string | undefined, flags: { sampleRows: number }) => {
       const src = openInput(input, io);
       const res = await scanDump(src.stream, { sampleRows: flags.sampleRows, jsonKeys: true });

@@ -25,7 +25,8 @@ export function isNullField(src: Buffer, start: number, end: number): boolean {
 function octal(b: number): boolean {
   return b >= 0x30 && b <= 0x37;
 }
-function hexValue(b: number): number {
+/** The value of a hex digit byte, or -1. */
+export function hexValue(b: number): number {
   if (b >= 0x30 && b <= 0x39) return b - 0x30;
   if (b >= 0x61 && b <= 0x66) return b - 0x57;
   if (b >= 0x41 && b <= 0x46) return b - 0x37;

@@ -67,6 +67,8 @@ export class SipHash {
       v0l ^= ml; v0h ^= mh;
     }
     v2l ^= 0xff;
+    // finalisation: the same SipRound as above, four times (kept apart from the per-block loop, which
+    // then stays a fixed two rounds)
     for (let r = 0; r < 4; r++) {
       let t: number, s: number;
       t = (v0l >>> 0) + (v1l >>> 0); v0h = (v0h + v1h + (t / 0x100000000 | 0)) | 0; v0l = t | 0;

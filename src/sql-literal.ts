@@ -4,6 +4,7 @@
  * encoding we rewrite.
  */
 import { AnonymiseError } from './errors.js';
+import { hexValue } from './copy-codec.js';
 
 const SQUOTE = 0x27;
 const BACKSLASH = 0x5c;
@@ -17,12 +18,6 @@ export const enum LitKind {
   BitString, // B'…' or X'…': the text between the quotes
 }
 
-function hexValue(b: number): number {
-  if (b >= 0x30 && b <= 0x39) return b - 0x30;
-  if (b >= 0x61 && b <= 0x66) return b - 0x57;
-  if (b >= 0x41 && b <= 0x46) return b - 0x37;
-  return -1;
-}
 
 function pushCodePoint(out: Buffer, o: number, cp: number): number {
   return o + out.write(String.fromCodePoint(cp), o, 'utf8');

@@ -17,7 +17,6 @@ function anonymise(input: Buffer | Buffer[], secret = SECRET): Buffer {
 }
 
 const q = (db: string, sql: string) => psql(db, sql).trimEnd();
-void q;
 
 beforeAll(async () => {
   rulesData = await readRules({ files: [RULES] });
