@@ -79,7 +79,7 @@ function jsonRule(s: ColumnScan): Suggestion | null {
   return { rule: `{ json: { ${[...parts, '"*": keep'].join(', ')} } }`, why: `JSON keys holding personal data: ${whys.join(', ')}; other keys kept` };
 }
 
-function suggest(table: string, col: TableSchema['columns'][number], schema: TableSchema, s: ColumnScan | undefined): Suggestion {
+function suggest(col: TableSchema['columns'][number], schema: TableSchema, s: ColumnScan | undefined): Suggestion {
   const hasId = schema.columns.some((c) => c.name === 'id');
   const unique = schema.unique.includes(col.name);
   const type = col.type || 'type unknown';
@@ -95,7 +95,6 @@ function suggest(table: string, col: TableSchema['columns'][number], schema: Tab
     const rule = unique && v.rule.startsWith('{ fake:') ? v.rule.replace(' }', ', unique: true }') : v.rule;
     return { rule, why: `${type}${unique ? ', UNIQUE' : ''}; ${v.why}` };
   }
-  void table;
   return { rule: 'keep', why: `${type}; ${found(s)}` };
 }
 
@@ -125,7 +124,7 @@ export function draftRules(res: ScanResult, opts: { source: string; sampleRows: 
     lines.push('    columns:');
     const scans = res.tables[table] ?? {};
     const rendered = cols.map((c) => {
-      const s = suggest(table, c, schema, scans[c.name]);
+      const s = suggest(c, schema, scans[c.name]);
       return [`      ${yamlKey(c.name)}: ${s.rule}`, s.why] as const;
     });
     const width = Math.min(60, Math.max(...rendered.map(([l]) => l.length)));

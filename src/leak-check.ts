@@ -13,11 +13,11 @@ import QueryStream from 'pg-query-stream';
 import { PATTERNS, isReservedFake } from './detectors.js';
 import { SipHash } from './siphash.js';
 import { DumpRewriter } from './rewriter.js';
-import { CompiledRules, type RowAccess, type TablePlan } from './rule-compiler.js';
-import { KeyRing } from './keys.js';
+import type { CompiledRules, RowAccess } from './rule-compiler.js';
+import { ObservingRules } from './scan.js';
 import { plainDump } from './input.js';
 import { AnonymiseError } from './errors.js';
-import type { ColumnRule, RulesData } from './rules-file.js';
+import type { ColumnRule } from './rules-file.js';
 
 /** Shorter originals ("Bo", "1") would match everywhere by chance: they are not looked for. */
 const MIN_LENGTH = 5;
@@ -149,24 +149,6 @@ function walkJson(v: unknown, prefix: string, keys: Map<string, ColumnRule>, unk
   }
 }
 
-class ObservingRules extends CompiledRules {
-  constructor(
-    data: RulesData,
-    private readonly observe: (row: RowAccess, n: number) => void,
-  ) {
-    super(data, new KeyRing('leak-check'));
-  }
-  override plan(_t: string, columns: string[]): TablePlan {
-    if (columns.length === 0) return { mode: 'keep', rule: '(leak check)' };
-    const observe = this.observe;
-    const n = columns.length;
-    return { mode: 'rewrite', rule: '(leak check)', columns, actions: columns.map(() => null), filter: { columns: [], keep: (row) => (observe(row, n), false) } };
-  }
-  override gaps(): [] {
-    return [];
-  }
-}
-
 export async function leakCheck(
   dump: AsyncIterable<Buffer> | Readable,
   rules: CompiledRules,
@@ -252,8 +234,8 @@ export async function leakCheck(
   const possible = columnNames.map(() => new Set<number>());
   let valuesChecked = 0;
   const scratch: string[] = [];
-  const observe = (row: RowAccess, n: number) => {
-    for (let c = 0; c < n; c++) {
+  const observe = (_table: string, columns: string[], row: RowAccess) => {
+    for (let c = 0; c < columns.length; c++) {
       let text: string | null;
       try {
         text = row.text(c);
@@ -269,7 +251,7 @@ export async function leakCheck(
       }
     }
   };
-  const rw = new DumpRewriter({ rules: new ObservingRules({ unknown: 'keep', tables: new Map(), files: [], databases: new Map() }, observe) }, () => {});
+  const rw = new DumpRewriter({ rules: new ObservingRules(observe) }, () => {});
   for await (const chunk of plainDump(dump as AsyncIterable<Buffer>)) rw.write(chunk);
   rw.end();
   const columns: LeakReport['columns'] = {};

@@ -11,7 +11,6 @@ import { CompiledRules, type RowAccess, type TablePlan } from './rule-compiler.j
 import { KeyRing } from './keys.js';
 import { plainDump } from './input.js';
 import { AnonymiseError } from './errors.js';
-import type { RulesData } from './rules-file.js';
 
 export const PII_KINDS = ['email', 'phone', 'postcode', 'ip', 'card', 'nino', 'name'] as const;
 export type PiiKind = (typeof PII_KINDS)[number];
@@ -127,15 +126,15 @@ export interface ScanResult {
 
 const noFindings = (): Record<PiiKind, number> => ({ email: 0, phone: 0, postcode: 0, ip: 0, card: 0, nino: 0, name: 0 });
 
-/** Rules that read every row of every table and rewrite nothing: each row goes to `observe`. */
-class ObservingRules extends CompiledRules {
-  constructor(
-    data: RulesData,
-    private readonly observe: (table: string, columns: string[], row: RowAccess) => void,
-  ) {
-    super(data, new KeyRing('scan'));
+/**
+ * Rules that read every row of every table and rewrite nothing: each row goes to `observe` (the
+ * plan's row filter sees it, and drops it). For `scan`, `init` and the leak check.
+ */
+export class ObservingRules extends CompiledRules {
+  constructor(private readonly observe: (table: string, columns: string[], row: RowAccess) => void) {
+    super({ unknown: 'keep', tables: new Map(), files: [], databases: new Map() }, new KeyRing('observe'));
   }
-  override plan(table: string, columns: string[], _parentOf: (t: string) => string | undefined, _line?: number, generated?: ReadonlySet<string>): TablePlan {
+  override plan(table: string, columns: string[]): TablePlan {
     if (columns.length === 0) return { mode: 'keep', rule: '(scan)' };
     const observe = this.observe;
     return {
@@ -144,7 +143,8 @@ class ObservingRules extends CompiledRules {
       columns,
       actions: columns.map(() => null),
       // the filter sees every row; returning false writes nothing
-      filter: { columns: [], keep: (row) => (observe(table, columns.filter((c) => !generated?.has(c)), row), false) },
+      // (generated columns stay in place, as DEFAULT in --inserts rows: indexes must match the row)
+      filter: { columns: [], keep: (row) => (observe(table, columns, row), false) },
     };
   }
   override gaps(): [] {
@@ -206,7 +206,7 @@ export async function scanDump(source: AsyncIterable<Buffer> | Readable, options
       if (k !== 0) for (let i = 0; i < PII_KINDS.length; i++) if (k & (1 << i)) entry.found[PII_KINDS[i]!]++;
     }
   };
-  const rules = new ObservingRules({ unknown: 'keep', tables: new Map(), files: [], databases: new Map() }, observe);
+  const rules = new ObservingRules(observe);
   const rw = new DumpRewriter({ rules }, () => {});
   for await (const chunk of plainDump(source as AsyncIterable<Buffer>)) rw.write(chunk);
   rw.end();
