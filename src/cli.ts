@@ -322,10 +322,19 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
     .description('write a draft rules file for a dump to stdout: every table and column, with suggestions')
     .argument('[input]', 'plain or gzip pg_dump output; - or absent for stdin')
     .option('--sample-rows <n>', 'rows of each table to sample', positiveInt('--sample-rows'), 1000)
-    .action(async (input: string | undefined, flags: { sampleRows: number }) => {
-      const src = openInput(input, io);
-      const res = await scanDump(src.stream, { sampleRows: flags.sampleRows, jsonKeys: true });
-      io.stdout.write(draftRules(res, { source: src.name, sampleRows: flags.sampleRows }));
+    .option('--db <url>', 'read a live database instead of a dump: its catalog, and a sample of each table')
+    .action(async (input: string | undefined, flags: { sampleRows: number; db?: string }) => {
+      if (flags.db) {
+        if (input !== undefined) throw new AnonymiseError('USAGE', 'init takes a dump or --db, not both');
+        const { sampleDatabase } = await import('./db-sample.js');
+        const res = await sampleDatabase(flags.db, { sampleRows: flags.sampleRows });
+        // never echo the URL: it may hold a password
+        io.stdout.write(draftRules(res, { source: 'a live database (--db)', sampleRows: flags.sampleRows }));
+      } else {
+        const src = openInput(input, io);
+        const res = await scanDump(src.stream, { sampleRows: flags.sampleRows, jsonKeys: true });
+        io.stdout.write(draftRules(res, { source: src.name, sampleRows: flags.sampleRows }));
+      }
       code = EXIT.ok;
     });
 

@@ -152,29 +152,39 @@ export class ObservingRules extends CompiledRules {
   }
 }
 
-export async function scanDump(source: AsyncIterable<Buffer> | Readable, options: { sampleRows?: number; jsonKeys?: boolean } = {}): Promise<ScanResult> {
-  const fake = await import('./fake.js');
-  await fake.loadLocales(['en', 'en_GB']);
-  const names = { first: new Set<string>(), last: new Set<string>() };
-  for (const loc of ['en', 'en_GB']) {
-    const n = fake.personNames(loc);
-    for (const x of n.first) if (x.length >= 3) names.first.add(x);
-    for (const x of n.last) if (x.length >= 3) names.last.add(x);
+/** Counts findings per table and column, value by value (a dump's rows, or a live database's). */
+export class ScanCollector {
+  readonly tables: ScanResult['tables'] = {};
+  private readonly rowsSeen = new Map<string, number>();
+  private constructor(
+    private readonly detector: PiiDetector,
+    private readonly limit: number,
+    private readonly jsonKeys: boolean,
+  ) {}
+
+  static async create(options: { sampleRows?: number; jsonKeys?: boolean }): Promise<ScanCollector> {
+    const fake = await import('./fake.js');
+    await fake.loadLocales(['en', 'en_GB']);
+    const names = { first: new Set<string>(), last: new Set<string>() };
+    for (const loc of ['en', 'en_GB']) {
+      const n = fake.personNames(loc);
+      for (const x of n.first) if (x.length >= 3) names.first.add(x);
+      for (const x of n.last) if (x.length >= 3) names.last.add(x);
+    }
+    return new ScanCollector(new PiiDetector(names), options.sampleRows ?? Infinity, options.jsonKeys ?? false);
   }
-  const detector = new PiiDetector(names);
-  const tables: ScanResult['tables'] = {};
-  const rowsSeen = new Map<string, number>();
-  const limit = options.sampleRows ?? Infinity;
-  const observe = (table: string, columns: string[], row: RowAccess) => {
-    const seen = (rowsSeen.get(table) ?? 0) + 1;
-    rowsSeen.set(table, seen);
-    if (seen > limit) return;
-    const t = (tables[table] ??= {});
+
+  /** One row; `value(c)` returns column c's text (null for NULL) or throws for undecodable bytes. */
+  row(table: string, columns: string[], value: (c: number) => string | null): void {
+    const seen = (this.rowsSeen.get(table) ?? 0) + 1;
+    this.rowsSeen.set(table, seen);
+    if (seen > this.limit) return;
+    const t = (this.tables[table] ??= {});
     for (let c = 0; c < columns.length; c++) {
       const col = (t[columns[c]!] ??= { values: 0, nulls: 0, found: noFindings() });
       let text: string | null;
       try {
-        text = row.text(c);
+        text = value(c);
       } catch (e) {
         if (e instanceof AnonymiseError) continue; // undecodable: nothing to count
         throw e;
@@ -184,12 +194,17 @@ export async function scanDump(source: AsyncIterable<Buffer> | Readable, options
         continue;
       }
       col.values++;
-      const k = detector.kinds(text);
-      if (k !== 0) for (let i = 0; i < PII_KINDS.length; i++) if (k & (1 << i)) col.found[PII_KINDS[i]!]++;
-      if (options.jsonKeys && text.startsWith('{')) countKeys(col, text);
+      this.count(col.found, text);
+      if (this.jsonKeys && text.startsWith('{')) this.countKeys(col, text);
     }
-  };
-  const countKeys = (col: ColumnScan, text: string) => {
+  }
+
+  private count(found: Record<PiiKind, number>, text: string): void {
+    const k = this.detector.kinds(text);
+    if (k !== 0) for (let i = 0; i < PII_KINDS.length; i++) if (k & (1 << i)) found[PII_KINDS[i]!]++;
+  }
+
+  private countKeys(col: ColumnScan, text: string): void {
     let obj: unknown;
     try {
       obj = JSON.parse(text);
@@ -202,12 +217,15 @@ export async function scanDump(source: AsyncIterable<Buffer> | Readable, options
       const entry = (col.keys[key] ??= { values: 0, found: noFindings() });
       entry.values++;
       if (v === null || typeof v === 'boolean') continue;
-      const k = detector.kinds(typeof v === 'string' ? v : JSON.stringify(v));
-      if (k !== 0) for (let i = 0; i < PII_KINDS.length; i++) if (k & (1 << i)) entry.found[PII_KINDS[i]!]++;
+      this.count(entry.found, typeof v === 'string' ? v : JSON.stringify(v));
     }
-  };
-  const rules = new ObservingRules(observe);
-  const rw = new DumpRewriter({ rules }, () => {});
+  }
+}
+
+export async function scanDump(source: AsyncIterable<Buffer> | Readable, options: { sampleRows?: number; jsonKeys?: boolean } = {}): Promise<ScanResult> {
+  const collector = await ScanCollector.create(options);
+  const tables = collector.tables;
+  const rw = new DumpRewriter({ rules: new ObservingRules((table, columns, row) => collector.row(table, columns, (c) => row.text(c))) }, () => {});
   for await (const chunk of plainDump(source as AsyncIterable<Buffer>)) rw.write(chunk);
   rw.end();
   const schema: ScanResult['schema'] = {};

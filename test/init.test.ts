@@ -1,9 +1,9 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { restore } from './support/db.js';
+import { describe, expect, inject, it } from 'vitest';
+import { createDb, psql, restore } from './support/db.js';
 
 const BIN = 'bin/anonymise-dump.js';
 const SAMPLE = 'fixtures/sample/sample.sql';
@@ -46,5 +46,22 @@ describe('init', () => {
     const r = restore('init_out', out.raw);
     expect(r.status, r.stderr).toBe(0);
     expect(out.stdout).not.toContain('@gmail.com');
+  });
+});
+
+describe('init --db', () => {
+  it('drafts the same rules from a live database (catalog + a sample streamed by cursor) as from its dump', () => {
+    createDb('council_init');
+    psql('council_init', readFileSync('fixtures/sample/sample-db.sql', 'utf8'));
+    const pg = inject('pg');
+    const url = `postgresql://postgres@/council_init?host=${encodeURIComponent(pg.host)}&port=${pg.port}`;
+    const fromDb = cli(['init', '--db', url]);
+    expect(fromDb.status, fromDb.stderr).toBe(0);
+    expect(fromDb.stdout).not.toContain(pg.host); // the URL (it may hold a password) is never echoed
+    const rulesOnly = (text: string) => text.split('\n').filter((l) => !l.startsWith('#')).map((l) => l.replace(/ +#.*$/, ''));
+    expect(rulesOnly(fromDb.stdout)).toEqual(rulesOnly(cli(['init', SAMPLE]).stdout));
+    const dir = mkdtempSync(join(tmpdir(), 'anonymise-dump-initdb-'));
+    writeFileSync(join(dir, 'db.yaml'), fromDb.stdout);
+    expect(cli(['check', '-r', join(dir, 'db.yaml'), SAMPLE]).status).toBe(0);
   });
 });
