@@ -85,9 +85,12 @@ function fastGenerators(chain: LocaleDefinition[]): Record<string, Gen> {
     ];
   const postcodes = (lookup(chain, (d) => d.location?.postcode) as string[] | string | undefined) ?? '#####';
   const postcodeList = Array.isArray(postcodes) ? postcodes : [postcodes];
+  // slugs computed once: NFKD normalisation per value was a visible cost
+  const firstSlugs = first.map(asciiSlug);
+  const lastSlugs = last.map(asciiSlug);
   const localPart = (rng: Prng, token: string | null) => {
-    const f = asciiSlug(rng.pick(first));
-    const l = asciiSlug(rng.pick(last));
+    const f = rng.pick(firstSlugs);
+    const l = rng.pick(lastSlugs);
     return token === null ? `${f}.${l}${rng.below(100)}` : `${f}.${l}.${token}`;
   };
   const email: Gen = (rng, token) => `${localPart(rng, token)}@${rng.pick(RESERVED_DOMAINS)}`;
