@@ -4,12 +4,9 @@
  * Works on bytes in the dump's encoding: every byte this format gives meaning to is ASCII, and every
  * server encoding keeps ASCII bytes single, so escapes can be handled without decoding text.
  */
+import { BACKSLASH, CR, LF, TAB } from './bytes.js';
 import { AnonymiseError } from './errors.js';
 
-const BACKSLASH = 0x5c; // \
-const TAB = 0x09;
-const LF = 0x0a;
-const CR = 0x0d;
 const BS = 0x08; // \b
 const FF = 0x0c; // \f
 const VT = 0x0b; // \v

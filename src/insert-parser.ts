@@ -6,18 +6,12 @@
  * The header is decoded once per distinct text (every statement for a table repeats it); the values
  * are found on bytes, and only the ones a rule reads are ever decoded.
  */
+import { BACKSLASH, COMMA, DQUOTE, LPAREN, RPAREN, SEMI, SQUOTE } from './bytes.js';
 import { AnonymiseError } from './errors.js';
 import { LitKind } from './sql-literal.js';
 import { isOp, isWord, tokenize, type Token } from './sql-tokens.js';
 import type { QualifiedName } from './schema.js';
 
-const SQUOTE = 0x27;
-const DQUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const LPAREN = 0x28;
-const RPAREN = 0x29;
-const COMMA = 0x2c;
-const SEMI = 0x3b;
 
 const SPACE = new Uint8Array(256);
 for (const b of [0x20, 0x09, 0x0a, 0x0d, 0x0c, 0x0b]) SPACE[b] = 1;

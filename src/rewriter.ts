@@ -9,6 +9,7 @@
  * Everything before the first row of data (the schema) is held back until the rules have been checked
  * against every table in it, so a dump the rules do not cover produces no output at all.
  */
+import { BACKSLASH, CR, DOT, LF, SEMI, TAB } from './bytes.js';
 import { isUtf8 } from 'node:buffer';
 import { NULL_FIELD, unescapeField } from './copy-codec.js';
 import { UTF8_CODEC, codecFor, type TextCodec } from './encoding.js';
@@ -28,12 +29,6 @@ import { StatementScanner, UnitKind, skipBlank } from './sql-lexer.js';
 import { InsertValues, findValuesKeyword, parseInsertHeader, type InsertHeader } from './insert-parser.js';
 import { decodeLiteral, type LitKind } from './sql-literal.js';
 
-const LF = 0x0a;
-const CR = 0x0d;
-const TAB = 0x09;
-const BACKSLASH = 0x5c;
-const DOT = 0x2e;
-const SEMI = 0x3b;
 
 export const DEFAULT_MAX_UNIT_BYTES = 256 * 1024 * 1024;
 const DEFAULT_MAX_HELD_BYTES = 64 * 1024 * 1024;

@@ -5,15 +5,7 @@
  * (String constants: https://www.postgresql.org/docs/current/sql-syntax-lexical.html)
  */
 
-const LF = 0x0a;
-const SQUOTE = 0x27; // '
-const DQUOTE = 0x22; // "
-const DOLLAR = 0x24; // $
-const DASH = 0x2d; // -
-const SLASH = 0x2f; // /
-const STAR = 0x2a; // *
-const SEMI = 0x3b; // ;
-const BACKSLASH = 0x5c; // \
+import { BACKSLASH, DASH, DOLLAR, DQUOTE, LF, SEMI, SLASH, SQUOTE, STAR } from './bytes.js';
 
 export const enum Lex {
   Code,

@@ -3,11 +3,10 @@
  * Works on bytes in the dump's encoding: quotes and backslashes are single ASCII bytes in every
  * encoding we rewrite.
  */
+import { BACKSLASH, SQUOTE } from './bytes.js';
 import { AnonymiseError } from './errors.js';
 import { hexValue } from './copy-codec.js';
 
-const SQUOTE = 0x27;
-const BACKSLASH = 0x5c;
 
 /** Kinds of value pg_dump writes in VALUES lists. */
 export const enum LitKind {

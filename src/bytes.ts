@@ -1,0 +1,16 @@
+/** The ASCII bytes the dump formats give meaning to (the same single bytes in every encoding we rewrite). */
+export const TAB = 0x09;
+export const LF = 0x0a;
+export const CR = 0x0d;
+export const DQUOTE = 0x22; // "
+export const DOLLAR = 0x24; // $
+export const SQUOTE = 0x27; // '
+export const LPAREN = 0x28; // (
+export const RPAREN = 0x29; // )
+export const STAR = 0x2a; // *
+export const COMMA = 0x2c; // ,
+export const DASH = 0x2d; // -
+export const DOT = 0x2e; // .
+export const SLASH = 0x2f; // /
+export const SEMI = 0x3b; // ;
+export const BACKSLASH = 0x5c; // \
