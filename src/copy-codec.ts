@@ -52,37 +52,56 @@ export function unescapeField(src: Buffer, start: number, end: number): Buffer |
       continue;
     }
     if (i + 1 >= end) throw new AnonymiseError('BAD_INPUT', 'invalid COPY escape: backslash at end of field');
-    const c = src[i + 1]!;
-    i += 2;
-    switch (c) {
-      case 0x62: out[o++] = BS; break; // \b
-      case 0x66: out[o++] = FF; break; // \f
-      case 0x6e: out[o++] = LF; break; // \n
-      case 0x72: out[o++] = CR; break; // \r
-      case 0x74: out[o++] = TAB; break; // \t
-      case 0x76: out[o++] = VT; break; // \v
-      case 0x78: { // \xH or \xHH
-        const h1 = i < end ? hexValue(src[i]!) : -1;
-        if (h1 < 0) { out[o++] = c; break; }
-        i++;
-        const h2 = i < end ? hexValue(src[i]!) : -1;
-        if (h2 < 0) { out[o++] = h1; break; }
-        i++;
-        out[o++] = (h1 << 4) | h2;
-        break;
-      }
-      default:
-        if (octal(c)) { // \d, \dd or \ddd
-          let v = c - 0x30;
-          if (i < end && octal(src[i]!)) { v = (v << 3) | (src[i]! - 0x30); i++; }
-          if (i < end && octal(src[i]!)) { v = (v << 3) | (src[i]! - 0x30); i++; }
-          out[o++] = v & 0xff;
-        } else {
-          out[o++] = c; // "any other character ... will be taken to represent that character"
-        }
+    if (src[i + 1] === 0x76) { // \v: COPY's own; in E'' strings it is a plain v
+      out[o++] = VT;
+      i += 2;
+      continue;
     }
+    decodeEscape(src, i + 1, end, out, o);
+    i = escapeCursor.i;
+    o = escapeCursor.o;
   }
   return out.subarray(0, o);
+}
+
+/** Where decodeEscape stopped: the next byte to read and the next to write. */
+export const escapeCursor = { i: 0, o: 0 };
+
+/**
+ * The backslash escapes COPY text and E'' strings share: \b \f \n \r \t, \xH(H), octal \o(o)(o);
+ * any other character stands for itself. `src[i]` is the character after the backslash; the value
+ * goes to `out[o]`, and the offsets after it to escapeCursor (no allocation per escape).
+ */
+export function decodeEscape(src: Buffer, i: number, end: number, out: Buffer, o: number): void {
+  const c = src[i++]!;
+  switch (c) {
+    case 0x62: out[o++] = BS; break; // \b
+    case 0x66: out[o++] = FF; break; // \f
+    case 0x6e: out[o++] = LF; break; // \n
+    case 0x72: out[o++] = CR; break; // \r
+    case 0x74: out[o++] = TAB; break; // \t
+    case 0x78: { // \xH or \xHH
+      const h1 = i < end ? hexValue(src[i]!) : -1;
+      if (h1 < 0) { out[o++] = c; break; }
+      i++;
+      const h2 = i < end ? hexValue(src[i]!) : -1;
+      if (h2 < 0) { out[o++] = h1; break; }
+      i++;
+      out[o++] = (h1 << 4) | h2;
+      break;
+    }
+    default:
+      if (octal(c)) { // \o, \oo or \ooo
+        let v = c - 0x30;
+        if (i < end && octal(src[i]!)) { v = (v << 3) | (src[i]! - 0x30); i++; }
+        if (i < end && octal(src[i]!)) { v = (v << 3) | (src[i]! - 0x30); i++; }
+        out[o++] = v & 0xff;
+      } else {
+        out[o++] = c; // "any other character ... will be taken to represent that character"
+      }
+  }
+  escapeCursor.i = i;
+  escapeCursor.o = o;
 }
 
 /** Bytes that COPY TO escapes, mapped to the letter after the backslash (0 = no escape). */

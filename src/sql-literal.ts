@@ -5,7 +5,7 @@
  */
 import { BACKSLASH, SQUOTE } from './bytes.js';
 import { AnonymiseError } from './errors.js';
-import { hexValue } from './copy-codec.js';
+import { decodeEscape, escapeCursor, hexValue } from './copy-codec.js';
 
 
 /** Kinds of value pg_dump writes in VALUES lists. */
@@ -61,47 +61,22 @@ export function decodeLiteral(src: Buffer, start: number, end: number, kind: Lit
         if (b === SQUOTE) { out[o++] = SQUOTE; i += 2; continue; }
         if (b !== BACKSLASH) { out[o++] = b; i++; continue; }
         const c = src[i + 1]!;
-        i += 2;
-        switch (c) {
-          case 0x62: out[o++] = 0x08; break; // \b
-          case 0x66: out[o++] = 0x0c; break; // \f
-          case 0x6e: out[o++] = 0x0a; break; // \n
-          case 0x72: out[o++] = 0x0d; break; // \r
-          case 0x74: out[o++] = 0x09; break; // \t
-          case 0x78: { // \xH or \xHH
-            const h1 = i < body1 ? hexValue(src[i]!) : -1;
-            if (h1 < 0) { out[o++] = c; break; }
-            i++;
-            const h2 = i < body1 ? hexValue(src[i]!) : -1;
-            if (h2 < 0) { out[o++] = h1; break; }
-            i++;
-            out[o++] = (h1 << 4) | h2;
-            break;
+        if (c === 0x75 || c === 0x55) { // \uXXXX, \UXXXXXXXX: E'' strings' own
+          const n = c === 0x75 ? 4 : 8;
+          let cp = 0;
+          for (let k = 0; k < n; k++) {
+            const h = i + 2 + k < body1 ? hexValue(src[i + 2 + k]!) : -1;
+            if (h < 0) throw new AnonymiseError('BAD_INPUT', 'invalid Unicode escape in a string constant');
+            cp = cp * 16 + h;
           }
-          case 0x75: // \uXXXX
-          case 0x55: { // \UXXXXXXXX
-            const n = c === 0x75 ? 4 : 8;
-            let cp = 0;
-            for (let k = 0; k < n; k++) {
-              const h = i + k < body1 ? hexValue(src[i + k]!) : -1;
-              if (h < 0) throw new AnonymiseError('BAD_INPUT', 'invalid Unicode escape in a string constant');
-              cp = cp * 16 + h;
-            }
-            if (cp > 0x10ffff) throw new AnonymiseError('BAD_INPUT', 'invalid Unicode escape in a string constant');
-            i += n;
-            o = pushCodePoint(out, o, cp);
-            break;
-          }
-          default:
-            if (c >= 0x30 && c <= 0x37) { // \o, \oo, \ooo
-              let v = c - 0x30;
-              if (i < body1 && src[i]! >= 0x30 && src[i]! <= 0x37) { v = (v << 3) | (src[i]! - 0x30); i++; }
-              if (i < body1 && src[i]! >= 0x30 && src[i]! <= 0x37) { v = (v << 3) | (src[i]! - 0x30); i++; }
-              out[o++] = v & 0xff;
-            } else {
-              out[o++] = c; // \\, \', and any other character stands for itself
-            }
+          if (cp > 0x10ffff) throw new AnonymiseError('BAD_INPUT', 'invalid Unicode escape in a string constant');
+          i += 2 + n;
+          o = pushCodePoint(out, o, cp);
+          continue;
         }
+        decodeEscape(src, i + 1, body1, out, o);
+        i = escapeCursor.i;
+        o = escapeCursor.o;
       }
       return out.subarray(0, o);
     }
