@@ -2,7 +2,6 @@
  * The library API. The CLI is a thin shell over these functions, and the tests call them directly.
  */
 import type { Readable, Writable } from 'node:stream';
-import { once } from 'node:events';
 import { KeyRing } from './keys.js';
 import { CompiledRules, type Gap } from './rule-compiler.js';
 import { loadRules, type RulesData } from './rules-file.js';
@@ -111,22 +110,24 @@ export function rewriteStream(source: AsyncIterable<Buffer> | Readable, sink: Wr
   return { rewriter: rw, done };
 }
 
-async function waitDrain(sink: Writable): Promise<void> {
-  // a sink that errors or closes must not leave us waiting for 'drain' for ever
-  const ac = new AbortController();
-  try {
-    await Promise.race([
-      once(sink, 'drain', { signal: ac.signal }),
-      once(sink, 'close', { signal: ac.signal }).then(() => {
-        throw Object.assign(new Error('output closed'), { code: 'EPIPE' });
-      }),
-      once(sink, 'error', { signal: ac.signal }).then(([e]) => {
-        throw e;
-      }),
-    ]);
-  } finally {
-    ac.abort();
-  }
+function waitDrain(sink: Writable): Promise<void> {
+  // a sink that errors or closes must not leave us waiting for 'drain' for ever. Plain listeners:
+  // three once()s with an AbortController per wait were a visible cost at a wait per output batch.
+  return new Promise((resolve, reject) => {
+    const done = (e?: Error) => {
+      sink.off('drain', onDrain);
+      sink.off('close', onClose);
+      sink.off('error', onError);
+      if (e) reject(e);
+      else resolve();
+    };
+    const onDrain = () => done();
+    const onClose = () => done(Object.assign(new Error('output closed'), { code: 'EPIPE' }));
+    const onError = (e: Error) => done(e);
+    sink.on('drain', onDrain);
+    sink.on('close', onClose);
+    sink.on('error', onError);
+  });
 }
 
 export interface CheckResult {

@@ -58,7 +58,10 @@ function fillPattern(rng: Prng, pattern: string): string {
   let out = '';
   for (const ch of pattern) {
     if (ch === '#') out += String(rng.below(10));
+    // faker's phone formats: ! is a digit 2-9 (no leading 0 or 1 in a North American area code)
+    else if (ch === '!') out += String(2 + rng.below(8));
     else if (ch === '?') out += String.fromCharCode(65 + rng.below(26));
+    else if (ch === '*') out += rng.below(36) < 10 ? String(rng.below(10)) : String.fromCharCode(65 + rng.below(26));
     else out += ch;
   }
   return out;

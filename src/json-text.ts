@@ -1,119 +1,130 @@
 /**
- * A small JSON reader/writer for `json` rules. Unlike JSON.parse it keeps each number's exact text
- * (12345678901234567890 stays as written) and the order and repetition of keys (json, not jsonb, keeps
- * both), so a kept value survives the rewrite unchanged.
+ * A JSON cursor for `json` rules. Rules rewrite a document in one pass: the cursor walks it, the
+ * rule walk replaces the spans of the values it changes, and every other byte is copied as written.
+ * So a kept number keeps its exact text (12345678901234567890 stays as written), a json (not jsonb)
+ * value keeps its key order, repeated keys and spacing, and no tree is built per row.
  */
-export type JsonValue =
-  | { t: 'obj'; entries: [string, JsonValue][] }
-  | { t: 'arr'; items: JsonValue[] }
-  | { t: 'str'; v: string }
-  | { t: 'num'; raw: string }
-  | { t: 'bool'; v: boolean }
-  | { t: 'null' };
-
 export class JsonSyntaxError extends Error {}
 
-export function parseJson(text: string): JsonValue {
-  let i = 0;
-  const n = text.length;
-  const ws = () => {
-    while (i < n) {
+const MAX_DEPTH = 512;
+const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+
+export class JsonCursor {
+  i = 0;
+  constructor(readonly text: string) {}
+
+  fail(): never {
+    throw new JsonSyntaxError(`invalid JSON at character ${this.i + 1}`);
+  }
+
+  /** Skips white space; returns the next character code (NaN at the end). */
+  peek(): number {
+    const text = this.text;
+    let i = this.i;
+    for (;;) {
       const c = text.charCodeAt(i);
       if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) i++;
-      else break;
-    }
-  };
-  const fail = (): never => {
-    throw new JsonSyntaxError(`invalid JSON at character ${i + 1}`);
-  };
-  const str = (): string => {
-    // fast path: no escapes
-    const start = ++i;
-    for (;;) {
-      const q = text.indexOf('"', i);
-      if (q === -1) fail();
-      const bs = text.indexOf('\\', i);
-      if (bs === -1 || bs > q) {
-        i = q + 1;
-        return start === q ? '' : text.slice(start, q);
-      }
-      // slow path: let JSON.parse decode the escapes of this one string
-      let j = start;
-      for (;;) {
-        const c = text[j];
-        if (c === undefined) fail();
-        if (c === '\\') { j += 2; continue; }
-        if (c === '"') break;
-        j++;
-      }
-      i = j + 1;
-      try {
-        return JSON.parse(text.slice(start - 1, j + 1)) as string;
-      } catch {
-        return fail();
+      else {
+        this.i = i;
+        return c;
       }
     }
-  };
-  const value = (depth: number): JsonValue => {
-    if (depth > 512) fail();
-    ws();
-    const c = text[i];
-    if (c === '{') {
-      i++;
-      const entries: [string, JsonValue][] = [];
-      ws();
-      if (text[i] === '}') { i++; return { t: 'obj', entries }; }
-      for (;;) {
-        ws();
-        if (text[i] !== '"') fail();
-        const k = str();
-        ws();
-        if (text[i++] !== ':') fail();
-        entries.push([k, value(depth + 1)]);
-        ws();
-        const d = text[i++];
-        if (d === '}') return { t: 'obj', entries };
-        if (d !== ',') fail();
-      }
-    }
-    if (c === '[') {
-      i++;
-      const items: JsonValue[] = [];
-      ws();
-      if (text[i] === ']') { i++; return { t: 'arr', items }; }
-      for (;;) {
-        items.push(value(depth + 1));
-        ws();
-        const d = text[i++];
-        if (d === ']') return { t: 'arr', items };
-        if (d !== ',') fail();
-      }
-    }
-    if (c === '"') return { t: 'str', v: str() };
-    if (text.startsWith('true', i)) { i += 4; return { t: 'bool', v: true }; }
-    if (text.startsWith('false', i)) { i += 5; return { t: 'bool', v: false }; }
-    if (text.startsWith('null', i)) { i += 4; return { t: 'null' }; }
-    const m = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
-    m.lastIndex = i;
-    const num = m.exec(text);
-    if (!num) return fail();
-    i += num[0].length;
-    return { t: 'num', raw: num[0] };
-  };
-  const v = value(0);
-  ws();
-  if (i !== n) fail();
-  return v;
-}
-
-/** Compact JSON text (PostgreSQL re-formats jsonb on input anyway). */
-export function writeJson(v: JsonValue): string {
-  switch (v.t) {
-    case 'obj': return `{${v.entries.map(([k, x]) => `${JSON.stringify(k)}:${writeJson(x)}`).join(',')}}`;
-    case 'arr': return `[${v.items.map(writeJson).join(',')}]`;
-    case 'str': return JSON.stringify(v.v);
-    case 'num': return v.raw;
-    case 'bool': return v.v ? 'true' : 'false';
-    case 'null': return 'null';
   }
+
+  /** Consumes `c` (after white space) or fails. */
+  expect(c: number): void {
+    if (this.peek() !== c) this.fail();
+    this.i++;
+  }
+
+  /** After an item of an object or array: true if another follows (`,`), false at `close`. */
+  more(close: number): boolean {
+    const c = this.peek();
+    this.i++;
+    if (c === 0x2c) return true;
+    if (c !== close) this.fail();
+    return false;
+  }
+
+  /** At `{` or `[` (after peek): consumes it; false if the container is empty (and consumes its end). */
+  open(close: number): boolean {
+    this.i++;
+    if (this.peek() === close) {
+      this.i++;
+      return false;
+    }
+    return true;
+  }
+
+  /** Reads a string at `"` (after peek) and returns its value. */
+  string(): string {
+    const text = this.text;
+    const start = ++this.i;
+    const q = text.indexOf('"', start);
+    if (q === -1) this.fail();
+    const bs = text.indexOf('\\', start);
+    if (bs === -1 || bs > q) {
+      // no escapes (PostgreSQL checked the value's syntax when it stored it)
+      this.i = q + 1;
+      return text.slice(start, q);
+    }
+    let j = start;
+    for (;;) {
+      const c = text.charCodeAt(j);
+      if (Number.isNaN(c)) { this.i = j; this.fail(); }
+      if (c === 0x5c) { j += 2; continue; }
+      if (c === 0x22) break;
+      j++;
+    }
+    this.i = j + 1;
+    try {
+      // JSON.parse decodes (and checks) the escapes of this one string
+      return JSON.parse(text.slice(start - 1, j + 1)) as string;
+    } catch {
+      this.i = start - 1;
+      return this.fail();
+    }
+  }
+
+  /** Consumes a number, true, false or null (after peek) and returns its text. */
+  scalar(): string {
+    const text = this.text;
+    const i = this.i;
+    if (text.startsWith('true', i)) { this.i += 4; return 'true'; }
+    if (text.startsWith('false', i)) { this.i += 5; return 'false'; }
+    if (text.startsWith('null', i)) { this.i += 4; return 'null'; }
+    NUMBER.lastIndex = i;
+    const m = NUMBER.exec(text);
+    if (!m) this.fail();
+    this.i += m[0].length;
+    return m[0];
+  }
+
+  /** Consumes one value of any kind, checking its syntax. */
+  skip(depth: number): void {
+    if (depth > MAX_DEPTH) this.fail();
+    const c = this.peek();
+    if (c === 0x7b) {
+      if (!this.open(0x7d)) return;
+      do {
+        if (this.peek() !== 0x22) this.fail();
+        this.string();
+        this.expect(0x3a);
+        this.skip(depth + 1);
+      } while (this.more(0x7d));
+    } else if (c === 0x5b) {
+      if (!this.open(0x5d)) return;
+      do this.skip(depth + 1);
+      while (this.more(0x5d));
+    } else if (c === 0x22) this.string();
+    else this.scalar();
+  }
+
+  /** After the top-level value: only white space may follow. */
+  end(): void {
+    this.peek();
+    if (this.i !== this.text.length) this.fail();
+  }
+
+  static readonly MAX_DEPTH = MAX_DEPTH;
 }

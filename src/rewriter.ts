@@ -836,8 +836,12 @@ export class DumpRewriter implements RowAccess {
 
   text(col: number): string | null {
     if (this.textGen[col] === this.gen) return this.textCache[col]!;
-    const b = this.bytes(col);
-    const t = b === null ? null : b.toString('utf8');
+    let t: string | null = null;
+    if (this.rowKinds === null && this.codec.isUtf8) t = plainCopyText(this.rowBuf, this.starts[col]!, this.ends[col]!);
+    if (t === null) {
+      const b = this.bytes(col);
+      t = b === null ? null : b.toString('utf8');
+    }
     this.textCache[col] = t;
     this.textGen[col] = this.gen;
     return t;
@@ -888,6 +892,17 @@ export function connectTarget(line: string): string | null {
   const conninfo = /(?:^|\s)dbname\s*=\s*(?:'((?:[^'\\]|\\.)*)'|(\S+))/.exec(word);
   if (conninfo) return conninfo[1] !== undefined ? conninfo[1].replace(/\\(.)/g, '$1') : conninfo[2]!;
   return word;
+}
+
+/**
+ * A UTF-8 COPY field without escapes, decoded straight from the row (no view, no separate
+ * validation pass); null when the field needs the full path: an escape or \N, or a U+FFFD in the
+ * text, which invalid bytes decode to (and which bytes() then tells apart from a real U+FFFD).
+ */
+function plainCopyText(buf: Buffer, start: number, end: number): string | null {
+  for (let i = start; i < end; i++) if (buf[i] === BACKSLASH) return null;
+  const t = buf.toString('utf8', start, end);
+  return t.includes('\uFFFD') ? null : t;
 }
 
 function countLf(buf: Buffer, start: number, end: number): number {

@@ -39,6 +39,15 @@ describe('deterministic fakes', () => {
   );
 
   it.each([
+    ['en', 'phone.number', /^(1-|\+1-)?\(?[2-9]\d\d\)?[-. ][2-9]\d\d[-.]\d{4}( x\d+)?$/],
+    ['en_GB', 'phone.number', /^[0-9 ()+-]+$/],
+    ['en_GB', 'location.zipCode', /^[A-Z]{1,2}\d[A-Z\d]{0,2} \d{1,2}[A-Z]{1,2}$/],
+  ])('%s %s fills every placeholder of faker\'s formats (# digit, ! digit 2-9, ? letter, * either)', (locale, method, re) => {
+    const f = compileFake({ method, unique: false, locale }, keys());
+    for (let i = 0; i < 2000; i++) expect(f(b(`v${i}`))).toMatch(re);
+  });
+
+  it.each([
     ['internet.emial', /unknown faker method/],
     ['helpers.arrayElement', /unknown faker method/],
     ['person.constructor', /unknown faker method/],

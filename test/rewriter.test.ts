@@ -1,5 +1,6 @@
 /** The rewriter on small hand-made dumps: fail-closed checks, positions in errors, INSERT handling. */
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { compileRules, readRules, rewriteBuffer } from '../src/api.js';
 import { AnonymiseError } from '../src/errors.js';
 import { DumpRewriter } from '../src/rewriter.js';
@@ -177,5 +178,69 @@ describe('rows', () => {
     expect(result.tables).toEqual([
       { table: 'public.users', rule: 'public.users', mode: 'rewrite', rowsIn: 2, rowsOut: 1, rowsDropped: 1, changed: { email: 1, name: 0 } },
     ]);
+  });
+});
+
+describe('json rules rewrite by span', () => {
+  const J = 'CREATE TABLE public.f (\n    d json\n);\n\n';
+  const rewrite = async (doc: string, keys: string) => {
+    const copyText = doc.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/\t/g, '\\t');
+    const out = (await run(HEAD + J + `COPY public.f (d) FROM stdin;\n${copyText}\n\\.\n` + FOOT, `tables:\n  f: { columns: { d: { json: { ${keys} } } } }\n`)).output.toString();
+    const line = out.split('COPY public.f (d) FROM stdin;\n')[1]!.split('\n')[0]!;
+    return line.replace(/\\(.)/g, (_, c: string) => ({ n: '\n', t: '\t' })[c] ?? c);
+  };
+  it.each([
+    // what the rules do not touch keeps its bytes: spacing, key order, repeated keys, exact numbers
+    ['{ "a" : 1.50e3 ,"b":"x", "a": [1,  2] }', 'b: { value: Y }, "*": keep', '{ "a" : 1.50e3 ,"b":"Y", "a": [1,  2] }'],
+    ['{"n": 12345678901234567890, "s": "secret"}', 's: null, "*": keep', '{"n": 12345678901234567890, "s": null}'],
+    // a leaf rule applies to every scalar under its key; numbers and booleans become strings
+    ['{"p": {"x": 12, "y": [true, "zz", null]}}', 'p: { mask: { keep_start: 1 } }', '{"p": {"x": "1*", "y": ["t***", "z*", null]}}'],
+    ['{"p": [null]}', 'p: { mask: null, nulls: replace }', '{"p": [""]}'],
+    // a fixed value replaces the whole subtree
+    ['{"p": {"x": 1, "y": [2]}, "q": 3}', 'p: { value: V }, q: keep', '{"p": "V", "q": 3}'],
+    // dotted paths reach into objects, also through arrays of objects
+    ['[{"u": {"mail": "a@b", "k": 1}}, {"u": {"mail": "c@d"}}]', 'u.mail: { value: m }, "*": keep', '[{"u": {"mail": "m", "k": 1}}, {"u": {"mail": "m"}}]'],
+    // escapes in keys and values are decoded before matching; new values are written as JSON strings
+    ['{"na\\u006de": "Zo\\u00eb \\"Z\\"", "t": "tab\\there"}', 'name: { value: "q\\"\\\\ \\n" }, "*": keep', '{"na\\u006de": "q\\"\\\\ \\n", "t": "tab\\there"}'],
+    ['"just a string"', '"*": { value: s }', '"s"'],
+    ['{}', '"*": { value: s }', '{}'],
+    ['[]', 'a: keep', '[]'],
+  ])('%s with { %s }', async (doc, keys, expected) => {
+    expect(await rewrite(doc, keys)).toBe(expected);
+    expect(() => JSON.parse(expected)).not.toThrow();
+  });
+
+  it.each(['{"a": 1', '{"a" 1}', '[1, 2,]', '{"a": tru}', '{"a": 1} x', '"\\q"'])('%s is refused as not JSON, without printing it', async (doc) => {
+    const { error } = await fail(HEAD + J + `COPY public.f (d) FROM stdin;\n${doc.replace(/\\/g, '\\\\')}\n\\.\n` + FOOT, 'tables:\n  f: { columns: { d: { json: { a: keep, "*": keep } } } }\n');
+    expect(error.message).toMatch(/^input line 13, table public\.f, column d: a json rule met a value that is not JSON \(invalid JSON at character \d+\)$/);
+  });
+
+  it('refuses nesting deeper than 512 levels', async () => {
+    const deep = '['.repeat(600) + ']'.repeat(600);
+    const { error } = await fail(HEAD + J + `COPY public.f (d) FROM stdin;\n${deep}\n\\.\n` + FOOT, 'tables:\n  f: { columns: { d: { json: { "*": keep } } } }\n');
+    expect(error.message).toMatch(/not JSON/);
+  });
+});
+
+describe('json rules, any document (fast-check)', () => {
+  const action = async (keys: string) => {
+    const r = await rules(`tables:\n  f: { columns: { d: { json: { ${keys} } } } }\n`);
+    const plan = r.plan('public.f', ['d'], 1);
+    if (plan.mode !== 'rewrite') throw new Error('expected a rewrite plan');
+    return (doc: string) => plan.actions[0]!({ text: () => doc, bytes: () => Buffer.from(doc), output: () => doc }, 0);
+  };
+  it('keeps every byte of a document the rules keep, and writes valid JSON of the same shape when they mask it', async () => {
+    const keep = await action('"*": keep');
+    const mask = await action('"*": { mask: null }');
+    const shape = (v: unknown): unknown =>
+      Array.isArray(v) ? v.map(shape) : v !== null && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, shape(x)])) : v === null ? null : 's';
+    fc.assert(
+      fc.property(fc.json(), fc.constantFrom('', ' ', '\n\t '), (doc, pad) => {
+        const text = pad + doc + pad;
+        expect(keep(text)).toBe(text);
+        expect(shape(JSON.parse(mask(text)!))).toEqual(shape(JSON.parse(text)));
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
