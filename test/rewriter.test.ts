@@ -225,7 +225,7 @@ describe('json rules rewrite by span', () => {
 describe('json rules, any document (fast-check)', () => {
   const action = async (keys: string) => {
     const r = await rules(`tables:\n  f: { columns: { d: { json: { ${keys} } } } }\n`);
-    const plan = r.plan('public.f', ['d'], 1);
+    const plan = r.plan('public.f', ['d'], () => undefined);
     if (plan.mode !== 'rewrite') throw new Error('expected a rewrite plan');
     return (doc: string) => plan.actions[0]!({ text: () => doc, bytes: () => Buffer.from(doc), output: () => doc }, 0);
   };
