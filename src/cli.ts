@@ -1,7 +1,7 @@
 /**
  * The command line: parses options, opens files, wires streams. Everything else is in the library.
  */
-import { createReadStream, createWriteStream, existsSync, openSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, openSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { createGzip } from 'node:zlib';
@@ -14,6 +14,7 @@ import { buildReport, humanSummary } from './summary.js';
 import { DEFAULT_MAX_UNIT_BYTES, type DumpRewriter } from './rewriter.js';
 import { PII_KINDS, foundAny, formatScan, scanDump, type PiiKind } from './scan.js';
 import { draftRules } from './init.js';
+import { readFileAhead } from './input.js';
 
 export interface Io {
   stdin: Readable;
@@ -24,7 +25,7 @@ export interface Io {
 
 const DEFAULT_SECRET_ENV = 'ANONYMISE_DUMP_SECRET';
 
-function openInput(path: string | undefined, io: Io): { stream: Readable; size?: number; name: string } {
+function openInput(path: string | undefined, io: Io): { stream: AsyncIterable<Buffer>; size?: number; name: string } {
   if (path === undefined || path === '-') return { stream: io.stdin, name: 'stdin' };
   if (!existsSync(path)) throw new AnonymiseError('USAGE', `no such input file: ${path}`);
   const st = statSync(path);
@@ -33,7 +34,7 @@ function openInput(path: string | undefined, io: Io): { stream: Readable; size?:
       'NOT_PLAIN_DUMP',
       `input ${path} is a directory (a pg_dump directory-format archive?), not a plain SQL dump: convert it with \`pg_restore -f - ${path} | anonymise-dump …\``,
     );
-  return { stream: createReadStream(path, { highWaterMark: 256 * 1024 }), size: st.size, name: path };
+  return { stream: readFileAhead(path), size: st.size, name: path };
 }
 
 interface RunFlags {

@@ -2,6 +2,7 @@
  * Input sniffing: a plain dump passes as it is, gzip is inflated, and every other container is
  * refused with a message that says what to do instead.
  */
+import { open } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
 import { Readable } from 'node:stream';
 import { AnonymiseError } from './errors.js';
@@ -67,5 +68,29 @@ export async function* plainDump(source: AsyncIterable<Buffer>): AsyncGenerator<
     throw e;
   } finally {
     compressed.destroy();
+  }
+}
+
+/**
+ * A file's bytes in chunks, with the next read already in flight while the caller works on the
+ * current one. A read stream starts its next read only after the caller's synchronous work on a
+ * chunk, so reading and rewriting took turns (~0.1 s idle per 100 MB).
+ */
+export async function* readFileAhead(path: string, chunkSize = 256 * 1024): AsyncGenerator<Buffer> {
+  const fh = await open(path, 'r');
+  let next: Promise<{ bytesRead: number; buffer: Buffer }> | null = null;
+  try {
+    next = fh.read(Buffer.allocUnsafe(chunkSize), 0, chunkSize, null);
+    for (;;) {
+      const { bytesRead, buffer } = await next;
+      next = null;
+      if (bytesRead === 0) return;
+      next = fh.read(Buffer.allocUnsafe(chunkSize), 0, chunkSize, null);
+      yield bytesRead === chunkSize ? buffer : buffer.subarray(0, bytesRead);
+    }
+  } finally {
+    // a consumer that stops early: let the read in flight finish before the file closes
+    await next?.catch(() => {});
+    await fh.close();
   }
 }
