@@ -2,7 +2,9 @@
  * Input sniffing: a plain dump passes as it is, gzip is inflated, and every other container is
  * refused with a message that says what to do instead.
  */
+import { read } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { createGunzip } from 'node:zlib';
 import { Readable } from 'node:stream';
 import { AnonymiseError } from './errors.js';
@@ -76,21 +78,60 @@ export async function* plainDump(source: AsyncIterable<Buffer>): AsyncGenerator<
  * current one. A read stream starts its next read only after the caller's synchronous work on a
  * chunk, so reading and rewriting took turns (~0.1 s idle per 100 MB).
  */
-export async function* readFileAhead(path: string, chunkSize = 256 * 1024): AsyncGenerator<Buffer> {
+export async function* readFileAhead(path: string, chunkSize = CHUNK): AsyncGenerator<Buffer> {
   const fh = await open(path, 'r');
-  let next: Promise<{ bytesRead: number; buffer: Buffer }> | null = null;
   try {
-    next = fh.read(Buffer.allocUnsafe(chunkSize), 0, chunkSize, null);
+    yield* readAhead((buf, off, len) => fh.read(buf, off, len, null).then((r) => r.bytesRead), chunkSize);
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Standard input when it is a file (`< dump.sql`), the same way: process.stdin reads 64 KiB chunks,
+ * and the cost per chunk was ~0.45 s per GB. A chunk waits until it is full or the input ends.
+ */
+export function readStdinAhead(chunkSize = CHUNK): AsyncGenerator<Buffer> {
+  const readOnce = promisify(read);
+  const readFd0 = async (buf: Buffer, off: number, len: number): Promise<number> => {
     for (;;) {
-      const { bytesRead, buffer } = await next;
+      try {
+        return (await readOnce(0, buf, off, len, null)).bytesRead;
+      } catch (e) {
+        // a pipe another process left non-blocking: wait for data instead of failing
+        if ((e as { code?: string }).code !== 'EAGAIN') throw e;
+        await new Promise((r) => setTimeout(r, 1));
+      }
+    }
+  };
+  return readAhead(readFd0, chunkSize);
+}
+
+const CHUNK = 256 * 1024;
+
+async function* readAhead(readInto: (buf: Buffer, off: number, len: number) => Promise<number>, chunkSize: number): AsyncGenerator<Buffer> {
+  const fill = async (): Promise<Buffer> => {
+    const buf = Buffer.allocUnsafe(chunkSize);
+    let n = 0;
+    while (n < chunkSize) {
+      const got = await readInto(buf, n, chunkSize - n);
+      if (got === 0) break;
+      n += got;
+    }
+    return n === chunkSize ? buf : buf.subarray(0, n);
+  };
+  let next: Promise<Buffer> | null = fill();
+  try {
+    for (;;) {
+      const chunk: Buffer = await next;
       next = null;
-      if (bytesRead === 0) return;
-      next = fh.read(Buffer.allocUnsafe(chunkSize), 0, chunkSize, null);
-      yield bytesRead === chunkSize ? buffer : buffer.subarray(0, bytesRead);
+      if (chunk.length === 0) return;
+      // the next read runs while the caller works on this chunk
+      next = fill();
+      yield chunk;
     }
   } finally {
     // a consumer that stops early: let the read in flight finish before the file closes
     await next?.catch(() => {});
-    await fh.close();
   }
 }

@@ -28,20 +28,53 @@ export class Output {
 
   /** Ensures room for `n` more bytes; returns the buffer to write into at `this.offset`. */
   private room(n: number): void {
+    if (this.runSrc !== null) this.settle();
     if (this.len + n <= this.buf.length) return;
     this.flush();
     if (n > this.buf.length) this.buf = Buffer.allocUnsafe(Math.max(n, this.capacity));
   }
 
-  /** Copies `src[start..end)`, or passes a view of it when it is long and `src` will not change. */
+  /**
+   * Copies `src[start..end)`, or passes a view of it when it is long and `src` will not change
+   * (`stable`). Adjacent stable ranges of one buffer join into one run first, so a table kept
+   * statement by statement (INSERT dumps) passes as views too.
+   */
   bytes(src: Buffer, start: number, end: number, stable: boolean): void {
-    const n = end - start;
-    if (n <= 0) return;
-    if (stable && n >= VIEW_THRESHOLD) {
-      this.flush();
-      this.sink(src.subarray(start, end));
+    if (end <= start) return;
+    if (stable) {
+      if (this.runSrc === src && this.runEnd === start) {
+        this.runEnd = end;
+        return;
+      }
+      this.settle();
+      this.runSrc = src;
+      this.runStart = start;
+      this.runEnd = end;
       return;
     }
+    this.settle();
+    this.copy(src, start, end);
+  }
+
+  // a pending run of stable input, not yet copied or passed on
+  private runSrc: Buffer | null = null;
+  private runStart = 0;
+  private runEnd = 0;
+
+  private settle(): void {
+    const src = this.runSrc;
+    if (src === null) return;
+    this.runSrc = null;
+    if (this.runEnd - this.runStart >= VIEW_THRESHOLD) {
+      this.flush();
+      this.sink(src.subarray(this.runStart, this.runEnd));
+    } else {
+      this.copy(src, this.runStart, this.runEnd);
+    }
+  }
+
+  private copy(src: Buffer, start: number, end: number): void {
+    const n = end - start;
     this.room(n);
     if (n < 48) {
       // short runs (the bytes between two rewritten values): Buffer#copy's own overhead dominates
@@ -96,16 +129,19 @@ export class Output {
 
   /** Current write offset (for comparing what was just written). */
   get mark(): number {
+    this.settle();
     return this.len;
   }
   /** True when the bytes written since `mark` equal `src[start..end)`. */
   sameSince(mark: number, generation: number, src: Buffer, start: number, end: number): boolean {
     // a flush in between only happens for huge values; count those as changed
+    this.settle();
     if (generation !== this.generation) return false;
     return this.len - mark === end - start && this.buf.compare(src, start, end, mark, this.len) === 0;
   }
 
   flush(): void {
+    this.settle();
     if (this.len === 0) return;
     // hand over the filled part and start a fresh buffer: the consumer owns what it was given
     const chunk = this.buf.subarray(0, this.len);

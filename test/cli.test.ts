@@ -46,6 +46,27 @@ describe('run', () => {
     for (const pii of ['@gmail.com', '@hotmail.co.uk', '@outlook.com', '@yahoo.co.uk', 'pbkdf2_sha256', 'HP19 8FF', 'resident']) expect(text).not.toContain(pii);
   });
 
+  it.each([
+    ['stdin and stdout files', `node ${BIN} -q -r ${COUNCIL} < ${SAMPLE} > OUT`],
+    ['stdin and stdout pipes', `cat ${SAMPLE} | node ${BIN} -q -r ${COUNCIL} | cat > OUT`],
+    ['a file argument, stdout a file', `node ${BIN} -q -r ${COUNCIL} ${SAMPLE} > OUT`],
+  ])('gives the golden output with %s (our own read-ahead and write streams on fd 0 and 1)', (_, cmd) => {
+    const out = join(tmp, `redirect-${Math.random().toString(36).slice(2)}.sql`);
+    const r = spawnSync('/bin/bash', ['--noprofile', '--norc', '-c', `set -o pipefail; ${cmd.replace('OUT', out)}`], { env: { PATH: process.env.PATH, ANONYMISE_DUMP_SECRET: SECRET } });
+    expect(r.status, r.stderr.toString()).toBe(0);
+    expect(readFileSync(out).equals(readFileSync(GOLDEN))).toBe(true);
+  });
+
+  it('ends a stdout file with the ABORTED trailer when the dump is cut off', () => {
+    const cut = join(tmp, 'cut.sql');
+    const text = readFileSync(SAMPLE, 'utf8');
+    writeFileSync(cut, text.slice(0, text.indexOf('COPY public.users_user') + 400));
+    const out = join(tmp, 'cut-out.sql');
+    const r = spawnSync('/bin/bash', ['--noprofile', '--norc', '-c', `node ${BIN} -q -r ${COUNCIL} < ${cut} > ${out}`], { env: { PATH: process.env.PATH } });
+    expect(r.status).toBe(3);
+    expect(readFileSync(out, 'utf8')).toMatch(/\nDO \$anonymise_dump\$ BEGIN RAISE EXCEPTION 'anonymise-dump aborted: this dump is incomplete'; END \$anonymise_dump\$;\n-- anonymise-dump: ABORTED: [^\n]+\n$/);
+  });
+
   it('reads stdin and gzip, writes -o atomically with mode 0600, --gzip, and a JSON report', () => {
     const out = join(tmp, 'safe.sql.gz');
     const report = join(tmp, 'report.json');
