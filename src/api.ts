@@ -1,12 +1,12 @@
 /**
  * The library API. The CLI is a thin shell over these functions, and the tests call them directly.
  */
-import type { Readable, Writable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
 import { KeyRing } from './keys.js';
 import { CompiledRules, type Gap } from './rule-compiler.js';
 import { loadRules, type RulesData } from './rules-file.js';
 import { DumpRewriter, type TableStats } from './rewriter.js';
-import { plainDump } from './input.js';
+import { coalesce, plainDump } from './input.js';
 import { AnonymiseError } from './errors.js';
 
 export interface RulesSource {
@@ -88,7 +88,7 @@ export function rewriteStream(source: AsyncIterable<Buffer> | Readable, sink: Wr
   };
   const done = (async () => {
     try {
-      for await (const chunk of plainDump(source as AsyncIterable<Buffer>)) {
+      for await (const chunk of plainDump(source instanceof Readable && !source.readableObjectMode ? coalesce(source) : source)) {
         rw.write(chunk);
         await drain();
         options.onChunk?.(rw);

@@ -135,3 +135,32 @@ async function* readAhead(readInto: (buf: Buffer, off: number, len: number) => P
     await next?.catch(() => {});
   }
 }
+
+/**
+ * A readable's data in as few chunks as it holds: whatever it has buffered comes as one chunk. A pipe
+ * from pg_dump delivers 8-18 KiB at a time, and every chunk has a fixed cost downstream.
+ */
+export async function* coalesce(stream: Readable): AsyncGenerator<Buffer> {
+  for (;;) {
+    const chunk = stream.read() as Buffer | null;
+    if (chunk !== null) {
+      yield chunk;
+      continue;
+    }
+    if (stream.readableEnded) return;
+    if (stream.errored) throw stream.errored;
+    await new Promise<void>((resolve, reject) => {
+      const settle = (e?: Error) => {
+        stream.off('readable', onReady);
+        stream.off('end', onReady);
+        stream.off('error', settle);
+        if (e) reject(e);
+        else resolve();
+      };
+      const onReady = () => settle();
+      stream.on('readable', onReady);
+      stream.on('end', onReady);
+      stream.on('error', settle);
+    });
+  }
+}

@@ -9,6 +9,8 @@ import { encodeLiteral } from './sql-literal.js';
 const DEFAULT_CAPACITY = 256 * 1024;
 /** Runs at least this long are passed on as views rather than copied. */
 const VIEW_THRESHOLD = 64 * 1024;
+/** flushIfFull() hands on the buffer from this much on */
+const FLUSH_AT = 64 * 1024;
 
 /** Bytes a COPY value must escape: \\ \t \n \r \b \f \v */
 const NEEDS_ESCAPE = /[\\\t\n\r\x08\x0c\x0b]/;
@@ -138,6 +140,12 @@ export class Output {
     this.settle();
     if (generation !== this.generation) return false;
     return this.len - mark === end - start && this.buf.compare(src, start, end, mark, this.len) === 0;
+  }
+
+  /** Flushes when a good part of the buffer is used; what is left waits for more, or for flush(). */
+  flushIfFull(): void {
+    this.settle();
+    if (this.len >= FLUSH_AT) this.flush();
   }
 
   flush(): void {

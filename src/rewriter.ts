@@ -260,7 +260,8 @@ export class DumpRewriter implements RowAccess {
         { line: this.line, table: this.state === State.Sql ? undefined : (this.currentTable ?? undefined) },
       );
     }
-    this.out.flush();
+    // small input chunks (pg_dump writes 8 KiB at a time) gather into large output chunks
+    this.out.flushIfFull();
   }
 
   private keepTail(chunk: Buffer): void {

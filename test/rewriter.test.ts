@@ -25,7 +25,11 @@ async function fail(dump: string | (string | Buffer)[], yaml: string): Promise<{
     for (const chunk of Array.isArray(dump) ? dump : [dump]) rw.write(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
     rw.end();
   } catch (e) {
-    if (e instanceof AnonymiseError) return { error: e, written: Buffer.concat(out).toString() };
+    if (e instanceof AnonymiseError) {
+      // as rewriteStream does: what was rewritten goes out, then the trailer (nothing while held back)
+      rw.abort(e.message);
+      return { error: e, written: Buffer.concat(out).toString() };
+    }
     throw e;
   }
   throw new Error('no error');
@@ -54,6 +58,7 @@ describe('fail closed', () => {
     expect(error.message).toMatch(/^input line 12, table public\.notes: table is not classified/);
     expect(written).toContain('user');
     expect(written).not.toContain('secret text');
+    expect(written).toMatch(/-- anonymise-dump: ABORTED: input line 12, table public\.notes: table is not classified[^\n]*\n$/);
   });
 
   it('a rule naming a column the table lacks is a rules error (exit 2) before output', async () => {
