@@ -19,7 +19,8 @@ export interface FakeSpec {
 }
 
 /** Input: the original value as UTF-8 bytes. */
-export type FakeFn = (value: Buffer) => string;
+/** The fake for the UTF-8 bytes `value[start..end)` (default: all of it). */
+export type FakeFn = (value: Buffer, start?: number, end?: number) => string;
 
 type Gen = (rng: Prng, token: string | null) => string;
 
@@ -231,16 +232,16 @@ export function compileFake(spec: FakeSpec, keys: KeyRing): FakeFn {
   const rng = new Prng();
   const fast = kit.fast[spec.method];
   if (fast) {
-    return (value) => {
-      sip.hash(value);
+    return (value, start = 0, end = value.length) => {
+      sip.hash(value, start, end);
       rng.seed(sip.hi, sip.lo);
       return fast(rng, spec.unique ? uniqueToken(sip.hi, sip.lo) : null);
     };
   }
   const [modName, fnName] = spec.method.split('.') as [string, string];
   const mod = (kit.faker as unknown as Record<string, Record<string, () => unknown>>)[modName]!;
-  return (value) => {
-    sip.hash(value);
+  return (value, start = 0, end = value.length) => {
+    sip.hash(value, start, end);
     kit.randomizer.rng.seed(sip.hi, sip.lo);
     const out = stringify(mod[fnName]!());
     return spec.unique ? appendToken(out, uniqueToken(sip.hi, sip.lo)) : out;

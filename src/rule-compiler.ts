@@ -282,7 +282,7 @@ export class CompiledRules {
       }
       case 'fake': {
         const fn = this.fakeFn(cr);
-        return { kind: 'text', fn: (s) => (s === '' ? '' : fn(Buffer.from(s, 'utf8'))), nulls: cr.nulls };
+        return { kind: 'text', fn: (s) => (s === '' ? '' : fakeOfText(fn, s)), nulls: cr.nulls };
       }
       case 'hash': {
         const fn = this.hashFn(cr.length);
@@ -330,6 +330,15 @@ export class CompiledRules {
     }
   }
 }
+
+/** UTF-8 of a text value to hash, without a new Buffer per value. */
+const SCRATCH = Buffer.allocUnsafe(64 * 1024);
+
+function fakeOfText(fn: FakeFn, s: string): string {
+  if (s.length * 3 > SCRATCH.length) return fn(Buffer.from(s, 'utf8'));
+  return fn(SCRATCH, 0, SCRATCH.write(s, 0, 'utf8'));
+}
+
 
 const BOOL_ALIASES: Record<string, string> = { t: 'true', true: 't', f: 'false', false: 'f' };
 
