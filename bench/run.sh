@@ -41,8 +41,11 @@ declare -A SECS RSS
 run() {
   local name=$1; shift
   local times=() rss=0 t m
+  rm -f "$OUT"; sync
   bash -c "$*" >/dev/null 2>&1 || { echo "FAILED: $name: $*" >&2; bash -c "$*" >&2; exit 1; }
   for ((i = 0; i < RUNS; i++)); do
+    # every case starts alike: no old output to truncate or unlink, no dirty pages still being written
+    rm -f "$OUT"; sync
     /usr/bin/time -f '%e %M' -o "$WORK/time" bash -c "$*" >/dev/null 2>&1
     read -r t m < "$WORK/time"
     times+=("$t")
@@ -60,6 +63,7 @@ run node-pipe-1MiB "node -e \"require('fs').createReadStream(process.argv[1],{hi
 run passthrough "$BIN -r $KEEP -o $OUT $DUMPS/plain.sql"
 run full "$BIN -r $FULL -o $OUT $DUMPS/plain.sql"
 run council "$BIN -r $ROOT/rules/examples/council.yaml -o $OUT $DUMPS/plain.sql"
+run pipe-pg_dump-passthrough "pg_dump -d $DB | $BIN -r $KEEP > $OUT"
 run pipe-pg_dump-full "pg_dump -d $DB | $BIN -r $FULL > $OUT"
 run inserts-passthrough "$BIN -r $KEEP -o $OUT $DUMPS/inserts.sql"
 run inserts-full "$BIN -r $FULL -o $OUT $DUMPS/inserts.sql"
@@ -103,6 +107,7 @@ row() { # name label
   row passthrough 'ours, passthrough (`unknown: keep`), file → file'
   row full 'ours, full rules (bench/rules-full.yaml), file → file'
   row council 'ours, council example rules, file → file'
+  row pipe-pg_dump-passthrough '`pg_dump \| ours -r passthrough > file`'
   row pipe-pg_dump-full '`pg_dump \| ours -r full > file`'
   row inserts-passthrough 'ours, passthrough, `--inserts` dump'
   row inserts-full 'ours, full rules, `--inserts` dump'
@@ -114,5 +119,6 @@ row() { # name label
   echo "The \`--inserts\` dump is $(awk "BEGIN{printf \"%.1f\", $ISIZE/1e6}") MB: full rules run at $(awk "BEGIN{printf \"%.0f\", $ISIZE/1e6/${SECS[inserts-full]}}") MB/s of it."
 } > "bench/results-s$SCALE.md"
 # RESULTS.md: every scale measured so far
-{ echo "# Benchmark results"; echo; for f in bench/results-s*.md; do sed '1,2d' "$f"; echo; done; } > bench/RESULTS.md
+# RESULTS.md: every scale measured so far, then the profile notes (bench/profile.md, written by hand)
+{ echo "# Benchmark results"; echo; for f in bench/results-s*.md; do sed '1,2d' "$f"; echo; done; cat bench/profile.md; } > bench/RESULTS.md
 cat "bench/results-s$SCALE.md"

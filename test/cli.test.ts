@@ -57,6 +57,16 @@ describe('run', () => {
     expect(readFileSync(out).equals(readFileSync(GOLDEN))).toBe(true);
   });
 
+  it('writes all of it to a small non-blocking pipe whose reader starts late (EAGAIN waits, exit 0)', () => {
+    const out = join(tmp, 'late-reader.sql');
+    // fd 1: a 4 KiB pipe, O_NONBLOCK (as another Node process might leave it); the reader sleeps first
+    const wrap = `import fcntl, os, sys; fcntl.fcntl(1, fcntl.F_SETPIPE_SZ, 4096); fcntl.fcntl(1, fcntl.F_SETFL, fcntl.fcntl(1, fcntl.F_GETFL) | os.O_NONBLOCK); os.execvp(sys.argv[1], sys.argv[1:])`;
+    const cmd = `set -o pipefail; python3 -c '${wrap}' ${process.execPath} ${BIN} -q -r ${COUNCIL} ${SAMPLE} | (sleep 1; cat > ${out})`;
+    const r = spawnSync('/bin/bash', ['--noprofile', '--norc', '-c', cmd], { env: { PATH: process.env.PATH, ANONYMISE_DUMP_SECRET: SECRET } });
+    expect(r.status, r.stderr.toString()).toBe(0);
+    expect(readFileSync(out).equals(readFileSync(GOLDEN))).toBe(true);
+  });
+
   it('ends a stdout file with the ABORTED trailer when the dump is cut off', () => {
     const cut = join(tmp, 'cut.sql');
     const text = readFileSync(SAMPLE, 'utf8');
