@@ -88,8 +88,14 @@ export function rewriteStream(source: AsyncIterable<Buffer> | Readable, sink: Wr
   };
   const done = (async () => {
     try {
+      let sinceCollect = 0;
       for await (const chunk of plainDump(source instanceof Readable && !source.readableObjectMode ? coalesce(source) : source)) {
         rw.write(chunk);
+        sinceCollect += chunk.length;
+        if (sinceCollect >= CHECK_EVERY && collect) {
+          sinceCollect = 0;
+          if (process.memoryUsage().arrayBuffers > COLLECT_AT) collect();
+        }
         await drain();
         options.onChunk?.(rw);
       }
@@ -109,6 +115,17 @@ export function rewriteStream(source: AsyncIterable<Buffer> | Readable, sink: Wr
   })();
   return { rewriter: rw, done };
 }
+
+/**
+ * A full garbage collection when spent I/O buffers pile up, if the process allows it (`node
+ * --expose-gc`, as bin/anonymise-dump.js runs). Read and output buffers outlive a few young-generation
+ * collections while rules allocate, and V8 then frees them only once ~50 MiB of them are waiting.
+ * Checked every MiB of input, collected above 24 MiB: peak RSS on a 1 GB dump ~100 -> ~90 MiB at no
+ * measurable cost (a collection every 8 MiB reached 77 MiB but cost 12-16 % of the time).
+ */
+const CHECK_EVERY = 1024 * 1024;
+const COLLECT_AT = 24 * 1024 * 1024;
+const collect = (globalThis as { gc?: () => void }).gc;
 
 function waitDrain(sink: Writable): Promise<void> {
   // a sink that errors or closes must not leave us waiting for 'drain' for ever. Plain listeners:
