@@ -149,10 +149,13 @@ export async function* coalesce(stream: Readable): AsyncGenerator<Buffer> {
     }
     if (stream.readableEnded) return;
     if (stream.errored) throw stream.errored;
+    // closed without an end (a destroyed socket): the input is cut off, which must not pass as complete
+    if (stream.destroyed) throw new AnonymiseError('BAD_INPUT', 'input closed before its end');
     await new Promise<void>((resolve, reject) => {
       const settle = (e?: Error) => {
         stream.off('readable', onReady);
         stream.off('end', onReady);
+        stream.off('close', onReady);
         stream.off('error', settle);
         if (e) reject(e);
         else resolve();
@@ -160,6 +163,7 @@ export async function* coalesce(stream: Readable): AsyncGenerator<Buffer> {
       const onReady = () => settle();
       stream.on('readable', onReady);
       stream.on('end', onReady);
+      stream.on('close', onReady);
       stream.on('error', settle);
     });
   }

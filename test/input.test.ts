@@ -64,5 +64,9 @@ describe('coalesce', () => {
     const bad = new PassThrough();
     setTimeout(() => bad.destroy(new Error('boom')), 5);
     await expect(collect(coalesce(bad))).rejects.toThrow('boom');
+    const cut = new PassThrough();
+    cut.write('half a dump');
+    setTimeout(() => cut.destroy(), 5);
+    await expect(collect(coalesce(cut))).rejects.toThrow('input closed before its end');
   });
 });
