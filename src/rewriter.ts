@@ -77,8 +77,16 @@ class Carry {
     src.copy(this.buf, this.len, start, end);
     this.len += n;
   }
+  /**
+   * The filled part only: the scanner's Buffer#indexOf searches to the end of the buffer it is given,
+   * and through the spare capacity of a large carry that made a long statement quadratic.
+   */
+  filled(): Buffer {
+    return this.buf.subarray(0, this.len);
+  }
   /** Keeps `buf[from..len)` and moves it to the front. */
   keepFrom(from: number): void {
+    if (from === 0) return; // nothing used (a unit still incomplete): no move of the whole carry
     this.buf.copyWithin(0, from, this.len);
     this.len -= from;
     // after one huge line, give the memory back
@@ -234,20 +242,30 @@ export class DumpRewriter implements RowAccess {
     this.bytesIn += chunk.length;
     this.keepTail(chunk);
     let from = 0;
+    // the next `;` at or after `from` (-1: none in this chunk), found again only once passed: looking
+    // for it from every line made a long multi-line statement across a chunk boundary quadratic
+    let semi = -2;
     // finish the unit left over from the last chunk first: in COPY data that is one line, so only the
     // bytes up to the next newline go through the carry and the rest is read in place
     while (this.carry.len > 0 && from < chunk.length) {
       // in SQL text a statement can only end at a `;` (or a meta-command at a newline): grow the
       // carry to the next one and let the scanner resume; bytes past the unit are read in place
       const nl = chunk.indexOf(LF, from);
+      if (nl === -1 && this.state !== State.Sql) {
+        // a COPY line still without its end: reading the carry again for every chunk of a long line
+        // would be quadratic
+        this.carry.append(chunk, from, chunk.length);
+        from = chunk.length;
+        break;
+      }
       let cut = nl === -1 ? chunk.length : nl + 1;
       if (this.state === State.Sql) {
-        const semi = chunk.indexOf(SEMI, from);
+        if (semi !== -1 && semi < from) semi = chunk.indexOf(SEMI, from);
         if (semi !== -1 && semi < cut) cut = semi + 1;
       }
       this.carry.append(chunk, from, cut);
       from = cut;
-      this.carry.keepFrom(this.process(this.carry.buf, 0, this.carry.len, false));
+      this.carry.keepFrom(this.process(this.carry.filled(), 0, this.carry.len, false));
     }
     if (from < chunk.length) {
       const used = this.process(chunk, from, chunk.length, true);
@@ -278,7 +296,7 @@ export class DumpRewriter implements RowAccess {
       throw new AnonymiseError('BAD_INPUT', 'input ends inside COPY data (truncated dump?)', { line: this.line, table: this.currentTable ?? undefined });
     }
     if (this.carry.len > 0) {
-      const buf = this.carry.buf;
+      const buf = this.carry.filled();
       const n = this.carry.len;
       if (this.scanner.kind === UnitKind.Meta || !this.scanner.onlyBlank) {
         // a meta-command on the last line without a newline is complete; anything else is cut off
