@@ -10,7 +10,9 @@ import type { SipHash } from './siphash.js';
 
 export const DETECTOR_NAMES = ['email', 'phone', 'postcode', 'ip', 'url'];
 
-const EMAIL = String.raw`[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}`;
+// the local part at most 256 characters (RFC 5321 allows 64): unbounded, every position of a long run
+// of such characters started a scan to its end, and 100,000 of them before an `@` took 4.9 s
+const EMAIL = String.raw`[A-Za-z0-9._%+'-]{1,256}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}`;
 const URL = String.raw`https?://[^\s"'<>()\[\]{}]+`;
 // UK numbers (0 then 1–9: 00… is an international prefix; +44 with spaces, dashes or brackets) and
 // E.164 (+ and 8–15 digits); never part of a longer run of letters or digits (hex tokens, paths)
