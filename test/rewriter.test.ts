@@ -272,3 +272,17 @@ describe('long units across many chunks', () => {
     expect(rewritten).toMatch(/(VALUES \(1, 'z'\);|\n1\tz\n2\tz\n)/);
   });
 });
+
+describe('statement keywords', () => {
+  it('reads the statements it acts on in any case, and only as whole words', async () => {
+    const dump = HEAD + 'create table public.users (\n    id integer NOT NULL,\n    email text,\n    name text\n);\n\n' +
+      "insert into public.users values (1, 'a@gmail.com', 'Ann');\nInsert Into public.users (id, email, name) Values (2, 'b@gmail.com', 'Bo');\n" + FOOT;
+    const out = (await run(dump, FULL)).output.toString();
+    expect(out).not.toContain('gmail');
+    expect(out).toContain("insert into public.users values (1, '");
+    expect(out.match(/'X'\)/g)).toHaveLength(2);
+    // an unknown first word passes as it is, even if it begins like one of ours
+    const other = HEAD + USERS + 'INSERTED_NOTE;\nCOPYRIGHT;\n' + FOOT;
+    expect((await run(other, FULL)).output.toString()).toBe(other);
+  });
+});
