@@ -98,7 +98,7 @@ export function readStdinAhead(chunkSize = CHUNK): AsyncGenerator<Buffer> {
       try {
         return (await readOnce(0, buf, off, len, null)).bytesRead;
       } catch (e) {
-        // a pipe another process left non-blocking: wait for data instead of failing
+        // a descriptor another process left non-blocking: wait instead of failing
         if ((e as { code?: string }).code !== 'EAGAIN') throw e;
         await new Promise((r) => setTimeout(r, 1));
       }
@@ -109,7 +109,7 @@ export function readStdinAhead(chunkSize = CHUNK): AsyncGenerator<Buffer> {
 
 const CHUNK = 256 * 1024;
 
-async function* readAhead(readInto: (buf: Buffer, off: number, len: number) => Promise<number>, chunkSize: number): AsyncGenerator<Buffer> {
+export async function* readAhead(readInto: (buf: Buffer, off: number, len: number) => Promise<number>, chunkSize: number): AsyncGenerator<Buffer> {
   const fill = async (): Promise<Buffer> => {
     const buf = Buffer.allocUnsafe(chunkSize);
     let n = 0;
@@ -120,14 +120,21 @@ async function* readAhead(readInto: (buf: Buffer, off: number, len: number) => P
     }
     return n === chunkSize ? buf : buf.subarray(0, n);
   };
-  let next: Promise<Buffer> | null = fill();
+  // a read that fails while the caller is still busy must not count as an unhandled rejection: it is
+  // awaited, and thrown, at the next chunk
+  const start = () => {
+    const p = fill();
+    p.catch(() => {});
+    return p;
+  };
+  let next: Promise<Buffer> | null = start();
   try {
     for (;;) {
       const chunk: Buffer = await next;
       next = null;
       if (chunk.length === 0) return;
       // the next read runs while the caller works on this chunk
-      next = fill();
+      next = start();
       yield chunk;
     }
   } finally {

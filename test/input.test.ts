@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { coalesce, readFileAhead } from '../src/input.js';
+import { coalesce, readAhead, readFileAhead } from '../src/input.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'anonymise-dump-input-'));
 
@@ -37,6 +37,23 @@ describe('readFileAhead', () => {
 
   it('fails on a missing file', async () => {
     await expect(collect(readFileAhead(join(dir, 'missing')))).rejects.toThrow(/ENOENT/);
+  });
+});
+
+describe('readAhead', () => {
+  it('hands a read error of the chunk read ahead to the caller at that chunk, not as an unhandled rejection', async () => {
+    let calls = 0;
+    const readInto = async (buf: Buffer, off: number, len: number) => {
+      if (++calls === 1) {
+        buf.fill(7, off, off + len);
+        return len;
+      }
+      throw Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO' });
+    };
+    const it = readAhead(readInto, 16)[Symbol.asyncIterator]();
+    expect((await it.next()).value).toEqual(Buffer.alloc(16, 7));
+    await new Promise((r) => setTimeout(r, 20)); // the caller is busy; the read ahead fails meanwhile
+    await expect(it.next()).rejects.toThrow('EIO');
   });
 });
 
