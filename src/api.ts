@@ -7,6 +7,7 @@ import { CompiledRules, type Gap } from './rule-compiler.js';
 import { loadRules, type RulesData } from './rules-file.js';
 import { DumpRewriter, type TableStats } from './rewriter.js';
 import { coalesce, plainDump } from './input.js';
+import { firstEvent } from './events.js';
 import { AnonymiseError } from './errors.js';
 
 export interface RulesSource {
@@ -128,22 +129,11 @@ const COLLECT_AT = 24 * 1024 * 1024;
 const collect = (globalThis as { gc?: () => void }).gc;
 
 function waitDrain(sink: Writable): Promise<void> {
-  // a sink that errors or closes must not leave us waiting for 'drain' for ever. Plain listeners:
-  // three once()s with an AbortController per wait were a visible cost at a wait per output batch.
-  return new Promise((resolve, reject) => {
-    const done = (e?: Error) => {
-      sink.off('drain', onDrain);
-      sink.off('close', onClose);
-      sink.off('error', onError);
-      if (e) reject(e);
-      else resolve();
-    };
-    const onDrain = () => done();
-    const onClose = () => done(Object.assign(new Error('output closed'), { code: 'EPIPE' }));
-    const onError = (e: Error) => done(e);
-    sink.on('drain', onDrain);
-    sink.on('close', onClose);
-    sink.on('error', onError);
+  // a sink that errors or closes must not leave us waiting for 'drain' for ever
+  return firstEvent(sink, {
+    drain: null,
+    close: () => Object.assign(new Error('output closed'), { code: 'EPIPE' }),
+    error: (e) => e as Error,
   });
 }
 

@@ -228,10 +228,10 @@ async function check(input: string | undefined, flags: { rules?: string[] }, io:
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
-function positiveInt(flag: string): (v: string) => number {
+function positiveInt(flag: string, min = 1): (v: string) => number {
   return (v) => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new AnonymiseError('USAGE', `${flag} must be a positive integer`);
+    if (!Number.isInteger(n) || n < min) throw new AnonymiseError('USAGE', min === 1 ? `${flag} must be a positive integer` : `${flag} must be an integer ≥ ${min}`);
     return n;
   };
 }
@@ -318,11 +318,7 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
     .addOption(new Option('--progress', 'show a progress line on stderr (default: when stderr is a terminal)'))
     .addOption(new Option('--no-progress', 'never show the progress line'))
     .addOption(
-      new Option('--max-line-bytes <n>', 'longest statement or COPY line accepted').default(DEFAULT_MAX_UNIT_BYTES).argParser((v) => {
-        const n = Number(v);
-        if (!Number.isInteger(n) || n < 1024) throw new AnonymiseError('USAGE', '--max-line-bytes must be an integer ≥ 1024');
-        return n;
-      }),
+      new Option('--max-line-bytes <n>', 'longest statement or COPY line accepted').default(DEFAULT_MAX_UNIT_BYTES).argParser(positiveInt('--max-line-bytes', 1024)),
     )
     .action(async (input: string | undefined, flags: RunFlags) => {
       code = await run(input, flags, io);

@@ -30,15 +30,21 @@ export function hexValue(b: number): number {
   return -1;
 }
 
+/** The offset of the first backslash in `src[start..end)`, or `end`: a field with none needs no decoding. */
+export function firstBackslash(src: Buffer, start: number, end: number): number {
+  // a plain loop: Buffer#indexOf would search on past `end`, through the rest of the chunk
+  let i = start;
+  while (i < end && src[i] !== BACKSLASH) i++;
+  return i;
+}
+
 /**
  * The raw bytes of one field (`src[start..end)`, no tab or newline inside), or null for `\N`.
  * Returns a view of `src` when the field holds no escape. Throws on a lone trailing backslash, which
  * COPY would read as an escaped delimiter — something pg_dump never writes.
  */
 export function unescapeField(src: Buffer, start: number, end: number): Buffer | null {
-  // a plain loop: Buffer#indexOf would search on past `end`, through the rest of the chunk
-  let first = start;
-  while (first < end && src[first] !== BACKSLASH) first++;
+  const first = firstBackslash(src, start, end);
   if (first === end) return src.subarray(start, end);
   if (isNullField(src, start, end)) return null;
   const out = Buffer.allocUnsafe(end - start);

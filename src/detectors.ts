@@ -7,6 +7,7 @@
  */
 import { KeyRing, Prng, uniqueToken } from './keys.js';
 import type { SipHash } from './siphash.js';
+import { withUtf8 } from './encoding.js';
 
 export const DETECTOR_NAMES = ['email', 'phone', 'postcode', 'ip', 'url'];
 
@@ -82,9 +83,10 @@ export function compileScrubber(names: string[], keys: KeyRing): (text: string) 
     const sip = keys.sip(`scrub\0${kind}`);
     const make = FAKERS[kind]!;
     const may = MAY_MATCH[kind]!;
+    const hashMatch = (buf: Buffer, end: number) => sip.hash(buf, 0, end);
     const replace = (match: string) => {
       if (isReservedFake(kind, match)) return match;
-      sip.hash(Buffer.from(match, 'utf8'));
+      withUtf8(match, hashMatch);
       rng.seed(sip.hi, sip.lo);
       return make(rng, sip, match);
     };

@@ -82,3 +82,17 @@ export function codecFor(rawName: string): TextCodec | { unsupported: string } {
 }
 
 export const UTF8_CODEC = utf8;
+
+const SCRATCH = Buffer.allocUnsafe(64 * 1024);
+
+/**
+ * Calls `use` with the UTF-8 of `s` as `buf[0..end)`, from a scratch buffer rather than a new Buffer
+ * per value (values to hash: fakes, hashes, scrubbed matches). `use` must not keep `buf`.
+ */
+export function withUtf8<T>(s: string, use: (buf: Buffer, end: number) => T): T {
+  if (s.length * 3 > SCRATCH.length) {
+    const b = Buffer.from(s, 'utf8');
+    return use(b, b.length);
+  }
+  return use(SCRATCH, SCRATCH.write(s, 0, 'utf8'));
+}

@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { createGunzip } from 'node:zlib';
 import { Readable } from 'node:stream';
 import { AnonymiseError } from './errors.js';
+import { firstEvent } from './events.js';
 
 const ARCHIVE_ADVICE = 'convert it with `pg_restore -f - ARCHIVE | anonymise-dump …`';
 
@@ -93,18 +94,7 @@ export async function* readFileAhead(path: string, chunkSize = CHUNK): AsyncGene
  */
 export function readStdinAhead(chunkSize = CHUNK): AsyncGenerator<Buffer> {
   const readOnce = promisify(read);
-  const readFd0 = async (buf: Buffer, off: number, len: number): Promise<number> => {
-    for (;;) {
-      try {
-        return (await readOnce(0, buf, off, len, null)).bytesRead;
-      } catch (e) {
-        // a descriptor another process left non-blocking: wait instead of failing
-        if ((e as { code?: string }).code !== 'EAGAIN') throw e;
-        await new Promise((r) => setTimeout(r, 1));
-      }
-    }
-  };
-  return readAhead(readFd0, chunkSize);
+  return readAhead(async (buf, off, len) => (await readOnce(0, buf, off, len, null)).bytesRead, chunkSize);
 }
 
 const CHUNK = 256 * 1024;
@@ -158,20 +148,6 @@ export async function* coalesce(stream: Readable): AsyncGenerator<Buffer> {
     if (stream.errored) throw stream.errored;
     // closed without an end (a destroyed socket): the input is cut off, which must not pass as complete
     if (stream.destroyed) throw new AnonymiseError('BAD_INPUT', 'input closed before its end');
-    await new Promise<void>((resolve, reject) => {
-      const settle = (e?: Error) => {
-        stream.off('readable', onReady);
-        stream.off('end', onReady);
-        stream.off('close', onReady);
-        stream.off('error', settle);
-        if (e) reject(e);
-        else resolve();
-      };
-      const onReady = () => settle();
-      stream.on('readable', onReady);
-      stream.on('end', onReady);
-      stream.on('close', onReady);
-      stream.on('error', settle);
-    });
+    await firstEvent(stream, { readable: null, end: null, close: null, error: (e) => e as Error });
   }
 }

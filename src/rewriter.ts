@@ -11,7 +11,7 @@
  */
 import { BACKSLASH, CR, DOT, LF, SEMI, TAB } from './bytes.js';
 import { isUtf8 } from 'node:buffer';
-import { NULL_FIELD, unescapeField } from './copy-codec.js';
+import { NULL_FIELD, firstBackslash, unescapeField } from './copy-codec.js';
 import { UTF8_CODEC, codecFor, type TextCodec } from './encoding.js';
 import { AnonymiseError } from './errors.js';
 import { Output } from './output.js';
@@ -919,7 +919,7 @@ export function connectTarget(line: string): string | null {
  * text, which invalid bytes decode to (and which bytes() then tells apart from a real U+FFFD).
  */
 function plainCopyText(buf: Buffer, start: number, end: number): string | null {
-  for (let i = start; i < end; i++) if (buf[i] === BACKSLASH) return null;
+  if (firstBackslash(buf, start, end) !== end) return null;
   const t = buf.toString('utf8', start, end);
   return t.includes('\uFFFD') ? null : t;
 }
