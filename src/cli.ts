@@ -1,7 +1,7 @@
 /**
  * The command line: parses options, opens files, wires streams. Everything else is in the library.
  */
-import { createWriteStream, existsSync, fstatSync, openSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, fstatSync, type Stats, openSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { createGzip } from 'node:zlib';
@@ -173,31 +173,32 @@ async function run(input: string | undefined, flags: RunFlags, io: Io): Promise<
   }
 }
 
-/** Our own stream on fd 1 when it is a file or a pipe (see fd-writer.ts); process.stdout otherwise. */
-function asyncStdout(io: Io): Writable | null {
-  // (not io.stdout === process.stdout: reading that getter makes a pipe on fd 1 non-blocking)
+/**
+ * fstat of fd 0 or 1 when `io` is this process (not a test's streams); null otherwise. Not through
+ * process.stdout: reading that getter makes a pipe on fd 1 non-blocking.
+ */
+function ownFd(io: Io, fd: 0 | 1): Stats | null {
   if ((io as unknown) !== process) return null;
   try {
-    const st = fstatSync(1);
-    if (!st.isFile() && !st.isFIFO()) return null;
+    return fstatSync(fd);
   } catch {
     return null;
   }
-  return new FdWriter(1);
+}
+
+/** Our own stream on fd 1 when it is a file or a pipe (see fd-writer.ts); process.stdout otherwise. */
+function asyncStdout(io: Io): Writable | null {
+  const st = ownFd(io, 1);
+  return st && (st.isFile() || st.isFIFO()) ? new FdWriter(1) : null;
 }
 
 /**
- * True when standard input is the process's own fd 0 and a regular file (`< dump.sql`). A pipe stays
- * with process.stdin: reads from the thread pool fill only between two chunks' work, which left
- * the writer blocked on a full 64 KiB pipe for longer (cat | ours: 1.3 s -> 2.0-2.8 s per GB).
+ * True when standard input is a regular file (`< dump.sql`). A pipe stays with process.stdin: reads
+ * from the thread pool fill only between two chunks' work, which left the writer blocked on a full
+ * 64 KiB pipe for longer (cat | ours: 1.3 s -> 2.0-2.8 s per GB).
  */
 function stdinIsFile(io: Io): boolean {
-  if ((io as unknown) !== process) return false;
-  try {
-    return fstatSync(0).isFile();
-  } catch {
-    return false;
-  }
+  return ownFd(io, 0)?.isFile() ?? false;
 }
 
 function isEpipe(e: unknown): boolean {
