@@ -2,12 +2,12 @@
  * The library API. The CLI is a thin shell over these functions, and the tests call them directly.
  */
 import { Readable, type Writable } from 'node:stream';
-import { KeyRing } from './keys.js';
-import { CompiledRules, type Gap } from './rule-compiler.js';
-import { loadRules, type RulesData } from './rules-file.js';
-import { DumpRewriter, type TableStats } from './rewriter.js';
-import { coalesce, plainDump } from './input.js';
-import { firstEvent } from './events.js';
+import { KeyRing } from './pseudonym/keys.js';
+import { CompiledRules, type Gap } from './rules/rule-compiler.js';
+import { loadRules, type RulesData } from './rules/rules-file.js';
+import { DumpRewriter, type TableStats } from './dump/rewriter.js';
+import { coalesce, plainDump } from './io/input.js';
+import { firstEvent } from './io/events.js';
 import { AnonymiseError } from './errors.js';
 
 export interface RulesSource {

@@ -10,12 +10,12 @@ import type { Readable, Writable } from 'node:stream';
 import { Command, CommanderError, Option } from 'commander';
 import { checkDump, compileRules, readRules, rewriteStream } from './api.js';
 import { AnonymiseError, EXIT } from './errors.js';
-import { buildReport, humanSummary } from './summary.js';
-import { DEFAULT_MAX_UNIT_BYTES, type DumpRewriter } from './rewriter.js';
-import { PII_KINDS, foundAny, formatScan, scanDump, type PiiKind } from './scan.js';
-import { draftRules } from './init.js';
-import { readFileAhead, readStdinAhead } from './input.js';
-import { FdWriter } from './fd-writer.js';
+import { buildReport, humanSummary } from './commands/summary.js';
+import { DEFAULT_MAX_UNIT_BYTES, type DumpRewriter } from './dump/rewriter.js';
+import { PII_KINDS, foundAny, formatScan, scanDump, type PiiKind } from './commands/scan.js';
+import { draftRules } from './commands/init.js';
+import { readFileAhead, readStdinAhead } from './io/input.js';
+import { FdWriter } from './io/fd-writer.js';
 
 export interface Io {
   stdin: Readable;
@@ -251,12 +251,12 @@ async function leaks(input: string | undefined, flags: ScanFlags, io: Io): Promi
   if (!flags.rules?.length) throw new AnonymiseError('USAGE', 'scan --against needs the rules the dump was made with (-r RULES.yaml)');
   const rules = compileRules(await readRules({ files: flags.rules }), 'leak-check');
   // a fake name can equal a real one by chance: names from faker's lists are not counted as leaks
-  const fake = await import('./fake.js');
+  const fake = await import('./pseudonym/fake.js');
   await fake.loadLocales(['en', 'en_GB']);
   const ignore = new Set<string>();
   for (const loc of ['en', 'en_GB']) for (const n of Object.values(fake.personNames(loc)).flat()) ignore.add(n);
   const src = openInput(input, io);
-  const { leakCheck } = await import('./leak-check.js');
+  const { leakCheck } = await import('./commands/leak-check.js');
   const report = await leakCheck(src.stream, rules, flags.against!, { ignore });
   const cols = Object.entries(report.columns);
   const leaked = cols.filter(([, r]) => r.found > 0 || (flags.strict && r.possible > 0));
@@ -357,7 +357,7 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
     .action(async (input: string | undefined, flags: { sampleRows: number; db?: string }) => {
       if (flags.db) {
         if (input !== undefined) throw new AnonymiseError('USAGE', 'init takes a dump or --db, not both');
-        const { sampleDatabase } = await import('./db-sample.js');
+        const { sampleDatabase } = await import('./commands/db-sample.js');
         const res = await sampleDatabase(flags.db, { sampleRows: flags.sampleRows });
         // never echo the URL: it may hold a password
         io.stdout.write(draftRules(res, { source: 'a live database (--db)', sampleRows: flags.sampleRows }));

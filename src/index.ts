@@ -1,6 +1,6 @@
 export { readRules, compileRules, rewriteBuffer, rewriteStream, checkDump } from './api.js';
 export type { RewriteOptions, RewriteResult, CheckResult, RulesSource } from './api.js';
 export { AnonymiseError, EXIT } from './errors.js';
-export { decodeField, encodeField, unescapeField } from './copy-codec.js';
-export { CompiledRules } from './rule-compiler.js';
-export type { TableStats } from './rewriter.js';
+export { decodeField, encodeField, unescapeField } from './dump/copy-codec.js';
+export { CompiledRules } from './rules/rule-compiler.js';
+export type { TableStats } from './dump/rewriter.js';

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeField, encodeField, unescapeField } from '../src/copy-codec.js';
+import { decodeField, encodeField, unescapeField } from '../src/dump/copy-codec.js';
 
 // strings rich in the characters COPY text format gives meaning to
 const awkward = fc.string({

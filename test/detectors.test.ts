@@ -1,7 +1,7 @@
 /** The scrub detectors on free text: what they replace, and that hostile text stays linear. */
 import { describe, expect, it } from 'vitest';
-import { compileScrubber } from '../src/detectors.js';
-import { KeyRing } from '../src/keys.js';
+import { compileScrubber } from '../src/pseudonym/detectors.js';
+import { KeyRing } from '../src/pseudonym/keys.js';
 
 const scrub = compileScrubber(['email', 'url', 'ip', 'phone', 'postcode'], new KeyRing('k'));
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { compileRules, readRules, rewriteBuffer } from '../src/api.js';
-import { connectTarget } from '../src/rewriter.js';
+import { connectTarget } from '../src/dump/rewriter.js';
 import { AnonymiseError } from '../src/errors.js';
 import { createDb, pgEnv, psql } from './support/db.js';
 

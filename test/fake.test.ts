@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { checkFakeSpec, compileFake, loadLocales } from '../src/fake.js';
-import { KeyRing } from '../src/keys.js';
+import { checkFakeSpec, compileFake, loadLocales } from '../src/pseudonym/fake.js';
+import { KeyRing } from '../src/pseudonym/keys.js';
 
 const keys = (s = 'k') => new KeyRing(s);
 const b = (s: string) => Buffer.from(s, 'utf8');

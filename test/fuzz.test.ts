@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { compileRules, readRules, rewriteBuffer } from '../src/api.js';
-import type { CompiledRules } from '../src/rule-compiler.js';
+import type { CompiledRules } from '../src/rules/rule-compiler.js';
 import { AnonymiseError } from '../src/errors.js';
 import { Rng, chunks, makeDump, makeSchema, mutate, rulesYaml, type FuzzTable } from './support/fuzz-gen.js';
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { coalesce, readAhead, readFileAhead } from '../src/input.js';
+import { coalesce, readAhead, readFileAhead } from '../src/io/input.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'anonymise-dump-input-'));
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { compileRules, readRules, rewriteBuffer } from '../src/api.js';
 import { AnonymiseError } from '../src/errors.js';
-import { DumpRewriter } from '../src/rewriter.js';
+import { DumpRewriter } from '../src/dump/rewriter.js';
 
 const HEAD = "--\n-- PostgreSQL database dump\n--\n\nSET client_encoding = 'UTF8';\nSET standard_conforming_strings = on;\n\n";
 const FOOT = '\n--\n-- PostgreSQL database dump complete\n--\n\n';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AnonymiseError } from '../src/errors.js';
-import { loadRules } from '../src/rules-file.js';
+import { loadRules } from '../src/rules/rules-file.js';
 
 async function errorOf(yaml: string): Promise<AnonymiseError> {
   try {

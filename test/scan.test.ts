@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { PiiDetector, PII_KINDS, scanDump } from '../src/scan.js';
+import { PiiDetector, PII_KINDS, scanDump } from '../src/commands/scan.js';
 
 const BIN = 'bin/anonymise-dump.js';
 const SAMPLE = 'fixtures/sample/sample.sql';

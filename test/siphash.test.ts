@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SipHash } from '../src/siphash.js';
+import { SipHash } from '../src/pseudonym/siphash.js';
 
 // reference vectors from the SipHash paper's implementation: key 00..0f, message 00..(n-1)
 const VECTORS: [number, string][] = [

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { StatementScanner, UnitKind } from '../src/sql-lexer.js';
+import { StatementScanner, UnitKind } from '../src/dump/sql-lexer.js';
 
 /** Splits SQL text into units the way the rewriter does, feeding it cut at `at`. */
 function units(sql: string, at?: number, scs = true): string[] {

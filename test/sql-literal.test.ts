@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { LitKind, decodeLiteral, encodeLiteral } from '../src/sql-literal.js';
-import { InsertValues } from '../src/insert-parser.js';
+import { LitKind, decodeLiteral, encodeLiteral } from '../src/dump/sql-literal.js';
+import { InsertValues } from '../src/dump/insert-parser.js';
 
 const awkward = fc.string({ unit: fc.oneof(fc.constantFrom("'", "''", '\\', '\\\\', '\n', '\t', 'E', 'é', '🎉', ';', ')', ','), fc.string({ maxLength: 1 })), maxLength: 30 });
 

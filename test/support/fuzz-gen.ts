@@ -2,8 +2,8 @@
  * Random dumps built from grammar pieces, random rules for them, and byte mutations. Every value a
  * rule rewrites carries a marker (`SECRET…`), so a leak is a marker found in the output.
  */
-import { encodeField } from '../../src/copy-codec.js';
-import { literalOf } from '../../src/sql-literal.js';
+import { encodeField } from '../../src/dump/copy-codec.js';
+import { literalOf } from '../../src/dump/sql-literal.js';
 
 export class Rng {
   private s: number;

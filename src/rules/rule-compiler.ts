@@ -3,11 +3,11 @@
  * are copied untouched) or a function from the row to the new value. Checking a table against the
  * rules happens here, once per table, before its first row.
  */
-import { AnonymiseError } from './errors.js';
-import type { FakeFn } from './fake.js';
-import { compileScrubber } from './detectors.js';
-import { withUtf8 } from './encoding.js';
-import { KeyRing } from './keys.js';
+import { AnonymiseError } from '../errors.js';
+import type { FakeFn } from '../pseudonym/fake.js';
+import { compileScrubber } from '../pseudonym/detectors.js';
+import { withUtf8 } from '../dump/encoding.js';
+import { KeyRing } from '../pseudonym/keys.js';
 import { JsonCursor, JsonSyntaxError } from './json-text.js';
 import { isPresetFile, rulesForDatabase, type ColumnRule, type Filter, type RulesData, type TableRule, type UnknownPolicy } from './rules-file.js';
 

@@ -10,7 +10,7 @@ export type Token =
   | { t: 'num'; at: number; end: number }
   | { t: 'op'; v: string; at: number; end: number };
 
-import { AnonymiseError } from './errors.js';
+import { AnonymiseError } from '../errors.js';
 
 /**
  * PostgreSQL identifiers are at most 63 bytes (NAMEDATALEN - 1) and pg_dump never writes control

@@ -7,7 +7,7 @@ import { open } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { createGunzip } from 'node:zlib';
 import { Readable } from 'node:stream';
-import { AnonymiseError } from './errors.js';
+import { AnonymiseError } from '../errors.js';
 import { firstEvent } from './events.js';
 
 const ARCHIVE_ADVICE = 'convert it with `pg_restore -f - ARCHIVE | anonymise-dump …`';

@@ -3,7 +3,7 @@
  * and COPY headers. pg_dump writes these in a regular form, so a token list is enough; no SQL
  * parser runs on the data path.
  */
-import { AnonymiseError } from './errors.js';
+import { AnonymiseError } from '../errors.js';
 import { isOp, isWord, tokenize, type Token } from './sql-tokens.js';
 
 export interface QualifiedName {

@@ -13,9 +13,9 @@ import { BACKSLASH, CR, DOT, LF, SEMI, TAB } from './bytes.js';
 import { isUtf8 } from 'node:buffer';
 import { NULL_FIELD, firstBackslash, unescapeField } from './copy-codec.js';
 import { UTF8_CODEC, codecFor, type TextCodec } from './encoding.js';
-import { AnonymiseError } from './errors.js';
+import { AnonymiseError } from '../errors.js';
 import { Output } from './output.js';
-import type { ColumnAction, CompiledRules, Gap, RowAccess, TablePlan } from './rule-compiler.js';
+import type { ColumnAction, CompiledRules, Gap, RowAccess, TablePlan } from '../rules/rule-compiler.js';
 import {
   parseAttachPartition,
   parseCopyHeader,

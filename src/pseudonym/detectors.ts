@@ -7,7 +7,7 @@
  */
 import { KeyRing, Prng, uniqueToken } from './keys.js';
 import type { SipHash } from './siphash.js';
-import { withUtf8 } from './encoding.js';
+import { withUtf8 } from '../dump/encoding.js';
 
 export const DETECTOR_NAMES = ['email', 'phone', 'postcode', 'ip', 'url'];
 

@@ -4,7 +4,7 @@
  */
 import pg from 'pg';
 import QueryStream from 'pg-query-stream';
-import { AnonymiseError } from './errors.js';
+import { AnonymiseError } from '../errors.js';
 import { ScanCollector, type ScanResult } from './scan.js';
 
 const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;

@@ -7,7 +7,7 @@
  * are found on bytes, and only the ones a rule reads are ever decoded.
  */
 import { BACKSLASH, COMMA, DQUOTE, LPAREN, RPAREN, SEMI, SQUOTE } from './bytes.js';
-import { AnonymiseError } from './errors.js';
+import { AnonymiseError } from '../errors.js';
 import { LitKind } from './sql-literal.js';
 import { isOp, isWord, tokenize, type Token } from './sql-tokens.js';
 import type { QualifiedName } from './schema.js';

@@ -5,12 +5,12 @@
  * Our own reserved fakes (example.com, 07700 900xxx, ZZ postcodes, documentation IPs) do not count.
  */
 import type { Readable } from 'node:stream';
-import { PATTERNS, isReservedFake } from './detectors.js';
-import { DumpRewriter } from './rewriter.js';
-import { CompiledRules, type RowAccess, type TablePlan } from './rule-compiler.js';
-import { KeyRing } from './keys.js';
-import { plainDump } from './input.js';
-import { AnonymiseError } from './errors.js';
+import { PATTERNS, isReservedFake } from '../pseudonym/detectors.js';
+import { DumpRewriter } from '../dump/rewriter.js';
+import { CompiledRules, type RowAccess, type TablePlan } from '../rules/rule-compiler.js';
+import { KeyRing } from '../pseudonym/keys.js';
+import { plainDump } from '../io/input.js';
+import { AnonymiseError } from '../errors.js';
 
 export const PII_KINDS = ['email', 'phone', 'postcode', 'ip', 'card', 'nino', 'name'] as const;
 export type PiiKind = (typeof PII_KINDS)[number];
@@ -163,7 +163,7 @@ export class ScanCollector {
   ) {}
 
   static async create(options: { sampleRows?: number; jsonKeys?: boolean }): Promise<ScanCollector> {
-    const fake = await import('./fake.js');
+    const fake = await import('../pseudonym/fake.js');
     await fake.loadLocales(['en', 'en_GB']);
     const names = { first: new Set<string>(), last: new Set<string>() };
     for (const loc of ['en', 'en_GB']) {

@@ -5,7 +5,7 @@
  * server encoding keeps ASCII bytes single, so escapes can be handled without decoding text.
  */
 import { BACKSLASH, CR, LF, TAB } from './bytes.js';
-import { AnonymiseError } from './errors.js';
+import { AnonymiseError } from '../errors.js';
 
 const BS = 0x08; // \b
 const FF = 0x0c; // \f

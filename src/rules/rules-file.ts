@@ -7,9 +7,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node, type Pair, type YAMLMap } from 'yaml';
-import { AnonymiseError } from './errors.js';
-import type * as FakeModule from './fake.js';
-import { DETECTOR_NAMES } from './detectors.js';
+import { AnonymiseError } from '../errors.js';
+import type * as FakeModule from '../pseudonym/fake.js';
+import { DETECTOR_NAMES } from '../pseudonym/detectors.js';
 
 export type UnknownPolicy = 'fail' | 'keep' | 'null';
 export type NullPolicy = 'keep' | 'replace';
@@ -66,7 +66,7 @@ interface PendingFake {
   localeAt: Where;
 }
 
-const PRESET_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'rules');
+const PRESET_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'rules');
 const MAX_HASH_LENGTH = 64;
 
 class Ctx {
@@ -419,7 +419,7 @@ export async function loadRules(files: { path: string; text?: string }[]): Promi
     loadInto(acc, f.path, text, [], fakes);
   }
   if (fakes.length > 0) {
-    acc.fake = await import('./fake.js');
+    acc.fake = await import('../pseudonym/fake.js');
     await acc.fake.loadLocales(new Set(fakes.map((f) => f.spec.locale)));
     for (const f of fakes) {
       const problem = acc.fake.checkFakeSpec(f.spec);

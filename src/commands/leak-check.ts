@@ -10,14 +10,14 @@ import type { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import QueryStream from 'pg-query-stream';
-import { PATTERNS, isReservedFake } from './detectors.js';
-import { SipHash } from './siphash.js';
-import { DumpRewriter } from './rewriter.js';
-import type { CompiledRules, RowAccess } from './rule-compiler.js';
+import { PATTERNS, isReservedFake } from '../pseudonym/detectors.js';
+import { SipHash } from '../pseudonym/siphash.js';
+import { DumpRewriter } from '../dump/rewriter.js';
+import type { CompiledRules, RowAccess } from '../rules/rule-compiler.js';
 import { ObservingRules } from './scan.js';
-import { plainDump } from './input.js';
-import { AnonymiseError } from './errors.js';
-import type { ColumnRule } from './rules-file.js';
+import { plainDump } from '../io/input.js';
+import { AnonymiseError } from '../errors.js';
+import type { ColumnRule } from '../rules/rules-file.js';
 
 /** Shorter originals ("Bo", "1") would match everywhere by chance: they are not looked for. */
 const MIN_LENGTH = 5;

@@ -4,7 +4,7 @@
  * encoding we rewrite.
  */
 import { BACKSLASH, SQUOTE } from './bytes.js';
-import { AnonymiseError } from './errors.js';
+import { AnonymiseError } from '../errors.js';
 import { decodeEscape, escapeCursor, hexValue } from './copy-codec.js';
 
 
