@@ -9,7 +9,8 @@ export type ErrorCode =
   | 'NOT_PLAIN_DUMP' // archive, compressed in an unsupported format, NUL bytes
   | 'BAD_INPUT' // malformed dump text
   | 'UNSUPPORTED' // valid dump, but a form we cannot rewrite safely
-  | 'LIMIT'; // a line or statement larger than the configured limit
+  | 'LIMIT' // a line or statement larger than the configured limit
+  | 'OUTSIDE_ROWS'; // a statement outside the rows the policy cannot let through (personal data, an unknown kind)
 
 /** Exit statuses from SPEC.md. */
 export const EXIT = { ok: 0, gaps: 1, usage: 2, input: 3 } as const;
@@ -18,6 +19,8 @@ export interface Position {
   line?: number;
   table?: string;
   column?: string;
+  /** the object a statement outside the rows belongs to (`FUNCTION public.notify()`) */
+  object?: string;
   file?: string;
 }
 
@@ -43,5 +46,6 @@ function formatMessage(code: ErrorCode, detail: string, p: Position): string {
   if (p.line !== undefined) where.push(`input line ${p.line}`);
   if (p.table) where.push(`table ${p.table}`);
   if (p.column) where.push(`column ${p.column}`);
+  if (p.object) where.push(`object ${p.object}`);
   return where.length ? `${where.join(', ')}: ${detail}` : detail;
 }

@@ -1,9 +1,10 @@
 /** The scrub detectors on free text: what they replace, and that hostile text stays linear. */
 import { describe, expect, it } from 'vitest';
-import { compileScrubber } from '../src/pseudonym/detectors.js';
+import { compileScrubber, DETECTOR_NAMES, matches } from '../src/pseudonym/detectors.js';
 import { KeyRing } from '../src/pseudonym/keys.js';
 
-const scrub = compileScrubber(['email', 'url', 'ip', 'phone', 'postcode'], new KeyRing('k'));
+const scrub = compileScrubber(DETECTOR_NAMES, new KeyRing('k'));
+const kindsIn = (text: string) => [...new Set([...matches(text)].map((m) => m.kind))].sort();
 
 describe('scrub', () => {
   it.each([
@@ -12,9 +13,43 @@ describe('scrub', () => {
     ['call 07911 123456 or +447911123456', ['07911 123456', '+447911123456']],
     ['lives at SW1A 1AA, ip 81.2.69.160', ['SW1A 1AA', '81.2.69.160']],
     ['see https://council.example.gov.uk/x?y=1 now', ['https://council.example.gov.uk/x?y=1']],
+    ['appelez le +33 6 12 34 56 78', ['+33 6 12 34 56 78', '12 34 56 78']],
+    ['US office +1 (415) 555-0132.', ['(415) 555-0132']],
+    ['ring 0044 7911 123456 abroad', ['7911 123456']],
+    ['mobile 07911.123.456', ['07911.123.456']],
+    ['postcode SW1A  1AA (two spaces)', ['SW1A  1AA']],
+    ['quoted "john smith"@gmail.com local part', ['john smith', 'gmail.com']],
+    ['non-ASCII jöhn.müller@exämple.de and 山田@例え.jp', ['jöhn', 'müller', '山田']],
+    ['leading zeros 192.168.001.010', ['192.168.001.010']],
+    ['IPv6 2a00:1450:4009:81f::200e here', ['2a00:1450:4009:81f::200e']],
+    ['card 4111 1111 1111 1111 paid', ['4111 1111 1111 1111']],
+    ['NI number AB 12 34 56 C', ['AB 12 34 56 C']],
+    ['role password md5f3b1c7a0a3f1a9b2c4d5e6f708192a3b', ['md5f3b1c7a0a3f1a9b2c4d5e6f708192a3b']],
+    ['CONNECTION host=db user=app password=s3cr3t dbname=x', ['s3cr3t']],
+    ['postgresql://app:hunter22@db.internal/app', ['hunter22']],
+    ['-----BEGIN RSA PRIVATE KEY-----', ['BEGIN RSA PRIVATE KEY']],
+    ['token ghp_abcdefghijklmnopqrstuvwxyz0123456789 in text', ['ghp_abcdefghijklmnopqrstuvwxyz0123456789']],
   ])('%s: replaces %j', (text, found) => {
     const out = scrub(text);
     for (const f of found) expect(out).not.toContain(f);
+  });
+
+  it.each([
+    ['a uuid', '0e4f6a1c-0123-4567-8901-234567890123', []],
+    ['a date and a time', '2024-01-15 10:30:00', []],
+    ['a decimal number', '0.1234567890', []],
+    ['a version number', 'v1.2.3.4.5', []],
+    ['a hex colour', '#ff66ff and ff66ff', []],
+    ['our own fakes', 'alex.k3j2qd7xmz4a@example.com 07700 900123 ZZ12 3AB 192.0.2.7', []],
+    ['loopback', 'listen on 127.0.0.1', []],
+    ['a UK landline', 'call (020) 7946 0958', ['phone']],
+  ])('finds in %s: %j', (_name, text, kinds) => {
+    expect(kindsIn(text)).toEqual(kinds);
+  });
+
+  it('leaves a uuid with phone-like digits whole', () => {
+    const uuid = '01234567-0123-0123-0123-012345678901';
+    expect(scrub(uuid)).toBe(uuid);
   });
 
   it('replaces the last 256 characters of an over-long local part with the domain', () => {
@@ -28,6 +63,9 @@ describe('scrub', () => {
   it.each([
     ['a run of local-part characters before a lone @', 'a'.repeat(100_000) + '@'],
     ['dotted labels without a top-level domain', 'x@' + 'a.'.repeat(50_000) + '!'],
+    ['a long run of digits and spaces', '0 '.repeat(100_000)],
+    ['a long run of dotted digits', '1.'.repeat(100_000)],
+    ['a long quoted run before no @', '"' + 'a'.repeat(100_000)],
   ])('leaves %s as it is', (_, text) => {
     expect(scrub(text)).toBe(text);
   });

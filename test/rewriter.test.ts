@@ -281,8 +281,10 @@ describe('statement keywords', () => {
     expect(out).not.toContain('gmail');
     expect(out).toContain("insert into public.users values (1, '");
     expect(out.match(/'X'\)/g)).toHaveLength(2);
-    // an unknown first word passes as it is, even if it begins like one of ours
+    // an unknown first word is no statement of ours, even if it begins like one: under unknown: fail
+    // it stops the run (it is not examined), under unknown: keep it passes as it is
     const other = HEAD + USERS + 'INSERTED_NOTE;\nCOPYRIGHT;\n' + FOOT;
-    expect((await run(other, FULL)).output.toString()).toBe(other);
+    await expect(run(other, FULL)).rejects.toMatchObject({ code: 'OUTSIDE_ROWS', position: { line: 14 } });
+    expect((await run(other, 'unknown: keep\n' + FULL)).output.toString()).toBe(other);
   });
 });

@@ -41,6 +41,17 @@ const cases: [string, string, string[]][] = [
   ['nested block comment', '/* a /* ; */ ; */ SELECT 1;', ['/* a /* ; */ ; */ SELECT 1;']],
   ['meta-command lines', '\\restrict key\nSET x = 1;\n\\connect db\n', ['\\restrict key\n', 'SET x = 1;', '\n\\connect db\n']],
   ['backslash inside a statement is not a meta-command', "SELECT 1\n\\ ;", ['SELECT 1\n\\ ;']],
+  [
+    'BEGIN ATOMIC body is one statement (pg_dump 14+)',
+    'CREATE FUNCTION public.f() RETURNS integer\n    LANGUAGE sql\n    BEGIN ATOMIC\n INSERT INTO public.t (a)\n   VALUES (1);\n SELECT CASE WHEN true THEN 1 ELSE 2 END;\nEND;\nSELECT 2;',
+    ['CREATE FUNCTION public.f() RETURNS integer\n    LANGUAGE sql\n    BEGIN ATOMIC\n INSERT INTO public.t (a)\n   VALUES (1);\n SELECT CASE WHEN true THEN 1 ELSE 2 END;\nEND;', '\nSELECT 2;'],
+  ],
+  ['CREATE OR REPLACE PROCEDURE with BEGIN ATOMIC', 'create or replace procedure p() begin atomic insert into t values (1); end;x;', ['create or replace procedure p() begin atomic insert into t values (1); end;', 'x;']],
+  ['BEGIN outside a routine ends at its semicolon', 'BEGIN;\nCOMMIT;', ['BEGIN;', '\nCOMMIT;']],
+  ['CREATE TABLE with a column named begin', 'CREATE TABLE t (begin int);SELECT 1;', ['CREATE TABLE t (begin int);', 'SELECT 1;']],
+  ['multi-action rule: semicolons inside parentheses', 'CREATE RULE r AS ON INSERT TO t DO INSTEAD (INSERT INTO u VALUES (1); UPDATE v SET a = 1;);SELECT 1;', ['CREATE RULE r AS ON INSERT TO t DO INSTEAD (INSERT INTO u VALUES (1); UPDATE v SET a = 1;);', 'SELECT 1;']],
+  ['an unmatched ) does not go below zero', 'SELECT 1);SELECT 2;', ['SELECT 1);', 'SELECT 2;']],
+  ['BEGIN and END in strings and comments do not count', "CREATE FUNCTION f() BEGIN ATOMIC SELECT 'end'; /* end */ SELECT \"end\"; END;x;", ["CREATE FUNCTION f() BEGIN ATOMIC SELECT 'end'; /* end */ SELECT \"end\"; END;", 'x;']],
   ['INSERT text inside a string', "INSERT INTO t VALUES ('x\nINSERT INTO u VALUES (1);\n');", ["INSERT INTO t VALUES ('x\nINSERT INTO u VALUES (1);\n');"]],
 ];
 

@@ -50,7 +50,7 @@ export async function sampleDatabase(url: string, options: { sampleRows: number 
       const stream = client.query(new QueryStream(sql, [], { batchSize: 500, rowMode: 'array' }));
       for await (const row of stream as AsyncIterable<(string | null)[]>) collector.row(key, columns, (c) => row[c] ?? null);
     }
-    return { tables: collector.tables, schema, bytesIn: 0 };
+    return { tables: collector.tables, objects: collector.objects, schema, bytesIn: 0 };
   } finally {
     await client.end().catch(() => {});
   }

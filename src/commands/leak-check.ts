@@ -10,21 +10,26 @@ import type { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import QueryStream from 'pg-query-stream';
-import { PATTERNS, isReservedFake } from '../pseudonym/detectors.js';
+import { DETECTOR_KINDS, isReservedFake, isWhole, matches } from '../pseudonym/detectors.js';
 import { SipHash } from '../pseudonym/siphash.js';
 import { DumpRewriter } from '../dump/rewriter.js';
-import type { CompiledRules, RowAccess } from '../rules/rule-compiler.js';
-import { ObservingRules } from './scan.js';
+import { CompiledRules, type RowAccess } from '../rules/rule-compiler.js';
 import { plainDump } from '../io/input.js';
 import { AnonymiseError } from '../errors.js';
 import type { ColumnRule } from '../rules/rules-file.js';
 
 /** Shorter originals ("Bo", "1") would match everywhere by chance: they are not looked for. */
 const MIN_LENGTH = 5;
-const TEXT_KINDS = ['email', 'phone', 'postcode', 'ip'];
-const RESERVED = ['email', 'phone', 'postcode', 'ip', 'url'];
-/** Numbers, dates and timestamps: ids and times of dropped rows recur everywhere by chance. */
+/** What is extracted from inside text: every kind but URLs (a site's own links recur everywhere). */
+const TEXT_KINDS = DETECTOR_KINDS.filter((k) => k !== 'url');
+/**
+ * Numbers, dates and timestamps: ids and times of dropped rows recur everywhere by chance. Phone
+ * numbers and IP addresses are digits too, and personal: they are looked for.
+ */
 const NOT_PERSONAL = /^[\d\s:.,+\-TZ]*$|^(t|f|true|false)$/;
+const notPersonal = (p: string) => NOT_PERSONAL.test(p) && !isWhole('phone', p) && !isWhole('ip', p);
+/** Low-entropy kinds: a venue's public postcode or switchboard number can equal a resident's. */
+const lowEntropy = (p: string) => isWhole('phone', p) || isWhole('postcode', p);
 
 export interface LeakReport {
   /**
@@ -36,7 +41,6 @@ export interface LeakReport {
   valuesChecked: number;
 }
 
-const LOW_ENTROPY = new RegExp(`^(?:${PATTERNS.phone}|${PATTERNS.postcode})$`);
 
 class HashSet {
   private readonly sip = new SipHash(randomBytes(16)); // this run only: nothing to reuse or leak
@@ -60,36 +64,53 @@ class HashSet {
   }
 }
 
-const extractors = TEXT_KINDS.map((k) => new RegExp(PATTERNS[k]!, 'g'));
-const IP = new RegExp(`^(?:${PATTERNS.ip})$`);
-const isIp = (s: string) => IP.test(s);
+const isIp = (s: string) => isWhole('ip', s);
 
 /** The pieces of a value worth looking up: itself, JSON strings in it, and detector matches. */
 function pieces(text: string, out: string[]): void {
   out.length = 0;
   if (text.length >= MIN_LENGTH) out.push(text);
-  if (text.startsWith('{') || text.startsWith('[')) {
+  if (text.startsWith('{') || text.startsWith('[') || text.startsWith('"')) {
     try {
       collectStrings(JSON.parse(text), out);
     } catch {
-      // not JSON after all
+      arrayElements(text, out); // not JSON: maybe an array
     }
   }
   detectorMatches(text, out);
 }
 
-function collectStrings(v: unknown, out: string[]): void {
+/** Strings in a JSON value; a string that is itself a JSON document (double-encoded) is opened too. */
+function collectStrings(v: unknown, out: string[], depth = 0): void {
+  if (depth > 64) return;
   if (typeof v === 'string') {
     if (v.length >= MIN_LENGTH) out.push(v);
-  } else if (Array.isArray(v)) for (const x of v) collectStrings(x, out);
-  else if (v && typeof v === 'object') for (const x of Object.values(v)) collectStrings(x, out);
+    if (depth < 8 && (v.startsWith('{') || v.startsWith('[') || v.startsWith('"'))) {
+      try {
+        collectStrings(JSON.parse(v), out, depth + 1);
+      } catch {
+        // not JSON after all
+      }
+    }
+  } else if (Array.isArray(v)) for (const x of v) collectStrings(x, out, depth + 1);
+  else if (v && typeof v === 'object') for (const x of Object.values(v)) collectStrings(x, out, depth + 1);
+}
+
+/**
+ * Elements of a PostgreSQL array literal (`{a,"b c"}`) as statistics and array columns write them:
+ * a histogram of a rewritten column holds its originals one by one.
+ */
+function arrayElements(text: string, out: string[]): void {
+  if (!text.startsWith('{') || !text.endsWith('}')) return;
+  const re = /"((?:[^"\\]|\\.)*)"|([^,{}"]+)/g;
+  for (let m = re.exec(text); m; m = re.exec(text)) {
+    const el = m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : m[2]!.trim();
+    if (el.length >= MIN_LENGTH && el !== 'NULL') out.push(el);
+  }
 }
 
 function detectorMatches(text: string, out: string[]): void {
-  for (const re of extractors) {
-    re.lastIndex = 0;
-    for (let m = re.exec(text); m; m = re.exec(text)) if (m[0].length >= MIN_LENGTH) out.push(m[0]);
-  }
+  for (const m of matches(text, TEXT_KINDS)) if (m.text.length >= MIN_LENGTH) out.push(m.text);
 }
 
 /**
@@ -158,7 +179,10 @@ export async function leakCheck(
   const hashes = new HashSet();
   const columnNames: string[] = [];
   const originals: number[] = [];
-  const client = new pg.Client({ connectionString: sourceUrl });
+  // every value as PostgreSQL's output function writes it, which is how the dump writes it (an inet
+  // is `10.1.2.3`, where a ::text cast would give `10.1.2.3/32`)
+  const asText = (v: string) => v;
+  const client = new pg.Client({ connectionString: sourceUrl, types: { getTypeParser: () => asText } });
   try {
     await client.connect();
   } catch (e) {
@@ -198,7 +222,7 @@ export async function leakCheck(
       const index = columnNames.push(`${key}.${column}`) - 1;
       originals.push(0);
       const stream = client.query(
-        new QueryStream(`SELECT ${ident(column)}::text AS v FROM ONLY ${ident(schema)}.${ident(table)} WHERE ${ident(column)} IS NOT NULL`, [], { batchSize: 1000 }),
+        new QueryStream(`SELECT ${ident(column)} AS v FROM ONLY ${ident(schema)}.${ident(table)} WHERE ${ident(column)} IS NOT NULL`, [], { batchSize: 1000 }),
       );
       for await (const row of stream as AsyncIterable<{ v: string }>) {
         found.length = 0;
@@ -219,10 +243,10 @@ export async function leakCheck(
           for (const x of strings) if (x.length <= 64) found.push(x);
           detectorMatches(row.v, found);
         }
-        const highEntropy = (p: string) => !LOW_ENTROPY.test(p) && (rule !== undefined || p.includes('@') || isIp(p));
+        const highEntropy = (p: string) => !lowEntropy(p) && (rule !== undefined || p.includes('@') || isIp(p));
         for (const p of found) {
           // our own reserved fakes (victim@example.com) are not personal data, in the source or out of it
-          if (options.ignore?.has(p) || NOT_PERSONAL.test(p) || RESERVED.some((k) => isReservedFake(k, p))) continue;
+          if (options.ignore?.has(p) || notPersonal(p) || DETECTOR_KINDS.some((k) => isReservedFake(k, p))) continue;
           if (hashes.add(p, index * 2 + (highEntropy(p) ? 0 : 1))) originals[index]!++;
         }
       }
@@ -234,24 +258,27 @@ export async function leakCheck(
   const possible = columnNames.map(() => new Set<number>());
   let valuesChecked = 0;
   const scratch: string[] = [];
-  const observe = (_table: string, columns: string[], row: RowAccess) => {
+  const look = (text: string) => {
+    valuesChecked++;
+    pieces(text, scratch);
+    for (const p of scratch) {
+      const v = hashes.lookup(p);
+      if (v !== undefined) (v & 1 ? possible : found)[v >> 1]!.add(hashKey(p));
+    }
+  };
+  const row = (_table: string, columns: readonly string[], access: RowAccess) => {
     for (let c = 0; c < columns.length; c++) {
       let text: string | null;
       try {
-        text = row.text(c);
+        text = access.text(c);
       } catch {
         continue;
       }
-      if (text === null) continue;
-      valuesChecked++;
-      pieces(text, scratch);
-      for (const p of scratch) {
-        const v = hashes.lookup(p);
-        if (v !== undefined) (v & 1 ? possible : found)[v >> 1]!.add(hashKey(p));
-      }
+      if (text !== null) look(text);
     }
   };
-  const rw = new DumpRewriter({ rules: new ObservingRules(observe) }, () => {});
+  // everything outside the rows too: comments, DDL literals, statistics, role and connection definitions
+  const rw = new DumpRewriter({ rules: CompiledRules.passthrough(), observer: { row, statement: (e) => e.strings.forEach(look) } }, () => {});
   for await (const chunk of plainDump(dump as AsyncIterable<Buffer>)) rw.write(chunk);
   rw.end();
   const columns: LeakReport['columns'] = {};

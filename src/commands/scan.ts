@@ -5,74 +5,35 @@
  * Our own reserved fakes (example.com, 07700 900xxx, ZZ postcodes, documentation IPs) do not count.
  */
 import type { Readable } from 'node:stream';
-import { PATTERNS, isReservedFake } from '../pseudonym/detectors.js';
+import { matches } from '../pseudonym/detectors.js';
 import { DumpRewriter } from '../dump/rewriter.js';
-import { CompiledRules, type RowAccess, type TablePlan } from '../rules/rule-compiler.js';
-import { KeyRing } from '../pseudonym/keys.js';
+import { CompiledRules } from '../rules/rule-compiler.js';
+import type { StatementEvent } from '../dump/observer.js';
 import { plainDump } from '../io/input.js';
 import { AnonymiseError } from '../errors.js';
 
-export const PII_KINDS = ['email', 'phone', 'postcode', 'ip', 'card', 'nino', 'name'] as const;
+export const PII_KINDS = ['email', 'phone', 'postcode', 'ip', 'card', 'nino', 'name', 'secret'] as const;
 export type PiiKind = (typeof PII_KINDS)[number];
-
-// payment cards start 2–6 (Mastercard, Amex, Visa, Discover…) and stand apart from other digits and letters
-const CARD = /(?<![\w-])[2-6](?:[ -]?\d){12,18}(?![\w-])/g;
-// prefixes never issued: D F I Q U V as either letter, O second, and BG GB NK KN TN NT ZZ
-const NINO = /\b(?!BG|GB|NK|KN|TN|NT|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b/g;
+/** The kinds the detector table finds (names need word lists, below). */
+const TABLE_KINDS = PII_KINDS.filter((k) => k !== 'name');
+const BIT = Object.fromEntries(PII_KINDS.map((k, i) => [k, 1 << i])) as Record<PiiKind, number>;
 const BASE64_RUN = /[A-Za-z0-9+/]{24,}={0,2}/g;
 const WORD_PAIR = /(?<![\p{L}'’-])([\p{L}'’-]{2,})\s+(?=([\p{L}'’-]{2,})(?![\p{L}'’-]))/gu;
 
-function luhn(digits: string): boolean {
-  let sum = 0;
-  let double = false;
-  for (let i = digits.length - 1; i >= 0; i--) {
-    let d = digits.charCodeAt(i) - 48;
-    if (double) {
-      d *= 2;
-      if (d > 9) d -= 9;
-    }
-    sum += d;
-    double = !double;
-  }
-  return sum % 10 === 0;
-}
-
 export class PiiDetector {
-  private readonly regexes: [PiiKind, RegExp][];
   private readonly lowerFirst: Set<string>;
   private readonly lowerLast: Set<string>;
   constructor(private readonly names: { first: Set<string>; last: Set<string> }) {
     // search boxes and usernames hold names in lower case too
     this.lowerFirst = new Set([...names.first].map((n) => n.toLowerCase()));
     this.lowerLast = new Set([...names.last].map((n) => n.toLowerCase()));
-    this.regexes = (['email', 'phone', 'postcode', 'ip'] as const).map((k) => [k, new RegExp(PATTERNS[k]!, 'g')]);
   }
 
   /** Kinds found in `text` (a bit per kind, in PII_KINDS order). */
   kinds(text: string, depth = 0): number {
     let found = 0;
-    for (let k = 0; k < this.regexes.length; k++) {
-      const [kind, re] = this.regexes[k]!;
-      re.lastIndex = 0;
-      for (let m = re.exec(text); m; m = re.exec(text)) {
-        if (!isReservedFake(kind, m[0])) {
-          found |= 1 << k;
-          break;
-        }
-      }
-    }
-    if (/\d/.test(text)) {
-      CARD.lastIndex = 0;
-      for (let m = CARD.exec(text); m; m = CARD.exec(text)) {
-        if (luhn(m[0].replace(/\D/g, ''))) {
-          found |= 1 << 4;
-          break;
-        }
-      }
-      NINO.lastIndex = 0;
-      if (NINO.test(text)) found |= 1 << 5;
-    }
-    if (this.isName(text)) found |= 1 << 6;
+    for (const m of matches(text, TABLE_KINDS)) found |= BIT[m.kind as PiiKind];
+    if (this.isName(text)) found |= BIT.name;
     // a base64 blob may hide JSON with addresses in it (Django sessions, signed cookies)
     if (depth === 0 && text.length >= 24) {
       BASE64_RUN.lastIndex = 0;
@@ -119,42 +80,23 @@ export interface TableSchema {
 
 export interface ScanResult {
   tables: Record<string, Record<string, ColumnScan>>;
+  /**
+   * Everything outside the rows, by the object it belongs to (`COMMENT public.TABLE users`,
+   * `STATISTICS DATA public.users`, `ROLE`…): string constants and quoted names examined, and in how many
+   * of them each kind was found
+   */
+  objects: Record<string, { values: number; found: Record<PiiKind, number> }>;
   /** what the dump says of each table (CREATE TABLE, constraints), for `init` */
   schema: Record<string, TableSchema>;
   bytesIn: number;
 }
 
-const noFindings = (): Record<PiiKind, number> => ({ email: 0, phone: 0, postcode: 0, ip: 0, card: 0, nino: 0, name: 0 });
-
-/**
- * Rules that read every row of every table and rewrite nothing: each row goes to `observe` (the
- * plan's row filter sees it, and drops it). For `scan`, `init` and the leak check.
- */
-export class ObservingRules extends CompiledRules {
-  constructor(private readonly observe: (table: string, columns: string[], row: RowAccess) => void) {
-    super({ unknown: 'keep', tables: new Map(), files: [], databases: new Map() }, new KeyRing('observe'));
-  }
-  override plan(table: string, columns: string[]): TablePlan {
-    if (columns.length === 0) return { mode: 'keep', rule: '(scan)' };
-    const observe = this.observe;
-    return {
-      mode: 'rewrite',
-      rule: '(scan)',
-      columns,
-      actions: columns.map(() => null),
-      // the filter sees every row; returning false writes nothing
-      // (generated columns stay in place, as DEFAULT in --inserts rows: indexes must match the row)
-      filter: { columns: [], keep: (row) => (observe(table, columns, row), false) },
-    };
-  }
-  override gaps(): [] {
-    return [];
-  }
-}
+const noFindings = (): Record<PiiKind, number> => ({ email: 0, phone: 0, postcode: 0, ip: 0, card: 0, nino: 0, name: 0, secret: 0 });
 
 /** Counts findings per table and column, value by value (a dump's rows, or a live database's). */
 export class ScanCollector {
   readonly tables: ScanResult['tables'] = {};
+  readonly objects: ScanResult['objects'] = {};
   private readonly rowsSeen = new Map<string, number>();
   private constructor(
     private readonly detector: PiiDetector,
@@ -175,7 +117,7 @@ export class ScanCollector {
   }
 
   /** One row; `value(c)` returns column c's text (null for NULL) or throws for undecodable bytes. */
-  row(table: string, columns: string[], value: (c: number) => string | null): void {
+  row(table: string, columns: readonly string[], value: (c: number) => string | null): void {
     const seen = (this.rowsSeen.get(table) ?? 0) + 1;
     this.rowsSeen.set(table, seen);
     if (seen > this.limit) return;
@@ -196,6 +138,17 @@ export class ScanCollector {
       col.values++;
       this.count(col.found, text);
       if (this.jsonKeys && text.startsWith('{')) this.countKeys(col, text);
+    }
+  }
+
+  /** One statement outside the rows: its string constants and quoted names. */
+  statement(e: StatementEvent): void {
+    if (e.strings.length === 0) return;
+    const key = e.database === null ? e.object : `${e.database}/${e.object}`;
+    const entry = (this.objects[key] ??= { values: 0, found: noFindings() });
+    for (const s of e.strings) {
+      entry.values++;
+      this.count(entry.found, s);
     }
   }
 
@@ -225,7 +178,13 @@ export class ScanCollector {
 export async function scanDump(source: AsyncIterable<Buffer> | Readable, options: { sampleRows?: number; jsonKeys?: boolean } = {}): Promise<ScanResult> {
   const collector = await ScanCollector.create(options);
   const tables = collector.tables;
-  const rw = new DumpRewriter({ rules: new ObservingRules((table, columns, row) => collector.row(table, columns, (c) => row.text(c))) }, () => {});
+  const rw = new DumpRewriter(
+    {
+      rules: CompiledRules.passthrough(),
+      observer: { row: (table, columns, row) => collector.row(table, columns, (c) => row.text(c)), statement: (e) => collector.statement(e) },
+    },
+    () => {},
+  );
   for await (const chunk of plainDump(source as AsyncIterable<Buffer>)) rw.write(chunk);
   rw.end();
   const schema: ScanResult['schema'] = {};
@@ -240,7 +199,7 @@ export async function scanDump(source: AsyncIterable<Buffer> | Readable, options
   for (const [table, cols] of Object.entries(tables)) {
     schema[table] ??= { columns: Object.keys(cols).map((name) => ({ name, type: '', notNull: false, generated: false })), unique: [] };
   }
-  return { tables, schema, bytesIn: rw.bytesIn };
+  return { tables, objects: collector.objects, schema, bytesIn: rw.bytesIn };
 }
 
 /** Columns with any finding, as lines of a table; never a value. */
@@ -252,8 +211,12 @@ export function formatScan(res: ScanResult, kinds: readonly PiiKind[] = PII_KIND
       rows.push([`${table}.${col}`, String(s.values), ...kinds.map((k) => (s.found[k] ? String(s.found[k]) : '-'))]);
     }
   }
+  for (const [object, s] of Object.entries(res.objects ?? {})) {
+    if (!kinds.some((k) => s.found[k] > 0)) continue;
+    rows.push([object, String(s.values), ...kinds.map((k) => (s.found[k] ? String(s.found[k]) : '-'))]);
+  }
   if (rows.length === 0) return `no personal data found (${kinds.join(', ')})\n`;
-  const head = ['column', 'values', ...kinds];
+  const head = ['column or object', 'values', ...kinds];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) => r.map((x, i) => (i === 0 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!))).join('  ');
   return [line(head), ...rows.map(line)].join('\n') + '\n';
@@ -261,5 +224,8 @@ export function formatScan(res: ScanResult, kinds: readonly PiiKind[] = PII_KIND
 
 /** Whether any of `kinds` was found anywhere. */
 export function foundAny(res: ScanResult, kinds: readonly PiiKind[]): boolean {
-  return Object.values(res.tables).some((cols) => Object.values(cols).some((s) => kinds.some((k) => s.found[k] > 0)));
+  return (
+    Object.values(res.tables).some((cols) => Object.values(cols).some((s) => kinds.some((k) => s.found[k] > 0))) ||
+    Object.values(res.objects ?? {}).some((s) => kinds.some((k) => s.found[k] > 0))
+  );
 }

@@ -28,6 +28,11 @@ import {
 import { StatementScanner, UnitKind, skipBlank } from './sql-lexer.js';
 import { InsertValues, findValuesKeyword, parseInsertHeader, type InsertHeader } from './insert-parser.js';
 import { decodeLiteral, type LitKind } from './sql-literal.js';
+import { tokenize } from './sql-tokens.js';
+import { classify, objectLabel, tocHeader } from './statements.js';
+import { applyOutside, stringValue as stringValueOf, type OutsideContext, type OutsideCount } from './outside.js';
+import type { DumpObserver } from './observer.js';
+import { matches } from '../pseudonym/detectors.js';
 
 
 export const DEFAULT_MAX_UNIT_BYTES = 256 * 1024 * 1024;
@@ -55,6 +60,15 @@ export interface RewriterOptions {
    * stopping at the first.
    */
   inspect?: boolean;
+  /** sees every statement outside the rows and every row, as written */
+  observer?: DumpObserver;
+}
+
+/** A statement outside the rows that the policy would stop the run for (collected by `check`). */
+export interface OutsideFinding {
+  line: number;
+  object: string;
+  message: string;
 }
 
 const enum State {
@@ -127,6 +141,14 @@ export class DumpRewriter implements RowAccess {
   /** inspect mode: gaps and rule errors found, each once */
   readonly gaps = new Map<string, Gap & { line: number }>();
   readonly ruleErrors = new Set<string>();
+  readonly outsideFindings: OutsideFinding[] = [];
+  /** what the policy for what lies outside the rows did (secrets removed, comments scrubbed…) */
+  readonly outsideCounts: Partial<Record<OutsideCount, number>> = {};
+  private readonly observer: DumpObserver | undefined;
+  /** the object named by pg_dump's last `-- Name: …; Type: …` header */
+  private object: string | null = null;
+  /** tables whose data this dump holds (their statistics follow their rules) */
+  private readonly filled = new Set<string>();
 
   // the COPY block being read
   private plan: TablePlan | null = null;
@@ -154,6 +176,7 @@ export class DumpRewriter implements RowAccess {
     this.maxUnit = options.maxUnitBytes ?? DEFAULT_MAX_UNIT_BYTES;
     this.maxHeld = options.maxHeldBytes ?? DEFAULT_MAX_HELD_BYTES;
     this.inspect = options.inspect ?? false;
+    this.observer = options.observer;
     this.out = new Output((chunk) => this.emit(chunk));
     this.scanner.begin(true);
   }
@@ -361,45 +384,6 @@ export class DumpRewriter implements RowAccess {
     const word = keyword(buf, code, end);
     const lineOfCode = this.line + countLf(buf, start, code);
     switch (word) {
-      case 'SET': {
-        const set = parseSet(buf.toString('latin1', code, end));
-        if (set?.[0] === 'client_encoding') {
-          const c = codecFor(set[1]);
-          if ('unsupported' in c) this.unsupportedEncoding = c.unsupported;
-          else {
-            this.codec = c;
-            this.unsupportedEncoding = null;
-          }
-        } else if (set?.[0] === 'standard_conforming_strings') {
-          this.scanner.standardConformingStrings = set[1].toLowerCase() !== 'off';
-        }
-        break;
-      }
-      case 'CREATE': {
-        const head = buf.toString('latin1', code, Math.min(end, code + 64));
-        if (/^CREATE\s+(?:(?:UNLOGGED|GLOBAL|LOCAL|TEMP|TEMPORARY)\s+)?TABLE\b/i.test(head)) {
-          let def: TableDef | null = null;
-          try {
-            def = parseCreateTable(this.codec.decode(buf.subarray(code, end)));
-          } catch {
-            throw new AnonymiseError('BAD_INPUT', 'cannot read this CREATE TABLE statement', { line: lineOfCode });
-          }
-          if (def) this.tables.set(tableKey(def), def);
-        } else if (/^CREATE\s+UNIQUE\s+INDEX\b/i.test(head)) {
-          this.noteUnique(buf, code, end);
-        }
-        break;
-      }
-      case 'ALTER': {
-        const head = buf.toString('latin1', code, Math.min(end, code + 64)).toUpperCase();
-        if (/^ALTER\s+TABLE\b/.test(head)) {
-          const text = this.codec.decode(buf.subarray(code, end));
-          const att = parseAttachPartition(text);
-          if (att) this.parents.set(att.child, att.parent);
-          else if (/\b(UNIQUE|PRIMARY\s+KEY)\b/i.test(text)) this.noteUnique(buf, code, end);
-        }
-        break;
-      }
       case 'COPY':
         this.out.bytes(buf, start, end, stable);
         this.copyHeader(buf, code, end, lineOfCode);
@@ -407,14 +391,137 @@ export class DumpRewriter implements RowAccess {
       case 'INSERT':
         this.insertStatement(buf, start, code, end, stable, lineOfCode);
         return;
-      case 'SELECT':
-        if (!this.largeObject(buf, code, end, lineOfCode)) {
+      case 'SELECT': {
+        const lo = this.largeObject(buf, code, end, lineOfCode);
+        if (lo === 'drop') {
           this.out.bytes(buf, start, code, stable);
           return;
         }
+        if (lo === 'keep') {
+          this.out.bytes(buf, start, end, stable);
+          return;
+        }
+        break;
+      }
+      case 'SET':
+        this.setting(buf, code, end);
+        break;
+      case 'CREATE':
+        this.create(buf, code, end, lineOfCode);
+        break;
+      case 'ALTER':
+        this.alter(buf, code, end);
         break;
     }
-    this.out.bytes(buf, start, end, stable);
+    this.outside(buf, start, code, end, stable, lineOfCode);
+  }
+
+  private setting(buf: Buffer, code: number, end: number): void {
+    const set = parseSet(buf.toString('latin1', code, end));
+    if (set?.[0] === 'client_encoding') {
+      const c = codecFor(set[1]);
+      if ('unsupported' in c) this.unsupportedEncoding = c.unsupported;
+      else {
+        this.codec = c;
+        this.unsupportedEncoding = null;
+      }
+    } else if (set?.[0] === 'standard_conforming_strings') {
+      this.scanner.standardConformingStrings = set[1].toLowerCase() !== 'off';
+    }
+  }
+
+  private create(buf: Buffer, code: number, end: number, lineOfCode: number): void {
+    const head = buf.toString('latin1', code, Math.min(end, code + 64));
+    if (/^CREATE\s+(?:(?:UNLOGGED|GLOBAL|LOCAL|TEMP|TEMPORARY)\s+)?TABLE\b/i.test(head)) {
+      let def: TableDef | null = null;
+      try {
+        def = parseCreateTable(this.codec.decode(buf.subarray(code, end)));
+      } catch {
+        throw new AnonymiseError('BAD_INPUT', 'cannot read this CREATE TABLE statement', { line: lineOfCode });
+      }
+      if (def) this.tables.set(tableKey(def), def);
+    } else if (/^CREATE\s+UNIQUE\s+INDEX\b/i.test(head)) {
+      this.noteUnique(buf, code, end);
+    }
+  }
+
+  private alter(buf: Buffer, code: number, end: number): void {
+    const head = buf.toString('latin1', code, Math.min(end, code + 64)).toUpperCase();
+    if (/^ALTER\s+TABLE\b/.test(head)) {
+      const text = this.codec.decode(buf.subarray(code, end));
+      const att = parseAttachPartition(text);
+      if (att) this.parents.set(att.child, att.parent);
+      else if (/\b(UNIQUE|PRIMARY\s+KEY)\b/i.test(text)) this.noteUnique(buf, code, end);
+    }
+  }
+
+  private outsideContext: OutsideContext | null = null;
+  private context(): OutsideContext {
+    const rules = this.rules;
+    if (this.outsideContext?.policy !== rules.data.outside || this.outsideRules !== rules) {
+      this.outsideRules = rules;
+      this.outsideContext = {
+        policy: rules.data.outside,
+        literals: rules.literals,
+        unknownFails: rules.unknown !== 'keep',
+        exposure: (t) => (this.tables.has(t) || this.filled.has(t) ? rules.exposure(t, this.parentOf) : null),
+        scrub: (text) => rules.scrubOutside(text),
+        rolePseudonym: (name) => rules.rolePseudonym(name),
+      };
+    }
+    return this.outsideContext;
+  }
+  private outsideRules: CompiledRules | null = null;
+
+  /**
+   * A statement outside the rows: classified, then written as the policy says (as it is, rewritten,
+   * or not at all); `buf[start..code)` is the blank text and comments before it, which stay.
+   */
+  private outside(buf: Buffer, start: number, code: number, end: number, stable: boolean, line: number): void {
+    if (code >= end) {
+      this.out.bytes(buf, start, end, stable);
+      return;
+    }
+    const nameAt = buf.indexOf('Name: ', start, 'latin1');
+    if (nameAt !== -1 && nameAt < code) {
+      const h = tocHeader(this.codec.decode(buf.subarray(start, code)));
+      if (h) this.object = redactLabel(objectLabel(h));
+    }
+    const sql = this.codec.decode(buf.subarray(code, end));
+    let toks;
+    try {
+      toks = tokenize(sql);
+    } catch (e) {
+      throw this.positioned(e, line, undefined);
+    }
+    const cls = classify(toks);
+    const object = this.object ?? (cls.verb || undefined);
+    const res = applyOutside(sql, cls, object ?? '', this.context());
+    for (const [k, n] of Object.entries(res.counts)) this.outsideCounts[k as OutsideCount] = (this.outsideCounts[k as OutsideCount] ?? 0) + n;
+    if (res.stop) {
+      if (!this.inspect) throw new AnonymiseError('OUTSIDE_ROWS', res.stop, { line, object });
+      this.outsideFindings.push({ line, object: object ?? '', message: res.stop });
+    }
+    let written = sql;
+    if (res.action === 'drop' && !this.inspect) {
+      this.out.bytes(buf, start, code, stable);
+      written = '';
+    } else if (res.action === 'rewrite' && res.text !== undefined && !this.inspect) {
+      this.out.bytes(buf, start, code, stable);
+      const bytes = this.codec.encode(res.text);
+      this.out.bytes(bytes, 0, bytes.length, false);
+      written = res.text;
+    } else {
+      this.out.bytes(buf, start, end, stable);
+    }
+    if (this.observer?.statement && written) {
+      const strings: string[] = [];
+      for (const t of written === sql ? toks : tokenize(written)) {
+        if (t.t === 'str') strings.push(stringValueOf(written, t));
+        else if (t.t === 'id' && t.quoted) strings.push(t.v);
+      }
+      this.observer.statement({ kind: cls.kind, object: object ?? 'statement', database: this.database, line, strings });
+    }
   }
 
   private unsupportedEncoding: string | null = null;
@@ -427,6 +534,8 @@ export class DumpRewriter implements RowAccess {
   private connect(db: string): void {
     this.database = db;
     this.rules = this.baseRules.forDatabase(db);
+    this.object = null;
+    this.filled.clear();
     this.tables.clear();
     this.parents.clear();
     this.uniques.clear();
@@ -472,6 +581,7 @@ export class DumpRewriter implements RowAccess {
     this.beginData();
     const table = tableKey(header);
     this.currentTable = table;
+    this.filled.add(table);
     const plan = this.planTable(table, header.columns ?? this.columnsOf(table), line);
     if (plan.mode === 'rewrite' && !header.textFormat)
       throw new AnonymiseError('UNSUPPORTED', 'COPY with options (not the default text format) cannot be rewritten', { line, table });
@@ -486,7 +596,10 @@ export class DumpRewriter implements RowAccess {
 
   /** The plan for a table's data; in inspect mode, records what is missing and plans to keep. */
   private planTable(table: string, columns: string[] | null, line: number, form: 'COPY' | 'INSERT' = 'COPY', generated?: ReadonlySet<string>): TablePlan {
-    if (!this.inspect) return columns ? this.rules.plan(table, columns, this.parentOf, line, generated) : this.planWithoutColumns(table, line, form);
+    if (!this.inspect) {
+      const plan = columns ? this.rules.plan(table, columns, this.parentOf, line, generated) : this.planWithoutColumns(table, line, form);
+      return this.observer?.row && columns && columns.length > 0 ? observed(plan, columns) : plan;
+    }
     this.rules.markUsed(table, this.parentOf);
     for (const g of this.rules.gaps(table, (columns ?? []).filter((c) => !generated?.has(c)), this.parentOf)) {
       const key = g.column ? `${g.table}\0${g.column}` : g.table;
@@ -545,6 +658,7 @@ export class DumpRewriter implements RowAccess {
         throw this.positioned(e, line, undefined);
       }
       const table = tableKey(header.table);
+      this.filled.add(table);
       // without a column list (--inserts) a row has every column in table order, DEFAULT for generated ones
       const def = header.columns ? null : this.definition(table);
       const columns = header.columns ?? def?.columns.map((c) => c.name) ?? this.rules.columnOrder(table, this.parentOf);
@@ -608,6 +722,10 @@ export class DumpRewriter implements RowAccess {
         const count = v.tupleFirst[t + 1]! - first;
         if (count !== n)
           throw new AnonymiseError('BAD_INPUT', `row has ${count} values, the INSERT's table has ${n} columns`, { line, table: this.currentTable! });
+        if (this.observer?.row) {
+          this.loadTuple(t);
+          this.observer.row(this.currentTable!, plan.columns, this);
+        }
         if (plan.filter) {
           this.loadTuple(t);
           const keep = plan.filter.keep(this);
@@ -673,14 +791,17 @@ export class DumpRewriter implements RowAccess {
     this.gen++;
   }
 
-  /** Large-object contents (`lowrite`) are data too: they follow the rule for pg_catalog.pg_largeobject. */
-  private largeObject(buf: Buffer, code: number, end: number, line: number): boolean {
+  /**
+   * Large-object contents (`lowrite`) are data too: they follow the rule for pg_catalog.pg_largeobject.
+   * Returns null for any other SELECT (the policy for statements outside the rows decides those).
+   */
+  private largeObject(buf: Buffer, code: number, end: number, line: number): 'keep' | 'drop' | null {
     const head = buf.toString('latin1', code, Math.min(end, code + 64));
-    if (!/^SELECT\s+pg_catalog\.lowrite\s*\(/i.test(head)) return true;
+    if (!/^SELECT\s+pg_catalog\.lowrite\s*\(/i.test(head)) return null;
     const table = 'pg_catalog.pg_largeobject';
     const plan = this.planTable(table, ['data'], line);
-    if (plan.mode === 'keep') return true;
-    if (plan.mode === 'drop') return false;
+    if (plan.mode === 'keep') return 'keep';
+    if (plan.mode === 'drop') return 'drop';
     throw new AnonymiseError('UNSUPPORTED', 'large-object data can only be kept or dropped (or dump with --no-large-objects)', { line, table });
   }
 
@@ -780,6 +901,7 @@ export class DumpRewriter implements RowAccess {
     this.gen++;
     const stats = this.tableStats!;
     try {
+      this.observer?.row?.(this.currentTable!, plan.columns, this);
       if (plan.filter && !plan.filter.keep(this)) {
         stats.rowsDropped++;
         return;
@@ -897,6 +1019,28 @@ export class DumpRewriter implements RowAccess {
     const lead = this.state === State.Sql ? '\n' : '';
     this.sink(Buffer.from(`${lead}${lines.join('\n')}\n`, 'utf8'));
   }
+}
+
+/**
+ * With a row observer every table's rows are read: a kept table is rewritten with no action (its bytes
+ * are copied row by row), a dropped one filtered to nothing.
+ */
+function observed(plan: TablePlan, columns: string[]): TablePlan {
+  if (plan.mode === 'rewrite') return plan;
+  return {
+    mode: 'rewrite',
+    rule: plan.rule,
+    columns,
+    actions: columns.map(() => null),
+    filter: plan.mode === 'drop' ? { columns: [], keep: () => false } : null,
+  };
+}
+
+/** An object label with anything that looks like an e-mail address (a role named after a person) left out. */
+function redactLabel(label: string): string {
+  let out = label;
+  for (const m of matches(label, ['email'])) out = out.replace(m.text, '<e-mail>');
+  return out;
 }
 
 /** The database a psql `\connect` (or `\c`) line names, or null for any other meta-command. */

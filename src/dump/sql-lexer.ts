@@ -5,7 +5,7 @@
  * (String constants: https://www.postgresql.org/docs/current/sql-syntax-lexical.html)
  */
 
-import { BACKSLASH, DASH, DOLLAR, DQUOTE, LF, SEMI, SLASH, SQUOTE, STAR } from './bytes.js';
+import { BACKSLASH, DASH, DOLLAR, DQUOTE, LF, LPAREN, RPAREN, SEMI, SLASH, SQUOTE, STAR } from './bytes.js';
 
 export const enum Lex {
   Code,
@@ -22,11 +22,30 @@ const IDENT = new Uint8Array(256);
 for (let b = 0; b < 256; b++) {
   IDENT[b] = +((b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || b === 0x5f || b === DOLLAR || b >= 0x80);
 }
+/** Bytes that start psql's `{identifier}` (not a digit, not `$`). */
+const WORD_START = new Uint8Array(256);
+for (let b = 0; b < 256; b++) WORD_START[b] = +(IDENT[b] === 1 && !(b >= 0x30 && b <= 0x39) && b !== DOLLAR);
 /** Bytes the Code state must stop at. */
 const SPECIAL = new Uint8Array(256);
-for (const b of [LF, SQUOTE, DQUOTE, DOLLAR, DASH, SLASH, SEMI, BACKSLASH]) SPECIAL[b] = 1;
+for (const b of [LF, SQUOTE, DQUOTE, DOLLAR, DASH, SLASH, SEMI, BACKSLASH, LPAREN, RPAREN]) SPECIAL[b] = 1;
 const WHITESPACE = new Uint8Array(256);
 for (const b of [0x20, 0x09, 0x0a, 0x0d, 0x0c, 0x0b]) WHITESPACE[b] = 1;
+
+/**
+ * Where psql ends a statement, which is where a restore will: at a `;` outside parentheses and, in
+ * `CREATE [OR REPLACE] FUNCTION|PROCEDURE`, outside `BEGIN … END` (SQL-standard bodies, `BEGIN ATOMIC`,
+ * whose inner statements end with `;` too). psql's lexer (psqlscan.l) counts the statement's unquoted
+ * words for that; so do we, but only in statements that start with CREATE, off the data path.
+ */
+const enum Words {
+  Undecided, // no code byte of the unit seen yet
+  Off, // not a CREATE statement: words need not be read
+  Track, // a CREATE statement: every word is read
+}
+const CREATE = Buffer.from('create', 'latin1');
+
+/** psql stores the first letter of these words among a statement's first four. */
+const NOTED = new Set(['create', 'function', 'procedure', 'or', 'replace']);
 
 export const enum UnitKind {
   Statement, // ends with `;`
@@ -47,6 +66,11 @@ export class StatementScanner {
   private tag: Buffer | null = null; // dollar-quote tag, `$` to `$` inclusive
   private blank = true; // only whitespace and comments so far in this unit
   private lineStart = true; // the previous byte was a newline (or the unit just began after one)
+  private parens = 0; // parenthesis depth in code
+  private words = Words.Undecided;
+  private wordCount = 0;
+  private readonly firstLetters = new Uint8Array(4);
+  private beginDepth = 0; // BEGIN … END nesting in a function body
 
   /** Resets for a unit starting at a fresh line (true after `;\n` and meta lines). */
   begin(atLineStart: boolean): void {
@@ -57,6 +81,11 @@ export class StatementScanner {
     this.blank = true;
     this.lineStart = atLineStart;
     this.kind = UnitKind.Statement;
+    this.parens = 0;
+    this.words = Words.Undecided;
+    this.wordCount = 0;
+    this.firstLetters.fill(0);
+    this.beginDepth = 0;
   }
 
   /** True when the bytes seen so far are only whitespace and comments. */
@@ -73,6 +102,14 @@ export class StatementScanner {
             const b = buf[i]!;
             if (SPECIAL[b] === 0) {
               if (WHITESPACE[b] === 0) {
+                if (this.words !== Words.Off && WORD_START[b] === 1 && (i === unit || IDENT[buf[i - 1]!] === 0)) {
+                  const next = this.word(buf, i, end);
+                  if (next === -1) return this.need(unit, i);
+                  this.blank = this.lineStart = false;
+                  i = next;
+                  continue;
+                }
+                if (this.words === Words.Undecided) this.words = Words.Off;
                 this.blank = false;
                 this.lineStart = false;
               }
@@ -91,7 +128,19 @@ export class StatementScanner {
               this.kind = UnitKind.Meta;
               return nl + 1;
             }
-            if (b === SEMI) return i + 1;
+            if (b === SEMI) {
+              if (this.parens === 0 && this.beginDepth === 0) return i + 1;
+              i++;
+              continue;
+            }
+            if (b === LPAREN || b === RPAREN) {
+              if (b === LPAREN) this.parens++;
+              else if (this.parens > 0) this.parens--;
+              if (this.words === Words.Undecided) this.words = Words.Off;
+              this.blank = this.lineStart = false;
+              i++;
+              continue;
+            }
             if (b === SQUOTE) {
               const prev = i > unit ? buf[i - 1]! : 0x20;
               const prev2 = i - 1 > unit ? buf[i - 2]! : 0x20;
@@ -233,10 +282,46 @@ export class StatementScanner {
     }
   }
 
+  /**
+   * Reads the unquoted word starting at `i` (psql's `{identifier}`) and keeps psql's count; returns
+   * the offset after it, or -1 when the word may go on past `end`.
+   */
+  private word(buf: Buffer, i: number, end: number): number {
+    let j = i + 1;
+    while (j < end && IDENT[buf[j]!] === 1) j++;
+    if (j >= end) return -1;
+    if (this.words === Words.Undecided) {
+      this.words = j - i === CREATE.length && sameWordCI(buf, i, CREATE) ? Words.Track : Words.Off;
+      if (this.words === Words.Off) return j;
+    }
+    const n = j - i;
+    if (n <= 9) {
+      const w = buf.toString('latin1', i, j).toLowerCase();
+      if (this.wordCount < 4 && NOTED.has(w)) this.firstLetters[this.wordCount] = w.charCodeAt(0);
+      const f = this.firstLetters;
+      const creatingRoutine =
+        f[0] === 0x63 && (f[1] === 0x66 || f[1] === 0x70 || (f[1] === 0x6f && f[2] === 0x72 && (f[3] === 0x66 || f[3] === 0x70)));
+      this.wordCount++;
+      if (creatingRoutine && this.parens === 0) {
+        if (w === 'begin') this.beginDepth++;
+        else if (w === 'case') {
+          // CASE also ends with END; it matters only inside a BEGIN
+          if (this.beginDepth >= 1) this.beginDepth++;
+        } else if (w === 'end' && this.beginDepth > 0) this.beginDepth--;
+      }
+    } else this.wordCount++;
+    return j;
+  }
+
   private need(unit: number, at: number): number {
     this.resume = at - unit;
     return -1;
   }
+}
+
+function sameWordCI(buf: Buffer, at: number, lower: Buffer): boolean {
+  for (let k = 0; k < lower.length; k++) if ((buf[at + k]! | 0x20) !== lower[k]) return false;
+  return true;
 }
 
 /** Skips whitespace and comments from `i`; returns the offset of the first byte of code. */

@@ -1,96 +1,250 @@
 /**
- * Personal-data detectors for free text: used by `scrub` rules (each match replaced by a
- * deterministic fake of the same kind) and by `scan` (counted, never printed).
+ * The one table of personal-data and secret detectors. `scrub` rules replace their matches by
+ * deterministic fakes, `scan` counts them, the leak check extracts them from originals, and the
+ * policy for what lies outside the rows (comments, DDL literals) runs them over string constants.
+ * Adding a kind is one entry here.
+ *
  * Fakes use reserved ranges so that they are recognisably fake: example.com/.org/.net (RFC 2606),
- * Ofcom's numbers for drama (07700 900xxx), documentation IP ranges (RFC 5737, RFC 3849), and
- * the unassigned postcode area ZZ.
+ * Ofcom's numbers for drama (07700 900xxx), documentation IP ranges (RFC 5737, RFC 3849), the
+ * unassigned postcode area ZZ, card numbers starting 0 (no scheme issues them), the never-issued
+ * National Insurance prefix ZZ.
+ *
+ * Every pattern is linear on hostile text: repetitions are bounded, and lookbehinds are one character.
  */
 import { KeyRing, Prng, uniqueToken } from './keys.js';
 import type { SipHash } from './siphash.js';
 import { withUtf8 } from '../dump/encoding.js';
 
-export const DETECTOR_NAMES = ['email', 'phone', 'postcode', 'ip', 'url'];
+type Faker = (rng: Prng, sip: SipHash, match: string) => string;
 
-// the local part at most 256 characters (RFC 5321 allows 64): unbounded, every position of a long run
-// of such characters started a scan to its end, and 100,000 of them before an `@` took 4.9 s
-const EMAIL = String.raw`[A-Za-z0-9._%+'-]{1,256}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}`;
-const URL = String.raw`https?://[^\s"'<>()\[\]{}]+`;
-// UK numbers (0 then 1–9: 00… is an international prefix; +44 with spaces, dashes or brackets) and
-// E.164 (+ and 8–15 digits); never part of a longer run of letters or digits (hex tokens, paths)
-const PHONE = String.raw`(?<![\w+])(?:(?:\+44\s?(?:\(0\)\s?)?|\(?0)[1-9]\d{1,4}\)?[\s-]?\d{3,4}[\s-]?\d{3,4}|\+[1-9]\d{7,14})(?![\w])`;
-// UK postcodes, in either case (people type them lower case in search boxes)
-const POSTCODE = String.raw`\b(?:[Gg][Ii][Rr] ?0[Aa][Aa]|[A-PR-UWYZa-pr-uwyz][A-HK-Ya-hk-y]?\d[A-Za-z\d]? ?\d[ABD-HJLNP-UW-Zabd-hjlnp-uw-z]{2})\b`;
-const IPV4 = String.raw`\b(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\b`;
+export interface Detector {
+  kind: string;
+  /** regular expression source; compiled with the `u` flag */
+  pattern: string;
+  /** a cheap test that a text may hold a match at all (most text holds none) */
+  may: (text: string) => boolean;
+  /** a check the pattern cannot express (digit counts, Luhn) */
+  valid?: (match: string) => boolean;
+  /** our own fakes, which are not personal data */
+  reserved: (match: string) => boolean;
+  /** the replacement `scrub` writes; kinds without one are found but cannot be scrubbed */
+  fake?: Faker;
+  /** a match is low in entropy (a venue's public postcode can equal a resident's): the leak check grades it `possible` */
+  lowEntropy?: boolean;
+  /** a match in a DDL string constant or a role name stops the run under `literals: fail` */
+  inDdl: boolean;
+}
+
+// local part: letters of any script, digits and . _ % + ' -, at most 256 characters (unbounded, every
+// position of a long run started a scan to its end: 100,000 such characters before an `@` took 4.9 s);
+// or a quoted local part ("john smith"@…)
+const EMAIL = String.raw`(?:"[^"\\\r\n@]{1,64}"|[\p{L}\p{N}._%+'\-]{1,256})@[\p{L}\p{N}\-]{1,63}(?:\.[\p{L}\p{N}\-]{1,63}){0,10}\.\p{L}{2,24}`;
+const URL = String.raw`https?://[^\s"'<>()\[\]{}]{1,2048}`;
+// a run of digits with the separators people type (space, dot, dash, brackets), starting with +, 00 or 0;
+// `validPhone` counts the digits. Never part of a longer run of letters, digits or dots (hex tokens,
+// uuids, version numbers, decimals).
+const PHONE = String.raw`(?<![\p{L}\p{N}_+.\-])(?:\+|\(?0)[\d \t.\-()]{6,22}\d(?![\p{L}\p{N}_])`;
+// UK postcodes, in either case (people type them lower case in search boxes), up to two spaces inside
+const POSTCODE = String.raw`(?<![\p{L}\p{N}])(?:[Gg][Ii][Rr] {0,2}0[Aa][Aa]|[A-PR-UWYZa-pr-uwyz][A-HK-Ya-hk-y]?\d[A-Za-z\d]? {0,2}\d[ABD-HJLNP-UW-Zabd-hjlnp-uw-z]{2})(?![\p{L}\p{N}])`;
+// octets with leading zeros too (192.168.001.010)
+const OCTET = String.raw`(?:25[0-5]|2[0-4]\d|1\d\d|0?\d?\d)`;
+const IPV4 = String.raw`(?<![\p{N}.])(?:${OCTET}\.){3}${OCTET}(?![\p{N}]|\.\d)`;
 const H = '[0-9A-Fa-f]{1,4}';
 // full form, or compressed with `::` (group counts not enforced: a detector, not a validator)
 const IPV6 = `(?<![0-9A-Za-z:])(?:(?:${H}:){7}${H}|(?:${H}:){1,7}:(?:${H}(?::${H}){0,5})?|::${H}(?::${H}){0,6})(?![0-9A-Za-z:])`;
+// payment cards start 2–6 (Mastercard, Amex, Visa, Discover…) and stand apart from other digits and letters
+const CARD = String.raw`(?<![\p{L}\p{N}_\-])[2-6](?:[ \-]?\d){12,18}(?![\p{L}\p{N}_\-])`;
+// National Insurance numbers; prefixes never issued: D F I Q U V as either letter, O second, and BG GB NK KN TN NT ZZ
+const NINO = String.raw`(?<![\p{L}\p{N}])(?!BG|GB|NK|KN|TN|NT|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D](?![\p{L}\p{N}])`;
+// credentials: PostgreSQL role password hashes, Django/bcrypt password hashes, passwords in connection
+// strings and URLs, private keys, and tokens whose prefix says what they are
+const SECRET = [
+  String.raw`md5[0-9a-f]{32}(?![0-9a-f])`,
+  String.raw`SCRAM-SHA-256\$\d{1,7}:[A-Za-z0-9+/=]{8,128}\$[A-Za-z0-9+/=]{16,128}:[A-Za-z0-9+/=]{16,128}`,
+  String.raw`(?:pbkdf2_sha256|pbkdf2_sha1|argon2|bcrypt_sha256|bcrypt|scrypt|sha1|md5)\$[^\s'"$]{1,64}\$[^\s'"]{8,300}`,
+  String.raw`\$2[abxy]?\$\d\d\$[./A-Za-z0-9]{53}`,
+  String.raw`-----BEGIN [A-Z ]{0,30}PRIVATE KEY-----`,
+  String.raw`(?<![\p{L}\p{N}_])(?:[Pp]ass(?:word|wd)?|PASS(?:WORD|WD)?|pwd|PWD)\s{0,3}=\s{0,3}(?:'(?:[^'\\]|\\.){1,256}'|[^\s'";&]{1,256})`,
+  String.raw`[a-z][a-z0-9+.\-]{1,20}://[^\s:/@'"]{1,64}:[^\s@/'"]{1,128}@`,
+  String.raw`(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{22,255}|xox[abposr]-[A-Za-z0-9\-]{10,72}|[sr]k_live_[A-Za-z0-9]{16,99}|AKIA[0-9A-Z]{16}|AIza[0-9A-Za-z_\-]{35}|glpat-[A-Za-z0-9_\-]{20,64}|npm_[A-Za-z0-9]{36})(?![A-Za-z0-9_])`,
+  String.raw`eyJ[A-Za-z0-9_\-]{10,2048}\.eyJ[A-Za-z0-9_\-]{10,4096}\.[A-Za-z0-9_\-]{10,1024}`,
+].join('|');
 
-export const PATTERNS: Record<string, string> = {
-  email: EMAIL,
-  url: URL,
-  ip: `${IPV4}|${IPV6}`,
-  phone: PHONE,
-  postcode: POSTCODE,
-};
+/** The marker a scrubbed secret becomes; never a credential. */
+export const SECRET_MARKER = 'anonymise-dump:redacted';
+
+function luhn(digits: string): boolean {
+  let sum = 0;
+  let double = false;
+  for (let i = digits.length - 1; i >= 0; i--) {
+    let d = digits.charCodeAt(i) - 48;
+    if (double) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+    double = !double;
+  }
+  return sum % 10 === 0;
+}
+
+/** International numbers have 8–15 digits (E.164); national ones start 0 then 1–9 and have 10 or 11. */
+function validPhone(m: string): boolean {
+  if (/[.\-]{2}|[ \t]{3}|\(\(|\)\)/.test(m)) return false;
+  let digits = 0;
+  for (let i = 0; i < m.length; i++) if (m.charCodeAt(i) >= 48 && m.charCodeAt(i) <= 57) digits++;
+  if (m[0] === '+') return digits >= 8 && digits <= 15 && m[1] !== '0';
+  const first = m.indexOf('0');
+  if (m[first + 1] === '0') return digits >= 10 && digits <= 17 && m[first + 2] !== '0'; // 00 44 …: an international prefix
+  return m[first + 1] !== undefined && m[first + 1]! >= '1' && m[first + 1]! <= '9' && digits >= 10 && digits <= 11;
+}
+
+const FIRST = ['alex', 'sam', 'jo', 'chris', 'pat', 'robin', 'kim', 'lee', 'max', 'charlie'];
+const POSTCODE_LETTERS = 'ABDEFGHJLNPQRSTUWXYZ';
+const digitsOf = (rng: Prng, n: number) => Array.from({ length: n }, () => rng.below(10)).join('');
+
+/** In scrub order: e-mails before URLs and phones, so that a phone-like run inside an address is not cut. */
+export const DETECTORS: readonly Detector[] = [
+  {
+    kind: 'email',
+    pattern: EMAIL,
+    may: (t) => t.includes('@'),
+    reserved: (m) => /@example\.(com|org|net)$/i.test(m),
+    fake: (rng, sip) => `${rng.pick(FIRST)}.${uniqueToken(sip.hi, sip.lo)}@example.com`,
+    inDdl: true,
+  },
+  {
+    kind: 'secret',
+    pattern: SECRET,
+    may: (t) => /\$|-----|=|:\/\/|_|-|md5|AKIA|AIza|eyJ/.test(t),
+    reserved: (m) => m.includes(SECRET_MARKER),
+    fake: () => SECRET_MARKER,
+    inDdl: true,
+  },
+  {
+    kind: 'url',
+    pattern: URL,
+    may: (t) => t.includes('://'),
+    reserved: (m) => /^https?:\/\/([a-z0-9-]+\.)*example\.(com|org|net)(\/|$)/i.test(m),
+    fake: (_rng, sip) => `https://example.com/${uniqueToken(sip.hi, sip.lo)}`,
+    inDdl: false, // a site's own links in defaults and views are not personal
+  },
+  {
+    kind: 'ip',
+    pattern: `${IPV4}|${IPV6}`,
+    may: (t) => /\d\.\d|[0-9A-Fa-f]:[0-9A-Fa-f:]/.test(t),
+    // loopback and unspecified addresses are in every application's code; they identify nobody
+    reserved: (m) => /^(192\.0\.2\.|198\.51\.100\.|203\.0\.113\.|2001:db8:)/i.test(m) || /^(0?127\.|0+\.0+\.0+\.0+$|::1?$)/.test(m),
+    fake: (rng, _sip, match) =>
+      match.includes(':')
+        ? `2001:db8::${rng.below(0x10000).toString(16)}:${rng.below(0x10000).toString(16)}`
+        : `${rng.pick(['192.0.2', '198.51.100', '203.0.113'])}.${1 + rng.below(254)}`,
+    inDdl: true,
+  },
+  {
+    kind: 'card',
+    pattern: CARD,
+    may: (t) => /\d{4}/.test(t),
+    valid: (m) => luhn(m.replace(/\D/g, '')),
+    reserved: () => false,
+    fake: (rng) => `0000 0000 0000 ${digitsOf(rng, 4)}`,
+    inDdl: true,
+  },
+  {
+    kind: 'phone',
+    pattern: PHONE,
+    may: (t) => /\d\D?\d\D?\d/.test(t),
+    valid: validPhone,
+    reserved: (m) => /^07700 ?900\d{3}$/.test(m),
+    fake: (rng) => `07700 900${digitsOf(rng, 3)}`,
+    lowEntropy: true,
+    inDdl: true,
+  },
+  {
+    kind: 'postcode',
+    pattern: POSTCODE,
+    may: (t) => /\d ?[A-Za-z][A-Za-z]/.test(t),
+    // a lower-case hex colour (ff66ff) has a postcode's shape
+    valid: (m) => !/^[0-9a-f]{6}$/.test(m),
+    reserved: (m) => /^ZZ/i.test(m),
+    fake: (rng) => `ZZ${rng.below(10)}${rng.below(10)} ${rng.below(10)}${POSTCODE_LETTERS[rng.below(20)]}${POSTCODE_LETTERS[rng.below(20)]}`,
+    lowEntropy: true,
+    inDdl: true,
+  },
+  {
+    kind: 'nino',
+    pattern: NINO,
+    may: (t) => /\d\d/.test(t),
+    reserved: () => false,
+    fake: (rng) => `ZZ ${digitsOf(rng, 2)} ${digitsOf(rng, 2)} ${digitsOf(rng, 2)} ${'ABCD'[rng.below(4)]}`,
+    inDdl: true,
+  },
+];
+
+const BY_KIND = new Map(DETECTORS.map((d) => [d.kind, d]));
+export const DETECTOR_KINDS = DETECTORS.map((d) => d.kind);
+/** Kinds a `scrub` rule may name. */
+export const DETECTOR_NAMES = DETECTORS.filter((d) => d.fake).map((d) => d.kind);
+
+export function detector(kind: string): Detector {
+  const d = BY_KIND.get(kind);
+  if (!d) throw new Error(`no detector ${kind}`);
+  return d;
+}
+
+/** A fresh global regular expression for a kind (each caller owns its lastIndex). */
+export function detectorRegExp(kind: string): RegExp {
+  return new RegExp(detector(kind).pattern, 'gu');
+}
+
+/** Whether `text` (a whole value) is a match of `kind`. */
+export function isWhole(kind: string, text: string): boolean {
+  const d = detector(kind);
+  return new RegExp(`^(?:${d.pattern})$`, 'u').test(text) && (d.valid?.(text) ?? true);
+}
 
 /** Kinds that look like personal data but are our own reserved fakes. */
 export function isReservedFake(kind: string, text: string): boolean {
-  switch (kind) {
-    case 'email': return /@example\.(com|org|net)$/i.test(text);
-    case 'phone': return /^07700 ?900\d{3}$/.test(text);
-    case 'postcode': return /^ZZ/i.test(text);
-    case 'ip': return /^(192\.0\.2\.|198\.51\.100\.|203\.0\.113\.|2001:db8:)/i.test(text);
-    case 'url': return /^https?:\/\/([a-z0-9-]+\.)*example\.(com|org|net)(\/|$)/i.test(text);
-  }
-  return false;
+  return BY_KIND.get(kind)?.reserved(text) ?? false;
 }
 
-type Faker = (rng: Prng, sip: SipHash, match: string) => string;
+/** Every match of the given kinds in `text` that is valid and not one of our fakes. */
+export function* matches(text: string, kinds: readonly string[] = DETECTOR_KINDS): Generator<{ kind: string; text: string; index: number }> {
+  for (const kind of kinds) {
+    const d = detector(kind);
+    if (!d.may(text)) continue;
+    const re = compiled(kind);
+    re.lastIndex = 0;
+    for (let m = re.exec(text); m; m = re.exec(text)) {
+      if ((d.valid?.(m[0]) ?? true) && !d.reserved(m[0])) yield { kind, text: m[0], index: m.index };
+      if (m[0].length === 0) re.lastIndex++;
+    }
+  }
+}
 
-const FIRST = ['alex', 'sam', 'jo', 'chris', 'pat', 'robin', 'kim', 'lee', 'max', 'charlie'];
-const FAKERS: Record<string, Faker> = {
-  email: (rng, sip) => `${rng.pick(FIRST)}.${uniqueToken(sip.hi, sip.lo)}@example.com`,
-  url: (_rng, sip) => `https://example.com/${uniqueToken(sip.hi, sip.lo)}`,
-  phone: (rng) => `07700 900${String(rng.below(1000)).padStart(3, '0')}`,
-  postcode: (rng) => `ZZ${rng.below(10)}${rng.below(10)} ${rng.below(10)}${'ABDEFGHJLNPQRSTUWXYZ'[rng.below(20)]}${'ABDEFGHJLNPQRSTUWXYZ'[rng.below(20)]}`,
-  ip: (rng, _sip, match) =>
-    match.includes(':')
-      ? `2001:db8::${rng.below(0x10000).toString(16)}:${rng.below(0x10000).toString(16)}`
-      : `${rng.pick(['192.0.2', '198.51.100', '203.0.113'])}.${1 + rng.below(254)}`,
-};
-
-/** Detector order matters: e-mails before URLs and phones, so a phone-like run inside an address is not cut. */
-const ORDER = ['email', 'url', 'ip', 'phone', 'postcode'];
-
-/**
- * Cheap tests that a text may hold a match at all: most free text holds none, and one pass of a
- * plain search is far cheaper than the detector's regular expression.
- */
-const MAY_MATCH: Record<string, (text: string) => boolean> = {
-  email: (t) => t.includes('@'),
-  url: (t) => t.includes('://'),
-  ip: (t) => /\d\.\d|[0-9A-Fa-f]:[0-9A-Fa-f:]/.test(t),
-  phone: (t) => /\d\d\d/.test(t),
-  postcode: (t) => /\d[A-Za-z][A-Za-z]/.test(t),
-};
+const cache = new Map<string, RegExp>();
+function compiled(kind: string): RegExp {
+  let re = cache.get(kind);
+  if (!re) cache.set(kind, (re = detectorRegExp(kind)));
+  return re;
+}
 
 /** Builds the scrubber for a set of detector names: free text in, text with each match replaced. */
-export function compileScrubber(names: string[], keys: KeyRing): (text: string) => string {
+export function compileScrubber(names: readonly string[], keys: KeyRing): (text: string) => string {
   const rng = new Prng();
-  // one pass per detector, in ORDER: a replaced value is a reserved fake, which later passes skip
-  const passes = ORDER.filter((k) => names.includes(k)).map((kind) => {
-    const re = new RegExp(PATTERNS[kind]!, 'g');
-    const sip = keys.sip(`scrub\0${kind}`);
-    const make = FAKERS[kind]!;
-    const may = MAY_MATCH[kind]!;
+  // one pass per detector, in table order: a replaced value is a reserved fake, which later passes skip
+  const passes = DETECTORS.filter((d) => names.includes(d.kind) && d.fake).map((d) => {
+    const re = new RegExp(d.pattern, 'gu');
+    const sip = keys.sip(`scrub\0${d.kind}`);
+    const make = d.fake!;
     const hashMatch = (buf: Buffer, end: number) => sip.hash(buf, 0, end);
     const replace = (match: string) => {
-      if (isReservedFake(kind, match)) return match;
+      if (d.reserved(match) || (d.valid && !d.valid(match))) return match;
       withUtf8(match, hashMatch);
       rng.seed(sip.hi, sip.lo);
       return make(rng, sip, match);
     };
-    return (text: string) => (may(text) ? text.replace(re, replace) : text);
+    return (text: string) => (d.may(text) ? text.replace(re, replace) : text);
   });
   return (text) => {
     let out = text;

@@ -5,7 +5,9 @@
  */
 import { AnonymiseError } from '../errors.js';
 import type { FakeFn } from '../pseudonym/fake.js';
-import { compileScrubber } from '../pseudonym/detectors.js';
+import { DETECTOR_NAMES, compileScrubber } from '../pseudonym/detectors.js';
+import type { SipHash } from '../pseudonym/siphash.js';
+import type { LiteralPolicy, TableExposure } from '../dump/outside.js';
 import { withUtf8 } from '../dump/encoding.js';
 import { KeyRing } from '../pseudonym/keys.js';
 import { JsonCursor, JsonSyntaxError } from './json-text.js';
@@ -106,6 +108,55 @@ export class CompiledRules {
     let r = this.perDatabase.get(db);
     if (!r) this.perDatabase.set(db, (r = new CompiledRules(rulesForDatabase(this.data, db), this.keys)));
     return r;
+  }
+
+  /**
+   * Rules that change nothing anywhere: every table and column kept, and everything outside the rows
+   * too. What scan and the leak check run the engine with, to observe the dump as it is.
+   */
+  static passthrough(): CompiledRules {
+    return new CompiledRules(
+      { unknown: 'keep', outside: { statistics: 'keep', comments: 'keep', literals: 'keep', roles: 'keep', objects: [] }, tables: new Map(), files: [], databases: new Map() },
+      new KeyRing('passthrough'),
+    );
+  }
+
+  /** What the rules write of a table, for its statistics (outside.ts). */
+  exposure(table: string, parentOf: (t: string) => string | undefined): TableExposure {
+    const r = this.resolve(table, parentOf);
+    const unknownKeeps = this.unknown === 'keep';
+    if (!r) return { rows: unknownKeeps ? 'all' : 'none', kept: () => unknownKeeps };
+    const rule = r.rule;
+    if (rule.kind === 'keep') return { rows: 'all', kept: () => true };
+    if (rule.kind === 'drop') return { rows: 'none', kept: () => false };
+    const star = rule.columns.get('*');
+    return {
+      rows: rule.dropWhere || rule.keepWhere ? 'some' : 'all',
+      kept: (column) => {
+        const cr = rule.columns.get(column) ?? star;
+        return cr ? cr.kind === 'keep' : unknownKeeps;
+      },
+    };
+  }
+
+  /** `literals` as the file says, else as `unknown` implies. */
+  get literals(): LiteralPolicy {
+    return this.data.outside.literals ?? (this.unknown === 'fail' ? 'fail' : this.unknown === 'keep' ? 'keep' : 'scrub');
+  }
+
+  private outsideScrub: ((text: string) => string) | null = null;
+  /** Every detector that can scrub, for comments and DDL literals. */
+  scrubOutside(text: string): string {
+    this.outsideScrub ??= compileScrubber(DETECTOR_NAMES, this.keys);
+    return this.outsideScrub(text);
+  }
+
+  private roleSip: SipHash | null = null;
+  /** `role_` and 12 hex digits of a keyed hash: the same role gets the same name in every statement and run. */
+  rolePseudonym(name: string): string {
+    this.roleSip ??= this.keys.sip('role-name');
+    this.roleSip.hash(Buffer.from(name, 'utf8'));
+    return `role_${(this.roleSip.hi >>> 0).toString(16).padStart(8, '0')}${(this.roleSip.lo >>> 16).toString(16).padStart(4, '0')}`;
   }
 
   /** The rules' column_order for a table, if any. */

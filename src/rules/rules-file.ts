@@ -10,6 +10,7 @@ import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node, type Pai
 import { AnonymiseError } from '../errors.js';
 import type * as FakeModule from '../pseudonym/fake.js';
 import { DETECTOR_NAMES } from '../pseudonym/detectors.js';
+import { DEFAULT_OUTSIDE, type OutsidePolicy } from '../dump/outside.js';
 
 export type UnknownPolicy = 'fail' | 'keep' | 'null';
 export type NullPolicy = 'keep' | 'replace';
@@ -50,6 +51,8 @@ export type TableRule =
 
 export interface RulesData {
   unknown: UnknownPolicy;
+  /** what lies outside the rows: statistics, comments, DDL literals, role names (secrets always go) */
+  outside: OutsidePolicy;
   /** table pattern (schema-qualified, may hold * and ?) → rule, in definition order */
   tables: Map<string, TableRule>;
   /** files read, in order (presets and extends included) */
@@ -58,6 +61,34 @@ export interface RulesData {
   fake?: typeof FakeModule;
   /** pg_dumpall: rules for one database, laid over the top-level ones after `\connect NAME` */
   databases: Map<string, { unknown?: UnknownPolicy; tables: Map<string, TableRule> }>;
+}
+
+const OUTSIDE_CHOICES = {
+  statistics: ['safe', 'drop', 'keep'],
+  comments: ['scrub', 'keep', 'drop'],
+  literals: ['fail', 'scrub', 'keep'],
+  roles: ['keep', 'pseudonymise'],
+} as const;
+
+/** `outside:` — each key overrides the default; `objects` adds per-object overrides by label glob. */
+function readOutside(ctx: Ctx, node: unknown, into: OutsidePolicy): void {
+  const items = pairs(ctx, node, 'outside');
+  onlyKeys(ctx, items, [...Object.keys(OUTSIDE_CHOICES), 'objects'], 'outside');
+  for (const { key, value } of items) {
+    if (key === 'objects') {
+      for (const o of pairs(ctx, value, 'outside.objects')) {
+        const action = scalarString(ctx, o.value, `outside.objects entry`);
+        if (action !== 'keep' && action !== 'scrub' && action !== 'drop') ctx.fail(o.value as Node, 'an outside.objects entry must be keep, scrub or drop');
+        const re = new RegExp(`^${o.key.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 's');
+        into.objects = [{ pattern: o.key, re, action }, ...into.objects.filter((x) => x.pattern !== o.key)];
+      }
+      continue;
+    }
+    const choices = OUTSIDE_CHOICES[key as keyof typeof OUTSIDE_CHOICES] as readonly string[];
+    const v = scalarString(ctx, value, `outside.${key}`);
+    if (!choices.includes(v)) ctx.fail(value as Node, `outside.${key} must be ${choices.join(', ')}`);
+    (into as unknown as Record<string, string>)[key] = v;
+  }
 }
 
 interface PendingFake {
@@ -345,7 +376,7 @@ function loadInto(acc: RulesData, file: string, text: string, seen: string[], fa
   const root = doc.contents;
   if (root === null) ctx.fail(root, 'the rules file is empty (expected version: 1 and tables)');
   const items = pairs(ctx, root, 'the rules file');
-  onlyKeys(ctx, items, ['version', 'extends', 'unknown', 'tables', 'databases'], 'the rules file');
+  onlyKeys(ctx, items, ['version', 'extends', 'unknown', 'outside', 'tables', 'databases'], 'the rules file');
   const version = items.find((it) => it.key === 'version');
   if (!version) ctx.fail(root, 'version: 1 is required');
   if (!isScalar(version.value) || version.value.value !== 1) ctx.fail(version.value as Node, 'only version: 1 is supported');
@@ -363,6 +394,8 @@ function loadInto(acc: RulesData, file: string, text: string, seen: string[], fa
   }
   const unk = items.find((it) => it.key === 'unknown');
   if (unk) acc.unknown = readPolicy(ctx, unk.value);
+  const outside = items.find((it) => it.key === 'outside');
+  if (outside) readOutside(ctx, outside.value, acc.outside);
   readTables(ctx, items.find((it) => it.key === 'tables')?.value, acc.tables);
   const dbs = items.find((it) => it.key === 'databases');
   if (dbs) {
@@ -405,7 +438,7 @@ export function rulesForDatabase(data: RulesData, db: string): RulesData {
 
 /** Loads and merges rules files in order (later ones win). Throws AnonymiseError('RULES') on any problem. */
 export async function loadRules(files: { path: string; text?: string }[]): Promise<RulesData> {
-  const acc: RulesData = { unknown: 'fail', tables: new Map(), files: [], databases: new Map() };
+  const acc: RulesData = { unknown: 'fail', outside: { ...DEFAULT_OUTSIDE, objects: [] }, tables: new Map(), files: [], databases: new Map() };
   const fakes: PendingFake[] = [];
   for (const f of files) {
     let text = f.text;

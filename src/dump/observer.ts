@@ -1,0 +1,25 @@
+/**
+ * What the engine tells the commands that watch it (scan, the leak check, init): every statement
+ * outside the rows, and every row of every table, as it goes out. Commands observe; they never
+ * reach into the engine or change what it writes.
+ */
+import type { RowAccess } from '../rules/rule-compiler.js';
+import type { StatementKind } from './statements.js';
+
+export interface StatementEvent {
+  kind: StatementKind;
+  /** the object it belongs to (`FUNCTION public.notify()`), or its keywords */
+  object: string;
+  /** the database (after `\connect` in a pg_dumpall dump), else null */
+  database: string | null;
+  /** input line of its first keyword */
+  line: number;
+  /** the string constants and quoted names of the statement as written, decoded */
+  strings: readonly string[];
+}
+
+export interface DumpObserver {
+  statement?(event: StatementEvent): void;
+  /** one row; `row.text(c)` reads column c (columns in the row's order, generated ones included) */
+  row?(table: string, columns: readonly string[], row: RowAccess): void;
+}
