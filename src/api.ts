@@ -5,7 +5,8 @@ import { Readable, type Writable } from 'node:stream';
 import { KeyRing } from './pseudonym/keys.js';
 import { CompiledRules, type Gap } from './rules/rule-compiler.js';
 import { loadRules, type RulesData } from './rules/rules-file.js';
-import { DumpRewriter, type TableStats } from './dump/rewriter.js';
+import type { OutsideCount } from './dump/outside.js';
+import { DumpRewriter, type OutsideFinding, type TableStats } from './dump/rewriter.js';
 import { coalesce, plainDump } from './io/input.js';
 import { firstEvent } from './io/events.js';
 import { AnonymiseError } from './errors.js';
@@ -34,13 +35,15 @@ export interface RewriteOptions {
 
 export interface RewriteResult {
   tables: TableStats[];
+  /** what the policy for what lies outside the rows did: secrets removed, comments scrubbed, statistics stripped… */
+  outside: Partial<Record<OutsideCount, number>>;
   bytesIn: number;
   bytesOut: number;
   lines: number;
 }
 
 function result(rw: DumpRewriter, bytesOut: number): RewriteResult {
-  return { tables: [...rw.stats.values()], bytesIn: rw.bytesIn, bytesOut, lines: rw.line - 1 };
+  return { tables: [...rw.stats.values()], outside: { ...rw.outsideCounts }, bytesIn: rw.bytesIn, bytesOut, lines: rw.line - 1 };
 }
 
 /** Rewrites a whole dump held in memory (tests, small inputs). `chunks` lets tests cut it anywhere. */
@@ -142,6 +145,8 @@ export interface CheckResult {
   gaps: (Gap & { line: number })[];
   /** rules that name something the dump lacks (templates, filters) */
   ruleErrors: string[];
+  /** statements outside the rows that would stop a run (personal data in a DDL literal, an unknown kind) */
+  outside: OutsideFinding[];
   /** table patterns of the rules that matched no table in the dump */
   unused: string[];
   tables: number;
@@ -158,6 +163,7 @@ export async function checkDump(source: AsyncIterable<Buffer> | Readable, rules:
   return {
     gaps: [...rw.gaps.values()],
     ruleErrors: [...rw.ruleErrors],
+    outside: rw.outsideFindings,
     unused: rules.unusedPatterns(),
     tables: new Set([...rw.tables.keys(), ...rw.stats.keys()]).size,
     columns,

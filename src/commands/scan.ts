@@ -143,9 +143,10 @@ export class ScanCollector {
 
   /** One statement outside the rows: its string constants and quoted names. */
   statement(e: StatementEvent): void {
-    if (e.strings.length === 0) return;
+    if (e.strings.length === 0 && e.secrets === 0) return;
     const key = e.database === null ? e.object : `${e.database}/${e.object}`;
     const entry = (this.objects[key] ??= { values: 0, found: noFindings() });
+    entry.found.secret += e.secrets;
     for (const s of e.strings) {
       entry.values++;
       this.count(entry.found, s);

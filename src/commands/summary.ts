@@ -10,6 +10,8 @@ export interface Report {
   bytesOut: number;
   /** where the pseudonym key came from: an environment variable name, or "random" (this run only) */
   key: string;
+  /** what was done outside the rows (secretsRemoved, commentsScrubbed, literalsScrubbed, statisticsStripped, statisticsDropped, rolesPseudonymised, …) */
+  outside: Record<string, number>;
   tables: {
     table: string;
     rule: string;
@@ -30,6 +32,7 @@ export function buildReport(r: RewriteResult, input: string, seconds: number, ke
     bytesIn: r.bytesIn,
     bytesOut: r.bytesOut,
     key,
+    outside: { ...r.outside },
     tables: r.tables.map((t) => ({
       table: t.table,
       rule: t.rule,
@@ -42,11 +45,24 @@ export function buildReport(r: RewriteResult, input: string, seconds: number, ke
   };
 }
 
+const OUTSIDE_WORDS: Record<string, string> = {
+  secretsRemoved: 'secrets removed',
+  commentsScrubbed: 'comments scrubbed',
+  commentsDropped: 'comments dropped',
+  literalsScrubbed: 'definitions scrubbed',
+  statisticsStripped: 'column statistics stripped of values',
+  statisticsDropped: 'statistics dropped',
+  rolesPseudonymised: 'role names pseudonymised',
+  objectsDropped: 'definitions dropped',
+};
+
 export function humanSummary(rep: Report): string {
   const rows = rep.tables.filter((t) => t.action !== 'keep');
   const kept = rep.tables.length - rows.length;
   const mb = (n: number) => (n / 1e6).toFixed(1);
   const lines = [`anonymise-dump: ${mb(rep.bytesIn)} MB in, ${mb(rep.bytesOut)} MB out, ${rep.seconds.toFixed(1)} s; ${kept} table(s) kept as they are`];
+  const outside = Object.entries(rep.outside ?? {}).map(([k, n]) => `${OUTSIDE_WORDS[k] ?? k} ${n}`);
+  if (outside.length) lines.push(`  outside the rows: ${outside.join(', ')}`);
   if (rows.length) {
     const w = Math.max(5, ...rows.map((t) => t.table.length));
     lines.push(`  ${'table'.padEnd(w)}  ${'rows in'.padStart(9)}  ${'out'.padStart(9)}  ${'dropped'.padStart(9)}  values changed`);

@@ -16,6 +16,8 @@ export interface StatementEvent {
   line: number;
   /** the string constants and quoted names of the statement as written, decoded */
   strings: readonly string[];
+  /** secrets the policy removed from it (role passwords, password options, connection passwords) */
+  secrets: number;
 }
 
 export interface DumpObserver {

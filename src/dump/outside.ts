@@ -267,7 +267,20 @@ function subscriptionPassword(sql: string, toks: Token[], edits: Edit[]): number
 }
 
 /** Roles the pseudonyms leave alone: predefined roles and SQL's role keywords. */
-const BUILTIN_ROLE = /^(pg_.*|public|current_user|session_user|current_role|none)$/;
+// (and `postgres`, the bootstrap superuser every cluster has, which names nobody)
+const BUILTIN_ROLE = /^(pg_.*|public|current_user|session_user|current_role|none|postgres)$/;
+
+/**
+ * Role names in pg_dump's and pg_dumpall's comments (`Owner: …` in a TOC header, `USER MAPPING … SERVER`,
+ * `User Config "…"`): pseudonymised as the statements are, so that a comment does not name them.
+ */
+export function pseudonymiseComments(text: string, pseudonym: (name: string) => string): string {
+  const p = (name: string) => (BUILTIN_ROLE.test(name) || name === '-' ? name : pseudonym(name));
+  return text
+    .replace(/^(-- .*; Owner: )(.+)$/gm, (_, head: string, owner: string) => head + p(owner))
+    .replace(/(USER MAPPING )(.+?)( SERVER )/g, (_, a: string, name: string, b: string) => a + p(name) + b)
+    .replace(/^(-- User Config ")(.*)(")$/gm, (_, a: string, name: string, b: string) => a + p(name.replace(/""/g, '"')) + b);
+}
 
 /**
  * Role names in the places a dump names roles (CREATE/ALTER/DROP ROLE, OWNER TO, GRANT … TO, REVOKE …

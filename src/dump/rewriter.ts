@@ -30,7 +30,7 @@ import { InsertValues, findValuesKeyword, parseInsertHeader, type InsertHeader }
 import { decodeLiteral, type LitKind } from './sql-literal.js';
 import { tokenize } from './sql-tokens.js';
 import { classify, objectLabel, tocHeader } from './statements.js';
-import { applyOutside, stringValue as stringValueOf, type OutsideContext, type OutsideCount } from './outside.js';
+import { applyOutside, pseudonymiseComments, stringValue as stringValueOf, type OutsideContext, type OutsideCount } from './outside.js';
 import type { DumpObserver } from './observer.js';
 import { matches } from '../pseudonym/detectors.js';
 
@@ -482,9 +482,16 @@ export class DumpRewriter implements RowAccess {
       this.out.bytes(buf, start, end, stable);
       return;
     }
-    const nameAt = buf.indexOf('Name: ', start, 'latin1');
-    if (nameAt !== -1 && nameAt < code) {
-      const h = tocHeader(this.codec.decode(buf.subarray(start, code)));
+    const pseudonymise = this.rules.data.outside.roles === 'pseudonymise' && !this.inspect;
+    let prefix: string | null = null; // the comments before the statement, when they are rewritten
+    const dashes = buf.indexOf('--', start, 'latin1');
+    if (dashes !== -1 && dashes < code) {
+      let comments = this.codec.decode(buf.subarray(start, code));
+      if (pseudonymise) {
+        const renamed = pseudonymiseComments(comments, (n) => this.rules.rolePseudonym(n));
+        if (renamed !== comments) comments = prefix = renamed;
+      }
+      const h = tocHeader(comments);
       if (h) this.object = redactLabel(objectLabel(h));
     }
     const sql = this.codec.decode(buf.subarray(code, end));
@@ -503,24 +510,36 @@ export class DumpRewriter implements RowAccess {
       this.outsideFindings.push({ line, object: object ?? '', message: res.stop });
     }
     let written = sql;
+    const writePrefix = () => {
+      if (prefix === null) this.out.bytes(buf, start, code, stable);
+      else {
+        const bytes = this.codec.encode(prefix);
+        this.out.bytes(bytes, 0, bytes.length, false);
+      }
+    };
     if (res.action === 'drop' && !this.inspect) {
-      this.out.bytes(buf, start, code, stable);
+      writePrefix();
       written = '';
     } else if (res.action === 'rewrite' && res.text !== undefined && !this.inspect) {
-      this.out.bytes(buf, start, code, stable);
+      writePrefix();
       const bytes = this.codec.encode(res.text);
       this.out.bytes(bytes, 0, bytes.length, false);
       written = res.text;
+    } else if (prefix !== null) {
+      writePrefix();
+      this.out.bytes(buf, code, end, false);
     } else {
       this.out.bytes(buf, start, end, stable);
     }
-    if (this.observer?.statement && written) {
+    if (this.observer?.statement) {
       const strings: string[] = [];
+      // pg_dump's comments name objects and owners: they are read too
+      if (code > start && buf.indexOf('--', start, 'latin1') < code) strings.push(prefix ?? this.codec.decode(buf.subarray(start, code)));
       for (const t of written === sql ? toks : tokenize(written)) {
         if (t.t === 'str') strings.push(stringValueOf(written, t));
         else if (t.t === 'id' && t.quoted) strings.push(t.v);
       }
-      this.observer.statement({ kind: cls.kind, object: object ?? 'statement', database: this.database, line, strings });
+      this.observer.statement({ kind: cls.kind, object: object ?? 'statement', database: this.database, line, strings, secrets: res.counts.secretsRemoved ?? 0 });
     }
   }
 
