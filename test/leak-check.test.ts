@@ -52,6 +52,40 @@ describe('scan --against (leak check)', () => {
     expect(repr.found).toBe(repr.originals);
   });
 
+  it('finds originals planted outside the rows (comment, view, CHECK, statistics-like array), phones and inet values', () => {
+    createDb('leak_outside');
+    psql('leak_outside', `
+      CREATE TABLE people (id int PRIMARY KEY, email text, phone text, ip inet, name text);
+      INSERT INTO people VALUES (1, 'jane.leaky@gmail.com', '07911 654321', '81.2.69.160', 'Jane Leaky'), (2, 'bob.other@gmail.com', '+44 20 7946 0001', '2a00:1450:4009:81f::200e', 'Bob Other');
+      CREATE TABLE notes (id int, body text);
+      INSERT INTO notes VALUES (1, 'call 07911 654321 from 81.2.69.160'), (2, '"{\\"contact\\": \\"bob.other@gmail.com\\"}"');
+      COMMENT ON TABLE people IS 'owner jane.leaky@gmail.com';
+      CREATE VIEW janes AS SELECT * FROM people WHERE name = 'Jane Leaky';
+      ALTER TABLE people ADD CONSTRAINT not_bob CHECK (phone <> '+44 20 7946 0001') NOT VALID;`);
+    const pg = inject('pg');
+    const src = `postgresql://postgres@/leak_outside?host=${encodeURIComponent(pg.host)}&port=${pg.port}`;
+    const rules = join(dir, 'outside.yaml');
+    // the rows are rewritten; outside them everything is kept, and notes (free text) too: all of it must be found
+    writeFileSync(rules, 'version: 1\noutside: { literals: keep, comments: keep }\ntables:\n  people: { columns: { id: keep, email: { fake: internet.email }, phone: { fake: phone.number }, ip: { fake: internet.ipv4 }, name: { fake: person.fullName } } }\n  notes: keep\n');
+    const dump = join(dir, 'outside-src.sql');
+    const dumped = spawnSync(join(pg.bin, 'pg_dump'), ['-d', 'leak_outside', '-f', dump], { env: { ...process.env, PGHOST: pg.host, PGPORT: String(pg.port), PGUSER: 'postgres' } });
+    expect(dumped.status).toBe(0);
+    const out = join(dir, 'outside-out.sql');
+    expect(cli(['-q', '-r', rules, '-o', out, dump]).status).toBe(0);
+    const r = cli(['scan', out, '--against', src, '-r', rules, '--strict', '--json']);
+    expect(r.status).toBe(1);
+    const report = JSON.parse(r.stdout);
+    // the comment's address and the double-encoded JSON's
+    expect(report.columns['public.people.email'].found).toBe(2);
+    // a phone in a kept note and in a CHECK: low entropy, so `possible`
+    expect(report.columns['public.people.phone'].found + report.columns['public.people.phone'].possible).toBe(2);
+    // the inet compared as the dump writes it (81.2.69.160, not 81.2.69.160/32)
+    expect(report.columns['public.people.ip'].found).toBe(1);
+    // the name in the view
+    expect(report.columns['public.people.name'].found).toBe(1);
+    expect(r.stdout).not.toMatch(/jane|bob|07911|81\.2/i);
+  });
+
   it('needs the rules, and says so', () => {
     expect(cli(['scan', SAMPLE, '--against', url]).status).toBe(2);
   });

@@ -35,6 +35,8 @@ export interface TableExposure {
   rows: 'all' | 'some' | 'none';
   /** the column's values are written as they are */
   kept(column: string): boolean;
+  /** every column is (the statistics of an expression index on the table may stay) */
+  allKept: boolean;
 }
 
 export interface OutsideContext {
@@ -42,7 +44,10 @@ export interface OutsideContext {
   literals: LiteralPolicy;
   /** statement kinds the engine does not know stop the run */
   unknownFails: boolean;
-  /** null: not a table this dump defines or fills (an index, say): its statistics are stripped */
+  /**
+   * null: not a table this dump defines or fills: its statistics are stripped. For an index, its
+   * table's exposure with every column counted as rewritten unless all are kept (an expression may read any).
+   */
   exposure(table: string): TableExposure | null;
   scrub(text: string): string;
   rolePseudonym(name: string): string;
@@ -397,7 +402,7 @@ function statistics(sql: string, toks: Token[], ctx: OutsideContext, counts: Out
   if (exposure && exposure.rows !== 'all') return drop();
   if (fn === 'pg_restore_relation_stats') return { action: 'keep', found, counts };
   const att = str('attname');
-  if (exposure && att !== undefined && exposure.kept(att)) return { action: 'keep', found, counts };
+  if (exposure && (exposure.allKept || (att !== undefined && exposure.kept(att)))) return { action: 'keep', found, counts };
   const kept = pairs.filter((p) => SAFE_STAT_KEYS.has(p.key));
   if (kept.length === pairs.length) return { action: 'keep', found, counts };
   counts.statisticsStripped = 1;

@@ -18,6 +18,7 @@ import { Output } from './output.js';
 import type { ColumnAction, CompiledRules, Gap, RowAccess, TablePlan } from '../rules/rule-compiler.js';
 import {
   parseAttachPartition,
+  parseIndexTarget,
   parseCopyHeader,
   parseCreateTable,
   parseSet,
@@ -149,6 +150,8 @@ export class DumpRewriter implements RowAccess {
   private object: string | null = null;
   /** tables whose data this dump holds (their statistics follow their rules) */
   private readonly filled = new Set<string>();
+  /** index → its table, for the statistics of expression indexes */
+  private readonly indexes = new Map<string, string>();
 
   // the COPY block being read
   private plan: TablePlan | null = null;
@@ -440,8 +443,15 @@ export class DumpRewriter implements RowAccess {
         throw new AnonymiseError('BAD_INPUT', 'cannot read this CREATE TABLE statement', { line: lineOfCode });
       }
       if (def) this.tables.set(tableKey(def), def);
-    } else if (/^CREATE\s+UNIQUE\s+INDEX\b/i.test(head)) {
-      this.noteUnique(buf, code, end);
+    } else if (/^CREATE\s+(?:UNIQUE\s+)?INDEX\b/i.test(head)) {
+      if (/^CREATE\s+UNIQUE/i.test(head)) this.noteUnique(buf, code, end);
+      let target: ReturnType<typeof parseIndexTarget> = null;
+      try {
+        target = parseIndexTarget(this.codec.decode(buf.subarray(code, end)));
+      } catch {
+        // the statement itself is examined (and refused if damaged) as a statement outside the rows
+      }
+      if (target) this.indexes.set(target.index, target.table);
     }
   }
 
@@ -464,7 +474,13 @@ export class DumpRewriter implements RowAccess {
         policy: rules.data.outside,
         literals: rules.literals,
         unknownFails: rules.unknown !== 'keep',
-        exposure: (t) => (this.tables.has(t) || this.filled.has(t) ? rules.exposure(t, this.parentOf) : null),
+        exposure: (t) => {
+          if (this.tables.has(t) || this.filled.has(t)) return rules.exposure(t, this.parentOf);
+          const table = this.indexes.get(t);
+          if (!table) return null;
+          const e = rules.exposure(table, this.parentOf);
+          return { rows: e.rows, allKept: e.allKept, kept: () => e.allKept };
+        },
         scrub: (text) => rules.scrubOutside(text),
         rolePseudonym: (name) => rules.rolePseudonym(name),
       };
@@ -555,6 +571,7 @@ export class DumpRewriter implements RowAccess {
     this.rules = this.baseRules.forDatabase(db);
     this.object = null;
     this.filled.clear();
+    this.indexes.clear();
     this.tables.clear();
     this.parents.clear();
     this.uniques.clear();

@@ -150,6 +150,25 @@ export function parseUniqueConstraint(sql: string): { table: string; columns: st
   return { table: tableKey(name.q), columns: items.map((it) => (it[0] as { v: string }).v) };
 }
 
+/** `CREATE [UNIQUE] INDEX name ON [ONLY] table …` → { index, table }, both schema-qualified (an index lives in its table's schema). */
+export function parseIndexTarget(sql: string): { index: string; table: string } | null {
+  const toks = tokenize(sql);
+  let i = 0;
+  if (!isWord(toks[i++], 'create')) return null;
+  if (isWord(toks[i], 'unique')) i++;
+  if (!isWord(toks[i++], 'index')) return null;
+  if (isWord(toks[i], 'concurrently')) i++;
+  if (isWord(toks[i], 'if')) i += 3;
+  const name = toks[i];
+  if (!name || name.t !== 'id') return null;
+  i++;
+  if (!isWord(toks[i++], 'on')) return null;
+  if (isWord(toks[i], 'only')) i++;
+  const table = readName(toks, i);
+  if (!table) return null;
+  return { index: `${table.q.schema}.${name.v}`, table: tableKey(table.q) };
+}
+
 /** `ALTER TABLE [ONLY] parent ATTACH PARTITION child …` → { parent, child } */
 export function parseAttachPartition(sql: string): { parent: string; child: string } | null {
   const toks = tokenize(sql);

@@ -125,13 +125,14 @@ export class CompiledRules {
   exposure(table: string, parentOf: (t: string) => string | undefined): TableExposure {
     const r = this.resolve(table, parentOf);
     const unknownKeeps = this.unknown === 'keep';
-    if (!r) return { rows: unknownKeeps ? 'all' : 'none', kept: () => unknownKeeps };
+    if (!r) return { rows: unknownKeeps ? 'all' : 'none', kept: () => unknownKeeps, allKept: unknownKeeps };
     const rule = r.rule;
-    if (rule.kind === 'keep') return { rows: 'all', kept: () => true };
-    if (rule.kind === 'drop') return { rows: 'none', kept: () => false };
+    if (rule.kind === 'keep') return { rows: 'all', kept: () => true, allKept: true };
+    if (rule.kind === 'drop') return { rows: 'none', kept: () => false, allKept: false };
     const star = rule.columns.get('*');
     return {
       rows: rule.dropWhere || rule.keepWhere ? 'some' : 'all',
+      allKept: false,
       kept: (column) => {
         const cr = rule.columns.get(column) ?? star;
         return cr ? cr.kind === 'keep' : unknownKeeps;

@@ -1,0 +1,85 @@
+/**
+ * pg_dump 18 `--statistics` (the real pg_dump 18.3, in PGlite's WASM build): the most-common values and
+ * histograms of a rewritten column are removed, every statistic of a dropped or filtered table goes,
+ * the rest stays, and the output restores into PostgreSQL 18 (PGlite) with the statistics it kept.
+ */
+import { Readable } from 'node:stream';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { PGlite } from '@electric-sql/pglite';
+import { pgDump } from '@electric-sql/pglite-tools/pg_dump';
+import { compileRules, readRules, rewriteBuffer } from '../src/api.js';
+import { scanDump } from '../src/commands/scan.js';
+
+const SOURCE = `
+CREATE TABLE users (id int PRIMARY KEY, email text NOT NULL, phone text, city text);
+INSERT INTO users SELECT g, 'person' || g || '@mail-test.org', '07911 1234' || lpad(g::text, 2, '0'), CASE WHEN g % 2 = 0 THEN 'Leeds' ELSE 'York' END FROM generate_series(1, 50) g;
+CREATE TABLE audit (id int, who text);
+INSERT INTO audit SELECT g, 'person' || g || '@mail-test.org' FROM generate_series(1, 20) g;
+CREATE TABLE tags (id int, tags text[]);
+INSERT INTO tags SELECT g, ARRAY['person' || g || '@mail-test.org', 'x'] FROM generate_series(1, 20) g;
+CREATE INDEX users_lower_email ON users (lower(email));
+ANALYZE;
+`;
+
+const RULES = `version: 1
+unknown: fail
+outside: { literals: scrub }
+tables:
+  users: { columns: { id: keep, email: { fake: internet.email, unique: true }, phone: { fake: phone.number }, city: keep } }
+  audit: drop
+  tags: { columns: { id: keep, tags: null } }
+`;
+
+const originals = (text: string) => text.match(/person\d+@mail-test\.org/g) ?? [];
+
+describe('pg_dump 18 --statistics', () => {
+  let dump: Buffer;
+  beforeAll(async () => {
+    const pg = await PGlite.create();
+    await pg.exec(SOURCE);
+    const file = await pgDump({ pg, args: ['--statistics'] });
+    dump = Buffer.from(await file.arrayBuffer());
+    await pg.close();
+  }, 120_000);
+
+  it('the source dump holds the addresses in its statistics, and scan finds them there', async () => {
+    const stats = dump.toString().split('\n').filter((l) => l.includes("'histogram_bounds'") || l.includes("'most_common_vals'") || l.includes("'most_common_elems'"));
+    expect(stats.some((l) => originals(l).length > 0)).toBe(true);
+    const res = await scanDump(Readable.from([dump]));
+    expect(res.objects['STATISTICS DATA public.users']?.found.email).toBeGreaterThan(0);
+  });
+
+  it('removes the values of rewritten columns and every statistic of a dropped table, keeps the rest, and restores', async () => {
+    const rules = compileRules(await readRules({ text: [{ name: 'r.yaml', yaml: RULES }] }), 'a key of at least sixteen bytes');
+    const { output, result } = rewriteBuffer(dump, { rules });
+    const text = output.toString();
+    expect(originals(text)).toEqual([]);
+    expect(text).not.toMatch(/'relname', 'audit'/);
+    // kept column: its statistics stay whole
+    expect(text).toMatch(/'attname', 'city',[\s\S]*?'most_common_vals', '\{Leeds,York\}'::text/);
+    // rewritten column: the counts stay, the values go
+    const email = /pg_restore_attribute_stats\(\n(?:\t[^\n]*\n)*?\t'attname', 'email',\n((?:\t[^\n]*\n)*?)\);/.exec(text);
+    expect(email).not.toBeNull();
+    expect(email![1]).toMatch(/'null_frac'/);
+    expect(email![1]).not.toMatch(/histogram_bounds|most_common/);
+    expect(result.outside.statisticsStripped).toBeGreaterThanOrEqual(3); // email, phone, tags.tags, the index expression
+    expect(result.outside.statisticsDropped).toBeGreaterThanOrEqual(2); // audit's relation and column statistics
+
+    const target = await PGlite.create();
+    await target.exec(text.replace(/^\\(un)?restrict .*$/gm, ''));
+    const rows = await target.query<{ n: number }>('SELECT count(*)::int AS n FROM public.users');
+    expect(rows.rows[0]!.n).toBe(50);
+    const kept = await target.query<{ v: string | null }>("SELECT most_common_vals::text AS v FROM pg_stats WHERE tablename = 'users' AND attname = 'city'");
+    expect(kept.rows[0]!.v).toBe('{Leeds,York}');
+    const gone = await target.query<{ h: string | null }>("SELECT histogram_bounds::text AS h FROM pg_stats WHERE tablename = 'users' AND attname = 'email'");
+    expect(gone.rows[0]?.h ?? null).toBeNull();
+    await target.close();
+  }, 120_000);
+
+  it('statistics: drop removes them all; keep keeps them (for unknown: keep, byte for byte)', async () => {
+    const drop = compileRules(await readRules({ text: [{ name: 'r.yaml', yaml: `${RULES}` .replace('outside: { literals: scrub }', 'outside: { literals: scrub, statistics: drop }') }] }), 'a key of at least sixteen bytes');
+    expect(rewriteBuffer(dump, { rules: drop }).output.toString()).not.toContain('pg_restore_');
+    const keep = compileRules(await readRules({ text: [{ name: 'r.yaml', yaml: 'version: 1\nunknown: keep\n' }] }), 'k');
+    expect(rewriteBuffer(dump, { rules: keep }).output.equals(dump)).toBe(true);
+  });
+});
