@@ -143,6 +143,18 @@ describe('what lies outside the rows (pg_dump 15)', () => {
     expect(psql(db, 'SELECT srvoptions::text FROM pg_foreign_server;')).not.toContain(PASSWORD);
   });
 
+  it('check lists every statement that would stop the run, by object and line, never by value', async () => {
+    const { checkDump } = await import('../src/api.js');
+    const res = await checkDump(Readable.from([dumps.copy!]), await rules(RULES));
+    const objects = res.outside.map((f) => f.object);
+    for (const o of ['FUNCTION public.notify()', 'VIEW public.staff', 'POLICY public.users pol', 'INDEX public.users_idx', 'TRIGGER public.users t', 'TYPE public.mood'])
+      expect(objects).toContain(o);
+    expect(res.outside.every((f) => f.line > 0)).toBe(true);
+    for (const m of MARKERS) expect(JSON.stringify(res)).not.toContain(m);
+    const clean = await checkDump(Readable.from([dumps.copy!]), await rules(`${RULES}outside: { literals: scrub }\n`));
+    expect(clean.outside).toEqual([]);
+  });
+
   it('comments: keep and drop on request; objects: per-object overrides', async () => {
     const keep = rewriteBuffer(dumps.copy!, { rules: await rules(`${RULES}outside: { literals: scrub, comments: keep }\n`) }).output.toString();
     expect(keep).toContain(`COMMENT ON TABLE public.users IS 'ask ${EMAIL}';`);

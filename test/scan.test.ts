@@ -71,3 +71,46 @@ describe('scan', () => {
     expect(res.tables['public.users_user']!['first_name']!.values).toBe(40);
   });
 });
+
+describe('scan on our own output', () => {
+  // real-looking inputs: scan must find them in the source and nothing in our output, whatever fakes the rules use
+  const rows = [
+    ['Olivia Smith', 'Olivia', 'Patel', '07911 123456', 'SW1A 1AA', 'olivia.smith@gmail.com'],
+    ['George Jones', 'George', 'Taylor', '+44 20 7946 0018', 'LS1 4DY', 'george.j@hotmail.co.uk'],
+    ['Amelia Brown', 'Amelia', 'Wilson', '0113 496 0000', 'M1 1AE', 'amelia@btinternet.com'],
+  ];
+  const dump =
+    "--\n-- PostgreSQL database dump\n--\n\nSET client_encoding = 'UTF8';\nSET standard_conforming_strings = on;\n\n" +
+    'CREATE TABLE public.people (\n    full_name text,\n    first text,\n    last text,\n    phone text,\n    postcode text,\n    email text\n);\n\n' +
+    'COPY public.people (full_name, first, last, phone, postcode, email) FROM stdin;\n' +
+    Array.from({ length: 200 }, (_, i) => rows[i % 3]!.map((v, c) => (c === 5 ? `${i}.${v}` : v)).join('\t')).join('\n') +
+    '\n\\.\n\n--\n-- PostgreSQL database dump complete\n--\n\n';
+  const rules = `version: 1
+tables:
+  people:
+    columns:
+      full_name: { fake: person.fullName, locale: en_GB }
+      first: { fake: person.firstName, locale: en_GB }
+      last: { fake: person.lastName, unique: true }
+      phone: { fake: phone.number, locale: en_GB }
+      postcode: { fake: location.zipCode, locale: en_GB }
+      email: { fake: internet.email, unique: true }
+`;
+
+  it('finds every kind in the source and none in the output, names included', async () => {
+    const { compileRules, readRules, rewriteBuffer } = await import('../src/api.js');
+    const { Readable } = await import('node:stream');
+    const before = await scanDump(Readable.from([Buffer.from(dump)]));
+    const found = (res: typeof before, col: string) => Object.entries(res.tables['public.people']![col]!.found).filter(([, n]) => n > 0).map(([k]) => k);
+    expect(found(before, 'full_name')).toEqual(['name']);
+    expect(found(before, 'phone')).toEqual(['phone']);
+    expect(found(before, 'postcode')).toEqual(['postcode']);
+    const compiled = compileRules(await readRules({ text: [{ name: 'r.yaml', yaml: rules }] }), 'a key of at least sixteen bytes');
+    const { output } = rewriteBuffer(Buffer.from(dump), { rules: compiled });
+    const after = await scanDump(Readable.from([output]));
+    for (const col of ['full_name', 'first', 'last', 'phone', 'postcode', 'email']) expect(found(after, col), col).toEqual([]);
+    // and the fakes vary: not one reserved value for all
+    const fullNames = new Set(output.toString().split('\n').filter((l) => l.includes('@example.')).map((l) => l.split('\t')[0]));
+    expect(fullNames.size).toBe(3);
+  });
+});

@@ -5,7 +5,7 @@
  * Our own reserved fakes (example.com, 07700 900xxx, ZZ postcodes, documentation IPs) do not count.
  */
 import type { Readable } from 'node:stream';
-import { matches } from '../pseudonym/detectors.js';
+import { isMarkedName, matches } from '../pseudonym/detectors.js';
 import { DumpRewriter } from '../dump/rewriter.js';
 import { CompiledRules } from '../rules/rule-compiler.js';
 import type { StatementEvent } from '../dump/observer.js';
@@ -48,7 +48,8 @@ export class PiiDetector {
   /** A value that is a known first or last name, or holds "First Last". */
   private isName(text: string): boolean {
     const t = text.trim();
-    if (t.length >= 3 && t.length <= 40 && (this.names.first.has(t) || this.names.last.has(t))) return true;
+    // our own fakes carry a mark (detectors.ts): they are not counted
+    if (t.length >= 3 && t.length <= 40 && (this.names.first.has(t) || this.names.last.has(t)) && !isMarkedName(t)) return true;
     // "First Last": a first name followed by a last name. In prose only capitalised (many names are
     // also words: will, may, green, hall); in short values (search queries, usernames) in any case.
     const short = text.length <= 64;
@@ -57,7 +58,8 @@ export class PiiDetector {
       const a = m[1]!;
       const b = m[2]!;
       const capitalised = a[0] !== a[0]!.toLowerCase() && b[0] !== b[0]!.toLowerCase();
-      if ((capitalised || short) && this.lowerFirst.has(a.toLowerCase()) && this.lowerLast.has(b.toLowerCase())) return true;
+      if ((capitalised || short) && this.lowerFirst.has(a.toLowerCase()) && this.lowerLast.has(b.toLowerCase()) && !isMarkedName(`${a} ${b}`) && !(isMarkedName(a) && isMarkedName(b)))
+        return true;
     }
     return false;
   }

@@ -99,8 +99,6 @@ export class InsertValues {
   tupleClose = new Int32Array(16);
   tupleFirst = new Int32Array(17);
   tuples = 0;
-  /** offset of the `;` */
-  semicolon = 0;
 
   private push(start: number, end: number, kind: LitKind): void {
     if (this.count === this.starts.length) {
@@ -173,7 +171,7 @@ export class InsertValues {
       while (i < end && SPACE[buf[i]!] === 1) i++;
       const next = i < end ? buf[i] : -1;
       if (next === COMMA) { i++; continue; }
-      if (next === SEMI) { this.semicolon = i; return; }
+      if (next === SEMI) return;
       throw bad('cannot read the VALUES of this INSERT');
     }
   }

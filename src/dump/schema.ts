@@ -213,17 +213,6 @@ export function parseCopyHeader(sql: string): CopyHeader | null {
   return { ...nm.q, columns, fromStdin, textFormat };
 }
 
-/** The target of `INSERT INTO name …`, read from the statement's first bytes; null if not an INSERT. */
-export function parseInsertTarget(head: string): QualifiedName | null {
-  const m = /^\s*INSERT\s+INTO\s+/i.exec(head);
-  if (!m) return null;
-  const id = '("(?:[^"]|"")*"|[A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*)';
-  const q = new RegExp(`^${id}(?:\\.${id})?`).exec(head.slice(m[0].length));
-  if (!q) return null;
-  const unq = (s: string) => (s.startsWith('"') ? s.slice(1, -1).replace(/""/g, '"') : s.toLowerCase());
-  return q[2] === undefined ? { schema: 'public', name: unq(q[1]!) } : { schema: unq(q[1]!), name: unq(q[2]) };
-}
-
 /** `SET name = value;` → [name, value] with the value unquoted; null otherwise. */
 export function parseSet(sql: string): [string, string] | null {
   const m = /^\s*SET\s+([a-z_]+)\s*(?:=|TO)\s*'?([^';]*)'?\s*;\s*$/i.exec(sql);

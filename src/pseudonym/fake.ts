@@ -11,6 +11,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Faker, LocaleDefinition } from '@faker-js/faker';
 import { KeyRing, Prng, uniqueToken } from './keys.js';
+import { isMarkedName, passesAsFake } from './detectors.js';
 
 export interface FakeSpec {
   method: string;
@@ -40,6 +41,11 @@ function lookup<T>(chain: LocaleDefinition[], get: (d: LocaleDefinition) => T | 
     if (v !== undefined && v !== null) return v;
   }
   return undefined;
+}
+
+function marked(names: string[]): string[] {
+  const m = names.filter(isMarkedName);
+  return m.length > 0 ? m : names;
 }
 
 function nameList(chain: LocaleDefinition[], key: 'first_name' | 'last_name' | 'middle_name'): string[] {
@@ -89,6 +95,27 @@ function fastGenerators(chain: LocaleDefinition[]): Record<string, Gen> {
     ];
   const postcodes = (lookup(chain, (d) => d.location?.postcode) as string[] | string | undefined) ?? '#####';
   const postcodeList = Array.isArray(postcodes) ? postcodes : [postcodes];
+  // fake names are drawn among marked ones only, so that scan knows them for ours (detectors.ts)
+  const markedFirst = marked(first);
+  const markedLast = marked(last);
+  const markedMiddle = marked(middle);
+  const fullName = (rng: Prng) => {
+    for (let tries = 0; tries < 256; tries++) {
+      const name = `${rng.pick(first)} ${rng.pick(last)}`;
+      if (isMarkedName(name)) return name;
+    }
+    return `${rng.pick(markedFirst)} ${rng.pick(markedLast)}`; // both marked: scan counts neither word
+  };
+  // a fake phone number or postcode the detectors would take for a real one is drawn from the reserved
+  // ranges instead (Ofcom's drama numbers, the unused area ZZ)
+  const phone = (rng: Prng) => {
+    const n = fillPattern(rng, rng.pick(phoneFormats));
+    return passesAsFake('phone', n) ? n : `07700 900${String(rng.below(1000)).padStart(3, '0')}`;
+  };
+  const postcode = (rng: Prng) => {
+    const p = fillPattern(rng, rng.pick(postcodeList));
+    return passesAsFake('postcode', p) ? p : `ZZ${rng.below(10)}${rng.below(10)} ${rng.below(10)}${'ABDEFGHJLNPQRSTUWXYZ'[rng.below(20)]}${'ABDEFGHJLNPQRSTUWXYZ'[rng.below(20)]}`;
+  };
   // slugs computed once: NFKD normalisation per value was a visible cost
   const firstSlugs = first.map(asciiSlug);
   const lastSlugs = last.map(asciiSlug);
@@ -107,10 +134,10 @@ function fastGenerators(chain: LocaleDefinition[]): Record<string, Gen> {
     return appendToken(groups.join(':'), token);
   };
   return {
-    'person.firstName': (rng, token) => appendToken(rng.pick(first), token, ' '),
-    'person.lastName': (rng, token) => appendToken(rng.pick(last), token, ' '),
-    'person.middleName': (rng, token) => appendToken(rng.pick(middle), token, ' '),
-    'person.fullName': (rng, token) => appendToken(`${rng.pick(first)} ${rng.pick(last)}`, token, ' '),
+    'person.firstName': (rng, token) => appendToken(rng.pick(markedFirst), token, ' '),
+    'person.lastName': (rng, token) => appendToken(rng.pick(markedLast), token, ' '),
+    'person.middleName': (rng, token) => appendToken(rng.pick(markedMiddle), token, ' '),
+    'person.fullName': (rng, token) => appendToken(fullName(rng), token, ' '),
     'internet.email': email,
     'internet.exampleEmail': email,
     'internet.username': username,
@@ -120,8 +147,8 @@ function fastGenerators(chain: LocaleDefinition[]): Record<string, Gen> {
     'internet.ip': (rng, token) => (rng.below(5) === 0 ? ipv6(rng, token) : ipv4(rng, token)),
     'internet.url': (rng, token) => `https://${rng.pick(RESERVED_DOMAINS)}/${token ?? hex(rng, 8)}`,
     'internet.domainName': (rng, token) => `${token ?? hex(rng, 8)}.${rng.pick(RESERVED_DOMAINS)}`,
-    'phone.number': (rng, token) => appendToken(fillPattern(rng, rng.pick(phoneFormats)), token, ' x'),
-    'location.zipCode': (rng, token) => appendToken(fillPattern(rng, rng.pick(postcodeList)), token, ' '),
+    'phone.number': (rng, token) => appendToken(phone(rng), token, ' x'),
+    'location.zipCode': (rng, token) => appendToken(postcode(rng), token, ' '),
     'string.uuid': (rng) => {
       const h = hex(rng, 32);
       const variant = ((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
@@ -235,7 +262,12 @@ export function compileFake(spec: FakeSpec, keys: KeyRing): FakeFn {
     return (value, start = 0, end = value.length) => {
       sip.hash(value, start, end);
       rng.seed(sip.hi, sip.lo);
-      return fast(rng, spec.unique ? uniqueToken(sip.hi, sip.lo) : null);
+      const token = spec.unique ? uniqueToken(sip.hi, sip.lo) : null;
+      let out = fast(rng, token);
+      // a fake that happens to equal its original would keep it: draw on (the same original draws the
+      // same sequence, so this stays deterministic)
+      for (let tries = 0; tries < 8 && Buffer.byteLength(out) === end - start && value.toString('utf8', start, end) === out; tries++) out = fast(rng, token);
+      return out;
     };
   }
   const [modName, fnName] = spec.method.split('.') as [string, string];

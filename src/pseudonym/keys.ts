@@ -8,10 +8,8 @@ import { SipHash } from './siphash.js';
 
 export class KeyRing {
   private readonly secret: Buffer;
-  readonly random: boolean;
   constructor(secret?: string | Buffer) {
-    this.random = secret === undefined || secret.length === 0;
-    this.secret = this.random ? randomBytes(32) : Buffer.from(secret!);
+    this.secret = secret === undefined || secret.length === 0 ? randomBytes(32) : Buffer.from(secret);
   }
   /** 32 bytes bound to `label`. */
   derive(label: string): Buffer {
