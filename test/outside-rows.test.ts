@@ -155,6 +155,17 @@ describe('what lies outside the rows (pg_dump 15)', () => {
     expect(clean.outside).toEqual([]);
   });
 
+  it("init writes the policy out, with a scrub for each definition the scan flagged, and its draft runs clean", async () => {
+    const { draftRules } = await import('../src/commands/init.js');
+    const draft = draftRules(await scanDump(Readable.from([dumps.copy!]), { jsonKeys: true }), { source: 'test', sampleRows: 1000 });
+    expect(draft).toMatch(/^outside: /m);
+    expect(draft).toContain('"FUNCTION public.notify()": scrub');
+    for (const m of MARKERS) expect(draft).not.toContain(m);
+    const r = await attempt(dumps.copy!, draft);
+    expect(r.error).toBeUndefined();
+    expect(markersIn(r.output.toString())).toEqual([]);
+  });
+
   it('comments: keep and drop on request; objects: per-object overrides', async () => {
     const keep = rewriteBuffer(dumps.copy!, { rules: await rules(`${RULES}outside: { literals: scrub, comments: keep }\n`) }).output.toString();
     expect(keep).toContain(`COMMENT ON TABLE public.users IS 'ask ${EMAIL}';`);

@@ -98,6 +98,41 @@ function suggest(col: TableSchema['columns'][number], schema: TableSchema, s: Co
   return { rule: 'keep', why: `${type}; ${found(s)}` };
 }
 
+/** Objects whose secrets the engine always removes: a `secret` finding there needs no rule. */
+const SECRETS_REMOVED = /^(SERVER|USER MAPPING|SUBSCRIPTION|FOREIGN DATA WRAPPER|CREATE ROLE|ALTER ROLE|CREATE USER|ALTER USER)\b/;
+
+/**
+ * The policy for what lies outside the rows, written out with its defaults; definitions where the scan
+ * found personal data get a `scrub` of their own (a run under `literals: fail` would stop there), and
+ * role names that look like e-mail addresses get pseudonyms.
+ */
+function outsideDraft(res: ScanResult): string[] {
+  const flagged: [string, string[]][] = [];
+  let roleEmails = false;
+  for (const [object, s] of Object.entries(res.objects ?? {})) {
+    const kinds = Object.entries(s.found)
+      .filter(([k, n]) => n > 0 && k !== 'name' && !(k === 'secret' && SECRETS_REMOVED.test(object)))
+      .map(([k]) => k);
+    if (kinds.length === 0) continue;
+    if (/ROLE|USER/.test(object) && kinds.includes('email')) roleEmails = true;
+    // comments are scrubbed and statistics stripped by default; the rest would stop the run
+    if (/^COMMENT |^SECURITY LABEL |^STATISTICS DATA /.test(object)) continue;
+    flagged.push([object, kinds]);
+  }
+  const lines = [
+    'outside:               # what lies outside the rows (README: "Outside the rows")',
+    '  statistics: safe     # pg_dump --statistics: values of columns not kept are removed',
+    '  comments: scrub      # personal data in COMMENT ON / SECURITY LABEL becomes fakes',
+    '  literals: fail       # personal data in a definition (DEFAULT, CHECK, view, function…) stops the run, naming it',
+    `  roles: ${roleEmails ? 'pseudonymise  # role names that look like e-mail addresses were found' : 'keep           # or pseudonymise: role names become role_<hash>'}`,
+  ];
+  if (flagged.length) {
+    lines.push('  objects:             # definitions where scan found personal data: scrub replaces the matches in place');
+    for (const [object, kinds] of flagged.sort()) lines.push(`    ${JSON.stringify(object)}: scrub    # found: ${kinds.join(', ')}`);
+  }
+  return lines;
+}
+
 export function draftRules(res: ScanResult, opts: { source: string; sampleRows: number }): string {
   const lines = [
     `# Draft rules written by \`anonymise-dump init\` from ${opts.source}.`,
@@ -105,6 +140,7 @@ export function draftRules(res: ScanResult, opts: { source: string; sampleRows: 
     '# Read every line before use: a column kept here is copied as it is.',
     'version: 1',
     'unknown: fail          # a table or column added later stops the run until it has a rule',
+    ...outsideDraft(res),
     'tables:',
   ];
   const tables = Object.keys(res.schema).sort();
