@@ -465,12 +465,12 @@ export class DumpRewriter implements RowAccess {
     }
   }
 
-  private outsideContext: OutsideContext | null = null;
+  /** the policy's view of the current rules (they change at `\connect` in a pg_dumpall dump) */
+  private outsideContext: { rules: CompiledRules; context: OutsideContext } | null = null;
   private context(): OutsideContext {
     const rules = this.rules;
-    if (this.outsideContext?.policy !== rules.data.outside || this.outsideRules !== rules) {
-      this.outsideRules = rules;
-      this.outsideContext = {
+    if (this.outsideContext?.rules !== rules) {
+      const context: OutsideContext = {
         policy: rules.data.outside,
         literals: rules.literals,
         unknownFails: rules.unknown !== 'keep',
@@ -484,10 +484,10 @@ export class DumpRewriter implements RowAccess {
         scrub: (text) => rules.scrubOutside(text),
         rolePseudonym: (name) => rules.rolePseudonym(name),
       };
+      this.outsideContext = { rules, context };
     }
-    return this.outsideContext;
+    return this.outsideContext.context;
   }
-  private outsideRules: CompiledRules | null = null;
 
   /**
    * A statement outside the rows: classified, then written as the policy says (as it is, rewritten,
