@@ -18,7 +18,7 @@ SRC=$([[ $SCALE == 1 ]] && echo wagtail_like || echo "wagtail_like_s${SCALE//./_
 npm run build >/dev/null
 WORK=$ROOT/bench/work; mkdir -p "$WORK"
 BIN="$ROOT/bin/anonymise-dump.js -q"
-export ANONYMISE_DUMP_SECRET=acceptance-secret
+export ANONYMISE_DUMP_SECRET=acceptance-key-7f3a9c1e5b
 fail() { echo "FAIL: $*" >&2; exit 1; }
 ok() { echo "ok: $*"; }
 q() { psql -X -At -v ON_ERROR_STOP=1 -d "$1" -c "$2"; }

@@ -30,7 +30,7 @@ WORK=$ROOT/bench/work
 mkdir -p "$WORK"
 OUT=$WORK/out.sql
 BIN="$ROOT/bin/anonymise-dump.js -q"
-export ANONYMISE_DUMP_SECRET=bench-secret
+export ANONYMISE_DUMP_SECRET=bench-key-7f3a9c1e5b2d
 KEEP=$WORK/keep.yaml
 printf 'version: 1\nunknown: keep\n' > "$KEEP"
 FULL=$ROOT/bench/rules-full.yaml

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 BIN=./bin/anonymise-dump.js
 SAMPLE=fixtures/sample/sample.sql
 WORK=$(mktemp -d /tmp/anonymise-dump-demo.XXXXXX)
-export ANONYMISE_DUMP_SECRET=${ANONYMISE_DUMP_SECRET:-demo-secret-not-for-real-use}
+export ANONYMISE_DUMP_SECRET=${ANONYMISE_DUMP_SECRET:-demo-key-NOT-for-real-use-7f3a9c}
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 
 step "anonymise-dump scan $SAMPLE            # what personal data is in the dump?"

@@ -31,6 +31,11 @@ export interface RewriteOptions {
   maxLineBytes?: number;
   /** called with the rewriter after each input chunk (progress display) */
   onChunk?: (rw: DumpRewriter) => void;
+  /**
+   * Stops the run (a signal): aborted with an AnonymiseError as its reason, the output ends with the
+   * ABORTED trailer as for any other failure after output began.
+   */
+  signal?: AbortSignal;
 }
 
 export interface RewriteResult {
@@ -86,14 +91,16 @@ export function rewriteStream(source: AsyncIterable<Buffer> | Readable, sink: Wr
     for (const c of pending) {
       if (sinkError) throw sinkError;
       if (!sink.write(c)) await waitDrain(sink);
+      if (options.signal?.aborted && !aborting) throw options.signal.reason;
     }
     pending.length = 0;
     if (sinkError) throw sinkError;
   };
+  let aborting = false;
   const done = (async () => {
     try {
       let sinceCollect = 0;
-      for await (const chunk of plainDump(source instanceof Readable && !source.readableObjectMode ? coalesce(source) : source)) {
+      for await (const chunk of abortable(plainDump(source instanceof Readable && !source.readableObjectMode ? coalesce(source) : source), options.signal)) {
         rw.write(chunk);
         sinceCollect += chunk.length;
         if (sinceCollect >= CHECK_EVERY && collect) {
@@ -107,8 +114,9 @@ export function rewriteStream(source: AsyncIterable<Buffer> | Readable, sink: Wr
       await drain();
       return result(rw, bytesOut);
     } catch (e) {
-      // a bad dump: mark the output as incomplete (unless the sink itself failed)
+      // a bad dump or a signal: mark the output as incomplete (unless the sink itself failed)
       if (e instanceof AnonymiseError && !sink.destroyed && !sinkError) {
+        aborting = true;
         rw.abort(e.message);
         await drain().catch(() => {});
       }
@@ -118,6 +126,33 @@ export function rewriteStream(source: AsyncIterable<Buffer> | Readable, sink: Wr
     }
   })();
   return { rewriter: rw, done };
+}
+
+/**
+ * The chunks of `source` until `signal` aborts: then the wait for the next chunk (pg_dump may be slow
+ * to write it) ends at once with the signal's reason, so that the output can still be marked ABORTED.
+ */
+async function* abortable(source: AsyncIterable<Buffer>, signal: AbortSignal | undefined): AsyncGenerator<Buffer> {
+  if (!signal) {
+    yield* source;
+    return;
+  }
+  const it = source[Symbol.asyncIterator]();
+  const aborted = new Promise<never>((_, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+  });
+  aborted.catch(() => {});
+  try {
+    for (;;) {
+      const r = await Promise.race([it.next(), aborted]);
+      if (r.done) return;
+      yield r.value;
+    }
+  } finally {
+    // not awaited: a read still in flight may never settle once we stop asking
+    void Promise.resolve(it.return?.()).catch(() => {});
+  }
 }
 
 /**

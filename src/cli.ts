@@ -1,12 +1,13 @@
 /**
  * The command line: parses options, opens files, wires streams. Everything else is in the library.
  */
-import { createWriteStream, existsSync, fstatSync, type Stats, openSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync, fstatSync, type Stats, openSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { constants as osConstants } from 'node:os';
 import { createGzip } from 'node:zlib';
 import { once } from 'node:events';
-import type { Readable, Writable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
 import { Command, CommanderError, Option } from 'commander';
 import { checkDump, compileRules, readRules, rewriteStream } from './api.js';
 import { AnonymiseError, EXIT } from './errors.js';
@@ -68,6 +69,11 @@ async function run(input: string | undefined, flags: RunFlags, io: Io): Promise<
   if (!flags.rules?.length) throw new AnonymiseError('USAGE', 'no rules: give at least one -r RULES.yaml (see `anonymise-dump init` for a draft)');
   const data = await readRules({ files: flags.rules });
   const secret = io.env[flags.secretEnv];
+  if (secret) {
+    const weak = weakKey(secret);
+    if (weak)
+      throw new AnonymiseError('USAGE', `the key in $${flags.secretEnv} is too weak (${weak}): anyone holding one original value and its pseudonym could find it by trying; make one with \`openssl rand -base64 32\``);
+  }
   const rules = compileRules(data, secret || undefined);
   if (!secret && !flags.quiet)
     io.stderr.write(`anonymise-dump: note: $${flags.secretEnv} is not set; pseudonyms use a random key and are consistent within this run only\n`);
@@ -86,17 +92,29 @@ async function run(input: string | undefined, flags: RunFlags, io: Io): Promise<
       tmpPath = null;
     }
   };
+  // a signal ends the run as any failure does: no -o file, and on stdout the ABORTED trailer after the
+  // rows already written; if the output cannot take even that within 5 s, the process goes anyway
+  const interrupt = new AbortController();
+  let signalled: NodeJS.Signals | null = null;
   const onSignal = (sig: NodeJS.Signals) => {
+    if (signalled) return;
+    signalled = sig;
     cleanup();
-    io.stderr.write(`\nanonymise-dump: interrupted by ${sig}${flags.output ? '; no output file written' : ''}\n`);
-    process.exit(sig === 'SIGINT' ? 130 : 143);
+    interrupt.abort(new AnonymiseError('INTERRUPTED', `interrupted by ${sig}`));
+    // a pipe still open (pg_dump writing on) must not keep the process alive once the run has ended
+    if (src.stream instanceof Readable) src.stream.destroy();
+    setTimeout(() => {
+      cleanup();
+      process.exit(128 + (osConstants.signals[sig] ?? 15));
+    }, 5000).unref();
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  for (const sig of SIGNALS) process.on(sig, onSignal);
 
   if (flags.output) {
     const dir = dirname(flags.output);
     if (!existsSync(dir)) throw new AnonymiseError('USAGE', `output directory does not exist: ${dir}`);
+    const existing = statOrNull(flags.output);
+    if (existing && !existing.isFile()) throw new AnonymiseError('USAGE', `-o ${flags.output} is not a regular file (a directory or device): give a file path, or leave -o out for stdout`);
     tmpPath = join(dir, `.${basename(flags.output)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
     const fd = openSync(tmpPath, 'wx', 0o600);
     fileOut = createWriteStream('', { fd, highWaterMark: 1024 * 1024 });
@@ -115,6 +133,7 @@ async function run(input: string | undefined, flags: RunFlags, io: Io): Promise<
   let lastDraw = 0;
   const handle = rewriteStream(src.stream, sink, {
     rules,
+    signal: interrupt.signal,
     maxLineBytes: flags.maxLineBytes,
     onChunk: showProgress
       ? (rw) => {
@@ -166,11 +185,40 @@ async function run(input: string | undefined, flags: RunFlags, io: Io): Promise<
       stdoutOut.end();
       await once(stdoutOut, 'finish').catch(() => {});
     }
+    if (signalled) {
+      io.stderr.write(`anonymise-dump: interrupted by ${signalled}${flags.output ? '; no output file written' : '; the output ends with the ABORTED marker'}\n`);
+      return 128 + (osConstants.signals[signalled] ?? 15);
+    }
     throw e;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    for (const sig of SIGNALS) process.off(sig, onSignal);
   }
+}
+
+/** The package's version, read once from package.json beside dist/. */
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/** Signals that end a run: each leaves no -o file, and marks stdout output ABORTED. */
+const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
+
+function statOrNull(path: string): Stats | null {
+  try {
+    return statSync(path);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Why a pseudonym key is too weak, or null. Short keys, repeated patterns, few distinct characters and
+ * a word followed by a number (council2024) fall to a word list tried against one known pair.
+ */
+export function weakKey(key: string): string | null {
+  if (Buffer.byteLength(key) < 16) return 'shorter than 16 bytes';
+  if (/^(.+?)\1+$/s.test(key)) return 'a repeated pattern';
+  if (new Set(key).size < 8) return 'fewer than 8 distinct characters';
+  if (/^[A-Za-z]+[-_ .]?[0-9]*[!?.]*$/.test(key) && key.length < 24) return 'a word and a number';
+  return null;
 }
 
 /**
@@ -303,6 +351,7 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
   let code: number = EXIT.ok;
   const program = new Command('anonymise-dump')
     .description('Anonymise a PostgreSQL plain-format dump as a stream: pg_dump DB | anonymise-dump -r rules.yaml > safe.sql')
+    .version(VERSION, '-V, --version')
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => say(s) })
     .showHelpAfterError('(run anonymise-dump --help for usage)');

@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'BAD_INPUT' // malformed dump text
   | 'UNSUPPORTED' // valid dump, but a form we cannot rewrite safely
   | 'LIMIT' // a line or statement larger than the configured limit
+  | 'INTERRUPTED' // a signal stopped the run
   | 'OUTSIDE_ROWS'; // a statement outside the rows the policy cannot let through (personal data, an unknown kind)
 
 /** Exit statuses from SPEC.md. */

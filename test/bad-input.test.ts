@@ -25,7 +25,7 @@ function cli(input: Buffer, extra: string[] = []) {
   const out = join(tmp, `out-${Math.random().toString(36).slice(2)}.sql`);
   const r = spawnSync(process.execPath, [BIN, '-r', RULES, '-o', out, ...extra, '-'], {
     input,
-    env: { PATH: process.env.PATH, ANONYMISE_DUMP_SECRET: 'bad-input' },
+    env: { PATH: process.env.PATH, ANONYMISE_DUMP_SECRET: 'bad-input-k7Q2mZp9xR4v' },
     maxBuffer: 1 << 26,
   });
   return { status: r.status, stderr: r.stderr.toString(), out };

@@ -11,7 +11,7 @@ const BIN = 'bin/anonymise-dump.js';
 const SAMPLE = 'fixtures/sample/sample.sql';
 const COUNCIL = 'rules/examples/council.yaml';
 const GOLDEN = 'fixtures/sample/expected.sql';
-const SECRET = 'sample-secret';
+const SECRET = 'sample-secret-k7Q2mZp9xR4v';
 
 function cli(args: string[], opts: { input?: Buffer | string; env?: Record<string, string> } = {}) {
   const r = spawnSync(process.execPath, [BIN, ...args], {
@@ -210,5 +210,104 @@ describe('progress', () => {
       env: { PATH: process.env.PATH, ANONYMISE_DUMP_SECRET: SECRET, TERM: 'dumb' },
     });
     expect(off.stdout.toString()).not.toMatch(/MB\/s/);
+  });
+});
+
+describe('secrets and files in messages', () => {
+  const ENV_SECRET = 'pgpassword-Zq8vX2kL9mT4';
+  it.each([
+    ['shorter than 16 bytes', 'council2024'],
+    ['a single space', ' '],
+    ['a repeated pattern', 'council2024council2024'],
+    ['a word and a number', 'Councilkey2024'],
+    ['few distinct characters', 'aaaaaaaaaaaabbbbbbbbbb'],
+  ])('refuses a weak key (%s) without printing it, and says how to make one', (_why, key) => {
+    const r = cli(['-r', COUNCIL, SAMPLE], { env: { ANONYMISE_DUMP_SECRET: key } });
+    expect(r.status).toBe(2);
+    expect(r.stdout.length).toBe(0);
+    expect(r.stderr).toMatch(/too weak.*openssl rand -base64 32/);
+    if (key.trim()) expect(r.stderr).not.toContain(key);
+  });
+
+  it.each([
+    ['-r /proc/self/environ', () => ['-r', '/proc/self/environ', SAMPLE]],
+    ['extends: [/proc/self/environ]', () => {
+      const f = join(tmp, 'environ.yaml');
+      writeFileSync(f, 'version: 1\nextends: [/proc/self/environ]\n');
+      return ['-r', f, SAMPLE];
+    }],
+    ['extends: a directory', () => {
+      const f = join(tmp, 'dir.yaml');
+      writeFileSync(f, `version: 1\nextends: [${tmp}/]\n`);
+      return ['-r', f, SAMPLE];
+    }],
+    ['extends: /dev/zero', () => {
+      const f = join(tmp, 'zero.yaml');
+      writeFileSync(f, 'version: 1\nextends: [/dev/zero]\n');
+      return ['-r', f, SAMPLE];
+    }],
+    ['-o a directory', () => ['-r', COUNCIL, '-o', tmp, SAMPLE]],
+  ])('%s: a one-line usage error, never the file or the environment', (_name, args) => {
+    const r = spawnSync(process.execPath, [BIN, ...args()], { env: { PATH: process.env.PATH, ANONYMISE_DUMP_SECRET: SECRET, PGPASSWORD: ENV_SECRET }, timeout: 20_000 });
+    const stderr = r.stderr.toString();
+    expect(r.status).toBe(2);
+    expect(stderr.trim().split('\n')).toHaveLength(1);
+    expect(stderr).not.toContain(ENV_SECRET);
+    expect(stderr).not.toContain(SECRET);
+    expect(stderr).not.toMatch(/internal error|at .*\.js:\d+/);
+  });
+
+  it('an unknown key that looks like a name is named; file text that does not is not', () => {
+    const typo = join(tmp, 'typo.yaml');
+    writeFileSync(typo, 'version: 1\ntables:\n  users_user: { columns: { email: { fake: internet.email, valeu: x } } }\n');
+    expect(cli(['check', '-r', typo, SAMPLE]).stderr).toMatch(/typo\.yaml:3: .*unknown key valeu/);
+    const pasted = join(tmp, 'pasted.yaml');
+    writeFileSync(pasted, `version: 1\nPGPASSWORD=${ENV_SECRET}: 1\n`);
+    const r = cli(['check', '-r', pasted, SAMPLE]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).not.toContain(ENV_SECRET);
+  });
+});
+
+it('--version prints the package version', () => {
+  const r = cli(['--version']);
+  expect(r.status).toBe(0);
+  expect(r.stdout.toString().trim()).toBe(JSON.parse(readFileSync('package.json', 'utf8')).version);
+});
+
+describe('signals', () => {
+  // most of the sample: the schema is out and rows are being written when the signal comes
+  const head = readFileSync(SAMPLE).subarray(0, Math.floor(readFileSync(SAMPLE).length * 0.8));
+  /** Starts a run fed the first part of the sample, then sends `sig` once output has begun. */
+  async function interrupted(sig: NodeJS.Signals, extra: string[]) {
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, [BIN, '-q', '-r', COUNCIL, ...extra, '-'], { env: { PATH: process.env.PATH, ANONYMISE_DUMP_SECRET: SECRET } });
+    const out: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    let err = '';
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    child.stdin.write(head);
+    // pg_dump is still writing: the input stays open
+    await new Promise((r) => setTimeout(r, 700));
+    child.kill(sig);
+    const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
+    child.stdin.destroy();
+    return { code, stdout: Buffer.concat(out).toString(), stderr: err };
+  }
+
+  it.each(['SIGTERM', 'SIGINT', 'SIGHUP'] as const)('%s while writing to stdout: the output ends with the ABORTED trailer and does not restore', async (sig) => {
+    const r = await interrupted(sig, []);
+    expect(r.code).toBeGreaterThan(128);
+    expect(r.stdout).toMatch(/-- anonymise-dump: ABORTED: interrupted by SIG[A-Z]+\n$/);
+    expect(r.stdout).toContain("RAISE EXCEPTION 'anonymise-dump aborted");
+    const db = `sig_${sig.toLowerCase()}`;
+    expect(restore(db, Buffer.from(r.stdout)).status).not.toBe(0);
+  });
+
+  it.each(['SIGHUP', 'SIGQUIT', 'SIGTERM'] as const)('%s with -o: no output file and no temporary file left', async (sig) => {
+    const dir = mkdtempSync(join(tmp, 'sig-'));
+    const r = await interrupted(sig, ['-o', join(dir, 'out.sql')]);
+    expect(r.code).toBeGreaterThan(128);
+    expect(readdirSync(dir)).toEqual([]);
   });
 });

@@ -8,7 +8,7 @@ import { createDb, psql, restore } from './support/db.js';
 const BIN = 'bin/anonymise-dump.js';
 const SAMPLE = 'fixtures/sample/sample.sql';
 const cli = (args: string[]) => {
-  const r = spawnSync(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH, ANONYMISE_DUMP_SECRET: 'init' }, maxBuffer: 1 << 26 });
+  const r = spawnSync(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH, ANONYMISE_DUMP_SECRET: 'init-k7Q2mZp9xR4v' }, maxBuffer: 1 << 26 });
   return { status: r.status, stdout: r.stdout.toString(), stderr: r.stderr.toString(), raw: r.stdout };
 };
 

@@ -10,7 +10,7 @@ const BIN = 'bin/anonymise-dump.js';
 const SAMPLE = 'fixtures/sample/sample.sql';
 const COUNCIL = 'rules/examples/council.yaml';
 const cli = (args: string[]) => {
-  const r = spawnSync(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH, ANONYMISE_DUMP_SECRET: 'leak' }, maxBuffer: 1 << 26 });
+  const r = spawnSync(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH, ANONYMISE_DUMP_SECRET: 'leak-k7Q2mZp9xR4v' }, maxBuffer: 1 << 26 });
   return { status: r.status, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
 };
 

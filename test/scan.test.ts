@@ -6,7 +6,7 @@ import { PiiDetector, PII_KINDS, scanDump } from '../src/commands/scan.js';
 const BIN = 'bin/anonymise-dump.js';
 const SAMPLE = 'fixtures/sample/sample.sql';
 const cli = (args: string[], input?: Buffer) => {
-  const r = spawnSync(process.execPath, [BIN, ...args], { input, env: { PATH: process.env.PATH, ANONYMISE_DUMP_SECRET: 's' } });
+  const r = spawnSync(process.execPath, [BIN, ...args], { input, env: { PATH: process.env.PATH, ANONYMISE_DUMP_SECRET: 'scan-k7Q2mZp9xR4v' } });
   return { status: r.status, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
 };
 

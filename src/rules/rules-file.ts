@@ -3,7 +3,7 @@
  * by name from rules/, `extends`, and merging of repeated files (later files win, column by column).
  * The result is plain data; rule-compiler.ts turns it into functions.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node, type Pair, type YAMLMap } from 'yaml';
@@ -141,7 +141,31 @@ function pairs(ctx: Ctx, node: unknown, what: string): { key: string; pair: Pair
 
 function onlyKeys(ctx: Ctx, items: { key: string; pair: Pair }[], allowed: string[], what: string): void {
   for (const { key, pair } of items)
-    if (!allowed.includes(key)) ctx.fail(pair.key as Node, `unknown key ${key} in ${what} (expected ${allowed.join(', ')})`);
+    if (!allowed.includes(key)) ctx.fail(pair.key as Node, `unknown key ${shown(key)} in ${what} (expected ${allowed.join(', ')})`);
+}
+
+/**
+ * Text from a rules file as a message may repeat it: names, globs and rule words are shown; anything
+ * else (a file that is not a rules file at all, a secret pasted by mistake) is not.
+ */
+export function shown(text: string): string {
+  return /^[\p{L}\p{N}_.*?$ -]{1,63}$/u.test(text) ? text : '(a key not shown: it does not look like a name)';
+}
+
+/** A rules file's text; anything but a regular file (a directory, a device, /proc) is refused. */
+function readRulesFile(path: string, what: string, at?: Where): string {
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    throw new AnonymiseError(at ? 'RULES' : 'USAGE', `cannot read ${what}: no such file`, at ?? {});
+  }
+  if (!st.isFile()) throw new AnonymiseError(at ? 'RULES' : 'USAGE', `${what} is not a regular file`, at ?? {});
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    throw new AnonymiseError(at ? 'RULES' : 'USAGE', `cannot read ${what}`, at ?? {});
+  }
 }
 
 export function parseTemplate(text: string): TemplatePart[] | string {
@@ -177,7 +201,7 @@ function parseColumnRule(ctx: Ctx, node: unknown, what: string): ColumnRule {
     if (node.value === 'keep') return { kind: 'keep', nulls: 'keep', where };
     if (node.value === 'null' || node.value === null) return { kind: 'null', nulls: 'keep', where };
     if (node.value === 'hash') return { kind: 'hash', length: 16, nulls: 'keep', where };
-    ctx.fail(node, `${what}: unknown rule ${JSON.stringify(node.value)} (expected keep, null, or a mapping with one of ${RULE_KEYS.join(', ')})`);
+    ctx.fail(node, `${what}: unknown rule ${typeof node.value === 'string' ? shown(node.value) : String(node.value)} (expected keep, null, or a mapping with one of ${RULE_KEYS.join(', ')})`);
   }
   const items = pairs(ctx, node, what);
   const ruleKeys = items.filter((it) => RULE_KEYS.includes(it.key));
@@ -387,9 +411,9 @@ function loadInto(acc: RulesData, file: string, text: string, seen: string[], fa
       const name = scalarString(ctx, entry, 'extends entry');
       const isPath = name.includes('/') || name.endsWith('.yaml') || name.endsWith('.yml');
       const path = isPath ? resolve(dirname(file), name) : presetPath(name);
-      if (!/^[A-Za-z0-9_-]+$/.test(name) && !isPath) ctx.fail(entry as Node, `extends: ${name} is not a preset name or a path`);
-      if (!existsSync(path)) ctx.fail(entry as Node, isPath ? `extends: no such file ${name}` : `extends: no preset named ${name}`);
-      loadInto(acc, path, readFileSync(path, 'utf8'), [...seen, file], fakes);
+      if (!/^[A-Za-z0-9_-]+$/.test(name) && !isPath) ctx.fail(entry as Node, `extends: ${shown(name)} is not a preset name or a path`);
+      if (!existsSync(path)) ctx.fail(entry as Node, isPath ? `extends: no such file ${shown(name)}` : `extends: no preset named ${shown(name)}`);
+      loadInto(acc, path, readRulesFile(path, `extends: ${shown(name)}`, ctx.where(entry as Node)), [...seen, file], fakes);
     }
   }
   const unk = items.find((it) => it.key === 'unknown');
@@ -441,14 +465,7 @@ export async function loadRules(files: { path: string; text?: string }[]): Promi
   const acc: RulesData = { unknown: 'fail', outside: { ...DEFAULT_OUTSIDE, objects: [] }, tables: new Map(), files: [], databases: new Map() };
   const fakes: PendingFake[] = [];
   for (const f of files) {
-    let text = f.text;
-    if (text === undefined) {
-      try {
-        text = readFileSync(f.path, 'utf8');
-      } catch {
-        throw new AnonymiseError('USAGE', `cannot read rules file ${f.path}`);
-      }
-    }
+    const text = f.text ?? readRulesFile(f.path, `rules file ${f.path}`);
     loadInto(acc, f.path, text, [], fakes);
   }
   if (fakes.length > 0) {
