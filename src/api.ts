@@ -194,13 +194,13 @@ export async function checkDump(source: AsyncIterable<Buffer> | Readable, rules:
   for await (const chunk of plainDump(source as AsyncIterable<Buffer>)) rw.write(chunk);
   rw.end();
   let columns = 0;
-  for (const t of rw.tables.keys()) columns += rw.columnsOf(t)?.length ?? 0;
+  for (const t of rw.schema.tables.keys()) columns += rw.columnsOf(t)?.length ?? 0;
   return {
     gaps: [...rw.gaps.values()],
     ruleErrors: [...rw.ruleErrors],
     outside: rw.outsideFindings,
     unused: rules.unusedPatterns(),
-    tables: new Set([...rw.tables.keys(), ...rw.stats.keys()]).size,
+    tables: new Set([...rw.schema.tables.keys(), ...rw.stats.keys()]).size,
     columns,
   };
 }

@@ -191,10 +191,11 @@ export async function scanDump(source: AsyncIterable<Buffer> | Readable, options
   for await (const chunk of plainDump(source as AsyncIterable<Buffer>)) rw.write(chunk);
   rw.end();
   const schema: ScanResult['schema'] = {};
-  for (const [key, def] of rw.tables) {
+  for (const [key, def] of rw.schema.tables) {
     schema[key] = {
-      columns: def.columns.map((c) => ({ ...c })),
-      unique: [...(rw.uniques.get(key) ?? [])],
+      // inherited and typed tables' columns too, in their physical order
+      columns: (rw.schema.columnDefs(key) ?? def.columns).map((c) => ({ ...c })),
+      unique: [...(rw.schema.uniques.get(key) ?? [])],
       parent: rw.parentOf(key),
     };
   }

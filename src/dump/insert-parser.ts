@@ -9,8 +9,8 @@
 import { BACKSLASH, COMMA, DQUOTE, LPAREN, RPAREN, SEMI, SQUOTE } from './bytes.js';
 import { AnonymiseError } from '../errors.js';
 import { LitKind } from './sql-literal.js';
-import { isOp, isWord, tokenize, type Token } from './sql-tokens.js';
-import type { QualifiedName } from './schema.js';
+import { isOp, isWord, tokenize } from './sql-tokens.js';
+import { readName, type QualifiedName } from './schema.js';
 
 
 const SPACE = new Uint8Array(256);
@@ -22,24 +22,20 @@ for (const b of [0x20, 0x09, 0x0a, 0x0d, 0x0c, 0x0b, COMMA, RPAREN]) BARE_END[b]
 export interface InsertHeader {
   table: QualifiedName;
   columns: string[] | null;
+  /** `INSERT INTO t DEFAULT VALUES` */
+  defaultValues: boolean;
 }
 
 function bad(message: string): AnonymiseError {
   return new AnonymiseError('BAD_INPUT', message);
 }
 
-function readName(toks: Token[], i: number): { q: QualifiedName; next: number } | null {
-  const a = toks[i];
-  if (!a || a.t !== 'id') return null;
-  if (isOp(toks[i + 1], '.') && toks[i + 2]?.t === 'id') return { q: { schema: a.v, name: (toks[i + 2] as { v: string }).v }, next: i + 3 };
-  return { q: { schema: 'public', name: a.v }, next: i + 1 };
-}
 
 /** Parses the decoded header text `INSERT INTO … VALUES`. */
-export function parseInsertHeader(text: string): InsertHeader {
+export function parseInsertHeader(text: string, schema = 'public'): InsertHeader {
   const toks = tokenize(text);
   if (!isWord(toks[0], 'insert') || !isWord(toks[1], 'into')) throw bad('cannot read this INSERT statement');
-  const nm = readName(toks, 2);
+  const nm = readName(toks, 2, schema);
   if (!nm) throw bad('cannot read the table name of this INSERT');
   let i = nm.next;
   let columns: string[] | null = null;
@@ -57,8 +53,10 @@ export function parseInsertHeader(text: string): InsertHeader {
     }
   }
   if (isWord(toks[i], 'overriding')) i += 3; // OVERRIDING {SYSTEM|USER} VALUE
+  // a row of a table whose every column has its default (pg_dump writes it for a table without columns too)
+  if (isWord(toks[i], 'default') && isWord(toks[i + 1], 'values') && i + 1 === toks.length - 1) return { table: nm.q, columns, defaultValues: true };
   if (!isWord(toks[i], 'values') || i !== toks.length - 1) throw bad('this INSERT is not of the form INSERT INTO … VALUES (…)');
-  return { table: nm.q, columns };
+  return { table: nm.q, columns, defaultValues: false };
 }
 
 /** Offset just after the VALUES keyword of an INSERT starting at `at`, or -1. Quotes are respected. */
@@ -80,7 +78,7 @@ export function findValuesKeyword(buf: Buffer, at: number, end: number): number 
     }
     if (b === SQUOTE) return -1;
     if ((b | 0x20) === 0x76 && (i === at || BARE_END[buf[i - 1]!] === 1 || buf[i - 1] === RPAREN) &&
-        buf.toString('latin1', i, Math.min(end, i + 6)).toUpperCase() === 'VALUES' && (i + 6 >= end || BARE_END[buf[i + 6]!] === 1 || buf[i + 6] === LPAREN)) {
+        buf.toString('latin1', i, Math.min(end, i + 6)).toUpperCase() === 'VALUES' && (i + 6 >= end || BARE_END[buf[i + 6]!] === 1 || buf[i + 6] === LPAREN || buf[i + 6] === SEMI)) {
       return i + 6;
     }
     i++;
@@ -172,10 +170,14 @@ export class InsertValues {
       const next = i < end ? buf[i] : -1;
       if (next === COMMA) { i++; continue; }
       if (next === SEMI) return;
+      // pg_dump --on-conflict-do-nothing
+      if ((next === 0x4f || next === 0x6f) && ON_CONFLICT.test(buf.toString('latin1', i, Math.min(end, i + 64)))) return;
       throw bad('cannot read the VALUES of this INSERT');
     }
   }
 }
+
+const ON_CONFLICT = /^ON\s+CONFLICT\s+DO\s+NOTHING\s*;\s*$/i;
 
 /** Offset just after the quote that closes a string whose body starts at `i`. */
 function closeQuote(buf: Buffer, i: number, end: number, backslashEscapes: boolean): number {

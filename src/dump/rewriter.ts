@@ -16,16 +16,8 @@ import { UTF8_CODEC, codecFor, type TextCodec } from './encoding.js';
 import { AnonymiseError } from '../errors.js';
 import { Output } from './output.js';
 import type { ColumnAction, CompiledRules, Gap, RowAccess, TablePlan } from '../rules/rule-compiler.js';
-import {
-  parseAttachPartition,
-  parseIndexTarget,
-  parseCopyHeader,
-  parseCreateTable,
-  parseSet,
-  parseUniqueConstraint,
-  tableKey,
-  type TableDef,
-} from './schema.js';
+import { parseCopyHeader, parseSet, tableKey } from './schema.js';
+import { SchemaModel } from './schema-model.js';
 import { StatementScanner, UnitKind, skipBlank } from './sql-lexer.js';
 import { InsertValues, findValuesKeyword, parseInsertHeader, type InsertHeader } from './insert-parser.js';
 import { decodeLiteral, type LitKind } from './sql-literal.js';
@@ -110,7 +102,8 @@ class Carry {
 }
 
 export class DumpRewriter implements RowAccess {
-  readonly tables = new Map<string, TableDef>();
+  /** what the dump says of its tables (reset at each `\connect` of a pg_dumpall dump) */
+  readonly schema = new SchemaModel();
   readonly stats = new Map<string, TableStats>();
   /** 1-based line of the next byte to be read */
   line = 1;
@@ -133,7 +126,6 @@ export class DumpRewriter implements RowAccess {
   private held: Buffer[] | null = [];
   private heldBytes = 0;
   private schemaChecked = false;
-  private readonly parents = new Map<string, string>();
   /** the first and last bytes of the input: is pg_dump's header there, and its "dump complete" footer? */
   private head: Buffer = Buffer.alloc(0);
   private tail: Buffer = Buffer.alloc(0);
@@ -148,10 +140,13 @@ export class DumpRewriter implements RowAccess {
   private readonly observer: DumpObserver | undefined;
   /** the object named by pg_dump's last `-- Name: …; Type: …` header */
   private object: string | null = null;
+  /**
+   * The table pg_dump's last `-- Data for Name: …` header names: with --load-via-partition-root, a
+   * partition's rows arrive as `INSERT INTO root VALUES` in the partition's own column order
+   */
+  private dataFor: string | null = null;
   /** tables whose data this dump holds (their statistics follow their rules) */
   private readonly filled = new Set<string>();
-  /** index → its table, for the statistics of expression indexes */
-  private readonly indexes = new Map<string, string>();
 
   // the COPY block being read
   private plan: TablePlan | null = null;
@@ -208,29 +203,23 @@ export class DumpRewriter implements RowAccess {
     }
   }
 
-  readonly parentOf = (t: string): string | undefined => this.parents.get(t) ?? this.tables.get(t)?.parent;
-
-  private definition(table: string): TableDef | null {
-    let def = this.tables.get(table);
-    for (let depth = 0; def?.inheritsColumns && def.parent && depth < 32; depth++) def = this.tables.get(def.parent);
-    return !def || def.inheritsColumns ? null : def;
-  }
+  readonly parentOf = (t: string): string | undefined => this.schema.parentOf(t);
 
   /** Columns that hold data for a table (generated ones never do). */
   columnsOf(table: string): string[] | null {
-    return this.definition(table)?.columns.filter((c) => !c.generated).map((c) => c.name) ?? null;
+    return this.schema.columnsOf(table);
   }
 
   /** Every gap in the schema seen so far (for `check` and the up-front check). */
   schemaGaps(): Gap[] {
     const gaps: Gap[] = [];
-    for (const key of this.tables.keys()) gaps.push(...this.rules.gaps(key, this.columnsOf(key) ?? [], this.parentOf));
+    for (const key of this.schema.tables.keys()) gaps.push(...this.rules.gaps(key, this.columnsOf(key) ?? [], this.parentOf));
     return gaps;
   }
 
   private checkSchema(): void {
     if (this.inspect) {
-      for (const key of this.tables.keys()) this.planTable(key, this.columnsOf(key), this.line);
+      for (const key of this.schema.tables.keys()) this.planTable(key, this.columnsOf(key), this.line);
       return;
     }
     if (this.rules.unknown === 'fail') {
@@ -247,7 +236,7 @@ export class DumpRewriter implements RowAccess {
       }
     }
     // rules that name columns a table lacks are bad rules (exit 2), found before any output
-    for (const key of this.tables.keys()) {
+    for (const key of this.schema.tables.keys()) {
       const cols = this.columnsOf(key);
       if (cols) this.rules.plan(key, cols, this.parentOf, this.line);
     }
@@ -395,6 +384,8 @@ export class DumpRewriter implements RowAccess {
         this.insertStatement(buf, start, code, end, stable, lineOfCode);
         return;
       case 'SELECT': {
+        const path = /^SELECT\s+pg_catalog\.set_config\(\s*'search_path'\s*,\s*'((?:[^']|'')*)'/i.exec(buf.toString('latin1', code, Math.min(end, code + 256)));
+        if (path) this.schema.setSearchPath(this.codec.decode(Buffer.from(path[1]!.replace(/''/g, "'"), 'latin1')));
         const lo = this.largeObject(buf, code, end, lineOfCode);
         if (lo === 'drop') {
           this.out.bytes(buf, start, code, stable);
@@ -430,39 +421,29 @@ export class DumpRewriter implements RowAccess {
       }
     } else if (set?.[0] === 'standard_conforming_strings') {
       this.scanner.standardConformingStrings = set[1].toLowerCase() !== 'off';
+    } else if (set?.[0] === 'search_path') {
+      this.schema.setSearchPath(this.codec.decode(buf.subarray(code, end)).replace(/^\s*SET\s+search_path\s*(?:=|TO)\s*/i, '').replace(/;\s*$/, ''));
     }
   }
 
+  /** CREATE TABLE / TYPE / INDEX: what the schema model learns from them. */
   private create(buf: Buffer, code: number, end: number, lineOfCode: number): void {
     const head = buf.toString('latin1', code, Math.min(end, code + 64));
-    if (/^CREATE\s+(?:(?:UNLOGGED|GLOBAL|LOCAL|TEMP|TEMPORARY)\s+)?TABLE\b/i.test(head)) {
-      let def: TableDef | null = null;
-      try {
-        def = parseCreateTable(this.codec.decode(buf.subarray(code, end)));
-      } catch {
-        throw new AnonymiseError('BAD_INPUT', 'cannot read this CREATE TABLE statement', { line: lineOfCode });
-      }
-      if (def) this.tables.set(tableKey(def), def);
-    } else if (/^CREATE\s+(?:UNIQUE\s+)?INDEX\b/i.test(head)) {
-      if (/^CREATE\s+UNIQUE/i.test(head)) this.noteUnique(buf, code, end);
-      let target: ReturnType<typeof parseIndexTarget> = null;
-      try {
-        target = parseIndexTarget(this.codec.decode(buf.subarray(code, end)));
-      } catch {
-        // the statement itself is examined (and refused if damaged) as a statement outside the rows
-      }
-      if (target) this.indexes.set(target.index, target.table);
+    const what = /^CREATE\s+(?:(?:UNLOGGED|GLOBAL|LOCAL|TEMP|TEMPORARY)\s+)?(TABLE|TYPE|UNIQUE\s+INDEX|INDEX)\b/i.exec(head)?.[1]?.toUpperCase();
+    if (!what) return;
+    const sql = this.codec.decode(buf.subarray(code, end));
+    try {
+      if (what === 'TABLE') this.schema.createTable(sql);
+      else if (what === 'TYPE') this.schema.createType(sql);
+      else this.schema.createIndex(sql, what.startsWith('UNIQUE'));
+    } catch (e) {
+      throw this.positioned(e, lineOfCode, undefined);
     }
   }
 
   private alter(buf: Buffer, code: number, end: number): void {
     const head = buf.toString('latin1', code, Math.min(end, code + 64)).toUpperCase();
-    if (/^ALTER\s+TABLE\b/.test(head)) {
-      const text = this.codec.decode(buf.subarray(code, end));
-      const att = parseAttachPartition(text);
-      if (att) this.parents.set(att.child, att.parent);
-      else if (/\b(UNIQUE|PRIMARY\s+KEY)\b/i.test(text)) this.noteUnique(buf, code, end);
-    }
+    if (/^ALTER\s+TABLE\b/.test(head)) this.schema.alterTable(this.codec.decode(buf.subarray(code, end)));
   }
 
   /** the policy's view of the current rules (they change at `\connect` in a pg_dumpall dump) */
@@ -475,8 +456,8 @@ export class DumpRewriter implements RowAccess {
         literals: rules.literals,
         unknownFails: rules.unknown !== 'keep',
         exposure: (t) => {
-          if (this.tables.has(t) || this.filled.has(t)) return rules.exposure(t, this.parentOf);
-          const table = this.indexes.get(t);
+          if (this.schema.tables.has(t) || this.filled.has(t)) return rules.exposure(t, this.parentOf);
+          const table = this.schema.indexes.get(t);
           if (!table) return null;
           const e = rules.exposure(table, this.parentOf);
           return { rows: e.rows, allKept: e.allKept, kept: () => e.allKept };
@@ -508,7 +489,10 @@ export class DumpRewriter implements RowAccess {
         if (renamed !== comments) comments = prefix = renamed;
       }
       const h = tocHeader(comments);
-      if (h) this.object = redactLabel(objectLabel(h));
+      if (h) {
+        this.object = redactLabel(objectLabel(h));
+        this.dataFor = null;
+      }
     }
     const sql = this.codec.decode(buf.subarray(code, end));
     let toks;
@@ -570,11 +554,9 @@ export class DumpRewriter implements RowAccess {
     this.database = db;
     this.rules = this.baseRules.forDatabase(db);
     this.object = null;
+    this.dataFor = null;
     this.filled.clear();
-    this.indexes.clear();
-    this.tables.clear();
-    this.parents.clear();
-    this.uniques.clear();
+    this.schema.reset();
     this.insertHead = null;
     if (!this.held && !this.inspect) {
       this.out.flush();
@@ -582,21 +564,6 @@ export class DumpRewriter implements RowAccess {
       this.heldBytes = 0;
       this.schemaChecked = false;
     }
-  }
-
-  /** Single columns known to be unique (UNIQUE, PRIMARY KEY, unique index), for `init`. */
-  readonly uniques = new Map<string, Set<string>>();
-  private noteUnique(buf: Buffer, code: number, end: number): void {
-    let u: ReturnType<typeof parseUniqueConstraint> = null;
-    try {
-      u = parseUniqueConstraint(this.codec.decode(buf.subarray(code, end)));
-    } catch {
-      return; // not one we can read: it only informs suggestions
-    }
-    if (!u || u.columns.length !== 1) return;
-    let set = this.uniques.get(u.table);
-    if (!set) this.uniques.set(u.table, (set = new Set()));
-    set.add(u.columns[0]!);
   }
 
   /** The first row of data: the schema part is complete, so check it and let it go. */
@@ -607,7 +574,7 @@ export class DumpRewriter implements RowAccess {
   private copyHeader(buf: Buffer, code: number, end: number, line: number): void {
     let header;
     try {
-      header = parseCopyHeader(this.codec.decode(buf.subarray(code, end)));
+      header = parseCopyHeader(this.codec.decode(buf.subarray(code, end)), this.schema.defaultSchema);
     } catch (e) {
       throw this.positioned(e, line, undefined);
     }
@@ -632,6 +599,18 @@ export class DumpRewriter implements RowAccess {
 
   /** The plan for a table's data; in inspect mode, records what is missing and plans to keep. */
   private planTable(table: string, columns: string[] | null, line: number, form: 'COPY' | 'INSERT' = 'COPY', generated?: ReadonlySet<string>): TablePlan {
+    if (!this.schema.tables.has(table) && table !== 'pg_catalog.pg_largeobject') {
+      const parent = this.rules.possibleParent(table, this.parentOf);
+      if (parent) {
+        const e = new AnonymiseError(
+          'UNCLASSIFIED',
+          `the dump does not define this table (--data-only?), so whether it is a partition of ${parent}, whose rule would govern it, is unknown: give it a rule of its own`,
+          { line, table },
+        );
+        if (!this.inspect) throw e;
+        this.ruleErrors.add(e.message);
+      }
+    }
     if (!this.inspect) {
       const plan = columns ? this.rules.plan(table, columns, this.parentOf, line, generated) : this.planWithoutColumns(table, line, form);
       return this.observer?.row && columns && columns.length > 0 ? observed(plan, columns) : plan;
@@ -656,6 +635,12 @@ export class DumpRewriter implements RowAccess {
     const r = this.rules.resolve(table, this.parentOf);
     if (r && (r.rule.kind === 'keep' || r.rule.kind === 'drop')) return this.rules.plan(table, [], this.parentOf, line);
     if (!r && this.rules.unknown !== 'fail') return this.rules.plan(table, [], this.parentOf, line);
+    if (this.schema.tables.has(table))
+      throw new AnonymiseError(
+        'UNCLASSIFIED',
+        `${form} has no column list and the dump does not say all of this table's columns (it inherits from a table or is of a type the dump never defines): which column a value belongs to is unknown; dump with --column-inserts`,
+        { line, table },
+      );
     throw new AnonymiseError(
       'BAD_INPUT',
       `${form} has no column list and the dump has no CREATE TABLE for this table (a --data-only dump?): give the table a column_order in the rules, or dump with --column-inserts`,
@@ -674,7 +659,25 @@ export class DumpRewriter implements RowAccess {
   }
 
   /** The header of the last INSERT read: every statement for a table repeats it. */
-  private insertHead: { bytes: Buffer; header: InsertHeader; table: string; plan: TablePlan } | null = null;
+  private insertHead: { bytes: Buffer; header: InsertHeader; table: string; plan: TablePlan; dataFor: string | null } | null = null;
+
+  /**
+   * `INSERT INTO t DEFAULT VALUES`: a row with no value written, so nothing to rewrite. It goes with its
+   * table's rows (kept, or dropped with the table); a row filter cannot read a row it is not given.
+   */
+  private defaultRow(buf: Buffer, start: number, code: number, end: number, stable: boolean, line: number, table: string, plan: TablePlan): void {
+    const stats = this.statsFor(table, plan);
+    stats.rowsIn++;
+    if (plan.mode === 'drop') {
+      stats.rowsDropped++;
+      this.out.bytes(buf, start, code, stable);
+      return;
+    }
+    if (plan.mode === 'rewrite' && plan.filter)
+      throw new AnonymiseError('UNSUPPORTED', 'a row filter cannot read a row written as DEFAULT VALUES', { line, table });
+    stats.rowsOut++;
+    this.out.bytes(buf, start, end, stable);
+  }
   private readonly values = new InsertValues();
   /** set while the current row comes from an INSERT: the literal kind of each field */
   private rowKinds: Uint8Array | null = null;
@@ -685,29 +688,48 @@ export class DumpRewriter implements RowAccess {
     const valuesEnd = findValuesKeyword(buf, code, end);
     if (valuesEnd < 0) throw new AnonymiseError('BAD_INPUT', 'cannot read this INSERT statement', { line });
     this.beginData();
+    const dataAt = buf.indexOf('-- Data for Name: ', start, 'latin1');
+    if (dataAt !== -1 && dataAt < code) {
+      const h = tocHeader(this.codec.decode(buf.subarray(start, code)));
+      this.dataFor = h && h.type === 'TABLE DATA' ? `${h.schema}.${h.name}` : null;
+    }
     let head = this.insertHead;
-    if (!head || head.bytes.length !== valuesEnd - code || head.bytes.compare(buf, code, valuesEnd) !== 0) {
+    if (!head || head.dataFor !== this.dataFor || head.bytes.length !== valuesEnd - code || head.bytes.compare(buf, code, valuesEnd) !== 0) {
       let header: InsertHeader;
       try {
-        header = parseInsertHeader(this.codec.decode(buf.subarray(code, valuesEnd)));
+        header = parseInsertHeader(this.codec.decode(buf.subarray(code, valuesEnd)), this.schema.defaultSchema);
       } catch (e) {
         throw this.positioned(e, line, undefined);
       }
-      const table = tableKey(header.table);
+      let table = tableKey(header.table);
+      // --load-via-partition-root: rows of partition P under INSERT INTO root, in P's column order
+      const source = !header.columns && this.dataFor !== null && this.dataFor !== table ? this.dataFor : null;
+      if (source !== null) {
+        if (!this.schema.tables.has(source))
+          throw new AnonymiseError('UNCLASSIFIED', `rows of ${source} loaded through ${table} (--load-via-partition-root) without a column list, and the dump does not define ${source}: its column order is unknown (dump with --column-inserts)`, { line, table });
+        table = source;
+      }
       this.filled.add(table);
       // without a column list (--inserts) a row has every column in table order, DEFAULT for generated ones
-      const def = header.columns ? null : this.definition(table);
-      const columns = header.columns ?? def?.columns.map((c) => c.name) ?? this.rules.columnOrder(table, this.parentOf);
-      const generated = def ? new Set(def.columns.filter((c) => c.generated).map((c) => c.name)) : undefined;
+      const defs = header.columns ? null : this.schema.columnDefs(table);
+      const order = this.rules.columnOrder(table, this.parentOf);
+      if (defs && order && order.join('\0') !== defs.filter((c) => !c.generated).map((c) => c.name).join('\0'))
+        throw new AnonymiseError('RULES', `column_order of ${table} differs from the columns its CREATE TABLE defines`, { line, table });
+      const columns = header.columns ?? defs?.map((c) => c.name) ?? order;
+      const generated = defs ? new Set(defs.filter((c) => c.generated).map((c) => c.name)) : undefined;
       const plan = this.planTable(table, columns, line, 'INSERT', generated);
       if (plan.mode === 'rewrite') {
         if (this.unsupportedEncoding)
           throw new AnonymiseError('UNSUPPORTED', `client_encoding ${this.unsupportedEncoding} cannot be rewritten safely; dump with -E UTF8`, { line, table });
         this.prepareRows(plan);
       }
-      head = { bytes: Buffer.from(buf.subarray(code, valuesEnd)), header, table, plan };
+      head = { bytes: Buffer.from(buf.subarray(code, valuesEnd)), header, table, plan, dataFor: this.dataFor };
       this.insertHead = head;
       this.plan = plan;
+    }
+    if (head.header.defaultValues) {
+      this.defaultRow(buf, start, code, end, stable, line, head.table, head.plan);
+      return;
     }
     const { plan, table } = head;
     const stats = this.statsFor(table, plan);

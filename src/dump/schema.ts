@@ -24,20 +24,29 @@ export interface ColumnDef {
 }
 
 export interface TableDef extends QualifiedName {
+  /** the columns its own CREATE TABLE lists */
   columns: ColumnDef[];
   /** set for `PARTITION OF parent` */
   parent?: string;
-  /** columns come from the parent (PARTITION OF / OF type with no list of its own) */
+  /** columns come from elsewhere (PARTITION OF parent, OF type), not from the list */
   inheritsColumns: boolean;
+  /** `INHERITS (a, b)`: the parents whose columns come first, in this order */
+  inherits: string[];
+  /** `OF type`: a typed table, whose columns are the type's attributes */
+  ofType?: string;
 }
 
-function readName(toks: Token[], i: number): { q: QualifiedName; next: number } | null {
+/**
+ * A possibly schema-qualified name at `toks[i]`; an unqualified one is in `schema` (the first schema
+ * of the dump's search_path: `public` for pg_dump 10 and later, which qualifies every name).
+ */
+export function readName(toks: Token[], i: number, schema = 'public'): { q: QualifiedName; next: number } | null {
   const a = toks[i];
   if (!a || a.t !== 'id') return null;
   if (isOp(toks[i + 1], '.') && toks[i + 2]?.t === 'id') {
     return { q: { schema: a.v, name: (toks[i + 2] as { v: string }).v }, next: i + 3 };
   }
-  return { q: { schema: 'public', name: a.v }, next: i + 1 };
+  return { q: { schema, name: a.v }, next: i + 1 };
 }
 
 /** Splits tokens between `open` (a `(`) and its matching `)` at top-level commas. */
@@ -64,39 +73,64 @@ function splitParenList(toks: Token[], open: number): { items: Token[][]; close:
   throw new AnonymiseError('BAD_INPUT', 'unbalanced parentheses in a statement');
 }
 
-const NOT_A_COLUMN = new Set(['constraint', 'check', 'unique', 'primary', 'foreign', 'exclude', 'like']);
+/**
+ * Words that start a table constraint or a LIKE clause rather than a column. All are reserved words
+ * (a column so named is quoted) except EXCLUDE, which starts a constraint only before `(` or USING:
+ * `exclude text` is a column.
+ */
+const NOT_A_COLUMN = new Set(['constraint', 'check', 'unique', 'primary', 'foreign', 'like']);
+function startsConstraint(item: Token[]): boolean {
+  const head = item[0]!;
+  if (head.t !== 'id' || head.quoted) return false;
+  if (NOT_A_COLUMN.has(head.v)) return true;
+  return head.v === 'exclude' && (isOp(item[1], '(') || isWord(item[1], 'using'));
+}
 const TYPE_END = new Set(['not', 'null', 'default', 'collate', 'constraint', 'generated', 'check', 'references', 'primary', 'unique']);
 
 /** Parses `CREATE [UNLOGGED] TABLE …` text; returns null for anything else (views, foreign tables…). */
-export function parseCreateTable(sql: string): TableDef | null {
+export function parseCreateTable(sql: string, schema = 'public'): TableDef | null {
   const toks = tokenize(sql);
   let i = 0;
   if (!isWord(toks[i++], 'create')) return null;
-  while (isWord(toks[i], 'unlogged') || isWord(toks[i], 'global') || isWord(toks[i], 'local')) i++;
+  while (isWord(toks[i], 'unlogged') || isWord(toks[i], 'global') || isWord(toks[i], 'local') || isWord(toks[i], 'temp') || isWord(toks[i], 'temporary')) i++;
   if (!isWord(toks[i++], 'table')) return null;
   if (isWord(toks[i], 'if')) i += 3;
-  const nm = readName(toks, i);
+  const nm = readName(toks, i, schema);
   if (!nm) return null;
   i = nm.next;
-  const def: TableDef = { ...nm.q, columns: [], inheritsColumns: false };
+  const def: TableDef = { ...nm.q, columns: [], inheritsColumns: false, inherits: [] };
   if (isWord(toks[i], 'partition') && isWord(toks[i + 1], 'of')) {
-    const parent = readName(toks, i + 2);
+    const parent = readName(toks, i + 2, schema);
     if (!parent) return null;
-    def.parent = `${parent.q.schema}.${parent.q.name}`;
+    def.parent = tableKey(parent.q);
     def.inheritsColumns = true;
     i = parent.next;
   } else if (isWord(toks[i], 'of')) {
     def.inheritsColumns = true; // typed table: columns come from the type
-    const t = readName(toks, i + 1);
+    const t = readName(toks, i + 1, schema);
     if (!t) return null;
+    def.ofType = tableKey(t.q);
     i = t.next;
   }
-  if (!isOp(toks[i], '(')) return def;
-  const { items } = splitParenList(toks, i);
+  let close = i - 1;
+  const items: Token[][] = [];
+  if (isOp(toks[i], '(')) {
+    const list = splitParenList(toks, i);
+    items.push(...list.items);
+    close = list.close;
+  }
+  // INHERITS (a, b) follows the list (pg_dump writes `(\n)` for a table with no columns of its own)
+  if (isWord(toks[close + 1], 'inherits') && isOp(toks[close + 2], '(')) {
+    for (const parent of splitParenList(toks, close + 2).items) {
+      const p = readName(parent, 0, schema);
+      if (!p || p.next !== parent.length) throw new AnonymiseError('BAD_INPUT', 'cannot read the INHERITS list of this CREATE TABLE');
+      def.inherits.push(tableKey(p.q));
+    }
+  }
   for (const item of items) {
     const head = item[0];
     if (!head || head.t !== 'id') continue;
-    if (!head.quoted && NOT_A_COLUMN.has(head.v)) continue;
+    if (startsConstraint(item)) continue;
     // a partition's list holds only `col WITH OPTIONS …` constraints, not new columns
     if (def.inheritsColumns) continue;
     let generated = false;
@@ -115,18 +149,47 @@ export function parseCreateTable(sql: string): TableDef | null {
   return def;
 }
 
+/** `CREATE TYPE name AS (attr type, …)`: a composite type, whose attributes a typed table takes as its columns. */
+export function parseCompositeType(sql: string, schema = 'public'): { key: string; columns: ColumnDef[] } | null {
+  const toks = tokenize(sql);
+  if (!isWord(toks[0], 'create') || !isWord(toks[1], 'type')) return null;
+  const nm = readName(toks, 2, schema);
+  if (!nm || !isWord(toks[nm.next], 'as') || !isOp(toks[nm.next + 1], '(')) return null;
+  const columns: ColumnDef[] = [];
+  for (const item of splitParenList(toks, nm.next + 1).items) {
+    const head = item[0];
+    if (!head || head.t !== 'id') throw new AnonymiseError('BAD_INPUT', 'cannot read the attributes of this CREATE TYPE');
+    columns.push({ name: head.v, type: item.length > 1 ? sql.slice(item[1]!.at, item[item.length - 1]!.end) : '', notNull: false, generated: false });
+  }
+  return { key: tableKey(nm.q), columns };
+}
+
+/**
+ * The schema an unqualified name is created in under `search_path = value` (older pg_dump writes
+ * `SET search_path = hr, pg_catalog;` and unqualified names): the first entry other than pg_catalog
+ * and "$user"; `public` when there is none.
+ */
+export function searchPathSchema(value: string): string {
+  for (const raw of value.split(',')) {
+    const t = raw.trim();
+    const name = t.startsWith('"') ? t.slice(1, -1).replace(/""/g, '"') : t.toLowerCase();
+    if (name && name !== 'pg_catalog' && name !== '$user') return name;
+  }
+  return 'public';
+}
+
 /**
  * A UNIQUE or PRIMARY KEY constraint, or a unique index: `ALTER TABLE [ONLY] t ADD CONSTRAINT n
  * UNIQUE (a, b)` / `CREATE UNIQUE INDEX n ON [ONLY] t USING btree (a)`. Expressions yield null.
  */
-export function parseUniqueConstraint(sql: string): { table: string; columns: string[] } | null {
+export function parseUniqueConstraint(sql: string, schema = 'public'): { table: string; columns: string[] } | null {
   const toks = tokenize(sql);
   let i = 0;
   let name: { q: QualifiedName; next: number } | null;
   if (isWord(toks[0], 'alter')) {
     if (!isWord(toks[1], 'table')) return null;
     i = isWord(toks[2], 'only') ? 3 : 2;
-    name = readName(toks, i);
+    name = readName(toks, i, schema);
     if (!name) return null;
     i = name.next;
     if (!isWord(toks[i], 'add') || !isWord(toks[i + 1], 'constraint')) return null;
@@ -139,7 +202,7 @@ export function parseUniqueConstraint(sql: string): { table: string; columns: st
     while (i < toks.length && !isWord(toks[i], 'on')) i++;
     i++;
     if (isWord(toks[i], 'only')) i++;
-    name = readName(toks, i);
+    name = readName(toks, i, schema);
     if (!name) return null;
     i = name.next;
     if (isWord(toks[i], 'using')) i += 2;
@@ -151,7 +214,7 @@ export function parseUniqueConstraint(sql: string): { table: string; columns: st
 }
 
 /** `CREATE [UNIQUE] INDEX name ON [ONLY] table …` → { index, table }, both schema-qualified (an index lives in its table's schema). */
-export function parseIndexTarget(sql: string): { index: string; table: string } | null {
+export function parseIndexTarget(sql: string, schema = 'public'): { index: string; table: string } | null {
   const toks = tokenize(sql);
   let i = 0;
   if (!isWord(toks[i++], 'create')) return null;
@@ -164,22 +227,22 @@ export function parseIndexTarget(sql: string): { index: string; table: string } 
   i++;
   if (!isWord(toks[i++], 'on')) return null;
   if (isWord(toks[i], 'only')) i++;
-  const table = readName(toks, i);
+  const table = readName(toks, i, schema);
   if (!table) return null;
   return { index: `${table.q.schema}.${name.v}`, table: tableKey(table.q) };
 }
 
 /** `ALTER TABLE [ONLY] parent ATTACH PARTITION child …` → { parent, child } */
-export function parseAttachPartition(sql: string): { parent: string; child: string } | null {
+export function parseAttachPartition(sql: string, schema = 'public'): { parent: string; child: string } | null {
   const toks = tokenize(sql);
   let i = 0;
   if (!isWord(toks[i++], 'alter') || !isWord(toks[i++], 'table')) return null;
   if (isWord(toks[i], 'only')) i++;
-  const parent = readName(toks, i);
+  const parent = readName(toks, i, schema);
   if (!parent) return null;
   i = parent.next;
   if (!isWord(toks[i], 'attach') || !isWord(toks[i + 1], 'partition')) return null;
-  const child = readName(toks, i + 2);
+  const child = readName(toks, i + 2, schema);
   if (!child) return null;
   return { parent: tableKey(parent.q), child: tableKey(child.q) };
 }
@@ -193,10 +256,10 @@ export interface CopyHeader extends QualifiedName {
 }
 
 /** Parses `COPY name [(cols)] FROM stdin;`; null if the text is not a COPY statement. */
-export function parseCopyHeader(sql: string): CopyHeader | null {
+export function parseCopyHeader(sql: string, schema = 'public'): CopyHeader | null {
   const toks = tokenize(sql);
   if (!isWord(toks[0], 'copy')) return null;
-  const nm = readName(toks, 1);
+  const nm = readName(toks, 1, schema);
   if (!nm) return null;
   let i = nm.next;
   let columns: string[] | null = null;

@@ -101,6 +101,25 @@ export class CompiledRules {
     return this.globs.find((g) => g.re.test(table));
   }
 
+  /**
+   * For a table the dump does not define (a --data-only dump says nothing of partitions): a table with
+   * an exact rule that is not `keep`, whose name the table's extends (`measure` → `measure_uk`,
+   * `log` → `log_2016`), when only a glob or the `unknown` policy would govern the table. Such a table
+   * may be that one's partition, whose rule must govern it: the engine cannot tell, so it stops.
+   */
+  possibleParent(table: string, parentOf: (t: string) => string | undefined): string | null {
+    if (this.exact.has(table) || parentOf(table)) return null;
+    const dot = table.indexOf('.');
+    const schema = table.slice(0, dot + 1);
+    const name = table.slice(dot + 1);
+    for (const [key, { rule }] of this.exact) {
+      if (!key.startsWith(schema) || rule.kind === 'keep') continue;
+      const base = key.slice(schema.length);
+      if (name.length > base.length && name.startsWith(base) && /[_0-9]/.test(name[base.length]!)) return key;
+    }
+    return null;
+  }
+
   private readonly perDatabase = new Map<string, CompiledRules>();
   /** The rules after `\connect db` in a pg_dumpall dump. */
   forDatabase(db: string): CompiledRules {

@@ -149,7 +149,7 @@ function onlyKeys(ctx: Ctx, items: { key: string; pair: Pair }[], allowed: strin
  * else (a file that is not a rules file at all, a secret pasted by mistake) is not.
  */
 export function shown(text: string): string {
-  return /^[\p{L}\p{N}_.*?$ -]{1,63}$/u.test(text) ? text : '(a key not shown: it does not look like a name)';
+  return /^[\p{L}\p{N}_.*?$ -]{1,63}$/u.test(text) ? text : '(text not shown: it does not look like a name)';
 }
 
 /** A rules file's text; anything but a regular file (a directory, a device, /proc) is refused. */

@@ -1,0 +1,133 @@
+/**
+ * What the dump says of its tables, learned statement by statement: every table's columns in their
+ * physical order — its own, inherited ones (multiple inheritance in PostgreSQL's order), a typed
+ * table's type attributes, a partition's parent's — unique columns, partitions, indexes, and the
+ * schema unqualified names live in. Where it cannot be certain (a parent or type it has not seen), it
+ * says so (null), and the engine stops rather than guess.
+ */
+import { AnonymiseError } from '../errors.js';
+import {
+  parseAttachPartition,
+  parseCompositeType,
+  parseCreateTable,
+  parseIndexTarget,
+  parseUniqueConstraint,
+  searchPathSchema,
+  tableKey,
+  type ColumnDef,
+  type TableDef,
+} from './schema.js';
+
+export class SchemaModel {
+  readonly tables = new Map<string, TableDef>();
+  /** composite types, for typed tables */
+  readonly types = new Map<string, ColumnDef[]>();
+  /** single columns known to be unique (UNIQUE, PRIMARY KEY, unique index), for `init` and `check` */
+  readonly uniques = new Map<string, Set<string>>();
+  /** index → its table */
+  readonly indexes = new Map<string, string>();
+  /** partition → parent, from ATTACH PARTITION */
+  private readonly attached = new Map<string, string>();
+  /** where unqualified names live (search_path) */
+  defaultSchema = 'public';
+
+  /** A `\connect` in a pg_dumpall dump: another database, another schema. */
+  reset(): void {
+    this.tables.clear();
+    this.types.clear();
+    this.uniques.clear();
+    this.indexes.clear();
+    this.attached.clear();
+    this.defaultSchema = 'public';
+  }
+
+  setSearchPath(value: string): void {
+    this.defaultSchema = searchPathSchema(value);
+  }
+
+  /** A CREATE TABLE (positioned errors are the caller's: this one has no line). */
+  createTable(sql: string): void {
+    let def: TableDef | null;
+    try {
+      def = parseCreateTable(sql, this.defaultSchema);
+    } catch {
+      throw new AnonymiseError('BAD_INPUT', 'cannot read this CREATE TABLE statement');
+    }
+    if (def) this.tables.set(tableKey(def), def);
+  }
+
+  createType(sql: string): void {
+    const t = parseCompositeType(sql, this.defaultSchema);
+    if (t) this.types.set(t.key, t.columns);
+  }
+
+  /** CREATE [UNIQUE] INDEX: the index's table, and a unique column. */
+  createIndex(sql: string, unique: boolean): void {
+    if (unique) this.noteUnique(sql);
+    try {
+      const target = parseIndexTarget(sql, this.defaultSchema);
+      if (target) this.indexes.set(target.index, target.table);
+    } catch {
+      // the statement itself is examined (and refused if damaged) as a statement outside the rows
+    }
+  }
+
+  /** ALTER TABLE: ATTACH PARTITION, or a UNIQUE / PRIMARY KEY constraint. */
+  alterTable(sql: string): void {
+    const att = parseAttachPartition(sql, this.defaultSchema);
+    if (att) this.attached.set(att.child, att.parent);
+    else if (/\b(UNIQUE|PRIMARY\s+KEY)\b/i.test(sql)) this.noteUnique(sql);
+  }
+
+  private noteUnique(sql: string): void {
+    let u: ReturnType<typeof parseUniqueConstraint> = null;
+    try {
+      u = parseUniqueConstraint(sql, this.defaultSchema);
+    } catch {
+      return; // not one we can read: it only informs suggestions and checks
+    }
+    if (!u || u.columns.length !== 1) return;
+    let set = this.uniques.get(u.table);
+    if (!set) this.uniques.set(u.table, (set = new Set()));
+    set.add(u.columns[0]!);
+  }
+
+  readonly parentOf = (t: string): string | undefined => this.attached.get(t) ?? this.tables.get(t)?.parent;
+
+  /**
+   * The table's columns in physical order (the order of `INSERT … VALUES` without a column list and
+   * of `COPY` without one), or null when the dump does not say: no CREATE TABLE, or a parent or type
+   * it never defines.
+   */
+  columnDefs(table: string, depth = 0): ColumnDef[] | null {
+    const def = this.tables.get(table);
+    if (!def || depth > 32) return null;
+    if (def.parent && def.inheritsColumns) return this.columnDefs(def.parent, depth + 1);
+    if (def.ofType) return this.types.get(def.ofType) ?? null;
+    if (def.inherits.length === 0) return def.columns;
+    // PostgreSQL's MergeAttributes: each parent's columns in turn, a name seen before merged into its
+    // first place; then the table's own columns, those that merge with an inherited one staying there
+    const merged: ColumnDef[] = [];
+    const at = new Map<string, number>();
+    for (const parent of def.inherits) {
+      const cols = this.columnDefs(parent, depth + 1);
+      if (!cols) return null;
+      for (const c of cols) {
+        if (at.has(c.name)) continue;
+        at.set(c.name, merged.length);
+        merged.push(c);
+      }
+    }
+    for (const c of def.columns) {
+      const i = at.get(c.name);
+      if (i === undefined) merged.push(c);
+      else merged[i] = { ...merged[i]!, notNull: merged[i]!.notNull || c.notNull };
+    }
+    return merged;
+  }
+
+  /** Columns that hold data (generated ones never do), or null when the dump does not say. */
+  columnsOf(table: string): string[] | null {
+    return this.columnDefs(table)?.filter((c) => !c.generated).map((c) => c.name) ?? null;
+  }
+}
