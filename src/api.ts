@@ -6,6 +6,8 @@ import { KeyRing } from './pseudonym/keys.js';
 import { CompiledRules, type Gap } from './rules/rule-compiler.js';
 import { loadRules, type RulesData } from './rules/rules-file.js';
 import type { OutsideCount } from './dump/outside.js';
+import type { SchemaModel } from './dump/schema-model.js';
+import { checkRestorability, type RestoreProblem } from './rules/restorability.js';
 import { DumpRewriter, type OutsideFinding, type TableStats } from './dump/rewriter.js';
 import { coalesce, plainDump } from './io/input.js';
 import { firstEvent } from './io/events.js';
@@ -182,6 +184,8 @@ export interface CheckResult {
   ruleErrors: string[];
   /** statements outside the rows that would stop a run (personal data in a DDL literal, an unknown kind) */
   outside: OutsideFinding[];
+  /** what would keep the output from restoring (NOT NULL, lengths, UNIQUE, types, foreign keys) */
+  restore: RestoreProblem[];
   /** table patterns of the rules that matched no table in the dump */
   unused: string[];
   tables: number;
@@ -190,7 +194,11 @@ export interface CheckResult {
 
 /** Reads a dump's schema and COPY headers and reports what the rules do not cover. */
 export async function checkDump(source: AsyncIterable<Buffer> | Readable, rules: CompiledRules): Promise<CheckResult> {
-  const rw = new DumpRewriter({ rules, inspect: true }, () => {});
+  const restore: CheckResult['restore'] = [];
+  const onSchema = (schema: SchemaModel, r: CompiledRules, database: string | null) => {
+    for (const p of checkRestorability(schema, r)) restore.push(database === null ? p : { ...p, table: `${database}/${p.table}` });
+  };
+  const rw = new DumpRewriter({ rules, inspect: true, onSchema }, () => {});
   for await (const chunk of plainDump(source as AsyncIterable<Buffer>)) rw.write(chunk);
   rw.end();
   let columns = 0;
@@ -199,6 +207,7 @@ export async function checkDump(source: AsyncIterable<Buffer> | Readable, rules:
     gaps: [...rw.gaps.values()],
     ruleErrors: [...rw.ruleErrors],
     outside: rw.outsideFindings,
+    restore,
     unused: rules.unusedPatterns(),
     tables: new Set([...rw.schema.tables.keys(), ...rw.stats.keys()]).size,
     columns,

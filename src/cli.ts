@@ -264,6 +264,7 @@ async function check(input: string | undefined, flags: { rules?: string[] }, io:
     out.push(`unclassified ${g.column ? 'column' : 'table '} ${g.column ? `${g.table}.${g.column}` : g.table}  (input line ${g.line})`);
   for (const e of res.ruleErrors) out.push(`rule error: ${e}`);
   for (const f of res.outside) out.push(`outside the rows: ${f.object || 'a statement'} (input line ${f.line}): ${f.message}`);
+  for (const p of res.restore) out.push(`restore ${p.severity}: ${p.column ? `${p.table}.${p.column}` : p.table}: ${p.message}`);
   for (const u of res.unused) out.push(`warning: rule ${u} names nothing in this dump`);
   const tables = res.gaps.filter((g) => !g.column).length;
   const cols = res.gaps.length - tables;
@@ -273,7 +274,7 @@ async function check(input: string | undefined, flags: { rules?: string[] }, io:
   );
   io.stdout.write(out.join('\n') + '\n');
   if (res.ruleErrors.length) return EXIT.usage;
-  return (res.gaps.length > 0 && policy === 'fail') || res.outside.length > 0 ? EXIT.gaps : EXIT.ok;
+  return (res.gaps.length > 0 && policy === 'fail') || res.outside.length > 0 || res.restore.some((p) => p.severity === 'error') ? EXIT.gaps : EXIT.ok;
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];

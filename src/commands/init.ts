@@ -79,9 +79,48 @@ function jsonRule(s: ColumnScan): Suggestion | null {
   return { rule: `{ json: { ${[...parts, '"*": keep'].join(', ')} } }`, why: `JSON keys holding personal data: ${whys.join(', ')}; other keys kept` };
 }
 
+/**
+ * A suggestion made to fit its column, so that the draft passes `check`'s restorability proofs: what
+ * the rule writes must be of the column's type, fit its length, stay unique on a UNIQUE column and
+ * never be NULL in a NOT NULL one.
+ */
+function fitToColumn(sug: Suggestion, col: TableSchema['columns'][number], unique: boolean, hasId: boolean): Suggestion {
+  const rule = sug.rule;
+  if (rule === 'keep') return sug;
+  const t = col.type.toLowerCase();
+  const nullOr = (fallback: string) => (col.notNull ? fallback : 'null');
+  const kind = /^\{ (\w+)/.exec(rule)?.[1] ?? rule;
+  if (t.endsWith('[]')) {
+    return kind === 'scrub' ? sug : { rule: '{ scrub: [email, phone, postcode, ip] }', why: `${sug.why}; an array: the personal data in its elements is replaced` };
+  }
+  if (/^(date|timestamp|time)/.test(t)) return { rule: nullOr('{ value: "1900-01-01" }'), why: `${sug.why}; a ${col.type}: a fake or hash would not be one` };
+  if (/^(smallint|integer|bigint|numeric|real|double)/.test(t)) return { rule: nullOr('keep'), why: `${sug.why}; a number: REVIEW (a fake or hash would not be one)` };
+  if (t === 'uuid') return { rule: '{ fake: string.uuid }', why: `${sug.why}; a uuid` };
+  if (t === 'cidr') return { rule: nullOr('keep'), why: `${sug.why}; a network (cidr): REVIEW` };
+  if (t === 'inet') return { rule: unique ? nullOr('keep') : '{ fake: internet.ipv4 }', why: `${sug.why}; an inet` };
+  const n = /^(?:character varying|varchar|character|char)\((\d+)\)/.exec(t)?.[1];
+  const max = n === undefined ? Infinity : Number(n);
+  if (unique && (kind === 'scrub' || kind === 'mask' || kind === 'value' || (kind === 'hash' && !/length: (1[6-9]|[2-6]\d)/.test(rule)) || (kind === 'fake' && !rule.includes('unique: true')))) {
+    if (max >= 16) return { rule: '{ hash: { length: 16 } }', why: `${sug.why}; UNIQUE: a keyed hash keeps it unique` };
+    if (hasId) return { rule: '{ template: "{id}" }', why: `${sug.why}; UNIQUE and short: the row's id keeps it unique` };
+    return { rule: nullOr('keep'), why: `${sug.why}; UNIQUE and at most ${max} characters: REVIEW` };
+  }
+  if (kind === 'hash') {
+    const len = Number(/length: (\d+)/.exec(rule)?.[1] ?? 16);
+    if (len > max) return { rule: `{ hash: { length: ${Math.max(4, Math.min(max, 64))} } }`, why: `${sug.why}; at most ${max} characters` };
+  }
+  if (kind === 'fake' && max < 32) return { rule: max >= 4 ? `{ hash: { length: ${Math.min(max, 64)} } }` : nullOr('{ value: "" }'), why: `${sug.why}; at most ${max} characters: a fake may not fit` };
+  return sug;
+}
+
 function suggest(col: TableSchema['columns'][number], schema: TableSchema, s: ColumnScan | undefined): Suggestion {
   const hasId = schema.columns.some((c) => c.name === 'id');
   const unique = schema.unique.includes(col.name);
+  const fitted = suggestRule(col, schema, s, hasId, unique);
+  return col.type ? fitToColumn(fitted, col, unique, hasId) : fitted;
+}
+
+function suggestRule(col: TableSchema['columns'][number], schema: TableSchema, s: ColumnScan | undefined, hasId: boolean, unique: boolean): Suggestion {
   const type = col.type || 'type unknown';
   const named = byName(col.name, { unique, hasId, isJsonKey: false });
   if (named) return { rule: named.rule, why: `${named.why}; ${type}; ${found(s)}` };

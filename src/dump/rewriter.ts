@@ -55,6 +55,8 @@ export interface RewriterOptions {
   inspect?: boolean;
   /** sees every statement outside the rows and every row, as written */
   observer?: DumpObserver;
+  /** each database's schema once it is complete (at the next `\connect`, and at the end), with its rules */
+  onSchema?: (schema: SchemaModel, rules: CompiledRules, database: string | null) => void;
 }
 
 /** A statement outside the rows that the policy would stop the run for (collected by `check`). */
@@ -138,6 +140,7 @@ export class DumpRewriter implements RowAccess {
   /** what the policy for what lies outside the rows did (secrets removed, comments scrubbed…) */
   readonly outsideCounts: Partial<Record<OutsideCount, number>> = {};
   private readonly observer: DumpObserver | undefined;
+  private readonly onSchema: RewriterOptions['onSchema'];
   /** the object named by pg_dump's last `-- Name: …; Type: …` header */
   private object: string | null = null;
   /**
@@ -175,6 +178,7 @@ export class DumpRewriter implements RowAccess {
     this.maxHeld = options.maxHeldBytes ?? DEFAULT_MAX_HELD_BYTES;
     this.inspect = options.inspect ?? false;
     this.observer = options.observer;
+    this.onSchema = options.onSchema;
     this.out = new Output((chunk) => this.emit(chunk));
     this.scanner.begin(true);
   }
@@ -329,6 +333,7 @@ export class DumpRewriter implements RowAccess {
     }
     this.out.flush();
     this.release(true);
+    this.onSchema?.(this.schema, this.rules, this.database);
   }
 
   /** Processes whole units in `buf[start..end)`; returns where the first incomplete unit begins. */
@@ -551,6 +556,7 @@ export class DumpRewriter implements RowAccess {
    * first database's was.
    */
   private connect(db: string): void {
+    this.onSchema?.(this.schema, this.rules, this.database);
     this.database = db;
     this.rules = this.baseRules.forDatabase(db);
     this.object = null;

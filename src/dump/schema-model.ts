@@ -10,11 +10,13 @@ import {
   parseAttachPartition,
   parseCompositeType,
   parseCreateTable,
+  parseForeignKey,
   parseIndexTarget,
   parseUniqueConstraint,
   searchPathSchema,
   tableKey,
   type ColumnDef,
+  type ForeignKey,
   type TableDef,
 } from './schema.js';
 
@@ -26,6 +28,8 @@ export class SchemaModel {
   readonly uniques = new Map<string, Set<string>>();
   /** index → its table */
   readonly indexes = new Map<string, string>();
+  /** FOREIGN KEY constraints, for `check` (restorability) and for following references */
+  readonly foreignKeys: ForeignKey[] = [];
   /** partition → parent, from ATTACH PARTITION */
   private readonly attached = new Map<string, string>();
   /** where unqualified names live (search_path) */
@@ -38,6 +42,7 @@ export class SchemaModel {
     this.uniques.clear();
     this.indexes.clear();
     this.attached.clear();
+    this.foreignKeys.length = 0;
     this.defaultSchema = 'public';
   }
 
@@ -76,7 +81,14 @@ export class SchemaModel {
   alterTable(sql: string): void {
     const att = parseAttachPartition(sql, this.defaultSchema);
     if (att) this.attached.set(att.child, att.parent);
-    else if (/\b(UNIQUE|PRIMARY\s+KEY)\b/i.test(sql)) this.noteUnique(sql);
+    else if (/\bFOREIGN\s+KEY\b/i.test(sql)) {
+      try {
+        const fk = parseForeignKey(sql, this.defaultSchema);
+        if (fk) this.foreignKeys.push(fk);
+      } catch {
+        // unreadable: the statement is examined as a statement outside the rows
+      }
+    } else if (/\b(UNIQUE|PRIMARY\s+KEY)\b/i.test(sql)) this.noteUnique(sql);
   }
 
   private noteUnique(sql: string): void {

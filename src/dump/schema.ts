@@ -232,6 +232,51 @@ export function parseIndexTarget(sql: string, schema = 'public'): { index: strin
   return { index: `${table.q.schema}.${name.v}`, table: tableKey(table.q) };
 }
 
+export interface ForeignKey {
+  name: string;
+  table: string;
+  columns: string[];
+  references: string;
+  refColumns: string[];
+  /** ON DELETE action: NO ACTION unless the constraint says otherwise */
+  onDelete: string;
+}
+
+/** `ALTER TABLE [ONLY] t ADD CONSTRAINT n FOREIGN KEY (a) REFERENCES r(b) [ON DELETE …] …` */
+export function parseForeignKey(sql: string, schema = 'public'): ForeignKey | null {
+  const toks = tokenize(sql);
+  if (!isWord(toks[0], 'alter') || !isWord(toks[1], 'table')) return null;
+  let i = isWord(toks[2], 'only') ? 3 : 2;
+  const t = readName(toks, i, schema);
+  if (!t) return null;
+  i = t.next;
+  if (!isWord(toks[i], 'add') || !isWord(toks[i + 1], 'constraint') || toks[i + 2]?.t !== 'id') return null;
+  const name = (toks[i + 2] as { v: string }).v;
+  i += 3;
+  if (!isWord(toks[i], 'foreign') || !isWord(toks[i + 1], 'key') || !isOp(toks[i + 2], '(')) return null;
+  const cols = splitParenList(toks, i + 2);
+  i = cols.close + 1;
+  if (!isWord(toks[i], 'references')) return null;
+  const r = readName(toks, i + 1, schema);
+  if (!r) return null;
+  i = r.next;
+  let refColumns: string[] = [];
+  if (isOp(toks[i], '(')) {
+    const rc = splitParenList(toks, i);
+    refColumns = rc.items.map((it) => (it[0] as { v: string }).v);
+    i = rc.close + 1;
+  }
+  let onDelete = 'no action';
+  for (let k = i; k < toks.length; k++) {
+    if (isWord(toks[k], 'on') && isWord(toks[k + 1], 'delete')) {
+      const w = [toks[k + 2], toks[k + 3]].filter((x) => x?.t === 'id').map((x) => (x as { v: string }).v);
+      onDelete = w[0] === 'set' || w[0] === 'no' ? w.join(' ') : (w[0] ?? onDelete);
+    }
+  }
+  const names = (items: Token[][]) => items.map((it) => (it[0] as { v: string }).v);
+  return { name, table: tableKey(t.q), columns: names(cols.items), references: tableKey(r.q), refColumns, onDelete };
+}
+
 /** `ALTER TABLE [ONLY] parent ATTACH PARTITION child …` → { parent, child } */
 export function parseAttachPartition(sql: string, schema = 'public'): { parent: string; child: string } | null {
   const toks = tokenize(sql);

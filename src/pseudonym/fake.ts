@@ -84,6 +84,53 @@ function appendToken(value: string, token: string | null, sep = '-'): string {
   return token === null ? value : `${value}${sep}${token}`;
 }
 
+/** The longest text each fast method writes, without and with its `unique` token (for `check`). */
+type Bounds = Record<string, [plain: number, unique: number]>;
+
+function fastBounds(chain: LocaleDefinition[]): Bounds {
+  const max = (xs: string[]) => Math.max(0, ...xs.map((x) => x.length));
+  const first = nameList(chain, 'first_name');
+  const last = nameList(chain, 'last_name');
+  const f = max(marked(first));
+  const l = max(marked(last));
+  const m = max(marked(nameList(chain, 'middle_name')));
+  const sf = max(first.map(asciiSlug));
+  const sl = max(last.map(asciiSlug));
+  const domain = max(RESERVED_DOMAINS);
+  const token = 12;
+  const phoneFormats = (lookup(chain, (d) => (d.phone_number?.format as { human?: string[] } | undefined)?.human) ??
+    lookup(chain, (d) => (d.phone_number?.format as { national?: string[] } | undefined)?.national) ?? ['###-###-####']) as string[];
+  const postcodes = (lookup(chain, (d) => d.location?.postcode) as string[] | string | undefined) ?? '#####';
+  const phone = Math.max(12, max(phoneFormats));
+  const zip = Math.max(8, max(Array.isArray(postcodes) ? postcodes : [postcodes]));
+  const full = Math.max(max(first) + 1 + max(last), f + 1 + l);
+  return {
+    'person.firstName': [f, f + 1 + token],
+    'person.lastName': [l, l + 1 + token],
+    'person.middleName': [m, m + 1 + token],
+    'person.fullName': [full, full + 1 + token],
+    'internet.email': [sf + 1 + sl + 2 + 1 + domain, sf + 1 + sl + 1 + token + 1 + domain],
+    'internet.exampleEmail': [sf + 1 + sl + 2 + 1 + domain, sf + 1 + sl + 1 + token + 1 + domain],
+    'internet.username': [sf + 1 + sl + 2, sf + 1 + sl + 1 + token],
+    'internet.userName': [sf + 1 + sl + 2, sf + 1 + sl + 1 + token],
+    'internet.ipv4': [15, 15 + 1 + token],
+    'internet.ipv6': [39, 39 + 1 + token],
+    'internet.ip': [39, 39 + 1 + token],
+    'internet.url': [8 + domain + 1 + token, 8 + domain + 1 + token],
+    'internet.domainName': [token + 1 + domain, token + 1 + domain],
+    'phone.number': [phone, phone + 2 + token],
+    'location.zipCode': [zip, zip + 1 + token],
+    'string.uuid': [36, 36],
+  };
+}
+
+/** The longest value a fake can be, or null when faker's own method decides (not bounded here). */
+export function maxFakeLength(spec: FakeSpec): number | null {
+  const kit = kitFor(spec.locale);
+  const b = kit?.bounds[spec.method];
+  return b ? b[spec.unique ? 1 : 0] : null;
+}
+
 function fastGenerators(chain: LocaleDefinition[]): Record<string, Gen> {
   const first = nameList(chain, 'first_name');
   const last = nameList(chain, 'last_name');
@@ -170,6 +217,7 @@ class SeededRandomizer {
 interface LocaleKit {
   definitions: LocaleDefinition;
   fast: Record<string, Gen>;
+  bounds: Bounds;
   faker: Faker;
   randomizer: SeededRandomizer;
 }
@@ -198,7 +246,7 @@ export async function loadLocales(locales: Iterable<string>): Promise<void> {
     const faker = new FakerClass({ locale: mod.faker.rawDefinitions as LocaleDefinition, randomizer });
     faker.setDefaultRefDate(FIXED_REF_DATE);
     const definitions = mod.faker.rawDefinitions as LocaleDefinition;
-    kits.set(locale, { definitions, fast: fastGenerators([definitions]), faker, randomizer });
+    kits.set(locale, { definitions, fast: fastGenerators([definitions]), bounds: fastBounds([definitions]), faker, randomizer });
   }
 }
 

@@ -1,0 +1,245 @@
+/**
+ * What `check` proves from the dump's schema before any run: that the output of these rules restores.
+ * NOT NULL against `null`; varchar(n)/char(n) against the longest value a rule can write; UNIQUE and
+ * PRIMARY KEY against rules that are not unique by construction; the column's type against what the
+ * rule writes; foreign keys against dropped, filtered or rewritten rows. Each problem names the table,
+ * the column and a fix.
+ */
+import type { SchemaModel } from '../dump/schema-model.js';
+import type { ColumnDef } from '../dump/schema.js';
+import type { CompiledRules } from './rule-compiler.js';
+import type { ColumnRule } from './rules-file.js';
+import { maxFakeLength } from '../pseudonym/fake.js';
+
+export interface RestoreProblem {
+  table: string;
+  column?: string;
+  /** error: the restore fails (or a constraint breaks); warning: it may, and the engine cannot prove otherwise */
+  severity: 'error' | 'warning';
+  message: string;
+}
+
+type TypeClass = 'text' | 'number' | 'time' | 'uuid' | 'inet' | 'json' | 'bool' | 'bytea' | 'array' | 'other';
+
+function typeClass(type: string): TypeClass {
+  const t = type.toLowerCase().replace(/"/g, '');
+  if (t.endsWith('[]') || /^_/.test(t)) return 'array';
+  if (/^(text|character varying|varchar|character|char|bpchar|citext|name)\b/.test(t)) return 'text';
+  if (/^(smallint|integer|bigint|int[248]?|numeric|decimal|real|double precision|float[48]?|serial|bigserial|smallserial|money)\b/.test(t)) return 'number';
+  if (/^(date|timestamp|time|interval)\b/.test(t)) return 'time';
+  if (t === 'uuid') return 'uuid';
+  if (t === 'inet' || t === 'cidr' || t === 'macaddr') return 'inet';
+  if (t === 'json' || t === 'jsonb') return 'json';
+  if (t === 'boolean' || t === 'bool') return 'bool';
+  if (t === 'bytea') return 'bytea';
+  return 'other';
+}
+
+/** n of varchar(n) / char(n), or null for unbounded text. */
+function maxChars(type: string): number | null {
+  const m = /^(?:character varying|varchar|character|char|bpchar)\s*\((\d+)\)/i.exec(type);
+  return m ? Number(m[1]) : null;
+}
+
+/** The longest value the rule writes, null when it cannot be bounded. */
+function outputLength(rule: ColumnRule, cols: Map<string, ColumnDef>, own: Map<string, ColumnRule>): number | null {
+  switch (rule.kind) {
+    case 'keep':
+    case 'mask':
+      return -1; // the value's own length (or fewer characters): fits
+    case 'null':
+      return 0;
+    case 'value':
+      return rule.value === null ? 0 : String(rule.value).length;
+    case 'hash':
+      return rule.length;
+    case 'fake':
+      return maxFakeLength({ method: rule.method, unique: rule.unique, locale: rule.locale });
+    case 'template': {
+      let n = 0;
+      for (const p of rule.parts) {
+        if (typeof p === 'string') n += p.length;
+        else {
+          const ref = cols.get(p.ref);
+          const refRule = own.get(p.ref);
+          const refLen = refRule && refRule.kind !== 'keep' && refRule.kind !== 'template' ? outputLength(refRule, cols, own) : ref ? maxChars(ref.type) : null;
+          if (refLen === null) return null;
+          n += Math.max(refLen, 0);
+        }
+      }
+      return n;
+    }
+    default:
+      return null; // json, scrub: free text, rewritten in place
+  }
+}
+
+/** What a fixed value must look like to be read as a column of each kind (text and unknown types take anything). */
+const VALUE_SHAPES: Partial<Record<TypeClass, (v: string) => boolean>> = {
+  number: (v) => /^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$/.test(v),
+  bool: (v) => /^\s*(t|f|true|false|yes|no|on|off|1|0)\s*$/i.test(v),
+  uuid: (v) => /^\{?[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\}?$/i.test(v),
+  inet: (v) => /^[0-9a-f.:]+(\/\d+)?$/i.test(v),
+  time: (v) => /^\d{4}-\d\d-\d\d|^\d\d:\d\d|^(infinity|-infinity|epoch|now|today)$/i.test(v.trim()),
+  json: (v) => {
+    try {
+      JSON.parse(v);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  array: (v) => /^\s*\{.*\}\s*$/s.test(v),
+};
+
+/** The type classes a rule's output fits. */
+function fits(rule: ColumnRule, cls: TypeClass): boolean {
+  switch (rule.kind) {
+    case 'keep':
+    case 'null':
+      return true;
+    case 'value':
+      return rule.value === null || (VALUE_SHAPES[cls]?.(rule.value) ?? true);
+    case 'fake': {
+      if (rule.method === 'string.uuid') return cls === 'uuid' || cls === 'text';
+      if (/^internet\.ip(v4|v6)?$/.test(rule.method)) return (cls === 'inet' && !rule.unique) || cls === 'text';
+      if (/^(date|number|datatype)\./.test(rule.method)) return cls !== 'array' && cls !== 'json' && cls !== 'uuid' && cls !== 'inet';
+      return cls === 'text' || cls === 'other';
+    }
+    case 'hash':
+    case 'template':
+    case 'mask':
+      return cls === 'text' || cls === 'other';
+    case 'json':
+      return cls === 'json' || cls === 'text';
+    case 'scrub':
+      return cls === 'text' || cls === 'array' || cls === 'json' || cls === 'other';
+  }
+  return true;
+}
+
+/** Whether the rule writes distinct outputs for distinct inputs (so a UNIQUE column stays unique). */
+function unique(rule: ColumnRule, uniques: Set<string>, own: Map<string, ColumnRule>): boolean {
+  switch (rule.kind) {
+    case 'keep':
+    case 'null': // NULLs never collide in a UNIQUE constraint
+      return true;
+    case 'fake':
+      return rule.unique;
+    case 'hash':
+      return rule.length >= 16; // 64 bits: collisions ~n²/2⁶⁵
+    case 'template':
+      // unique when it carries a unique column's output and that output is unique
+      return rule.parts.some((p) => typeof p !== 'string' && uniques.has(p.ref) && unique(own.get(p.ref) ?? { kind: 'keep' } as ColumnRule, uniques, own));
+    default:
+      return false; // value (one constant), mask (collapses), json, scrub
+  }
+}
+
+function describe(rule: ColumnRule): string {
+  switch (rule.kind) {
+    case 'fake':
+      return `fake ${rule.method}${rule.unique ? ' (unique)' : ''}`;
+    case 'hash':
+      return `hash of ${rule.length} hex digits`;
+    default:
+      return rule.kind;
+  }
+}
+
+export function checkRestorability(schema: SchemaModel, rules: CompiledRules): RestoreProblem[] {
+  const problems: RestoreProblem[] = [];
+  const parentOf = schema.parentOf;
+  const ruleOf = new Map<string, Map<string, ColumnRule> | 'keep' | 'drop' | null>();
+  for (const table of schema.tables.keys()) {
+    const cols = schema.columnDefs(table);
+    if (!cols) continue;
+    const r = rules.resolve(table, parentOf);
+    const byName = new Map(cols.map((c) => [c.name, c]));
+    const uniques = schema.uniques.get(table) ?? new Set<string>();
+    if (!r) {
+      ruleOf.set(table, rules.unknown === 'keep' ? 'keep' : rules.unknown === 'null' ? 'drop' : null);
+      continue;
+    }
+    if (r.rule.kind === 'keep' || r.rule.kind === 'drop') {
+      ruleOf.set(table, r.rule.kind);
+      continue;
+    }
+    const own = new Map<string, ColumnRule>();
+    const star = r.rule.columns.get('*');
+    for (const c of cols) {
+      if (c.generated) continue;
+      const cr = r.rule.columns.get(c.name) ?? star ?? (rules.unknown === 'keep' ? { kind: 'keep' as const } : rules.unknown === 'null' ? ({ kind: 'null' } as ColumnRule) : undefined);
+      if (cr) own.set(c.name, cr as ColumnRule);
+    }
+    ruleOf.set(table, own);
+    for (const c of cols) {
+      const cr = own.get(c.name);
+      if (!cr || cr.kind === 'keep') continue;
+      const at = { table, column: c.name };
+      const cls = typeClass(c.type);
+      const explicit = r.rule.columns.has(c.name) || star !== undefined;
+      const source = explicit ? describe(cr) : `unknown: ${rules.unknown}`;
+      if (cr.kind === 'null' && c.notNull)
+        problems.push({ ...at, severity: 'error', message: `NOT NULL column gets NULL (${source}): give it a value, fake or hash rule, or keep it` });
+      if (!fits(cr, cls))
+        problems.push({ ...at, severity: 'error', message: `a ${c.type} column cannot hold what ${describe(cr)} writes: use a rule of its type (null, keep, a value of that type${cls === 'array' ? ', or scrub for the elements' : ''})` });
+      const n = maxChars(c.type);
+      if (n !== null) {
+        const len = outputLength(cr, byName, own);
+        if (len !== null && len > n)
+          problems.push({ ...at, severity: 'error', message: `${c.type} holds at most ${n} characters, ${describe(cr)} writes up to ${len}: ${cr.kind === 'hash' ? `use hash: { length: ${Math.max(4, Math.min(n, 64))} }` : 'use a shorter rule, or a value'}` });
+        else if (len === null && cr.kind !== 'json')
+          problems.push({ ...at, severity: 'warning', message: `${c.type} holds at most ${n} characters, and the longest value ${describe(cr)} writes cannot be proved to fit` });
+      }
+      if (uniques.has(c.name) && !unique(cr, uniques, own))
+        problems.push({
+          ...at,
+          severity: 'error',
+          message: `UNIQUE column gets ${describe(cr)}, which is not unique by construction: ${cr.kind === 'fake' ? 'add unique: true' : cr.kind === 'hash' ? 'use hash: { length: 16 } or more' : 'use fake with unique: true, hash of 16 or more, or a template over a unique column'}`,
+        });
+    }
+    if (r.rule.dropWhere || r.rule.keepWhere) ruleOf.set(table, own); // rows filtered: checked with the foreign keys below
+  }
+  // foreign keys: the referenced rows must be there, with the values that reference them
+  for (const fk of schema.foreignKeys) {
+    const from = ruleOf.get(fk.table);
+    const to = ruleOf.get(fk.references);
+    if (from === undefined || from === 'drop' || from === null) continue;
+    const toRule = rules.resolve(fk.references, parentOf)?.rule;
+    const rowsGone = to === 'drop' || to === null || (toRule?.kind === 'columns' && (toRule.dropWhere || toRule.keepWhere));
+    const fromCols = from === 'keep' ? null : from;
+    // a referencing column nulled by the rules references nothing
+    const nulled = fromCols !== null && fk.columns.every((c) => fromCols.get(c)?.kind === 'null');
+    if (nulled) continue;
+    if (rowsGone) {
+      problems.push({
+        table: fk.table,
+        column: fk.columns.join(', '),
+        severity: 'error',
+        message: `references ${fk.references} (constraint ${fk.name}), whose rows the rules ${to === 'drop' || to === null ? 'drop' : 'filter'}: drop ${fk.table} too, null the column, or keep ${fk.references}'s rows`,
+      });
+      continue;
+    }
+    if (to === 'keep' || to === undefined) continue;
+    fk.refColumns.forEach((refCol, i) => {
+      const refRule = (to as Map<string, ColumnRule>).get(refCol);
+      if (!refRule || refRule.kind === 'keep') return;
+      const col = fk.columns[i]!;
+      const mine = fromCols?.get(col) ?? { kind: 'keep' };
+      if (JSON.stringify(stripWhere(mine)) !== JSON.stringify(stripWhere(refRule)))
+        problems.push({
+          table: fk.table,
+          column: col,
+          severity: 'error',
+          message: `references ${fk.references}.${refCol} (constraint ${fk.name}), which the rules rewrite (${describe(refRule)}): give ${col} the same rule, so that both get the same pseudonym`,
+        });
+    });
+  }
+  return problems;
+}
+
+function stripWhere(rule: ColumnRule | { kind: 'keep' }): unknown {
+  const { where: _where, ...rest } = rule as ColumnRule & { where?: unknown };
+  return rest;
+}
