@@ -30,7 +30,10 @@ export function compileRules(data: RulesData, secret?: string | Buffer): Compile
 
 export interface RewriteOptions {
   rules: CompiledRules;
+  /** longest statement or COPY line accepted (default 256 MiB) */
   maxLineBytes?: number;
+  /** largest value a rule may read (default 16 MiB) */
+  maxValueBytes?: number;
   /** called with the rewriter after each input chunk (progress display) */
   onChunk?: (rw: DumpRewriter) => void;
   /**
@@ -57,7 +60,7 @@ function result(rw: DumpRewriter, bytesOut: number): RewriteResult {
 export function rewriteBuffer(input: Buffer | Buffer[], options: RewriteOptions): { output: Buffer; result: RewriteResult } {
   const out: Buffer[] = [];
   let bytesOut = 0;
-  const rw = new DumpRewriter({ rules: options.rules, maxUnitBytes: options.maxLineBytes }, (c) => {
+  const rw = new DumpRewriter({ rules: options.rules, maxLineBytes: options.maxLineBytes, maxValueBytes: options.maxValueBytes }, (c) => {
     out.push(Buffer.from(c));
     bytesOut += c.length;
   });
@@ -79,7 +82,7 @@ export interface StreamHandle {
 export function rewriteStream(source: AsyncIterable<Buffer> | Readable, sink: Writable, options: RewriteOptions): StreamHandle {
   let bytesOut = 0;
   const pending: Buffer[] = [];
-  const rw = new DumpRewriter({ rules: options.rules, maxUnitBytes: options.maxLineBytes }, (c) => {
+  const rw = new DumpRewriter({ rules: options.rules, maxLineBytes: options.maxLineBytes, maxValueBytes: options.maxValueBytes }, (c) => {
     pending.push(c);
     bytesOut += c.length;
   });

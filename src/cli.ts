@@ -12,7 +12,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { checkDump, compileRules, readRules, rewriteStream } from './api.js';
 import { AnonymiseError, EXIT } from './errors.js';
 import { buildReport, humanSummary } from './commands/summary.js';
-import { DEFAULT_MAX_UNIT_BYTES, type DumpRewriter } from './dump/rewriter.js';
+import { DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_VALUE_BYTES, type DumpRewriter } from './dump/rewriter.js';
 import { PII_KINDS, foundAny, formatScan, scanDump, type PiiKind } from './commands/scan.js';
 import { draftRules } from './commands/init.js';
 import { readFileAhead, readStdinAhead } from './io/input.js';
@@ -48,6 +48,7 @@ interface RunFlags {
   quiet?: boolean;
   progress?: boolean;
   maxLineBytes: number;
+  maxValueBytes: number;
 }
 
 function progressLine(rw: DumpRewriter, started: number, size: number | undefined): string {
@@ -135,6 +136,7 @@ async function run(input: string | undefined, flags: RunFlags, io: Io): Promise<
     rules,
     signal: interrupt.signal,
     maxLineBytes: flags.maxLineBytes,
+    maxValueBytes: flags.maxValueBytes,
     onChunk: showProgress
       ? (rw) => {
           const now = Date.now();
@@ -370,7 +372,10 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
     .addOption(new Option('--progress', 'show a progress line on stderr (default: when stderr is a terminal)'))
     .addOption(new Option('--no-progress', 'never show the progress line'))
     .addOption(
-      new Option('--max-line-bytes <n>', 'longest statement or COPY line accepted').default(DEFAULT_MAX_UNIT_BYTES).argParser(positiveInt('--max-line-bytes', 1024)),
+      new Option('--max-line-bytes <n>', 'longest statement or COPY line accepted').default(DEFAULT_MAX_LINE_BYTES).argParser(positiveInt('--max-line-bytes', 1024)),
+    )
+    .addOption(
+      new Option('--max-value-bytes <n>', 'largest value a rule may read').default(DEFAULT_MAX_VALUE_BYTES).argParser(positiveInt('--max-value-bytes', 1024)),
     )
     .action(async (input: string | undefined, flags: RunFlags) => {
       code = await run(input, flags, io);
@@ -428,6 +433,12 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
     if (e instanceof AnonymiseError) {
       say(`anonymise-dump: ${e.message}\n`);
       return e.exitCode;
+    }
+    // the output could not be written (disk full, a closed file): one line, and the output is not complete
+    const sys = (e as NodeJS.ErrnoException | null)?.code;
+    if (typeof sys === 'string' && /^E[A-Z]+$/.test(sys) && (e as NodeJS.ErrnoException).syscall) {
+      say(`anonymise-dump: cannot ${(e as NodeJS.ErrnoException).syscall === 'write' || (e as NodeJS.ErrnoException).syscall === 'writev' ? 'write the output' : (e as NodeJS.ErrnoException).syscall} (${sys}${sys === 'ENOSPC' ? ': no space left on the device' : ''})\n`);
+      return EXIT.input;
     }
     // a bug: say so without echoing anything that could hold data
     say(`anonymise-dump: internal error (${(e as Error)?.name ?? 'unknown'}); set ANONYMISE_DUMP_DEBUG=1 for a stack trace\n`);

@@ -108,7 +108,7 @@ describe('bad input gets a positioned error with no data in it', () => {
 
   it('bounds the length of a line', async () => {
     const out: Buffer[] = [];
-    const rw = new DumpRewriter({ rules: await rules(FULL), maxUnitBytes: 4096 }, (c) => out.push(c));
+    const rw = new DumpRewriter({ rules: await rules(FULL), maxLineBytes: 4096 }, (c) => out.push(c));
     rw.write(Buffer.from(HEAD + USERS + 'COPY public.users (id, email, name) FROM stdin;\n1\t'));
     expect(() => {
       for (let i = 0; i < 10; i++) rw.write(Buffer.alloc(1024, 0x61));

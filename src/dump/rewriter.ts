@@ -28,7 +28,8 @@ import type { DumpObserver } from './observer.js';
 import { matches } from '../pseudonym/detectors.js';
 
 
-export const DEFAULT_MAX_UNIT_BYTES = 256 * 1024 * 1024;
+export const DEFAULT_MAX_LINE_BYTES = 256 * 1024 * 1024;
+export const DEFAULT_MAX_VALUE_BYTES = 16 * 1024 * 1024;
 const DEFAULT_MAX_HELD_BYTES = 64 * 1024 * 1024;
 
 export interface TableStats {
@@ -45,7 +46,12 @@ export interface TableStats {
 export interface RewriterOptions {
   rules: CompiledRules;
   /** largest statement or COPY line accepted (memory bound); default 256 MiB */
-  maxUnitBytes?: number;
+  maxLineBytes?: number;
+  /**
+   * largest value a rule may read (decoded, it takes several times its size while a rule works on
+   * it); default 16 MiB. Kept columns are never read, whatever their size.
+   */
+  maxValueBytes?: number;
   /** how much schema text may be held back for the up-front check; default 64 MiB */
   maxHeldBytes?: number;
   /**
@@ -118,7 +124,8 @@ export class DumpRewriter implements RowAccess {
   private readonly baseRules: CompiledRules;
   /** the database after `\connect` in a pg_dumpall dump */
   database: string | null = null;
-  private readonly maxUnit: number;
+  private readonly maxLineBytes: number;
+  private readonly maxValueBytes: number;
   private readonly maxHeld: number;
   private readonly out: Output;
   private readonly scanner = new StatementScanner();
@@ -174,7 +181,8 @@ export class DumpRewriter implements RowAccess {
   ) {
     this.rules = options.rules;
     this.baseRules = options.rules;
-    this.maxUnit = options.maxUnitBytes ?? DEFAULT_MAX_UNIT_BYTES;
+    this.maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+    this.maxValueBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
     this.maxHeld = options.maxHeldBytes ?? DEFAULT_MAX_HELD_BYTES;
     this.inspect = options.inspect ?? false;
     this.observer = options.observer;
@@ -290,10 +298,10 @@ export class DumpRewriter implements RowAccess {
       const used = this.process(chunk, from, chunk.length, true);
       if (used < chunk.length) this.carry.append(chunk, used, chunk.length);
     }
-    if (this.carry.len > this.maxUnit) {
+    if (this.carry.len > this.maxLineBytes) {
       throw new AnonymiseError(
         'LIMIT',
-        `a ${this.state === State.Sql ? 'statement' : 'line'} is longer than ${this.maxUnit} bytes (--max-line-bytes)`,
+        `a ${this.state === State.Sql ? 'statement' : 'line'} is longer than ${this.maxLineBytes} bytes (--max-line-bytes)`,
         { line: this.line, table: this.state === State.Sql ? undefined : (this.currentTable ?? undefined) },
       );
     }
@@ -327,9 +335,12 @@ export class DumpRewriter implements RowAccess {
       }
       this.carry.len = 0;
     }
-    const head = this.head.toString('latin1');
-    if (/^--\s*\n-- PostgreSQL database (cluster )?dump\b/.test(head) && !this.tail.toString('latin1').includes('dump complete')) {
-      throw new AnonymiseError('BAD_INPUT', "input ends before pg_dump's \"dump complete\" line (truncated dump?)", { line: this.line });
+    const head = /^--\s*\n-- PostgreSQL database (cluster )?dump\b/.exec(this.head.toString('latin1'));
+    // a pg_dumpall dump that stopped at a later database still holds an earlier one's "dump complete":
+    // only the cluster's own footer says it is whole
+    const footer = head?.[1] ? 'database cluster dump complete' : 'dump complete';
+    if (head && !this.tail.toString('latin1').includes(footer)) {
+      throw new AnonymiseError('BAD_INPUT', `input ends before ${head[1] ? "pg_dumpall's" : "pg_dump's"} "${footer}" line (truncated dump?)`, { line: this.line });
     }
     this.out.flush();
     this.release(true);
@@ -863,7 +874,8 @@ export class DumpRewriter implements RowAccess {
     const head = buf.toString('latin1', code, Math.min(end, code + 64));
     if (!/^SELECT\s+pg_catalog\.lowrite\s*\(/i.test(head)) return null;
     const table = 'pg_catalog.pg_largeobject';
-    const plan = this.planTable(table, ['data'], line);
+    // the rule itself, never an observer's reading plan: large-object data is not rows
+    const plan = this.inspect ? this.planTable(table, ['data'], line) : this.rules.plan(table, ['data'], this.parentOf, line);
     if (plan.mode === 'keep') return 'keep';
     if (plan.mode === 'drop') return 'drop';
     throw new AnonymiseError('UNSUPPORTED', 'large-object data can only be kept or dropped (or dump with --no-large-objects)', { line, table });
@@ -1004,6 +1016,7 @@ export class DumpRewriter implements RowAccess {
 
   bytes(col: number): Buffer | null {
     if (this.cacheGen[col] === this.gen) return this.bytesCache[col]!;
+    if (this.ends[col]! - this.starts[col]! > this.maxValueBytes) throw this.valueTooLarge(col);
     let raw: Buffer | null;
     try {
       raw = this.rowKinds
@@ -1027,6 +1040,14 @@ export class DumpRewriter implements RowAccess {
     return value;
   }
 
+  private valueTooLarge(col: number): AnonymiseError {
+    return new AnonymiseError('LIMIT', `a value larger than ${this.maxValueBytes} bytes, which a rule would read (--max-value-bytes; kept columns have no such limit)`, {
+      line: this.line,
+      table: this.currentTable ?? undefined,
+      column: this.columnName(col),
+    });
+  }
+
   private invalidBytes(col: number): AnonymiseError {
     return new AnonymiseError('BAD_INPUT', `invalid byte sequence for encoding ${this.codec.name}`, {
       line: this.line,
@@ -1041,6 +1062,7 @@ export class DumpRewriter implements RowAccess {
 
   text(col: number): string | null {
     if (this.textGen[col] === this.gen) return this.textCache[col]!;
+    if (this.ends[col]! - this.starts[col]! > this.maxValueBytes) throw this.valueTooLarge(col);
     let t: string | null = null;
     if (this.rowKinds === null && this.codec.isUtf8) t = plainCopyText(this.rowBuf, this.starts[col]!, this.ends[col]!);
     if (t === null) {

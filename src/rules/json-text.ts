@@ -106,7 +106,7 @@ export class JsonCursor {
 
   /** Consumes one value of any kind, checking its syntax. */
   skip(depth: number): void {
-    if (depth > MAX_DEPTH) this.fail();
+    if (depth > MAX_DEPTH) this.tooDeep();
     const c = this.peek();
     if (c === 0x7b) {
       if (!this.open(0x7d)) return;
@@ -131,4 +131,9 @@ export class JsonCursor {
   }
 
   static readonly MAX_DEPTH = MAX_DEPTH;
+
+  /** Nesting past MAX_DEPTH (PostgreSQL accepts deeper): refused, never a stack overflow. */
+  tooDeep(): never {
+    throw new JsonSyntaxError(`JSON nested deeper than ${MAX_DEPTH} levels, which json rules do not read`);
+  }
 }

@@ -63,6 +63,26 @@ interface JsonTrie {
 /** A transform of one scalar text value (json leaves, scrub). */
 type ValueFn = { kind: 'keep' } | { kind: 'null' } | { kind: 'const'; value: string | null } | { kind: 'text'; fn: (s: string, row: RowAccess) => string; nulls: 'keep' | 'replace' } | { kind: 'json'; trie: JsonTrie } | { kind: 'fail' };
 
+/** The number of code points in `s` (a surrogate pair is one). */
+function codePoints(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++, n++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) i++;
+  }
+  return n;
+}
+
+/** The UTF-16 offset of code point `k` of `s`. */
+function codePointOffset(s: string, k: number): number {
+  let i = 0;
+  for (let n = 0; n < k && i < s.length; n++, i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) i++;
+  }
+  return i;
+}
+
 export class CompiledRules {
   readonly unknown: UnknownPolicy;
   private readonly exact = new Map<string, { pattern: string; rule: TableRule }>();
@@ -364,10 +384,13 @@ export class CompiledRules {
           kind: 'text',
           nulls: cr.nulls,
           fn: (s) => {
-            const cps = [...s];
+            // by code point, without an array of them (a value may be many megabytes)
+            const n = codePoints(s);
             // too short to keep both ends without revealing it all: mask everything
-            if (cps.length <= keepStart + keepEnd) return char.repeat(cps.length);
-            return cps.slice(0, keepStart).join('') + char.repeat(cps.length - keepStart - keepEnd) + cps.slice(cps.length - keepEnd).join('');
+            if (n <= keepStart + keepEnd) return char.repeat(n);
+            const head = codePointOffset(s, keepStart);
+            const tail = codePointOffset(s, n - keepEnd);
+            return s.slice(0, head) + char.repeat(n - keepStart - keepEnd) + s.slice(tail);
           },
         };
       }
@@ -454,7 +477,7 @@ class JsonRewrite {
     if (node.leaf) return this.leaf(node.leaf, depth);
     const dflt = node.star ?? inherited;
     const c = this.cursor;
-    if (depth > JsonCursor.MAX_DEPTH) c.fail();
+    if (depth > JsonCursor.MAX_DEPTH) c.tooDeep();
     const ch = c.peek();
     if (ch === 0x5b) {
       if (!c.open(0x5d)) return;
@@ -496,7 +519,7 @@ class JsonRewrite {
       case 'json':
         return this.visit(fn.trie, fn.trie.star ?? { kind: 'fail' }, depth);
       case 'text': {
-        if (depth > JsonCursor.MAX_DEPTH) c.fail();
+        if (depth > JsonCursor.MAX_DEPTH) c.tooDeep();
         const ch = c.peek();
         if (ch === 0x7b) {
           if (!c.open(0x7d)) return;
