@@ -28,11 +28,20 @@ export interface Position {
 export class AnonymiseError extends Error {
   readonly code: ErrorCode;
   readonly position: Position;
+  /** what went wrong, without the position (the message is formatted from both, once) */
+  readonly detail: string;
   constructor(code: ErrorCode, detail: string, position: Position = {}) {
     super(formatMessage(code, detail, position));
     this.name = 'AnonymiseError';
     this.code = code;
+    this.detail = detail;
     this.position = position;
+  }
+
+  /** The same error placed at `position`; what it already knew of its place wins. */
+  at(position: Position): AnonymiseError {
+    const known = Object.fromEntries(Object.entries(this.position).filter(([, v]) => v !== undefined)) as Position;
+    return new AnonymiseError(this.code, this.detail, { ...position, ...known });
   }
 
   get exitCode(): number {

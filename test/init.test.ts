@@ -65,3 +65,28 @@ describe('init --db', () => {
     expect(cli(['check', '-r', join(dir, 'db.yaml'), SAMPLE]).status).toBe(0);
   });
 });
+
+describe('init on JSON whose keys hold dots or personal data', () => {
+  it('escapes a dotted key so the rule means the key, never copies a key that is data, and its draft leaves no original', () => {
+    createDb('init_json_keys');
+    psql('init_json_keys', `CREATE TABLE forms (id int PRIMARY KEY, data jsonb, index jsonb);
+      INSERT INTO forms SELECT g, jsonb_build_object('contact.email', 'dotted' || g || '@gmail.com', 'topic', 'parking'),
+        jsonb_build_object('keyed' || g || '@gmail.com', g) FROM generate_series(1, 20) g;`);
+    const pg = inject('pg');
+    const dir = mkdtempSync(join(tmpdir(), 'anonymise-dump-init-json-'));
+    const dump = join(dir, 'src.sql');
+    const d = spawnSync(join(pg.bin, 'pg_dump'), ['-d', 'init_json_keys', '-f', dump], { env: { ...process.env, PGHOST: pg.host, PGPORT: String(pg.port), PGUSER: 'postgres' } });
+    expect(d.status).toBe(0);
+    const draft = cli(['init', dump]);
+    expect(draft.status).toBe(0);
+    expect(draft.stdout).not.toMatch(/@gmail\.com/);
+    expect(draft.stdout).toMatch(/data: \{ json: \{ "contact\\\\.email": \{ fake: internet\.email \}/);
+    expect(draft.stdout).toMatch(/index: \{ value: "\{\}" \}/);
+    const rulesFile = join(dir, 'draft.yaml');
+    writeFileSync(rulesFile, draft.stdout);
+    const out = cli(['-q', '-r', rulesFile, dump]);
+    expect(out.status, out.stderr).toBe(0);
+    expect(out.stdout).not.toMatch(/@gmail\.com/);
+    expect(restore('init_json_keys_out', out.raw).status).toBe(0);
+  });
+});

@@ -3,6 +3,8 @@
  * a suggested rule — from its name, its type and what its sampled values look like — or `keep`, with
  * a comment saying why. The draft passes `check` as written; a human reads it before use.
  */
+import { matches } from '../pseudonym/detectors.js';
+import { jsonKeySegment } from '../rules/rules-file.js';
 import type { ColumnScan, PiiKind, ScanResult, TableSchema } from './scan.js';
 
 interface Suggestion {
@@ -68,10 +70,15 @@ function jsonRule(s: ColumnScan): Suggestion | null {
   const parts: string[] = [];
   const whys: string[] = [];
   for (const [key, k] of Object.entries(s.keys)) {
+    // a key that is itself data (an e-mail address as a key) must not be copied into the rules file,
+    // and json rules rewrite values, not keys: the whole document goes
+    if (!/^[\p{L}\p{N}_ .:@+-]{1,63}$/u.test(key) || !matches(key).next().done)
+      return { rule: '{ value: "{}" }', why: 'some JSON keys are themselves personal data (json rules rewrite values, not keys): the document is emptied' };
     const asCol: ColumnScan = { values: k.values, nulls: 0, found: k.found };
     const sug = byName(key, { unique: false, hasId: false, isJsonKey: true }) ?? byValues(asCol);
     if (sug && sug.rule !== 'keep') {
-      parts.push(`${yamlKey(key)}: ${sug.rule}`);
+      // a dot inside a key is escaped, so the rule means the key and not a path
+      parts.push(`${yamlKey(jsonKeySegment(key))}: ${sug.rule}`);
       whys.push(key);
     }
   }

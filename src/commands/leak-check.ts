@@ -16,7 +16,7 @@ import { DumpRewriter } from '../dump/rewriter.js';
 import { CompiledRules, type RowAccess } from '../rules/rule-compiler.js';
 import { plainDump } from '../io/input.js';
 import { AnonymiseError } from '../errors.js';
-import type { ColumnRule } from '../rules/rules-file.js';
+import { jsonKeySegment, type ColumnRule } from '../rules/rules-file.js';
 
 /** Shorter originals ("Bo", "1") would match everywhere by chance: they are not looked for. */
 const MIN_LENGTH = 5;
@@ -162,7 +162,8 @@ function walkJson(v: unknown, prefix: string, keys: Map<string, ColumnRule>, unk
     return;
   }
   for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
-    const path = prefix ? `${prefix}.${k}` : k;
+    // the rules' spelling of a path: a dot inside a key is escaped
+    const path = prefix ? `${prefix}.${jsonKeySegment(k)}` : jsonKeySegment(k);
     const own = keys.get(path);
     if (own) originalsOf(own, unknownKeeps, x, out);
     else if ([...keys.keys()].some((p) => p.startsWith(`${path}.`))) walkJson(x, path, keys, unknownKeeps, out);

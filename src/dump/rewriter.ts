@@ -775,10 +775,9 @@ export class DumpRewriter implements RowAccess {
     this.currentTable = null;
   }
 
+  /** An error from a part that knows no position, placed where the engine is. */
   private positioned(e: unknown, line: number, table: string | undefined): unknown {
-    if (e instanceof AnonymiseError && e.position.line === undefined)
-      return new AnonymiseError(e.code, e.message, { line, table, column: e.position.column });
-    return e;
+    return e instanceof AnonymiseError && e.position.line === undefined ? e.at({ line, table }) : e;
   }
 
   private rewriteInsert(buf: Buffer, start: number, code: number, valuesEnd: number, end: number, plan: Extract<TablePlan, { mode: 'rewrite' }>, stats: TableStats, line: number): void {
@@ -1001,14 +1000,7 @@ export class DumpRewriter implements RowAccess {
       out.bytes(buf, run, nl + 1, false);
       stats.rowsOut++;
     } catch (e) {
-      if (e instanceof AnonymiseError && e.position.line === undefined) {
-        throw new AnonymiseError(e.code, e.message.replace(/^(table [^:]*|column [^:]*)+: /, ''), {
-          line: this.line,
-          table: this.currentTable ?? undefined,
-          column: e.position.column,
-        });
-      }
-      throw e;
+      throw this.positioned(e, this.line, this.currentTable ?? undefined);
     }
   }
 
@@ -1024,7 +1016,7 @@ export class DumpRewriter implements RowAccess {
         : unescapeField(this.rowBuf, this.starts[col]!, this.ends[col]!);
     } catch (e) {
       if (!(e instanceof AnonymiseError)) throw e;
-      throw new AnonymiseError(e.code, e.message, { line: this.line, table: this.currentTable ?? undefined, column: this.columnName(col) });
+      throw e.at({ line: this.line, table: this.currentTable ?? undefined, column: this.columnName(col) });
     }
     let value: Buffer | null = raw;
     if (raw !== null) {

@@ -11,7 +11,7 @@ import type { LiteralPolicy, TableExposure } from '../dump/outside.js';
 import { withUtf8 } from '../dump/encoding.js';
 import { KeyRing } from '../pseudonym/keys.js';
 import { JsonCursor, JsonSyntaxError } from './json-text.js';
-import { isPresetFile, rulesForDatabase, type ColumnRule, type Filter, type RulesData, type TableRule, type UnknownPolicy } from './rules-file.js';
+import { isPresetFile, jsonPath, rulesForDatabase, type ColumnRule, type Filter, type RulesData, type TableRule, type UnknownPolicy } from './rules-file.js';
 
 /** What a rule may read of the current row. Values are never logged. */
 export interface RowAccess {
@@ -401,7 +401,7 @@ export class CompiledRules {
       case 'json': {
         const root: JsonTrie = { children: new Map() };
         for (const [key, sub] of cr.keys) {
-          const segs = key === '*' ? [] : key.split('.');
+          const segs = key === '*' ? [] : jsonPath(key);
           let node = root;
           const last = segs.pop();
           for (const seg of segs) {

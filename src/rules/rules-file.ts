@@ -145,6 +145,30 @@ function onlyKeys(ctx: Ctx, items: { key: string; pair: Pair }[], allowed: strin
 }
 
 /**
+ * The keys of a json rule's path: `a.b` is key b inside key a; `a\.b` is the one key "a.b" (and `\\` a
+ * backslash), for documents whose keys hold dots.
+ */
+export function jsonPath(path: string): string[] {
+  const segs: string[] = [];
+  let cur = '';
+  for (let i = 0; i < path.length; i++) {
+    const c = path[i]!;
+    if (c === '\\' && (path[i + 1] === '.' || path[i + 1] === '\\')) cur += path[++i];
+    else if (c === '.') {
+      segs.push(cur);
+      cur = '';
+    } else cur += c;
+  }
+  segs.push(cur);
+  return segs;
+}
+
+/** A JSON key as one segment of a json rule's path (the inverse of jsonPath for one key). */
+export function jsonKeySegment(key: string): string {
+  return key.replace(/\\/g, '\\\\').replace(/\./g, '\\.');
+}
+
+/**
  * Text from a rules file as a message may repeat it: names, globs and rule words are shown; anything
  * else (a file that is not a rules file at all, a secret pasted by mistake) is not.
  */
@@ -274,7 +298,7 @@ function parseColumnRule(ctx: Ctx, node: unknown, what: string): ColumnRule {
       onlyKeys(ctx, items, ['json', 'nulls'], what);
       const keys = new Map<string, ColumnRule>();
       for (const it of pairs(ctx, v, 'json')) {
-        if (it.key !== '*' && it.key.split('.').some((seg) => seg === '')) ctx.fail(it.pair.key as Node, `json path ${it.key} has an empty part`);
+        if (it.key !== '*' && jsonPath(it.key).some((seg) => seg === '')) ctx.fail(it.pair.key as Node, `json path ${shown(it.key)} has an empty part`);
         keys.set(it.key, parseColumnRule(ctx, it.value, `json key ${it.key}`));
       }
       return { kind: 'json', keys, nulls, where };
