@@ -50,3 +50,24 @@ describe('COPY text codec', () => {
     expect(v.buffer).toBe(b.buffer);
   });
 });
+
+describe('COPY escapes read by character (SJIS, BIG5, GBK, UHC, GB18030)', () => {
+  it.each(['SJIS', 'BIG5', 'GBK', 'UHC', 'GB18030'])('%s: unescape(escape(bytes)) === bytes, a 0x5c trail byte never an escape', async (name) => {
+    const { codecFor } = await import('../src/dump/encoding.js');
+    const { escapeInto, escapedLength, unescapeField } = await import('../src/dump/copy-codec.js');
+    const codec = codecFor(name);
+    if ('unsupported' in codec) throw new Error(name);
+    const chars = ['表', 'ソ', '許', '功', '中', '한', '\\', '\t', '\n', '\r', 'a', 'N', '.', ' '];
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...chars), { maxLength: 40 }), (parts) => {
+        const text = parts.filter((c) => codec.decode(codec.encode(c)) === c).join('');
+        const raw = codec.encode(text);
+        const out = Buffer.alloc(escapedLength(raw, codec.charLength));
+        expect(escapeInto(raw, out, 0, codec.charLength)).toBe(out.length);
+        const back = unescapeField(out, 0, out.length, codec.charLength);
+        expect(back && codec.decode(back)).toBe(text);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});

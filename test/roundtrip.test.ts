@@ -181,3 +181,31 @@ describe('a LATIN1 database', () => {
     expect(q('latin_out', 'SELECT name IS NULL FROM people WHERE id = 3')).toBe('t');
   });
 });
+
+describe('client encodings whose characters hold a backslash byte', () => {
+  // 表 is 0x95 0x5c in Shift-JIS and ソ is 0x83 0x5c: read byte by byte, each would start an escape
+  const TEXT = '表ソ能 \\ tab\there 申し込み';
+  it.each(['SJIS', 'BIG5', 'GBK', 'UHC', 'GB18030'])('%s: rewritten and kept columns come back exact (COPY and INSERT forms)', async (encoding) => {
+    const { createDb, pgDump, psql, restore } = await import('./support/db.js');
+    const { compileRules, readRules, rewriteBuffer } = await import('../src/api.js');
+    const db = `enc_${encoding.toLowerCase()}`;
+    createDb(db);
+    // in BIG5, 許 and 功 end in 0x5c; UHC's trail bytes never are 0x5c, but the same code reads it
+    const text = { SJIS: TEXT, BIG5: '許功蓋 \\ tab\there 中文', UHC: '한국어 \\ tab\there 서울', GBK: TEXT.replace('ソ', '中'), GB18030: TEXT.replace('ソ', '中') }[encoding]!;
+    psql(db, `CREATE TABLE people (id int, email text, note text); INSERT INTO people VALUES (1, 'enc.person@gmail.com', E'${text.replace(/\\/g, '\\\\').replace(/\t/g, '\\t')}'), (2, 'two@gmail.com', '${text.replace(/[\\\t]/g, '')}');`);
+    const rules = compileRules(await readRules({ text: [{ name: 'r.yaml', yaml: 'version: 1\ntables:\n  people: { columns: { id: keep, email: { fake: internet.email }, note: { mask: { keep_start: 1, keep_end: 0 } } } }\n' }] }), 'a key of at least sixteen bytes');
+    for (const args of [[], ['--inserts']]) {
+      const dump = pgDump(db, ['-E', encoding, ...args]);
+      const { output } = rewriteBuffer(dump, { rules });
+      expect(output.toString('latin1')).not.toContain('gmail.com');
+      const out = `${db}_out${args.length}`;
+      const r = restore(out, output);
+      expect(r.stderr).not.toMatch(/ERROR/);
+      // mask kept the first character and replaced every other one: the same number of characters
+      expect(psql(out, 'SELECT id, left(note, 1), length(note) = (SELECT length(note) FROM people p2 WHERE p2.id = people.id) FROM people ORDER BY id;').trim()).toBe(
+        psql(db, 'SELECT id, left(note, 1), true FROM people ORDER BY id;').trim(),
+      );
+      expect(psql(out, "SELECT count(*) FROM people WHERE note ~ '^.\\*+$';").trim()).toBe('2');
+    }
+  });
+});

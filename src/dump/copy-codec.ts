@@ -31,9 +31,16 @@ export function hexValue(b: number): number {
 }
 
 /** The offset of the first backslash in `src[start..end)`, or `end`: a field with none needs no decoding. */
-export function firstBackslash(src: Buffer, start: number, end: number): number {
+/** Length of the character at `buf[i]` in an encoding whose multi-byte characters may hold a `\` byte. */
+export type CharLength = (buf: Buffer, i: number) => number;
+
+export function firstBackslash(src: Buffer, start: number, end: number, charLength?: CharLength): number {
   // a plain loop: Buffer#indexOf would search on past `end`, through the rest of the chunk
   let i = start;
+  if (charLength) {
+    while (i < end && src[i] !== BACKSLASH) i += src[i]! < 0x80 ? 1 : charLength(src, i);
+    return Math.min(i, end);
+  }
   while (i < end && src[i] !== BACKSLASH) i++;
   return i;
 }
@@ -43,8 +50,8 @@ export function firstBackslash(src: Buffer, start: number, end: number): number 
  * Returns a view of `src` when the field holds no escape. Throws on a lone trailing backslash, which
  * COPY would read as an escaped delimiter — something pg_dump never writes.
  */
-export function unescapeField(src: Buffer, start: number, end: number): Buffer | null {
-  const first = firstBackslash(src, start, end);
+export function unescapeField(src: Buffer, start: number, end: number, charLength?: CharLength): Buffer | null {
+  const first = firstBackslash(src, start, end, charLength);
   if (first === end) return src.subarray(start, end);
   if (isNullField(src, start, end)) return null;
   const out = Buffer.allocUnsafe(end - start);
@@ -53,8 +60,10 @@ export function unescapeField(src: Buffer, start: number, end: number): Buffer |
   while (i < end) {
     const b = src[i]!;
     if (b !== BACKSLASH) {
-      out[o++] = b;
-      i++;
+      // a whole character: its trail byte may be 0x5c, which is no escape (as PostgreSQL reads it)
+      const n = charLength && b >= 0x80 ? Math.min(charLength(src, i), end - i) : 1;
+      for (let k = 0; k < n; k++) out[o++] = src[i + k]!;
+      i += n;
       continue;
     }
     if (i + 1 >= end) throw new AnonymiseError('BAD_INPUT', 'invalid COPY escape: backslash at end of field');
@@ -121,17 +130,27 @@ ESCAPE_LETTER[FF] = 0x66;
 ESCAPE_LETTER[VT] = 0x76;
 
 /** Escaped length of `bytes` (equal to its length when nothing needs escaping). */
-export function escapedLength(bytes: Buffer): number {
+export function escapedLength(bytes: Buffer, charLength?: CharLength): number {
   let n = bytes.length;
-  for (let i = 0; i < bytes.length; i++) if (ESCAPE_LETTER[bytes[i]!] !== 0) n++;
+  for (let i = 0; i < bytes.length; i++) {
+    if (charLength && bytes[i]! >= 0x80) i += charLength(bytes, i) - 1;
+    else if (ESCAPE_LETTER[bytes[i]!] !== 0) n++;
+  }
   return n;
 }
 
 /** Writes the escaped form of `bytes` into `out` at `at`; returns the new offset. */
-export function escapeInto(bytes: Buffer, out: Buffer, at: number): number {
+export function escapeInto(bytes: Buffer, out: Buffer, at: number, charLength?: CharLength): number {
   let o = at;
   for (let i = 0; i < bytes.length; i++) {
     const b = bytes[i]!;
+    if (charLength && b >= 0x80) {
+      // a multi-byte character is copied whole: a 0x5c inside it is not a backslash
+      const n = Math.min(charLength(bytes, i), bytes.length - i);
+      for (let k = 0; k < n; k++) out[o++] = bytes[i + k]!;
+      i += n - 1;
+      continue;
+    }
     const letter = ESCAPE_LETTER[b]!;
     if (letter === 0) out[o++] = b;
     else {

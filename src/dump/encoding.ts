@@ -14,6 +14,12 @@ export interface TextCodec {
   encode(text: string): Buffer;
   /** false when `buf` is not a valid byte sequence in this encoding. */
   valid(buf: Buffer): boolean;
+  /**
+   * For client encodings whose multi-byte characters may contain ASCII bytes (`\` in SJIS, BIG5, GBK,
+   * UHC, GB18030): the length of the character starting at `buf[i]`, so that escapes are read by
+   * character, as PostgreSQL reads them. Absent where every byte above 0x7f belongs to a character.
+   */
+  charLength?: (buf: Buffer, i: number) => number;
 }
 
 const utf8: TextCodec = {
@@ -47,10 +53,27 @@ const SERVER_ENCODINGS: Record<string, string> = {
 };
 
 /**
- * Client-only encodings whose multi-byte characters may contain the bytes 0x5c (`\`) or 0x27 (`'`),
- * so byte-level scanning for escapes and quotes would cut characters in half.
+ * Client-only encodings whose multi-byte characters may contain the byte 0x5c (`\`) — never a quote,
+ * tab or newline: their trail bytes are 0x30 and above. They are read by character (charLength).
+ * JOHAB's trail bytes reach down to 0x31 and iconv-lite has no table for it: it stays refused.
  */
-const UNSAFE_CLIENT_ENCODINGS = new Set(['SJIS', 'SHIFT_JIS_2004', 'BIG5', 'GBK', 'UHC', 'GB18030', 'JOHAB']);
+const TWO_BYTE_LEAD = (lo: number, hi: number, lo2 = lo, hi2 = hi) => (buf: Buffer, i: number) => {
+  const c = buf[i]!;
+  return (c >= lo && c <= hi) || (c >= lo2 && c <= hi2) ? 2 : 1;
+};
+const ASCII_EMBEDDING: Record<string, { iconv: string; charLength: (buf: Buffer, i: number) => number }> = {
+  SJIS: { iconv: 'shiftjis', charLength: TWO_BYTE_LEAD(0x81, 0x9f, 0xe0, 0xfc) },
+  SHIFT_JIS_2004: { iconv: 'shiftjis', charLength: TWO_BYTE_LEAD(0x81, 0x9f, 0xe0, 0xfc) },
+  BIG5: { iconv: 'big5', charLength: TWO_BYTE_LEAD(0x81, 0xfe) },
+  GBK: { iconv: 'gbk', charLength: TWO_BYTE_LEAD(0x81, 0xfe) },
+  UHC: { iconv: 'cp949', charLength: TWO_BYTE_LEAD(0x81, 0xfe) },
+  GB18030: {
+    iconv: 'gb18030',
+    // four bytes when the second is a digit
+    charLength: (buf, i) => (buf[i]! >= 0x81 && buf[i]! <= 0xfe ? (buf[i + 1]! >= 0x30 && buf[i + 1]! <= 0x39 ? 4 : 2) : 1),
+  },
+};
+const UNSAFE_CLIENT_ENCODINGS = new Set(['JOHAB']);
 
 const ALIASES: Record<string, string> = {
   UTF8: 'UTF8', UNICODE: 'UTF8', 'UTF-8': 'UTF8', SQL_ASCII: 'SQL_ASCII', LATIN1: 'LATIN1',
@@ -68,6 +91,17 @@ export function codecFor(rawName: string): TextCodec | { unsupported: string } {
   if (name === 'UTF8') return utf8;
   if (name === 'SQL_ASCII') return sqlAscii;
   if (UNSAFE_CLIENT_ENCODINGS.has(name)) return { unsupported: name };
+  const embedding = ASCII_EMBEDDING[name];
+  if (embedding) {
+    return {
+      name,
+      isUtf8: false,
+      decode: (buf) => iconv.decode(buf, embedding.iconv),
+      encode: (text) => iconv.encode(text, embedding.iconv),
+      valid: (buf) => !iconv.decode(buf, embedding.iconv).includes('\uFFFD'),
+      charLength: embedding.charLength,
+    };
+  }
   const iconvName = SERVER_ENCODINGS[name];
   if (!iconvName || !iconv.encodingExists(iconvName)) return { unsupported: name };
   // Single-byte tables cover every byte; for the EUC family a replacement character marks bad input.

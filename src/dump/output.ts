@@ -108,9 +108,9 @@ export class Output {
       return;
     }
     const raw = codec.encode(text);
-    const n = escapedLength(raw);
+    const n = escapedLength(raw, codec.charLength);
     this.room(n);
-    this.len = escapeInto(raw, this.buf, this.len);
+    this.len = escapeInto(raw, this.buf, this.len, codec.charLength);
   }
 
   /** Writes a value as an SQL string constant in the dump's encoding. */

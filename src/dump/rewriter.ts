@@ -738,6 +738,9 @@ export class DumpRewriter implements RowAccess {
       if (plan.mode === 'rewrite') {
         if (this.unsupportedEncoding)
           throw new AnonymiseError('UNSUPPORTED', `client_encoding ${this.unsupportedEncoding} cannot be rewritten safely; dump with -E UTF8`, { line, table });
+        // with backslash escapes in plain strings, a trail byte 0x5c of SJIS & co. would read as one
+        if (this.codec.charLength && !this.scanner.standardConformingStrings)
+          throw new AnonymiseError('UNSUPPORTED', `client_encoding ${this.codec.name} with standard_conforming_strings off cannot be rewritten safely; dump with -E UTF8`, { line, table });
         this.prepareRows(plan);
       }
       head = { bytes: Buffer.from(buf.subarray(code, valuesEnd)), header, table, plan, dataFor: this.dataFor };
@@ -1013,7 +1016,7 @@ export class DumpRewriter implements RowAccess {
     try {
       raw = this.rowKinds
         ? decodeLiteral(this.rowBuf, this.starts[col]!, this.ends[col]!, this.rowKinds[col]! as LitKind)
-        : unescapeField(this.rowBuf, this.starts[col]!, this.ends[col]!);
+        : unescapeField(this.rowBuf, this.starts[col]!, this.ends[col]!, this.codec.charLength);
     } catch (e) {
       if (!(e instanceof AnonymiseError)) throw e;
       throw e.at({ line: this.line, table: this.currentTable ?? undefined, column: this.columnName(col) });
