@@ -105,7 +105,11 @@ export function rewriteStream(source: AsyncIterable<Buffer> | Readable, sink: Wr
   const done = (async () => {
     try {
       let sinceCollect = 0;
-      for await (const chunk of abortable(plainDump(source instanceof Readable && !source.readableObjectMode ? coalesce(source) : source), options.signal)) {
+      // a signal is looked at between chunks: racing every read against one pending abort promise kept
+      // each chunk reachable from that promise until the end (254 MiB instead of 85 on a 200 MB dump);
+      // a read that waits for ever is the caller's to end (the CLI destroys stdin)
+      for await (const chunk of plainDump(source instanceof Readable && !source.readableObjectMode ? coalesce(source) : source)) {
+        if (options.signal?.aborted) throw options.signal.reason;
         rw.write(chunk);
         sinceCollect += chunk.length;
         if (sinceCollect >= CHECK_EVERY && collect) {
@@ -115,10 +119,13 @@ export function rewriteStream(source: AsyncIterable<Buffer> | Readable, sink: Wr
         await drain();
         options.onChunk?.(rw);
       }
+      if (options.signal?.aborted) throw options.signal.reason;
       rw.end();
       await drain();
       return result(rw, bytesOut);
-    } catch (e) {
+    } catch (caught) {
+      // a destroyed input ends its read with an error of its own: the signal is the reason
+      const e = options.signal?.aborted ? options.signal.reason : caught;
       // a bad dump or a signal: mark the output as incomplete (unless the sink itself failed)
       if (e instanceof AnonymiseError && !sink.destroyed && !sinkError) {
         aborting = true;
@@ -131,33 +138,6 @@ export function rewriteStream(source: AsyncIterable<Buffer> | Readable, sink: Wr
     }
   })();
   return { rewriter: rw, done };
-}
-
-/**
- * The chunks of `source` until `signal` aborts: then the wait for the next chunk (pg_dump may be slow
- * to write it) ends at once with the signal's reason, so that the output can still be marked ABORTED.
- */
-async function* abortable(source: AsyncIterable<Buffer>, signal: AbortSignal | undefined): AsyncGenerator<Buffer> {
-  if (!signal) {
-    yield* source;
-    return;
-  }
-  const it = source[Symbol.asyncIterator]();
-  const aborted = new Promise<never>((_, reject) => {
-    if (signal.aborted) reject(signal.reason);
-    signal.addEventListener('abort', () => reject(signal.reason), { once: true });
-  });
-  aborted.catch(() => {});
-  try {
-    for (;;) {
-      const r = await Promise.race([it.next(), aborted]);
-      if (r.done) return;
-      yield r.value;
-    }
-  } finally {
-    // not awaited: a read still in flight may never settle once we stop asking
-    void Promise.resolve(it.return?.()).catch(() => {});
-  }
 }
 
 /**
