@@ -9,18 +9,17 @@
  * Everything before the first row of data (the schema) is held back until the rules have been checked
  * against every table in it, so a dump the rules do not cover produces no output at all.
  */
-import { BACKSLASH, CR, DOT, LF, SEMI, TAB } from './bytes.js';
-import { isUtf8 } from 'node:buffer';
-import { NULL_FIELD, firstBackslash, unescapeField } from './copy-codec.js';
+import { BACKSLASH, CR, DOT, LF, SEMI } from './bytes.js';
+import { NULL_FIELD } from './copy-codec.js';
 import { UTF8_CODEC, codecFor, type TextCodec } from './encoding.js';
 import { AnonymiseError } from '../errors.js';
 import { Output } from './output.js';
-import type { ColumnAction, CompiledRules, Gap, RowAccess, TablePlan } from '../rules/rule-compiler.js';
+import type { CompiledRules, Gap, TablePlan } from '../rules/rule-compiler.js';
 import { parseCopyHeader, parseSet, tableKey } from './schema.js';
 import { SchemaModel } from './schema-model.js';
+import { RowCursor } from './row-cursor.js';
 import { StatementScanner, UnitKind, skipBlank } from './sql-lexer.js';
 import { InsertValues, findValuesKeyword, parseInsertHeader, type InsertHeader } from './insert-parser.js';
-import { decodeLiteral, type LitKind } from './sql-literal.js';
 import { tokenize } from './sql-tokens.js';
 import { classify, objectLabel, tocHeader } from './statements.js';
 import { applyOutside, pseudonymiseComments, stringValue as stringValueOf, type OutsideContext, type OutsideCount } from './outside.js';
@@ -109,7 +108,7 @@ class Carry {
   }
 }
 
-export class DumpRewriter implements RowAccess {
+export class DumpRewriter {
   /** what the dump says of its tables (reset at each `\connect` of a pg_dumpall dump) */
   readonly schema = new SchemaModel();
   readonly stats = new Map<string, TableStats>();
@@ -161,18 +160,9 @@ export class DumpRewriter implements RowAccess {
   // the COPY block being read
   private plan: TablePlan | null = null;
   private tableStats: TableStats | null = null;
-  private ncols = 0;
-  private starts = new Int32Array(16);
-  private ends = new Int32Array(16);
-  private rowBuf: Buffer = Buffer.alloc(0);
-  private gen = 0;
-  private cacheGen = new Int32Array(16);
-  private bytesCache: (Buffer | null)[] = [];
-  private textGen = new Int32Array(16);
-  private textCache: (string | null)[] = [];
-  private outGen = new Int32Array(16);
-  private outCache: (string | null)[] = [];
-  private computing = new Int32Array(16);
+  /** the row being rewritten, as rules read it */
+  private readonly row: RowCursor;
+  /** per column of the current plan: values whose output differs from the input */
   private changedCounts = new Float64Array(16);
 
   constructor(
@@ -186,6 +176,7 @@ export class DumpRewriter implements RowAccess {
     this.maxHeld = options.maxHeldBytes ?? DEFAULT_MAX_HELD_BYTES;
     this.inspect = options.inspect ?? false;
     this.observer = options.observer;
+    this.row = new RowCursor(this.maxValueBytes, () => ({ line: this.line, table: this.currentTable ?? undefined }));
     this.onSchema = options.onSchema;
     this.out = new Output((chunk) => this.emit(chunk));
     this.scanner.begin(true);
@@ -432,7 +423,7 @@ export class DumpRewriter implements RowAccess {
       const c = codecFor(set[1]);
       if ('unsupported' in c) this.unsupportedEncoding = c.unsupported;
       else {
-        this.codec = c;
+        this.codec = this.row.codec = c;
         this.unsupportedEncoding = null;
       }
     } else if (set?.[0] === 'standard_conforming_strings') {
@@ -696,8 +687,6 @@ export class DumpRewriter implements RowAccess {
     this.out.bytes(buf, start, end, stable);
   }
   private readonly values = new InsertValues();
-  /** set while the current row comes from an INSERT: the literal kind of each field */
-  private rowKinds: Uint8Array | null = null;
   private keepTuple = new Uint8Array(16);
 
   /** `INSERT INTO … VALUES …;` — `buf[start..code)` is blank text and comments before it. */
@@ -785,12 +774,11 @@ export class DumpRewriter implements RowAccess {
 
   private rewriteInsert(buf: Buffer, start: number, code: number, valuesEnd: number, end: number, plan: Extract<TablePlan, { mode: 'rewrite' }>, stats: TableStats, line: number): void {
     const v = this.values;
-    const n = this.ncols;
+    const row = this.row;
+    const n = row.ncols;
     const out = this.out;
     if (this.keepTuple.length < v.tuples) this.keepTuple = new Uint8Array(v.tuples * 2);
     this.plan = plan;
-    this.rowBuf = buf;
-    this.rowKinds = this.kindsScratch;
     let kept = 0;
     try {
       // which rows stay (filters read original values), before a byte of the statement is written
@@ -799,19 +787,11 @@ export class DumpRewriter implements RowAccess {
         const count = v.tupleFirst[t + 1]! - first;
         if (count !== n)
           throw new AnonymiseError('BAD_INPUT', `row has ${count} values, the INSERT's table has ${n} columns`, { line, table: this.currentTable! });
-        if (this.observer?.row) {
-          this.loadTuple(t);
-          this.observer.row(this.currentTable!, plan.columns, this);
-        }
-        if (plan.filter) {
-          this.loadTuple(t);
-          const keep = plan.filter.keep(this);
-          this.keepTuple[t] = keep ? 1 : 0;
-          if (keep) kept++;
-        } else {
-          this.keepTuple[t] = 1;
-          kept++;
-        }
+        if (this.observer?.row || plan.filter) row.insertRow(buf, v, t);
+        this.observer?.row?.(this.currentTable!, plan.columns, row);
+        const keep = plan.filter ? plan.filter.keep(row) : true;
+        this.keepTuple[t] = keep ? 1 : 0;
+        if (keep) kept++;
       }
       stats.rowsDropped += v.tuples - kept;
       stats.rowsOut += kept;
@@ -828,44 +808,28 @@ export class DumpRewriter implements RowAccess {
         if (written === 0) out.bytes(buf, valuesEnd, v.tupleOpen[0]!, false);
         else out.bytes(buf, v.tupleClose[t - 1]!, v.tupleOpen[t]!, false);
         written++;
-        this.loadTuple(t);
-        for (let c = 0; c < n; c++) if (actions[c] !== null) this.output(c);
+        row.insertRow(buf, v, t);
+        // every value first, so that an error never leaves half a row in the output
+        for (let c = 0; c < n; c++) if (actions[c] !== null) row.output(c);
         let run = v.tupleOpen[t]!;
         for (let c = 0; c < n; c++) {
           if (actions[c] === null) continue;
-          const value = this.outCache[c]!;
-          out.bytes(buf, run, this.starts[c]!, false);
+          const value = row.output(c);
+          out.bytes(buf, run, row.starts[c]!, false);
           const mark = out.mark;
           const generation = out.generation;
           if (value === null) out.ascii('NULL');
           else out.literal(value, this.codec, this.scanner.standardConformingStrings);
-          if (!out.sameSince(mark, generation, buf, this.starts[c]!, this.ends[c]!)) this.changedCounts[c]!++;
-          run = this.ends[c]!;
+          if (!out.sameSince(mark, generation, buf, row.starts[c]!, row.ends[c]!)) this.changedCounts[c]!++;
+          run = row.ends[c]!;
         }
         out.bytes(buf, run, v.tupleClose[t]!, false);
       }
       out.bytes(buf, v.tupleClose[v.tuples - 1]!, end, false);
     } catch (e) {
       throw this.positioned(e, line, this.currentTable ?? undefined);
-    } finally {
-      this.rowKinds = null;
     }
     this.flushChanged(plan, stats);
-  }
-
-  private kindsScratch = new Uint8Array(16);
-
-  /** Points the row accessors at row `t` of the current INSERT. */
-  private loadTuple(t: number): void {
-    const v = this.values;
-    const first = v.tupleFirst[t]!;
-    const n = this.ncols;
-    for (let c = 0; c < n; c++) {
-      this.starts[c] = v.starts[first + c]!;
-      this.ends[c] = v.ends[first + c]!;
-      this.kindsScratch[c] = v.kinds[first + c]!;
-    }
-    this.gen++;
   }
 
   /**
@@ -884,27 +848,8 @@ export class DumpRewriter implements RowAccess {
   }
 
   private prepareRows(plan: Extract<TablePlan, { mode: 'rewrite' }>): void {
-    const n = plan.columns.length;
-    this.ncols = n;
-    if (this.starts.length < n + 1) {
-      const size = n + 16;
-      this.starts = new Int32Array(size);
-      this.ends = new Int32Array(size);
-      this.cacheGen = new Int32Array(size);
-      this.textGen = new Int32Array(size);
-      this.outGen = new Int32Array(size);
-      this.computing = new Int32Array(size);
-      this.kindsScratch = new Uint8Array(size);
-    }
-    this.changedCounts = new Float64Array(n);
-    this.bytesCache = new Array<Buffer | null>(n).fill(null);
-    this.textCache = new Array<string | null>(n).fill(null);
-    this.outCache = new Array<string | null>(n).fill(null);
-    this.cacheGen.fill(0);
-    this.textGen.fill(0);
-    this.outGen.fill(0);
-    this.computing.fill(0);
-    this.gen = 0;
+    this.row.prepare(plan);
+    this.changedCounts = new Float64Array(plan.columns.length);
   }
 
   /** COPY data lines from `pos`; returns the offset after the last complete line handled. */
@@ -956,130 +901,40 @@ export class DumpRewriter implements RowAccess {
 
   /** One row `buf[start..stop)`, line terminator at `stop..nl]`. */
   private rewriteRow(buf: Buffer, start: number, stop: number, nl: number, plan: Extract<TablePlan, { mode: 'rewrite' }>): void {
-    const n = this.ncols;
-    const starts = this.starts;
-    const ends = this.ends;
-    let f = 0;
-    let p = start;
-    for (;;) {
-      const tab = buf.indexOf(TAB, p);
-      if (tab === -1 || tab >= stop) {
-        if (f < n) { starts[f] = p; ends[f] = stop; }
-        f++;
-        break;
-      }
-      if (f < n) { starts[f] = p; ends[f] = tab; }
-      f++;
-      p = tab + 1;
-    }
+    const row = this.row;
+    const n = row.ncols;
+    const f = row.copyRow(buf, start, stop);
     if (f !== n) {
       throw new AnonymiseError('BAD_INPUT', `row has ${f} fields, the COPY header lists ${n}`, { line: this.line, table: this.currentTable! });
     }
-    this.rowBuf = buf;
-    this.gen++;
     const stats = this.tableStats!;
     try {
-      this.observer?.row?.(this.currentTable!, plan.columns, this);
-      if (plan.filter && !plan.filter.keep(this)) {
+      this.observer?.row?.(this.currentTable!, plan.columns, row);
+      if (plan.filter && !plan.filter.keep(row)) {
         stats.rowsDropped++;
         return;
       }
       const out = this.out;
       const actions = plan.actions;
       // every value first, so that an error never leaves half a row in the output
-      for (let c = 0; c < n; c++) if (actions[c] !== null) this.output(c);
+      for (let c = 0; c < n; c++) if (actions[c] !== null) row.output(c);
       let run = start; // start of bytes still to copy unchanged
       for (let c = 0; c < n; c++) {
         if (actions[c] === null) continue;
-        const value = this.outCache[c]!;
-        out.bytes(buf, run, starts[c]!, false);
+        const value = row.output(c);
+        out.bytes(buf, run, row.starts[c]!, false);
         const mark = out.mark;
         const generation = out.generation;
         if (value === null) out.bytes(NULL_FIELD, 0, 2, false);
         else out.copyValue(value, this.codec);
-        if (!out.sameSince(mark, generation, buf, starts[c]!, ends[c]!)) this.changedCounts[c]!++;
-        run = ends[c]!;
+        if (!out.sameSince(mark, generation, buf, row.starts[c]!, row.ends[c]!)) this.changedCounts[c]!++;
+        run = row.ends[c]!;
       }
       out.bytes(buf, run, nl + 1, false);
       stats.rowsOut++;
     } catch (e) {
       throw this.positioned(e, this.line, this.currentTable ?? undefined);
     }
-  }
-
-  // RowAccess: what rules read of the current row
-
-  bytes(col: number): Buffer | null {
-    if (this.cacheGen[col] === this.gen) return this.bytesCache[col]!;
-    if (this.ends[col]! - this.starts[col]! > this.maxValueBytes) throw this.valueTooLarge(col);
-    let raw: Buffer | null;
-    try {
-      raw = this.rowKinds
-        ? decodeLiteral(this.rowBuf, this.starts[col]!, this.ends[col]!, this.rowKinds[col]! as LitKind)
-        : unescapeField(this.rowBuf, this.starts[col]!, this.ends[col]!, this.codec.charLength);
-    } catch (e) {
-      if (!(e instanceof AnonymiseError)) throw e;
-      throw e.at({ line: this.line, table: this.currentTable ?? undefined, column: this.columnName(col) });
-    }
-    let value: Buffer | null = raw;
-    if (raw !== null) {
-      if (this.codec.isUtf8) {
-        if (!isUtf8(raw)) throw this.invalidBytes(col);
-      } else {
-        if (!this.codec.valid(raw)) throw this.invalidBytes(col);
-        value = Buffer.from(this.codec.decode(raw), 'utf8');
-      }
-    }
-    this.bytesCache[col] = value;
-    this.cacheGen[col] = this.gen;
-    return value;
-  }
-
-  private valueTooLarge(col: number): AnonymiseError {
-    return new AnonymiseError('LIMIT', `a value larger than ${this.maxValueBytes} bytes, which a rule would read (--max-value-bytes; kept columns have no such limit)`, {
-      line: this.line,
-      table: this.currentTable ?? undefined,
-      column: this.columnName(col),
-    });
-  }
-
-  private invalidBytes(col: number): AnonymiseError {
-    return new AnonymiseError('BAD_INPUT', `invalid byte sequence for encoding ${this.codec.name}`, {
-      line: this.line,
-      table: this.currentTable ?? undefined,
-      column: this.columnName(col),
-    });
-  }
-
-  private columnName(col: number): string | undefined {
-    return (this.plan as { columns?: string[] } | null)?.columns?.[col];
-  }
-
-  text(col: number): string | null {
-    if (this.textGen[col] === this.gen) return this.textCache[col]!;
-    if (this.ends[col]! - this.starts[col]! > this.maxValueBytes) throw this.valueTooLarge(col);
-    let t: string | null = null;
-    if (this.rowKinds === null && this.codec.isUtf8) t = plainCopyText(this.rowBuf, this.starts[col]!, this.ends[col]!);
-    if (t === null) {
-      const b = this.bytes(col);
-      t = b === null ? null : b.toString('utf8');
-    }
-    this.textCache[col] = t;
-    this.textGen[col] = this.gen;
-    return t;
-  }
-
-  output(col: number): string | null {
-    const plan = this.plan as Extract<TablePlan, { mode: 'rewrite' }>;
-    const action: ColumnAction | null = plan.actions[col]!;
-    if (action === null) return this.text(col);
-    if (this.outGen[col] === this.gen) return this.outCache[col]!;
-    if (this.computing[col] === this.gen) throw new AnonymiseError('RULES', 'template cycle', { table: this.currentTable ?? undefined });
-    this.computing[col] = this.gen;
-    const v = action(this, col);
-    this.outCache[col] = v;
-    this.outGen[col] = this.gen;
-    return v;
   }
 
   /**
@@ -1092,7 +947,7 @@ export class DumpRewriter implements RowAccess {
     this.out.flush();
     const lines: string[] = [];
     // inside COPY data: a row with one field too many fails the COPY, whatever the table
-    if (this.state !== State.Sql) lines.push('\\N\t'.repeat(Math.max(1, this.ncols)) + '\\N');
+    if (this.state !== State.Sql) lines.push('\\N\t'.repeat(Math.max(1, this.row.ncols)) + '\\N');
     lines.push("DO $anonymise_dump$ BEGIN RAISE EXCEPTION 'anonymise-dump aborted: this dump is incomplete'; END $anonymise_dump$;");
     lines.push(`-- anonymise-dump: ABORTED: ${reason.replace(/[\r\n]+/g, ' ')}`);
     this.started = true;
@@ -1136,17 +991,6 @@ export function connectTarget(line: string): string | null {
   const conninfo = /(?:^|\s)dbname\s*=\s*(?:'((?:[^'\\]|\\.)*)'|(\S+))/.exec(word);
   if (conninfo) return conninfo[1] !== undefined ? conninfo[1].replace(/\\(.)/g, '$1') : conninfo[2]!;
   return word;
-}
-
-/**
- * A UTF-8 COPY field without escapes, decoded straight from the row (no view, no separate
- * validation pass); null when the field needs the full path: an escape or \N, or a U+FFFD in the
- * text, which invalid bytes decode to (and which bytes() then tells apart from a real U+FFFD).
- */
-function plainCopyText(buf: Buffer, start: number, end: number): string | null {
-  if (firstBackslash(buf, start, end) !== end) return null;
-  const t = buf.toString('utf8', start, end);
-  return t.includes('\uFFFD') ? null : t;
 }
 
 function countLf(buf: Buffer, start: number, end: number): number {

@@ -1,0 +1,182 @@
+/**
+ * The row being rewritten, as rules see it: each field is only a byte range of the input (greenmask's
+ * pgcopy row in spirit) until a rule asks for it; then it is unescaped (COPY text format, or an SQL
+ * literal of an INSERT), checked in the dump's encoding, decoded, and cached for the rest of the row.
+ * One cursor is reused for every row; a generation counter invalidates the caches in O(1).
+ */
+import { isUtf8 } from 'node:buffer';
+import { firstBackslash, unescapeField } from './copy-codec.js';
+import { UTF8_CODEC, type TextCodec } from './encoding.js';
+import { AnonymiseError, type Position } from '../errors.js';
+import { TAB } from './bytes.js';
+import { decodeLiteral, type LitKind } from './sql-literal.js';
+import type { InsertValues } from './insert-parser.js';
+import type { ColumnAction, RowAccess, TablePlan } from '../rules/rule-compiler.js';
+
+type RewritePlan = Extract<TablePlan, { mode: 'rewrite' }>;
+
+export class RowCursor implements RowAccess {
+  /** fields of the current row: `buf[starts[c]..ends[c])` */
+  starts = new Int32Array(16);
+  ends = new Int32Array(16);
+  buf: Buffer = Buffer.alloc(0);
+  codec: TextCodec = UTF8_CODEC;
+  /** the literal kind of each field while the row comes from an INSERT; null for COPY */
+  private kinds: Uint8Array | null = null;
+  private kindsScratch = new Uint8Array(16);
+  private columns: string[] = [];
+  private actions: (ColumnAction | null)[] = [];
+  private gen = 0;
+  private cacheGen = new Int32Array(16);
+  private bytesCache: (Buffer | null)[] = [];
+  private textGen = new Int32Array(16);
+  private textCache: (string | null)[] = [];
+  private outGen = new Int32Array(16);
+  private outCache: (string | null)[] = [];
+  private computing = new Int32Array(16);
+
+  constructor(
+    private readonly maxValueBytes: number,
+    /** where the engine is, for errors: the input line and the table */
+    private readonly where: () => Position,
+  ) {}
+
+  get ncols(): number {
+    return this.columns.length;
+  }
+
+  /** Ready for the rows of a table rewritten under `plan`. */
+  prepare(plan: RewritePlan): void {
+    const n = plan.columns.length;
+    this.columns = plan.columns;
+    this.actions = plan.actions;
+    if (this.starts.length < n + 1) {
+      const size = n + 16;
+      this.starts = new Int32Array(size);
+      this.ends = new Int32Array(size);
+      this.cacheGen = new Int32Array(size);
+      this.textGen = new Int32Array(size);
+      this.outGen = new Int32Array(size);
+      this.computing = new Int32Array(size);
+      this.kindsScratch = new Uint8Array(size);
+    }
+    this.bytesCache = new Array<Buffer | null>(n).fill(null);
+    this.textCache = new Array<string | null>(n).fill(null);
+    this.outCache = new Array<string | null>(n).fill(null);
+    this.cacheGen.fill(0);
+    this.textGen.fill(0);
+    this.outGen.fill(0);
+    this.computing.fill(0);
+    this.gen = 0;
+  }
+
+  /** A COPY row `buf[start..stop)`: its fields at the tabs. Returns how many fields it has. */
+  copyRow(buf: Buffer, start: number, stop: number): number {
+    const n = this.columns.length;
+    const starts = this.starts;
+    const ends = this.ends;
+    let f = 0;
+    let p = start;
+    for (;;) {
+      const tab = buf.indexOf(TAB, p);
+      if (tab === -1 || tab >= stop) {
+        if (f < n) { starts[f] = p; ends[f] = stop; }
+        f++;
+        break;
+      }
+      if (f < n) { starts[f] = p; ends[f] = tab; }
+      f++;
+      p = tab + 1;
+    }
+    this.buf = buf;
+    this.kinds = null;
+    this.gen++;
+    return f;
+  }
+
+  /** Row `t` of an INSERT's VALUES. */
+  insertRow(buf: Buffer, values: InsertValues, t: number): void {
+    const first = values.tupleFirst[t]!;
+    const n = this.columns.length;
+    for (let c = 0; c < n; c++) {
+      this.starts[c] = values.starts[first + c]!;
+      this.ends[c] = values.ends[first + c]!;
+      this.kindsScratch[c] = values.kinds[first + c]!;
+    }
+    this.buf = buf;
+    this.kinds = this.kindsScratch;
+    this.gen++;
+  }
+
+  bytes(col: number): Buffer | null {
+    if (this.cacheGen[col] === this.gen) return this.bytesCache[col]!;
+    if (this.ends[col]! - this.starts[col]! > this.maxValueBytes) throw this.tooLarge(col);
+    let raw: Buffer | null;
+    try {
+      raw = this.kinds
+        ? decodeLiteral(this.buf, this.starts[col]!, this.ends[col]!, this.kinds[col]! as LitKind)
+        : unescapeField(this.buf, this.starts[col]!, this.ends[col]!, this.codec.charLength);
+    } catch (e) {
+      if (!(e instanceof AnonymiseError)) throw e;
+      throw e.at({ ...this.where(), column: this.columns[col] });
+    }
+    let value: Buffer | null = raw;
+    if (raw !== null) {
+      if (this.codec.isUtf8) {
+        if (!isUtf8(raw)) throw this.error('BAD_INPUT', `invalid byte sequence for encoding ${this.codec.name}`, col);
+      } else {
+        if (!this.codec.valid(raw)) throw this.error('BAD_INPUT', `invalid byte sequence for encoding ${this.codec.name}`, col);
+        value = Buffer.from(this.codec.decode(raw), 'utf8');
+      }
+    }
+    this.bytesCache[col] = value;
+    this.cacheGen[col] = this.gen;
+    return value;
+  }
+
+  text(col: number): string | null {
+    if (this.textGen[col] === this.gen) return this.textCache[col]!;
+    if (this.ends[col]! - this.starts[col]! > this.maxValueBytes) throw this.tooLarge(col);
+    let t: string | null = null;
+    if (this.kinds === null && this.codec.isUtf8) t = plainCopyText(this.buf, this.starts[col]!, this.ends[col]!);
+    if (t === null) {
+      const b = this.bytes(col);
+      t = b === null ? null : b.toString('utf8');
+    }
+    this.textCache[col] = t;
+    this.textGen[col] = this.gen;
+    return t;
+  }
+
+  output(col: number): string | null {
+    const action = this.actions[col] ?? null;
+    if (action === null) return this.text(col);
+    if (this.outGen[col] === this.gen) return this.outCache[col]!;
+    if (this.computing[col] === this.gen) throw new AnonymiseError('RULES', 'template cycle', { table: this.where().table });
+    this.computing[col] = this.gen;
+    const v = action(this, col);
+    this.outCache[col] = v;
+    this.outGen[col] = this.gen;
+    return v;
+  }
+
+  /** A value a rule would read, too large to hold decoded within the memory bound. */
+  private tooLarge(col: number): AnonymiseError {
+    return this.error('LIMIT', `a value larger than ${this.maxValueBytes} bytes, which a rule would read (--max-value-bytes; kept columns have no such limit)`, col);
+  }
+
+  private error(code: 'LIMIT' | 'BAD_INPUT', detail: string, col: number): AnonymiseError {
+    return new AnonymiseError(code, detail, { ...this.where(), column: this.columns[col] });
+  }
+}
+
+/**
+ * A UTF-8 COPY field without escapes, decoded straight from the row (no view, no separate
+ * validation pass); null when the field needs the full path: an escape or \N, or a U+FFFD in the
+ * text, which invalid bytes decode to (and which bytes() then tells apart from a real U+FFFD).
+ */
+function plainCopyText(buf: Buffer, start: number, end: number): string | null {
+  if (firstBackslash(buf, start, end) !== end) return null;
+  const t = buf.toString('utf8', start, end);
+  return t.includes('\uFFFD') ? null : t;
+}
