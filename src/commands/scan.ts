@@ -58,7 +58,7 @@ export class PiiDetector {
       const a = m[1]!;
       const b = m[2]!;
       const capitalised = a[0] !== a[0]!.toLowerCase() && b[0] !== b[0]!.toLowerCase();
-      if ((capitalised || short) && this.lowerFirst.has(a.toLowerCase()) && this.lowerLast.has(b.toLowerCase()) && !isMarkedName(`${a} ${b}`) && !(isMarkedName(a) && isMarkedName(b)))
+      if ((capitalised || short) && this.lowerFirst.has(a.toLowerCase()) && this.lowerLast.has(b.toLowerCase()) && !isMarkedName(`${a} ${b}`))
         return true;
     }
     return false;

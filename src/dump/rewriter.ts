@@ -488,8 +488,7 @@ export class DumpRewriter {
     }
     const pseudonymise = this.rules.data.outside.roles === 'pseudonymise' && !this.inspect;
     let prefix: string | null = null; // the comments before the statement, when they are rewritten
-    const dashes = buf.indexOf('--', start, 'latin1');
-    if (dashes !== -1 && dashes < code) {
+    if (hasComment(buf, start, code)) {
       let comments = this.codec.decode(buf.subarray(start, code));
       if (pseudonymise) {
         const renamed = pseudonymiseComments(comments, (n) => this.rules.rolePseudonym(n));
@@ -541,7 +540,7 @@ export class DumpRewriter {
     if (this.observer?.statement) {
       const strings: string[] = [];
       // pg_dump's comments name objects and owners: they are read too
-      if (code > start && buf.indexOf('--', start, 'latin1') < code) strings.push(prefix ?? this.codec.decode(buf.subarray(start, code)));
+      if (hasComment(buf, start, code)) strings.push(prefix ?? this.codec.decode(buf.subarray(start, code)));
       for (const t of written === sql ? toks : tokenize(written)) {
         if (t.t === 'str') strings.push(stringValueOf(written, t));
         else if (t.t === 'id' && t.quoted) strings.push(t.v);
@@ -694,8 +693,7 @@ export class DumpRewriter {
     const valuesEnd = findValuesKeyword(buf, code, end);
     if (valuesEnd < 0) throw new AnonymiseError('BAD_INPUT', 'cannot read this INSERT statement', { line });
     this.beginData();
-    const dataAt = buf.indexOf('-- Data for Name: ', start, 'latin1');
-    if (dataAt !== -1 && dataAt < code) {
+    if (hasComment(buf, start, code) && buf.subarray(start, code).includes('-- Data for Name: ', 0, 'latin1')) {
       const h = tocHeader(this.codec.decode(buf.subarray(start, code)));
       this.dataFor = h && h.type === 'TABLE DATA' ? `${h.schema}.${h.name}` : null;
     }
@@ -991,6 +989,15 @@ export function connectTarget(line: string): string | null {
   const conninfo = /(?:^|\s)dbname\s*=\s*(?:'((?:[^'\\]|\\.)*)'|(\S+))/.exec(word);
   if (conninfo) return conninfo[1] !== undefined ? conninfo[1].replace(/\\(.)/g, '$1') : conninfo[2]!;
   return word;
+}
+
+/**
+ * Whether the blank text before a statement holds a `--` comment. Searched within it only: an
+ * indexOf from `start` runs on through the rest of the chunk, and for every INSERT of an INSERT-form
+ * dump that made the pass quadratic (118 MB: 0.15 s -> 8.5 s).
+ */
+function hasComment(buf: Buffer, start: number, code: number): boolean {
+  return code - start >= 2 && buf.subarray(start, code).includes('--', 0, 'latin1');
 }
 
 function countLf(buf: Buffer, start: number, end: number): number {

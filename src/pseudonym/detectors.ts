@@ -182,19 +182,28 @@ export const DETECTORS: readonly Detector[] = [
 ];
 
 /**
- * Our fake person names carry a mark: a hash of the name (FNV-1a of its lower-case letters) divisible
- * by 16. Fakes are drawn only among marked names, so `scan` can tell them from real ones without a key;
- * the price is that a real name which happens to be marked (one in 16) is not counted.
+ * Our fake person names carry a mark: the sum of their words' marks (FNV-1a of each lower-cased word,
+ * mod 16) is 0. Fakes are drawn only among marked names, so `scan` can tell them from real ones without
+ * a key; the price is that a real name which happens to be marked (one in 16) is not counted. Being a
+ * sum, a full name is drawn in one step: any first name, then a last name from the bucket that completes it.
  */
-export function isMarkedName(name: string): boolean {
+export function nameMark(word: string): number {
   let h = 0x811c9dc5;
-  const t = name.toLowerCase();
+  const t = word.toLowerCase();
   for (let i = 0; i < t.length; i++) h = Math.imul(h ^ t.charCodeAt(i), 16777619);
-  return ((h >>> 0) & 15) === 0;
+  return (h >>> 0) & 15;
+}
+
+export function isMarkedName(name: string): boolean {
+  let sum = 0;
+  for (const w of name.split(/\s+/)) if (w) sum += nameMark(w);
+  return (sum & 15) === 0;
 }
 
 /** Whether `text` is a fake phone number or postcode the detectors recognise as ours (or would not flag at all). */
 export function passesAsFake(kind: 'phone' | 'postcode', text: string): boolean {
+  // a phone match starts at + or 0: most national formats of other countries never hold either
+  if (kind === 'phone' && !/[+0]/.test(text)) return true;
   for (const _ of matches(text, [kind])) return false;
   return true;
 }

@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Faker, LocaleDefinition } from '@faker-js/faker';
 import { KeyRing, Prng, uniqueToken } from './keys.js';
-import { isMarkedName, passesAsFake } from './detectors.js';
+import { isMarkedName, nameMark, passesAsFake } from './detectors.js';
 
 export interface FakeSpec {
   method: string;
@@ -146,12 +146,13 @@ function fastGenerators(chain: LocaleDefinition[]): Record<string, Gen> {
   const markedFirst = marked(first);
   const markedLast = marked(last);
   const markedMiddle = marked(middle);
+  const lastByMark: string[][] = Array.from({ length: 16 }, () => []);
+  for (const l of last) lastByMark[nameMark(l)]!.push(l);
   const fullName = (rng: Prng) => {
-    for (let tries = 0; tries < 256; tries++) {
-      const name = `${rng.pick(first)} ${rng.pick(last)}`;
-      if (isMarkedName(name)) return name;
-    }
-    return `${rng.pick(markedFirst)} ${rng.pick(markedLast)}`; // both marked: scan counts neither word
+    const f = rng.pick(first);
+    const bucket = lastByMark[(16 - nameMark(f)) & 15]!;
+    // a short list may leave a bucket empty: then both words marked (their sum is too)
+    return bucket.length > 0 ? `${f} ${rng.pick(bucket)}` : `${rng.pick(markedFirst)} ${rng.pick(markedLast)}`;
   };
   // a fake phone number or postcode the detectors would take for a real one is drawn from the reserved
   // ranges instead (Ofcom's drama numbers, the unused area ZZ)
