@@ -408,19 +408,22 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
     .command('init')
     .description('write a draft rules file for a dump to stdout: every table and column, with suggestions')
     .argument('[input]', 'plain or gzip pg_dump output; - or absent for stdin')
-    .option('--sample-rows <n>', 'rows of each table to sample', positiveInt('--sample-rows'), 1000)
+    .option('--sample-rows <n>', 'read at most n rows of each table (default: every row of a dump; 1000 with --db)', positiveInt('--sample-rows'))
     .option('--db <url>', 'read a live database instead of a dump: its catalog, and a sample of each table')
-    .action(async (input: string | undefined, flags: { sampleRows: number; db?: string }) => {
+    .action(async (input: string | undefined, flags: { sampleRows?: number; db?: string }) => {
       if (flags.db) {
         if (input !== undefined) throw new AnonymiseError('USAGE', 'init takes a dump or --db, not both');
+        const sampleRows = flags.sampleRows ?? 1000;
         const { sampleDatabase } = await import('./commands/db-sample.js');
-        const res = await sampleDatabase(flags.db, { sampleRows: flags.sampleRows });
+        const res = await sampleDatabase(flags.db, { sampleRows });
         // never echo the URL: it may hold a password
-        io.stdout.write(draftRules(res, { source: 'a live database (--db)', sampleRows: flags.sampleRows }));
+        io.stdout.write(draftRules(res, { source: 'a live database (--db)', sampleRows }));
       } else {
+        // the whole table, not its first rows: personal data past row 1,000 counts too
+        const sampleRows = flags.sampleRows ?? Infinity;
         const src = openInput(input, io);
-        const res = await scanDump(src.stream, { sampleRows: flags.sampleRows, jsonKeys: true });
-        io.stdout.write(draftRules(res, { source: src.name, sampleRows: flags.sampleRows }));
+        const res = await scanDump(src.stream, { sampleRows, jsonKeys: true });
+        io.stdout.write(draftRules(res, { source: src.name, sampleRows }));
       }
       code = EXIT.ok;
     });

@@ -54,7 +54,7 @@ describe('scan', () => {
     const r = cli(['scan', SAMPLE, '--fail-on-pii']);
     expect(r.status).toBe(1);
     expect(r.stdout).toMatch(/^public\.users_user\.email\s+40\s+40\s/m);
-    expect(r.stderr).toMatch(/scan found personal data \(email, phone, postcode, ip, name, secret\)/);
+    expect(r.stderr).toMatch(/scan found personal data \(email, phone, postcode, ip, name, secret, address\)/);
     for (const v of ['@gmail.com', 'HP19 8FF', 'Olivia']) expect(r.stdout + r.stderr).not.toContain(v);
     const safe = cli(['-q', '-r', 'rules/examples/council.yaml', SAMPLE]).stdout;
     const s = cli(['scan', '-', '--fail-on-pii', 'email,ip'], Buffer.from(safe)); // the council's own phone number is in its pages

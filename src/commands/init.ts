@@ -4,6 +4,7 @@
  * a comment saying why. The draft passes `check` as written; a human reads it before use.
  */
 import { matches } from '../pseudonym/detectors.js';
+import { AnonymiseError } from '../errors.js';
 import { jsonKeySegment } from '../rules/rules-file.js';
 import type { ColumnScan, PiiKind, ScanResult, TableSchema } from './scan.js';
 
@@ -12,7 +13,7 @@ interface Suggestion {
   why: string;
 }
 
-const SCRUBBABLE: PiiKind[] = ['email', 'phone', 'postcode', 'ip'];
+const SCRUBBABLE: PiiKind[] = ['email', 'phone', 'postcode', 'ip', 'address'];
 
 function pct(n: number, of: number): string {
   return `${n}/${of}`;
@@ -26,7 +27,10 @@ function found(s: ColumnScan | undefined): string {
 }
 
 /** The rule for a value judged by its name and its sample alone (also used for JSON keys). */
-function byName(name: string, opts: { unique: boolean; hasId: boolean; isJsonKey: boolean }): Suggestion | null {
+/** Tables whose own id is a person's: a username template over it means that person. */
+const PERSON_TABLE = /(^|[._])(\w+_)?(user|users|account|accounts|member|members|customer|customers|person|people|profile|profiles)$/;
+
+function byName(name: string, opts: { unique: boolean; hasId: boolean; isJsonKey: boolean; table?: string; has?: (c: string) => boolean }): Suggestion | null {
   const n = name.toLowerCase();
   const u = opts.unique ? ', unique: true' : '';
   if (/(^|_)(e_?mail|email_address)$|^email/.test(n)) return { rule: `{ fake: internet.email${u} }`, why: `the name says e-mail address${opts.unique ? '; UNIQUE' : ''}` };
@@ -36,7 +40,8 @@ function byName(name: string, opts: { unique: boolean; hasId: boolean; isJsonKey
   if (/^(full_?name|display_?name|contact_?name|your_?name|applicant_?name)$/.test(n) || (opts.isJsonKey && n === 'name'))
     return { rule: '{ fake: person.fullName }', why: "the name says a person's name" };
   if (/^(user_?name|login)$/.test(n)) {
-    return opts.hasId && !opts.isJsonKey
+    // the row's own id names a person only in a table of people (an admin log's id is the change's)
+    return opts.hasId && !opts.isJsonKey && PERSON_TABLE.test(opts.table ?? '')
       ? { rule: '{ template: "user.{id}" }', why: `the name says username${opts.unique ? '; UNIQUE, and so is id' : ''}` }
       : { rule: `{ fake: internet.username${u} }`, why: 'the name says username' };
   }
@@ -46,7 +51,14 @@ function byName(name: string, opts: { unique: boolean; hasId: boolean; isJsonKey
   if (/(^|_)(ip|ip_?address|remote_?addr)$/.test(n)) return { rule: '{ fake: internet.ipv4 }', why: 'the name says IP address' };
   if (/(^|_)(dob|date_of_birth|birth_?date|ni_?number|national_insurance(_number)?|nino)$/.test(n))
     return { rule: '{ hash: { length: 16 } }', why: 'the name says date of birth / NI number: a pseudonymous key' };
-  if (/(^|_)(address|street|address_line_?\d?)$/.test(n)) return { rule: '{ scrub: [postcode, phone, email] }', why: 'the name says address: postcodes in it are replaced (review: house numbers and streets stay)' };
+  if (/(^|_)(address|street|address_line_?\d?|addr)$/.test(n)) return { rule: '{ scrub: [address, postcode, phone, email] }', why: 'the name says address: street addresses, postcodes, phones and e-mails in it are replaced (review: town names stay)' };
+  if (!opts.isJsonKey && /(^|_)(token|api_?key|access_?key|secret|auth_?key|key)$/.test(n) && !/(^|_)(primary|foreign|sort|cache|lookup|natural)_key$/.test(n))
+    return { rule: '{ hash: { length: 40 } }', why: 'the name says token, key or secret: a keyed hash' };
+  // a repr of an arbitrary object (Django's admin log): usernames, names, e-mails
+  if (/(^|_)repr$/.test(n) && !opts.isJsonKey)
+    return opts.has?.('object_id')
+      ? { rule: '{ template: "object {object_id}" }', why: "the name says an object's text repr (it holds usernames and names): the object's id instead" }
+      : { rule: '{ hash: { length: 16 } }', why: "the name says an object's text repr (it holds usernames and names)" };
   return null;
 }
 
@@ -120,20 +132,35 @@ function fitToColumn(sug: Suggestion, col: TableSchema['columns'][number], uniqu
   return sug;
 }
 
-function suggest(col: TableSchema['columns'][number], schema: TableSchema, s: ColumnScan | undefined): Suggestion {
+function suggest(col: TableSchema['columns'][number], schema: TableSchema, s: ColumnScan | undefined, table: string): Suggestion {
   const hasId = schema.columns.some((c) => c.name === 'id');
   const unique = schema.unique.includes(col.name);
-  const fitted = suggestRule(col, schema, s, hasId, unique);
+  const fitted = suggestRule(col, schema, s, hasId, unique, table);
   return col.type ? fitToColumn(fitted, col, unique, hasId) : fitted;
 }
 
-function suggestRule(col: TableSchema['columns'][number], schema: TableSchema, s: ColumnScan | undefined, hasId: boolean, unique: boolean): Suggestion {
+/** Free text of a table that may hold notes about people: scrubbed, never kept unread. */
+const FREE_TEXT = /^(comments?|notes?|message|body|description|details|text|content|journal|remarks?|reason|feedback)$/;
+/** Change logs and audit trails: copies of whole rows, personal ones included. */
+const CHANGE_LOG_TABLE = /change|log|audit|history|version|revision|journal/;
+const CHANGE_LOG_COLUMN = /data|changes?|diff|snapshot|object|payload|before|after|serialized/;
+
+function suggestRule(col: TableSchema['columns'][number], schema: TableSchema, s: ColumnScan | undefined, hasId: boolean, unique: boolean, table: string): Suggestion {
   const type = col.type || 'type unknown';
-  const named = byName(col.name, { unique, hasId, isJsonKey: false });
+  const has = (c: string) => schema.columns.some((x) => x.name === c);
+  const named = byName(col.name, { unique, hasId, isJsonKey: false, table, has });
   if (named) return { rule: named.rule, why: `${named.why}; ${type}; ${found(s)}` };
   if (s && isJsonType(col.type)) {
     const j = jsonRule(s);
     if (j) return { rule: j.rule, why: `${type}; ${j.why}` };
+  }
+  // a table empty in this dump is drafted by its names and types: what it will hold in production
+  if (!s || s.values === 0) {
+    const t = col.type.toLowerCase();
+    if ((/^jsonb?$/.test(t) || t === 'text') && CHANGE_LOG_TABLE.test(table) && CHANGE_LOG_COLUMN.test(col.name.toLowerCase()))
+      return { rule: col.notNull ? '{ value: "{}" }' : 'null', why: `${type}; a change log's copy of a row (personal rows included)` };
+    if (FREE_TEXT.test(col.name.toLowerCase()) && /^(text|character varying)/.test(t))
+      return { rule: '{ scrub: [email, phone, postcode, ip, address] }', why: `${type}; free text about people: REVIEW (names in prose are not scrubbed)` };
   }
   const v = byValues(s);
   if (v) {
@@ -180,37 +207,61 @@ function outsideDraft(res: ScanResult): string[] {
 }
 
 export function draftRules(res: ScanResult, opts: { source: string; sampleRows: number }): string {
+  if (res.unknownColumns?.length) {
+    const names = res.unknownColumns.slice(0, 5).join(', ') + (res.unknownColumns.length > 5 ? `, … (${res.unknownColumns.length - 5} more)` : '');
+    throw new AnonymiseError(
+      'UNSUPPORTED',
+      `init cannot name the columns of ${res.unknownColumns.length} table(s) (${names}): their INSERTs have no column list and the dump has no CREATE TABLE (a --data-only --inserts dump); dump with --column-inserts, or without --data-only`,
+    );
+  }
+  const sampled = Number.isFinite(opts.sampleRows) ? `up to ${opts.sampleRows} rows per table` : 'every row of every table';
   const lines = [
     `# Draft rules written by \`anonymise-dump init\` from ${opts.source}.`,
-    `# Suggestions come from column names, types and up to ${opts.sampleRows} sampled rows per table.`,
+    `# Suggestions come from column names, types and ${sampled}.`,
     '# Read every line before use: a column kept here is copied as it is.',
     'version: 1',
     'unknown: fail          # a table or column added later stops the run until it has a rule',
     ...outsideDraft(res),
-    'tables:',
   ];
-  const tables = Object.keys(res.schema).sort();
-  for (const table of tables) {
-    const schema = res.schema[table]!;
+  if (!res.databases?.length) {
+    lines.push('tables:', ...tableLines(res, Object.keys(res.schema).sort(), '  ', (k) => k));
+    return lines.join('\n') + '\n';
+  }
+  // pg_dumpall: each database's tables under its own name
+  lines.push('databases:');
+  for (const db of res.databases) {
+    const prefix = `${db}/`;
+    const keys = Object.keys(res.schema).filter((k) => k.startsWith(prefix)).sort();
+    lines.push(`  ${yamlKey(db)}:`, '    tables:' + (keys.length ? '' : ' {}'), ...tableLines(res, keys, '      ', (k) => k.slice(prefix.length)));
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** The draft's entries for `keys` of the scan, at `indent`, named by `name(key)`. */
+function tableLines(res: ScanResult, keys: string[], indent: string, name: (key: string) => string): string[] {
+  const lines: string[] = [];
+  for (const key of keys) {
+    const schema = res.schema[key]!;
+    const table = name(key);
     if (schema.parent) continue; // a partition follows its parent's rule
     if (/(^|[._])(django_)?session$/.test(table)) {
-      lines.push(`  ${yamlKey(table)}: drop    # sessions hold signed payloads with user ids and IPs`);
+      lines.push(`${indent}${yamlKey(table)}: drop    # sessions hold signed payloads with user ids and IPs`);
       continue;
     }
     const cols = schema.columns.filter((c) => !c.generated);
-    lines.push(`  ${yamlKey(table)}:`);
     if (cols.length === 0) {
-      lines[lines.length - 1] += ' keep    # no columns';
+      lines.push(`${indent}${yamlKey(table)}: keep    # no columns`);
       continue;
     }
-    lines.push('    columns:');
-    const scans = res.tables[table] ?? {};
+    lines.push(`${indent}${yamlKey(table)}:`, `${indent}  columns:`);
+    const scans = res.tables[key] ?? {};
+    const empty = Object.keys(scans).length === 0;
     const rendered = cols.map((c) => {
-      const s = suggest(c, schema, scans[c.name]);
-      return [`      ${yamlKey(c.name)}: ${s.rule}`, s.why] as const;
+      const s = suggest(c, schema, scans[c.name], table);
+      return [`${indent}    ${yamlKey(c.name)}: ${s.rule}`, empty ? `${s.why} (no rows in this dump)` : s.why] as const;
     });
     const width = Math.min(60, Math.max(...rendered.map(([l]) => l.length)));
     for (const [l, why] of rendered) lines.push(`${l.padEnd(width)}  # ${why}`);
   }
-  return lines.join('\n') + '\n';
+  return lines;
 }

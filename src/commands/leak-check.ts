@@ -28,6 +28,7 @@ const TEXT_KINDS = DETECTOR_KINDS.filter((k) => k !== 'url');
  */
 const NOT_PERSONAL = /^[\d\s:.,+\-TZ]*$|^(t|f|true|false)$/;
 const notPersonal = (p: string) => NOT_PERSONAL.test(p) && !isWhole('phone', p) && !isWhole('ip', p);
+const SINGLE_WORD = /^[\p{L}'’-]{1,24}$/u;
 /** Low-entropy kinds: a venue's public postcode or switchboard number can equal a resident's. */
 const lowEntropy = (p: string) => isWhole('phone', p) || isWhole('postcode', p);
 
@@ -244,7 +245,9 @@ export async function leakCheck(
           for (const x of strings) if (x.length <= 64) found.push(x);
           detectorMatches(row.v, found);
         }
-        const highEntropy = (p: string) => !lowEntropy(p) && (rule !== undefined || p.includes('@') || isIp(p));
+        // a single word (a first name, a town) can equal a kept value by coincidence: "Aurora" the
+        // person and Aurora the place; it is reported as possible, as postcodes and phones are
+        const highEntropy = (p: string) => !lowEntropy(p) && !SINGLE_WORD.test(p) && (rule !== undefined || p.includes('@') || isIp(p));
         for (const p of found) {
           // our own reserved fakes (victim@example.com) are not personal data, in the source or out of it
           if (options.ignore?.has(p) || notPersonal(p) || DETECTOR_KINDS.some((k) => isReservedFake(k, p))) continue;

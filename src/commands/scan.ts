@@ -8,11 +8,12 @@ import type { Readable } from 'node:stream';
 import { isMarkedName, matches } from '../pseudonym/detectors.js';
 import { DumpRewriter } from '../dump/rewriter.js';
 import { CompiledRules } from '../rules/rule-compiler.js';
-import type { StatementEvent } from '../dump/observer.js';
+import type { StatementEvent, TableEvent } from '../dump/observer.js';
+import type { SchemaModel } from '../dump/schema-model.js';
 import { plainDump } from '../io/input.js';
 import { AnonymiseError } from '../errors.js';
 
-export const PII_KINDS = ['email', 'phone', 'postcode', 'ip', 'card', 'nino', 'name', 'secret'] as const;
+export const PII_KINDS = ['email', 'phone', 'postcode', 'ip', 'card', 'nino', 'name', 'secret', 'address'] as const;
 export type PiiKind = (typeof PII_KINDS)[number];
 /** The kinds the detector table finds (names need word lists, below). */
 const TABLE_KINDS = PII_KINDS.filter((k) => k !== 'name');
@@ -88,17 +89,26 @@ export interface ScanResult {
    * of them each kind was found
    */
   objects: Record<string, { values: number; found: Record<PiiKind, number> }>;
+  /** pg_dumpall: the databases, in dump order; table keys are then `db/schema.table` */
+  databases?: string[];
+  /** tables whose rows the dump holds without saying their columns (a --data-only --inserts dump) */
+  unknownColumns?: string[];
   /** what the dump says of each table (CREATE TABLE, constraints), for `init` */
   schema: Record<string, TableSchema>;
   bytesIn: number;
 }
 
-const noFindings = (): Record<PiiKind, number> => ({ email: 0, phone: 0, postcode: 0, ip: 0, card: 0, nino: 0, name: 0, secret: 0 });
+const noFindings = (): Record<PiiKind, number> => ({ email: 0, phone: 0, postcode: 0, ip: 0, card: 0, nino: 0, name: 0, secret: 0, address: 0 });
 
 /** Counts findings per table and column, value by value (a dump's rows, or a live database's). */
 export class ScanCollector {
   readonly tables: ScanResult['tables'] = {};
   readonly objects: ScanResult['objects'] = {};
+  /** columns each table's data declares (COPY header, INSERT column list), rows or not */
+  readonly declared = new Map<string, readonly string[] | null>();
+  readonly databases: string[] = [];
+  /** the database the rows now read belong to (pg_dumpall) */
+  private database: string | null = null;
   private readonly rowsSeen = new Map<string, number>();
   private constructor(
     private readonly detector: PiiDetector,
@@ -118,8 +128,21 @@ export class ScanCollector {
     return new ScanCollector(new PiiDetector(names), options.sampleRows ?? Infinity, options.jsonKeys ?? false);
   }
 
+  /** A table's data begins: its columns are known even if no row follows (an empty table). */
+  table(e: TableEvent): void {
+    this.database = e.database;
+    if (e.database !== null && !this.databases.includes(e.database)) this.databases.push(e.database);
+    this.declared.set(this.key(e.table), e.columns);
+  }
+
+  /** The key a table is reported under: `db/schema.table` in a pg_dumpall dump. */
+  key(table: string, database = this.database): string {
+    return database === null ? table : `${database}/${table}`;
+  }
+
   /** One row; `value(c)` returns column c's text (null for NULL) or throws for undecodable bytes. */
-  row(table: string, columns: readonly string[], value: (c: number) => string | null): void {
+  row(plainTable: string, columns: readonly string[], value: (c: number) => string | null): void {
+    const table = this.key(plainTable);
     const seen = (this.rowsSeen.get(table) ?? 0) + 1;
     this.rowsSeen.set(table, seen);
     if (seen > this.limit) return;
@@ -145,8 +168,9 @@ export class ScanCollector {
 
   /** One statement outside the rows: its string constants and quoted names. */
   statement(e: StatementEvent): void {
+    if (e.database !== null && !this.databases.includes(e.database)) this.databases.push(e.database);
     if (e.strings.length === 0 && e.secrets === 0) return;
-    const key = e.database === null ? e.object : `${e.database}/${e.object}`;
+    const key = this.key(e.object, e.database);
     const entry = (this.objects[key] ??= { values: 0, found: noFindings() });
     entry.found.secret += e.secrets;
     for (const s of e.strings) {
@@ -181,29 +205,40 @@ export class ScanCollector {
 export async function scanDump(source: AsyncIterable<Buffer> | Readable, options: { sampleRows?: number; jsonKeys?: boolean } = {}): Promise<ScanResult> {
   const collector = await ScanCollector.create(options);
   const tables = collector.tables;
+  const schema: ScanResult['schema'] = {};
+  // each database's schema once it is complete (pg_dumpall resets it at every \connect)
+  const onSchema = (model: SchemaModel, _rules: CompiledRules, database: string | null) => {
+    for (const [key, def] of model.tables) {
+      schema[collector.key(key, database)] = {
+        // inherited and typed tables' columns too, in their physical order
+        columns: (model.columnDefs(key) ?? def.columns).map((c) => ({ ...c })),
+        unique: [...(model.uniques.get(key) ?? [])],
+        parent: model.parentOf(key),
+      };
+    }
+  };
   const rw = new DumpRewriter(
     {
       rules: CompiledRules.passthrough(),
-      observer: { row: (table, columns, row) => collector.row(table, columns, (c) => row.text(c)), statement: (e) => collector.statement(e) },
+      observer: {
+        table: (e) => collector.table(e),
+        row: (table, columns, row) => collector.row(table, columns, (c) => row.text(c)),
+        statement: (e) => collector.statement(e),
+      },
+      onSchema,
     },
     () => {},
   );
   for await (const chunk of plainDump(source as AsyncIterable<Buffer>)) rw.write(chunk);
   rw.end();
-  const schema: ScanResult['schema'] = {};
-  for (const [key, def] of rw.schema.tables) {
-    schema[key] = {
-      // inherited and typed tables' columns too, in their physical order
-      columns: (rw.schema.columnDefs(key) ?? def.columns).map((c) => ({ ...c })),
-      unique: [...(rw.schema.uniques.get(key) ?? [])],
-      parent: rw.parentOf(key),
-    };
+  // tables seen only in data (a --data-only dump): their columns as the COPY/INSERT named them, rows or not
+  const unknownColumns: string[] = [];
+  for (const [table, cols] of collector.declared) {
+    if (schema[table]) continue;
+    if (cols === null) unknownColumns.push(table);
+    else schema[table] = { columns: cols.map((name) => ({ name, type: '', notNull: false, generated: false })), unique: [] };
   }
-  // tables seen only in data (a --data-only dump): their columns as the COPY/INSERT named them
-  for (const [table, cols] of Object.entries(tables)) {
-    schema[table] ??= { columns: Object.keys(cols).map((name) => ({ name, type: '', notNull: false, generated: false })), unique: [] };
-  }
-  return { tables, objects: collector.objects, schema, bytesIn: rw.bytesIn };
+  return { tables, objects: collector.objects, schema, bytesIn: rw.bytesIn, databases: collector.databases.length ? collector.databases : undefined, unknownColumns };
 }
 
 /** Columns with any finding, as lines of a table; never a value. */

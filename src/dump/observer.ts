@@ -20,8 +20,18 @@ export interface StatementEvent {
   secrets: number;
 }
 
+export interface TableEvent {
+  table: string;
+  /** the columns of its rows, in order; null when the dump does not say (INSERTs without a column list and no CREATE TABLE) */
+  columns: readonly string[] | null;
+  /** the database (after `\connect` in a pg_dumpall dump), else null */
+  database: string | null;
+}
+
 export interface DumpObserver {
   statement?(event: StatementEvent): void;
+  /** a table's data begins (a COPY header, or the first INSERT of a table), before any of its rows */
+  table?(event: TableEvent): void;
   /** one row; `row.text(c)` reads column c (columns in the row's order, generated ones included) */
   row?(table: string, columns: readonly string[], row: RowAccess): void;
 }

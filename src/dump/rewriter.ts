@@ -592,7 +592,9 @@ export class DumpRewriter {
     const table = tableKey(header);
     this.currentTable = table;
     this.filled.add(table);
-    const plan = this.planTable(table, header.columns ?? this.columnsOf(table), line);
+    const columns = header.columns ?? this.columnsOf(table);
+    this.observer?.table?.({ table, columns, database: this.database });
+    const plan = this.planTable(table, columns, line);
     if (plan.mode === 'rewrite' && !header.textFormat)
       throw new AnonymiseError('UNSUPPORTED', 'COPY with options (not the default text format) cannot be rewritten', { line, table });
     if (plan.mode === 'rewrite' && this.unsupportedEncoding)
@@ -721,6 +723,7 @@ export class DumpRewriter {
         throw new AnonymiseError('RULES', `column_order of ${table} differs from the columns its CREATE TABLE defines`, { line, table });
       const columns = header.columns ?? defs?.map((c) => c.name) ?? order;
       const generated = defs ? new Set(defs.filter((c) => c.generated).map((c) => c.name)) : undefined;
+      if (!head || head.table !== table) this.observer?.table?.({ table, columns, database: this.database });
       const plan = this.planTable(table, columns, line, 'INSERT', generated);
       if (plan.mode === 'rewrite') {
         if (this.unsupportedEncoding)

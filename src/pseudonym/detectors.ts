@@ -70,6 +70,12 @@ const SECRET = [
   String.raw`eyJ[A-Za-z0-9_\-]{10,2048}\.eyJ[A-Za-z0-9_\-]{10,4096}\.[A-Za-z0-9_\-]{10,1024}`,
 ].join('|');
 
+// a street address: a house number, up to three capitalised words, and a street word (12 High Street,
+// 3a Church Rd., 221B Baker Street); the words are what a fake keeps the shape of
+const STREET_WORDS = 'Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Close|Drive|Dr|Way|Place|Pl|Court|Ct|Crescent|Cres|Terrace|Gardens|Gdns|Grove|Hill|Park|Square|Sq|Row|Mews|Walk|Green|Rise|View|Parade|Boulevard|Blvd|Wharf|Yard|Gate';
+const ADDRESS = String.raw`(?<![\p{L}\p{N}])\d{1,4}[A-Za-z]?,?[ \t]{1,3}(?:[\p{Lu}][\p{Ll}'’\-]{1,20}[ \t]{1,3}){1,3}(?:${STREET_WORDS})\.?(?![\p{L}\p{N}])`;
+const FAKE_STREETS = ['Example Street', 'Sample Road', 'Placeholder Lane', 'Testing Avenue'];
+
 /** The marker a scrubbed secret becomes; never a credential. */
 export const SECRET_MARKER = 'anonymise-dump:redacted';
 
@@ -170,6 +176,14 @@ export const DETECTORS: readonly Detector[] = [
     fake: (rng) => `ZZ${rng.below(10)}${rng.below(10)} ${rng.below(10)}${POSTCODE_LETTERS[rng.below(20)]}${POSTCODE_LETTERS[rng.below(20)]}`,
     lowEntropy: true,
     inDdl: true,
+  },
+  {
+    kind: 'address',
+    pattern: ADDRESS,
+    may: (t) => /\d[A-Za-z]?,?\s+\p{Lu}/u.test(t),
+    reserved: (m) => FAKE_STREETS.some((f) => m.endsWith(f)),
+    fake: (rng) => `${1 + rng.below(200)} ${rng.pick(FAKE_STREETS)}`,
+    inDdl: false, // a council's own offices are in its definitions
   },
   {
     kind: 'nino',

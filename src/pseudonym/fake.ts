@@ -174,11 +174,11 @@ function fastGenerators(chain: LocaleDefinition[]): Record<string, Gen> {
   };
   const email: Gen = (rng, token) => `${localPart(rng, token)}@${rng.pick(RESERVED_DOMAINS)}`;
   const username: Gen = (rng, token) => localPart(rng, token);
-  const ipv4: Gen = (rng, token) =>
-    appendToken(`${1 + rng.below(223)}.${rng.below(256)}.${rng.below(256)}.${1 + rng.below(254)}`, token);
+  // documentation ranges (RFC 5737, RFC 3849): recognisably fake, never a real person's address
+  const ipv4: Gen = (rng, token) => appendToken(`${rng.pick(['192.0.2', '198.51.100', '203.0.113'])}.${1 + rng.below(254)}`, token);
   const ipv6: Gen = (rng, token) => {
-    const groups: string[] = [];
-    for (let i = 0; i < 8; i++) groups.push(rng.below(0x10000).toString(16));
+    const groups: string[] = ['2001', 'db8'];
+    for (let i = 0; i < 6; i++) groups.push(rng.below(0x10000).toString(16));
     return appendToken(groups.join(':'), token);
   };
   return {
