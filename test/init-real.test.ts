@@ -62,6 +62,8 @@ describe('init on what real applications hold', () => {
     // and keeps what is not personal, fitting each column's type
     expect(text).toMatch(/^ {6}colour: keep\b/m);
     expect(text).toMatch(/^ {6}ref: keep\b/m);
+    // JSON in a text column: a rule per key
+    expect(text).toMatch(/^ {6}prefs: \{ json: \{ contact: \{ fake: internet\.email \}, "\*": keep \} \}/m);
     const rules = join(dir, `${form}.yaml`);
     writeFileSync(rules, text);
     const check = cli(['check', '-r', rules, '-'], dump);

@@ -150,9 +150,11 @@ function suggestRule(col: TableSchema['columns'][number], schema: TableSchema, s
   const has = (c: string) => schema.columns.some((x) => x.name === c);
   const named = byName(col.name, { unique, hasId, isJsonKey: false, table, has });
   if (named) return { rule: named.rule, why: `${named.why}; ${type}; ${found(s)}` };
-  if (s && isJsonType(col.type)) {
+  // JSON columns, and text columns whose values are JSON documents: a rule per key, never one fake for
+  // the whole document (which a json-reading application would then fail on)
+  if (s && (isJsonType(col.type) || (s.jsonDocs ?? 0) >= s.values * 0.8)) {
     const j = jsonRule(s);
-    if (j) return { rule: j.rule, why: `${type}; ${j.why}` };
+    if (j) return { rule: j.rule, why: `${type}${isJsonType(col.type) ? '' : ' holding JSON documents'}; ${j.why}` };
   }
   // a table empty in this dump is drafted by its names and types: what it will hold in production
   if (!s || s.values === 0) {

@@ -71,6 +71,8 @@ export interface ColumnScan {
   nulls: number;
   /** values in which each kind was found */
   found: Record<PiiKind, number>;
+  /** values that are JSON objects (with `jsonKeys`) */
+  jsonDocs?: number;
   /** for JSON objects: the same counts per top-level key (with `jsonKeys`) */
   keys?: Record<string, { values: number; found: Record<PiiKind, number> }>;
 }
@@ -192,6 +194,7 @@ export class ScanCollector {
       return;
     }
     if (!obj || typeof obj !== 'object' || Array.isArray(obj)) return;
+    col.jsonDocs = (col.jsonDocs ?? 0) + 1;
     col.keys ??= {};
     for (const [key, v] of Object.entries(obj as Record<string, unknown>)) {
       const entry = (col.keys[key] ??= { values: 0, found: noFindings() });
