@@ -810,21 +810,7 @@ export class DumpRewriter {
         else out.bytes(buf, v.tupleClose[t - 1]!, v.tupleOpen[t]!, false);
         written++;
         row.insertRow(buf, v, t);
-        // every value first, so that an error never leaves half a row in the output
-        for (let c = 0; c < n; c++) if (actions[c] !== null) row.output(c);
-        let run = v.tupleOpen[t]!;
-        for (let c = 0; c < n; c++) {
-          if (actions[c] === null) continue;
-          const value = row.output(c);
-          out.bytes(buf, run, row.starts[c]!, false);
-          const mark = out.mark;
-          const generation = out.generation;
-          if (value === null) out.ascii('NULL');
-          else out.literal(value, this.codec, this.scanner.standardConformingStrings);
-          if (!out.sameSince(mark, generation, buf, row.starts[c]!, row.ends[c]!)) this.changedCounts[c]!++;
-          run = row.ends[c]!;
-        }
-        out.bytes(buf, run, v.tupleClose[t]!, false);
+        out.bytes(buf, this.writeValues(buf, v.tupleOpen[t]!, actions, true), v.tupleClose[t]!, false);
       }
       out.bytes(buf, v.tupleClose[v.tuples - 1]!, end, false);
     } catch (e) {
@@ -900,6 +886,34 @@ export class DumpRewriter {
     this.changedCounts.fill(0);
   }
 
+  /**
+   * The current row's rewritten values written over their originals, from `buf[from]` on (as COPY
+   * fields, or as SQL literals for an INSERT); returns where the untouched rest of the row begins.
+   * Every value is computed before a byte is written, so that an error never leaves half a row.
+   */
+  private writeValues(buf: Buffer, from: number, actions: readonly (unknown | null)[], sql: boolean): number {
+    const row = this.row;
+    const out = this.out;
+    const n = row.ncols;
+    for (let c = 0; c < n; c++) if (actions[c] !== null) row.output(c);
+    let run = from; // start of bytes still to copy unchanged
+    for (let c = 0; c < n; c++) {
+      if (actions[c] === null) continue;
+      const value = row.output(c);
+      out.bytes(buf, run, row.starts[c]!, false);
+      const mark = out.mark;
+      const generation = out.generation;
+      if (value === null) {
+        if (sql) out.ascii('NULL');
+        else out.bytes(NULL_FIELD, 0, 2, false);
+      } else if (sql) out.literal(value, this.codec, this.scanner.standardConformingStrings);
+      else out.copyValue(value, this.codec);
+      if (!out.sameSince(mark, generation, buf, row.starts[c]!, row.ends[c]!)) this.changedCounts[c]!++;
+      run = row.ends[c]!;
+    }
+    return run;
+  }
+
   /** One row `buf[start..stop)`, line terminator at `stop..nl]`. */
   private rewriteRow(buf: Buffer, start: number, stop: number, nl: number, plan: Extract<TablePlan, { mode: 'rewrite' }>): void {
     const row = this.row;
@@ -915,23 +929,7 @@ export class DumpRewriter {
         stats.rowsDropped++;
         return;
       }
-      const out = this.out;
-      const actions = plan.actions;
-      // every value first, so that an error never leaves half a row in the output
-      for (let c = 0; c < n; c++) if (actions[c] !== null) row.output(c);
-      let run = start; // start of bytes still to copy unchanged
-      for (let c = 0; c < n; c++) {
-        if (actions[c] === null) continue;
-        const value = row.output(c);
-        out.bytes(buf, run, row.starts[c]!, false);
-        const mark = out.mark;
-        const generation = out.generation;
-        if (value === null) out.bytes(NULL_FIELD, 0, 2, false);
-        else out.copyValue(value, this.codec);
-        if (!out.sameSince(mark, generation, buf, row.starts[c]!, row.ends[c]!)) this.changedCounts[c]!++;
-        run = row.ends[c]!;
-      }
-      out.bytes(buf, run, nl + 1, false);
+      this.out.bytes(buf, this.writeValues(buf, start, plan.actions, false), nl + 1, false);
       stats.rowsOut++;
     } catch (e) {
       throw this.positioned(e, this.line, this.currentTable ?? undefined);
