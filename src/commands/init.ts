@@ -68,9 +68,11 @@ function byValues(s: ColumnScan | undefined): Suggestion | null {
   if (share('email') >= 0.8 && s.found.phone === 0 && s.found.postcode === 0) return { rule: '{ fake: internet.email }', why: `most sampled values are e-mail addresses (${pct(s.found.email, s.values)})` };
   const kinds = SCRUBBABLE.filter((k) => s.found[k] > 0);
   if (s.found.name / s.values >= 0.5 && kinds.length === 0) return { rule: '{ fake: person.fullName }', why: `most sampled values are person names (${pct(s.found.name, s.values)})` };
+  // names in prose are scrubbed too
+  if (s.found.name > 0 && kinds.length > 0) kinds.push('name');
   if (kinds.length > 0) return { rule: `{ scrub: [${kinds.join(', ')}] }`, why: `free text: ${found(s)}` };
   if (s.found.card || s.found.nino) return { rule: '{ hash: { length: 16 } }', why: `${found(s)}: replaced by a keyed hash` };
-  if (s.found.name > 0) return { rule: 'keep', why: `REVIEW: ${found(s)} (names in free text are not scrubbed)` };
+  if (s.found.name > 0) return { rule: '{ scrub: [name] }', why: `free text: ${found(s)} (names replaced by fake names)` };
   return null;
 }
 
@@ -162,7 +164,7 @@ function suggestRule(col: TableSchema['columns'][number], schema: TableSchema, s
     if ((/^jsonb?$/.test(t) || t === 'text') && CHANGE_LOG_TABLE.test(table) && CHANGE_LOG_COLUMN.test(col.name.toLowerCase()))
       return { rule: col.notNull ? '{ value: "{}" }' : 'null', why: `${type}; a change log's copy of a row (personal rows included)` };
     if (FREE_TEXT.test(col.name.toLowerCase()) && /^(text|character varying)/.test(t))
-      return { rule: '{ scrub: [email, phone, postcode, ip, address] }', why: `${type}; free text about people: REVIEW (names in prose are not scrubbed)` };
+      return { rule: '{ scrub: [email, phone, postcode, ip, address, name] }', why: `${type}; free text about people: REVIEW` };
   }
   const v = byValues(s);
   if (v) {

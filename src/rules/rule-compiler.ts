@@ -6,6 +6,7 @@
 import { AnonymiseError } from '../errors.js';
 import type { FakeFn } from '../pseudonym/fake.js';
 import { DETECTOR_NAMES, compileScrubber } from '../pseudonym/detectors.js';
+import { compileNameScrubber } from '../pseudonym/names.js';
 import type { SipHash } from '../pseudonym/siphash.js';
 import type { LiteralPolicy, TableExposure } from '../dump/outside.js';
 import { withUtf8 } from '../dump/encoding.js';
@@ -396,7 +397,10 @@ export class CompiledRules {
       }
       case 'scrub': {
         const fn = compileScrubber(cr.detectors, this.keys);
-        return { kind: 'text', fn: (s) => fn(s), nulls: cr.nulls };
+        if (!cr.detectors.includes('name') || !this.data.fake) return { kind: 'text', fn: (s) => fn(s), nulls: cr.nulls };
+        const lists = ['en', 'en_GB'].map((l) => this.data.fake!.personNames(l));
+        const names = compileNameScrubber({ first: lists.flatMap((l) => l.first), last: lists.flatMap((l) => l.last) }, this.keys);
+        return { kind: 'text', fn: (s) => names(fn(s)), nulls: cr.nulls };
       }
       case 'json': {
         const root: JsonTrie = { children: new Map() };

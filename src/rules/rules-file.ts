@@ -63,6 +63,9 @@ export interface RulesData {
   databases: Map<string, { unknown?: UnknownPolicy; tables: Map<string, TableRule> }>;
 }
 
+/** What `scrub` can find: the detector table's kinds, and person names (names.ts, from faker's lists). */
+const SCRUB_KINDS = [...DETECTOR_NAMES, 'name'];
+
 const OUTSIDE_CHOICES = {
   statistics: ['safe', 'drop', 'keep'],
   comments: ['scrub', 'keep', 'drop'],
@@ -305,12 +308,15 @@ function parseColumnRule(ctx: Ctx, node: unknown, what: string): ColumnRule {
     }
     case 'scrub': {
       onlyKeys(ctx, items, ['scrub', 'nulls'], what);
-      if (!isSeq(v) || v.items.length === 0) ctx.fail(v as Node, `scrub must be a list of detectors (${DETECTOR_NAMES.join(', ')})`);
+      if (!isSeq(v) || v.items.length === 0) ctx.fail(v as Node, `scrub must be a list of detectors (${SCRUB_KINDS.join(', ')})`);
       const detectors = v.items.map((d) => {
         const name = scalarString(ctx, d, 'detector');
-        if (!DETECTOR_NAMES.includes(name)) ctx.fail(d as Node, `unknown scrub detector ${name} (expected ${DETECTOR_NAMES.join(', ')})`);
+        if (!SCRUB_KINDS.includes(name)) ctx.fail(d as Node, `unknown scrub detector ${shown(name)} (expected ${SCRUB_KINDS.join(', ')})`);
         return name;
       });
+      // names are found with faker's name lists: have them loaded, as a fake rule would
+      if (detectors.includes('name'))
+        for (const locale of ['en', 'en_GB']) ctx.fakes.push({ spec: { method: 'person.lastName', unique: false, locale }, methodAt: where, localeAt: where });
       return { kind: 'scrub', detectors, nulls, where };
     }
   }
