@@ -101,6 +101,13 @@ describe('check proves restorability', () => {
     expect(psql('restorability_out', 'SELECT count(*) FROM orders o JOIN users u ON u.email = o.user_email;').trim()).toBe('10');
   });
 
+  it('a template over an integer id has a known length: proved to fit, or reported', async () => {
+    const fits = await checkDump(Readable.from([dump]), await rules(GOOD));
+    expect(fits.restore.filter((p) => p.column === 'code')).toEqual([]); // "C" + at most 11 digits fits varchar(12)
+    const long = await checkDump(Readable.from([dump]), await rules(GOOD.replace('code: { template: "C{id}" }', 'code: { template: "customer-{id}" }')));
+    expect(long.restore.find((p) => p.column === 'code')?.message).toMatch(/at most 12 characters, template writes up to 20/);
+  });
+
   it('the rules the issue found failing restores are each reported before the run', async () => {
     // and the bad rules really would fail the restore: check is not crying wolf
     const { output } = rewriteBuffer(dump, { rules: await rules(BAD) });

@@ -41,6 +41,20 @@ function maxChars(type: string): number | null {
   return m ? Number(m[1]) : null;
 }
 
+/** The longest text of a value of `type` (bounded types only), for templates that carry it. */
+function textBound(type: string): number | null {
+  const n = maxChars(type);
+  if (n !== null) return n;
+  const t = type.toLowerCase().trim();
+  if (/^(smallint|int2|smallserial)$/.test(t)) return 6;
+  if (/^(integer|int|int4|serial)$/.test(t)) return 11;
+  if (/^(bigint|int8|bigserial)$/.test(t)) return 20;
+  if (t === 'uuid') return 36;
+  if (t === 'boolean' || t === 'bool') return 5;
+  if (t === 'date') return 13;
+  return null;
+}
+
 /** The longest value the rule writes, null when it cannot be bounded. */
 function outputLength(rule: ColumnRule, cols: Map<string, ColumnDef>, own: Map<string, ColumnRule>): number | null {
   switch (rule.kind) {
@@ -62,7 +76,7 @@ function outputLength(rule: ColumnRule, cols: Map<string, ColumnDef>, own: Map<s
         else {
           const ref = cols.get(p.ref);
           const refRule = own.get(p.ref);
-          const refLen = refRule && refRule.kind !== 'keep' && refRule.kind !== 'template' ? outputLength(refRule, cols, own) : ref ? maxChars(ref.type) : null;
+          const refLen = refRule && refRule.kind !== 'keep' && refRule.kind !== 'template' ? outputLength(refRule, cols, own) : ref ? textBound(ref.type) : null;
           if (refLen === null) return null;
           n += Math.max(refLen, 0);
         }
