@@ -17,6 +17,7 @@ import { CompiledRules, type RowAccess } from '../rules/rule-compiler.js';
 import { plainDump } from '../io/input.js';
 import { AnonymiseError } from '../errors.js';
 import { jsonKeySegment, type ColumnRule } from '../rules/rules-file.js';
+import { ruleKind } from '../rules/kinds/registry.js';
 
 /** Shorter originals ("Bo", "1") would match everywhere by chance: they are not looked for. */
 const MIN_LENGTH = 5;
@@ -124,10 +125,10 @@ function originalsOf(rule: ColumnRule | undefined, unknownKeeps: boolean, value:
     if (!unknownKeeps) collectStrings(value, out);
     return;
   }
-  switch (rule.kind) {
-    case 'keep':
+  switch (ruleKind(rule).leaks) {
+    case 'none':
       return;
-    case 'scrub':
+    case 'matches':
       if (typeof value === 'string') detectorMatches(value, out);
       else if (value && typeof value === 'object') {
         const strings: string[] = [];
@@ -136,6 +137,7 @@ function originalsOf(rule: ColumnRule | undefined, unknownKeeps: boolean, value:
       }
       return;
     case 'json': {
+      if (rule.kind !== 'json') return;
       let doc = value;
       if (typeof value === 'string') {
         try {

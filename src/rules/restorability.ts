@@ -6,10 +6,13 @@
  * the column and a fix.
  */
 import type { SchemaModel } from '../dump/schema-model.js';
-import type { ColumnDef } from '../dump/schema.js';
 import type { CompiledRules } from './rule-compiler.js';
 import type { ColumnRule } from './rules-file.js';
 import { maxFakeLength } from '../pseudonym/fake.js';
+import { ruleKind } from './kinds/registry.js';
+import type { RestoreEnv, TypeClass } from './kinds/kind.js';
+
+const KEEP: ColumnRule = { kind: 'keep', nulls: 'keep', where: { file: '', line: 0 } };
 
 export interface RestoreProblem {
   table: string;
@@ -19,7 +22,6 @@ export interface RestoreProblem {
   message: string;
 }
 
-type TypeClass = 'text' | 'number' | 'time' | 'uuid' | 'inet' | 'json' | 'bool' | 'bytea' | 'array' | 'other';
 
 function typeClass(type: string): TypeClass {
   const t = type.toLowerCase().replace(/"/g, '');
@@ -53,101 +55,6 @@ function textBound(type: string): number | null {
   if (t === 'boolean' || t === 'bool') return 5;
   if (t === 'date') return 13;
   return null;
-}
-
-/** The longest value the rule writes, null when it cannot be bounded. */
-function outputLength(rule: ColumnRule, cols: Map<string, ColumnDef>, own: Map<string, ColumnRule>): number | null {
-  switch (rule.kind) {
-    case 'keep':
-    case 'mask':
-      return -1; // the value's own length (or fewer characters): fits
-    case 'null':
-      return 0;
-    case 'value':
-      return rule.value === null ? 0 : String(rule.value).length;
-    case 'hash':
-      return rule.length;
-    case 'fake':
-      return maxFakeLength({ method: rule.method, unique: rule.unique, locale: rule.locale });
-    case 'template': {
-      let n = 0;
-      for (const p of rule.parts) {
-        if (typeof p === 'string') n += p.length;
-        else {
-          const ref = cols.get(p.ref);
-          const refRule = own.get(p.ref);
-          const refLen = refRule && refRule.kind !== 'keep' && refRule.kind !== 'template' ? outputLength(refRule, cols, own) : ref ? textBound(ref.type) : null;
-          if (refLen === null) return null;
-          n += Math.max(refLen, 0);
-        }
-      }
-      return n;
-    }
-    default:
-      return null; // json, scrub: free text, rewritten in place
-  }
-}
-
-/** What a fixed value must look like to be read as a column of each kind (text and unknown types take anything). */
-const VALUE_SHAPES: Partial<Record<TypeClass, (v: string) => boolean>> = {
-  number: (v) => /^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$/.test(v),
-  bool: (v) => /^\s*(t|f|true|false|yes|no|on|off|1|0)\s*$/i.test(v),
-  uuid: (v) => /^\{?[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\}?$/i.test(v),
-  inet: (v) => /^[0-9a-f.:]+(\/\d+)?$/i.test(v),
-  time: (v) => /^\d{4}-\d\d-\d\d|^\d\d:\d\d|^(infinity|-infinity|epoch|now|today)$/i.test(v.trim()),
-  json: (v) => {
-    try {
-      JSON.parse(v);
-      return true;
-    } catch {
-      return false;
-    }
-  },
-  array: (v) => /^\s*\{.*\}\s*$/s.test(v),
-};
-
-/** The type classes a rule's output fits. */
-function fits(rule: ColumnRule, cls: TypeClass): boolean {
-  switch (rule.kind) {
-    case 'keep':
-    case 'null':
-      return true;
-    case 'value':
-      return rule.value === null || (VALUE_SHAPES[cls]?.(rule.value) ?? true);
-    case 'fake': {
-      if (rule.method === 'string.uuid') return cls === 'uuid' || cls === 'text';
-      if (/^internet\.ip(v4|v6)?$/.test(rule.method)) return (cls === 'inet' && !rule.unique) || cls === 'text';
-      if (/^(date|number|datatype)\./.test(rule.method)) return cls !== 'array' && cls !== 'json' && cls !== 'uuid' && cls !== 'inet';
-      return cls === 'text' || cls === 'other';
-    }
-    case 'hash':
-    case 'template':
-    case 'mask':
-      return cls === 'text' || cls === 'other';
-    case 'json':
-      return cls === 'json' || cls === 'text';
-    case 'scrub':
-      return cls === 'text' || cls === 'array' || cls === 'json' || cls === 'other';
-  }
-  return true;
-}
-
-/** Whether the rule writes distinct outputs for distinct inputs (so a UNIQUE column stays unique). */
-function unique(rule: ColumnRule, uniques: Set<string>, own: Map<string, ColumnRule>): boolean {
-  switch (rule.kind) {
-    case 'keep':
-    case 'null': // NULLs never collide in a UNIQUE constraint
-      return true;
-    case 'fake':
-      return rule.unique;
-    case 'hash':
-      return rule.length >= 16; // 64 bits: collisions ~n²/2⁶⁵
-    case 'template':
-      // unique when it carries a unique column's output and that output is unique
-      return rule.parts.some((p) => typeof p !== 'string' && uniques.has(p.ref) && unique(own.get(p.ref) ?? { kind: 'keep' } as ColumnRule, uniques, own));
-    default:
-      return false; // value (one constant), mask (collapses), json, scrub
-  }
 }
 
 function describe(rule: ColumnRule): string {
@@ -187,6 +94,17 @@ export function checkRestorability(schema: SchemaModel, rules: CompiledRules): R
       if (cr) own.set(c.name, cr as ColumnRule);
     }
     ruleOf.set(table, own);
+    // what a kind needs to know of the rest of the row (templates)
+    const env: RestoreEnv = {
+      columnLength: (name) => {
+        const ref = byName.get(name);
+        const refRule = own.get(name);
+        if (refRule && refRule.kind !== 'keep' && refRule.kind !== 'template') return ruleKind(refRule).length(refRule, env);
+        return ref ? textBound(ref.type) : null;
+      },
+      columnUnique: (name) => uniques.has(name) && ruleKind(own.get(name) ?? KEEP).unique(own.get(name) ?? KEEP, env),
+      maxFakeLength,
+    };
     for (const c of cols) {
       const cr = own.get(c.name);
       if (!cr || cr.kind === 'keep') continue;
@@ -196,17 +114,18 @@ export function checkRestorability(schema: SchemaModel, rules: CompiledRules): R
       const source = explicit ? describe(cr) : `unknown: ${rules.unknown}`;
       if (cr.kind === 'null' && c.notNull)
         problems.push({ ...at, severity: 'error', message: `NOT NULL column gets NULL (${source}): give it a value, fake or hash rule, or keep it` });
-      if (!fits(cr, cls))
+      const kind = ruleKind(cr);
+      if (!kind.fits(cr, cls))
         problems.push({ ...at, severity: 'error', message: `a ${c.type} column cannot hold what ${describe(cr)} writes: use a rule of its type (null, keep, a value of that type${cls === 'array' ? ', or scrub for the elements' : ''})` });
       const n = maxChars(c.type);
       if (n !== null) {
-        const len = outputLength(cr, byName, own);
+        const len = kind.length(cr, env);
         if (len !== null && len > n)
           problems.push({ ...at, severity: 'error', message: `${c.type} holds at most ${n} characters, ${describe(cr)} writes up to ${len}: ${cr.kind === 'hash' ? `use hash: { length: ${Math.max(4, Math.min(n, 64))} }` : 'use a shorter rule, or a value'}` });
         else if (len === null && cr.kind !== 'json')
           problems.push({ ...at, severity: 'warning', message: `${c.type} holds at most ${n} characters, and the longest value ${describe(cr)} writes cannot be proved to fit` });
       }
-      if (uniques.has(c.name) && !unique(cr, uniques, own))
+      if (uniques.has(c.name) && !kind.unique(cr, env))
         problems.push({
           ...at,
           severity: 'error',

@@ -6,13 +6,13 @@
 import { AnonymiseError } from '../errors.js';
 import type { FakeFn } from '../pseudonym/fake.js';
 import { DETECTOR_NAMES, compileScrubber } from '../pseudonym/detectors.js';
-import { compileNameScrubber } from '../pseudonym/names.js';
 import type { SipHash } from '../pseudonym/siphash.js';
 import type { LiteralPolicy, TableExposure } from '../dump/outside.js';
-import { withUtf8 } from '../dump/encoding.js';
+import { ruleKind } from './kinds/registry.js';
+import type { CompileEnv } from './kinds/kind.js';
 import { KeyRing } from '../pseudonym/keys.js';
 import { JsonCursor, JsonSyntaxError } from './json-text.js';
-import { isPresetFile, jsonPath, rulesForDatabase, type ColumnRule, type Filter, type RulesData, type TableRule, type UnknownPolicy } from './rules-file.js';
+import { isPresetFile, rulesForDatabase, type ColumnRule, type Filter, type RulesData, type TableRule, type UnknownPolicy } from './rules-file.js';
 
 /** What a rule may read of the current row. Values are never logged. */
 export interface RowAccess {
@@ -55,34 +55,14 @@ function showPath(path: string[]): string {
   return path.map((k) => (/^[A-Za-z_][A-Za-z0-9_-]{0,63}$/.test(k) ? k : '<key>')).join('.');
 }
 
-interface JsonTrie {
+export interface JsonTrie {
   leaf?: ValueFn;
   star?: ValueFn;
   children: Map<string, JsonTrie>;
 }
 
 /** A transform of one scalar text value (json leaves, scrub). */
-type ValueFn = { kind: 'keep' } | { kind: 'null' } | { kind: 'const'; value: string | null } | { kind: 'text'; fn: (s: string, row: RowAccess) => string; nulls: 'keep' | 'replace' } | { kind: 'json'; trie: JsonTrie } | { kind: 'fail' };
-
-/** The number of code points in `s` (a surrogate pair is one). */
-function codePoints(s: string): number {
-  let n = 0;
-  for (let i = 0; i < s.length; i++, n++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) i++;
-  }
-  return n;
-}
-
-/** The UTF-16 offset of code point `k` of `s`. */
-function codePointOffset(s: string, k: number): number {
-  let i = 0;
-  for (let n = 0; n < k && i < s.length; n++, i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) i++;
-  }
-  return i;
-}
+export type ValueFn = { kind: 'keep' } | { kind: 'null' } | { kind: 'const'; value: string | null } | { kind: 'text'; fn: (s: string, row: RowAccess) => string; nulls: 'keep' | 'replace' } | { kind: 'json'; trie: JsonTrie } | { kind: 'fail' };
 
 export class CompiledRules {
   readonly unknown: UnknownPolicy;
@@ -319,112 +299,36 @@ export class CompiledRules {
   }
 
   /** A column's action. */
-  private columnAction(cr: ColumnRule, index: Map<string, number>, path: string[]): ColumnAction | null {
-    switch (cr.kind) {
-      case 'keep': return null;
-      case 'null': return () => null;
-      case 'value': { const v = cr.value; return () => v; }
-      case 'template': {
-        const parts = cr.parts.map((p) => (typeof p === 'string' ? p : index.get(p.ref)!));
-        return (row) => {
-          let s = '';
-          for (const p of parts) s += typeof p === 'string' ? p : row.output(p) ?? '';
-          return s;
-        };
-      }
-      case 'fake': {
-        const fn = this.fakeFn(cr);
-        const replaceNull = cr.nulls === 'replace';
-        const NULL_INPUT = Buffer.from('\0NULL');
-        return (row, col) => {
-          const b = row.bytes(col);
-          if (b === null) return replaceNull ? fn(NULL_INPUT) : null;
-          return b.length === 0 ? '' : fn(b);
-        };
-      }
-      case 'hash': {
-        const fn = this.hashFn(cr.length);
-        const replaceNull = cr.nulls === 'replace';
-        return (row, col) => {
-          const b = row.bytes(col);
-          if (b === null) return replaceNull ? fn(Buffer.alloc(0)) : null;
-          return b.length === 0 ? '' : fn(b);
-        };
-      }
-      default: {
-        const vf = this.valueFn(cr, index, path);
-        if (vf.kind !== 'text' && vf.kind !== 'json') throw new Error('unreachable');
-        return (row, col) => {
-          const t = row.text(col);
-          if (t === null && cr.nulls !== 'replace') return null;
-          return applyText(vf, t ?? '', row, path);
-        };
-      }
-    }
+  /** What a kind's compiled form may use (kinds/kind.ts). */
+  private env(index: Map<string, number>, path: string[]): CompileEnv {
+    return {
+      keys: this.keys,
+      data: this.data,
+      index,
+      path,
+      unknown: this.unknown,
+      fakeFn: (r) => this.fakeFn(r),
+      hashFn: (n) => this.hashFn(n),
+      valueFn: (r, p) => this.valueFn(r, index, p),
+    };
   }
 
-  /** The transform for a scalar text value (used for json leaves and text-only rules). */
+  /** A column's action: the kind's own where it has one, else its value function over decoded text. */
+  private columnAction(cr: ColumnRule, index: Map<string, number>, path: string[]): ColumnAction | null {
+    const kind = ruleKind(cr);
+    const env = this.env(index, path);
+    if (kind.column) return kind.column(cr, env);
+    const vf = kind.compile(cr, env);
+    if (vf.kind !== 'text' && vf.kind !== 'json') throw new Error(`rule kind ${cr.kind} compiles to no text function`);
+    return (row, col) => {
+      const t = row.text(col);
+      if (t === null && cr.nulls !== 'replace') return null;
+      return applyText(vf, t ?? '', row, path);
+    };
+  }
+
   private valueFn(cr: ColumnRule, index: Map<string, number>, path: string[]): ValueFn {
-    switch (cr.kind) {
-      case 'keep': return { kind: 'keep' };
-      case 'null': return { kind: 'null' };
-      case 'value': return { kind: 'const', value: cr.value };
-      case 'template': {
-        const action = this.columnAction(cr, index, path)!;
-        return { kind: 'text', fn: (_s, row) => action(row, -1) ?? '', nulls: 'replace' };
-      }
-      case 'fake':
-      case 'hash': {
-        const fn = cr.kind === 'fake' ? this.fakeFn(cr) : this.hashFn(cr.length);
-        const ofUtf8 = (buf: Buffer, end: number) => fn(buf, 0, end);
-        return { kind: 'text', fn: (s) => (s === '' ? '' : withUtf8(s, ofUtf8)), nulls: cr.nulls };
-      }
-      case 'mask': {
-        const { keepStart, keepEnd, char } = cr;
-        return {
-          kind: 'text',
-          nulls: cr.nulls,
-          fn: (s) => {
-            // by code point, without an array of them (a value may be many megabytes)
-            const n = codePoints(s);
-            // too short to keep both ends without revealing it all: mask everything
-            if (n <= keepStart + keepEnd) return char.repeat(n);
-            const head = codePointOffset(s, keepStart);
-            const tail = codePointOffset(s, n - keepEnd);
-            return s.slice(0, head) + char.repeat(n - keepStart - keepEnd) + s.slice(tail);
-          },
-        };
-      }
-      case 'scrub': {
-        const fn = compileScrubber(cr.detectors, this.keys);
-        if (!cr.detectors.includes('name') || !this.data.fake) return { kind: 'text', fn: (s) => fn(s), nulls: cr.nulls };
-        const lists = ['en', 'en_GB'].map((l) => this.data.fake!.personNames(l));
-        const names = compileNameScrubber({ first: lists.flatMap((l) => l.first), last: lists.flatMap((l) => l.last) }, this.keys);
-        return { kind: 'text', fn: (s) => names(fn(s)), nulls: cr.nulls };
-      }
-      case 'json': {
-        const root: JsonTrie = { children: new Map() };
-        for (const [key, sub] of cr.keys) {
-          const segs = key === '*' ? [] : jsonPath(key);
-          let node = root;
-          const last = segs.pop();
-          for (const seg of segs) {
-            let next = node.children.get(seg);
-            if (!next) node.children.set(seg, (next = { children: new Map() }));
-            node = next;
-          }
-          const fn = this.valueFn(sub, index, [...path, key]);
-          if (last === undefined || last === '*') node.star = fn;
-          else {
-            let leafNode = node.children.get(last);
-            if (!leafNode) node.children.set(last, (leafNode = { children: new Map() }));
-            leafNode.leaf = fn;
-          }
-        }
-        if (!root.star) root.star = this.unknown === 'keep' ? { kind: 'keep' } : this.unknown === 'null' ? { kind: 'null' } : { kind: 'fail' };
-        return { kind: 'json', trie: root };
-      }
-    }
+    return ruleKind(cr).compile(cr, this.env(index, path));
   }
 }
 

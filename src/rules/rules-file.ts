@@ -9,7 +9,10 @@ import { fileURLToPath } from 'node:url';
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node, type Pair, type YAMLMap } from 'yaml';
 import { AnonymiseError } from '../errors.js';
 import type * as FakeModule from '../pseudonym/fake.js';
-import { DETECTOR_NAMES } from '../pseudonym/detectors.js';
+import { MAPPING_KEYS, RULE_KINDS, ruleKind } from './kinds/registry.js';
+import { jsonKeySegment, jsonPath, parseTemplate, shown } from './syntax.js';
+export { jsonKeySegment, jsonPath, parseTemplate, shown };
+import type { ParseApi } from './kinds/kind.js';
 import { DEFAULT_OUTSIDE, type OutsidePolicy } from '../dump/outside.js';
 
 export type UnknownPolicy = 'fail' | 'keep' | 'null';
@@ -63,8 +66,6 @@ export interface RulesData {
   databases: Map<string, { unknown?: UnknownPolicy; tables: Map<string, TableRule> }>;
 }
 
-/** What `scrub` can find: the detector table's kinds, and person names (names.ts, from faker's lists). */
-const SCRUB_KINDS = [...DETECTOR_NAMES, 'name'];
 
 const OUTSIDE_CHOICES = {
   statistics: ['safe', 'drop', 'keep'],
@@ -101,7 +102,6 @@ interface PendingFake {
 }
 
 const PRESET_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'rules');
-const MAX_HASH_LENGTH = 64;
 
 class Ctx {
   constructor(
@@ -147,37 +147,8 @@ function onlyKeys(ctx: Ctx, items: { key: string; pair: Pair }[], allowed: strin
     if (!allowed.includes(key)) ctx.fail(pair.key as Node, `unknown key ${shown(key)} in ${what} (expected ${allowed.join(', ')})`);
 }
 
-/**
- * The keys of a json rule's path: `a.b` is key b inside key a; `a\.b` is the one key "a.b" (and `\\` a
- * backslash), for documents whose keys hold dots.
- */
-export function jsonPath(path: string): string[] {
-  const segs: string[] = [];
-  let cur = '';
-  for (let i = 0; i < path.length; i++) {
-    const c = path[i]!;
-    if (c === '\\' && (path[i + 1] === '.' || path[i + 1] === '\\')) cur += path[++i];
-    else if (c === '.') {
-      segs.push(cur);
-      cur = '';
-    } else cur += c;
-  }
-  segs.push(cur);
-  return segs;
-}
 
-/** A JSON key as one segment of a json rule's path (the inverse of jsonPath for one key). */
-export function jsonKeySegment(key: string): string {
-  return key.replace(/\\/g, '\\\\').replace(/\./g, '\\.');
-}
 
-/**
- * Text from a rules file as a message may repeat it: names, globs and rule words are shown; anything
- * else (a file that is not a rules file at all, a secret pasted by mistake) is not.
- */
-export function shown(text: string): string {
-  return /^[\p{L}\p{N}_.*?$ -]{1,63}$/u.test(text) ? text : '(text not shown: it does not look like a name)';
-}
 
 /** A rules file's text; anything but a regular file (a directory, a device, /proc) is refused. */
 function readRulesFile(path: string, what: string, at?: Where): string {
@@ -195,132 +166,60 @@ function readRulesFile(path: string, what: string, at?: Where): string {
   }
 }
 
-export function parseTemplate(text: string): TemplatePart[] | string {
-  const parts: TemplatePart[] = [];
-  let lit = '';
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (c === '{' && text[i + 1] === '{') { lit += '{'; i++; continue; }
-    if (c === '}' && text[i + 1] === '}') { lit += '}'; i++; continue; }
-    if (c === '}') return 'a lone } in a template (write }} for a literal brace)';
-    if (c === '{') {
-      const close = text.indexOf('}', i + 1);
-      if (close === -1) return 'a { without } in a template (write {{ for a literal brace)';
-      const ref = text.slice(i + 1, close);
-      if (ref === '') return 'an empty {} in a template';
-      if (lit) parts.push(lit);
-      lit = '';
-      parts.push({ ref });
-      i = close;
-      continue;
-    }
-    lit += c;
-  }
-  if (lit) parts.push(lit);
-  return parts;
-}
 
-const RULE_KEYS = ['value', 'template', 'fake', 'hash', 'mask', 'json', 'scrub'];
 
 function parseColumnRule(ctx: Ctx, node: unknown, what: string): ColumnRule {
   const where = ctx.where(node as Node);
   if (isScalar(node)) {
-    if (node.value === 'keep') return { kind: 'keep', nulls: 'keep', where };
-    if (node.value === 'null' || node.value === null) return { kind: 'null', nulls: 'keep', where };
-    if (node.value === 'hash') return { kind: 'hash', length: 16, nulls: 'keep', where };
-    ctx.fail(node, `${what}: unknown rule ${typeof node.value === 'string' ? shown(node.value) : String(node.value)} (expected keep, null, or a mapping with one of ${RULE_KEYS.join(', ')})`);
+    const bare = RULE_KINDS.find((k) => k.bare?.includes(node.value as string | null));
+    if (bare?.fromBare) return bare.fromBare(where);
+    ctx.fail(node, `${what}: unknown rule ${typeof node.value === 'string' ? shown(node.value) : String(node.value)} (expected keep, null, or a mapping with one of ${MAPPING_KEYS.join(', ')})`);
   }
   const items = pairs(ctx, node, what);
-  const ruleKeys = items.filter((it) => RULE_KEYS.includes(it.key));
-  if (ruleKeys.length !== 1)
-    ctx.fail(node as Node, `${what}: a column rule needs exactly one of ${RULE_KEYS.join(', ')}`);
+  const ruleKeys = items.filter((it) => MAPPING_KEYS.includes(it.key));
+  if (ruleKeys.length !== 1) ctx.fail(node as Node, `${what}: a column rule needs exactly one of ${MAPPING_KEYS.join(', ')}`);
   const { key, value: v } = ruleKeys[0]!;
-  const opt = (name: string) => items.find((it) => it.key === name);
-  const nullsItem = opt('nulls');
+  const kind = ruleKind(key as ColumnRule['kind']);
+  onlyKeys(ctx, items, [key, ...(kind.options ?? [])], what);
+  const opts = new Map(items.filter((it) => it.key !== key).map((it) => [it.key, { value: it.value, at: ctx.where(it.value as Node) }]));
   let nulls: NullPolicy = 'keep';
+  const nullsItem = opts.get('nulls');
   if (nullsItem) {
     const s = scalarString(ctx, nullsItem.value, 'nulls');
     if (s !== 'keep' && s !== 'replace') ctx.fail(nullsItem.value as Node, 'nulls must be keep or replace');
     nulls = s;
   }
-  switch (key) {
-    case 'value': {
-      onlyKeys(ctx, items, ['value'], what);
-      if (!isScalar(v)) ctx.fail(v as Node, 'value must be a string, number, boolean or null');
-      const x = v.value;
-      if (x !== null && !['string', 'number', 'boolean'].includes(typeof x)) ctx.fail(v, 'value must be a string, number, boolean or null');
-      return { kind: 'value', value: x === null ? null : String(x), nulls, where };
-    }
-    case 'template': {
-      onlyKeys(ctx, items, ['template'], what);
-      const parts = parseTemplate(scalarString(ctx, v, 'template'));
-      if (typeof parts === 'string') ctx.fail(v as Node, parts);
-      return { kind: 'template', parts, nulls, where };
-    }
-    case 'fake': {
-      onlyKeys(ctx, items, ['fake', 'unique', 'locale', 'nulls'], what);
-      const method = scalarString(ctx, v, 'fake');
-      const u = opt('unique');
-      if (u && (!isScalar(u.value) || typeof u.value.value !== 'boolean')) ctx.fail(u.value as Node, 'unique must be true or false');
-      const unique = u ? (u.value as { value: boolean }).value : false;
-      const l = opt('locale');
-      const locale = l ? scalarString(ctx, l.value, 'locale') : 'en';
-      // checked against faker once all files are read (see loadRules)
-      ctx.fakes.push({ spec: { method, unique, locale }, methodAt: ctx.where(v as Node), localeAt: ctx.where((l?.value ?? v) as Node) });
-      return { kind: 'fake', method, unique, locale, nulls, where };
-    }
-    case 'hash': {
-      onlyKeys(ctx, items, ['hash', 'nulls'], what);
-      let length = 16;
-      if (v !== null && !(isScalar(v) && v.value === null)) {
-        const opts = pairs(ctx, v, 'hash');
-        onlyKeys(ctx, opts, ['length'], 'hash');
-        const len = opts.find((o) => o.key === 'length');
-        if (len) length = scalarInt(ctx, len.value, 'hash length', 4, MAX_HASH_LENGTH);
-      }
-      return { kind: 'hash', length, nulls, where };
-    }
-    case 'mask': {
-      onlyKeys(ctx, items, ['mask', 'nulls'], what);
-      let keepStart = 0, keepEnd = 0, char = '*';
-      if (v !== null && !(isScalar(v) && v.value === null)) {
-        const opts = pairs(ctx, v, 'mask');
-        onlyKeys(ctx, opts, ['keep_start', 'keep_end', 'char'], 'mask');
-        for (const o of opts) {
-          if (o.key === 'keep_start') keepStart = scalarInt(ctx, o.value, 'keep_start', 0, 1000);
-          if (o.key === 'keep_end') keepEnd = scalarInt(ctx, o.value, 'keep_end', 0, 1000);
-          if (o.key === 'char') {
-            char = scalarString(ctx, o.value, 'char');
-            if ([...char].length !== 1) ctx.fail(o.value as Node, 'mask char must be one character');
-          }
-        }
-      }
-      return { kind: 'mask', keepStart, keepEnd, char, nulls, where };
-    }
-    case 'json': {
-      onlyKeys(ctx, items, ['json', 'nulls'], what);
-      const keys = new Map<string, ColumnRule>();
-      for (const it of pairs(ctx, v, 'json')) {
-        if (it.key !== '*' && jsonPath(it.key).some((seg) => seg === '')) ctx.fail(it.pair.key as Node, `json path ${shown(it.key)} has an empty part`);
-        keys.set(it.key, parseColumnRule(ctx, it.value, `json key ${it.key}`));
-      }
-      return { kind: 'json', keys, nulls, where };
-    }
-    case 'scrub': {
-      onlyKeys(ctx, items, ['scrub', 'nulls'], what);
-      if (!isSeq(v) || v.items.length === 0) ctx.fail(v as Node, `scrub must be a list of detectors (${SCRUB_KINDS.join(', ')})`);
-      const detectors = v.items.map((d) => {
-        const name = scalarString(ctx, d, 'detector');
-        if (!SCRUB_KINDS.includes(name)) ctx.fail(d as Node, `unknown scrub detector ${shown(name)} (expected ${SCRUB_KINDS.join(', ')})`);
-        return name;
-      });
-      // names are found with faker's name lists: have them loaded, as a fake rule would
-      if (detectors.includes('name'))
-        for (const locale of ['en', 'en_GB']) ctx.fakes.push({ spec: { method: 'person.lastName', unique: false, locale }, methodAt: where, localeAt: where });
-      return { kind: 'scrub', detectors, nulls, where };
-    }
-  }
-  return ctx.fail(node as Node, `${what}: unknown rule`);
+  return kind.parse(v, parseApi(ctx, what, where, nulls), opts);
+}
+
+/** What a rule kind may ask of the reader (kinds/kind.ts), over this file's YAML. */
+function parseApi(ctx: Ctx, what: string, where: Where, nulls: NullPolicy): ParseApi {
+  return {
+    what,
+    where,
+    nulls,
+    fail: (node, message) => ctx.fail(node as Node, message),
+    at: (node) => ctx.where(node as Node),
+    string: (node, w) => scalarString(ctx, node, w),
+    scalar: (node, message) => {
+      if (!isScalar(node)) ctx.fail(node as Node, message);
+      return node.value;
+    },
+    int: (node, w, min, max) => scalarInt(ctx, node, w, min, max),
+    bool: (node, w) => {
+      if (!isScalar(node) || typeof node.value !== 'boolean') ctx.fail(node as Node, `${w} must be true or false`);
+      return node.value;
+    },
+    options: (node, w, allowed) => {
+      const items = pairs(ctx, node, w);
+      if (allowed.length) onlyKeys(ctx, items, allowed, w);
+      return items.map((it) => ({ key: it.key, value: it.value, at: ctx.where(it.value as Node), node: it.pair.key }));
+    },
+    list: (node) => (isSeq(node) ? node.items : null),
+    isNull: (node) => node === null || (isScalar(node) && node.value === null),
+    rule: (node, w) => parseColumnRule(ctx, node, w),
+    needsFaker: (spec, methodAt, localeAt) => ctx.fakes.push({ spec, methodAt, localeAt }),
+  };
 }
 
 function parseFilter(ctx: Ctx, node: unknown, what: string): Filter {

@@ -1,0 +1,85 @@
+/**
+ * One rule kind: its key in the rules file, how it reads its parameters, what it compiles to, what
+ * `check` knows of its output, and what the leak check looks for. Each kind is one file in this folder;
+ * the registry (registry.ts) is the one place the rules reader, the compiler, `check`, the leak check
+ * and the README go through. Adding a kind is a file, its line in the registry, and its test.
+ */
+import type { ColumnRule, NullPolicy, Where } from '../rules-file.js';
+import type { ColumnAction, RowAccess, ValueFn } from '../rule-compiler.js';
+import type { FakeFn } from '../../pseudonym/fake.js';
+import type { KeyRing } from '../../pseudonym/keys.js';
+import type { RulesData } from '../rules-file.js';
+
+/** What a kind may ask of the rules reader while it reads its parameters (errors carry file:line). */
+export interface ParseApi {
+  /** what is being read, for messages: `column public.t.c` */
+  what: string;
+  where: Where;
+  nulls: NullPolicy;
+  fail(node: unknown, message: string): never;
+  at(node: unknown): Where;
+  string(node: unknown, what: string): string;
+  /** a scalar's value (a string, number, boolean or null); anything else fails with `message` */
+  scalar(node: unknown, message: string): unknown;
+  int(node: unknown, what: string, min: number, max: number): number;
+  bool(node: unknown, what: string): boolean;
+  /** a mapping's entries (after checking its keys) */
+  options(node: unknown, what: string, allowed: string[]): { key: string; value: unknown; at: Where; node: unknown }[];
+  /** a YAML sequence's items, or null */
+  list(node: unknown): unknown[] | null;
+  isNull(node: unknown): boolean;
+  /** a nested column rule (json keys) */
+  rule(node: unknown, what: string): ColumnRule;
+  /** a faker method and locale to check once all files are read (and locales to load) */
+  needsFaker(spec: { method: string; unique: boolean; locale: string }, methodAt: Where, localeAt: Where): void;
+}
+
+/** What a kind's compiled form may use. */
+export interface CompileEnv {
+  keys: KeyRing;
+  data: RulesData;
+  /** column name → index in the row */
+  index: Map<string, number>;
+  /** [table, column, json keys…], for messages */
+  path: string[];
+  unknown: RulesData['unknown'];
+  fakeFn(rule: Extract<ColumnRule, { kind: 'fake' }>): FakeFn;
+  hashFn(length: number): (b: Buffer, start?: number, end?: number) => string;
+  /** a nested rule's value function (json) */
+  valueFn(rule: ColumnRule, path: string[]): ValueFn;
+}
+
+/** What `check` asks of a kind: the column types its output fits, its length, and whether it stays unique. */
+export type TypeClass = 'text' | 'number' | 'time' | 'uuid' | 'inet' | 'json' | 'bool' | 'bytea' | 'array' | 'other';
+export interface RestoreEnv {
+  /** the longest text of another column of the row (templates), null when unbounded */
+  columnLength(name: string): number | null;
+  /** whether another column of the row is unique (templates) */
+  columnUnique(name: string): boolean;
+  maxFakeLength(spec: { method: string; unique: boolean; locale: string }): number | null;
+}
+
+export interface RuleKind<R extends ColumnRule = ColumnRule> {
+  key: R['kind'];
+  /** one line for the README's rules table */
+  doc: string;
+  /** the scalar spellings that mean this rule with defaults (`keep`, `null`, `hash`) */
+  bare?: (string | null)[];
+  /** option keys beside the kind's own key (`unique`, `locale`, `nulls`) */
+  options?: string[];
+  parse(value: unknown, api: ParseApi, opts: Map<string, { value: unknown; at: Where }>): R;
+  /** a scalar form (`bare`) with its defaults */
+  fromBare?(where: Where): R;
+  /** the value function (also for json leaves) */
+  compile(rule: R, env: CompileEnv): ValueFn;
+  /** a whole-column action where it is faster than the value function on decoded text */
+  column?(rule: R, env: CompileEnv): ColumnAction | null;
+  fits(rule: R, cls: TypeClass): boolean;
+  /** the longest value written: -1 the value's own length or less, null unbounded */
+  length(rule: R, env: RestoreEnv): number | null;
+  unique(rule: R, env: RestoreEnv): boolean;
+  /** what of an original value must not reach the output: all of it, the detector matches, the json keys' values, or nothing */
+  leaks: 'whole' | 'matches' | 'json' | 'none';
+}
+
+export type { RowAccess };

@@ -1,0 +1,19 @@
+import type { ColumnRule } from '../rules-file.js';
+import type { RuleKind } from './kind.js';
+
+type Null = Extract<ColumnRule, { kind: 'null' }>;
+
+export const nullRule: RuleKind<Null> = {
+  key: 'null',
+  doc: 'NULL',
+  bare: ['null', null],
+  parse: (_v, api) => api.fail(null, `${api.what}: null takes no options (write null)`),
+  fromBare: (where) => ({ kind: 'null', nulls: 'keep', where }),
+  compile: () => ({ kind: 'null' }),
+  column: () => () => null,
+  fits: () => true,
+  length: () => 0,
+  // NULLs never collide in a UNIQUE constraint
+  unique: () => true,
+  leaks: 'whole',
+};
