@@ -33,6 +33,9 @@ export type ColumnRule = (
   | { kind: 'mask'; keepStart: number; keepEnd: number; char: string }
   | { kind: 'json'; keys: Map<string, ColumnRule> }
   | { kind: 'scrub'; detectors: string[] }
+  | { kind: 'generalise'; to: 'year' | 'month' | 'day' | 'hour' | 'postcode_district' | { step: number } | { ipPrefix: number } }
+  | { kind: 'pick'; from: string[] }
+  | { kind: 'replace'; pattern: string; with?: string; fake?: { method: string; locale: string } }
 ) & { nulls: NullPolicy; where: Where };
 
 export type TemplatePart = string | { ref: string };
@@ -217,6 +220,7 @@ function parseApi(ctx: Ctx, what: string, where: Where, nulls: NullPolicy): Pars
     },
     list: (node) => (isSeq(node) ? node.items : null),
     isNull: (node) => node === null || (isScalar(node) && node.value === null),
+    isScalar: (node) => isScalar(node),
     rule: (node, w) => parseColumnRule(ctx, node, w),
     needsFaker: (spec, methodAt, localeAt) => ctx.fakes.push({ spec, methodAt, localeAt }),
   };

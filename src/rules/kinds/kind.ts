@@ -28,6 +28,8 @@ export interface ParseApi {
   /** a YAML sequence's items, or null */
   list(node: unknown): unknown[] | null;
   isNull(node: unknown): boolean;
+  /** a scalar (word, number, boolean), as opposed to a mapping or a list */
+  isScalar(node: unknown): boolean;
   /** a nested column rule (json keys) */
   rule(node: unknown, what: string): ColumnRule;
   /** a faker method and locale to check once all files are read (and locales to load) */

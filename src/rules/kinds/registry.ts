@@ -13,8 +13,11 @@ import { hash } from './hash.js';
 import { mask } from './mask.js';
 import { json } from './json.js';
 import { scrub } from './scrub.js';
+import { generalise } from './generalise.js';
+import { pick } from './pick.js';
+import { replace } from './replace.js';
 
-export const RULE_KINDS: readonly RuleKind[] = [keep, nullRule, value, template, fake, hash, mask, json, scrub] as unknown as RuleKind[];
+export const RULE_KINDS: readonly RuleKind[] = [keep, nullRule, value, template, fake, hash, mask, json, scrub, generalise, pick, replace] as unknown as RuleKind[];
 
 const byKey = new Map<string, RuleKind>();
 for (const k of RULE_KINDS) {

@@ -1,0 +1,115 @@
+/**
+ * `generalise`: less precision, same kind of value — dates and timestamps truncated to a year, month,
+ * day or hour (in the column's own text format, time zone and BC kept), numbers floored to a step,
+ * a UK postcode to its district, an IP address to a prefix.
+ */
+import type { ColumnRule } from '../rules-file.js';
+import type { RuleKind } from './kind.js';
+
+type Generalise = Extract<ColumnRule, { kind: 'generalise' }>;
+
+// PostgreSQL's ISO output: 1987-06-14, 1987-06-14 10:30:00.123456+01, 0044-03-15 BC
+const DATE_TIME = /^(\d{4,})-(\d\d)-(\d\d)(?:([ T])(\d\d):(\d\d):(\d\d(?:\.\d+)?))?([+-]\d\d(?::?\d\d){0,2})?( BC)?$/;
+
+function truncateTime(s: string, to: 'year' | 'month' | 'day' | 'hour'): string {
+  const m = DATE_TIME.exec(s);
+  if (!m) return s; // infinity, -infinity: nothing to truncate
+  const [, y, mo, d, sep, h, , sec, tz = '', bc = ''] = m;
+  const date = `${y}-${to === 'year' ? '01' : mo}-${to === 'year' || to === 'month' ? '01' : d}`;
+  if (sep === undefined) return `${date}${bc}`;
+  void sec; // truncated away, with any fraction of a second
+  return `${date}${sep}${to === 'hour' ? h : '00'}:00:00${tz}${bc}`;
+}
+
+function floorTo(s: string, step: number): string {
+  const t = s.trim();
+  if (!/^[-+]?\d+(\.\d+)?$/.test(t)) return s; // NaN, Infinity, exponents: as they are
+  const scale = t.includes('.') ? t.length - t.indexOf('.') - 1 : 0;
+  const v = Math.floor(Number(t) / step) * step;
+  // integers stay integers (a fractional step floors again), numeric keeps its scale
+  return scale > 0 ? v.toFixed(scale) : String(Math.floor(v));
+}
+
+function district(s: string): string {
+  const compact = s.trim().toUpperCase().replace(/\s+/g, '');
+  // the inward code is always a digit and two letters: the outward code is what precedes it
+  return /^[A-Z]{1,2}\d[A-Z\d]?\d[A-Z]{2}$/.test(compact) ? compact.slice(0, -3) : '';
+}
+
+function prefix(s: string, bits: number): string {
+  const [addr, len] = s.trim().split('/');
+  if (addr!.includes(':')) {
+    const groups = expand6(addr!);
+    if (!groups) return s;
+    let left = Math.min(bits, 128, len ? Number(len) : 128);
+    const out = groups.map((g) => {
+      const keep = Math.max(0, Math.min(16, left));
+      left -= 16;
+      return keep === 0 ? 0 : g & (0xffff << (16 - keep)) & 0xffff;
+    });
+    return out.map((g) => g.toString(16)).join(':');
+  }
+  const parts = addr!.split('.').map(Number);
+  if (parts.length !== 4 || parts.some((p) => !(p >= 0 && p <= 255))) return s;
+  let left = Math.min(bits, 32, len ? Number(len) : 32);
+  return parts
+    .map((p) => {
+      const keep = Math.max(0, Math.min(8, left));
+      left -= 8;
+      return keep === 0 ? 0 : p & (0xff << (8 - keep)) & 0xff;
+    })
+    .join('.');
+}
+
+function expand6(a: string): number[] | null {
+  const [head, tail] = a.split('::') as [string, string | undefined];
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  const fill = tail === undefined ? 0 : 8 - h.length - t.length;
+  const all = [...h, ...Array(Math.max(0, fill)).fill('0'), ...t];
+  if (all.length !== 8 || all.some((g) => !/^[0-9a-f]{1,4}$/i.test(g))) return null;
+  return all.map((g) => parseInt(g, 16));
+}
+
+export const generalise: RuleKind<Generalise> = {
+  key: 'generalise',
+  doc: 'less precision, same kind of value: `year`, `month`, `day`, `hour` for dates and timestamps (1987-06-14 → 1987-01-01); `{ step: 10 }` for numbers (37 → 30); `postcode_district` (SW1A 1AA → SW1A); `{ ip_prefix: 24 }` (81.2.69.160 → 81.2.69.0)',
+  options: ['nulls'],
+  parse: (node, api) => {
+    const usage = 'generalise must be year, month, day, hour, postcode_district, { step: N } or { ip_prefix: N }';
+    if (api.isScalar(node)) {
+      const v = api.scalar(node, usage);
+      if (v === 'year' || v === 'month' || v === 'day' || v === 'hour' || v === 'postcode_district') return { kind: 'generalise', to: v, nulls: api.nulls, where: api.where };
+      return api.fail(node, usage);
+    }
+    const opts = api.options(node, 'generalise', ['step', 'ip_prefix']);
+    if (opts.length !== 1) api.fail(node, 'generalise takes one of step or ip_prefix');
+    const o = opts[0]!;
+    if (o.key === 'step') {
+      const step = api.scalar(o.value, 'step must be a positive number');
+      if (typeof step !== 'number' || !(step > 0) || !Number.isFinite(step)) api.fail(o.value, 'step must be a positive number');
+      return { kind: 'generalise', to: { step: step as number }, nulls: api.nulls, where: api.where };
+    }
+    return { kind: 'generalise', to: { ipPrefix: api.int(o.value, 'ip_prefix', 0, 128) }, nulls: api.nulls, where: api.where };
+  },
+  compile: (rule) => {
+    const to = rule.to;
+    const fn =
+      typeof to === 'string'
+        ? to === 'postcode_district'
+          ? district
+          : (s: string) => truncateTime(s, to)
+        : 'step' in to
+          ? (s: string) => floorTo(s, to.step)
+          : (s: string) => prefix(s, to.ipPrefix);
+    return { kind: 'text', fn, nulls: rule.nulls };
+  },
+  fits: (rule, cls) => {
+    const to = rule.to;
+    if (typeof to === 'string') return to === 'postcode_district' ? cls === 'text' || cls === 'other' : cls === 'time' || cls === 'text';
+    return 'step' in to ? cls === 'number' || cls === 'text' : cls === 'inet' || cls === 'text';
+  },
+  length: (rule) => (rule.to === 'postcode_district' ? 4 : -1),
+  unique: () => false, // generalising merges values
+  leaks: 'whole',
+};
