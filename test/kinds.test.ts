@@ -90,11 +90,45 @@ describe('replace', () => {
   });
 });
 
+describe('noise and date_shift', () => {
+  it.each([
+    ['1987-06-14', 2],
+    ['2024-02-29 13:45:12.5+05:30', 2],
+    ['0044-03-15 BC', 2],
+    ['2000-01-01 00:00:00', 2],
+  ])('noise: { days: N } moves %j by 1..N days, never 0, keeping its format', async (value) => {
+    const out = (await apply('{ noise: { days: 2 } }', value))!;
+    expect(out).not.toBe(value);
+    expect(out.length).toBe(value.length);
+    expect(out.slice(10)).toBe(value.slice(10)); // time, zone and BC kept
+  });
+
+  it.each([
+    ['100', /^(9\d|10\d|110)$/],
+    ['-50', /^-(4[5-9]|5[0-5])$/],
+    ['1234.50', /^1\d{3}\.\d{2}$/],
+    ['NaN', /^NaN$/],
+    ['infinity', /^infinity$/],
+  ])('noise: { ratio: 0.1 } on %j stays within 10 %% and in its shape', async (value, re) => {
+    expect(await apply('{ noise: { ratio: 0.1 } }', value)).toMatch(re);
+  });
+
+  it('infinity and NULL stay; the same value gives the same result', async () => {
+    expect(await apply('{ date_shift: { max_days: 30 } }', 'infinity')).toBe('infinity');
+    expect(await apply('{ date_shift: { max_days: 30 } }', null)).toBeNull();
+    expect(await apply('{ date_shift: { max_days: 30 } }', '2024-02-29')).toBe(await apply('{ date_shift: { max_days: 30 } }', '2024-02-29'));
+    await expect(apply('{ date_shift: { max_days: 30, by: nosuch } }', '2024-02-29')).rejects.toThrow(/date_shift of public\.t\.v names column nosuch/);
+    await expect(apply('{ noise: { ratio: 2 } }', '1')).rejects.toThrow(/r\.yaml:3: noise ratio must be/);
+  });
+});
+
 describe('the new kinds through real PostgreSQL', () => {
   let dump: Buffer;
   beforeAll(() => {
     createDb('kinds_src');
-    psql('kinds_src', `CREATE TABLE people (id int PRIMARY KEY, born date, seen timestamptz, salary numeric(10,2), age int, postcode varchar(8), ip inet, colour text, ref text);
+    psql('kinds_src', `CREATE TABLE visits (id int PRIMARY KEY, person int, at timestamptz, amount numeric(8,2), pay int);
+      INSERT INTO visits SELECT g, g % 5, timestamptz '2020-01-01 09:00+00' + g * interval '3 days 2 hours', 100 + g, 1000 + 10 * g FROM generate_series(1, 50) g;
+      CREATE TABLE people (id int PRIMARY KEY, born date, seen timestamptz, salary numeric(10,2), age int, postcode varchar(8), ip inet, colour text, ref text);
       INSERT INTO people SELECT g, date '1950-01-01' + g * 97, timestamptz '2024-02-29 13:45:12.5+00' + g * interval '7 hours', 20000 + g * 123.45, 18 + g % 60,
         (ARRAY['SW1A 1AA','LS1 4DY','M1 1AE'])[1 + g % 3], ('81.2.69.' || g)::inet, 'c' || g, 'REF-' || lpad(g::text, 6, '0') FROM generate_series(1, 40) g;`);
     dump = pgDump('kinds_src');
@@ -114,6 +148,13 @@ tables:
       ip: { generalise: { ip_prefix: 24 } }
       colour: { pick: { from: [red, green, blue] } }
       ref: { replace: { pattern: "\\\\d", with: "0" } }
+  visits:
+    columns:
+      id: keep
+      person: keep
+      at: { date_shift: { max_days: 365, by: person } }
+      amount: { noise: { ratio: 0.1 } }
+      pay: { noise: { ratio: 0.05 } }
 `;
     const rules = compileRules(await readRules({ text: [{ name: join(tmp, 'people.yaml'), yaml }] }), KEY);
     const { output } = rewriteBuffer(dump, { rules });
@@ -131,6 +172,22 @@ tables:
     // the generalised year is the source's year, and the bound holds: each value within its step below the source
     psql('kinds_src', 'SELECT 1');
     expect(q('SELECT min(extract(year FROM born))::int FROM people')).toBe(psql('kinds_src', 'SELECT min(extract(year FROM born))::int FROM people').trim());
+    // date_shift by person: every interval between two visits of one person is exact, and every visit moved
+    const intervals = "SELECT string_agg(d::text, ',' ORDER BY person, id) FROM (SELECT person, id, at - lag(at) OVER (PARTITION BY person ORDER BY id) AS d FROM visits) x";
+    expect(q(intervals)).toBe(psql('kinds_src', intervals).trim());
+    const moved = psql('kinds_src', "SELECT string_agg(at::text, ',' ORDER BY id) FROM visits").trim().split(',');
+    const now = q("SELECT string_agg(at::text, ',' ORDER BY id) FROM visits").split(',');
+    expect(now.every((t, i) => t !== moved[i])).toBe(true);
+    // noise within its bound, numeric scale and integers kept
+    const src = psql('kinds_src', "SELECT string_agg(amount::text || '/' || pay, ',' ORDER BY id) FROM visits").trim().split(',');
+    const out = q("SELECT string_agg(amount::text || '/' || pay, ',' ORDER BY id) FROM visits").split(',');
+    out.forEach((o, i) => {
+      const [a, p] = o.split('/').map(Number);
+      const [sa, sp] = src[i]!.split('/').map(Number);
+      expect(Math.abs(a! - sa!)).toBeLessThanOrEqual(sa! * 0.1 + 0.01);
+      expect(Math.abs(p! - sp!)).toBeLessThanOrEqual(sp! * 0.05 + 1);
+      expect(o.split('/')[0]).toMatch(/^\d+\.\d{2}$/);
+    });
     // same key, same output
     expect(rewriteBuffer(dump, { rules }).output.equals(output)).toBe(true);
   });

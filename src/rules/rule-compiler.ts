@@ -235,6 +235,7 @@ export class CompiledRules {
     };
     for (const [name, cr] of rule.columns) {
       if (cr.kind === 'template') for (const p of cr.parts) if (typeof p !== 'string') checkRef(p.ref, `template of ${table}.${name}`, cr.where);
+      if (cr.kind === 'date_shift' && cr.by !== undefined) checkRef(cr.by, `date_shift of ${table}.${name}`, cr.where);
     }
     for (const f of [rule.dropWhere, rule.keepWhere]) if (f) for (const col of f.keys()) checkRef(col, `a row filter of ${table}`, rule.where);
     const star = rule.columns.get('*');

@@ -36,6 +36,8 @@ export type ColumnRule = (
   | { kind: 'generalise'; to: 'year' | 'month' | 'day' | 'hour' | 'postcode_district' | { step: number } | { ipPrefix: number } }
   | { kind: 'pick'; from: string[] }
   | { kind: 'replace'; pattern: string; with?: string; fake?: { method: string; locale: string } }
+  | { kind: 'noise'; ratio?: number; days?: number }
+  | { kind: 'date_shift'; maxDays: number; by?: string }
 ) & { nulls: NullPolicy; where: Where };
 
 export type TemplatePart = string | { ref: string };

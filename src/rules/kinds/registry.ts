@@ -16,8 +16,10 @@ import { scrub } from './scrub.js';
 import { generalise } from './generalise.js';
 import { pick } from './pick.js';
 import { replace } from './replace.js';
+import { noise } from './noise.js';
+import { dateShift } from './date-shift.js';
 
-export const RULE_KINDS: readonly RuleKind[] = [keep, nullRule, value, template, fake, hash, mask, json, scrub, generalise, pick, replace] as unknown as RuleKind[];
+export const RULE_KINDS: readonly RuleKind[] = [keep, nullRule, value, template, fake, hash, mask, json, scrub, generalise, pick, replace, noise, dateShift] as unknown as RuleKind[];
 
 const byKey = new Map<string, RuleKind>();
 for (const k of RULE_KINDS) {
