@@ -50,6 +50,22 @@ export interface Gap {
   column?: string;
 }
 
+/**
+ * Whether a row matches a filter (drop_where, keep_where, when): every listed column's original text
+ * is one of its values (as Django's filter(a=…, b=…)); null matches NULL; true/false match t/f.
+ */
+function matcher(f: Filter, index: Map<string, number>): (row: RowAccess) => boolean {
+  const conds = [...f].map(([col, values]) => ({ col: index.get(col)!, values: new Set(values.filter((v) => v !== null)), nullMatches: values.includes(null) }));
+  return (row) =>
+    conds.every(({ col, values, nullMatches }) => {
+      const v = row.text(col);
+      if (v === null) return nullMatches;
+      if (values.has(v)) return true;
+      // booleans: COPY writes t/f, INSERTs true/false; a rule may say either
+      return BOOL_ALIASES[v] !== undefined && values.has(BOOL_ALIASES[v]!);
+    });
+}
+
 /** A redacted JSON path for messages: keys that look like identifiers are shown, others are not. */
 function showPath(path: string[]): string {
   return path.map((k) => (/^[A-Za-z_][A-Za-z0-9_-]{0,63}$/.test(k) ? k : '<key>')).join('.');
@@ -236,6 +252,7 @@ export class CompiledRules {
     for (const [name, cr] of rule.columns) {
       if (cr.kind === 'template') for (const p of cr.parts) if (typeof p !== 'string') checkRef(p.ref, `template of ${table}.${name}`, cr.where);
       if (cr.kind === 'date_shift' && cr.by !== undefined) checkRef(cr.by, `date_shift of ${table}.${name}`, cr.where);
+      if (cr.kind === 'when') for (const b of cr.branches) for (const col of b.if.keys()) checkRef(col, `a when of ${table}.${name}`, cr.where);
     }
     for (const f of [rule.dropWhere, rule.keepWhere]) if (f) for (const col of f.keys()) checkRef(col, `a row filter of ${table}`, rule.where);
     const star = rule.columns.get('*');
@@ -256,22 +273,11 @@ export class CompiledRules {
 
   private filter(dropWhere: Filter | undefined, keepWhere: Filter | undefined, index: Map<string, number>): RowFilter | null {
     if (!dropWhere && !keepWhere) return null;
-    const compile = (f: Filter) =>
-      [...f].map(([col, values]) => ({ col: index.get(col)!, values: new Set(values.filter((v) => v !== null)), nullMatches: values.includes(null) }));
-    // all listed columns must match (as Django's filter(a=…, b=…))
-    const matches = (conds: ReturnType<typeof compile>, row: RowAccess) =>
-      conds.every(({ col, values, nullMatches }) => {
-        const v = row.text(col);
-        if (v === null) return nullMatches;
-        if (values.has(v)) return true;
-        // booleans: COPY writes t/f, INSERTs true/false; a rule may say either
-        return BOOL_ALIASES[v] !== undefined && values.has(BOOL_ALIASES[v]!);
-      });
-    const drop = dropWhere ? compile(dropWhere) : null;
-    const keepOnly = keepWhere ? compile(keepWhere) : null;
+    const drop = dropWhere ? matcher(dropWhere, index) : null;
+    const keepOnly = keepWhere ? matcher(keepWhere, index) : null;
     return {
-      columns: [...(drop ?? []), ...(keepOnly ?? [])].map((c) => c.col),
-      keep: (row) => !(drop && matches(drop, row)) && !(keepOnly && !matches(keepOnly, row)),
+      columns: [...(dropWhere?.keys() ?? []), ...(keepWhere?.keys() ?? [])].map((c) => index.get(c)!),
+      keep: (row) => !(drop && drop(row)) && !(keepOnly && !keepOnly(row)),
     };
   }
 
@@ -311,6 +317,8 @@ export class CompiledRules {
       fakeFn: (r) => this.fakeFn(r),
       hashFn: (n) => this.hashFn(n),
       valueFn: (r, p) => this.valueFn(r, index, p),
+      columnAction: (r) => this.columnAction(r, index, path),
+      matcher: (f) => matcher(f, index),
     };
   }
 

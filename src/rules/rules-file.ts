@@ -38,6 +38,7 @@ export type ColumnRule = (
   | { kind: 'replace'; pattern: string; with?: string; fake?: { method: string; locale: string } }
   | { kind: 'noise'; ratio?: number; days?: number }
   | { kind: 'date_shift'; maxDays: number; by?: string }
+  | { kind: 'when'; branches: { if: Filter; then: ColumnRule }[]; otherwise: ColumnRule }
 ) & { nulls: NullPolicy; where: Where };
 
 export type TemplatePart = string | { ref: string };
@@ -224,6 +225,7 @@ function parseApi(ctx: Ctx, what: string, where: Where, nulls: NullPolicy): Pars
     isNull: (node) => node === null || (isScalar(node) && node.value === null),
     isScalar: (node) => isScalar(node),
     rule: (node, w) => parseColumnRule(ctx, node, w),
+    filter: (node, w) => parseFilter(ctx, node, w),
     needsFaker: (spec, methodAt, localeAt) => ctx.fakes.push({ spec, methodAt, localeAt }),
   };
 }

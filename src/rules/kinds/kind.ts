@@ -4,7 +4,7 @@
  * the registry (registry.ts) is the one place the rules reader, the compiler, `check`, the leak check
  * and the README go through. Adding a kind is a file, its line in the registry, and its test.
  */
-import type { ColumnRule, NullPolicy, Where } from '../rules-file.js';
+import type { ColumnRule, Filter, NullPolicy, Where } from '../rules-file.js';
 import type { ColumnAction, RowAccess, ValueFn } from '../rule-compiler.js';
 import type { FakeFn } from '../../pseudonym/fake.js';
 import type { KeyRing } from '../../pseudonym/keys.js';
@@ -30,8 +30,10 @@ export interface ParseApi {
   isNull(node: unknown): boolean;
   /** a scalar (word, number, boolean), as opposed to a mapping or a list */
   isScalar(node: unknown): boolean;
-  /** a nested column rule (json keys) */
+  /** a nested column rule (json keys, when branches) */
   rule(node: unknown, what: string): ColumnRule;
+  /** a row filter: `{ column: [values] }` (drop_where's syntax) */
+  filter(node: unknown, what: string): Filter;
   /** a faker method and locale to check once all files are read (and locales to load) */
   needsFaker(spec: { method: string; unique: boolean; locale: string }, methodAt: Where, localeAt: Where): void;
 }
@@ -49,6 +51,10 @@ export interface CompileEnv {
   hashFn(length: number): (b: Buffer, start?: number, end?: number) => string;
   /** a nested rule's value function (json) */
   valueFn(rule: ColumnRule, path: string[]): ValueFn;
+  /** a nested rule's column action, null for keep (when) */
+  columnAction(rule: ColumnRule): ColumnAction | null;
+  /** whether a row's original values match a filter (when, as drop_where) */
+  matcher(filter: Filter): (row: RowAccess) => boolean;
 }
 
 /** What `check` asks of a kind: the column types its output fits, its length, and whether it stays unique. */

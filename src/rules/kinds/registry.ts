@@ -18,8 +18,9 @@ import { pick } from './pick.js';
 import { replace } from './replace.js';
 import { noise } from './noise.js';
 import { dateShift } from './date-shift.js';
+import { useRegistry, when } from './when.js';
 
-export const RULE_KINDS: readonly RuleKind[] = [keep, nullRule, value, template, fake, hash, mask, json, scrub, generalise, pick, replace, noise, dateShift] as unknown as RuleKind[];
+export const RULE_KINDS: readonly RuleKind[] = [keep, nullRule, value, template, fake, hash, mask, json, scrub, generalise, pick, replace, noise, dateShift, when] as unknown as RuleKind[];
 
 const byKey = new Map<string, RuleKind>();
 for (const k of RULE_KINDS) {
@@ -32,6 +33,8 @@ export function ruleKind<R extends ColumnRule>(rule: R | R['kind']): RuleKind<R>
   if (!k) throw new Error(`no rule kind ${typeof rule === 'string' ? rule : rule.kind}`);
   return k as unknown as RuleKind<R>;
 }
+
+useRegistry((rule) => ruleKind(rule));
 
 /** Keys that name a rule in a column's mapping (`{ fake: … }`). */
 export const MAPPING_KEYS: readonly string[] = RULE_KINDS.filter((k) => k.key !== 'keep' && k.key !== 'null').map((k) => k.key);
