@@ -136,15 +136,54 @@ describe('when', () => {
   });
 });
 
+describe('js', () => {
+  beforeAll(() => {
+    writeFileSync(
+      join(tmp, 'transforms.mjs'),
+      [
+        "export const initials = (v) => v.split(' ').map((w) => w[0]).join('');",
+        'export const keyed = (v, row, ctx) => `${row.get("status")}-${ctx.hash(v, 8)}-${ctx.pick(["a", "b"], v)}-${ctx.fake("person.lastName", v).length > 0}`;',
+        'export const leaky = (v) => { throw new TypeError(`bad value ${v}`); };',
+        'export const number = () => 42;',
+        'export default (v) => (v === "drop me" ? null : v.toUpperCase());',
+      ].join('\n'),
+    );
+  });
+  it.each([
+    ['"./transforms.mjs#initials"', 'Jane Mary Smith', 'JMS'],
+    ['"./transforms.mjs"', 'hello', 'HELLO'],
+    ['"./transforms.mjs"', 'drop me', null],
+  ])('%s on %j gives %j', async (rule, value, expected) => {
+    expect(await apply(`{ js: ${rule} }`, value)).toBe(expected);
+  });
+
+  it('reads the row, uses the keyed helpers deterministically, and never prints the value of its errors', async () => {
+    const dump =
+      "--\n-- PostgreSQL database dump\n--\n\nSET client_encoding = 'UTF8';\nSET standard_conforming_strings = on;\n\nCREATE TABLE public.t (\n    status text,\n    v text\n);\n\n" +
+      'COPY public.t (status, v) FROM stdin;\nopen\tjane@secret.org\n\\.\n\n--\n-- PostgreSQL database dump complete\n--\n\n';
+    const run = async (fn: string) => {
+      const rules = compileRules(await readRules({ text: [{ name: join(tmp, 'js.yaml'), yaml: `version: 1\ntables:\n  t: { columns: { status: keep, v: { js: "./transforms.mjs#${fn}" } } }\n` }] }), KEY);
+      return rewriteBuffer(Buffer.from(dump), { rules }).output.toString();
+    };
+    const out = await run('keyed');
+    expect(out).toMatch(/open\topen-[0-9a-f]{8}-[ab]-true\n/);
+    expect(await run('keyed')).toBe(out);
+    await expect(run('leaky')).rejects.toThrow(/input line \d+, table public\.t, column v: js function leaky threw TypeError \(its message is not shown/);
+    await expect(run('leaky')).rejects.not.toThrow(/secret/);
+    await expect(run('number')).rejects.toThrow(/returned neither text nor null/);
+    await expect(run('nosuch')).rejects.toThrow(/js\.yaml:3: js: .*exports no function named nosuch/);
+  });
+});
+
 describe('the new kinds through real PostgreSQL', () => {
   let dump: Buffer;
   beforeAll(() => {
     createDb('kinds_src');
     psql('kinds_src', `CREATE TABLE visits (id int PRIMARY KEY, person int, at timestamptz, amount numeric(8,2), pay int);
       INSERT INTO visits SELECT g, g % 5, timestamptz '2020-01-01 09:00+00' + g * interval '3 days 2 hours', 100 + g, 1000 + 10 * g FROM generate_series(1, 50) g;
-      CREATE TABLE people (id int PRIMARY KEY, born date, seen timestamptz, salary numeric(10,2), age int, postcode varchar(8), ip inet, colour text, ref text);
+      CREATE TABLE people (id int PRIMARY KEY, born date, seen timestamptz, salary numeric(10,2), age int, postcode varchar(8), ip inet, colour text, ref text, nick text);
       INSERT INTO people SELECT g, date '1950-01-01' + g * 97, timestamptz '2024-02-29 13:45:12.5+00' + g * interval '7 hours', 20000 + g * 123.45, 18 + g % 60,
-        (ARRAY['SW1A 1AA','LS1 4DY','M1 1AE'])[1 + g % 3], ('81.2.69.' || g)::inet, 'c' || g, 'REF-' || lpad(g::text, 6, '0') FROM generate_series(1, 40) g;`);
+        (ARRAY['SW1A 1AA','LS1 4DY','M1 1AE'])[1 + g % 3], ('81.2.69.' || g)::inet, 'c' || g, 'REF-' || lpad(g::text, 6, '0'), 'Nick Name ' || g FROM generate_series(1, 40) g;`);
     dump = pgDump('kinds_src');
   });
 
@@ -162,6 +201,7 @@ tables:
       ip: { generalise: { ip_prefix: 24 } }
       colour: { pick: { from: [red, green, blue] } }
       ref: { replace: { pattern: "\\\\d", with: "0" } }
+      nick: { js: "./transforms.mjs#initials" }
   visits:
     columns:
       id: keep
@@ -183,6 +223,8 @@ tables:
     expect(q("SELECT count(*) FROM people WHERE host(ip) = '81.2.69.0'")).toBe('40');
     expect(q("SELECT count(*) FROM people WHERE colour IN ('red','green','blue')")).toBe('40');
     expect(q("SELECT count(*) FROM people WHERE ref = 'REF-000000'")).toBe('40');
+    // the js function ran on every value
+    expect(q("SELECT count(*) FROM people WHERE nick = 'NN' || left(id::text, 1)")).toBe('40');
     // the generalised year is the source's year, and the bound holds: each value within its step below the source
     psql('kinds_src', 'SELECT 1');
     expect(q('SELECT min(extract(year FROM born))::int FROM people')).toBe(psql('kinds_src', 'SELECT min(extract(year FROM born))::int FROM people').trim());

@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node, type Pair, type YAMLMap } from 'yaml';
 import { AnonymiseError } from '../errors.js';
 import type * as FakeModule from '../pseudonym/fake.js';
@@ -39,6 +39,7 @@ export type ColumnRule = (
   | { kind: 'noise'; ratio?: number; days?: number }
   | { kind: 'date_shift'; maxDays: number; by?: string }
   | { kind: 'when'; branches: { if: Filter; then: ColumnRule }[]; otherwise: ColumnRule }
+  | { kind: 'js'; key: string; name: string }
 ) & { nulls: NullPolicy; where: Where };
 
 export type TemplatePart = string | { ref: string };
@@ -68,6 +69,8 @@ export interface RulesData {
   files: string[];
   /** @faker-js/faker, loaded only when a rule uses it (it costs ~0.1 s and ~30 MB) */
   fake?: typeof FakeModule;
+  /** js rules' functions, by `file#name` */
+  modules?: Map<string, JsFunction>;
   /** pg_dumpall: rules for one database, laid over the top-level ones after `\connect NAME` */
   databases: Map<string, { unknown?: UnknownPolicy; tables: Map<string, TableRule> }>;
 }
@@ -101,6 +104,15 @@ function readOutside(ctx: Ctx, node: unknown, into: OutsidePolicy): void {
   }
 }
 
+/** A js rule's function, loaded with the rules (kinds/js.ts). */
+export type JsFunction = (value: string | null, row: { get(column: string): string | null }, ctx: unknown) => unknown;
+interface PendingModule {
+  file: string;
+  name: string;
+  key: string;
+  at: Where;
+}
+
 interface PendingFake {
   spec: { method: string; unique: boolean; locale: string };
   methodAt: Where;
@@ -114,6 +126,7 @@ class Ctx {
     readonly file: string,
     private readonly lc: LineCounter,
     readonly fakes: PendingFake[],
+    readonly modules: PendingModule[] = [],
   ) {}
   line(node: Node | Pair | null | undefined): number {
     const n = node && 'range' in node ? node : (node as Pair | undefined)?.key;
@@ -227,6 +240,11 @@ function parseApi(ctx: Ctx, what: string, where: Where, nulls: NullPolicy): Pars
     rule: (node, w) => parseColumnRule(ctx, node, w),
     filter: (node, w) => parseFilter(ctx, node, w),
     needsFaker: (spec, methodAt, localeAt) => ctx.fakes.push({ spec, methodAt, localeAt }),
+    needsModule: (file, name, at) => {
+      const key = `${file}#${name}`;
+      if (!ctx.modules.some((m) => m.key === key)) ctx.modules.push({ file, name, key, at });
+      return key;
+    },
   };
 }
 
@@ -324,11 +342,11 @@ export function presetPath(name: string): string {
   return resolve(PRESET_DIR, `${name}.yaml`);
 }
 
-function loadInto(acc: RulesData, file: string, text: string, seen: string[], fakes: PendingFake[]): void {
+function loadInto(acc: RulesData, file: string, text: string, seen: string[], fakes: PendingFake[], modules: PendingModule[]): void {
   if (seen.includes(file)) throw new AnonymiseError('RULES', `extends cycle: ${[...seen, file].join(' → ')}`, { file });
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false });
-  const ctx: Ctx = new Ctx(file, lc, fakes);
+  const ctx: Ctx = new Ctx(file, lc, fakes, modules);
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
     const line = e.linePos?.[0]?.line ?? lc.linePos(e.pos[0]).line;
@@ -350,7 +368,7 @@ function loadInto(acc: RulesData, file: string, text: string, seen: string[], fa
       const path = isPath ? resolve(dirname(file), name) : presetPath(name);
       if (!/^[A-Za-z0-9_-]+$/.test(name) && !isPath) ctx.fail(entry as Node, `extends: ${shown(name)} is not a preset name or a path`);
       if (!existsSync(path)) ctx.fail(entry as Node, isPath ? `extends: no such file ${shown(name)}` : `extends: no preset named ${shown(name)}`);
-      loadInto(acc, path, readRulesFile(path, `extends: ${shown(name)}`, ctx.where(entry as Node)), [...seen, file], fakes);
+      loadInto(acc, path, readRulesFile(path, `extends: ${shown(name)}`, ctx.where(entry as Node)), [...seen, file], fakes, modules);
     }
   }
   const unk = items.find((it) => it.key === 'unknown');
@@ -401,9 +419,22 @@ export function rulesForDatabase(data: RulesData, db: string): RulesData {
 export async function loadRules(files: { path: string; text?: string }[]): Promise<RulesData> {
   const acc: RulesData = { unknown: 'fail', outside: { ...DEFAULT_OUTSIDE, objects: [] }, tables: new Map(), files: [], databases: new Map() };
   const fakes: PendingFake[] = [];
+  const modules: PendingModule[] = [];
   for (const f of files) {
     const text = f.text ?? readRulesFile(f.path, `rules file ${f.path}`);
-    loadInto(acc, f.path, text, [], fakes);
+    loadInto(acc, f.path, text, [], fakes, modules);
+  }
+  // js rules: each module loaded once, each function looked up before any output
+  for (const m of modules) {
+    let mod: Record<string, unknown>;
+    try {
+      mod = (await import(pathToFileURL(m.file).href)) as Record<string, unknown>;
+    } catch (e) {
+      throw new AnonymiseError('RULES', `js: cannot load ${m.file} (${(e as Error)?.name ?? 'error'})`, m.at);
+    }
+    const fn = mod[m.name];
+    if (typeof fn !== 'function') throw new AnonymiseError('RULES', `js: ${m.file} exports no function named ${shown(m.name)}`, m.at);
+    (acc.modules ??= new Map()).set(m.key, fn as JsFunction);
   }
   if (fakes.length > 0) {
     acc.fake = await import('../pseudonym/fake.js');

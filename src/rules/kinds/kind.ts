@@ -34,6 +34,8 @@ export interface ParseApi {
   rule(node: unknown, what: string): ColumnRule;
   /** a row filter: `{ column: [values] }` (drop_where's syntax) */
   filter(node: unknown, what: string): Filter;
+  /** a local ES module's function to load with the rules; returns its key in `RulesData.modules` */
+  needsModule(file: string, name: string, at: Where): string;
   /** a faker method and locale to check once all files are read (and locales to load) */
   needsFaker(spec: { method: string; unique: boolean; locale: string }, methodAt: Where, localeAt: Where): void;
 }

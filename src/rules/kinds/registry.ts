@@ -19,8 +19,9 @@ import { replace } from './replace.js';
 import { noise } from './noise.js';
 import { dateShift } from './date-shift.js';
 import { useRegistry, when } from './when.js';
+import { js } from './js.js';
 
-export const RULE_KINDS: readonly RuleKind[] = [keep, nullRule, value, template, fake, hash, mask, json, scrub, generalise, pick, replace, noise, dateShift, when] as unknown as RuleKind[];
+export const RULE_KINDS: readonly RuleKind[] = [keep, nullRule, value, template, fake, hash, mask, json, scrub, generalise, pick, replace, noise, dateShift, when, js] as unknown as RuleKind[];
 
 const byKey = new Map<string, RuleKind>();
 for (const k of RULE_KINDS) {
