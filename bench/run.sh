@@ -118,7 +118,8 @@ row() { # name label
   echo "Shares of the Node pipe floor (floor time / our time): passthrough $(awk "BEGIN{printf \"%.2f\", ${SECS[node-pipe]}/${SECS[passthrough]}}"), full rules $(awk "BEGIN{printf \"%.2f\", ${SECS[node-pipe]}/${SECS[full]}}"), \`--inserts\` full rules $(awk "BEGIN{printf \"%.2f\", ${SECS[node-pipe]}/${SECS[inserts-full]}}")."
   echo "The \`--inserts\` dump is $(awk "BEGIN{printf \"%.1f\", $ISIZE/1e6}") MB: full rules run at $(awk "BEGIN{printf \"%.0f\", $ISIZE/1e6/${SECS[inserts-full]}}") MB/s of it."
 } > "bench/results-s$SCALE.md"
-# RESULTS.md: every scale measured so far
-# RESULTS.md: every scale measured so far, then the profile notes (bench/profile.md, written by hand)
-{ echo "# Benchmark results"; echo; for f in bench/results-s*.md; do sed '1,2d' "$f"; echo; done; cat bench/profile.md; } > bench/RESULTS.md
+# the cost per value of each rule kind, in process (bench/kinds.mjs)
+{ echo "## Rule kinds"; echo; echo "Written by \`npm run bench\` on $(date -u +%Y-%m-%d) (bench/kinds.mjs), best of 5 in process."; echo; node bench/kinds.mjs; } > bench/results-kinds.md
+# RESULTS.md: every scale measured so far, the rule kinds, then the profile notes (bench/profile.md, written by hand)
+{ echo "# Benchmark results"; echo; for f in bench/results-s*.md; do sed '1,2d' "$f"; echo; done; cat bench/results-kinds.md; echo; cat bench/profile.md; } > bench/RESULTS.md
 cat "bench/results-s$SCALE.md"
