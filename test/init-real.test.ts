@@ -28,6 +28,8 @@ INSERT INTO people SELECT g,
   (ARRAY['ff66ff','00aa11','123456'])[1 + g % 3], (lpad(g::text, 8, '0') || '-0123-4567-8901-234567890123')::uuid,
   ('10.' || (g % 200) || '.0.0/16')::cidr, ('81.2.69.' || (g % 250))::inet, '{"contact": "p' || g || '@gmail.com"}'
 FROM generate_series(1, 60) g;
+CREATE TABLE staff (id int PRIMARY KEY, date_of_birth date NOT NULL, salary numeric(10,2), ni_number varchar(13));
+INSERT INTO staff SELECT g, date '1960-01-01' + g * 211, 20000 + g * 321.5, 'AB' || lpad(g::text, 6, '0') || 'C' FROM generate_series(1, 30) g;
 CREATE TABLE search_cache (id int PRIMARY KEY, q text);
 INSERT INTO search_cache SELECT g, CASE WHEN g > 1100 AND g % 50 = 0 THEN 'call 07911 1234' || lpad((g % 100)::text, 2, '0') || ' or mail late' || g || '@gmail.com' ELSE 'parking permit ' || g END FROM generate_series(1, 1300) g;
 CREATE TABLE admin_log (id int PRIMARY KEY, object_id text, object_repr varchar(200), username varchar(150));
@@ -62,6 +64,9 @@ describe('init on what real applications hold', () => {
     // and keeps what is not personal, fitting each column's type
     expect(text).toMatch(/^ {6}colour: keep\b/m);
     expect(text).toMatch(/^ {6}ref: keep\b/m);
+    // a date of birth keeps its year, a salary its size
+    expect(text).toMatch(/^ {6}date_of_birth: \{ generalise: year \} +# the name says date of birth/m);
+    expect(text).toMatch(/^ {6}salary: \{ noise: \{ ratio: 0\.1 \} \}/m);
     // JSON in a text column: a rule per key
     expect(text).toMatch(/^ {6}prefs: \{ json: \{ contact: \{ fake: internet\.email \}, "\*": keep \} \}/m);
     const rules = join(dir, `${form}.yaml`);
@@ -76,6 +81,7 @@ describe('init on what real applications hold', () => {
     const r = restore(db, out.stdout);
     expect(r.stderr).not.toMatch(/ERROR/);
     expect(psql(db, 'SELECT count(*) FROM people;').trim()).toBe('60');
+    expect(psql(db, "SELECT count(*) FROM staff WHERE extract(doy FROM date_of_birth) = 1;").trim()).toBe('30');
     expect(psql(db, "SELECT count(*) FROM people WHERE colour IN ('ff66ff','00aa11','123456');").trim()).toBe('60');
     const gate = cli(['scan', '-', '--fail-on-pii'], out.stdout);
     expect(gate.status, gate.stdout.toString() + '\n' + text).toBe(0);

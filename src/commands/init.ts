@@ -49,8 +49,12 @@ function byName(name: string, opts: { unique: boolean; hasId: boolean; isJsonKey
   if (/(^|_)(phone|mobile|telephone|tel|fax)(_?number)?$/.test(n)) return { rule: `{ fake: phone.number, locale: en_GB${u} }`, why: 'the name says phone number' };
   if (/(^|_)(post_?code|zip_?code|zip|postal_?code)$/.test(n)) return { rule: '{ fake: location.zipCode, locale: en_GB }', why: 'the name says postcode' };
   if (/(^|_)(ip|ip_?address|remote_?addr)$/.test(n)) return { rule: '{ fake: internet.ipv4 }', why: 'the name says IP address' };
-  if (/(^|_)(dob|date_of_birth|birth_?date|ni_?number|national_insurance(_number)?|nino)$/.test(n))
-    return { rule: '{ hash: { length: 16 } }', why: 'the name says date of birth / NI number: a pseudonymous key' };
+  if (/(^|_)(dob|date_of_birth|birth_?date|birthday)$/.test(n))
+    return { rule: '{ generalise: year }', why: 'the name says date of birth: the year only (January 1st)' };
+  if (/(^|_)(ni_?number|national_insurance(_number)?|nino)$/.test(n))
+    return { rule: '{ hash: { length: 16 } }', why: 'the name says NI number: a pseudonymous key' };
+  if (!opts.isJsonKey && /(^|_)(salary|income|wage|wages|pay|earnings|balance|debt|benefit_amount)$/.test(n))
+    return { rule: '{ noise: { ratio: 0.1 } }', why: "the name says a person's money: moved within 10 % (totals stay close)" };
   if (/(^|_)(address|street|address_line_?\d?|addr)$/.test(n)) return { rule: '{ scrub: [address, postcode, phone, email] }', why: 'the name says address: street addresses, postcodes, phones and e-mails in it are replaced (review: town names stay)' };
   if (!opts.isJsonKey && /(^|_)(token|api_?key|access_?key|secret|auth_?key|key)$/.test(n) && !/(^|_)(primary|foreign|sort|cache|lookup|natural)_key$/.test(n))
     return { rule: '{ hash: { length: 40 } }', why: 'the name says token, key or secret: a keyed hash' };
@@ -114,8 +118,12 @@ function fitToColumn(sug: Suggestion, col: TableSchema['columns'][number], uniqu
   if (t.endsWith('[]')) {
     return kind === 'scrub' ? sug : { rule: '{ scrub: [email, phone, postcode, ip] }', why: `${sug.why}; an array: the personal data in its elements is replaced` };
   }
-  if (/^(date|timestamp|time)/.test(t)) return { rule: nullOr('{ value: "1900-01-01" }'), why: `${sug.why}; a ${col.type}: a fake or hash would not be one` };
-  if (/^(smallint|integer|bigint|numeric|real|double)/.test(t)) return { rule: nullOr('keep'), why: `${sug.why}; a number: REVIEW (a fake or hash would not be one)` };
+  // kinds that keep a date's or a number's shape fit those columns as they are
+  const timeKind = kind === 'generalise' && /year|month|day|hour/.test(rule);
+  const numberKind = kind === 'noise' && rule.includes('ratio');
+  if (/^(date|timestamp|time)/.test(t)) return timeKind ? sug : { rule: nullOr('{ value: "1900-01-01" }'), why: `${sug.why}; a ${col.type}: a fake or hash would not be one` };
+  if (/^(smallint|integer|bigint|numeric|real|double)/.test(t)) return numberKind ? sug : { rule: nullOr('keep'), why: `${sug.why}; a number: REVIEW (a fake or hash would not be one)` };
+  if (timeKind || numberKind) return { rule: nullOr('keep'), why: `${sug.why}; but a ${col.type}: REVIEW` };
   if (t === 'uuid') return { rule: '{ fake: string.uuid }', why: `${sug.why}; a uuid` };
   if (t === 'cidr') return { rule: nullOr('keep'), why: `${sug.why}; a network (cidr): REVIEW` };
   if (t === 'inet') return { rule: unique ? nullOr('keep') : '{ fake: internet.ipv4 }', why: `${sug.why}; an inet` };
