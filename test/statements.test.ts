@@ -122,3 +122,33 @@ describe('applyOutside', () => {
     expect(apply('REVOKE ALL ON SCHEMA public FROM PUBLIC;', c).action).toBe('keep');
   });
 });
+
+describe('comments are free text, wherever they are', () => {
+  const HEAD = "--\n-- PostgreSQL database dump\n--\n\nSET client_encoding = 'UTF8';\nSET standard_conforming_strings = on;\n\n";
+  const FOOT = '\n--\n-- PostgreSQL database dump complete\n--\n\n';
+  const dump =
+    HEAD +
+    '-- note: ask jane.comment@gmail.com before restoring\nCREATE TABLE public.t (\n    id integer -- owner: bob.inner@gmail.com\n);\n\n' +
+    '-- rows checked by carl.data@gmail.com\nCOPY public.t (id) FROM stdin;\n1\n\\.\n\n' +
+    '/* written by dana.insert@gmail.com */\nINSERT INTO public.t VALUES (2);\n' +
+    FOOT;
+  const run = async (outside: string) => {
+    const { compileRules, readRules, rewriteBuffer } = await import('../src/api.js');
+    const rules = compileRules(await readRules({ text: [{ name: 'r.yaml', yaml: `version: 1\n${outside}tables:\n  t: keep\n` }] }), 'a key of at least sixteen bytes');
+    return rewriteBuffer(Buffer.from(dump), { rules }).output.toString();
+  };
+
+  it('scrubs e-mails in comments between statements, before data, and inside a statement (comments: scrub, literals: scrub)', async () => {
+    const out = await run('outside: { literals: scrub }\n');
+    expect(out).not.toMatch(/jane\.comment|bob\.inner|carl\.data|dana\.insert/);
+    expect(out).toMatch(/-- note: ask \S+@example\.com before restoring/);
+    expect(out).toContain('INSERT INTO public.t VALUES (2);');
+  });
+
+  it('a comment inside a statement counts as a finding under literals: fail; comments: keep keeps the free ones', async () => {
+    await expect(run('')).rejects.toThrow(/object CREATE TABLE|personal data/);
+    const kept = await run('outside: { literals: keep, comments: keep }\n');
+    expect(kept).toContain('jane.comment@gmail.com');
+    expect(kept).toContain('bob.inner@gmail.com');
+  });
+});

@@ -7,7 +7,7 @@
  * says what to write: the statement as it is, a rewritten text, or nothing. What it finds is
  * returned as data (kinds and counts, never values) for `check`, `scan` and the report.
  */
-import { isOp, isWord, tokenize, type Token } from './sql-tokens.js';
+import { commentSpans, isOp, isWord, tokenize, type Token } from './sql-tokens.js';
 import type { Classified } from './statements.js';
 import { SECRET_MARKER, detector, matches } from '../pseudonym/detectors.js';
 
@@ -124,14 +124,34 @@ function splice(sql: string, edits: Edit[]): string {
 
 const DDL_KINDS = ['email', 'secret', 'ip', 'card', 'phone', 'postcode', 'nino'].filter((k) => detector(k).inDdl);
 
-/** Detector kinds found in the statement's string constants and quoted names. */
+/** Detector kinds found in the statement's string constants, quoted names and comments. */
 function findings(sql: string, toks: Token[]): string[] {
   const kinds = new Set<string>();
   for (const t of toks) {
     if (t.t === 'str') for (const m of matches(stringValue(sql, t), DDL_KINDS)) kinds.add(m.kind);
     else if (t.t === 'id' && t.quoted) for (const m of matches(t.v, ['email'])) kinds.add(m.kind);
   }
+  for (const c of commentSpans(sql)) for (const m of matches(sql.slice(c.at, c.end), COMMENT_KINDS)) kinds.add(m.kind);
   return [...kinds];
+}
+
+/** What counts in free-text comments: every kind with a fake but URLs (a site's own links). */
+const COMMENT_KINDS = DDL_KINDS;
+
+/**
+ * Comments between statements (beyond pg_dump's own headers, which name objects) are free text too:
+ * what the detectors find there is scrubbed, kept, or stops the run as the comments policy says.
+ */
+export function examineComments(text: string, ctx: OutsideContext, label: string): { text: string; found: string[]; stop?: string } {
+  const found = new Set<string>();
+  for (const m of matches(text, COMMENT_KINDS)) found.add(m.kind);
+  if (found.size === 0) return { text, found: [] };
+  const action = objectAction(ctx.policy, label) ?? ctx.policy.comments;
+  if (action === 'keep') return { text, found: [...found] };
+  // `drop` of a free comment: its lines go, the blank lines around them stay
+  if (action === 'drop') return { text: text.replace(/--[^\n]*|\/\*[\s\S]*?\*\//g, ''), found: [...found] };
+  const scrubbed = ctx.scrub(text);
+  return { text: scrubbed, found: [...found] };
 }
 
 export function objectAction(policy: OutsidePolicy, label: string): ObjectAction | undefined {
@@ -216,6 +236,12 @@ function scrubAll(sql: string, toks: Token[], scrub: (s: string) => string): str
     if (t.t !== 'str') continue;
     const text = scrubToken(sql, t, scrub);
     if (text !== null) edits.push({ at: t.at, end: t.end, text });
+  }
+  // comments inside the statement: free text (fakes hold no `*/`, no newline)
+  for (const c of commentSpans(sql)) {
+    const body = sql.slice(c.at, c.end);
+    const text = scrub(body);
+    if (text !== body) edits.push({ at: c.at, end: c.end, text });
   }
   return edits.length ? splice(sql, edits) : sql;
 }

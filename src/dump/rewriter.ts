@@ -22,7 +22,7 @@ import { StatementScanner, UnitKind, skipBlank } from './sql-lexer.js';
 import { InsertValues, findValuesKeyword, parseInsertHeader, type InsertHeader } from './insert-parser.js';
 import { tokenize } from './sql-tokens.js';
 import { classify, objectLabel, tocHeader } from './statements.js';
-import { applyOutside, pseudonymiseComments, stringValue as stringValueOf, type OutsideContext, type OutsideCount } from './outside.js';
+import { applyOutside, examineComments, pseudonymiseComments, stringValue as stringValueOf, type OutsideContext, type OutsideCount } from './outside.js';
 import type { DumpObserver } from './observer.js';
 import { matches } from '../pseudonym/detectors.js';
 
@@ -384,11 +384,11 @@ export class DumpRewriter {
     const lineOfCode = this.line + countLf(buf, start, code);
     switch (word) {
       case 'COPY':
-        this.out.bytes(buf, start, end, stable);
+        this.out.bytes(buf, this.dataComments(buf, start, code, stable, lineOfCode), end, stable);
         this.copyHeader(buf, code, end, lineOfCode);
         return;
       case 'INSERT':
-        this.insertStatement(buf, start, code, end, stable, lineOfCode);
+        this.insertStatement(buf, this.dataComments(buf, start, code, stable, lineOfCode), code, end, stable, lineOfCode);
         return;
       case 'SELECT': {
         const path = /^SELECT\s+pg_catalog\.set_config\(\s*'search_path'\s*,\s*'((?:[^']|'')*)'/i.exec(buf.toString('latin1', code, Math.min(end, code + 256)));
@@ -453,6 +453,41 @@ export class DumpRewriter {
     if (/^ALTER\s+TABLE\b/.test(head)) this.schema.alterTable(this.codec.decode(buf.subarray(code, end)));
   }
 
+  /**
+   * The comments before a statement, `buf[start..code)`: pg_dump's header names the object that
+   * follows (`header`: a statement outside the rows); role names in them are pseudonymised when the
+   * policy says so; and, being free text, they are examined as comments are. Returns the text to write
+   * instead, or null to write them as they are.
+   */
+  private comments(buf: Buffer, start: number, code: number, line: number, header: boolean): string | null {
+    if (!hasComment(buf, start, code)) return null;
+    const original = this.codec.decode(buf.subarray(start, code));
+    let text = original;
+    if (this.rules.data.outside.roles === 'pseudonymise' && !this.inspect) text = pseudonymiseComments(text, (n) => this.rules.rolePseudonym(n));
+    const h = tocHeader(text);
+    if (h && header) {
+      this.object = redactLabel(objectLabel(h));
+      this.dataFor = null;
+    } else if (h) this.dataFor = h.type === 'TABLE DATA' ? `${h.schema}.${h.name}` : null;
+    const seen = examineComments(text, this.context(), this.object ?? 'comments');
+    if (seen.found.length && !this.inspect) {
+      this.outsideCounts.commentsScrubbed = (this.outsideCounts.commentsScrubbed ?? 0) + (seen.text !== text ? 1 : 0);
+      text = seen.text;
+    }
+    if (!header && this.observer?.statement)
+      this.observer.statement({ kind: 'comment', object: this.object ?? 'comments', database: this.database, line, strings: [text], secrets: 0 });
+    return text === original ? null : text;
+  }
+
+  /** Writes the comments before a data statement (rewritten if need be); returns where the rest begins. */
+  private dataComments(buf: Buffer, start: number, code: number, stable: boolean, line: number): number {
+    const text = this.comments(buf, start, code, line, false);
+    if (text === null) return start;
+    const bytes = this.codec.encode(text);
+    this.out.bytes(bytes, 0, bytes.length, false);
+    return code;
+  }
+
   /** the policy's view of the current rules (they change at `\connect` in a pg_dumpall dump) */
   private outsideContext: { rules: CompiledRules; context: OutsideContext } | null = null;
   private context(): OutsideContext {
@@ -486,20 +521,8 @@ export class DumpRewriter {
       this.out.bytes(buf, start, end, stable);
       return;
     }
-    const pseudonymise = this.rules.data.outside.roles === 'pseudonymise' && !this.inspect;
-    let prefix: string | null = null; // the comments before the statement, when they are rewritten
-    if (hasComment(buf, start, code)) {
-      let comments = this.codec.decode(buf.subarray(start, code));
-      if (pseudonymise) {
-        const renamed = pseudonymiseComments(comments, (n) => this.rules.rolePseudonym(n));
-        if (renamed !== comments) comments = prefix = renamed;
-      }
-      const h = tocHeader(comments);
-      if (h) {
-        this.object = redactLabel(objectLabel(h));
-        this.dataFor = null;
-      }
-    }
+    // the comments before the statement, when they are rewritten
+    const prefix = this.comments(buf, start, code, line, true);
     const sql = this.codec.decode(buf.subarray(code, end));
     let toks;
     try {
@@ -695,10 +718,6 @@ export class DumpRewriter {
     const valuesEnd = findValuesKeyword(buf, code, end);
     if (valuesEnd < 0) throw new AnonymiseError('BAD_INPUT', 'cannot read this INSERT statement', { line });
     this.beginData();
-    if (hasComment(buf, start, code) && buf.subarray(start, code).includes('-- Data for Name: ', 0, 'latin1')) {
-      const h = tocHeader(this.codec.decode(buf.subarray(start, code)));
-      this.dataFor = h && h.type === 'TABLE DATA' ? `${h.schema}.${h.name}` : null;
-    }
     let head = this.insertHead;
     if (!head || head.dataFor !== this.dataFor || head.bytes.length !== valuesEnd - code || head.bytes.compare(buf, code, valuesEnd) !== 0) {
       let header: InsertHeader;
@@ -993,12 +1012,14 @@ export function connectTarget(line: string): string | null {
 }
 
 /**
- * Whether the blank text before a statement holds a `--` comment. Searched within it only: an
+ * Whether the blank text before a statement holds a comment (`--` or a block). Searched within it only: an
  * indexOf from `start` runs on through the rest of the chunk, and for every INSERT of an INSERT-form
  * dump that made the pass quadratic (118 MB: 0.15 s -> 8.5 s).
  */
 function hasComment(buf: Buffer, start: number, code: number): boolean {
-  return code - start >= 2 && buf.subarray(start, code).includes('--', 0, 'latin1');
+  if (code - start < 2) return false;
+  const prefix = buf.subarray(start, code);
+  return prefix.includes('--', 0, 'latin1') || prefix.includes('/*', 0, 'latin1');
 }
 
 function countLf(buf: Buffer, start: number, end: number): number {

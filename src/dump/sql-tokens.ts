@@ -118,3 +118,53 @@ export function isWord(tok: Token | undefined, word: string): boolean {
 export function isOp(tok: Token | undefined, op: string): boolean {
   return tok !== undefined && tok.t === 'op' && tok.v === op;
 }
+
+/**
+ * The spans of the comments in one statement's text (a double dash to the end of the line, or a nested block comment),
+ * outside strings, quoted identifiers and dollar quotes: free text, which the policy outside the rows
+ * examines as it does COMMENT ON.
+ */
+export function commentSpans(sql: string): { at: number; end: number }[] {
+  const spans: { at: number; end: number }[] = [];
+  const n = sql.length;
+  let i = 0;
+  while (i < n) {
+    const c = sql[i]!;
+    if (c === '-' && sql[i + 1] === '-') {
+      const nl = sql.indexOf('\n', i);
+      const end = nl === -1 ? n : nl;
+      spans.push({ at: i, end });
+      i = end;
+    } else if (c === '/' && sql[i + 1] === '*') {
+      let depth = 1;
+      let j = i + 2;
+      while (j < n && depth > 0) {
+        if (sql.startsWith('*/', j)) { depth--; j += 2; }
+        else if (sql.startsWith('/*', j)) { depth++; j += 2; }
+        else j++;
+      }
+      spans.push({ at: i, end: j });
+      i = j;
+    } else if (c === "'" || c === '"') {
+      // a string or quoted identifier ('' and "" inside); E'' backslash escapes too
+      const escapes = c === "'" && (sql[i - 1] === 'E' || sql[i - 1] === 'e');
+      let j = i + 1;
+      while (j < n) {
+        if (escapes && sql[j] === '\\') { j += 2; continue; }
+        if (sql[j] === c) {
+          if (sql[j + 1] === c) { j += 2; continue; }
+          break;
+        }
+        j++;
+      }
+      i = j + 1;
+    } else if (c === '$') {
+      const m = /^\$([A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$/.exec(sql.slice(i, i + 64));
+      if (m && !(i > 0 && /[A-Za-z0-9_]/.test(sql[i - 1]!))) {
+        const close = sql.indexOf(m[0], i + m[0].length);
+        i = close === -1 ? n : close + m[0].length;
+      } else i++;
+    } else i++;
+  }
+  return spans;
+}
