@@ -6,7 +6,7 @@
  */
 import type { ColumnRule } from '../rules-file.js';
 import { withUtf8 } from '../../dump/encoding.js';
-import { shiftDays } from './dates.js';
+import { offsetDays, shiftDays } from './dates.js';
 import type { RuleKind } from './kind.js';
 
 type DateShift = Extract<ColumnRule, { kind: 'date_shift' }>;
@@ -27,9 +27,7 @@ export const dateShift: RuleKind<DateShift> = {
     let offset = 0;
     const draw = (buf: Buffer, end: number) => {
       sip.hash(buf, 0, end);
-      const u = (sip.lo >>> 0) / 2 ** 31 - 1; // [-1, 1)
-      const n = 1 + Math.floor(Math.abs(u) * rule.maxDays);
-      offset = u < 0 ? -n : n;
+      offset = offsetDays((sip.lo >>> 0) / 2 ** 31 - 1, rule.maxDays);
     };
     const by = rule.by === undefined ? -1 : env.index.get(rule.by);
     if (by === undefined) throw new Error(`date_shift by ${rule.by}: checked when the table is planned`);

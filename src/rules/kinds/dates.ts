@@ -43,3 +43,9 @@ export function shiftDays(s: string, days: number): string {
 export function isDateText(s: string): boolean {
   return DATE.test(s);
 }
+
+/** A whole number of days in ±1..max (never 0) from a uniform draw `u` in [-1, 1). */
+export function offsetDays(u: number, max: number): number {
+  const n = 1 + Math.floor(Math.abs(u) * max);
+  return u < 0 ? -n : n;
+}

@@ -5,7 +5,7 @@
  */
 import type { ColumnRule } from '../rules-file.js';
 import { withUtf8 } from '../../dump/encoding.js';
-import { shiftDays } from './dates.js';
+import { offsetDays, shiftDays } from './dates.js';
 import type { RuleKind } from './kind.js';
 
 type Noise = Extract<ColumnRule, { kind: 'noise' }>;
@@ -38,9 +38,7 @@ export const noise: RuleKind<Noise> = {
         nulls: rule.nulls,
         fn: (s) => {
           withUtf8(s, draw);
-          // 1..days, either way: never 0
-          const n = 1 + Math.floor(Math.abs(u) * days);
-          return shiftDays(s, u < 0 ? -n : n);
+          return shiftDays(s, offsetDays(u, days));
         },
       };
     }
