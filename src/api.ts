@@ -190,7 +190,18 @@ export async function checkDump(source: AsyncIterable<Buffer> | Readable, rules:
     gaps: [...rw.gaps.values()],
     ruleErrors: [...rw.ruleErrors],
     outside: rw.outsideFindings,
-    restore,
+    restore:
+      rules.data.outside.roles === 'pseudonymise' && !rw.createsRoles
+        ? [
+            ...restore,
+            {
+              table: '(roles)',
+              severity: 'warning',
+              message:
+                'roles: pseudonymise, and this dump creates no roles (pg_dump, not pg_dumpall): its OWNER TO and GRANT statements will name pseudonymous roles the target lacks; dump with --no-owner --no-privileges, or create those roles before the restore',
+            },
+          ]
+        : restore,
     unused: rules.unusedPatterns(),
     tables: new Set([...rw.schema.tables.keys(), ...rw.stats.keys()]).size,
     columns,

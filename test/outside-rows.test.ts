@@ -168,6 +168,15 @@ describe('what lies outside the rows (pg_dump 15)', () => {
     expect(markersIn(r.output.toString())).toEqual([]);
   });
 
+  it('check warns that pseudonymous roles must exist when the dump creates none (pg_dump, not pg_dumpall)', async () => {
+    const { checkDump } = await import('../src/api.js');
+    const yaml = `${RULES}outside: { literals: scrub, roles: pseudonymise }\n`;
+    const one = await checkDump(Readable.from([dumps.copy!]), await rules(yaml));
+    expect(one.restore.some((p) => p.table === '(roles)' && p.severity === 'warning')).toBe(true);
+    const all = await checkDump(Readable.from([dumpall]), await rules(yaml));
+    expect(all.restore.some((p) => p.table === '(roles)')).toBe(false);
+  });
+
   it('comments: keep and drop on request; objects: per-object overrides', async () => {
     const keep = rewriteBuffer(dumps.copy!, { rules: await rules(`${RULES}outside: { literals: scrub, comments: keep }\n`) }).output.toString();
     expect(keep).toContain(`COMMENT ON TABLE public.users IS 'ask ${EMAIL}';`);

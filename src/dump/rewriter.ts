@@ -143,6 +143,8 @@ export class DumpRewriter {
   readonly gaps = new Map<string, Gap & { line: number }>();
   readonly ruleErrors = new Set<string>();
   readonly outsideFindings: OutsideFinding[] = [];
+  /** the dump creates roles (pg_dumpall), so pseudonymous role names come with their CREATE ROLE */
+  createsRoles = false;
   /** what the policy for what lies outside the rows did (secrets removed, comments scrubbed…) */
   readonly outsideCounts: Partial<Record<OutsideCount, number>> = {};
   private readonly observer: DumpObserver | undefined;
@@ -531,6 +533,7 @@ export class DumpRewriter {
       throw this.positioned(e, line, undefined);
     }
     const cls = classify(toks);
+    if (cls.kind === 'role' && cls.verb.startsWith('CREATE')) this.createsRoles = true;
     const object = this.object ?? (cls.verb || undefined);
     const res = applyOutside(sql, cls, object ?? '', this.context());
     for (const [k, n] of Object.entries(res.counts)) this.outsideCounts[k as OutsideCount] = (this.outsideCounts[k as OutsideCount] ?? 0) + n;
