@@ -33,7 +33,8 @@ export class PiiDetector {
   /** Kinds found in `text` (a bit per kind, in PII_KINDS order). */
   kinds(text: string, depth = 0): number {
     let found = 0;
-    for (const m of matches(text, TABLE_KINDS)) found |= BIT[m.kind as PiiKind];
+    // one match of a kind is enough to count it: the rest of a long text is not searched for it
+    for (const k of TABLE_KINDS) if (!matches(text, [k]).next().done) found |= BIT[k];
     if (this.isName(text)) found |= BIT.name;
     // a base64 blob may hide JSON with addresses in it (Django sessions, signed cookies)
     if (depth === 0 && text.length >= 24) {
