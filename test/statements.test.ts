@@ -114,6 +114,11 @@ describe('applyOutside', () => {
     expect(apply(sql, keep).stop).toBeUndefined();
   });
 
+  it('an e-mail in a role name gets the advice for role names, one in a string or comment the advice for literals', () => {
+    expect(apply('CREATE ROLE "jane@mail.org";').stop).toMatch(/a name looks like an e-mail address.*outside\.roles: pseudonymise/);
+    expect(apply("ALTER ROLE \"jane@mail.org\" SET application_name = 'bob@mail.org';").stop).toMatch(/a string constant or comment/);
+  });
+
   it('role names become pseudonyms wherever a dump names a role', () => {
     const c = ctx({ policy: { ...DEFAULT_OUTSIDE, roles: 'pseudonymise', objects: [] } });
     expect(apply('ALTER TABLE public.t OWNER TO alice;', c).text).toBe('ALTER TABLE public.t OWNER TO "role_5";');
@@ -146,7 +151,8 @@ describe('comments are free text, wherever they are', () => {
   });
 
   it('a comment inside a statement counts as a finding under literals: fail; comments: keep keeps the free ones', async () => {
-    await expect(run('')).rejects.toThrow(/object CREATE TABLE|personal data/);
+    // the e-mail is in a comment inside the statement, not in a role's name: the advice says so
+    await expect(run('')).rejects.toThrow(/a string constant or comment holds what looks like personal data or a secret \(email\)/);
     const kept = await run('outside: { literals: keep, comments: keep }\n');
     expect(kept).toContain('jane.comment@gmail.com');
     expect(kept).toContain('bob.inner@gmail.com');

@@ -124,15 +124,18 @@ function splice(sql: string, edits: Edit[]): string {
 
 const DDL_KINDS = ['email', 'secret', 'ip', 'card', 'phone', 'postcode', 'nino'].filter((k) => detector(k).inDdl);
 
-/** Detector kinds found in the statement's string constants, quoted names and comments. */
-function findings(sql: string, toks: Token[]): string[] {
-  const kinds = new Set<string>();
+/** Detector kinds found in the statement's string constants and comments, and e-mails in its quoted names. */
+function findings(sql: string, toks: Token[]): { kinds: string[]; onlyInNames: boolean } {
+  const inText = new Set<string>();
+  let inNames = false;
   for (const t of toks) {
-    if (t.t === 'str') for (const m of matches(stringValue(sql, t), DDL_KINDS)) kinds.add(m.kind);
-    else if (t.t === 'id' && t.quoted) for (const m of matches(t.v, ['email'])) kinds.add(m.kind);
+    if (t.t === 'str') for (const m of matches(stringValue(sql, t), DDL_KINDS)) inText.add(m.kind);
+    else if (t.t === 'id' && t.quoted && !matches(t.v, ['email']).next().done) inNames = true;
   }
-  for (const c of commentSpans(sql)) for (const m of matches(sql.slice(c.at, c.end), COMMENT_KINDS)) kinds.add(m.kind);
-  return [...kinds];
+  for (const c of commentSpans(sql)) for (const m of matches(sql.slice(c.at, c.end), COMMENT_KINDS)) inText.add(m.kind);
+  const kinds = new Set(inText);
+  if (inNames) kinds.add('email');
+  return { kinds: [...kinds], onlyInNames: inNames && inText.size === 0 };
 }
 
 /** What counts in free-text comments: every kind with a fake but URLs (a site's own links). */
@@ -187,7 +190,7 @@ export function applyOutside(sql: string, cls: Classified, label: string, ctx: O
   // what is found is judged on the statement as it will be written, without the secrets just removed
   const edited = edits.length ? splice(sql, edits.splice(0)) : sql;
   const etoks = edited === sql ? toks : tokenize(edited);
-  const found = findings(edited, etoks);
+  const { kinds: found, onlyInNames } = findings(edited, etoks);
 
   if (cls.kind === 'comment') {
     const action = override ?? ctx.policy.comments;
@@ -216,9 +219,9 @@ export function applyOutside(sql: string, cls: Classified, label: string, ctx: O
         found,
         counts,
         stop:
-          found.length === 1 && found[0] === 'email' && etoks.every((t) => t.t !== 'str' || matches(stringValue(edited, t), ['email']).next().done)
+          onlyInNames
             ? `a name looks like an e-mail address (personal data): set outside.roles: pseudonymise, or outside.objects: { "${label}": keep }`
-            : `a string constant holds what looks like personal data or a secret (${kinds}): set outside.literals: scrub, or outside.objects: { "${label}": scrub | keep | drop }`,
+            : `a string constant or comment holds what looks like personal data or a secret (${kinds}): set outside.literals: scrub, or outside.objects: { "${label}": scrub | keep | drop }`,
       };
     }
     if (action === 'scrub') {
@@ -378,7 +381,7 @@ const SAFE_STAT_KEYS = new Set(['version', 'schemaname', 'relname', 'attname', '
  * kept, so the restore still has them.
  */
 function statistics(sql: string, toks: Token[], ctx: OutsideContext, counts: OutsideResult['counts']): OutsideResult {
-  const found = findings(sql, toks);
+  const found = findings(sql, toks).kinds;
   const policy = ctx.policy.statistics;
   if (policy === 'keep') return { action: 'keep', found, counts };
   const drop = (): OutsideResult => ((counts.statisticsDropped = 1), { action: 'drop', found, counts });
