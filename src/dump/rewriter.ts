@@ -14,7 +14,7 @@ import { NULL_FIELD } from './copy-codec.js';
 import { UTF8_CODEC, codecFor, type TextCodec } from './encoding.js';
 import { AnonymiseError } from '../errors.js';
 import { Output } from './output.js';
-import type { CompiledRules, Gap, TablePlan } from '../rules/rule-compiler.js';
+import type { ColumnAction, CompiledRules, Gap, TablePlan } from '../rules/rule-compiler.js';
 import { parseCopyHeader, parseSet, tableKey } from './schema.js';
 import { SchemaModel } from './schema-model.js';
 import { RowCursor } from './row-cursor.js';
@@ -386,11 +386,11 @@ export class DumpRewriter {
     const lineOfCode = this.line + countLf(buf, start, code);
     switch (word) {
       case 'COPY':
-        this.out.bytes(buf, this.dataComments(buf, start, code, stable, lineOfCode), end, stable);
+        this.out.bytes(buf, this.dataComments(buf, start, code, lineOfCode), end, stable);
         this.copyHeader(buf, code, end, lineOfCode);
         return;
       case 'INSERT':
-        this.insertStatement(buf, this.dataComments(buf, start, code, stable, lineOfCode), code, end, stable, lineOfCode);
+        this.insertStatement(buf, this.dataComments(buf, start, code, lineOfCode), code, end, stable, lineOfCode);
         return;
       case 'SELECT': {
         const path = /^SELECT\s+pg_catalog\.set_config\(\s*'search_path'\s*,\s*'((?:[^']|'')*)'/i.exec(buf.toString('latin1', code, Math.min(end, code + 256)));
@@ -458,10 +458,10 @@ export class DumpRewriter {
   /**
    * The comments before a statement, `buf[start..code)`: pg_dump's header names the object that
    * follows (`header`: a statement outside the rows); role names in them are pseudonymised when the
-   * policy says so; and, being free text, they are examined as comments are. Returns the text to write
-   * instead, or null to write them as they are.
+   * policy says so; and, being free text, they are examined as comments are. Returns their text as it
+   * is to be written, and whether that differs from the input; null when there are no comments.
    */
-  private comments(buf: Buffer, start: number, code: number, line: number, header: boolean): string | null {
+  private comments(buf: Buffer, start: number, code: number, line: number, header: boolean): { text: string; changed: boolean } | null {
     if (!hasComment(buf, start, code)) return null;
     const original = this.codec.decode(buf.subarray(start, code));
     let text = original;
@@ -478,14 +478,14 @@ export class DumpRewriter {
     }
     if (!header && this.observer?.statement)
       this.observer.statement({ kind: 'comment', object: this.object ?? 'comments', database: this.database, line, strings: [text], secrets: 0 });
-    return text === original ? null : text;
+    return { text, changed: text !== original };
   }
 
-  /** Writes the comments before a data statement (rewritten if need be); returns where the rest begins. */
-  private dataComments(buf: Buffer, start: number, code: number, stable: boolean, line: number): number {
-    const text = this.comments(buf, start, code, line, false);
-    if (text === null) return start;
-    const bytes = this.codec.encode(text);
+  /** Writes the comments before a data statement if they were rewritten; returns where the rest begins. */
+  private dataComments(buf: Buffer, start: number, code: number, line: number): number {
+    const c = this.comments(buf, start, code, line, false);
+    if (!c?.changed) return start;
+    const bytes = this.codec.encode(c.text);
     this.out.bytes(bytes, 0, bytes.length, false);
     return code;
   }
@@ -523,8 +523,9 @@ export class DumpRewriter {
       this.out.bytes(buf, start, end, stable);
       return;
     }
-    // the comments before the statement, when they are rewritten
-    const prefix = this.comments(buf, start, code, line, true);
+    // the comments before the statement
+    const comments = this.comments(buf, start, code, line, true);
+    const prefix = comments?.changed ? comments.text : null;
     const sql = this.codec.decode(buf.subarray(code, end));
     let toks;
     try {
@@ -566,7 +567,7 @@ export class DumpRewriter {
     if (this.observer?.statement) {
       const strings: string[] = [];
       // pg_dump's comments name objects and owners: they are read too
-      if (hasComment(buf, start, code)) strings.push(prefix ?? this.codec.decode(buf.subarray(start, code)));
+      if (comments) strings.push(comments.text);
       for (const t of written === sql ? toks : tokenize(written)) {
         if (t.t === 'str') strings.push(stringValueOf(written, t));
         else if (t.t === 'id' && t.quoted) strings.push(t.v);
@@ -913,7 +914,7 @@ export class DumpRewriter {
    * fields, or as SQL literals for an INSERT); returns where the untouched rest of the row begins.
    * Every value is computed before a byte is written, so that an error never leaves half a row.
    */
-  private writeValues(buf: Buffer, from: number, actions: readonly (unknown | null)[], sql: boolean): number {
+  private writeValues(buf: Buffer, from: number, actions: readonly (ColumnAction | null)[], sql: boolean): number {
     const row = this.row;
     const out = this.out;
     const n = row.ncols;
