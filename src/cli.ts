@@ -106,7 +106,7 @@ async function run(input: string | undefined, flags: RunFlags, io: Io): Promise<
     if (src.stream instanceof Readable) src.stream.destroy();
     setTimeout(() => {
       cleanup();
-      process.exit(128 + (osConstants.signals[sig] ?? 15));
+      process.exit(signalStatus(sig));
     }, 5000).unref();
   };
   for (const sig of SIGNALS) process.on(sig, onSignal);
@@ -189,7 +189,7 @@ async function run(input: string | undefined, flags: RunFlags, io: Io): Promise<
     }
     if (signalled) {
       io.stderr.write(`anonymise-dump: interrupted by ${signalled}${flags.output ? '; no output file written' : '; the output ends with the ABORTED marker'}\n`);
-      return 128 + (osConstants.signals[signalled] ?? 15);
+      return signalStatus(signalled);
     }
     throw e;
   } finally {
@@ -202,6 +202,17 @@ const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.
 
 /** Signals that end a run: each leaves no -o file, and marks stdout output ABORTED. */
 const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
+
+/** The exit status of a run a signal ended: 128 + its number, as a shell reports it. */
+function signalStatus(sig: NodeJS.Signals): number {
+  return 128 + (osConstants.signals[sig] ?? 15);
+}
+
+/** A failed system call (disk full, a closed file) in one line: what failed and its code, no path. */
+function systemError(e: NodeJS.ErrnoException): string {
+  const what = e.syscall === 'write' || e.syscall === 'writev' ? 'write the output' : e.syscall;
+  return `cannot ${what} (${e.code}${e.code === 'ENOSPC' ? ': no space left on the device' : ''})`;
+}
 
 function statOrNull(path: string): Stats | null {
   try {
@@ -438,9 +449,9 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
       return e.exitCode;
     }
     // the output could not be written (disk full, a closed file): one line, and the output is not complete
-    const sys = (e as NodeJS.ErrnoException | null)?.code;
-    if (typeof sys === 'string' && /^E[A-Z]+$/.test(sys) && (e as NodeJS.ErrnoException).syscall) {
-      say(`anonymise-dump: cannot ${(e as NodeJS.ErrnoException).syscall === 'write' || (e as NodeJS.ErrnoException).syscall === 'writev' ? 'write the output' : (e as NodeJS.ErrnoException).syscall} (${sys}${sys === 'ENOSPC' ? ': no space left on the device' : ''})\n`);
+    const sys = e as NodeJS.ErrnoException | null;
+    if (typeof sys?.code === 'string' && /^E[A-Z]+$/.test(sys.code) && sys.syscall) {
+      say(`anonymise-dump: ${systemError(sys)}\n`);
       return EXIT.input;
     }
     // a bug: say so without echoing anything that could hold data
