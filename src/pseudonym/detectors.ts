@@ -243,8 +243,12 @@ export function detectorRegExp(kind: string): RegExp {
 /** Whether `text` (a whole value) is a match of `kind`. */
 export function isWhole(kind: string, text: string): boolean {
   const d = detector(kind);
-  return new RegExp(`^(?:${d.pattern})$`, 'u').test(text) && (d.valid?.(text) ?? true);
+  let re = wholeCache.get(kind);
+  if (!re) wholeCache.set(kind, (re = new RegExp(`^(?:${d.pattern})$`, 'u')));
+  return re.test(text) && (d.valid?.(text) ?? true);
 }
+/** Anchored patterns, compiled once (the leak check asks of every original value). */
+const wholeCache = new Map<string, RegExp>();
 
 /** Kinds that look like personal data but are our own reserved fakes. */
 export function isReservedFake(kind: string, text: string): boolean {
