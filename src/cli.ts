@@ -226,7 +226,7 @@ function statOrNull(path: string): Stats | null {
  * Why a pseudonym key is too weak, or null. Short keys, repeated patterns, few distinct characters and
  * a word followed by a number (council2024) fall to a word list tried against one known pair.
  */
-export function weakKey(key: string): string | null {
+function weakKey(key: string): string | null {
   if (Buffer.byteLength(key) < 16) return 'shorter than 16 bytes';
   if (/^(.+?)\1+$/s.test(key)) return 'a repeated pattern';
   if (new Set(key).size < 8) return 'fewer than 8 distinct characters';

@@ -157,7 +157,7 @@ export function examineComments(text: string, ctx: OutsideContext, label: string
   return { text: scrubbed, found: [...found] };
 }
 
-export function objectAction(policy: OutsidePolicy, label: string): ObjectAction | undefined {
+function objectAction(policy: OutsidePolicy, label: string): ObjectAction | undefined {
   return policy.objects.find((o) => o.re.test(label))?.action;
 }
 

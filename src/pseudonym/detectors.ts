@@ -236,7 +236,7 @@ export function detector(kind: string): Detector {
 }
 
 /** A fresh global regular expression for a kind (each caller owns its lastIndex). */
-export function detectorRegExp(kind: string): RegExp {
+function detectorRegExp(kind: string): RegExp {
   return new RegExp(detector(kind).pattern, 'gu');
 }
 

@@ -39,11 +39,6 @@ export function shiftDays(s: string, days: number): string {
   return `${String(shown).padStart(4, '0')}-${String(mo).padStart(2, '0')}-${String(d).padStart(2, '0')}${m[4]}${bc ? ' BC' : ''}`;
 }
 
-/** Whether `s` is a date or timestamp this module can move. */
-export function isDateText(s: string): boolean {
-  return DATE.test(s);
-}
-
 /** A whole number of days in ±1..max (never 0) from a uniform draw `u` in [-1, 1). */
 export function offsetDays(u: number, max: number): number {
   const n = 1 + Math.floor(Math.abs(u) * max);

@@ -7,7 +7,7 @@ import type { RuleKind } from './kind.js';
 type Scrub = Extract<ColumnRule, { kind: 'scrub' }>;
 
 /** What `scrub` can find: the detector table's kinds, and person names (names.ts, from faker's lists). */
-export const SCRUB_KINDS = [...DETECTOR_NAMES, 'name'];
+const SCRUB_KINDS = [...DETECTOR_NAMES, 'name'];
 
 export const scrub: RuleKind<Scrub> = {
   key: 'scrub',
