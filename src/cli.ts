@@ -15,7 +15,10 @@ import { buildReport, humanSummary } from './commands/summary.js';
 import { DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_VALUE_BYTES, type DumpRewriter } from './dump/rewriter.js';
 import { PII_KINDS, foundAny, formatScan, scanDump, type PiiKind } from './commands/scan.js';
 import { draftRules } from './commands/init.js';
-import { readFileAhead, readStdinAhead } from './io/input.js';
+import { readStdinAhead } from './io/input.js';
+import { openPath, openStream, plainBytes, type DumpSource } from './archive/open.js';
+import { rewriteArchive } from './archive/rewrite.js';
+import { ArchiveFormat } from './archive/format.js';
 import { FdWriter } from './io/fd-writer.js';
 
 export interface Io {
@@ -27,16 +30,16 @@ export interface Io {
 
 const DEFAULT_SECRET_ENV = 'ANONYMISE_DUMP_SECRET';
 
-function openInput(path: string | undefined, io: Io): { stream: AsyncIterable<Buffer>; size?: number; name: string } {
-  if (path === undefined || path === '-') return { stream: stdinIsFile(io) ? readStdinAhead() : io.stdin, name: 'stdin' };
+async function openInput(path: string | undefined, io: Io): Promise<DumpSource> {
+  if (path === undefined || path === '-') return openStream(stdinIsFile(io) ? readStdinAhead() : io.stdin, 'stdin');
   if (!existsSync(path)) throw new AnonymiseError('USAGE', `no such input file: ${path}`);
-  const st = statSync(path);
-  if (st.isDirectory())
-    throw new AnonymiseError(
-      'NOT_PLAIN_DUMP',
-      `input ${path} is a directory (a pg_dump directory-format archive?), not a plain SQL dump: convert it with \`pg_restore -f - ${path} | anonymise-dump …\``,
-    );
-  return { stream: readFileAhead(path), size: st.size, name: path };
+  return openPath(path);
+}
+
+/** The input as plain dump bytes (an archive as pg_restore prints it, every entry included): what check, scan and init read. */
+async function openPlain(path: string | undefined, io: Io): Promise<{ stream: AsyncIterable<Buffer>; name: string }> {
+  const src = await openInput(path, io);
+  return { stream: plainBytes(src, { everything: true }), name: src.name };
 }
 
 interface RunFlags {
@@ -49,6 +52,9 @@ interface RunFlags {
   progress?: boolean;
   maxLineBytes: number;
   maxValueBytes: number;
+  format?: 'plain' | 'custom' | 'directory';
+  jobs?: number;
+  tables?: string[];
 }
 
 function progressLine(rw: DumpRewriter, started: number, size: number | undefined): string {
@@ -78,7 +84,13 @@ async function run(input: string | undefined, flags: RunFlags, io: Io): Promise<
   const rules = compileRules(data, secret || undefined);
   if (!secret && !flags.quiet)
     io.stderr.write(`anonymise-dump: note: $${flags.secretEnv} is not set; pseudonyms use a random key and are consistent within this run only\n`);
-  const src = openInput(input, io);
+  const source = await openInput(input, io);
+  const format = flags.format ?? (source.kind === 'plain' ? 'plain' : source.archive.format === ArchiveFormat.Custom ? 'custom' : 'directory');
+  if (source.kind === 'plain' && format !== 'plain')
+    throw new AnonymiseError('USAGE', `--format ${format} needs an archive as input (pg_dump -Fc or -Fd); a plain dump is written as a plain dump`);
+  if (flags.tables?.length && format === 'plain') throw new AnonymiseError('USAGE', '--tables works on directory archives (pg_dump -Fd)');
+  if (source.kind === 'archive' && format !== 'plain') return runArchive(source, format, flags, secret || undefined, rules, io);
+  const src = { stream: plainBytes(source), size: source.size, name: source.name };
 
   let tmpPath: string | null = null;
   let fileOut: Writable | null = null;
@@ -103,7 +115,7 @@ async function run(input: string | undefined, flags: RunFlags, io: Io): Promise<
     cleanup();
     interrupt.abort(new AnonymiseError('INTERRUPTED', `interrupted by ${sig}`));
     // a pipe still open (pg_dump writing on) must not keep the process alive once the run has ended
-    if (src.stream instanceof Readable) src.stream.destroy();
+    if ((input === undefined || input === '-') && io.stdin instanceof Readable) io.stdin.destroy();
     setTimeout(() => {
       cleanup();
       process.exit(signalStatus(sig));
@@ -197,6 +209,77 @@ async function run(input: string | undefined, flags: RunFlags, io: Io): Promise<
   }
 }
 
+/**
+ * An archive written as an archive: custom to a file (offsets filled in) or to stdout, directory to a
+ * new directory; both through a temporary name beside the target, renamed on success.
+ */
+async function runArchive(
+  source: Extract<DumpSource, { kind: 'archive' }>,
+  format: 'custom' | 'directory',
+  flags: RunFlags,
+  secret: string | undefined,
+  rules: ReturnType<typeof compileRules>,
+  io: Io,
+): Promise<number> {
+  if (flags.gzip) throw new AnonymiseError('USAGE', '--gzip is for plain output: an archive keeps its own compression');
+  if (format === 'directory' && !flags.output) throw new AnonymiseError('USAGE', 'a directory archive is written with -o DIR');
+  if (flags.output && format === 'custom') {
+    const existing = statOrNull(flags.output);
+    if (existing && !existing.isFile()) throw new AnonymiseError('USAGE', `-o ${flags.output} is not a regular file (a directory or device): give a file path, or leave -o out for stdout`);
+  }
+  const interrupt = new AbortController();
+  let signalled: NodeJS.Signals | null = null;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (signalled) return;
+    signalled = sig;
+    interrupt.abort(new AnonymiseError('INTERRUPTED', `interrupted by ${sig}`));
+    setTimeout(() => process.exit(signalStatus(sig)), 5000).unref();
+  };
+  for (const sig of SIGNALS) process.on(sig, onSignal);
+  const started = Date.now();
+  const showProgress = flags.progress ?? Boolean(io.stderr.isTTY);
+  const stdoutOut = flags.output ? null : (asyncStdout(io) ?? io.stdout);
+  try {
+    const result = await rewriteArchive(source.archive, {
+      rules,
+      rulesSource: { files: flags.rules },
+      secret,
+      maxLineBytes: flags.maxLineBytes,
+      maxValueBytes: flags.maxValueBytes,
+      jobs: flags.jobs ?? (source.archive.path === null ? 1 : undefined),
+      tables: flags.tables,
+      format,
+      output: flags.output ?? null,
+      stdout: stdoutOut ?? undefined,
+      signal: interrupt.signal,
+      onEntry: showProgress ? (done, total, name) => io.stderr.write(`\r\x1b[K${done}/${total} data entries  ${name}`) : undefined,
+    });
+    if (stdoutOut && stdoutOut !== io.stdout) {
+      stdoutOut.end();
+      await once(stdoutOut, 'finish');
+    }
+    if (showProgress) io.stderr.write('\r\x1b[K');
+    const report = buildReport(result, source.name, (Date.now() - started) / 1000, secret ? flags.secretEnv : 'random');
+    if (flags.report) writeFileSync(flags.report, JSON.stringify(report, null, 2) + '\n', { mode: 0o600 });
+    if (!flags.quiet) io.stderr.write(humanSummary(report));
+    return EXIT.ok;
+  } catch (e) {
+    if (showProgress) io.stderr.write('\r\x1b[K');
+    if (isEpipe(e)) return EXIT.ok;
+    if (stdoutOut && stdoutOut !== io.stdout) {
+      stdoutOut.end();
+      await once(stdoutOut, 'finish').catch(() => {});
+    }
+    if (signalled) {
+      io.stderr.write(`anonymise-dump: interrupted by ${signalled}${flags.output ? '; no output written' : '; the archive on stdout is cut short and will not restore'}\n`);
+      return signalStatus(signalled);
+    }
+    throw e;
+  } finally {
+    for (const sig of SIGNALS) process.off(sig, onSignal);
+  }
+}
+
 /** The package's version, read once from package.json beside dist/. */
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -269,7 +352,7 @@ function isEpipe(e: unknown): boolean {
 async function check(input: string | undefined, flags: { rules?: string[] }, io: Io): Promise<number> {
   if (!flags.rules?.length) throw new AnonymiseError('USAGE', 'no rules: give at least one -r RULES.yaml');
   const rules = compileRules(await readRules({ files: flags.rules }), 'check');
-  const src = openInput(input, io);
+  const src = await openPlain(input, io);
   const res = await checkDump(src.stream, rules);
   const out: string[] = [];
   const policy = rules.unknown;
@@ -318,7 +401,7 @@ async function leaks(input: string | undefined, flags: ScanFlags, io: Io): Promi
   await fake.loadLocales(['en', 'en_GB']);
   const ignore = new Set<string>();
   for (const loc of ['en', 'en_GB']) for (const n of Object.values(fake.personNames(loc)).flat()) ignore.add(n);
-  const src = openInput(input, io);
+  const src = await openPlain(input, io);
   const { leakCheck } = await import('./commands/leak-check.js');
   const report = await leakCheck(src.stream, rules, flags.against!, { ignore });
   const cols = Object.entries(report.columns);
@@ -344,7 +427,7 @@ async function scan(input: string | undefined, flags: ScanFlags, io: Io): Promis
     const bad = gate.filter((k) => !PII_KINDS.includes(k));
     if (bad.length) throw new AnonymiseError('USAGE', `--fail-on-pii: unknown kind ${bad[0]} (expected ${PII_KINDS.join(', ')})`);
   }
-  const src = openInput(input, io);
+  const src = await openPlain(input, io);
   const res = await scanDump(src.stream, { sampleRows: flags.sampleRows });
   if (flags.json) io.stdout.write(JSON.stringify(res, null, 2) + '\n');
   else io.stdout.write(formatScan(res));
@@ -373,7 +456,7 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
   program
     .command('run', { isDefault: true })
     .description('rewrite a dump by the rules (the default command)')
-    .argument('[input]', 'plain or gzip pg_dump output; - or absent for stdin')
+    .argument('[input]', 'pg_dump output: plain (or gzip), a custom archive, or a directory archive; - or absent for stdin')
     .option('-r, --rules <file>', 'rules file (YAML); repeatable, later files win', collect)
     .option('-o, --output <file>', 'write here (atomically, mode 0600) instead of stdout')
     .option('--gzip', 'gzip the output')
@@ -388,6 +471,9 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
     .addOption(
       new Option('--max-value-bytes <n>', 'largest value a rule may read').default(DEFAULT_MAX_VALUE_BYTES).argParser(positiveInt('--max-value-bytes', 1024)),
     )
+    .addOption(new Option('--format <format>', 'output format (default: the input\'s)').choices(['plain', 'custom', 'directory']))
+    .addOption(new Option('--jobs <n>', 'worker threads for an archive\'s tables (default: the number of cores)').argParser(positiveInt('--jobs')))
+    .option('--tables <glob>', 'directory archives: rewrite only these tables\' data (schema.table, * and ?); repeatable', collect)
     .action(async (input: string | undefined, flags: RunFlags) => {
       code = await run(input, flags, io);
     });
@@ -395,7 +481,7 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
   program
     .command('check')
     .description('list tables and columns of a dump that no rule classifies, and rules that name nothing')
-    .argument('[input]', 'plain or gzip pg_dump output; - or absent for stdin')
+    .argument('[input]', 'pg_dump output: plain (or gzip), a custom archive, or a directory archive; - or absent for stdin')
     .option('-r, --rules <file>', 'rules file (YAML); repeatable', collect)
     .action(async (input: string | undefined, flags: { rules?: string[] }) => {
       code = await check(input, flags, io);
@@ -404,7 +490,7 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
   program
     .command('scan')
     .description('count values that look like personal data, per table and column (never shows a value)')
-    .argument('[input]', 'plain or gzip pg_dump output; - or absent for stdin')
+    .argument('[input]', 'pg_dump output: plain (or gzip), a custom archive, or a directory archive; - or absent for stdin')
     .option('--json', 'the full counts as JSON')
     .option('--against <url>', 'leak check: look for the original values of rewritten columns, read from this source database')
     .option('-r, --rules <file>', 'with --against: the rules the dump was made with', collect)
@@ -418,7 +504,7 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
   program
     .command('init')
     .description('write a draft rules file for a dump to stdout: every table and column, with suggestions')
-    .argument('[input]', 'plain or gzip pg_dump output; - or absent for stdin')
+    .argument('[input]', 'pg_dump output: plain (or gzip), a custom archive, or a directory archive; - or absent for stdin')
     .option('--sample-rows <n>', 'read at most n rows of each table (default: every row of a dump; 1000 with --db)', positiveInt('--sample-rows'))
     .option('--db <url>', 'read a live database instead of a dump: its catalog, and a sample of each table')
     .action(async (input: string | undefined, flags: { sampleRows?: number; db?: string }) => {
@@ -432,7 +518,7 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
       } else {
         // the whole table, not its first rows: personal data past row 1,000 counts too
         const sampleRows = flags.sampleRows ?? Infinity;
-        const src = openInput(input, io);
+        const src = await openPlain(input, io);
         const res = await scanDump(src.stream, { sampleRows, jsonKeys: true });
         io.stdout.write(draftRules(res, { source: src.name, sampleRows }));
       }

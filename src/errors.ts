@@ -23,6 +23,8 @@ export interface Position {
   /** the object a statement outside the rows belongs to (`FUNCTION public.notify()`) */
   object?: string;
   file?: string;
+  /** the archive TOC entry whose text or data this is (`TOC entry 3340 (TABLE DATA public t)`); `line` then counts within it */
+  entry?: string;
 }
 
 export class AnonymiseError extends Error {
@@ -53,7 +55,8 @@ function formatMessage(code: ErrorCode, detail: string, p: Position): string {
   if (code === 'RULES' && p.file) return `${p.file}${p.line ? `:${p.line}` : ''}: ${detail}`;
   if (code === 'USAGE' || code === 'RULES') return detail;
   const where: string[] = [];
-  if (p.line !== undefined) where.push(`input line ${p.line}`);
+  if (p.entry) where.push(p.line !== undefined ? `${p.entry} line ${p.line}` : p.entry);
+  else if (p.line !== undefined) where.push(`input line ${p.line}`);
   if (p.table) where.push(`table ${p.table}`);
   if (p.column) where.push(`column ${p.column}`);
   if (p.object) where.push(`object ${p.object}`);

@@ -21,7 +21,7 @@ import { RowCursor } from './row-cursor.js';
 import { StatementScanner, UnitKind, skipBlank } from './sql-lexer.js';
 import { InsertValues, findValuesKeyword, parseInsertHeader, type InsertHeader } from './insert-parser.js';
 import { tokenize } from './sql-tokens.js';
-import { classify, objectLabel, tocHeader } from './statements.js';
+import { classify, objectLabel, tocHeader, type TocHeader } from './statements.js';
 import { applyOutside, examineComments, pseudonymiseComments, stringValue as stringValueOf, type OutsideContext, type OutsideCount } from './outside.js';
 import type { DumpObserver } from './observer.js';
 import { matches } from '../pseudonym/detectors.js';
@@ -40,6 +40,8 @@ export interface TableStats {
   rowsDropped: number;
   /** column → values whose output differs from the input */
   changed: Record<string, number>;
+  /** an archive's data copied as it was (compressed blocks, never read): its rows were not counted */
+  copied?: boolean;
 }
 
 export interface RewriterOptions {
@@ -60,6 +62,12 @@ export interface RewriterOptions {
   inspect?: boolean;
   /** sees every statement outside the rows and every row, as written */
   observer?: DumpObserver;
+  /**
+   * Archive mode: the caller hands over one TOC entry's text at a time (beginEntry, write, endEntry).
+   * Nothing is held back (the caller writes nothing before the whole TOC has passed and
+   * schemaComplete() has checked it), and no plain dump header or footer is looked for.
+   */
+  archive?: boolean;
   /** each database's schema once it is complete (at the next `\connect`, and at the end), with its rules */
   onSchema?: (schema: SchemaModel, rules: CompiledRules, database: string | null) => void;
 }
@@ -139,6 +147,7 @@ export class DumpRewriter {
   private tail: Buffer = Buffer.alloc(0);
   private ended = false;
   private readonly inspect: boolean;
+  private readonly archiveMode: boolean;
   /** inspect mode: gaps and rule errors found, each once */
   readonly gaps = new Map<string, Gap & { line: number }>();
   readonly ruleErrors = new Set<string>();
@@ -177,11 +186,74 @@ export class DumpRewriter {
     this.maxValueBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
     this.maxHeld = options.maxHeldBytes ?? DEFAULT_MAX_HELD_BYTES;
     this.inspect = options.inspect ?? false;
+    this.archiveMode = options.archive ?? false;
     this.observer = options.observer;
     this.row = new RowCursor(this.maxValueBytes, () => ({ line: this.line, table: this.currentTable ?? undefined }));
     this.onSchema = options.onSchema;
     this.out = new Output((chunk) => this.emit(chunk));
     this.scanner.begin(true);
+    if (options.archive) this.held = null;
+  }
+
+  // ── archive mode ────────────────────────────────────────────────────────────────────────────────
+
+  /** Archive mode: the TOC entry whose text comes next, named as pg_dump's comment header names it in a plain dump. */
+  beginEntry(h: TocHeader): void {
+    this.line = 1;
+    if (h.type === 'TABLE DATA') this.dataFor = `${h.schema}.${h.name}`;
+    else {
+      this.object = redactLabel(objectLabel(h));
+      this.dataFor = null;
+    }
+  }
+
+  /** Archive mode: the entry's text has all been written; it must end where a statement ends. */
+  endEntry(): void {
+    if (this.state !== State.Sql)
+      throw new AnonymiseError('BAD_INPUT', 'the data ends inside COPY data, without its \\. line (truncated or corrupt archive)', { line: this.line, table: this.currentTable ?? undefined });
+    this.endText();
+    this.scanner.begin(true);
+    this.out.flush();
+  }
+
+  /** Hands on what the output holds (archive mode: before the output is pointed elsewhere). */
+  flushOutput(): void {
+    this.out.flush();
+  }
+
+  /** Archive mode: a table whose data the archive holds (its statistics follow its rules, as in a plain dump). */
+  willFill(table: string): void {
+    this.filled.add(table);
+  }
+
+  /** Archive mode: every definition has been read: the rules are checked against the schema before any data. */
+  schemaComplete(): void {
+    if (this.schemaChecked) return;
+    this.checkSchema();
+    this.schemaChecked = true;
+  }
+
+  /** Archive mode: the plan for the data of a COPY-form entry, from its COPY statement, without reading it. */
+  copyPlan(copyStmt: Buffer): { table: string; plan: TablePlan } {
+    const header = parseCopyHeader(this.codec.decode(copyStmt), this.schema.defaultSchema);
+    if (!header) throw new AnonymiseError('BAD_INPUT', 'cannot read the COPY statement of this entry', { line: 1 });
+    const table = tableKey(header);
+    return { table, plan: this.planTable(table, header.columns ?? this.columnsOf(table), 1) };
+  }
+
+  /** Archive mode: a table's data copied as it was, without reading it. */
+  copiedWhole(table: string, plan: TablePlan): void {
+    this.filled.add(table);
+    this.statsFor(table, plan).copied = true;
+  }
+
+  /** What the rules do with large-object data: keep it, drop it, or (any other rule) stop. */
+  largeObjectRule(): 'keep' | 'drop' {
+    const table = 'pg_catalog.pg_largeobject';
+    const plan = this.rules.plan(table, ['data'], this.parentOf, this.line);
+    if (plan.mode === 'keep') return 'keep';
+    if (plan.mode === 'drop') return 'drop';
+    throw new AnonymiseError('UNSUPPORTED', 'large-object data can only be kept or dropped (or dump with --no-large-objects)', { table });
   }
 
   private emit(chunk: Buffer): void {
@@ -315,19 +387,7 @@ export class DumpRewriter {
     if (this.state !== State.Sql) {
       throw new AnonymiseError('BAD_INPUT', 'input ends inside COPY data (truncated dump?)', { line: this.line, table: this.currentTable ?? undefined });
     }
-    if (this.carry.len > 0) {
-      const buf = this.carry.filled();
-      const n = this.carry.len;
-      if (this.scanner.kind === UnitKind.Meta || !this.scanner.onlyBlank) {
-        // a meta-command on the last line without a newline is complete; anything else is cut off
-        const start = skipBlank(buf, 0, n);
-        if (buf[start] === BACKSLASH && buf.indexOf(LF, start) === -1) this.out.bytes(buf, 0, n, false);
-        else throw new AnonymiseError('BAD_INPUT', 'input ends inside a statement (truncated dump?)', { line: this.line });
-      } else {
-        this.out.bytes(buf, 0, n, false);
-      }
-      this.carry.len = 0;
-    }
+    this.endText();
     const head = /^--\s*\n-- PostgreSQL database (cluster )?dump\b/.exec(this.head.toString('latin1'));
     // a pg_dumpall dump that stopped at a later database still holds an earlier one's "dump complete":
     // only the cluster's own footer says it is whole
@@ -338,6 +398,22 @@ export class DumpRewriter {
     this.out.flush();
     this.release(true);
     this.onSchema?.(this.schema, this.rules, this.database);
+  }
+
+  /** The text ends: what is left in the carry must be blank, comments, or a last meta-command. */
+  private endText(): void {
+    if (this.carry.len === 0) return;
+    const buf = this.carry.filled();
+    const n = this.carry.len;
+    if (this.scanner.kind === UnitKind.Meta || !this.scanner.onlyBlank) {
+      // a meta-command on the last line without a newline is complete; anything else is cut off
+      const start = skipBlank(buf, 0, n);
+      if (buf[start] === BACKSLASH && buf.indexOf(LF, start) === -1) this.out.bytes(buf, 0, n, false);
+      else throw new AnonymiseError('BAD_INPUT', `${this.archiveMode ? 'the text' : 'input'} ends inside a statement (truncated ${this.archiveMode ? 'archive' : 'dump'}?)`, { line: this.line });
+    } else {
+      this.out.bytes(buf, 0, n, false);
+    }
+    this.carry.len = 0;
   }
 
   /** Processes whole units in `buf[start..end)`; returns where the first incomplete unit begins. */
@@ -851,10 +927,9 @@ export class DumpRewriter {
     if (!/^SELECT\s+pg_catalog\.lowrite\s*\(/i.test(head)) return null;
     const table = 'pg_catalog.pg_largeobject';
     // the rule itself, never an observer's reading plan: large-object data is not rows
-    const plan = this.inspect ? this.planTable(table, ['data'], line) : this.rules.plan(table, ['data'], this.parentOf, line);
-    if (plan.mode === 'keep') return 'keep';
-    if (plan.mode === 'drop') return 'drop';
-    throw new AnonymiseError('UNSUPPORTED', 'large-object data can only be kept or dropped (or dump with --no-large-objects)', { line, table });
+    if (!this.inspect) return this.largeObjectRule();
+    const plan = this.planTable(table, ['data'], line);
+    return plan.mode === 'drop' ? 'drop' : 'keep';
   }
 
   private prepareRows(plan: Extract<TablePlan, { mode: 'rewrite' }>): void {

@@ -1,0 +1,157 @@
+/**
+ * The engine's work on an archive, shared by the main thread and the workers: the TOC pass (every
+ * entry's SQL through the same statement classifier, schema model and policy as a plain dump) and the
+ * rewrite of one data entry into the output's framing and compression.
+ */
+import { Readable, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createDeflate, createGzip } from 'node:zlib';
+import { AnonymiseError } from '../errors.js';
+import type { DumpRewriter } from '../dump/rewriter.js';
+import type { CompiledRules } from '../rules/rule-compiler.js';
+import { ArchiveFormat, ArchiveWriter, BLK_DATA, entryName, entryTable, hasData, text, type ArchiveHeader, type TocEntry } from './format.js';
+
+/** The rewriter's output goes wherever the archive code points it: an entry's new text, its data, or nowhere. */
+export class Redirect {
+  target: Buffer[] | null = null;
+  readonly sink = (chunk: Buffer): void => {
+    this.target?.push(chunk);
+  };
+  take(): Buffer[] {
+    const t = this.target ?? [];
+    this.target = [];
+    return t;
+  }
+}
+
+function tocHeader(e: TocEntry): { name: string; type: string; schema: string } {
+  return { name: text(e.tag), type: text(e.desc), schema: e.namespace ? text(e.namespace) : '-' };
+}
+
+/** One TOC string through the engine: the policy's text for it (as read when nothing changes). */
+function entryText(rw: DumpRewriter, out: Redirect, e: TocEntry, sql: string): string {
+  out.target = [];
+  rw.beginEntry(tocHeader(e));
+  rw.write(Buffer.from(sql, 'latin1'));
+  rw.endEntry();
+  const written = Buffer.concat(out.take()).toString('latin1');
+  out.target = null;
+  return written;
+}
+
+export interface TocResult {
+  /** the TOC to write: entries the policy emptied are gone, the rest with their new text */
+  toc: TocEntry[];
+  /** entries the policy removed (comments dropped, statistics stripped) */
+  removed: number;
+}
+
+/**
+ * Every entry's definition, drop statement and COPY statement through the engine, in TOC order, then
+ * the rules checked against the whole schema — all before a byte of output. Returns the TOC to write.
+ */
+export function tocPass(rw: DumpRewriter, out: Redirect, rules: CompiledRules, toc: readonly TocEntry[], format: ArchiveFormat): TocResult {
+  for (const e of toc) if (e.desc === 'TABLE DATA') rw.willFill(entryTable(e));
+  const pseudonymise = rules.data.outside.roles === 'pseudonymise';
+  const result: TocEntry[] = [];
+  let removed = 0;
+  for (const e of toc) {
+    const at = (err: unknown) => (err instanceof AnonymiseError ? err.at({ entry: entryName(e) }) : err);
+    try {
+      const next: TocEntry = { ...e };
+      if (e.defn) next.defn = entryText(rw, out, e, e.defn);
+      if (e.dropStmt) next.dropStmt = entryText(rw, out, e, e.dropStmt);
+      if (pseudonymise && e.owner) next.owner = Buffer.from(rules.rolePseudonym(text(e.owner)), 'utf8').toString('latin1');
+      // an entry whose only content the policy removed goes, as pg_dump would not have written it
+      if (e.defn?.trim() && !next.defn?.trim() && !hasData(e, format)) {
+        removed++;
+        continue;
+      }
+      result.push(next);
+    } catch (err) {
+      throw at(err);
+    }
+  }
+  rw.schemaComplete();
+  if (toc.some((e) => e.desc === 'BLOBS')) rw.largeObjectRule();
+  return { toc: result, removed };
+}
+
+/** What happens to a data entry. */
+export type DataAction = { kind: 'rewrite' } | { kind: 'copy' } | { kind: 'blobs'; keep: boolean };
+
+/** Decides, from the rules alone, whether an entry's data can be copied as it is. */
+export function dataAction(rw: DumpRewriter, e: TocEntry, sameFormat: boolean): DataAction {
+  try {
+    if (e.desc === 'BLOBS') return { kind: 'blobs', keep: rw.largeObjectRule() === 'keep' };
+    if (e.desc !== 'TABLE DATA')
+      throw new AnonymiseError('UNSUPPORTED', `an entry of type ${text(e.desc)} with data of its own is not known to this version`);
+    if (!e.copyStmt) return { kind: 'rewrite' }; // INSERT form: the statements are read
+    const { table, plan } = rw.copyPlan(Buffer.from(e.copyStmt, 'latin1'));
+    if (plan.mode === 'keep' && sameFormat) {
+      rw.copiedWhole(table, plan);
+      return { kind: 'copy' };
+    }
+    return { kind: 'rewrite' };
+  } catch (err) {
+    throw err instanceof AnonymiseError ? err.at({ entry: entryName(e) }) : err;
+  }
+}
+
+/** The rewritten data of entry `e`: its COPY statement read (not written), then its rows through the rules. */
+export async function* rewrittenData(rw: DumpRewriter, out: Redirect, e: TocEntry, input: AsyncIterable<Buffer>, signal?: AbortSignal): AsyncGenerator<Buffer> {
+  try {
+    out.target = null;
+    rw.beginEntry(tocHeader(e));
+    if (e.copyStmt) {
+      rw.write(Buffer.from(e.copyStmt, 'latin1'));
+      rw.flushOutput();
+    }
+    out.target = [];
+    for await (const chunk of input) {
+      if (signal?.aborted) throw signal.reason;
+      rw.write(chunk);
+      const ready = out.take();
+      for (const c of ready) yield c;
+    }
+    rw.endEntry();
+    for (const c of out.take()) yield c;
+  } catch (err) {
+    throw err instanceof AnonymiseError ? err.at({ entry: entryName(e) }) : err;
+  } finally {
+    out.target = null;
+  }
+}
+
+/** zlib's level for our output: the archive's own (before 1.15 it is in the header), else pg_dump's default */
+export function outputLevel(h: ArchiveHeader): number {
+  return h.level > 0 && h.level <= 9 ? h.level : 6;
+}
+
+/**
+ * Writes `data` as entry `e`'s data block of a custom archive to `dest` (left open): block header,
+ * chunks (compressed as the archive is), end marker.
+ */
+export async function writeCustomBlock(dest: Writable, h: ArchiveHeader, e: TocEntry, data: AsyncIterable<Buffer>): Promise<void> {
+  await write(dest, new ArchiveWriter(h.intSize, h.offSize).byte(BLK_DATA).int(e.dumpId).take());
+  const framed = async (source: AsyncIterable<Buffer>) => {
+    for await (const c of source) if (c.length > 0) await write(dest, Buffer.concat([new ArchiveWriter(h.intSize, h.offSize).int(c.length).take(), c]));
+  };
+  // the destination is shared by every block: written through callbacks, never piped (and never ended) here
+  if (h.compression === 'gzip') await pipeline(Readable.from(data), createDeflate({ level: outputLevel(h), chunkSize: 64 * 1024 }), framed);
+  else await framed(data);
+  await write(dest, new ArchiveWriter(h.intSize, h.offSize).int(0).take());
+}
+
+/** Writes `data` as a directory archive's data file (compressed as the archive is); `dest` is ended. */
+export async function writeDataFile(dest: Writable, h: ArchiveHeader, data: AsyncIterable<Buffer>): Promise<void> {
+  const stages: (NodeJS.ReadableStream | NodeJS.ReadWriteStream)[] = [Readable.from(data)];
+  if (h.compression === 'gzip') stages.push(createGzip({ level: outputLevel(h), chunkSize: 64 * 1024 }));
+  await (pipeline as unknown as (s: unknown[]) => Promise<void>)([...stages, dest]);
+}
+
+export function write(dest: Writable, b: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    dest.write(b, (err) => (err ? reject(err) : resolve()));
+  });
+}

@@ -1,0 +1,66 @@
+/**
+ * What an input is: a plain dump (gzip or not), a custom archive (file or pipe), or a directory
+ * archive. Found from its first bytes (PGDMP) or from its being a directory, never from its name.
+ */
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { MAGIC } from './format.js';
+import { openCustom, openDirectory, type Archive } from './reader.js';
+import { archiveAsPlain, type PlainOptions } from './plain.js';
+import { coalesce, readFileAhead } from '../io/input.js';
+
+export type DumpSource =
+  | { kind: 'plain'; stream: AsyncIterable<Buffer>; size?: number; name: string }
+  | { kind: 'archive'; archive: Archive; size?: number; name: string };
+
+/** A file or directory input. */
+export async function openPath(path: string): Promise<DumpSource> {
+  const st = statSync(path);
+  if (st.isDirectory()) return { kind: 'archive', archive: await openDirectory(path), name: path };
+  const head = Buffer.alloc(5);
+  const fd = openSync(path, 'r');
+  let n = 0;
+  try {
+    n = readSync(fd, head, 0, 5, 0);
+  } finally {
+    closeSync(fd);
+  }
+  if (n === 5 && head.equals(MAGIC)) return { kind: 'archive', archive: await openCustom(readFileAhead(path), path), size: st.size, name: path };
+  return { kind: 'plain', stream: readFileAhead(path), size: st.size, name: path };
+}
+
+/** A stream input (stdin): its first bytes decide, and are handed on with the rest. */
+export async function openStream(stream: AsyncIterable<Buffer> | Readable, name: string): Promise<DumpSource> {
+  // a pipe's buffered data in as few chunks as it holds (see coalesce)
+  const it = (stream instanceof Readable && !stream.readableObjectMode ? coalesce(stream) : stream)[Symbol.asyncIterator]();
+  const first: Buffer[] = [];
+  let have = 0;
+  let ended = false;
+  while (have < 5) {
+    const r = await it.next();
+    if (r.done) {
+      ended = true;
+      break;
+    }
+    const c = Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value);
+    first.push(c);
+    have += c.length;
+  }
+  const head = Buffer.concat(first);
+  async function* all(): AsyncGenerator<Buffer> {
+    if (head.length) yield head;
+    if (ended) return;
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return;
+      yield r.value;
+    }
+  }
+  if (head.length >= 5 && head.subarray(0, 5).equals(MAGIC)) return { kind: 'archive', archive: await openCustom(all(), null), name };
+  return { kind: 'plain', stream: all(), name };
+}
+
+/** The input as plain dump bytes: an archive as pg_restore would print it. */
+export function plainBytes(src: DumpSource, options?: PlainOptions): AsyncIterable<Buffer> {
+  return src.kind === 'plain' ? src.stream : Readable.from(archiveAsPlain(src.archive, options));
+}
