@@ -28,9 +28,11 @@ export async function* archiveAsPlain(a: Archive, options: PlainOptions = {}): A
       (a.header.dumpVersion ? `-- Dumped by pg_dump version ${a.header.dumpVersion}\n` : '') +
       '\n',
   );
+  // the session settings pg_restore starts a script with, the archive's own three among them
   const special = new Set(['ENCODING', 'STDSTRINGS', 'SEARCHPATH']);
-  for (const e of a.toc) if (special.has(e.desc ?? '') && e.defn) yield enc(e.defn + '\n');
-  yield enc('\n');
+  yield enc('SET statement_timeout = 0;\nSET lock_timeout = 0;\nSET idle_in_transaction_session_timeout = 0;\n');
+  for (const e of a.toc) if (special.has(e.desc ?? '') && e.defn) yield enc(e.defn);
+  yield enc('SET check_function_bodies = false;\nSET xmloption = content;\nSET client_min_messages = warning;\nSET row_security = off;\n\n');
   for (const pass of [0, 1, 2] as const) {
     for (const e of a.toc) {
       if (restorePass(e) !== pass || special.has(e.desc ?? '')) continue;
@@ -48,7 +50,8 @@ export async function* archiveAsPlain(a: Archive, options: PlainOptions = {}): A
 
 async function* entryData(a: Archive, e: TocEntry): AsyncGenerator<Buffer> {
   if (e.desc === 'BLOBS') {
-    yield enc(header(e, true));
+    // a large-object descriptor lives as long as its transaction
+    yield enc(header(e, true) + 'BEGIN;\n\n');
     const blobs = a.format === ArchiveFormat.Custom ? (await atBlock(a, e), customBlobs(a.reader!, a.header, e)) : directoryBlobs(a, e);
     for await (const b of blobs) {
       // as pg_restore writes large-object data into a script: lo_open, lowrite in pieces, lo_close
@@ -56,6 +59,7 @@ async function* entryData(a: Archive, e: TocEntry): AsyncGenerator<Buffer> {
       for (let i = 0; i < b.data.length || i === 0; i += 16384) s += `SELECT pg_catalog.lowrite(0, '\\x${b.data.subarray(i, i + 16384).toString('hex')}');\n`;
       yield enc(s + 'SELECT pg_catalog.lo_close(0);\n\n');
     }
+    yield enc('COMMIT;\n\n');
     return;
   }
   if (e.desc !== 'TABLE DATA') throw new AnonymiseError('UNSUPPORTED', `an entry of type ${text(e.desc)} with data of its own is not known to this version`, { entry: entryName(e) });

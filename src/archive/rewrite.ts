@@ -133,7 +133,9 @@ export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<
       } finally {
         await pool?.close();
       }
-      writeFileSync(join(tmp, 'toc.dat'), tocBytes(a.header, outToc, outFormat), { mode: 0o600 });
+      const head = new ArchiveWriter(a.header.intSize, a.header.offSize);
+      writeHeader(head, a.header, outFormat);
+      writeFileSync(join(tmp, 'toc.dat'), Buffer.concat([head.take(), tocBytes(a.header, outToc, outFormat)]), { mode: 0o600 });
       const bytesOut = readdirSync(tmp).reduce((n, f) => n + statSync(join(tmp, f)).size, 0);
       renameSync(tmp, target);
       return result(rw, stats, bytesOut);

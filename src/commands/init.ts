@@ -256,6 +256,10 @@ function tableLines(res: ScanResult, keys: string[], indent: string, name: (key:
     const schema = res.schema[key]!;
     const table = name(key);
     if (schema.parent) continue; // a partition follows its parent's rule
+    if (table === 'pg_catalog.pg_largeobject') {
+      lines.push(`${indent}${yamlKey(table)}: drop    # large-object contents (binary, not read): keep them only if they hold nothing personal`);
+      continue;
+    }
     if (/(^|[._])(django_)?session$/.test(table)) {
       lines.push(`${indent}${yamlKey(table)}: drop    # sessions hold signed payloads with user ids and IPs`);
       continue;

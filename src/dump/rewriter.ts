@@ -666,6 +666,7 @@ export class DumpRewriter {
     this.object = null;
     this.dataFor = null;
     this.filled.clear();
+    this.largeObjectsSeen = false;
     this.schema.reset();
     this.insertHead = null;
     if (!this.held && !this.inspect) {
@@ -926,11 +927,18 @@ export class DumpRewriter {
     const head = buf.toString('latin1', code, Math.min(end, code + 64));
     if (!/^SELECT\s+pg_catalog\.lowrite\s*\(/i.test(head)) return null;
     const table = 'pg_catalog.pg_largeobject';
+    // watchers (init, scan) learn that the dump holds large objects, once per database
+    if (!this.largeObjectsSeen) {
+      this.largeObjectsSeen = true;
+      this.observer?.table?.({ table, columns: ['data'], database: this.database });
+    }
     // the rule itself, never an observer's reading plan: large-object data is not rows
     if (!this.inspect) return this.largeObjectRule();
     const plan = this.planTable(table, ['data'], line);
     return plan.mode === 'drop' ? 'drop' : 'keep';
   }
+
+  private largeObjectsSeen = false;
 
   private prepareRows(plan: Extract<TablePlan, { mode: 'rewrite' }>): void {
     this.row.prepare(plan);

@@ -1,0 +1,287 @@
+/**
+ * Custom and directory archives, in and out: the awkward-data database and a large object, dumped by
+ * the real pg_dump 15 as -Fc (gzip and -Z 0, --inserts), -Fd (gzip, -Z 0, -j 2); rewritten by the CLI
+ * into the same format, into the other one and into plain; restored with the real pg_restore (-j 2,
+ * --exit-on-error) and compared table by table, in SQL, with the plain path's result.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync, copyFileSync, cpSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inject } from 'vitest';
+import { compileRules, readRules, rewriteBuffer } from '../src/api.js';
+import { createDb, pgDump, pgEnv, psql, restore } from './support/db.js';
+
+const RULES = 'test/rules/awkward.yaml';
+const KEY = 'archive-test-key-0123456789abcdef';
+const SRC = 'arch_src';
+const BIN = join(process.cwd(), 'bin/anonymise-dump.js');
+const bin = (name: string) => join(inject('pg').bin, name);
+
+let dir: string;
+let plainDigest: string;
+
+function cli(args: string[], input?: Buffer) {
+  const quiet = ['scan', 'check', 'init'].includes(args[0]!) ? [] : ['-q'];
+  const r = spawnSync(process.execPath, [BIN, ...quiet, ...args], { input, env: { ...process.env, ANONYMISE_DUMP_SECRET: KEY }, maxBuffer: 1 << 30 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr.toString() };
+}
+
+function dumpTo(path: string, args: string[]): void {
+  const r = spawnSync(bin('pg_dump'), [...args, '-f', path, '-d', SRC], { env: pgEnv() });
+  if (r.status !== 0) throw new Error(`pg_dump failed: ${r.stderr}`);
+}
+
+function pgRestore(db: string, archive: string, args: string[] = ['-j', '2']): { status: number | null; stderr: string } {
+  createDb(db);
+  const r = spawnSync(bin('pg_restore'), ['--exit-on-error', ...args, '-d', db, archive], { env: pgEnv(), encoding: 'utf8' });
+  return { status: r.status, stderr: r.stderr };
+}
+
+/** One line per table: its rows (as text, sorted) digested, and counted. */
+function digest(db: string): string {
+  const queries = psql(
+    db,
+    `SELECT format('SELECT %L || '' '' || count(*) || '' '' || coalesce(md5(string_agg(t::text, E''\\n'' ORDER BY t::text)), ''-'') FROM %I.%I t;', n.nspname || '.' || c.relname, n.nspname, c.relname)
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1`,
+  );
+  return psql(db, queries) + psql(db, 'SELECT count(*), md5(string_agg(lo_get(oid)::text, \',\' ORDER BY oid)) FROM pg_largeobject_metadata');
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'ad-archive-'));
+  createDb(SRC);
+  psql(SRC, readFileSync('test/sql/awkward.sql', 'utf8'));
+  psql(SRC, "SELECT lo_from_bytea(0, convert_to('a large object', 'UTF8'));");
+  writeFileSync(join(dir, 'lo.yaml'), 'version: 1\ntables:\n  pg_catalog.pg_largeobject: keep\n');
+  const rules = compileRules(await readRules({ files: [RULES, join(dir, 'lo.yaml')] }), KEY);
+  const out = rewriteBuffer(pgDump(SRC), { rules }).output;
+  const r = restore('arch_plain', out);
+  if (r.status !== 0) throw new Error(`plain restore failed: ${r.stderr}`);
+  plainDigest = digest('arch_plain');
+}, 120_000);
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const rulesArgs = () => ['-r', RULES, '-r', join(dir, 'lo.yaml')];
+
+describe.each([
+  ['-Fc', ['-Fc'], 'custom'],
+  ['-Fc -Z 0', ['-Fc', '-Z', '0'], 'custom'],
+  ['-Fd', ['-Fd'], 'directory'],
+  ['-Fd -Z 0', ['-Fd', '-Z', '0'], 'directory'],
+  ['-Fd -j 2', ['-Fd', '-j', '2'], 'directory'],
+])('an archive dumped with %s', (name, args, kind) => {
+  const slug = name.replace(/\W+/g, '_');
+  let input: string;
+  beforeAll(() => {
+    input = join(dir, `in_${slug}`);
+    dumpTo(input, args);
+  });
+
+  it.each([1, 2])('rewritten into its own format (--jobs %i) restores with pg_restore -j 2 and equals the plain path, table by table', (jobs) => {
+    const out = join(dir, `out_${slug}_${jobs}`);
+    const r = cli([...rulesArgs(), '--jobs', String(jobs), '-o', out, input]);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(statSync(out).isDirectory()).toBe(kind === 'directory');
+    const db = `arch_${slug}_${jobs}`.toLowerCase();
+    const res = pgRestore(db, out);
+    expect(res.stderr).toBe('');
+    expect(res.status).toBe(0);
+    expect(digest(db)).toBe(plainDigest);
+  });
+
+  it('rewritten into the other format and into plain, the result is the same', () => {
+    const other = kind === 'custom' ? 'directory' : 'custom';
+    const out = join(dir, `other_${slug}`);
+    const r = cli([...rulesArgs(), '--format', other, '-o', out, input]);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const db = `arch_other_${slug}`.toLowerCase();
+    expect(pgRestore(db, out).status).toBe(0);
+    expect(digest(db)).toBe(plainDigest);
+    const plain = cli([...rulesArgs(), '--format', 'plain', input]);
+    expect(plain.status).toBe(0);
+    const pdb = `arch_plain_${slug}`.toLowerCase();
+    expect(restore(pdb, plain.stdout).status).toBe(0);
+    expect(digest(pdb)).toBe(plainDigest);
+  });
+
+  it('kept tables are copied as they were (no decompression), and two runs write the same bytes', () => {
+    const a = join(dir, `det_a_${slug}`);
+    const b = join(dir, `det_b_${slug}`);
+    expect(cli([...rulesArgs(), '--jobs', '1', '-o', a, input]).status).toBe(0);
+    expect(cli([...rulesArgs(), '--jobs', '2', '-o', b, input]).status).toBe(0);
+    if (kind === 'directory') {
+      expect(readdirSync(a).sort()).toEqual(readdirSync(b).sort());
+      for (const f of readdirSync(a)) expect(readFileSync(join(a, f)).equals(readFileSync(join(b, f))), f).toBe(true);
+      // public.page is kept whole by the rules: its data file is the input's own
+      const list = spawnSync(bin('pg_restore'), ['-l', input], { encoding: 'utf8' }).stdout;
+      const id = /^(\d+); \d+ \d+ TABLE DATA public page /m.exec(list)![1];
+      const file = readdirSync(input).find((f) => f.startsWith(`${id}.dat`))!;
+      expect(readFileSync(join(a, file)).equals(readFileSync(join(input, file)))).toBe(true);
+    } else {
+      expect(readFileSync(a).equals(readFileSync(b))).toBe(true);
+    }
+  });
+});
+
+describe('custom archives in pipes, pg_restore -t and -l, and no personal data left', () => {
+  let input: string;
+  beforeAll(() => {
+    input = join(dir, 'pipe.dump');
+    dumpTo(input, ['-Fc']);
+  });
+
+  it('stdin to stdout, as pg_dump writes to a pipe (no offsets), restores the same', () => {
+    const r = cli(rulesArgs(), readFileSync(input));
+    expect(r.status).toBe(0);
+    expect(r.stdout.subarray(0, 5).toString()).toBe('PGDMP');
+    const out = join(dir, 'piped.dump');
+    writeFileSync(out, r.stdout);
+    expect(pgRestore('arch_piped', out, []).status).toBe(0);
+    expect(digest('arch_piped')).toBe(plainDigest);
+  });
+
+  it('pg_restore -l lists the same entries, and -t restores one table from a file output (its data offset is set)', () => {
+    const out = join(dir, 'listed.dump');
+    expect(cli([...rulesArgs(), '-o', out, input]).status).toBe(0);
+    const names = (f: string) =>
+      spawnSync(bin('pg_restore'), ['-l', f], { encoding: 'utf8' })
+        .stdout.split('\n')
+        .filter((l) => /^\d+;/.test(l));
+    expect(names(out)).toEqual(names(input));
+    const res = pgRestore('arch_t', out, ['-t', 'users_user']);
+    expect(res.status).toBe(0);
+    expect(psql('arch_t', 'SELECT count(*) FROM users_user').trim()).toBe(psql(SRC, 'SELECT count(*) FROM users_user').trim());
+    expect(psql('arch_t', 'SELECT string_agg(email, \',\' ORDER BY id) FROM users_user')).toBe(psql('arch_plain', 'SELECT string_agg(email, \',\' ORDER BY id) FROM users_user'));
+  });
+
+  it('scan finds the personal data in the input archive and none in the output; check and init read archives', () => {
+    const out = join(dir, 'scanned.dump');
+    expect(cli([...rulesArgs(), '-o', out, input]).status).toBe(0);
+    expect(cli(['scan', '--fail-on-pii', 'email', input]).status).toBe(1);
+    expect(cli(['scan', '--fail-on-pii', 'email', out]).status).toBe(0);
+    const check = cli(['check', ...rulesArgs(), input]);
+    expect(check.stdout.toString()).toMatch(/tables checked: 0 unclassified table\(s\), 0 unclassified column\(s\)/);
+    const draft = cli(['init', input]);
+    expect(draft.status).toBe(0);
+    writeFileSync(join(dir, 'draft.yaml'), draft.stdout);
+    expect(cli(['check', '-r', join(dir, 'draft.yaml'), input]).stdout.toString()).toMatch(/0 unclassified table\(s\), 0 unclassified column\(s\)/);
+    // the leak check's source: the archive's own original e-mails must not appear in the output
+    const originals = psql(SRC, 'SELECT string_agg(email, E\'\\n\') FROM users_user').trim().split('\n');
+    const text = cli(['--format', 'plain', ...rulesArgs(), out]).stdout.toString();
+    for (const e of originals) expect(text.includes(e), e).toBe(false);
+  });
+});
+
+describe('fail closed: nothing written, exit 3 or 1, the entry named', () => {
+  let custom: string;
+  let directory: string;
+  beforeAll(() => {
+    custom = join(dir, 'fail.dump');
+    directory = join(dir, 'fail.dir');
+    dumpTo(custom, ['-Fc']);
+    dumpTo(directory, ['-Fd']);
+  });
+
+  const noOutput = (out: string) => {
+    expect(existsSync(out)).toBe(false);
+    expect(readdirSync(dir).filter((f) => f.startsWith('.'))).toEqual([]);
+  };
+
+  it.each(['custom', 'directory'])('an unclassified table stops the %s run before anything is written', (which) => {
+    const rules = join(dir, 'partial.yaml');
+    writeFileSync(rules, 'version: 1\nunknown: fail\ntables:\n  users_user: keep\n');
+    const out = join(dir, `unclassified_${which}`);
+    const r = cli(['-r', rules, '-o', out, which === 'custom' ? custom : directory]);
+    expect(r.status).toBe(3);
+    expect(r.stderr).toMatch(/not classified by the rules/);
+    noOutput(out);
+  });
+
+  it('a custom archive cut short is refused, naming the entry whose data is cut', () => {
+    const cut = join(dir, 'cut.dump');
+    copyFileSync(custom, cut);
+    // inside the data blocks (after the TOC), whatever the sizes
+    truncateSync(cut, statSync(custom).size - 300);
+    for (const jobs of ['1', '2']) {
+      const out = join(dir, `cut_out_${jobs}`);
+      const r = cli([...rulesArgs(), '--jobs', jobs, '-o', out, cut]);
+      expect(r.status).toBe(3);
+      expect(r.stderr).toMatch(/TOC entry \d+ \(TABLE DATA [^)]*\).*(truncated|cut short)/);
+      noOutput(out);
+    }
+    // to stdout: what was written cannot be taken back, and pg_restore must not take it for a whole archive
+    const piped = cli(rulesArgs(), readFileSync(cut));
+    expect(piped.status).toBe(3);
+    const partial = join(dir, 'partial-out.dump');
+    writeFileSync(partial, piped.stdout);
+    expect(pgRestore('arch_cut', partial, []).status).not.toBe(0);
+  });
+
+  it('a corrupt data file of a directory archive is refused, naming the entry', () => {
+    const bad = join(dir, 'bad.dir');
+    cpSync(directory, bad, { recursive: true });
+    const list = spawnSync(bin('pg_restore'), ['-l', bad], { encoding: 'utf8' }).stdout;
+    const id = /^(\d+); \d+ \d+ TABLE DATA public users_user /m.exec(list)![1];
+    const file = join(bad, `${id}.dat.gz`);
+    const bytes = readFileSync(file);
+    writeFileSync(file, bytes.subarray(0, Math.floor(bytes.length / 2)));
+    const out = join(dir, 'bad_out');
+    const r = cli([...rulesArgs(), '-o', out, bad]);
+    expect(r.status).toBe(3);
+    expect(r.stderr).toMatch(new RegExp(`TOC entry ${id} \\(TABLE DATA public users_user\\).*(corrupt|cut short)`));
+    noOutput(out);
+    rmSync(file);
+    const r2 = cli([...rulesArgs(), '-o', out, bad]);
+    expect(r2.status).toBe(3);
+    expect(r2.stderr).toMatch(/data file .* is missing/);
+    noOutput(out);
+  });
+
+  it('lz4 and zstd archives are refused, naming the method', () => {
+    // pg_dump 16+ writes archive 1.15 with the algorithm in one byte where 1.14 has the level: the
+    // same archive with that field rewritten is what pg_dump 16 -Fc -Z lz4 would have in its header
+    const src = readFileSync(custom);
+    for (const [alg, code] of [['lz4', 2], ['zstd', 3]] as const) {
+      const v115 = Buffer.concat([src.subarray(0, 6), Buffer.from([15]), src.subarray(7, 11), Buffer.from([code]), src.subarray(16)]);
+      const f = join(dir, `${alg}.dump`);
+      writeFileSync(f, v115);
+      const r = cli([...rulesArgs(), '-o', join(dir, `${alg}_out`), f]);
+      expect(r.status).toBe(3);
+      expect(r.stderr).toMatch(new RegExp(`compressed with ${alg}`));
+      rmSync(f);
+    }
+  });
+
+  it('no value from the archive in any message', () => {
+    const rules = join(dir, 'bad-rule.yaml');
+    writeFileSync(rules, 'version: 1\ntables:\n  "*": keep\n  users_user: { columns: { "*": keep, email: { mask: { keep_last: 99999999999 } } } }\n');
+    const r = cli(['-r', rules, '-o', join(dir, 'msg_out'), custom]);
+    expect(r.stderr).not.toMatch(/@gmail\.com|alice/i);
+  });
+});
+
+describe('--tables: one part of a directory archive per run, merged into the whole', () => {
+  it('two runs over disjoint tables, merged, restore as one run does', () => {
+    const input = join(dir, 'split.dir');
+    dumpTo(input, ['-Fd']);
+    const a = join(dir, 'part_a');
+    const b = join(dir, 'part_b');
+    expect(cli([...rulesArgs(), '--tables', 'public.[a-m]*', '--tables', 'public.users_*', '--tables', 'public.page', '-o', a, input]).status).toBe(0);
+    expect(cli([...rulesArgs(), '--tables', 'public.[n-oq-t]*', '--tables', 'Sales.*', '--tables', 'other.*', '--tables', 'pg_catalog.*', '-o', b, input]).status).toBe(0);
+    expect(readFileSync(join(a, 'toc.dat')).equals(readFileSync(join(b, 'toc.dat')))).toBe(true);
+    const merged = join(dir, 'merged');
+    cpSync(a, merged, { recursive: true });
+    for (const f of readdirSync(b)) if (!existsSync(join(merged, f))) copyFileSync(join(b, f), join(merged, f));
+    const res = pgRestore('arch_merged', merged);
+    expect(res.stderr).toBe('');
+    expect(digest('arch_merged')).toBe(plainDigest);
+    // one part alone is not a whole archive: pg_restore stops at the first missing file
+    expect(pgRestore('arch_part', a).status).not.toBe(0);
+  });
+});
