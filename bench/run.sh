@@ -70,6 +70,22 @@ run inserts-full "$BIN -r $FULL -o $OUT $DUMPS/inserts.sql"
 run column-inserts-passthrough "$BIN -r $KEEP -o $OUT $DUMPS/column-inserts.sql"
 run column-inserts-full "$BIN -r $FULL -o $OUT $DUMPS/column-inserts.sql"
 
+# archives (issue 14): the corpus as pg_dump -Fc and -Fd -j 2, made once; outputs go to fresh names
+[[ -s $DUMPS/custom.dump ]] || pg_dump -Fc -d "$DB" -f "$DUMPS/custom.dump"
+[[ -s $DUMPS/dir/toc.dat ]] || { rm -rf "$DUMPS/dir"; pg_dump -Fd -j 2 -d "$DB" -f "$DUMPS/dir"; }
+OUTD=$WORK/out.dir
+run pg_dump-Fc "pg_dump -Fc -d $DB -f $OUT"
+run pg_dump-Fd-j2 "rm -rf $OUTD; pg_dump -Fd -j 2 -d $DB -f $OUTD"
+run cp-custom "cp $DUMPS/custom.dump $OUT"
+run custom-keep "$BIN -r $KEEP -o $OUT $DUMPS/custom.dump"
+run custom-full-j1 "$BIN -r $FULL --jobs 1 -o $OUT $DUMPS/custom.dump"
+run custom-full-j2 "$BIN -r $FULL --jobs 2 -o $OUT $DUMPS/custom.dump"
+run custom-stdin-full "$BIN -r $FULL < $DUMPS/custom.dump > $OUT"
+run dir-full-j1 "rm -rf $OUTD; $BIN -r $FULL --jobs 1 -o $OUTD $DUMPS/dir"
+run dir-full-j2 "rm -rf $OUTD; $BIN -r $FULL --jobs 2 -o $OUTD $DUMPS/dir"
+run pg_dump-Fd-j2-then-full "rm -rf $OUTD $WORK/src.dir; pg_dump -Fd -j 2 -d $DB -f $WORK/src.dir && $BIN -r $FULL -o $OUTD $WORK/src.dir"
+rm -rf "$OUTD" "$WORK/src.dir"
+
 SLOW=""
 if [[ $SLOW_READER == 1 ]]; then
   # a reader that starts 15 s late: memory must stay flat while we wait on the pipe
@@ -116,6 +132,25 @@ row() { # name label
   [[ -n $SLOW ]] && echo "$SLOW"
   echo
   echo "Shares of the Node pipe floor (floor time / our time): passthrough $(awk "BEGIN{printf \"%.2f\", ${SECS[node-pipe]}/${SECS[passthrough]}}"), full rules $(awk "BEGIN{printf \"%.2f\", ${SECS[node-pipe]}/${SECS[full]}}"), \`--inserts\` full rules $(awk "BEGIN{printf \"%.2f\", ${SECS[node-pipe]}/${SECS[inserts-full]}}")."
+  echo
+  echo "### Archives (pg_dump -Fc $(awk "BEGIN{printf \"%.1f\", $(stat -c %s "$DUMPS/custom.dump")/1e6}") MB, -Fd -j 2 $(du -sm "$DUMPS/dir" | cut -f1) MB; gzip)"
+  echo
+  echo "| case | time | vs its reference | peak RSS |"
+  echo "|---|---:|---:|---:|"
+  arow() { echo "| $2 | ${SECS[$1]} s | $3 | $(awk "BEGIN{printf \"%.0f\", ${RSS[$1]}/1024}") MiB |"; }
+  arow pg_dump-Fc '`pg_dump -Fc -f file`' ''
+  arow pg_dump-Fd-j2 '`pg_dump -Fd -j 2`' ''
+  arow cp-custom '`cp` of the -Fc archive' ''
+  arow custom-keep 'ours, -Fc → -Fc, rules that only keep (tables copied as compressed blocks)' "$(ratio "${SECS[custom-keep]}" "${SECS[cp-custom]}") of cp (target ≤ 1.5×)"
+  arow custom-full-j1 'ours, -Fc → -Fc, full rules, --jobs 1' "$(ratio "${SECS[custom-full-j1]}" "${SECS[full]}") of plain file → file, full rules (target ≤ 1.2×)"
+  arow custom-full-j2 'ours, -Fc → -Fc, full rules, --jobs 2' "$(ratio "${SECS[custom-full-j2]}" "${SECS[full]}") of plain file → file, full rules"
+  arow custom-stdin-full 'ours, -Fc on stdin → stdout, full rules (one table at a time)' "$(ratio "${SECS[custom-stdin-full]}" "${SECS[full]}") of plain file → file, full rules"
+  arow dir-full-j1 'ours, -Fd → -Fd, full rules, --jobs 1' ''
+  arow dir-full-j2 'ours, -Fd → -Fd, full rules, --jobs 2' "$(awk "BEGIN{printf \"%.2f×\", ${SECS[dir-full-j1]}/${SECS[dir-full-j2]}}") the throughput of --jobs 1 (target ≥ 1.7×)"
+  arow pg_dump-Fd-j2-then-full '`pg_dump -Fd -j 2` then ours -Fd → -Fd, full rules' "$(ratio "${SECS[pg_dump-Fd-j2-then-full]}" "${SECS[pg_dump-Fd-j2]}") of \`pg_dump -Fd -j 2\` alone"
+  echo
+  echo "Peak RSS is the whole process, worker threads included: with --jobs 2, $(awk "BEGIN{printf \"%.0f\", ${RSS[dir-full-j2]}/1024/2}") MiB per worker (-Fd) and $(awk "BEGIN{printf \"%.0f\", ${RSS[custom-full-j2]}/1024/2}") MiB per worker (-Fc)."
+  echo
   echo "The \`--inserts\` dump is $(awk "BEGIN{printf \"%.1f\", $ISIZE/1e6}") MB: full rules run at $(awk "BEGIN{printf \"%.0f\", $ISIZE/1e6/${SECS[inserts-full]}}") MB/s of it."
 } > "bench/results-s$SCALE.md"
 # the cost per value of each rule kind, in process (bench/kinds.mjs)
