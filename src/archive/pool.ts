@@ -75,19 +75,26 @@ export class WorkerPool {
     for (const r of this.waiting.splice(0)) r();
   }
 
-  async run(job: Job): Promise<JobResult> {
-    while (this.idle.length === 0 && !this.failed) await new Promise<void>((r) => this.waiting.push(r));
-    if (this.failed) throw this.failed;
-    const w = this.idle.pop()!;
-    const id = this.next++;
-    return new Promise((resolve, reject) => {
-      this.calls.set(id, { resolve, reject });
-      w.postMessage({ id, job });
-    });
+  /** Runs `job` on the next idle worker. The promise is also observed here, so that a job abandoned by a failed run is no unhandled rejection. */
+  run(job: Job): Promise<JobResult> {
+    const p = (async () => {
+      while (this.idle.length === 0 && !this.failed) await new Promise<void>((r) => this.waiting.push(r));
+      if (this.failed) throw this.failed;
+      const w = this.idle.pop()!;
+      const id = this.next++;
+      return new Promise<JobResult>((resolve, reject) => {
+        this.calls.set(id, { resolve, reject });
+        w.postMessage({ id, job });
+      });
+    })();
+    p.catch(() => {});
+    return p;
   }
 
-  async close(): Promise<void> {
+  /** Stops every worker; jobs not finished fail with `reason` (a signal, another job's failure). */
+  async close(reason: unknown = new Error('worker pool closed')): Promise<void> {
     this.closing = true;
+    this.fail(reason);
     await Promise.all(this.all.map((w) => w.terminate()));
   }
 }

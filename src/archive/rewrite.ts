@@ -6,7 +6,7 @@
  * and the rules have been checked against it; a custom archive written to a file gets its data
  * offsets, so that `pg_restore -j` and `-t` work on it.
  */
-import { closeSync, copyFileSync, createReadStream, createWriteStream, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, createReadStream, createWriteStream, existsSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -105,6 +105,9 @@ export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<
     mkdirSync(tmp, { mode: 0o700 });
     try {
       const pool = parallel ? new WorkerPool(jobs, workerSetup(a, o)) : null;
+      // a signal stops the workers too (their jobs fail with it), so the temporary directory goes at once
+      const onAbort = () => void pool?.close(o.signal!.reason);
+      o.signal?.addEventListener('abort', onAbort);
       try {
         const pending: Promise<void>[] = [];
         const sorted = [...selected].sort((x, y) => entrySize(a, y) - entrySize(a, x));
@@ -115,12 +118,12 @@ export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<
           const dest = join(tmp, outName + SUFFIX[a.header.compression]);
           if (act.kind === 'rewrite' && pool) {
             const input = a.format === ArchiveFormat.Directory ? { kind: 'directory' as const } : { kind: 'custom' as const, offset: e.offset };
-            pending.push(
-              pool.run({ dumpId: e.dumpId, input, output: { kind: 'file', path: dest } }).then((r) => {
-                mergeStats(stats, r.stats);
-                finished(e);
-              }),
-            );
+            const job = pool.run({ dumpId: e.dumpId, input, output: { kind: 'file', path: dest } }).then((r) => {
+              mergeStats(stats, r.stats);
+              finished(e);
+            });
+            job.catch(() => {}); // awaited by settle(); a run that stops early leaves it
+            pending.push(job);
             continue;
           }
           // a custom archive read in workers: this entry is read at its offset, not in file order
@@ -131,6 +134,7 @@ export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<
         }
         await settle(pending);
       } finally {
+        o.signal?.removeEventListener('abort', onAbort);
         await pool?.close();
       }
       const head = new ArchiveWriter(a.header.intSize, a.header.offSize);
@@ -168,15 +172,20 @@ export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<
     if (parallel) {
       mkdirSync(blockDir!, { mode: 0o700 });
       const pool = new WorkerPool(jobs, workerSetup(a, o));
+      const onAbort = () => void pool.close(o.signal!.reason);
+      o.signal?.addEventListener('abort', onAbort);
       try {
         const work: Promise<void>[] = [];
         for (const e of [...selected].sort((x, y) => entrySize(a, y) - entrySize(a, x))) {
           if (actions.get(e.dumpId)!.kind !== 'rewrite') continue;
           const input = a.format === ArchiveFormat.Directory ? { kind: 'directory' as const } : { kind: 'custom' as const, offset: e.offset };
-          work.push(pool.run({ dumpId: e.dumpId, input, output: { kind: 'block', path: join(blockDir!, `${e.dumpId}.blk`) } }).then((r) => mergeStats(stats, r.stats)));
+          const job = pool.run({ dumpId: e.dumpId, input, output: { kind: 'block', path: join(blockDir!, `${e.dumpId}.blk`) } }).then((r) => mergeStats(stats, r.stats));
+          job.catch(() => {}); // awaited by settle()
+          work.push(job);
         }
         await settle(work);
       } finally {
+        o.signal?.removeEventListener('abort', onAbort);
         await pool.close();
       }
       for (const e of selected) {
@@ -234,7 +243,6 @@ export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<
       }
       const tocFinal = tocBytes(a.header, outToc, outFormat);
       writeSync(fd, tocFinal, 0, tocFinal.length, headerBytes.length);
-      fsyncSync(fd);
       closeSync(fd);
       fd = null;
       renameSync(tmp!, o.output!);
