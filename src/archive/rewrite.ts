@@ -90,6 +90,9 @@ export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<
   const selected = data.filter((e) => !chosen || chosen(e.desc === 'BLOBS' ? 'pg_catalog.pg_largeobject' : entryTable(e)));
   const actions = new Map<number, DataAction>(selected.map((e) => [e.dumpId, dataAction(rw, e, same)]));
   const outToc = toc.map((e) => outputEntry(e, a, outFormat));
+  const outById = new Map(outToc.map((e) => [e.dumpId, e]));
+  const sizes = entrySizes(a);
+  const largestFirst = (x: TocEntry, y: TocEntry) => (sizes.get(y.dumpId) ?? 0) - (sizes.get(x.dumpId) ?? 0);
 
   const jobs = Math.max(1, o.jobs ?? availableParallelism());
   const parallel = jobs > 1 && actions.size > 1 && (a.format === ArchiveFormat.Directory || (a.path !== null && offsetsKnown(a)));
@@ -110,11 +113,11 @@ export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<
       o.signal?.addEventListener('abort', onAbort);
       try {
         const pending: Promise<void>[] = [];
-        const sorted = [...selected].sort((x, y) => entrySize(a, y) - entrySize(a, x));
+        const sorted = [...selected].sort(largestFirst);
         for (const e of parallel ? sorted : selected) {
           if (o.signal?.aborted) throw o.signal.reason;
           const act = actions.get(e.dumpId)!;
-          const outName = outToc.find((x) => x.dumpId === e.dumpId)!.filename!;
+          const outName = outById.get(e.dumpId)!.filename!;
           const dest = join(tmp, outName + SUFFIX[a.header.compression]);
           if (act.kind === 'rewrite' && pool) {
             const input = a.format === ArchiveFormat.Directory ? { kind: 'directory' as const } : { kind: 'custom' as const, offset: e.offset };
@@ -176,7 +179,7 @@ export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<
       o.signal?.addEventListener('abort', onAbort);
       try {
         const work: Promise<void>[] = [];
-        for (const e of [...selected].sort((x, y) => entrySize(a, y) - entrySize(a, x))) {
+        for (const e of [...selected].sort(largestFirst)) {
           if (actions.get(e.dumpId)!.kind !== 'rewrite') continue;
           const input = a.format === ArchiveFormat.Directory ? { kind: 'directory' as const } : { kind: 'custom' as const, offset: e.offset };
           const job = pool.run({ dumpId: e.dumpId, input, output: { kind: 'block', path: join(blockDir!, `${e.dumpId}.blk`) } }).then((r) => mergeStats(stats, r.stats));
@@ -314,17 +317,23 @@ function outputEntry(e: TocEntry, a: Archive, format: ArchiveFormat): TocEntry {
   return { ...e, filename, dataState: OffsetFlag.NoData, offset: 0 };
 }
 
-/** How large an entry's data is, to hand the largest to workers first. */
-function entrySize(a: Archive, e: TocEntry): number {
+/** How large each entry's data is (file size, or the distance to the next block), to hand the largest to workers first. */
+function entrySizes(a: Archive): Map<number, number> {
+  const sizes = new Map<number, number>();
   if (a.format === ArchiveFormat.Directory) {
-    try {
-      return statSync(dataFile(a, e)).size;
-    } catch {
-      return 0;
+    for (const e of a.toc) {
+      if (!hasData(e, a.format)) continue;
+      try {
+        sizes.set(e.dumpId, statSync(dataFile(a, e)).size);
+      } catch {
+        // a missing file is reported when its entry is read
+      }
     }
+    return sizes;
   }
-  const later = a.toc.filter((x) => x.dataState === OffsetFlag.Set && x.offset > e.offset).map((x) => x.offset);
-  return later.length ? Math.min(...later) - e.offset : Number.MAX_SAFE_INTEGER;
+  const placed = a.toc.filter((e) => e.dataState === OffsetFlag.Set).sort((x, y) => x.offset - y.offset);
+  placed.forEach((e, i) => sizes.set(e.dumpId, i + 1 < placed.length ? placed[i + 1]!.offset - e.offset : Number.MAX_SAFE_INTEGER));
+  return sizes;
 }
 
 /** One data entry of a directory archive written as a directory archive's file. */
