@@ -89,7 +89,7 @@ async function run(input: string | undefined, flags: RunFlags, io: Io): Promise<
   if (source.kind === 'plain' && format !== 'plain')
     throw new AnonymiseError('USAGE', `--format ${format} needs an archive as input (pg_dump -Fc or -Fd); a plain dump is written as a plain dump`);
   if (flags.tables?.length && format === 'plain') throw new AnonymiseError('USAGE', '--tables works on directory archives (pg_dump -Fd)');
-  if (source.kind === 'archive' && format !== 'plain') return runArchive(source, format, flags, secret || undefined, rules, io);
+  if (source.kind === 'archive' && format !== 'plain') return runArchive(input, source, format, flags, secret || undefined, rules, io);
   const src = { stream: plainBytes(source), size: source.size, name: source.name };
 
   let tmpPath: string | null = null;
@@ -106,22 +106,11 @@ async function run(input: string | undefined, flags: RunFlags, io: Io): Promise<
     }
   };
   // a signal ends the run as any failure does: no -o file, and on stdout the ABORTED trailer after the
-  // rows already written; if the output cannot take even that within 5 s, the process goes anyway
-  const interrupt = new AbortController();
-  let signalled: NodeJS.Signals | null = null;
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (signalled) return;
-    signalled = sig;
+  // rows already written
+  const signals = watchSignals(() => {
     cleanup();
-    interrupt.abort(new AnonymiseError('INTERRUPTED', `interrupted by ${sig}`));
-    // a pipe still open (pg_dump writing on) must not keep the process alive once the run has ended
-    if ((input === undefined || input === '-') && io.stdin instanceof Readable) io.stdin.destroy();
-    setTimeout(() => {
-      cleanup();
-      process.exit(signalStatus(sig));
-    }, 5000).unref();
-  };
-  for (const sig of SIGNALS) process.on(sig, onSignal);
+    releaseStdin(input, io);
+  }, cleanup);
 
   if (flags.output) {
     const dir = dirname(flags.output);
@@ -146,7 +135,7 @@ async function run(input: string | undefined, flags: RunFlags, io: Io): Promise<
   let lastDraw = 0;
   const handle = rewriteStream(src.stream, sink, {
     rules,
-    signal: interrupt.signal,
+    signal: signals.signal,
     maxLineBytes: flags.maxLineBytes,
     maxValueBytes: flags.maxValueBytes,
     onChunk: showProgress
@@ -173,10 +162,7 @@ async function run(input: string | undefined, flags: RunFlags, io: Io): Promise<
       renameSync(tmpPath, flags.output);
       tmpPath = null;
     }
-    const report = buildReport(result, src.name, (Date.now() - started) / 1000, secret ? flags.secretEnv : 'random');
-    if (flags.report) writeFileSync(flags.report, JSON.stringify(report, null, 2) + '\n', { mode: 0o600 });
-    if (!flags.quiet) io.stderr.write(humanSummary(report));
-    return EXIT.ok;
+    return reportRun(result, src.name, started, secret, flags, io);
   } catch (e) {
     if (showProgress) io.stderr.write('\r\x1b[K');
     if (isEpipe(e)) {
@@ -199,13 +185,14 @@ async function run(input: string | undefined, flags: RunFlags, io: Io): Promise<
       stdoutOut.end();
       await once(stdoutOut, 'finish').catch(() => {});
     }
-    if (signalled) {
-      io.stderr.write(`anonymise-dump: interrupted by ${signalled}${flags.output ? '; no output file written' : '; the output ends with the ABORTED marker'}\n`);
-      return signalStatus(signalled);
+    const sig = signals.signalled();
+    if (sig) {
+      io.stderr.write(`anonymise-dump: interrupted by ${sig}${flags.output ? '; no output file written' : '; the output ends with the ABORTED marker'}\n`);
+      return signalStatus(sig);
     }
     throw e;
   } finally {
-    for (const sig of SIGNALS) process.off(sig, onSignal);
+    signals.dispose();
   }
 }
 
@@ -214,6 +201,7 @@ async function run(input: string | undefined, flags: RunFlags, io: Io): Promise<
  * new directory; both through a temporary name beside the target, renamed on success.
  */
 async function runArchive(
+  input: string | undefined,
   source: Extract<DumpSource, { kind: 'archive' }>,
   format: 'custom' | 'directory',
   flags: RunFlags,
@@ -227,15 +215,8 @@ async function runArchive(
     const existing = statOrNull(flags.output);
     if (existing && !existing.isFile()) throw new AnonymiseError('USAGE', `-o ${flags.output} is not a regular file (a directory or device): give a file path, or leave -o out for stdout`);
   }
-  const interrupt = new AbortController();
-  let signalled: NodeJS.Signals | null = null;
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (signalled) return;
-    signalled = sig;
-    interrupt.abort(new AnonymiseError('INTERRUPTED', `interrupted by ${sig}`));
-    setTimeout(() => process.exit(signalStatus(sig)), 5000).unref();
-  };
-  for (const sig of SIGNALS) process.on(sig, onSignal);
+  // the temporary output is the library's to remove when the run stops; a read waiting on a pipe is released
+  const signals = watchSignals(() => releaseStdin(input, io));
   const started = Date.now();
   const showProgress = flags.progress ?? Boolean(io.stderr.isTTY);
   const stdoutOut = flags.output ? null : (asyncStdout(io) ?? io.stdout);
@@ -251,7 +232,7 @@ async function runArchive(
       format,
       output: flags.output ?? null,
       stdout: stdoutOut ?? undefined,
-      signal: interrupt.signal,
+      signal: signals.signal,
       onEntry: showProgress ? (done, total, name) => io.stderr.write(`\r\x1b[K${done}/${total} data entries  ${name}`) : undefined,
     });
     if (stdoutOut && stdoutOut !== io.stdout) {
@@ -259,10 +240,7 @@ async function runArchive(
       await once(stdoutOut, 'finish');
     }
     if (showProgress) io.stderr.write('\r\x1b[K');
-    const report = buildReport(result, source.name, (Date.now() - started) / 1000, secret ? flags.secretEnv : 'random');
-    if (flags.report) writeFileSync(flags.report, JSON.stringify(report, null, 2) + '\n', { mode: 0o600 });
-    if (!flags.quiet) io.stderr.write(humanSummary(report));
-    return EXIT.ok;
+    return reportRun(result, source.name, started, secret, flags, io);
   } catch (e) {
     if (showProgress) io.stderr.write('\r\x1b[K');
     if (isEpipe(e)) return EXIT.ok;
@@ -270,14 +248,50 @@ async function runArchive(
       stdoutOut.end();
       await once(stdoutOut, 'finish').catch(() => {});
     }
-    if (signalled) {
-      io.stderr.write(`anonymise-dump: interrupted by ${signalled}${flags.output ? '; no output written' : '; the archive on stdout is cut short and will not restore'}\n`);
-      return signalStatus(signalled);
+    const sig = signals.signalled();
+    if (sig) {
+      io.stderr.write(`anonymise-dump: interrupted by ${sig}${flags.output ? '; no output written' : '; the archive on stdout is cut short and will not restore'}\n`);
+      return signalStatus(sig);
     }
     throw e;
   } finally {
-    for (const sig of SIGNALS) process.off(sig, onSignal);
+    signals.dispose();
   }
+}
+
+/**
+ * Signals (SIGINT, SIGTERM, SIGHUP, SIGQUIT) end a run as any failure does: `stop` runs at once, the
+ * returned signal aborts the run, and if the run has not ended 5 s later (an output that cannot take
+ * even its trailer), `last` runs and the process exits.
+ */
+function watchSignals(stop: () => void, last: () => void = () => {}): { signal: AbortSignal; signalled: () => NodeJS.Signals | null; dispose: () => void } {
+  const interrupt = new AbortController();
+  let signalled: NodeJS.Signals | null = null;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (signalled) return;
+    signalled = sig;
+    stop();
+    interrupt.abort(new AnonymiseError('INTERRUPTED', `interrupted by ${sig}`));
+    setTimeout(() => {
+      last();
+      process.exit(signalStatus(sig));
+    }, 5000).unref();
+  };
+  for (const sig of SIGNALS) process.on(sig, onSignal);
+  return { signal: interrupt.signal, signalled: () => signalled, dispose: () => SIGNALS.forEach((sig) => process.off(sig, onSignal)) };
+}
+
+/** A pipe still open (pg_dump writing on) must not keep the process alive once the run has ended. */
+function releaseStdin(input: string | undefined, io: Io): void {
+  if ((input === undefined || input === '-') && io.stdin instanceof Readable) io.stdin.destroy();
+}
+
+/** A finished run: the JSON report if asked for, and the summary on stderr. */
+function reportRun(result: Awaited<ReturnType<typeof rewriteArchive>>, name: string, started: number, secret: string | undefined, flags: RunFlags, io: Io): number {
+  const report = buildReport(result, name, (Date.now() - started) / 1000, secret ? flags.secretEnv : 'random');
+  if (flags.report) writeFileSync(flags.report, JSON.stringify(report, null, 2) + '\n', { mode: 0o600 });
+  if (!flags.quiet) io.stderr.write(humanSummary(report));
+  return EXIT.ok;
 }
 
 /** The package's version, read once from package.json beside dist/. */

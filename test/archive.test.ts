@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { compileRules, readRules, rewriteBuffer } from '../src/api.js';
 import { createDb, pgDump, pgEnv, psql, restore } from './support/db.js';
+import { ArchiveWriter, Cursor, readHeader, readToc, writeHeader, writeToc } from '../src/archive/format.js';
 
 const RULES = 'test/rules/awkward.yaml';
 const KEY = 'archive-test-key-0123456789abcdef';
@@ -239,8 +240,48 @@ describe('fail closed: nothing written, exit 3 or 1, the entry named', () => {
     rmSync(file);
     const r2 = cli([...rulesArgs(), '-o', out, bad]);
     expect(r2.status).toBe(3);
-    expect(r2.stderr).toMatch(/data file .* is missing/);
+    expect(r2.stderr).toMatch(/its data file is missing from the archive directory/);
     noOutput(out);
+  });
+
+  it('a data file name that is not one pg_dump writes (../x) is refused before anything is read or written', () => {
+    const crafted = join(dir, 'crafted.dir');
+    cpSync(directory, crafted, { recursive: true });
+    const bytes = readFileSync(join(crafted, 'toc.dat'));
+    const c = new Cursor(bytes);
+    const header = readHeader(c);
+    const toc = readToc(c, header);
+    const victim = toc.find((e) => e.desc === 'TABLE DATA')!;
+    victim.filename = '../outside.dat';
+    writeFileSync(join(dir, 'outside.dat.gz'), readFileSync(join(crafted, readdirSync(crafted).find((f) => f.endsWith('.dat.gz'))!)));
+    const w = new ArchiveWriter(header.intSize, header.offSize);
+    writeHeader(w, header, header.format);
+    writeToc(w, header, toc, header.format);
+    writeFileSync(join(crafted, 'toc.dat'), w.take());
+    for (const args of [['--format', 'directory', '-o', join(dir, 'crafted_out')], ['--format', 'plain']]) {
+      const r = cli([...rulesArgs(), ...args, crafted]);
+      expect(r.status).toBe(3);
+      expect(r.stderr).toMatch(new RegExp(`TOC entry ${victim.dumpId} .*data file name is not one pg_dump writes`));
+      expect(r.stdout.length).toBe(0);
+    }
+    expect(existsSync(join(dir, 'crafted_out'))).toBe(false);
+    rmSync(join(dir, 'outside.dat.gz'));
+    rmSync(crafted, { recursive: true });
+  });
+
+  it('an entry named with an e-mail address is named without it', () => {
+    createDb('arch_named');
+    psql('arch_named', 'CREATE TABLE "owner.person@leak-test.org" (id int); INSERT INTO "owner.person@leak-test.org" SELECT generate_series(1, 100);');
+    const named = join(dir, 'named.dir');
+    const r0 = spawnSync(bin('pg_dump'), ['-Fd', '-f', named, '-d', 'arch_named'], { env: pgEnv() });
+    expect(r0.status).toBe(0);
+    const file = readdirSync(named).find((f) => f.endsWith('.dat.gz'))!;
+    const bytes = readFileSync(join(named, file));
+    writeFileSync(join(named, file), bytes.subarray(0, bytes.length - 8));
+    const r = cli(['scan', named]);
+    expect(r.status).toBe(3);
+    expect(r.stderr).toMatch(/TOC entry \d+ \(TABLE DATA public <e-mail>\)/);
+    expect(r.stderr).not.toMatch(/leak-test/);
   });
 
   it('lz4 and zstd archives are refused, naming the method', () => {

@@ -4,6 +4,7 @@
  * bytes; strings an integer length (-1: NULL) and the bytes; offsets a flag byte and `offSize` bytes.
  */
 import { AnonymiseError } from '../errors.js';
+import { redactLabel } from '../dump/statements.js';
 
 export const MAGIC = Buffer.from('PGDMP', 'latin1');
 
@@ -221,6 +222,7 @@ export function readToc(c: Cursor, h: ArchiveHeader): TocEntry[] {
       e.offset = o.offset;
     } else if (h.format === ArchiveFormat.Directory) {
       e.filename = c.str();
+      if (e.filename && !isDataFileName(e.filename)) throw badArchive('its data file name is not one pg_dump writes (a corrupt or crafted archive)', entryName(e));
     }
     entries.push(e);
   }
@@ -312,6 +314,15 @@ export function writeToc(w: ArchiveWriter, h: ArchiveHeader, entries: readonly T
   }
 }
 
+/**
+ * The names pg_dump gives a directory archive's files (`3340.dat`, `blobs.toc`, `blobs_3342.toc`,
+ * `blob_24665.dat`): a name from the archive is joined to a directory, so nothing else (`../x`, a path)
+ * is read or written.
+ */
+export function isDataFileName(name: string): boolean {
+  return /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,100}$/.test(name) && !name.includes('..');
+}
+
 /** A TOC string (held byte for byte) as text, for names and messages. */
 export function text(s: string | null): string {
   return s === null ? '' : Buffer.from(s, 'latin1').toString('utf8');
@@ -319,7 +330,7 @@ export function text(s: string | null): string {
 
 /** How messages name a TOC entry: `TOC entry 3340 (TABLE DATA public t)`. */
 export function entryName(e: TocEntry): string {
-  return `TOC entry ${e.dumpId} (${[e.desc, e.namespace, e.tag].filter((s) => s).map(text).join(' ')})`;
+  return `TOC entry ${e.dumpId} (${redactLabel([e.desc, e.namespace, e.tag].filter((s) => s).map(text).join(' '))})`;
 }
 
 /** The table a TABLE DATA entry fills, as the schema model names it. */

@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { MAGIC } from './format.js';
 import { openCustom, openDirectory, type Archive } from './reader.js';
 import { archiveAsPlain, type PlainOptions } from './plain.js';
-import { coalesce, readFileAhead } from '../io/input.js';
+import { coalesce, peek, readFileAhead } from '../io/input.js';
 
 export type DumpSource =
   | { kind: 'plain'; stream: AsyncIterable<Buffer>; size?: number; name: string }
@@ -32,31 +32,8 @@ export async function openPath(path: string): Promise<DumpSource> {
 /** A stream input (stdin): its first bytes decide, and are handed on with the rest. */
 export async function openStream(stream: AsyncIterable<Buffer> | Readable, name: string): Promise<DumpSource> {
   // a pipe's buffered data in as few chunks as it holds (see coalesce)
-  const it = (stream instanceof Readable && !stream.readableObjectMode ? coalesce(stream) : stream)[Symbol.asyncIterator]();
-  const first: Buffer[] = [];
-  let have = 0;
-  let ended = false;
-  while (have < 5) {
-    const r = await it.next();
-    if (r.done) {
-      ended = true;
-      break;
-    }
-    const c = Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value);
-    first.push(c);
-    have += c.length;
-  }
-  const head = Buffer.concat(first);
-  async function* all(): AsyncGenerator<Buffer> {
-    if (head.length) yield head;
-    if (ended) return;
-    for (;;) {
-      const r = await it.next();
-      if (r.done) return;
-      yield r.value;
-    }
-  }
-  if (head.length >= 5 && head.subarray(0, 5).equals(MAGIC)) return { kind: 'archive', archive: await openCustom(all(), null), name };
+  const { head, all } = await peek(stream instanceof Readable && !stream.readableObjectMode ? coalesce(stream) : stream, MAGIC.length);
+  if (head.subarray(0, MAGIC.length).equals(MAGIC)) return { kind: 'archive', archive: await openCustom(all(), null), name };
   return { kind: 'plain', stream: all(), name };
 }
 

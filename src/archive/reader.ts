@@ -3,7 +3,7 @@
  * archive's toc.dat, and the data behind each entry — a custom archive's data blocks, read in file
  * order as pg_restore reads a pipe or at their offsets, and a directory archive's data files.
  */
-import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { createGunzip, createInflate } from 'node:zlib';
@@ -17,6 +17,7 @@ import {
   OffsetFlag,
   badArchive,
   entryName,
+  isDataFileName,
   readHeader,
   readToc,
   type ArchiveHeader,
@@ -339,7 +340,7 @@ async function inflateAll(raw: Buffer, gzip: boolean, e: TocEntry): Promise<Buff
 
 /** The plain bytes of a directory archive's data file. */
 export function directoryData(a: Archive, e: TocEntry, path = dataFile(a, e)): AsyncIterable<Buffer> {
-  if (!existsSync(path)) throw badArchive(`its data file ${e.filename}${SUFFIX[a.header.compression]} is missing from the archive directory`, entryName(e));
+  if (!existsSync(path)) throw badArchive('its data file is missing from the archive directory', entryName(e));
   const raw = createReadStream(path, { highWaterMark: 1 << 20 });
   return a.header.compression === 'none' ? raw : inflate(raw, true, e);
 }
@@ -347,30 +348,16 @@ export function directoryData(a: Archive, e: TocEntry, path = dataFile(a, e)): A
 /** Large objects of a directory archive's BLOBS entry: its blobs TOC file names each one's file. */
 export async function* directoryBlobs(a: Archive, e: TocEntry): AsyncGenerator<{ oid: number; data: Buffer }> {
   const list = join(a.path!, e.filename!);
-  if (!existsSync(list)) throw badArchive(`its large-object list ${e.filename} is missing from the archive directory`, entryName(e));
+  if (!existsSync(list)) throw badArchive('its large-object list is missing from the archive directory', entryName(e));
   for (const line of readFileSync(list, 'utf8').split('\n')) {
     if (!line.trim()) continue;
     const m = /^(\d+) (\S+)$/.exec(line);
-    if (!m) throw badArchive(`its large-object list ${e.filename} is corrupt`, entryName(e));
+    if (!m || !isDataFileName(m[2]!)) throw badArchive('its large-object list is corrupt', entryName(e));
     const file = join(a.path!, m[2]! + SUFFIX[a.header.compression]);
-    if (!existsSync(file)) throw badArchive(`large-object file ${m[2]} is missing from the archive directory`, entryName(e));
+    if (!existsSync(file)) throw badArchive('a large-object file it lists is missing from the archive directory', entryName(e));
     const raw = readFileSync(file);
     yield { oid: Number(m[1]), data: a.header.compression === 'none' ? raw : await inflateAll(raw, true, e) };
   }
-}
-
-/** The size of a directory archive's data (for progress). */
-export function directorySize(a: Archive): number {
-  let n = 0;
-  for (const e of a.toc) {
-    if (!e.filename) continue;
-    try {
-      n += statSync(dataFile(a, e)).size;
-    } catch {
-      // a missing file is reported when its entry is read
-    }
-  }
-  return n;
 }
 
 /** Custom archive offsets are usable (written to a file by pg_dump, not to a pipe). */

@@ -31,7 +31,7 @@ import {
 } from './format.js';
 import { ByteReader, customBlobs, dataFile, directoryBlobs, directoryData, customData, offsetsKnown, peekBlockId, rawBlock, supportedCompression, type Archive } from './reader.js';
 import { Redirect, dataAction, rewrittenData, tocPass, write, writeCustomBlock, writeDataFile, type DataAction } from './entries.js';
-import { WorkerPool, type Job } from './pool.js';
+import { WorkerPool } from './pool.js';
 
 export interface ArchiveRunOptions {
   rules: CompiledRules;
@@ -406,4 +406,3 @@ function workerSetup(a: Archive, o: ArchiveRunOptions) {
 }
 
 export type WorkerSetup = ReturnType<typeof workerSetup>;
-export type { Job };

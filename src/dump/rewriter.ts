@@ -21,10 +21,9 @@ import { RowCursor } from './row-cursor.js';
 import { StatementScanner, UnitKind, skipBlank } from './sql-lexer.js';
 import { InsertValues, findValuesKeyword, parseInsertHeader, type InsertHeader } from './insert-parser.js';
 import { tokenize } from './sql-tokens.js';
-import { classify, objectLabel, tocHeader, type TocHeader } from './statements.js';
+import { classify, objectLabel, redactLabel, tocHeader, type TocHeader } from './statements.js';
 import { applyOutside, examineComments, pseudonymiseComments, stringValue as stringValueOf, type OutsideContext, type OutsideCount } from './outside.js';
 import type { DumpObserver } from './observer.js';
-import { matches } from '../pseudonym/detectors.js';
 
 
 export const DEFAULT_MAX_LINE_BYTES = 256 * 1024 * 1024;
@@ -1075,13 +1074,6 @@ function observed(plan: TablePlan, columns: string[]): TablePlan {
     actions: columns.map(() => null),
     filter: plan.mode === 'drop' ? { columns: [], keep: () => false } : null,
   };
-}
-
-/** An object label with anything that looks like an e-mail address (a role named after a person) left out. */
-function redactLabel(label: string): string {
-  let out = label;
-  for (const m of matches(label, ['email'])) out = out.replace(m.text, '<e-mail>');
-  return out;
 }
 
 /** The database a psql `\connect` (or `\c`) line names, or null for any other meta-command. */

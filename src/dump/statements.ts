@@ -8,6 +8,7 @@
  * them as rows.
  */
 import { isOp, isWord, type Token } from './sql-tokens.js';
+import { matches } from '../pseudonym/detectors.js';
 
 export type StatementKind =
   | 'settings' // SET, RESET, set_config: session settings
@@ -165,4 +166,15 @@ export function tocHeader(prefix: string): TocHeader | null {
 /** How messages and `objects:` rules name a TOC entry: `FUNCTION public.notify()`, `COMMENT public.COLUMN users.email`. */
 export function objectLabel(h: TocHeader): string {
   return h.schema && h.schema !== '-' ? `${h.type} ${h.schema}.${h.name}` : `${h.type} ${h.name}`;
+}
+
+/**
+ * An object label as messages may show it: anything that looks like an e-mail address (a role named
+ * after a person) left out, control characters shown as `?`, and at most 200 characters.
+ */
+export function redactLabel(label: string): string {
+  let out = label;
+  for (const m of matches(label, ['email'])) out = out.replace(m.text, '<e-mail>');
+  out = out.replace(/[\x00-\x1f\x7f]/g, '?');
+  return out.length > 200 ? `${out.slice(0, 200)}…` : out;
 }

@@ -27,14 +27,16 @@ export function sniff(head: Buffer): { gzip: true } | { refuse: string } | null 
   return null;
 }
 
-/** Yields the plain dump bytes of `source`, inflating gzip and refusing archives. */
-export async function* plainDump(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+/**
+ * Reads the first `n` bytes of `source` (fewer if it is shorter) and hands back the whole stream again,
+ * those bytes included, so that a format can be told from its first bytes without losing them.
+ */
+export async function peek(source: AsyncIterable<Buffer>, n: number): Promise<{ head: Buffer; all: () => AsyncGenerator<Buffer> }> {
   const it = source[Symbol.asyncIterator]();
   const prefix: Buffer[] = [];
   let have = 0;
   let done = false;
-  // enough bytes to see a tar header's magic
-  while (have < 512) {
+  while (have < n) {
     const r = await it.next();
     if (r.done) {
       done = true;
@@ -45,9 +47,7 @@ export async function* plainDump(source: AsyncIterable<Buffer>): AsyncGenerator<
     have += chunk.length;
   }
   const head = Buffer.concat(prefix);
-  const kind = sniff(head);
-  if (kind && 'refuse' in kind) throw new AnonymiseError('NOT_PLAIN_DUMP', kind.refuse, { line: 1 });
-  async function* rest(): AsyncGenerator<Buffer> {
+  async function* all(): AsyncGenerator<Buffer> {
     if (head.length) yield head;
     if (done) return;
     for (;;) {
@@ -56,6 +56,15 @@ export async function* plainDump(source: AsyncIterable<Buffer>): AsyncGenerator<
       yield r.value;
     }
   }
+  return { head, all };
+}
+
+/** Yields the plain dump bytes of `source`, inflating gzip and refusing archives. */
+export async function* plainDump(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  // enough bytes to see a tar header's magic
+  const { head, all: rest } = await peek(source, 512);
+  const kind = sniff(head);
+  if (kind && 'refuse' in kind) throw new AnonymiseError('NOT_PLAIN_DUMP', kind.refuse, { line: 1 });
   if (!kind) {
     yield* rest();
     return;
