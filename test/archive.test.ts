@@ -284,6 +284,32 @@ describe('fail closed: nothing written, exit 3 or 1, the entry named', () => {
     expect(r.stderr).not.toMatch(/leak-test/);
   });
 
+  it('an owner whose name looks like an e-mail address stops the run as in a plain dump, or is pseudonymised', () => {
+    const marker = 'owner.person@leak-test.org';
+    createDb('arch_owned');
+    psql('postgres', `DROP ROLE IF EXISTS "${marker}"; CREATE ROLE "${marker}";`);
+    psql('arch_owned', `CREATE TABLE t (id int); INSERT INTO t VALUES (1); ALTER TABLE t OWNER TO "${marker}";`);
+    const owned = join(dir, 'owned.dump');
+    expect(spawnSync(bin('pg_dump'), ['-Fc', '-f', owned, '-d', 'arch_owned'], { env: pgEnv() }).status).toBe(0);
+    const keep = join(dir, 'owned-keep.yaml');
+    writeFileSync(keep, 'version: 1\nunknown: fail\ntables:\n  public.t: keep\n');
+    const plain = cli(['-r', keep], pgDump('arch_owned'));
+    expect(plain.status).toBe(3);
+    const out = join(dir, 'owned_out.dump');
+    const r = cli(['-r', keep, '-o', out, owned]);
+    expect(r.status).toBe(3);
+    expect(r.stderr).toMatch(/TOC entry \d+ \(TABLE public t\).*a name looks like an e-mail address/);
+    expect(existsSync(out)).toBe(false);
+    expect(cli(['check', '-r', keep, owned]).status).toBe(1);
+    const pseudo = join(dir, 'owned-pseudo.yaml');
+    writeFileSync(pseudo, 'version: 1\nunknown: fail\noutside: { roles: pseudonymise }\ntables:\n  public.t: keep\n');
+    const ok = cli(['-r', pseudo, '-o', out, owned]);
+    expect(ok.status).toBe(0);
+    expect(readFileSync(out).includes(marker)).toBe(false);
+    expect(readFileSync(out).includes('leak-test')).toBe(false);
+    psql('postgres', `DROP DATABASE arch_owned; DROP ROLE "${marker}";`);
+  });
+
   it('lz4 and zstd archives are refused, naming the method', () => {
     // pg_dump 16+ writes archive 1.15 with the algorithm in one byte where 1.14 has the level: the
     // same archive with that field rewritten is what pg_dump 16 -Fc -Z lz4 would have in its header

@@ -323,6 +323,28 @@ export function isDataFileName(name: string): boolean {
   return /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,100}$/.test(name) && !name.includes('..');
 }
 
+/** Object types pg_restore gives an `ALTER … OWNER TO` (pg_backup_archiver.c, _printTocEntry). */
+const OWNED = new Set([
+  'AGGREGATE', 'BLOB', 'COLLATION', 'CONVERSION', 'DATABASE', 'DOMAIN', 'EVENT TRIGGER', 'FOREIGN DATA WRAPPER', 'FOREIGN TABLE',
+  'FUNCTION', 'MATERIALIZED VIEW', 'OPERATOR', 'OPERATOR CLASS', 'OPERATOR FAMILY', 'PROCEDURE', 'PROCEDURAL LANGUAGE', 'PUBLICATION',
+  'SCHEMA', 'SEQUENCE', 'SERVER', 'STATISTICS', 'SUBSCRIPTION', 'TABLE', 'TEXT SEARCH CONFIGURATION', 'TEXT SEARCH DICTIONARY', 'TYPE', 'VIEW',
+]);
+
+/**
+ * The `ALTER … OWNER TO owner;` pg_restore writes after an entry (held byte for byte), or null: the owner
+ * is text of the dump like any other, so the engine judges it as this statement, in a plain dump's place.
+ * The object is named as pg_restore names it: from the drop statement (`DROP FUNCTION public.f(integer);`).
+ */
+export function ownerStatement(e: TocEntry): string | null {
+  if (!e.owner || !e.desc || !OWNED.has(e.desc) || !e.dropStmt) return null;
+  const quote = (s: string) => `"${s.replace(/"/g, '""')}"`;
+  let object: string | null;
+  if (e.desc === 'BLOB') object = `LARGE OBJECT ${e.tag}`;
+  else object = /^DROP\s+(.*?);?\s*$/s.exec(e.dropStmt)?.[1]?.replace(/\bIF\s+EXISTS\s+/i, '') ?? null;
+  if (!object) return null;
+  return `ALTER ${object.replace(/\s+CASCADE$/i, '')} OWNER TO ${quote(e.owner)};\n`;
+}
+
 /** A TOC string (held byte for byte) as text, for names and messages. */
 export function text(s: string | null): string {
   return s === null ? '' : Buffer.from(s, 'latin1').toString('utf8');

@@ -1,11 +1,11 @@
 /**
- * An archive as the plain SQL dump pg_restore would print for it (`pg_restore -f -`, without owners):
+ * An archive as the plain SQL dump pg_restore would print for it (`pg_restore -f -`, owners included):
  * what `check`, `scan`, `init` and `--format plain` read, through the same engine as a plain dump.
  * Entries come in pg_restore's order (ACLs after everything else); a custom archive's data blocks are
  * read in file order, which pg_dump writes in TOC order.
  */
 import { AnonymiseError } from '../errors.js';
-import { ArchiveFormat, badArchive, entryName, hasData, restorePass, text, type TocEntry } from './format.js';
+import { ArchiveFormat, badArchive, entryName, hasData, ownerStatement, restorePass, text, type TocEntry } from './format.js';
 import { customBlobs, customData, directoryBlobs, directoryData, peekBlockId, supportedCompression, type Archive } from './reader.js';
 
 export interface PlainOptions {
@@ -41,7 +41,8 @@ export async function* archiveAsPlain(a: Archive, options: PlainOptions = {}): A
         yield* entryData(a, e);
         continue;
       }
-      if (e.defn && e.defn.length > 0) yield enc(header(e, false) + e.defn + '\n');
+      const owner = ownerStatement(e);
+      if (e.defn && e.defn.length > 0) yield enc(header(e, false) + e.defn + '\n' + (owner ? owner + '\n' : ''));
     }
   }
   if (a.reader && !(await a.reader.atEnd())) throw badArchive('the archive holds data blocks its TOC does not list (corrupt archive?)');
