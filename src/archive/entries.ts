@@ -5,7 +5,9 @@
  */
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createDeflate, createGzip } from 'node:zlib';
+import { promisify } from 'node:util';
+import { constants, createDeflate, createGzip, deflateRaw, gzip } from 'node:zlib';
+import { adler32 } from './adler32.js';
 import { AnonymiseError } from '../errors.js';
 import type { DumpRewriter } from '../dump/rewriter.js';
 import type { CompiledRules } from '../rules/rule-compiler.js';
@@ -125,6 +127,45 @@ export async function* rewrittenData(rw: DumpRewriter, out: Redirect, e: TocEntr
   } finally {
     out.target = null;
   }
+}
+
+/**
+ * One piece of a COPY-form entry's data (whole rows; `last`: the piece that holds the `\.` line)
+ * through the rules, as a worker rewrites it: the entry's COPY statement is read first, so the piece is
+ * read as that table's rows. `firstLine` numbers its first row within the entry, for messages.
+ */
+export function rewritePiece(rw: DumpRewriter, out: Redirect, e: TocEntry, data: Buffer, firstLine: number, last: boolean): Buffer {
+  try {
+    out.target = null;
+    rw.beginEntry(tocHeader(e));
+    rw.write(Buffer.from(e.copyStmt!, 'latin1'));
+    rw.flushOutput();
+    rw.line = firstLine;
+    out.target = [];
+    rw.write(data);
+    if (last) rw.endEntry();
+    else rw.endPiece();
+    return Buffer.concat(out.take());
+  } catch (err) {
+    throw err instanceof AnonymiseError ? err.at({ entry: entryName(e) }) : err;
+  } finally {
+    out.target = null;
+  }
+}
+
+const gzipAsync = promisify(gzip);
+const deflateRawAsync = promisify(deflateRaw);
+
+/**
+ * A rewritten piece packed for the output: a whole gzip member (a directory archive's file is a series
+ * of them), a raw deflate fragment that ends on a full flush and is not final (a custom archive's block
+ * is one zlib stream: the fragments are joined, and the Adler-32 of the whole combined from each one's),
+ * or the bytes as they are. Compressed on libuv's thread pool.
+ */
+export async function packPiece(text: Buffer, pack: 'gzip' | 'deflate' | 'none', level: number): Promise<{ out: Buffer; adler: number }> {
+  if (pack === 'gzip') return { out: await gzipAsync(text, { level }), adler: 0 };
+  if (pack === 'deflate') return { out: await deflateRawAsync(text, { level, finishFlush: constants.Z_FULL_FLUSH }), adler: adler32(text) };
+  return { out: text, adler: 0 };
 }
 
 /** zlib's level for our output: the archive's own (before 1.15 it is in the header), else pg_dump's default */

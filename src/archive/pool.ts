@@ -1,26 +1,40 @@
 /**
- * Worker threads for an archive's data entries: each worker builds the engine's state once (the TOC
- * through the rules, as the main thread did) and then rewrites one entry at a time. Jobs go to the
- * next idle worker; the first failure stops the pool (the others' jobs are cancelled).
+ * Worker threads for an archive's data: each worker builds the engine's state once (the TOC through
+ * the rules, as the main thread did) and then rewrites pieces of tables' rows, one at a time, and packs
+ * them (compresses them) for the output. Jobs go to the next idle worker; the first failure stops the
+ * pool (the others' jobs fail with it).
  */
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
 import { AnonymiseError, type ErrorCode, type Position } from '../errors.js';
-import type { TableStats } from '../dump/rewriter.js';
+import type { DumpRewriter, TableStats } from '../dump/rewriter.js';
+import { packPiece, rewritePiece, type Redirect } from './entries.js';
+import type { TocEntry } from './format.js';
 
-export interface Job {
+export interface PieceJob {
   dumpId: number;
-  input: { kind: 'directory' } | { kind: 'custom'; offset: number };
-  output: { kind: 'file'; path: string } | { kind: 'block'; path: string };
+  /** whole rows of the entry's COPY data (moved to the worker, not copied) */
+  data: Uint8Array;
+  /** the line its first row is on, within the entry */
+  firstLine: number;
+  /** the entry's last piece (it holds the `\.` line) */
+  last: boolean;
+  /** a gzip member (directory archives), a raw deflate fragment ending on a full flush (custom archives), or as it is */
+  pack: 'gzip' | 'deflate' | 'none';
+  level: number;
 }
 
-export interface JobResult {
+export interface PieceResult {
+  out: Uint8Array;
+  /** the rewritten bytes' length and Adler-32, before packing */
+  length: number;
+  adler: number;
   stats: TableStats[];
 }
 
 export type WorkerReply =
-  | { id: number; ok: true; stats: TableStats[] }
+  | ({ id: number; ok: true } & PieceResult)
   | { id: number; ok: false; error: { code: ErrorCode; detail: string; position: Position } | { internal: string; code?: string; syscall?: string; stack?: string } };
 
 /** The worker's compiled file: beside this one in dist/ (tests run the sources, and the build first). */
@@ -30,11 +44,17 @@ function workerFile(): string {
   return fileURLToPath(new URL('../../dist/archive/worker.js', import.meta.url));
 }
 
-export class WorkerPool {
+/** Who rewrites the pieces: worker threads, or this thread (`--jobs 1`) through the same steps, so the output is the same bytes. */
+export interface PieceRunner {
+  run(job: PieceJob): Promise<PieceResult>;
+  close(reason?: unknown): Promise<void>;
+}
+
+export class WorkerPool implements PieceRunner {
   private readonly idle: Worker[] = [];
   private readonly all: Worker[] = [];
   private readonly waiting: (() => void)[] = [];
-  private readonly calls = new Map<number, { resolve: (r: JobResult) => void; reject: (e: unknown) => void }>();
+  private readonly calls = new Map<number, { resolve: (r: PieceResult) => void; reject: (e: unknown) => void }>();
   private next = 1;
   private failed: unknown = null;
 
@@ -59,7 +79,7 @@ export class WorkerPool {
     this.idle.push(w);
     this.waiting.shift()?.();
     if (!call) return;
-    if (m.ok) call.resolve({ stats: m.stats });
+    if (m.ok) call.resolve({ out: m.out, length: m.length, adler: m.adler, stats: m.stats });
     else {
       const e = 'internal' in m.error ? Object.assign(new Error(m.error.internal), { name: m.error.internal, stack: m.error.stack, code: m.error.code, syscall: m.error.syscall }) : new AnonymiseError(m.error.code, m.error.detail, m.error.position);
       call.reject(e);
@@ -76,15 +96,15 @@ export class WorkerPool {
   }
 
   /** Runs `job` on the next idle worker. The promise is also observed here, so that a job abandoned by a failed run is no unhandled rejection. */
-  run(job: Job): Promise<JobResult> {
+  run(job: PieceJob): Promise<PieceResult> {
     const p = (async () => {
       while (this.idle.length === 0 && !this.failed) await new Promise<void>((r) => this.waiting.push(r));
       if (this.failed) throw this.failed;
       const w = this.idle.pop()!;
       const id = this.next++;
-      return new Promise<JobResult>((resolve, reject) => {
+      return new Promise<PieceResult>((resolve, reject) => {
         this.calls.set(id, { resolve, reject });
-        w.postMessage({ id, job });
+        w.postMessage({ id, job }, [job.data.buffer as ArrayBuffer]);
       });
     })();
     p.catch(() => {});
@@ -97,4 +117,23 @@ export class WorkerPool {
     this.fail(reason);
     await Promise.all(this.all.map((w) => w.terminate()));
   }
+}
+
+/** `--jobs 1`: the pieces rewritten in this thread by its own engine (compression still on libuv's pool). */
+export class LocalPieces implements PieceRunner {
+  private readonly byId: Map<number, TocEntry>;
+  constructor(
+    private readonly rw: DumpRewriter,
+    private readonly redirect: Redirect,
+    toc: readonly TocEntry[],
+  ) {
+    this.byId = new Map(toc.map((e) => [e.dumpId, e]));
+  }
+  /** The piece's counts stay in this thread's engine, where the run's result reads them. */
+  async run(job: PieceJob): Promise<PieceResult> {
+    const text = rewritePiece(this.rw, this.redirect, this.byId.get(job.dumpId)!, Buffer.from(job.data.buffer, job.data.byteOffset, job.data.byteLength), job.firstLine, job.last);
+    const { out, adler } = await packPiece(text, job.pack, job.level);
+    return { out, length: text.length, adler, stats: [] };
+  }
+  async close(): Promise<void> {}
 }

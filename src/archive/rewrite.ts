@@ -1,37 +1,28 @@
 /**
  * Rewriting an archive into an archive: the TOC through the policy, then every data entry through the
- * rules — in worker threads, one entry at a time each, where the input can be read at any place (a
- * directory archive, or a custom archive in a file with its data offsets), else in order in this thread.
- * Kept tables are copied as their compressed bytes. Nothing is written before the whole TOC has passed
- * and the rules have been checked against it; a custom archive written to a file gets its data
- * offsets, so that `pg_restore -j` and `-t` work on it.
+ * rules. The input is read once, in order (a custom archive's blocks in file order, from a file or a
+ * pipe; a directory archive's files in TOC order). With workers, a table's rows are cut into pieces of
+ * whole rows that workers rewrite and compress while this thread reads on; the pieces are written back
+ * in order (gzip members of one file for a directory archive, fragments of one zlib stream for a custom
+ * archive), so one large table uses every core too. Kept tables are copied as their compressed bytes.
+ * Nothing is written before the whole TOC has passed and the rules have been checked against it; a
+ * custom archive written to a file gets its data offsets, so that `pg_restore -j` and `-t` work on it.
  */
-import { closeSync, copyFileSync, createReadStream, createWriteStream, existsSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, createWriteStream, existsSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { AnonymiseError } from '../errors.js';
-import { DumpRewriter, type TableStats } from '../dump/rewriter.js';
+import { DEFAULT_MAX_LINE_BYTES, DumpRewriter, type TableStats } from '../dump/rewriter.js';
 import type { CompiledRules } from '../rules/rule-compiler.js';
 import type { RulesSource, RewriteResult } from '../api.js';
 import { globMatcher } from './glob.js';
-import {
-  ArchiveFormat,
-  ArchiveWriter,
-  BLK_BLOBS,
-  OffsetFlag,
-  entryName,
-  entryTable,
-  hasData,
-  writeHeader,
-  writeToc,
-  type ArchiveHeader,
-  type TocEntry,
-} from './format.js';
-import { ByteReader, customBlobs, dataFile, directoryBlobs, directoryData, customData, offsetsKnown, peekBlockId, rawBlock, supportedCompression, type Archive } from './reader.js';
-import { Redirect, dataAction, rewrittenData, tocPass, write, writeCustomBlock, writeDataFile, type DataAction } from './entries.js';
-import { WorkerPool } from './pool.js';
+import { ArchiveFormat, ArchiveWriter, BLK_BLOBS, BLK_DATA, OffsetFlag, entryName, entryTable, hasData, writeHeader, writeToc, type ArchiveHeader, type TocEntry } from './format.js';
+import { ByteReader, customBlobs, dataFile, directoryBlobs, directoryData, customData, peekBlockId, rawBlock, supportedCompression, type Archive } from './reader.js';
+import { Redirect, dataAction, outputLevel, rewrittenData, tocPass, write, writeCustomBlock, writeDataFile, type DataAction } from './entries.js';
+import { LocalPieces, WorkerPool, type PieceResult, type PieceRunner } from './pool.js';
+import { adler32Combine } from './adler32.js';
 
 export interface ArchiveRunOptions {
   rules: CompiledRules;
@@ -49,6 +40,8 @@ export interface ArchiveRunOptions {
   output: string | null;
   stdout?: Writable;
   signal?: AbortSignal;
+  /** rows handed to a worker at a time (default 4 MiB; tests make it small to cut every table) */
+  pieceBytes?: number;
   /** after each data entry (progress) */
   onEntry?: (done: number, total: number, name: string) => void;
 }
@@ -72,6 +65,35 @@ class Counted extends Writable {
   }
 }
 
+/**
+ * Steps that must reach the output in order (a table's pieces, block headers and ends), run one after
+ * another while the work they wait on (a worker's piece) runs ahead; at most `limit` are pending, which
+ * bounds the pieces in memory. A failed step fails every later one and `drain()`.
+ */
+class Ordered {
+  private chain: Promise<void> = Promise.resolve();
+  private readonly pending: Promise<void>[] = [];
+  failed: unknown = null;
+  constructor(private readonly limit: number) {}
+  async then(step: () => Promise<void> | void): Promise<void> {
+    while (this.pending.length >= this.limit) await this.pending.shift()!.catch(() => {});
+    if (this.failed) throw this.failed;
+    const p = this.chain.then(step);
+    p.catch((e) => (this.failed ??= e));
+    this.chain = p;
+    this.pending.push(p);
+  }
+  async drain(): Promise<void> {
+    await this.chain;
+    this.pending.length = 0;
+  }
+}
+
+/** Rows handed to a worker at a time: large enough that a message costs nothing, small enough to keep memory flat. */
+const PIECE_BYTES = 4 * 1024 * 1024;
+/** pg_dump ends COPY data with `\.` and two blank lines: a cut leaving fewer bytes than this could split them off */
+const LAST_PIECE_TAIL = 8;
+
 const SUFFIX = { none: '', gzip: '.gz', lz4: '.lz4', zstd: '.zst' } as const;
 
 export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<RewriteResult> {
@@ -80,206 +102,260 @@ export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<
   if (o.tables?.length && (a.format !== ArchiveFormat.Directory || outFormat !== ArchiveFormat.Directory))
     throw new AnonymiseError('USAGE', '--tables works on directory archives written as directory archives (-Fd in, --format directory out)');
   if (outFormat === ArchiveFormat.Directory && !o.output) throw new AnonymiseError('USAGE', 'a directory archive needs -o DIR');
+  const h = a.header;
   const redirect = new Redirect();
   const rw = new DumpRewriter({ rules: o.rules, archive: true, maxLineBytes: o.maxLineBytes, maxValueBytes: o.maxValueBytes }, redirect.sink);
   // the whole TOC, and the rules against the whole schema, before a byte is written
   const { toc } = tocPass(rw, redirect, o.rules, a.toc, a.format);
   const same = outFormat === a.format;
   const chosen = o.tables?.length ? globMatcher(o.tables) : null;
-  const data = toc.filter((e) => hasData(e, a.format));
-  const selected = data.filter((e) => !chosen || chosen(e.desc === 'BLOBS' ? 'pg_catalog.pg_largeobject' : entryTable(e)));
+  const selected = toc.filter((e) => hasData(e, a.format) && (!chosen || chosen(e.desc === 'BLOBS' ? 'pg_catalog.pg_largeobject' : entryTable(e))));
   const actions = new Map<number, DataAction>(selected.map((e) => [e.dumpId, dataAction(rw, e, same)]));
   const outToc = toc.map((e) => outputEntry(e, a, outFormat));
   const outById = new Map(outToc.map((e) => [e.dumpId, e]));
-  const sizes = entrySizes(a);
-  const largestFirst = (x: TocEntry, y: TocEntry) => (sizes.get(y.dumpId) ?? 0) - (sizes.get(x.dumpId) ?? 0);
 
   const jobs = Math.max(1, o.jobs ?? availableParallelism());
-  const parallel = jobs > 1 && actions.size > 1 && (a.format === ArchiveFormat.Directory || (a.path !== null && offsetsKnown(a)));
+  // the same pieces, packed the same way, whoever rewrites them: the output does not depend on --jobs
+  const pool: PieceRunner = jobs > 1 && [...actions.values()].some((x) => x.kind === 'rewrite') ? new WorkerPool(jobs, workerSetup(a, o)) : new LocalPieces(rw, redirect, toc);
+  // a signal stops the workers too (their pieces fail with it), so the temporary output goes at once
+  const onAbort = () => void pool.close(o.signal!.reason);
+  o.signal?.addEventListener('abort', onAbort);
+  const order = new Ordered(2 * jobs);
   const stats = new Map<string, TableStats>();
   let done = 0;
   const finished = (e: TocEntry) => o.onEntry?.(++done, actions.size, entryName(e));
+  const input = (e: TocEntry) => (a.format === ArchiveFormat.Custom ? customData(a.reader!, h, e) : directoryData(a, e));
+  const maxLine = o.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+  const pieceBytes = o.pieceBytes ?? PIECE_BYTES;
 
-  if (outFormat === ArchiveFormat.Directory) {
-    const target = o.output!;
-    if (existsSync(target)) throw new AnonymiseError('USAGE', `-o ${target} exists: a directory archive is written to a new directory`);
-    if (!existsSync(dirname(target))) throw new AnonymiseError('USAGE', `output directory does not exist: ${dirname(target)}`);
-    const tmp = join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-    mkdirSync(tmp, { mode: 0o700 });
-    try {
-      const pool = parallel ? new WorkerPool(jobs, workerSetup(a, o)) : null;
-      // a signal stops the workers too (their jobs fail with it), so the temporary directory goes at once
-      const onAbort = () => void pool?.close(o.signal!.reason);
-      o.signal?.addEventListener('abort', onAbort);
+  /** A COPY-form entry's rows in pieces to the workers; each packed piece goes to `put`, in order. */
+  const pieces = async (e: TocEntry, pack: 'gzip' | 'deflate' | 'none', put: (r: PieceResult) => Promise<void>) => {
+    let held: Buffer[] = [];
+    let size = 0;
+    let line = 1 + countLf(Buffer.from(e.copyStmt!, 'latin1'));
+    let waiting = false;
+    const send = async (bytes: Buffer, last: boolean) => {
+      const data = new Uint8Array(bytes.length); // an ArrayBuffer of its own, moved to the worker
+      data.set(bytes);
+      const job = pool.run({ dumpId: e.dumpId, data, firstLine: line, last, pack, level: outputLevel(h) });
+      line += countLf(bytes);
+      await order.then(async () => {
+        const r = await job;
+        mergeStats(stats, r.stats);
+        await put(r);
+      });
+    };
+    // cut where the bytes say (the last row end before pieceBytes), never where a read happened to
+    // end: the same input gives the same pieces, and the same output, from a file or a pipe
+    for await (const chunk of input(e)) {
+      if (o.signal?.aborted) throw o.signal.reason;
+      held.push(chunk);
+      size += chunk.length;
+      // waiting for the end of a long row: nothing to cut until a chunk brings a newline
+      if (size < pieceBytes || (waiting && chunk.indexOf(0x0a) === -1)) continue;
+      waiting = false;
+      let all = held.length === 1 ? held[0]! : Buffer.concat(held);
+      for (;;) {
+        let cut = all.lastIndexOf(0x0a, pieceBytes - 1) + 1;
+        // a row longer than a piece: it goes whole, once its end is in hand (the rewriter bounds its length)
+        if (cut === 0) cut = all.indexOf(0x0a, pieceBytes) + 1;
+        // the `\.` line and what follows it (a few newlines) stay in the last piece: never cut that close to the end
+        while (cut > 0 && all.length - cut < LAST_PIECE_TAIL) cut = cut >= 2 ? all.lastIndexOf(0x0a, cut - 2) + 1 : 0;
+        if (cut === 0) {
+          if (all.length > maxLine + pieceBytes) throw new AnonymiseError('LIMIT', `a line is longer than ${maxLine} bytes (--max-line-bytes)`, { entry: entryName(e), table: entryTable(e) });
+          waiting = true;
+          break;
+        }
+        await send(all.subarray(0, cut), false);
+        all = all.subarray(cut);
+        if (all.length < pieceBytes) break;
+      }
+      held = all.length ? [all] : [];
+      size = all.length;
+    }
+    await send(held.length === 1 ? held[0]! : Buffer.concat(held), true);
+  };
+
+  try {
+    if (outFormat === ArchiveFormat.Directory) {
+      const target = o.output!;
+      if (existsSync(target)) throw new AnonymiseError('USAGE', `-o ${target} exists: a directory archive is written to a new directory`);
+      if (!existsSync(dirname(target))) throw new AnonymiseError('USAGE', `output directory does not exist: ${dirname(target)}`);
+      const tmp = join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+      mkdirSync(tmp, { mode: 0o700 });
       try {
-        const pending: Promise<void>[] = [];
-        const sorted = [...selected].sort(largestFirst);
-        for (const e of parallel ? sorted : selected) {
+        for await (const e of inOrder(a, selected)) {
           if (o.signal?.aborted) throw o.signal.reason;
           const act = actions.get(e.dumpId)!;
-          const outName = outById.get(e.dumpId)!.filename!;
-          const dest = join(tmp, outName + SUFFIX[a.header.compression]);
-          if (act.kind === 'rewrite' && pool) {
-            const input = a.format === ArchiveFormat.Directory ? { kind: 'directory' as const } : { kind: 'custom' as const, offset: e.offset };
-            const job = pool.run({ dumpId: e.dumpId, input, output: { kind: 'file', path: dest } }).then((r) => {
-              mergeStats(stats, r.stats);
-              finished(e);
-            });
-            job.catch(() => {}); // awaited by settle(); a run that stops early leaves it
-            pending.push(job);
+          const dest = join(tmp, outById.get(e.dumpId)!.filename! + SUFFIX[h.compression]);
+          if (act.kind === 'rewrite' && e.copyStmt) {
+            // the file is a series of gzip members, one per piece (pg_restore reads them through gzread)
+            const file = createWriteStream(dest, { mode: 0o600, highWaterMark: 1 << 20 });
+            file.on('error', () => {}); // reported through the write callbacks
+            await pieces(e, h.compression === 'gzip' ? 'gzip' : 'none', (r) => write(file, Buffer.from(r.out.buffer, r.out.byteOffset, r.out.byteLength)));
+            await order.then(() => new Promise<void>((resolve, reject) => file.end((err?: Error | null) => (err ? reject(err) : resolve()))).then(() => finished(e)));
             continue;
           }
-          // a custom archive read in workers: this entry is read at its offset, not in file order
-          const r = a.format === ArchiveFormat.Custom ? (parallel ? ByteReader.of(createReadStream(a.path!, { start: e.offset, highWaterMark: 1 << 20 }), e.offset) : a.reader) : null;
-          await directoryEntry(a, r, e, act, dest, tmp, rw, redirect, o.signal);
-          if (parallel) r?.close();
+          await directoryEntry(a, a.format === ArchiveFormat.Custom ? a.reader : null, e, act, dest, tmp, rw, redirect, o.signal);
           finished(e);
         }
-        await settle(pending);
-      } finally {
-        o.signal?.removeEventListener('abort', onAbort);
-        await pool?.close();
+        await order.drain();
+        const head = new ArchiveWriter(h.intSize, h.offSize);
+        writeHeader(head, h, outFormat);
+        writeFileSync(join(tmp, 'toc.dat'), Buffer.concat([head.take(), tocBytes(h, outToc, outFormat)]), { mode: 0o600 });
+        const bytesOut = readdirSync(tmp).reduce((n, f) => n + statSync(join(tmp, f)).size, 0);
+        renameSync(tmp, target);
+        return result(rw, stats, bytesOut);
+      } catch (e) {
+        await order.drain().catch(() => {});
+        rmSync(tmp, { recursive: true, force: true });
+        throw e;
       }
-      const head = new ArchiveWriter(a.header.intSize, a.header.offSize);
-      writeHeader(head, a.header, outFormat);
-      writeFileSync(join(tmp, 'toc.dat'), Buffer.concat([head.take(), tocBytes(a.header, outToc, outFormat)]), { mode: 0o600 });
-      const bytesOut = readdirSync(tmp).reduce((n, f) => n + statSync(join(tmp, f)).size, 0);
-      renameSync(tmp, target);
-      return result(rw, stats, bytesOut);
+    }
+
+    // custom output: to a temporary file beside the target (offsets filled in at the end), or to stdout
+    let fd: number | null = null;
+    let tmp: string | null = null;
+    if (o.output) {
+      if (!existsSync(dirname(o.output))) throw new AnonymiseError('USAGE', `output directory does not exist: ${dirname(o.output)}`);
+      tmp = join(dirname(o.output), `.${basename(o.output)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+      fd = openSync(tmp, 'wx', 0o600);
+    }
+    const raw = fd !== null ? createWriteStream('', { fd, autoClose: false, highWaterMark: 1 << 20 }) : o.stdout!;
+    const dest = new Counted(raw);
+    let wroteAny = false;
+    try {
+      const head = new ArchiveWriter(h.intSize, h.offSize);
+      writeHeader(head, h, outFormat);
+      const headerBytes = head.take();
+      await write(dest, headerBytes);
+      wroteAny = true;
+      await write(dest, tocBytes(h, outToc, outFormat));
+      const offsets = new Map<number, number>();
+      const w = () => new ArchiveWriter(h.intSize, h.offSize);
+      for await (const e of inOrder(a, selected)) {
+        if (o.signal?.aborted) throw o.signal.reason;
+        const act = actions.get(e.dumpId)!;
+        if (act.kind === 'rewrite' && e.copyStmt) {
+          // one zlib stream across the pieces: its header, each worker's fragment (ending on a full
+          // flush), then the final block and the Adler-32 of the whole, combined from the pieces'
+          let adler = 1;
+          await order.then(async () => {
+            offsets.set(e.dumpId, dest.count);
+            const start = w().byte(BLK_DATA).int(e.dumpId);
+            if (h.compression === 'gzip') start.int(2).raw(Buffer.from([0x78, 0x9c]));
+            await write(dest, start.take());
+          });
+          await pieces(e, h.compression === 'gzip' ? 'deflate' : 'none', async (r) => {
+            adler = adler32Combine(adler, r.adler, r.length);
+            if (r.out.byteLength > 0) await write(dest, Buffer.concat([w().int(r.out.byteLength).take(), r.out]));
+          });
+          await order.then(async () => {
+            const end = w();
+            if (h.compression === 'gzip') {
+              const tail = Buffer.from([0x03, 0x00, 0, 0, 0, 0]);
+              tail.writeUInt32BE(adler, 2);
+              end.int(tail.length).raw(tail);
+            }
+            await write(dest, end.int(0).take());
+            finished(e);
+          });
+          continue;
+        }
+        // this thread writes the entry itself: whatever the workers still hold goes out first
+        await order.drain();
+        offsets.set(e.dumpId, dest.count);
+        await customEntry(a, a.format === ArchiveFormat.Custom ? a.reader : null, e, act, dest, rw, redirect, o.signal);
+        finished(e);
+      }
+      await order.drain();
+      await new Promise<void>((resolve, reject) => dest.end((err?: Error | null) => (err ? reject(err) : resolve())));
+      if (fd !== null) {
+        await new Promise<void>((resolve, reject) => (raw as ReturnType<typeof createWriteStream>).end((err?: Error | null) => (err ? reject(err) : resolve())));
+        // the TOC again, now with each data block's offset (same length: flag and offset have fixed sizes)
+        for (const e of outToc) {
+          const at = offsets.get(e.dumpId);
+          if (at !== undefined) {
+            e.dataState = OffsetFlag.Set;
+            e.offset = at;
+          }
+        }
+        const tocFinal = tocBytes(h, outToc, outFormat);
+        writeSync(fd, tocFinal, 0, tocFinal.length, headerBytes.length);
+        closeSync(fd);
+        fd = null;
+        renameSync(tmp!, o.output!);
+        tmp = null;
+      }
+      return result(rw, stats, dest.count);
     } catch (e) {
-      rmSync(tmp, { recursive: true, force: true });
+      await order.drain().catch(() => {});
+      if (fd !== null) {
+        raw.on('error', () => {});
+        (raw as Writable).destroy();
+        try {
+          closeSync(fd);
+        } catch {
+          // closed already
+        }
+      }
+      if (tmp) rmSync(tmp, { force: true });
+      else if (wroteAny && !(e as { code?: string }).code?.startsWith?.('EPIPE')) {
+        // on stdout: an unknown block type after the last whole block, so that pg_restore stops there
+        // with an error instead of restoring a shorter archive as if it were whole
+        await write(dest, Buffer.from([0xff])).catch(() => {});
+      }
       throw e;
     }
-  }
-
-  // custom output: to a temporary file beside the target (offsets filled in at the end), or to stdout
-  let fd: number | null = null;
-  let tmp: string | null = null;
-  if (o.output) {
-    if (!existsSync(dirname(o.output))) throw new AnonymiseError('USAGE', `output directory does not exist: ${dirname(o.output)}`);
-    tmp = join(dirname(o.output), `.${basename(o.output)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-    fd = openSync(tmp, 'wx', 0o600);
-  }
-  const blockDir = parallel ? join(dirname(tmp ?? join(process.cwd(), 'x')), `.anonymise-dump-blocks.${process.pid}.${randomBytes(4).toString('hex')}`) : null;
-  const raw = fd !== null ? createWriteStream('', { fd, autoClose: false, highWaterMark: 1 << 20 }) : o.stdout!;
-  const dest = new Counted(raw);
-  let wroteAny = false;
-  try {
-    const head = new ArchiveWriter(a.header.intSize, a.header.offSize);
-    writeHeader(head, a.header, outFormat);
-    const headerBytes = head.take();
-    await write(dest, headerBytes);
-    wroteAny = true;
-    await write(dest, tocBytes(a.header, outToc, outFormat));
-    const offsets = new Map<number, number>();
-    if (parallel) {
-      mkdirSync(blockDir!, { mode: 0o700 });
-      const pool = new WorkerPool(jobs, workerSetup(a, o));
-      const onAbort = () => void pool.close(o.signal!.reason);
-      o.signal?.addEventListener('abort', onAbort);
-      try {
-        const work: Promise<void>[] = [];
-        for (const e of [...selected].sort(largestFirst)) {
-          if (actions.get(e.dumpId)!.kind !== 'rewrite') continue;
-          const input = a.format === ArchiveFormat.Directory ? { kind: 'directory' as const } : { kind: 'custom' as const, offset: e.offset };
-          const job = pool.run({ dumpId: e.dumpId, input, output: { kind: 'block', path: join(blockDir!, `${e.dumpId}.blk`) } }).then((r) => mergeStats(stats, r.stats));
-          job.catch(() => {}); // awaited by settle()
-          work.push(job);
-        }
-        await settle(work);
-      } finally {
-        o.signal?.removeEventListener('abort', onAbort);
-        await pool.close();
-      }
-      for (const e of selected) {
-        if (o.signal?.aborted) throw o.signal.reason;
-        offsets.set(e.dumpId, dest.count);
-        const act = actions.get(e.dumpId)!;
-        if (act.kind === 'rewrite') {
-          const file = join(blockDir!, `${e.dumpId}.blk`);
-          for await (const c of createReadStream(file, { highWaterMark: 1 << 20 })) await write(dest, c as Buffer);
-          rmSync(file);
-        } else if (a.format === ArchiveFormat.Directory) {
-          await customEntry(a, null, e, act, dest, rw, redirect, o.signal);
-        } else {
-          const r = ByteReader.of(createReadStream(a.path!, { start: e.offset, highWaterMark: 1 << 20 }), e.offset);
-          await customEntry(a, r, e, act, dest, rw, redirect, o.signal);
-          r.close();
-        }
-        finished(e);
-      }
-    } else if (a.format === ArchiveFormat.Custom) {
-      const byId = new Map(selected.map((e) => [e.dumpId, e]));
-      const r = a.reader!;
-      for (;;) {
-        if (o.signal?.aborted) throw o.signal.reason;
-        const id = await peekBlockId(r, a.header);
-        if (id === null) break;
-        const e = byId.get(id);
-        if (!e) throw new AnonymiseError('BAD_INPUT', `the archive holds a data block for entry ${id}, which its TOC does not list with data (corrupt archive?)`);
-        if (offsets.has(id)) throw new AnonymiseError('BAD_INPUT', `the archive holds two data blocks for entry ${id} (corrupt archive?)`);
-        offsets.set(id, dest.count);
-        await customEntry(a, r, e, actions.get(id)!, dest, rw, redirect, o.signal);
-        finished(e);
-      }
-      const missing = selected.find((e) => !offsets.has(e.dumpId));
-      if (missing) throw new AnonymiseError('BAD_INPUT', "the archive ends before this entry's data block (truncated archive?)", { entry: entryName(missing) });
-    } else {
-      // directory in, custom out: entries in TOC order
-      for (const e of selected) {
-        if (o.signal?.aborted) throw o.signal.reason;
-        offsets.set(e.dumpId, dest.count);
-        await customEntry(a, null, e, actions.get(e.dumpId)!, dest, rw, redirect, o.signal);
-        finished(e);
-      }
-    }
-    await new Promise<void>((resolve, reject) => dest.end((err?: Error | null) => (err ? reject(err) : resolve())));
-    if (fd !== null) {
-      await new Promise<void>((resolve, reject) => (raw as ReturnType<typeof createWriteStream>).end((err?: Error | null) => (err ? reject(err) : resolve())));
-      // the TOC again, now with each data block's offset (same length: flag and offset have fixed sizes)
-      for (const e of outToc) {
-        const at = offsets.get(e.dumpId);
-        if (at !== undefined) {
-          e.dataState = OffsetFlag.Set;
-          e.offset = at;
-        }
-      }
-      const tocFinal = tocBytes(a.header, outToc, outFormat);
-      writeSync(fd, tocFinal, 0, tocFinal.length, headerBytes.length);
-      closeSync(fd);
-      fd = null;
-      renameSync(tmp!, o.output!);
-      tmp = null;
-    }
-    return result(rw, stats, dest.count);
-  } catch (e) {
-    if (fd !== null) {
-      raw.on('error', () => {});
-      (raw as Writable).destroy();
-      try {
-        closeSync(fd);
-      } catch {
-        // closed already
-      }
-    }
-    if (tmp) rmSync(tmp, { force: true });
-    else if (wroteAny && !(e as { code?: string }).code?.startsWith?.('EPIPE')) {
-      // on stdout: an unknown block type after the last whole block, so that pg_restore stops there
-      // with an error instead of restoring a shorter archive as if it were whole
-      await write(dest, Buffer.from([0xff])).catch(() => {});
-    }
-    throw e;
   } finally {
-    if (blockDir) rmSync(blockDir, { recursive: true, force: true });
+    o.signal?.removeEventListener('abort', onAbort);
+    await pool.close();
   }
 }
 
-/** Waits for every job; the first failure wins, after the others have stopped. */
-async function settle(work: Promise<void>[]): Promise<void> {
-  const results = await Promise.allSettled(work);
-  const failed = results.find((r) => r.status === 'rejected');
-  if (failed) throw (failed as PromiseRejectedResult).reason;
+/**
+ * The selected data entries in the order the input holds them: a custom archive's blocks as they come
+ * (a block the TOC does not list, or listed twice, is a corrupt archive), a directory archive's in TOC order.
+ */
+async function* inOrder(a: Archive, selected: TocEntry[]): AsyncGenerator<TocEntry> {
+  if (a.format === ArchiveFormat.Directory) {
+    yield* selected;
+    return;
+  }
+  const byId = new Map(selected.map((e) => [e.dumpId, e]));
+  const seen = new Set<number>();
+  for (;;) {
+    const id = await peekBlockId(a.reader!, a.header);
+    if (id === null) break;
+    const e = byId.get(id);
+    if (!e) throw new AnonymiseError('BAD_INPUT', `the archive holds a data block for entry ${id}, which its TOC does not list with data (corrupt archive?)`);
+    if (seen.has(id)) throw new AnonymiseError('BAD_INPUT', `the archive holds two data blocks for entry ${id} (corrupt archive?)`);
+    seen.add(id);
+    yield e;
+  }
+  const missing = selected.find((e) => !seen.has(e.dumpId));
+  if (missing) throw new AnonymiseError('BAD_INPUT', "the archive ends before this entry's data block (truncated archive?)", { entry: entryName(missing) });
 }
+
+function countLf(b: Buffer): number {
+  let n = 0;
+  for (let i = b.indexOf(0x0a); i !== -1; i = b.indexOf(0x0a, i + 1)) n++;
+  return n;
+}
+
+/** What a worker needs to build the same engine state: the archive's TOC, the rules, the key, the limits. */
+function workerSetup(a: Archive, o: ArchiveRunOptions) {
+  return {
+    toc: a.toc,
+    format: a.format,
+    rules: o.rulesSource,
+    secret: o.secret,
+    maxLineBytes: o.maxLineBytes,
+    maxValueBytes: o.maxValueBytes,
+  };
+}
+
+export type WorkerSetup = ReturnType<typeof workerSetup>;
 
 function mergeStats(into: Map<string, TableStats>, from: TableStats[]): void {
   for (const s of from) {
@@ -315,25 +391,6 @@ function outputEntry(e: TocEntry, a: Archive, format: ArchiveFormat): TocEntry {
   let filename = '';
   if (data) filename = e.desc === 'BLOBS' ? (a.header.vmin >= 16 ? `blobs_${e.dumpId}.toc` : 'blobs.toc') : `${e.dumpId}.dat`;
   return { ...e, filename, dataState: OffsetFlag.NoData, offset: 0 };
-}
-
-/** How large each entry's data is (file size, or the distance to the next block), to hand the largest to workers first. */
-function entrySizes(a: Archive): Map<number, number> {
-  const sizes = new Map<number, number>();
-  if (a.format === ArchiveFormat.Directory) {
-    for (const e of a.toc) {
-      if (!hasData(e, a.format)) continue;
-      try {
-        sizes.set(e.dumpId, statSync(dataFile(a, e)).size);
-      } catch {
-        // a missing file is reported when its entry is read
-      }
-    }
-    return sizes;
-  }
-  const placed = a.toc.filter((e) => e.dataState === OffsetFlag.Set).sort((x, y) => x.offset - y.offset);
-  placed.forEach((e, i) => sizes.set(e.dumpId, i + 1 < placed.length ? placed[i + 1]!.offset - e.offset : Number.MAX_SAFE_INTEGER));
-  return sizes;
 }
 
 /** One data entry of a directory archive written as a directory archive's file. */
@@ -394,15 +451,3 @@ async function writeBlobData(dest: Writable, h: ArchiveHeader, data: Buffer): Pr
   await write(dest, w.int(0).take());
 }
 
-/** What a worker needs to build the same engine state: the archive, the rules, the key, the limits. */
-function workerSetup(a: Archive, o: ArchiveRunOptions) {
-  return {
-    archive: { path: a.path!, format: a.format },
-    rules: o.rulesSource,
-    secret: o.secret,
-    maxLineBytes: o.maxLineBytes,
-    maxValueBytes: o.maxValueBytes,
-  };
-}
-
-export type WorkerSetup = ReturnType<typeof workerSetup>;

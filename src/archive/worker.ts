@@ -1,58 +1,46 @@
 /**
- * A worker thread of the archive pool: the same engine state as the main thread (the archive's TOC
- * through the same rules and key), then one data entry at a time, read where it lies and written to
- * its own file.
+ * A worker thread of the archive pool: the same engine state as the main thread (the archive's TOC,
+ * handed over, through the same rules and key), then one piece of a table's rows at a time, rewritten
+ * and packed for the output.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { createReadStream, createWriteStream } from 'node:fs';
 import { AnonymiseError } from '../errors.js';
 import { DumpRewriter } from '../dump/rewriter.js';
 import { compileRules, readRules } from '../api.js';
-import { ArchiveFormat } from './format.js';
-import { ByteReader, customData, directoryData, openCustom, openDirectory } from './reader.js';
-import { Redirect, rewrittenData, tocPass, writeCustomBlock, writeDataFile } from './entries.js';
-import type { Job, WorkerReply } from './pool.js';
+import { Redirect, packPiece, rewritePiece, tocPass } from './entries.js';
+import type { PieceJob, WorkerReply } from './pool.js';
 import type { WorkerSetup } from './rewrite.js';
 
 const setup = workerData as WorkerSetup;
 
 const ready = (async () => {
-  const a = setup.archive.format === ArchiveFormat.Custom ? await openCustom(createReadStream(setup.archive.path), setup.archive.path) : await openDirectory(setup.archive.path);
-  a.reader?.close();
   const rules = compileRules(await readRules(setup.rules), setup.secret);
   const redirect = new Redirect();
   const rw = new DumpRewriter({ rules, archive: true, maxLineBytes: setup.maxLineBytes, maxValueBytes: setup.maxValueBytes }, redirect.sink);
-  tocPass(rw, redirect, rules, a.toc, a.format);
-  return { a, rw, redirect, byId: new Map(a.toc.map((e) => [e.dumpId, e])) };
+  tocPass(rw, redirect, rules, setup.toc, setup.format);
+  return { rw, redirect, byId: new Map(setup.toc.map((e) => [e.dumpId, e])) };
 })();
 
-async function runJob(job: Job): Promise<WorkerReply & { ok: true }> {
-  const { a, rw, redirect, byId } = await ready;
-  const e = byId.get(job.dumpId)!;
+async function runPiece(job: PieceJob): Promise<Omit<Extract<WorkerReply, { ok: true }>, 'id'>> {
+  const { rw, redirect, byId } = await ready;
   rw.stats.clear();
-  let input: AsyncIterable<Buffer>;
-  let reader: ByteReader | null = null;
-  if (job.input.kind === 'custom') {
-    reader = ByteReader.of(createReadStream(setup.archive.path, { start: job.input.offset, highWaterMark: 1 << 20 }), job.input.offset);
-    input = customData(reader, a.header, e);
-  } else input = directoryData(a, e);
-  try {
-    const data = rewrittenData(rw, redirect, e, input);
-    const out = createWriteStream(job.output.path, { mode: 0o600, highWaterMark: 1 << 20 });
-    if (job.output.kind === 'file') await writeDataFile(out, a.header, data);
-    else {
-      await writeCustomBlock(out, a.header, e, data);
-      await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
-    }
-  } finally {
-    reader?.close();
-  }
-  return { id: 0, ok: true, stats: [...rw.stats.values()] };
+  const data = Buffer.from(job.data.buffer, job.data.byteOffset, job.data.byteLength);
+  const text = rewritePiece(rw, redirect, byId.get(job.dumpId)!, data, job.firstLine, job.last);
+  const { out, adler } = await packPiece(text, job.pack, job.level);
+  return { ok: true, out: own(out), length: text.length, adler, stats: [...rw.stats.values()] };
 }
 
-parentPort!.on('message', (m: { id: number; job: Job }) => {
-  runJob(m.job).then(
-    (r) => parentPort!.postMessage({ ...r, id: m.id }),
+/** Bytes in an ArrayBuffer of their own: a small Buffer lives in Node's shared pool, which must not be moved to another thread. */
+function own(b: Buffer): Uint8Array {
+  if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength) return b;
+  const c = new Uint8Array(b.byteLength);
+  c.set(b);
+  return c;
+}
+
+parentPort!.on('message', (m: { id: number; job: PieceJob }) => {
+  runPiece(m.job).then(
+    (r) => parentPort!.postMessage({ ...r, id: m.id }, [r.out.buffer as ArrayBuffer]),
     (err: unknown) => {
       const error =
         err instanceof AnonymiseError

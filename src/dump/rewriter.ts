@@ -215,6 +215,17 @@ export class DumpRewriter {
     this.out.flush();
   }
 
+  /**
+   * Archive mode: a piece of a table's COPY data has been written, ending at a row boundary; the rest of
+   * the table's rows go to another rewriter (a worker). Its stats are complete; nothing more is written.
+   */
+  endPiece(): void {
+    if (this.state !== State.CopyData || this.carry.len > 0)
+      throw new AnonymiseError('BAD_INPUT', 'a piece of COPY data does not end at a row boundary', { line: this.line, table: this.currentTable ?? undefined });
+    this.finishCopy();
+    this.out.flush();
+  }
+
   /** Hands on what the output holds (archive mode: before the output is pointed elsewhere). */
   flushOutput(): void {
     this.out.flush();
