@@ -359,8 +359,3 @@ export async function* directoryBlobs(a: Archive, e: TocEntry): AsyncGenerator<{
     yield { oid: Number(m[1]), data: a.header.compression === 'none' ? raw : await inflateAll(raw, true, e) };
   }
 }
-
-/** Custom archive offsets are usable (written to a file by pg_dump, not to a pipe). */
-export function offsetsKnown(a: Archive): boolean {
-  return a.toc.every((e) => e.dataState !== OffsetFlag.NotSet);
-}
