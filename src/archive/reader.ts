@@ -14,7 +14,6 @@ import {
   BLK_DATA,
   Cursor,
   NeedMore,
-  OffsetFlag,
   badArchive,
   entryName,
   isDataFileName,
