@@ -144,7 +144,7 @@ row() { # name label
   arow custom-keep 'ours, -Fc → -Fc, rules that only keep (tables copied as compressed blocks)' "$(ratio "${SECS[custom-keep]}" "${SECS[cp-custom]}") of cp (target ≤ 1.5×)"
   arow custom-full-j1 'ours, -Fc → -Fc, full rules, --jobs 1' "$(ratio "${SECS[custom-full-j1]}" "${SECS[full]}") of plain file → file, full rules (target ≤ 1.2×)"
   arow custom-full-j2 'ours, -Fc → -Fc, full rules, --jobs 2' "$(ratio "${SECS[custom-full-j2]}" "${SECS[full]}") of plain file → file, full rules"
-  arow custom-stdin-full 'ours, -Fc on stdin → stdout, full rules (one table at a time)' "$(ratio "${SECS[custom-stdin-full]}" "${SECS[full]}") of plain file → file, full rules"
+  arow custom-stdin-full 'ours, -Fc on stdin → stdout, full rules' "$(ratio "${SECS[custom-stdin-full]}" "${SECS[full]}") of plain file → file, full rules"
   arow dir-full-j1 'ours, -Fd → -Fd, full rules, --jobs 1' ''
   arow dir-full-j2 'ours, -Fd → -Fd, full rules, --jobs 2' "$(awk "BEGIN{printf \"%.2f×\", ${SECS[dir-full-j1]}/${SECS[dir-full-j2]}}") the throughput of --jobs 1 (target ≥ 1.7×)"
   arow pg_dump-Fd-j2-then-full '`pg_dump -Fd -j 2` then ours -Fd → -Fd, full rules' "$(ratio "${SECS[pg_dump-Fd-j2-then-full]}" "${SECS[pg_dump-Fd-j2]}") of \`pg_dump -Fd -j 2\` alone"

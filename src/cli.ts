@@ -227,7 +227,7 @@ async function runArchive(
       secret,
       maxLineBytes: flags.maxLineBytes,
       maxValueBytes: flags.maxValueBytes,
-      jobs: flags.jobs ?? (source.archive.path === null ? 1 : undefined),
+      jobs: flags.jobs,
       tables: flags.tables,
       format,
       output: flags.output ?? null,

@@ -274,6 +274,22 @@ describe('fail closed: nothing written, exit 3 or 1, the entry named', () => {
     noOutput(out);
   });
 
+  it.each([1, 2])('a damaged row in a piece stops the run (--jobs %i), naming the entry and its line', (jobs) => {
+    const damaged = join(dir, `damaged_${jobs}.dir`);
+    dumpTo(damaged, ['-Fd', '-Z', '0']);
+    const list = spawnSync(bin('pg_restore'), ['-l', damaged], { encoding: 'utf8' }).stdout;
+    const id = /^(\d+); \d+ \d+ TABLE DATA public users_user /m.exec(list)![1];
+    const file = join(damaged, `${id}.dat`);
+    const rows = readFileSync(file, 'latin1').split('\n');
+    rows[2] = rows[2]!.replace('\t', ' '); // the third row (line 4 of the entry, after its COPY statement) loses a field
+    writeFileSync(file, rows.join('\n'), 'latin1');
+    const out = join(dir, `damaged_out_${jobs}`);
+    const r = cli([...rulesArgs(), '--jobs', String(jobs), '-o', out, damaged]);
+    expect(r.status).toBe(3);
+    expect(r.stderr).toMatch(new RegExp(`TOC entry ${id} \\(TABLE DATA public users_user\\) line 4, table public\\.users_user: row has \\d+ fields`));
+    noOutput(out);
+  });
+
   it('a data file name that is not one pg_dump writes (../x) is refused before anything is read or written', () => {
     const crafted = join(dir, 'crafted.dir');
     cpSync(directory, crafted, { recursive: true });
