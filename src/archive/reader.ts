@@ -95,6 +95,21 @@ export class ByteReader {
   skip(n: number): void {
     this.pos += n;
   }
+  /** Copies the next `n` bytes in hand to `target[at..]` and moves past them. */
+  copyTo(target: Buffer, at: number, n: number): void {
+    this.buf.copy(target, at, this.pos, this.pos + n);
+    this.pos += n;
+  }
+  /** An archive integer (sign byte, then `intSize` little-endian bytes) if it is wholly in hand, else null. */
+  intNow(intSize: number): number | null {
+    if (this.buf.length - this.pos < 1 + intSize) return null;
+    const b = this.buf;
+    const at = this.pos;
+    let v = 0;
+    for (let i = 0; i < intSize; i++) v += b[at + 1 + i]! * 2 ** (8 * i);
+    this.pos += 1 + intSize;
+    return b[at] ? -v : v;
+  }
   private rec: Buffer[] | null = null;
   private recFrom = 0;
   private recBytes = 0;
@@ -193,10 +208,12 @@ export async function* rawBlock(r: ByteReader, h: ArchiveHeader, e: TocEntry): A
     for (;;) {
       if (blobs && (await readInt(r, isz, e)) === 0) break;
       for (;;) {
-        const len = await readInt(r, isz, e);
+        // an uncompressed archive has a chunk per row: those wholly in hand are walked without waiting
+        const len = r.intNow(isz) ?? (await readInt(r, isz, e));
         if (len === 0) break;
         if (len < 0) throw badArchive('a data chunk has a negative length (corrupt archive)', entryName(e));
-        await skipBytes(r, len, e);
+        if (r.available >= len) r.skip(len);
+        else await skipBytes(r, len, e);
         if (r.recordedBytes >= 1 << 20) yield* r.recorded();
       }
       if (!blobs) break;
@@ -218,12 +235,10 @@ async function skipBytes(r: ByteReader, n: number, e: TocEntry): Promise<void> {
 }
 
 async function readInt(r: ByteReader, intSize: number, e: TocEntry): Promise<number> {
-  if (r.available < 1 + intSize && !(await r.fill(1 + intSize))) throw badArchive('the archive ends inside a data block (truncated archive?)', entryName(e));
-  const b = r.view();
-  let v = 0;
-  for (let i = 0; i < intSize; i++) v += b[1 + i]! * 2 ** (8 * i);
-  r.skip(1 + intSize);
-  return b[0] ? -v : v;
+  const now = r.intNow(intSize);
+  if (now !== null) return now;
+  if (!(await r.fill(1 + intSize))) throw badArchive('the archive ends inside a data block (truncated archive?)', entryName(e));
+  return r.intNow(intSize)!;
 }
 
 /** Reads a block's type byte and ID, checking that it is the block of entry `e`. */
@@ -273,15 +288,14 @@ async function* payload(r: ByteReader, h: ArchiveHeader, e: TocEntry, onBlob?: (
       onBlob?.(oid);
     }
     for (;;) {
-      const len = await readInt(r, isz, e);
+      const len = r.intNow(isz) ?? (await readInt(r, isz, e));
       if (len === 0) break;
       if (len < 0) throw badArchive('a data chunk has a negative length (corrupt archive)', entryName(e));
       let left = len;
       while (left > 0) {
         if (r.available === 0 && !(await r.fill(1))) throw badArchive('the archive ends inside a data block (truncated archive?)', entryName(e));
         const take = Math.min(left, r.available, batch.length - n);
-        r.view().copy(batch, n, 0, take);
-        r.skip(take);
+        r.copyTo(batch, n, take);
         n += take;
         left -= take;
         if (n === batch.length) yield* flush();
