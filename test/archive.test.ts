@@ -13,7 +13,7 @@ import { inject } from 'vitest';
 import { compileRules, readRules, rewriteBuffer } from '../src/api.js';
 import { openPath } from '../src/archive/open.js';
 import { rewriteArchive } from '../src/archive/rewrite.js';
-import { createDb, pgDump, pgEnv, psql, restore } from './support/db.js';
+import { createDb, pgDump, pgEnv, pgRestore, psql, restore } from './support/db.js';
 import { ArchiveWriter, Cursor, readHeader, readToc, writeHeader, writeToc } from '../src/archive/format.js';
 
 const RULES = 'test/rules/awkward.yaml';
@@ -34,12 +34,6 @@ function cli(args: string[], input?: Buffer) {
 function dumpTo(path: string, args: string[]): void {
   const r = spawnSync(bin('pg_dump'), [...args, '-f', path, '-d', SRC], { env: pgEnv() });
   if (r.status !== 0) throw new Error(`pg_dump failed: ${r.stderr}`);
-}
-
-function pgRestore(db: string, archive: string, args: string[] = ['-j', '2']): { status: number | null; stderr: string } {
-  createDb(db);
-  const r = spawnSync(bin('pg_restore'), ['--exit-on-error', ...args, '-d', db, archive], { env: pgEnv(), encoding: 'utf8' });
-  return { status: r.status, stderr: r.stderr };
 }
 
 /** One line per table: its rows (as text, sorted) digested, and counted. */

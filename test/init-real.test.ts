@@ -10,7 +10,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { createDb, pgDump, pgEnv, psql, restore } from './support/db.js';
+import { createDb, dumpForms, pgDump, pgEnv, psql, restore } from './support/db.js';
 
 const BIN = 'bin/anonymise-dump.js';
 const KEY = 'init-real-k7Q2mZp9xR4v';
@@ -43,13 +43,11 @@ const ORIGINALS = [/@gmail\.com/, /07911 1234/, /Olivia Smith|George Jones|Ameli
 
 describe('init on what real applications hold', () => {
   const dir = mkdtempSync(join(tmpdir(), 'anonymise-dump-init-real-'));
-  const dumps: Record<string, Buffer> = {};
+  let dumps: Record<string, Buffer> = {};
   beforeAll(() => {
     createDb(DB);
     psql(DB, SETUP);
-    dumps.copy = pgDump(DB);
-    dumps.inserts = pgDump(DB, ['--inserts']);
-    dumps['column-inserts'] = pgDump(DB, ['--column-inserts']);
+    dumps = dumpForms(DB, { copy: [], inserts: ['--inserts'], 'column-inserts': ['--column-inserts'] });
   });
 
   it.each(['copy', 'inserts', 'column-inserts'])('%s: init, check, run and restore; nothing personal kept', (form) => {

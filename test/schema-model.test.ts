@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { compileRules, readRules, rewriteBuffer } from '../src/api.js';
 import { AnonymiseError } from '../src/errors.js';
 import { DumpRewriter } from '../src/dump/rewriter.js';
-import { createDb, pgDump, psql, restore } from './support/db.js';
+import { createDb, dumpForms, pgDump, psql, restore } from './support/db.js';
 
 const DB = 'schema_model';
 const SETUP = `
@@ -52,15 +52,17 @@ async function rules(yaml = RULES) {
 }
 
 describe('the schema model on real dumps', () => {
-  const dumps: Record<string, Buffer> = {};
+  let dumps: Record<string, Buffer> = {};
   beforeAll(() => {
     createDb(DB);
     psql(DB, SETUP);
-    dumps.copy = pgDump(DB);
-    dumps.inserts = pgDump(DB, ['--inserts']);
-    dumps['inserts via root'] = pgDump(DB, ['--inserts', '--load-via-partition-root']);
-    dumps['on conflict'] = pgDump(DB, ['--inserts', '--on-conflict-do-nothing']);
-    dumps['column-inserts'] = pgDump(DB, ['--column-inserts']);
+    dumps = dumpForms(DB, {
+      copy: [],
+      inserts: ['--inserts'],
+      'inserts via root': ['--inserts', '--load-via-partition-root'],
+      'on conflict': ['--inserts', '--on-conflict-do-nothing'],
+      'column-inserts': ['--column-inserts'],
+    });
   });
 
   it('--inserts --load-via-partition-root: a partition\'s rows in its own column order under the root\'s name are rewritten by column', async () => {

@@ -32,6 +32,18 @@ export function pgDump(db: string, args: string[] = []): Buffer {
   return r.stdout;
 }
 
+/** The same database dumped in several forms: name → pg_dump's extra arguments. */
+export function dumpForms(db: string, forms: Record<string, string[]>): Record<string, Buffer> {
+  return Object.fromEntries(Object.entries(forms).map(([name, args]) => [name, pgDump(db, args)]));
+}
+
+/** Restores an archive (custom file or directory) with pg_restore --exit-on-error into a new database. */
+export function pgRestore(db: string, archive: string, args: string[] = ['-j', '2']): { status: number | null; stderr: string } {
+  createDb(db);
+  const r = spawnSync(bin('pg_restore'), ['--exit-on-error', ...args, '-d', db, archive], { env: env(), encoding: 'utf8' });
+  return { status: r.status, stderr: r.stderr };
+}
+
 /** Restores a plain dump with psql -v ON_ERROR_STOP=1 into a new database. */
 export function restore(db: string, dump: Buffer, encoding = 'UTF8'): { status: number | null; stderr: string } {
   createDb(db, encoding);
