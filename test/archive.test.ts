@@ -70,6 +70,8 @@ describe.each([
   ['-Fd', ['-Fd'], 'directory'],
   ['-Fd -Z 0', ['-Fd', '-Z', '0'], 'directory'],
   ['-Fd -j 2', ['-Fd', '-j', '2'], 'directory'],
+  ['-Fc --inserts', ['-Fc', '--inserts'], 'custom'],
+  ['-Fd --column-inserts', ['-Fd', '--column-inserts'], 'directory'],
 ])('an archive dumped with %s', (name, args, kind) => {
   const slug = name.replace(/\W+/g, '_');
   let input: string;

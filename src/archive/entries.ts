@@ -92,9 +92,9 @@ export function dataAction(rw: DumpRewriter, e: TocEntry, sameFormat: boolean): 
     if (e.desc === 'BLOBS') return { kind: 'blobs', keep: rw.largeObjectRule() === 'keep' };
     if (e.desc !== 'TABLE DATA')
       throw new AnonymiseError('UNSUPPORTED', `an entry of type ${text(e.desc)} with data of its own is not known to this version`);
-    if (!e.copyStmt) return { kind: 'rewrite' }; // INSERT form: the statements are read
-    const { table, plan } = rw.copyPlan(Buffer.from(e.copyStmt, 'latin1'));
-    if (plan.mode === 'keep' && sameFormat) {
+    // INSERT form: the table is the entry's (its statements may name the partition root instead)
+    const { table, plan } = e.copyStmt ? rw.copyPlan(Buffer.from(e.copyStmt, 'latin1')) : { table: entryTable(e), plan: rw.tablePlan(entryTable(e)) };
+    if (plan?.mode === 'keep' && sameFormat) {
       rw.copiedWhole(table, plan);
       return { kind: 'copy' };
     }

@@ -251,6 +251,12 @@ export class DumpRewriter {
     return { table, plan: this.planTable(table, header.columns ?? this.columnsOf(table), 1) };
   }
 
+  /** Archive mode: the plan for an INSERT-form entry's table, from the columns its CREATE TABLE defines (null when the dump does not define it). */
+  tablePlan(table: string): TablePlan | null {
+    const columns = this.columnsOf(table);
+    return columns ? this.planTable(table, columns, 1, 'INSERT') : null;
+  }
+
   /** Archive mode: a table's data copied as it was, without reading it. */
   copiedWhole(table: string, plan: TablePlan): void {
     this.filled.add(table);
