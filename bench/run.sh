@@ -86,6 +86,17 @@ run dir-full-j2 "rm -rf $OUTD; $BIN -r $FULL --jobs 2 -o $OUTD $DUMPS/dir"
 run pg_dump-Fd-j2-then-full "rm -rf $OUTD $WORK/src.dir; pg_dump -Fd -j 2 -d $DB -f $WORK/src.dir && $BIN -r $FULL -o $OUTD $WORK/src.dir"
 rm -rf "$OUTD" "$WORK/src.dir"
 
+# GDPR requests and subsets (issue 16): one user, and 1,000 users from a file, forgotten; a 5 % subset
+COUNCIL=$ROOT/rules/examples/council.yaml
+ONE="users_user.email=$(psql -X -d "$DB" -Atc 'SELECT email FROM users_user WHERE id = 1000')"
+psql -X -d "$DB" -Atc "SELECT 'users_user.email=' || email FROM users_user WHERE id % 7 = 3 ORDER BY id LIMIT 1000" > "$WORK/people1000.txt"
+printf 'version: 1\nsubset:\n  - { table: public.users_user, percent: 5 }\n' > "$WORK/subset5.yaml"
+run find-one "$BIN find --where '$ONE' -r $COUNCIL $DUMPS/plain.sql"
+run forget-one "$BIN forget --where '$ONE' -r $COUNCIL -o $OUT $DUMPS/plain.sql"
+run forget-1000 "$BIN forget --people $WORK/people1000.txt -r $COUNCIL -o $OUT $DUMPS/plain.sql"
+run forget-one-custom "$BIN forget --where '$ONE' -r $COUNCIL -o $OUT $DUMPS/custom.dump"
+run subset5-full "$BIN -r $FULL -r $WORK/subset5.yaml -o $OUT $DUMPS/plain.sql"
+
 SLOW=""
 if [[ $SLOW_READER == 1 ]]; then
   # a reader that starts 15 s late: memory must stay flat while we wait on the pipe
@@ -150,6 +161,16 @@ row() { # name label
   arow pg_dump-Fd-j2-then-full '`pg_dump -Fd -j 2` then ours -Fd → -Fd, full rules' "$(ratio "${SECS[pg_dump-Fd-j2-then-full]}" "${SECS[pg_dump-Fd-j2]}") of \`pg_dump -Fd -j 2\` alone"
   echo
   echo "Peak RSS is the whole process, worker threads included: with --jobs 2, $(awk "BEGIN{printf \"%.0f\", ${RSS[dir-full-j2]}/1024/2}") MiB per worker (-Fd) and $(awk "BEGIN{printf \"%.0f\", ${RSS[custom-full-j2]}/1024/2}") MiB per worker (-Fc)."
+  echo
+  echo "### GDPR requests and subsets (the council rules' relations; 1,000 users from a file; a 5 % sample of users with the full rules)"
+  echo
+  echo "| case | time | vs its reference | peak RSS |"
+  echo "|---|---:|---:|---:|"
+  arow find-one '`find` of one user, plain dump' "$(ratio "${SECS[find-one]}" "${SECS[passthrough]}") of a keep-only pass"
+  arow forget-one '`forget` of one user, plain dump → file' "$(ratio "${SECS[forget-one]}" "${SECS[passthrough]}") of a keep-only pass (target ≤ 2.5×)"
+  arow forget-1000 '`forget` of 1,000 users (--people), plain dump → file' "$(ratio "${SECS[forget-1000]}" "${SECS[passthrough]}") of a keep-only pass (target ≤ 2.5×)"
+  arow forget-one-custom '`forget` of one user, -Fc → -Fc' "$(ratio "${SECS[forget-one-custom]}" "${SECS[custom-keep]}") of a keep-only -Fc pass"
+  arow subset5-full 'full rules with a 5 % subset of users, plain → file' "$(ratio "${SECS[subset5-full]}" "${SECS[full]}") of full rules without it"
   echo
   echo "The \`--inserts\` dump is $(awk "BEGIN{printf \"%.1f\", $ISIZE/1e6}") MB: full rules run at $(awk "BEGIN{printf \"%.0f\", $ISIZE/1e6/${SECS[inserts-full]}}") MB/s of it."
 } > "bench/results-s$SCALE.md"

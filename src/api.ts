@@ -8,7 +8,7 @@ import { loadRules, type RulesData } from './rules/rules-file.js';
 import type { OutsideCount } from './dump/outside.js';
 import type { SchemaModel } from './dump/schema-model.js';
 import { checkRestorability, type RestoreProblem } from './rules/restorability.js';
-import { DumpRewriter, type OutsideFinding, type TableStats } from './dump/rewriter.js';
+import { DumpRewriter, type OutsideFinding, type PlanOverlay, type RewriterOptions, type TableStats } from './dump/rewriter.js';
 import { coalesce, plainDump } from './io/input.js';
 import { firstEvent } from './io/events.js';
 import { AnonymiseError } from './errors.js';
@@ -41,6 +41,9 @@ export interface RewriteOptions {
    * ABORTED trailer as for any other failure after output began.
    */
   signal?: AbortSignal;
+  /** forget and subsets: rows to remove or change, over the rules' plans */
+  overlay?: PlanOverlay;
+  outsideIdentifiers?: RewriterOptions['outsideIdentifiers'];
 }
 
 export interface RewriteResult {
@@ -82,7 +85,7 @@ export interface StreamHandle {
 export function rewriteStream(source: AsyncIterable<Buffer> | Readable, sink: Writable, options: RewriteOptions): StreamHandle {
   let bytesOut = 0;
   const pending: Buffer[] = [];
-  const rw = new DumpRewriter({ rules: options.rules, maxLineBytes: options.maxLineBytes, maxValueBytes: options.maxValueBytes }, (c) => {
+  const rw = new DumpRewriter({ rules: options.rules, maxLineBytes: options.maxLineBytes, maxValueBytes: options.maxValueBytes, overlay: options.overlay, outsideIdentifiers: options.outsideIdentifiers }, (c) => {
     pending.push(c);
     bytesOut += c.length;
   });

@@ -10,9 +10,10 @@ import { once } from 'node:events';
 import { Readable, type Writable } from 'node:stream';
 import { Command, CommanderError, Option } from 'commander';
 import { checkDump, compileRules, readRules, rewriteStream } from './api.js';
+import type { RulesData } from './rules/rules-file.js';
 import { AnonymiseError, EXIT } from './errors.js';
 import { buildReport, humanSummary } from './commands/summary.js';
-import { DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_VALUE_BYTES, type DumpRewriter } from './dump/rewriter.js';
+import { DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_VALUE_BYTES, type DumpRewriter, type PlanOverlay } from './dump/rewriter.js';
 import { PII_KINDS, foundAny, formatScan, scanDump, type PiiKind } from './commands/scan.js';
 import { draftRules } from './commands/init.js';
 import { readStdinAhead } from './io/input.js';
@@ -84,12 +85,13 @@ async function run(input: string | undefined, flags: RunFlags, io: Io): Promise<
   const rules = compileRules(data, secret || undefined);
   if (!secret && !flags.quiet)
     io.stderr.write(`anonymise-dump: note: $${flags.secretEnv} is not set; pseudonyms use a random key and are consistent within this run only\n`);
+  const overlay = data.subset?.length ? await subsetOverlay(input, data, rules, secret, flags, io) : undefined;
   const source = await openInput(input, io);
   const format = flags.format ?? (source.kind === 'plain' ? 'plain' : source.archive.format === ArchiveFormat.Custom ? 'custom' : 'directory');
   if (source.kind === 'plain' && format !== 'plain')
     throw new AnonymiseError('USAGE', `--format ${format} needs an archive as input (pg_dump -Fc or -Fd); a plain dump is written as a plain dump`);
   if (flags.tables?.length && format === 'plain') throw new AnonymiseError('USAGE', '--tables works on directory archives (pg_dump -Fd)');
-  if (source.kind === 'archive' && format !== 'plain') return runArchive(input, source, format, flags, secret || undefined, rules, io);
+  if (source.kind === 'archive' && format !== 'plain') return runArchive(input, source, format, flags, secret || undefined, rules, io, overlay);
   const src = { stream: plainBytes(source), size: source.size, name: source.name };
 
   let tmpPath: string | null = null;
@@ -135,6 +137,7 @@ async function run(input: string | undefined, flags: RunFlags, io: Io): Promise<
   let lastDraw = 0;
   const handle = rewriteStream(src.stream, sink, {
     rules,
+    overlay,
     signal: signals.signal,
     maxLineBytes: flags.maxLineBytes,
     maxValueBytes: flags.maxValueBytes,
@@ -208,6 +211,7 @@ async function runArchive(
   secret: string | undefined,
   rules: ReturnType<typeof compileRules>,
   io: Io,
+  overlay?: PlanOverlay,
 ): Promise<number> {
   if (flags.gzip) throw new AnonymiseError('USAGE', '--gzip is for plain output: an archive keeps its own compression');
   if (format === 'directory' && !flags.output) throw new AnonymiseError('USAGE', 'a directory archive is written with -o DIR');
@@ -234,6 +238,7 @@ async function runArchive(
       stdout: stdoutOut ?? undefined,
       signal: signals.signal,
       onEntry: showProgress ? (done, total, name) => io.stderr.write(`\r\x1b[K${done}/${total} data entries  ${name}`) : undefined,
+      overlay,
     });
     if (stdoutOut && stdoutOut !== io.stdout) {
       stdoutOut.end();
@@ -292,6 +297,73 @@ function reportRun(result: Awaited<ReturnType<typeof rewriteArchive>>, name: str
   if (flags.report) writeFileSync(flags.report, JSON.stringify(report, null, 2) + '\n', { mode: 0o600 });
   if (!flags.quiet) io.stderr.write(humanSummary(report));
   return EXIT.ok;
+}
+
+interface PeopleFlags {
+  where?: string[];
+  people?: string;
+  rules?: string[];
+  secretEnv: string;
+  maxKeyMemory: number;
+  quiet?: boolean;
+}
+
+/** The conditions and rules of find / forget. Two or more passes read each input: a pipe cannot be read twice. */
+async function peopleRequest(inputs: string[], flags: PeopleFlags, io: Io): Promise<import('./commands/people.js').PeopleRequest> {
+  const { parseCondition } = await import('./relations/people.js');
+  if (inputs.length === 0 || inputs.includes('-'))
+    throw new AnonymiseError('USAGE', 'find and forget read a dump two or more times (its foreign keys come after its data): give a file, not stdin (save the pipe to a file first)');
+  const conditions = (flags.where ?? []).map((w, i) => parseCondition(w, `--where ${i + 1}`));
+  if (flags.people) {
+    if (!existsSync(flags.people)) throw new AnonymiseError('USAGE', `no such file: ${flags.people}`);
+    readFileSync(flags.people, 'utf8')
+      .split(/\r?\n/)
+      .forEach((line, i) => {
+        if (line.trim() === '' || line.trimStart().startsWith('#')) return;
+        conditions.push(parseCondition(line.trim(), `${flags.people} line ${i + 1}`));
+      });
+  }
+  if (conditions.length === 0) throw new AnonymiseError('USAGE', 'say whose rows: --where schema.table.column=value, or --people FILE');
+  const rules = flags.rules?.length ? compileRules(await readRules({ files: flags.rules })) : undefined;
+  const secret = io.env[flags.secretEnv] || undefined;
+  const progress = !flags.quiet && Boolean(io.stderr.isTTY);
+  return {
+    conditions,
+    rules,
+    secret,
+    maxKeyBytes: flags.maxKeyMemory * 1024 * 1024,
+    onPass: progress ? (n, tables) => io.stderr.write(`\r\x1b[Kpass ${n}: ${tables === 'all' ? 'every table' : `${tables} table${tables === 1 ? '' : 's'}`}`) : undefined,
+  };
+}
+
+/**
+ * A subset in the rules: the rows to keep, found in passes over the input before the run writes a byte.
+ * A pipe cannot be read twice.
+ */
+async function subsetOverlay(input: string | undefined, data: RulesData, rules: ReturnType<typeof compileRules>, secret: string | undefined, flags: RunFlags, io: Io): Promise<PlanOverlay> {
+  if (input === undefined || input === '-')
+    throw new AnonymiseError('USAGE', 'the rules ask for a subset, which reads the dump two or more times (its foreign keys come after its data): give a file, not stdin');
+  if (!existsSync(input)) throw new AnonymiseError('USAGE', `no such input file: ${input}`);
+  if (!secret && !flags.quiet) io.stderr.write(`anonymise-dump: note: without $${flags.secretEnv} the subset's sample is not the same from one run to the next\n`);
+  const { Subset } = await import('./relations/subset.js');
+  const { KeyRing } = await import('./pseudonym/keys.js');
+  const progress = flags.progress ?? Boolean(io.stderr.isTTY);
+  const subset = new Subset(
+    () =>
+      (async function* () {
+        yield* plainBytes(await openPath(input));
+      })(),
+    {
+      seeds: data.subset!,
+      follow: data.subsetFollow ?? 'parents',
+      rules,
+      sip: new KeyRing(secret).sip('subset-sample'),
+      onPass: progress ? (n, t) => io.stderr.write(`\r\x1b[Ksubset pass ${n}: ${t === 'all' ? 'every table' : `${t} table${t === 1 ? '' : 's'}`}`) : undefined,
+    },
+  );
+  await subset.resolve();
+  if (progress) io.stderr.write('\r\x1b[K');
+  return subset.overlay();
 }
 
 /** The package's version, read once from package.json beside dist/. */
@@ -535,6 +607,72 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
         const src = await openPlain(input, io);
         const res = await scanDump(src.stream, { sampleRows, jsonKeys: true });
         io.stdout.write(draftRules(res, { source: src.name, sampleRows }));
+      }
+      code = EXIT.ok;
+    });
+
+  const peopleOptions = (c: Command) =>
+    c
+      .option('--where <condition>', 'schema.table.column=value: the person\'s rows (repeatable)', collect)
+      .option('--people <file>', 'one condition per line (blank lines and # comments skipped)')
+      .option('-r, --rules <file>', 'rules file (YAML): its relations: (references the schema does not declare, on_forget) and which columns hold personal data; repeatable', collect)
+      .option('--secret-env <name>', 'environment variable holding the key for the identifiers\' replacements', DEFAULT_SECRET_ENV)
+      .addOption(new Option('--max-key-memory <MiB>', 'memory for one set of row keys').default(512).argParser(positiveInt('--max-key-memory')))
+      .option('-q, --quiet', 'no progress on stderr');
+
+  peopleOptions(
+    program
+      .command('find')
+      .description('count one person\'s rows (matching, and referring to them through foreign keys), and their identifiers elsewhere; never shows a value')
+      .argument('<input>', 'a dump file: plain (or gzip), a custom archive, or a directory archive (two or more passes: not stdin)'),
+  )
+    .option('--export <dir>', 'write their rows per table as CSV and JSON (a subject access request: personal data, mode 0600)')
+    .option('--json', 'the counts as JSON')
+    .action(async (input: string, flags: PeopleFlags & { export?: string; json?: boolean }) => {
+      const { findPeople, formatFind } = await import('./commands/people.js');
+      const req = await peopleRequest(input === '-' ? [] : [input], flags, io);
+      const res = await findPeople(input, { ...req, exportDir: flags.export });
+      io.stdout.write(flags.json ? JSON.stringify(res, null, 2) + '\n' : formatFind(res));
+      code = EXIT.ok;
+    });
+
+  peopleOptions(
+    program
+      .command('forget')
+      .description('write dumps without one person: their rows, the rows that cascade from them, their identifiers in other rows')
+      .argument('<inputs...>', 'dump files: plain (or gzip), custom archives, directory archives (two or more passes: not stdin)'),
+  )
+    .requiredOption('-o, --output <path>', 'the output file (one input), or a directory for many; each written atomically in the input\'s format')
+    .option('--cascade', 'references with ON DELETE NO ACTION / RESTRICT that no rule decides remove the rows that use them')
+    .option('--report <file>', 'write a JSON report per dump')
+    .action(async (inputs: string[], flags: PeopleFlags & { output: string; cascade?: boolean; report?: string }) => {
+      const { forgetDump, formatForget } = await import('./commands/people.js');
+      const req = await peopleRequest(inputs, flags, io);
+      const many = inputs.length > 1 || statOrNull(flags.output)?.isDirectory();
+      if (inputs.length > 1 && !statOrNull(flags.output)?.isDirectory()) throw new AnonymiseError('USAGE', `-o ${flags.output}: with several dumps, -o names an existing directory`);
+      const outputs = inputs.map((i) => (many ? join(flags.output, basename(i.replace(/\/+$/, ''))) : flags.output));
+      if (new Set(outputs).size !== outputs.length) throw new AnonymiseError('USAGE', 'two inputs have the same file name: their outputs would collide in -o DIR');
+      for (let i = 0; i < inputs.length; i++)
+        if (statOrNull(outputs[i]!) && statOrNull(inputs[i]!) && statSync(outputs[i]!).ino === statSync(inputs[i]!).ino)
+          throw new AnonymiseError('USAGE', `-o would overwrite the input ${inputs[i]}`);
+      const signals = watchSignals(() => {});
+      const reports = [];
+      try {
+        for (let i = 0; i < inputs.length; i++) {
+          const rep = await forgetDump(inputs[i]!, outputs[i]!, { ...req, cascade: flags.cascade, signal: signals.signal });
+          reports.push(rep);
+          if (!flags.quiet) say(formatForget(rep));
+        }
+      } catch (e) {
+        const sig = signals.signalled();
+        if (sig) {
+          say(`anonymise-dump: interrupted by ${sig}; ${reports.length} of ${inputs.length} dumps written, no partial output\n`);
+          return void (code = signalStatus(sig));
+        }
+        throw e;
+      } finally {
+        signals.dispose();
+        if (flags.report) writeFileSync(flags.report, JSON.stringify({ version: 1, tool: 'anonymise-dump', command: 'forget', dumps: reports }, null, 2) + '\n', { mode: 0o600 });
       }
       code = EXIT.ok;
     });

@@ -15,7 +15,7 @@ import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { AnonymiseError } from '../errors.js';
-import { DEFAULT_MAX_LINE_BYTES, DumpRewriter, type TableStats } from '../dump/rewriter.js';
+import { DEFAULT_MAX_LINE_BYTES, DumpRewriter, type PlanOverlay, type RewriterOptions, type TableStats } from '../dump/rewriter.js';
 import type { CompiledRules } from '../rules/rule-compiler.js';
 import type { RulesSource, RewriteResult } from '../api.js';
 import { globMatcher } from './glob.js';
@@ -45,6 +45,9 @@ export interface ArchiveRunOptions {
   pieceBytes?: number;
   /** after each data entry (progress) */
   onEntry?: (done: number, total: number, name: string) => void;
+  /** forget and subsets: the rows to remove or change (dump/rewriter.ts); rewritten in this thread, which holds what they read */
+  overlay?: PlanOverlay;
+  outsideIdentifiers?: RewriterOptions['outsideIdentifiers'];
 }
 
 /** Counts what it hands on (the position in a custom archive), keeping the destination's backpressure. */
@@ -106,7 +109,7 @@ export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<
   if (outFormat === ArchiveFormat.Directory && !o.output) throw new AnonymiseError('USAGE', 'a directory archive needs -o DIR');
   const h = a.header;
   const redirect = new Redirect();
-  const rw = new DumpRewriter({ rules: o.rules, archive: true, maxLineBytes: o.maxLineBytes, maxValueBytes: o.maxValueBytes }, redirect.sink);
+  const rw = new DumpRewriter({ rules: o.rules, archive: true, maxLineBytes: o.maxLineBytes, maxValueBytes: o.maxValueBytes, overlay: o.overlay, outsideIdentifiers: o.outsideIdentifiers }, redirect.sink);
   // the whole TOC, and the rules against the whole schema, before a byte is written
   const { toc } = tocPass(rw, redirect, o.rules, a.toc, a.format);
   const same = outFormat === a.format;
@@ -116,7 +119,7 @@ export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<
   const outToc = toc.map((e) => outputEntry(e, a, outFormat));
   const outById = new Map(outToc.map((e) => [e.dumpId, e]));
 
-  const jobs = Math.max(1, o.jobs ?? defaultJobs(a));
+  const jobs = o.overlay ? 1 : Math.max(1, o.jobs ?? defaultJobs(a));
   // the same pieces, packed the same way, whoever rewrites them: the output does not depend on --jobs
   const pool: PieceRunner = jobs > 1 && [...actions.values()].some((x) => x.kind === 'rewrite') ? new WorkerPool(jobs, workerSetup(a, o)) : new LocalPieces(rw, redirect, toc);
   // a signal stops the workers too (their pieces fail with it), so the temporary output goes at once

@@ -29,6 +29,8 @@ export interface TableEvent {
 }
 
 export interface DumpObserver {
+  /** whose rows `row` is given (all when absent): reading a table's rows costs, copying it does not */
+  wants?(table: string): boolean;
   statement?(event: StatementEvent): void;
   /** a table's data begins (a COPY header, or the first INSERT of a table), before any of its rows */
   table?(event: TableEvent): void;

@@ -53,7 +53,7 @@ export interface OutsideContext {
   rolePseudonym(name: string): string;
 }
 
-export type OutsideCount = 'secretsRemoved' | 'commentsScrubbed' | 'commentsDropped' | 'literalsScrubbed' | 'statisticsStripped' | 'statisticsDropped' | 'rolesPseudonymised' | 'objectsDropped';
+export type OutsideCount = 'secretsRemoved' | 'commentsScrubbed' | 'commentsDropped' | 'literalsScrubbed' | 'statisticsStripped' | 'statisticsDropped' | 'rolesPseudonymised' | 'objectsDropped' | 'identifiersScrubbed';
 
 export interface OutsideResult {
   action: 'keep' | 'rewrite' | 'drop';

@@ -67,9 +67,21 @@ export interface RewriterOptions {
    * schemaComplete() has checked it), and no plain dump header or footer is looked for.
    */
   archive?: boolean;
+  /**
+   * Changes the rules' plan for a table's data (forget and subsets: rows to remove, columns to set to
+   * NULL, identifiers to scrub). Called with the plan the rules give, once per table, before its rows.
+   */
+  overlay?: PlanOverlay;
+  /**
+   * forget: a person's identifiers, to be scrubbed from statements outside the rows too (comments,
+   * statistics, DDL literals): `find` says whether a statement may hold one, `scrub` rewrites its text.
+   */
+  outsideIdentifiers?: { find(buf: Buffer, from: number, end: number): number; scrub(text: string): { text: string; hits: number } };
   /** each database's schema once it is complete (at the next `\connect`, and at the end), with its rules */
   onSchema?: (schema: SchemaModel, rules: CompiledRules, database: string | null) => void;
 }
+
+export type PlanOverlay = (table: string, columns: string[], plan: TablePlan) => TablePlan;
 
 /** A statement outside the rows that the policy would stop the run for (collected by `check`). */
 export interface OutsideFinding {
@@ -156,6 +168,9 @@ export class DumpRewriter {
   /** what the policy for what lies outside the rows did (secrets removed, comments scrubbed…) */
   readonly outsideCounts: Partial<Record<OutsideCount, number>> = {};
   private readonly observer: DumpObserver | undefined;
+  private readonly overlay: PlanOverlay | undefined;
+  private readonly outsideIdentifiers: RewriterOptions['outsideIdentifiers'];
+  private scrubbedOutside = false;
   private readonly onSchema: RewriterOptions['onSchema'];
   /** the object named by pg_dump's last `-- Name: …; Type: …` header */
   private object: string | null = null;
@@ -187,6 +202,8 @@ export class DumpRewriter {
     this.inspect = options.inspect ?? false;
     this.archiveMode = options.archive ?? false;
     this.observer = options.observer;
+    this.overlay = options.overlay;
+    this.outsideIdentifiers = options.outsideIdentifiers;
     this.row = new RowCursor(this.maxValueBytes, () => ({ line: this.line, table: this.currentTable ?? undefined }));
     this.onSchema = options.onSchema;
     this.out = new Output((chunk) => this.emit(chunk));
@@ -615,6 +632,20 @@ export class DumpRewriter {
       this.out.bytes(buf, start, end, stable);
       return;
     }
+    const ids = this.outsideIdentifiers;
+    if (ids && !this.inspect && !this.scrubbedOutside && ids.find(buf, start, end) !== -1) {
+      const scrubbed = ids.scrub(this.codec.decode(buf.subarray(start, end)));
+      if (scrubbed.hits > 0) {
+        this.outsideCounts.identifiersScrubbed = (this.outsideCounts.identifiersScrubbed ?? 0) + scrubbed.hits;
+        const bytes = this.codec.encode(scrubbed.text);
+        this.scrubbedOutside = true;
+        try {
+          return this.outside(bytes, 0, skipBlank(bytes, 0, bytes.length), bytes.length, false, line);
+        } finally {
+          this.scrubbedOutside = false;
+        }
+      }
+    }
     // the comments before the statement
     const comments = this.comments(buf, start, code, line, true);
     const prefix = comments?.changed ? comments.text : null;
@@ -741,8 +772,9 @@ export class DumpRewriter {
       }
     }
     if (!this.inspect) {
-      const plan = columns ? this.rules.plan(table, columns, this.parentOf, line, generated) : this.planWithoutColumns(table, line, form);
-      return this.observer?.row && columns && columns.length > 0 ? observed(plan, columns) : plan;
+      let plan = columns ? this.rules.plan(table, columns, this.parentOf, line, generated) : this.planWithoutColumns(table, line, form);
+      if (this.overlay && columns) plan = this.overlay(table, columns, plan);
+      return this.observer?.row && columns && columns.length > 0 && this.observer.wants?.(table) !== false ? observed(plan, columns) : plan;
     }
     this.rules.markUsed(table, this.parentOf);
     for (const g of this.rules.gaps(table, (columns ?? []).filter((c) => !generated?.has(c)), this.parentOf)) {
@@ -926,7 +958,8 @@ export class DumpRewriter {
         else out.bytes(buf, v.tupleClose[t - 1]!, v.tupleOpen[t]!, false);
         written++;
         row.insertRow(buf, v, t);
-        out.bytes(buf, this.writeValues(buf, v.tupleOpen[t]!, actions, true), v.tupleClose[t]!, false);
+        if (plan.filter?.untouched?.(row)) out.bytes(buf, v.tupleOpen[t]!, v.tupleClose[t]!, false);
+        else out.bytes(buf, this.writeValues(buf, v.tupleOpen[t]!, actions, true), v.tupleClose[t]!, false);
       }
       out.bytes(buf, v.tupleClose[v.tuples - 1]!, end, false);
     } catch (e) {
@@ -965,13 +998,13 @@ export class DumpRewriter {
   private copyRows(buf: Buffer, pos: number, end: number, stable: boolean): number {
     const plan = this.plan!;
     const stats = this.tableStats!;
+    if (plan.mode === 'rewrite' && plan.search) return this.searchRows(buf, pos, end, stable, plan, plan.search);
     const keep = plan.mode === 'keep';
     const runStart = pos; // kept tables: every line from here on is copied as it is
     for (;;) {
       const nl = buf.indexOf(LF, pos);
       if (nl === -1 || nl >= end) break;
-      // end-of-data marker: a line that is exactly \. (a CR before the LF: a CRLF-converted dump)
-      if (buf[pos] === BACKSLASH && buf[pos + 1] === DOT && (nl === pos + 2 || (nl === pos + 3 && buf[pos + 2] === CR))) {
+      if (isEndOfData(buf, pos, nl)) {
         if (keep) this.out.bytes(buf, runStart, nl + 1, stable);
         else this.out.bytes(buf, pos, nl + 1, stable);
         this.line++;
@@ -981,11 +1014,40 @@ export class DumpRewriter {
       stats.rowsIn++;
       if (keep) stats.rowsOut++;
       else if (plan.mode === 'drop') stats.rowsDropped++;
-      else this.rewriteRow(buf, pos, buf[nl - 1] === CR && nl > pos ? nl - 1 : nl, nl, plan);
+      else this.rewriteRow(buf, pos, buf[nl - 1] === CR && nl > pos ? nl - 1 : nl, nl, plan, stable, undefined);
       this.line++;
       pos = nl + 1;
     }
     if (keep) this.out.bytes(buf, runStart, pos, stable);
+    return pos;
+  }
+
+  /** COPY rows of a plan that works on some rows only: runs of the others are copied as they are. */
+  private searchRows(buf: Buffer, pos: number, end: number, stable: boolean, plan: Extract<TablePlan, { mode: 'rewrite' }>, search: NonNullable<Extract<TablePlan, { mode: 'rewrite' }>['search']>): number {
+    const stats = this.tableStats!;
+    let run = pos; // rows from here on not yet written are copied as they are
+    let hit = search(buf, pos, end);
+    for (;;) {
+      const nl = buf.indexOf(LF, pos);
+      if (nl === -1 || nl >= end) break;
+      if (isEndOfData(buf, pos, nl)) {
+        this.out.bytes(buf, run, nl + 1, stable);
+        this.line++;
+        this.finishCopy();
+        return nl + 1;
+      }
+      stats.rowsIn++;
+      const found = hit !== -1 && hit <= nl;
+      if (found || plan.everyRow) {
+        this.out.bytes(buf, run, pos, stable);
+        this.rewriteRow(buf, pos, buf[nl - 1] === CR && nl > pos ? nl - 1 : nl, nl, plan, stable, found);
+        run = nl + 1;
+        if (found) hit = search(buf, nl + 1, end);
+      } else stats.rowsOut++;
+      this.line++;
+      pos = nl + 1;
+    }
+    this.out.bytes(buf, run, pos, stable);
     return pos;
   }
 
@@ -1037,7 +1099,7 @@ export class DumpRewriter {
   }
 
   /** One row `buf[start..stop)`, line terminator at `stop..nl]`. */
-  private rewriteRow(buf: Buffer, start: number, stop: number, nl: number, plan: Extract<TablePlan, { mode: 'rewrite' }>): void {
+  private rewriteRow(buf: Buffer, start: number, stop: number, nl: number, plan: Extract<TablePlan, { mode: 'rewrite' }>, stable: boolean, searchHit: boolean | undefined): void {
     const row = this.row;
     const n = row.ncols;
     const f = row.copyRow(buf, start, stop);
@@ -1047,11 +1109,12 @@ export class DumpRewriter {
     const stats = this.tableStats!;
     try {
       this.observer?.row?.(this.currentTable!, plan.columns, row);
-      if (plan.filter && !plan.filter.keep(row)) {
+      if (plan.filter && !plan.filter.keep(row, searchHit)) {
         stats.rowsDropped++;
         return;
       }
-      this.out.bytes(buf, this.writeValues(buf, start, plan.actions, false), nl + 1, false);
+      if (plan.filter?.untouched?.(row, searchHit)) this.out.bytes(buf, start, nl + 1, stable);
+      else this.out.bytes(buf, this.writeValues(buf, start, plan.actions, false), nl + 1, false);
       stats.rowsOut++;
     } catch (e) {
       throw this.positioned(e, this.line, this.currentTable ?? undefined);
@@ -1091,6 +1154,11 @@ function observed(plan: TablePlan, columns: string[]): TablePlan {
     actions: columns.map(() => null),
     filter: plan.mode === 'drop' ? { columns: [], keep: () => false } : null,
   };
+}
+
+/** The end-of-data marker: a line that is exactly \. (a CR before the LF: a CRLF-converted dump). */
+function isEndOfData(buf: Buffer, pos: number, nl: number): boolean {
+  return buf[pos] === BACKSLASH && buf[pos + 1] === DOT && (nl === pos + 2 || (nl === pos + 3 && buf[pos + 2] === CR));
 }
 
 /** The database a psql `\connect` (or `\c`) line names, or null for any other meta-command. */

@@ -108,6 +108,12 @@ export class RowCursor implements RowAccess {
     this.gen++;
   }
 
+  /** The row's bytes as the dump writes them, first field to last (a view, valid until the next row). */
+  rawSpan(): Buffer {
+    const n = this.columns.length;
+    return n === 0 ? this.buf.subarray(0, 0) : this.buf.subarray(this.starts[0]!, this.ends[n - 1]!);
+  }
+
   bytes(col: number): Buffer | null {
     if (this.cacheGen[col] === this.gen) return this.bytesCache[col]!;
     if (this.ends[col]! - this.starts[col]! > this.maxValueBytes) throw this.tooLarge(col);

@@ -26,6 +26,8 @@ export class SchemaModel {
   readonly types = new Map<string, ColumnDef[]>();
   /** single columns known to be unique (UNIQUE, PRIMARY KEY, unique index), for `init` and `check` */
   readonly uniques = new Map<string, Set<string>>();
+  /** PRIMARY KEY columns, for following references that name no columns (generic relations) */
+  readonly primaryKeys = new Map<string, string[]>();
   /** index → its table */
   readonly indexes = new Map<string, string>();
   /** FOREIGN KEY constraints, for `check` (restorability) and for following references */
@@ -41,6 +43,7 @@ export class SchemaModel {
     this.types.clear();
     this.uniques.clear();
     this.indexes.clear();
+    this.primaryKeys.clear();
     this.attached.clear();
     this.foreignKeys.length = 0;
     this.defaultSchema = 'public';
@@ -98,6 +101,7 @@ export class SchemaModel {
     } catch {
       return; // not one we can read: it only informs suggestions and checks
     }
+    if (u && /\bPRIMARY\s+KEY\b/i.test(sql)) this.primaryKeys.set(u.table, u.columns);
     if (!u || u.columns.length !== 1) return;
     let set = this.uniques.get(u.table);
     if (!set) this.uniques.set(u.table, (set = new Set()));

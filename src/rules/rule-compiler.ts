@@ -22,6 +22,8 @@ export interface RowAccess {
   text(col: number): string | null;
   /** the value this row will carry in the output (after its rule) */
   output(col: number): string | null;
+  /** the row's bytes as the dump writes them (escaped), first field to last */
+  rawSpan?(): Buffer;
 }
 
 export type ColumnAction = (row: RowAccess, col: number) => string | null;
@@ -29,8 +31,16 @@ export type ColumnAction = (row: RowAccess, col: number) => string | null;
 export interface RowFilter {
   /** columns read by the filter */
   columns: number[];
-  /** true when the row is written */
-  keep(row: RowAccess): boolean;
+  /**
+   * true when the row is written. `searchHit`: what the plan's `search` said of this row (a COPY row of
+   * a plan with one), else undefined.
+   */
+  keep(row: RowAccess, searchHit?: boolean): boolean;
+  /**
+   * Asked of a row that is written, just before its values are: true when it is to be written as it
+   * is, its actions not run (forget: a row that refers to nobody forgotten and names no one).
+   */
+  untouched?(row: RowAccess, searchHit?: boolean): boolean;
 }
 
 export type TablePlan =
@@ -43,6 +53,14 @@ export type TablePlan =
       /** null = keep the column's bytes */
       actions: (ColumnAction | null)[];
       filter: RowFilter | null;
+      /**
+       * Only some rows need work (forget's identifier search): the offset of the first byte in
+       * `buf[from..end)` at or after which a row may need it, or -1. COPY rows wholly before it are copied
+       * as they are, unread. Absent: every row is read.
+       */
+      search?: (buf: Buffer, from: number, end: number) => number;
+      /** with `search`: every row is still read (its filter decides), the search only says which rows it hit */
+      everyRow?: boolean;
     };
 
 export interface Gap {
@@ -54,7 +72,7 @@ export interface Gap {
  * Whether a row matches a filter (drop_where, keep_where, when): every listed column's original text
  * is one of its values (as Django's filter(a=…, b=…)); null matches NULL; true/false match t/f.
  */
-function matcher(f: Filter, index: Map<string, number>): (row: RowAccess) => boolean {
+export function matcher(f: Filter, index: Map<string, number>): (row: RowAccess) => boolean {
   const conds = [...f].map(([col, values]) => ({ col: index.get(col)!, values: new Set(values.filter((v) => v !== null)), nullMatches: values.includes(null) }));
   return (row) =>
     conds.every(({ col, values, nullMatches }) => {

@@ -73,6 +73,38 @@ export interface RulesData {
   modules?: Map<string, JsFunction>;
   /** pg_dumpall: rules for one database, laid over the top-level ones after `\connect NAME` */
   databases: Map<string, { unknown?: UnknownPolicy; tables: Map<string, TableRule> }>;
+  /** `relations:` — references the schema does not declare, and what `forget` does along a reference; by `schema.table.column` */
+  relations?: Map<string, RelationRule>;
+  /** `subset:` — the rows a subset starts from */
+  subset?: SubsetSeed[];
+  /** `subset_follow:` — which rows the seeds bring with them through foreign keys */
+  subsetFollow?: 'parents' | 'parents_and_children';
+}
+
+export type OnForget = 'cascade' | 'set_null' | 'keep';
+
+/**
+ * One column that refers to another table's rows: through a FOREIGN KEY the dump declares (the rule then
+ * only says what `forget` does along it), or one the schema does not declare (`references:`): an id in a
+ * text column, a generic relation (`content_type:` names the column holding the django_content_type id),
+ * or an id inside an encoded value (`decode: django_session`).
+ */
+export interface RelationRule {
+  table: string;
+  column: string;
+  references?: { table: string; column: string };
+  onForget?: OnForget;
+  contentType?: string;
+  decode?: 'django_session';
+  where: Where;
+}
+
+export interface SubsetSeed {
+  table: string;
+  filter?: Filter;
+  /** a keyed, repeatable sample: percent of the table's rows (those the filter matches, with one) */
+  percent?: number;
+  where: Where;
 }
 
 
@@ -355,7 +387,7 @@ function loadInto(acc: RulesData, file: string, text: string, seen: string[], fa
   const root = doc.contents;
   if (root === null) ctx.fail(root, 'the rules file is empty (expected version: 1 and tables)');
   const items = pairs(ctx, root, 'the rules file');
-  onlyKeys(ctx, items, ['version', 'extends', 'unknown', 'outside', 'tables', 'databases'], 'the rules file');
+  onlyKeys(ctx, items, ['version', 'extends', 'unknown', 'outside', 'tables', 'databases', 'relations', 'subset', 'subset_follow'], 'the rules file');
   const version = items.find((it) => it.key === 'version');
   if (!version) ctx.fail(root, 'version: 1 is required');
   if (!isScalar(version.value) || version.value.value !== 1) ctx.fail(version.value as Node, 'only version: 1 is supported');
@@ -388,7 +420,71 @@ function loadInto(acc: RulesData, file: string, text: string, seen: string[], fa
       readTables(ctx, dbItems.find((it) => it.key === 'tables')?.value, entry.tables);
     }
   }
+  const rel = items.find((it) => it.key === 'relations');
+  if (rel) readRelations(ctx, rel.value, (acc.relations ??= new Map()));
+  const subset = items.find((it) => it.key === 'subset');
+  if (subset) acc.subset = readSubset(ctx, subset.value);
+  const follow = items.find((it) => it.key === 'subset_follow');
+  if (follow) {
+    const v = scalarString(ctx, follow.value, 'subset_follow');
+    if (v !== 'parents' && v !== 'parents_and_children') ctx.fail(follow.value as Node, 'subset_follow must be parents or parents_and_children');
+    acc.subsetFollow = v;
+  }
   acc.files.push(file);
+}
+
+/** `schema.table.column` (schema optional: public), split; quoted names are not supported here. */
+function columnPath(ctx: Ctx, node: unknown, text: string, what: string): { table: string; column: string } {
+  const parts = text.split('.');
+  if (parts.length < 2 || parts.length > 3 || parts.some((p) => p === '')) ctx.fail(node as Node, `${what} must be table.column or schema.table.column`);
+  const column = parts.pop()!;
+  return { table: qualify(parts.join('.')), column };
+}
+
+function readRelations(ctx: Ctx, node: unknown, into: Map<string, RelationRule>): void {
+  if (node === undefined || (isScalar(node) && node.value === null)) return;
+  for (const it of pairs(ctx, node, 'relations')) {
+    const { table, column } = columnPath(ctx, it.pair.key, it.key, `relations: ${shown(it.key)}`);
+    const what = `relation ${table}.${column}`;
+    const items = pairs(ctx, it.value, what);
+    onlyKeys(ctx, items, ['references', 'on_forget', 'content_type', 'decode'], what);
+    const rule: RelationRule = { ...(into.get(`${table}.${column}`) ?? {}), table, column, where: ctx.where(it.pair.key as Node) };
+    for (const { key, value } of items) {
+      const v = scalarString(ctx, value, `${what}: ${key}`);
+      if (key === 'references') rule.references = columnPath(ctx, value, v, `${what}: references`);
+      else if (key === 'on_forget') {
+        if (v !== 'cascade' && v !== 'set_null' && v !== 'keep') ctx.fail(value as Node, `${what}: on_forget must be cascade, set_null or keep`);
+        rule.onForget = v;
+      } else if (key === 'content_type') rule.contentType = v;
+      else if (key === 'decode') {
+        if (v !== 'django_session') ctx.fail(value as Node, `${what}: decode must be django_session`);
+        rule.decode = v;
+      }
+    }
+    if (rule.contentType && rule.references) ctx.fail(it.value as Node, `${what}: a generic relation (content_type) finds its table from the content type; it takes no references`);
+    if (rule.decode && !rule.references) ctx.fail(it.value as Node, `${what}: decode needs references (the table.column the decoded id refers to)`);
+    into.set(`${table}.${column}`, rule);
+  }
+}
+
+function readSubset(ctx: Ctx, node: unknown): SubsetSeed[] {
+  if (!isSeq(node)) ctx.fail(node as Node, 'subset must be a list of { table, where, percent }');
+  return node.items.map((entry) => {
+    const items = pairs(ctx, entry, 'a subset entry');
+    onlyKeys(ctx, items, ['table', 'where', 'percent'], 'a subset entry');
+    const t = items.find((i) => i.key === 'table');
+    if (!t) ctx.fail(entry as Node, 'a subset entry needs table');
+    const seed: SubsetSeed = { table: qualify(scalarString(ctx, t.value, 'subset table')), where: ctx.where(entry as Node) };
+    const w = items.find((i) => i.key === 'where');
+    if (w) seed.filter = parseFilter(ctx, w.value, `subset where of ${seed.table}`);
+    const pc = items.find((i) => i.key === 'percent');
+    if (pc) {
+      const v = isScalar(pc.value) ? pc.value.value : null;
+      if (typeof v !== 'number' || !(v > 0 && v <= 100)) ctx.fail(pc.value as Node, 'subset percent must be a number above 0 and at most 100');
+      seed.percent = v;
+    }
+    return seed;
+  });
 }
 
 function readPolicy(ctx: Ctx, node: unknown): UnknownPolicy {

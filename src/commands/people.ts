@@ -1,0 +1,302 @@
+/**
+ * `find` and `forget`: a person's rows in a dump file, counted (and exported for a subject access
+ * request), or removed with everything that refers to them, their identifiers scrubbed from every
+ * other row and statement. The passes are relations/people.ts's; this module opens files, writes
+ * outputs atomically and reports. Counts only: no value of the dump is ever printed.
+ */
+import { closeSync, existsSync, mkdirSync, openSync, readSync, renameSync, statSync, unlinkSync, writeSync, createWriteStream } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createGzip } from 'node:zlib';
+import type { Writable } from 'node:stream';
+import { rewriteStream, type RewriteResult } from '../api.js';
+import { AnonymiseError } from '../errors.js';
+import { openPath, plainBytes } from '../archive/open.js';
+import { ArchiveFormat } from '../archive/format.js';
+import { rewriteArchive } from '../archive/rewrite.js';
+import { KeyRing } from '../pseudonym/keys.js';
+import { CompiledRules, type RowAccess } from '../rules/rule-compiler.js';
+import type { RelationRule } from '../rules/rules-file.js';
+import { People, type Condition, type Fate, type PassSource } from '../relations/people.js';
+import type { Relation } from '../relations/graph.js';
+
+export interface PeopleRequest {
+  conditions: Condition[];
+  /** the rules (relations, and which columns hold personal data) */
+  rules?: CompiledRules;
+  relations?: ReadonlyMap<string, RelationRule>;
+  cascade?: boolean;
+  /** keys the identifiers' replacements (random when absent) */
+  secret?: string;
+  maxKeyBytes?: number;
+  onPass?: (n: number, tables: number | 'all') => void;
+}
+
+/** Every pass reads the file from its start: plain, gzip, or an archive printed as pg_restore prints it. */
+function passSource(path: string): PassSource {
+  return () =>
+    (async function* () {
+      yield* plainBytes(await openPath(path));
+    })();
+}
+
+function people(mode: 'find' | 'forget', path: string, r: PeopleRequest): People {
+  if (!existsSync(path)) throw new AnonymiseError('USAGE', `no such input: ${path}`);
+  return new People(mode, passSource(path), {
+    conditions: r.conditions,
+    relations: r.relations ?? r.rules?.data.relations,
+    rules: r.rules,
+    cascade: r.cascade,
+    sip: new KeyRing(r.secret).sip('forget-identifier'),
+    maxKeyBytes: r.maxKeyBytes,
+    onPass: r.onPass,
+  });
+}
+
+export interface FindResult {
+  input: string;
+  /** rows each condition matched, in the order given */
+  conditions: { source: string; table: string; column: string; rows: number }[];
+  tables: {
+    table: string;
+    /** rows a condition matched */
+    matched: number;
+    /** rows that refer to them along a reference that removes (CASCADE), transitively */
+    removed: number;
+    /** rows that refer to them and would stay (their reference set to NULL, or kept) */
+    referring: number;
+    /** per reference: rows that refer along it, and what forget does */
+    relations: { name: string; action: string; rows: number }[];
+  }[];
+  /** distinct identifiers taken from the matched rows (unique and personal values) */
+  identifiers: number;
+  /** values that hold an identifier, in rows forget keeps: per table and column */
+  occurrences: { table: string; column: string; values: number }[];
+  passes: number;
+  exported?: { table: string; rows: number; files: string[] }[];
+}
+
+export async function findPeople(path: string, r: PeopleRequest & { exportDir?: string }): Promise<FindResult> {
+  const p = people('find', path, r);
+  await p.resolve();
+  p.stopCollectingBlocked();
+  const tables = new Map<string, FindResult['tables'][number]>();
+  const occurrences = new Map<string, { table: string; column: string; values: number }>();
+  const exporter = r.exportDir ? new Exporter(r.exportDir) : null;
+  const visit = (table: string, columns: readonly string[], row: RowAccess, fate: Fate, hit: boolean) => {
+    if (fate.seed || fate.removed || fate.refs.length) {
+      let t = tables.get(table);
+      if (!t) tables.set(table, (t = { table, matched: 0, removed: 0, referring: 0, relations: [] }));
+      if (fate.seed) t.matched++;
+      else if (fate.removed) t.removed++;
+      else t.referring++;
+      for (const rel of new Set(fate.refs)) countRelation(t, rel);
+      exporter?.row(table, columns, row);
+    }
+    if (hit && !fate.removed) {
+      const text = p.textColumns(table, columns);
+      for (const c of text) {
+        const v = row.text(c);
+        if (v === null || p.ids.scrub(v).hits === 0) continue;
+        const key = `${table}\u0000${columns[c]}`;
+        const o = occurrences.get(key) ?? { table, column: columns[c]!, values: 0 };
+        o.values++;
+        occurrences.set(key, o);
+      }
+    }
+  };
+  try {
+    await p.run(undefined, p.overlay(visit, false), 'all');
+  } finally {
+    exporter?.close();
+  }
+  return {
+    input: path,
+    conditions: r.conditions.map((c) => ({ source: c.source, table: c.table, column: c.column, rows: p.matched.get(c) ?? 0 })),
+    tables: [...tables.values()].sort((a, b) => a.table.localeCompare(b.table)),
+    identifiers: p.ids.values.length,
+    occurrences: [...occurrences.values()].sort((a, b) => a.table.localeCompare(b.table) || a.column.localeCompare(b.column)),
+    passes: p.passes,
+    exported: exporter?.summary(),
+  };
+}
+
+function countRelation(t: FindResult['tables'][number], rel: Relation): void {
+  let x = t.relations.find((y) => y.name === rel.name);
+  if (!x) t.relations.push((x = { name: rel.name, action: rel.action, rows: 0 }));
+  x.rows++;
+}
+
+export function formatFind(r: FindResult): string {
+  const lines: string[] = [];
+  const matched = r.conditions.reduce((n, c) => n + c.rows, 0);
+  lines.push(`${r.input}: ${matched} row${matched === 1 ? '' : 's'} matched by ${r.conditions.length} condition${r.conditions.length === 1 ? '' : 's'}${r.conditions.some((c) => c.rows === 0) ? ` (${r.conditions.filter((c) => c.rows === 0).length} matched nothing)` : ''}`);
+  if (r.tables.length) {
+    lines.push('', 'their rows, and rows that refer to them:');
+    const w = Math.max(...r.tables.map((t) => t.table.length));
+    for (const t of r.tables) {
+      const parts = [t.matched && `${t.matched} matched`, t.removed && `${t.removed} refer (forget removes them)`, t.referring && `${t.referring} refer (forget keeps them)`].filter(Boolean);
+      lines.push(`  ${t.table.padEnd(w)}  ${String(t.matched + t.removed + t.referring).padStart(8)}  ${parts.join(', ')}`);
+      for (const rel of t.relations) lines.push(`  ${''.padEnd(w)}  ${''.padStart(8)}    ${rel.rows} along ${rel.name} (${rel.action.replace('_', ' ')})`);
+    }
+  }
+  lines.push('', `identifiers taken from the matched rows: ${r.identifiers}`);
+  if (r.occurrences.length) {
+    lines.push('values elsewhere that hold one (forget scrubs them):');
+    const w = Math.max(...r.occurrences.map((o) => o.table.length + o.column.length + 1));
+    for (const o of r.occurrences) lines.push(`  ${`${o.table}.${o.column}`.padEnd(w)}  ${String(o.values).padStart(8)}`);
+  } else lines.push('no value elsewhere holds one');
+  if (r.exported?.length) {
+    lines.push('', 'exported (personal data: mode 0600):');
+    for (const e of r.exported) lines.push(`  ${e.table}: ${e.rows} rows → ${e.files.join(', ')}`);
+  }
+  lines.push('', `passes over the dump: ${r.passes}`);
+  return lines.join('\n') + '\n';
+}
+
+/**
+ * A subject access request's files: one CSV and one JSON file per table, created 0600 in a 0700
+ * directory, written as rows arrive. They are personal data by design.
+ */
+class Exporter {
+  private readonly files = new Map<string, { columns: readonly string[]; csv: number; json: number; rows: number; names: string[] }>();
+  constructor(private readonly dir: string) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  }
+  row(table: string, columns: readonly string[], row: RowAccess): void {
+    let f = this.files.get(table);
+    if (!f) {
+      const base = table.replace(/[^A-Za-z0-9._-]/g, '_');
+      const names = [`${base}.csv`, `${base}.json`];
+      let csv: number, json: number;
+      try {
+        csv = openSync(join(this.dir, names[0]!), 'wx', 0o600);
+        json = openSync(join(this.dir, names[1]!), 'wx', 0o600);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new AnonymiseError('USAGE', `--export ${this.dir}: ${names.join(' or ')} exists already; export into a new directory`);
+        throw e;
+      }
+      writeSync(csv, columns.map(csvField).join(',') + '\r\n');
+      writeSync(json, '[');
+      this.files.set(table, (f = { columns, csv, json, rows: 0, names }));
+    }
+    const values = columns.map((_, i) => row.text(i));
+    writeSync(f.csv, values.map((v) => (v === null ? '' : csvField(v))).join(',') + '\r\n');
+    writeSync(f.json, (f.rows ? ',\n' : '\n') + JSON.stringify(Object.fromEntries(columns.map((c, i) => [c, values[i]]))));
+    f.rows++;
+  }
+  close(): void {
+    for (const f of this.files.values()) {
+      writeSync(f.json, '\n]\n');
+      closeSync(f.csv);
+      closeSync(f.json);
+    }
+  }
+  summary(): { table: string; rows: number; files: string[] }[] {
+    return [...this.files].map(([table, f]) => ({ table, rows: f.rows, files: f.names.map((n) => join(this.dir, n)) }));
+  }
+}
+
+/** RFC 4180: quoted always (an empty string stays apart from NULL, which is written as nothing). */
+function csvField(v: string): string {
+  return `"${v.replace(/"/g, '""')}"`;
+}
+
+export interface ForgetReport {
+  input: string;
+  output: string;
+  /** rows the conditions matched */
+  matched: number;
+  passes: number;
+  identifiers: number;
+  tables: { table: string; rowsIn: number; rowsRemoved: number; valuesChanged: Record<string, number> }[];
+  outside: Record<string, number>;
+  seconds: number;
+}
+
+/**
+ * The dump without the person: written to `output` in the input's own form (plain, gzip, custom,
+ * directory), atomically.
+ */
+export async function forgetDump(input: string, output: string, r: PeopleRequest & { signal?: AbortSignal }): Promise<ForgetReport> {
+  const started = Date.now();
+  const p = people('forget', input, r);
+  await p.resolve();
+  p.assertDecided();
+  p.stopCollectingBlocked();
+  const overlay = p.overlay(null, true);
+  const outsideIdentifiers = { find: (b: Buffer, from: number, end: number) => p.ids.search.find(b, from, end), scrub: (t: string) => p.ids.scrub(t) };
+  const rules = CompiledRules.passthrough();
+  const src = await openPath(input);
+  let result: RewriteResult;
+  p.passes++;
+  r.onPass?.(p.passes, 'all');
+  if (src.kind === 'archive') {
+    const format = src.archive.format === ArchiveFormat.Custom ? 'custom' : 'directory';
+    if (format === 'directory' && existsSync(output)) throw new AnonymiseError('USAGE', `-o ${output} exists: a directory archive is written to a new directory`);
+    result = await rewriteArchive(src.archive, { rules, rulesSource: {}, format, output, overlay, outsideIdentifiers, jobs: 1, signal: r.signal });
+  } else {
+    result = await writeAtomically(output, isGzipFile(input), (sink) => rewriteStream(plainBytes(src), sink, { rules, overlay, outsideIdentifiers, signal: r.signal }).done);
+  }
+  return {
+    input,
+    output,
+    matched: [...p.matched.values()].reduce((a, b) => a + b, 0),
+    passes: p.passes,
+    identifiers: p.ids.values.length,
+    tables: result.tables
+      .filter((t) => t.rowsDropped > 0 || Object.values(t.changed).some((n) => n > 0))
+      .map((t) => ({ table: t.table, rowsIn: t.rowsIn, rowsRemoved: t.rowsDropped, valuesChanged: Object.fromEntries(Object.entries(t.changed).filter(([, n]) => n > 0)) })),
+    outside: { ...result.outside },
+    seconds: Math.round((Date.now() - started) / 10) / 100,
+  };
+}
+
+export function formatForget(r: ForgetReport): string {
+  const lines = [`${r.input} → ${r.output}: ${r.matched} row${r.matched === 1 ? '' : 's'} matched, ${r.identifiers} identifier${r.identifiers === 1 ? '' : 's'}, ${r.passes} passes, ${r.seconds} s`];
+  for (const t of r.tables) {
+    const changed = Object.entries(t.valuesChanged).map(([c, n]) => `${c} ${n}`);
+    lines.push(`  ${t.table}: ${t.rowsRemoved} of ${t.rowsIn} rows removed${changed.length ? `; values changed: ${changed.join(', ')}` : ''}`);
+  }
+  if (r.outside.identifiersScrubbed) lines.push(`  outside the rows: ${r.outside.identifiersScrubbed} identifiers scrubbed`);
+  return lines.join('\n') + '\n';
+}
+
+function isGzipFile(path: string): boolean {
+  if (statSync(path).isDirectory()) return false;
+  const fd = openSync(path, 'r');
+  try {
+    const head = Buffer.alloc(2);
+    return readSync(fd, head, 0, 2, 0) === 2 && head[0] === 0x1f && head[1] === 0x8b;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Writes through a temporary file beside `output`, renamed once complete; removed on failure. */
+async function writeAtomically<T>(output: string, gzip: boolean, write: (sink: Writable) => Promise<T>): Promise<T> {
+  const dir = dirname(output);
+  if (!existsSync(dir)) throw new AnonymiseError('USAGE', `output directory does not exist: ${dir}`);
+  const tmp = join(dir, `.${basename(output)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const file = createWriteStream('', { fd: openSync(tmp, 'wx', 0o600), highWaterMark: 1 << 20 });
+  const gz = gzip ? createGzip({ level: 6 }) : null;
+  if (gz) gz.pipe(file);
+  try {
+    const result = await write(gz ?? file);
+    (gz ?? file).end();
+    await once(file, 'close');
+    renameSync(tmp, output);
+    return result;
+  } catch (e) {
+    file.on('error', () => {});
+    gz?.on('error', () => {});
+    file.destroy();
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // gone already
+    }
+    throw e;
+  }
+}

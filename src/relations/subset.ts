@@ -1,0 +1,223 @@
+/**
+ * Subsets (`subset:` in the rules): the rows the seeds name — a filter, a keyed sample, or a whole
+ * table — plus every row they need through the dump's FOREIGN KEY constraints (the parents, and their
+ * parents), and with `subset_follow: parents_and_children` the rows that refer to seed rows (and to
+ * those, transitively; parents brought in for them do not bring their own children, or one user would
+ * bring the whole database). Tables no seed reaches keep no rows, unless their rule keeps them whole
+ * (`keep`): those are seeds of their own, so whatever they refer to is kept too.
+ *
+ * Found in passes as forget's rows are (people.ts): the first learns the schema; each next reads the
+ * tables whose needed keys grew; the run itself then writes only the kept rows. Decisions read the
+ * original values, so the rules may rewrite keys freely.
+ */
+import { AnonymiseError } from '../errors.js';
+import type { SchemaModel } from '../dump/schema-model.js';
+import type { PlanOverlay } from '../dump/rewriter.js';
+import type { DumpObserver } from '../dump/observer.js';
+import { matcher, type CompiledRules, type RowAccess, type TablePlan } from '../rules/rule-compiler.js';
+import type { SubsetSeed } from '../rules/rules-file.js';
+import type { SipHash } from '../pseudonym/siphash.js';
+import { KeySet, rowKey, DEFAULT_MAX_KEY_BYTES } from './key-set.js';
+import { runPass, type PassSource } from './passes.js';
+
+interface Group {
+  table: string;
+  columns: string[];
+  /** keys of rows that must be kept (a kept row refers to them) */
+  needed: KeySet;
+  /** keys of seed and child rows (their children follow them) */
+  chosen: KeySet;
+  version: number;
+}
+
+interface Fk {
+  name: string;
+  table: string;
+  columns: string[];
+  group: Group;
+}
+
+interface TableWork {
+  columns: readonly string[];
+  seed: ((row: RowAccess) => boolean) | null;
+  whole: boolean;
+  /** this table's references to others */
+  out: { fk: Fk; cols: number[] }[];
+  /** groups of this table that others refer to */
+  own: { group: Group; cols: number[] }[];
+}
+
+export interface SubsetOptions {
+  seeds: SubsetSeed[];
+  follow: 'parents' | 'parents_and_children';
+  rules: CompiledRules;
+  /** keys the sample: the same key, the same rows */
+  sip: SipHash;
+  maxKeyBytes?: number;
+  onPass?: (n: number, tables: number | 'all') => void;
+}
+
+export class Subset {
+  schema!: SchemaModel;
+  passes = 0;
+  private fks: Fk[] = [];
+  private readonly groups = new Map<string, Group>();
+  private readonly work = new Map<string, TableWork>();
+  private readonly read = new Map<string, Map<Group, number>>();
+  private readonly seedTables: Set<string>;
+  /** rows kept per table in the last pass (the report) */
+  readonly kept = new Map<string, number>();
+
+  constructor(
+    private readonly source: PassSource,
+    private readonly o: SubsetOptions,
+  ) {
+    this.seedTables = new Set(o.seeds.map((s) => s.table));
+  }
+
+  async resolve(): Promise<void> {
+    const rw = await this.pass(undefined, 'all');
+    this.schema = rw.schema;
+    for (const s of this.o.seeds) if (!this.schema.tables.has(s.table)) throw new AnonymiseError('RULES', `subset: the dump has no table ${s.table}`, s.where);
+    for (const fk of this.schema.foreignKeys) this.fks.push({ name: fk.name, table: fk.table, columns: fk.columns, group: this.group(fk.references, fk.refColumns) });
+    // seeds, whole tables and what they need, until nothing grows
+    const first = new Set([...this.schema.tables.keys()].filter((t) => this.seedTables.has(t) || (this.isWhole(t) && this.fks.some((f) => f.table === t))));
+    let tables = first;
+    while (tables.size > 0) {
+      const observer: DumpObserver = {
+        wants: (t) => tables.has(t),
+        table: (e) => {
+          if (e.database !== null) throw new AnonymiseError('UNSUPPORTED', 'subsets read one database\'s dump (pg_dump), not a pg_dumpall cluster dump', { table: e.table });
+          if (tables.has(e.table)) this.read.set(e.table, new Map([...this.groups.values()].map((g) => [g, g.version])));
+        },
+        row: (table, columns, row) => void this.decide(this.workFor(table, columns), row),
+      };
+      await this.pass(observer, tables.size);
+      tables = this.toRead();
+    }
+  }
+
+  private async pass(observer: DumpObserver | undefined, tables: number | 'all') {
+    this.passes++;
+    this.o.onPass?.(this.passes, tables);
+    return runPass(this.source, { observer });
+  }
+
+  /** Tables whose rows may now be kept, or need more: a group of theirs grew, or (children) a group they refer to. */
+  private toRead(): Set<string> {
+    const out = new Set<string>();
+    const grew = (t: string, g: Group) => g.version > 0 && this.read.get(t)?.get(g) !== g.version;
+    for (const g of this.groups.values()) if (grew(g.table, g)) out.add(g.table);
+    if (this.o.follow === 'parents_and_children') for (const fk of this.fks) if (grew(fk.table, fk.group)) out.add(fk.table);
+    return out;
+  }
+
+  private isWhole(table: string): boolean {
+    const r = this.o.rules.resolve(table, this.schema.parentOf);
+    if (r?.rule.kind === 'keep') return true;
+    return this.o.seeds.some((s) => s.table === table && !s.filter && s.percent === undefined);
+  }
+
+  private group(table: string, columns: string[]): Group {
+    const key = `${table}\u0000${columns.join('\u0000')}`;
+    let g = this.groups.get(key);
+    if (!g) {
+      const what = `${table} (${columns.join(', ')})`;
+      const max = this.o.maxKeyBytes ?? DEFAULT_MAX_KEY_BYTES;
+      this.groups.set(key, (g = { table, columns, needed: new KeySet(what, max), chosen: new KeySet(what, max), version: 0 }));
+    }
+    return g;
+  }
+
+  private workFor(table: string, columns: readonly string[]): TableWork {
+    const cached = this.work.get(table);
+    if (cached && cached.columns.length === columns.length && cached.columns.every((c, i) => c === columns[i])) return cached;
+    const index = new Map(columns.map((c, i) => [c, i]));
+    const seeds = this.o.seeds.filter((s) => s.table === table);
+    for (const s of seeds) if (s.filter) for (const col of s.filter.keys()) if (!index.has(col)) throw new AnonymiseError('RULES', `subset: table ${table} has no column ${col}`, s.where);
+    const pk = this.schema.primaryKeys.get(table)?.map((c) => index.get(c) ?? -1);
+    const sampleCols = pk && !pk.includes(-1) ? pk : columns.map((_, i) => i);
+    const tests = seeds.map((s) => {
+      const where = s.filter ? matcher(s.filter, index) : null;
+      const pct = s.percent;
+      return (row: RowAccess) => (!where || where(row)) && (pct === undefined || this.sampled(table, sampleCols, row, pct));
+    });
+    const cols = (names: string[]) => names.map((c) => index.get(c) ?? -1);
+    const w: TableWork = {
+      columns: [...columns],
+      seed: tests.length ? (row) => tests.some((t) => t(row)) : null,
+      whole: this.isWhole(table),
+      out: this.fks.filter((f) => f.table === table).map((fk) => ({ fk, cols: cols(fk.columns) })).filter((x) => !x.cols.includes(-1)),
+      own: [...this.groups.values()].filter((g) => g.table === table).map((group) => ({ group, cols: cols(group.columns) })).filter((x) => !x.cols.includes(-1)),
+    };
+    this.work.set(table, w);
+    return w;
+  }
+
+  /** A keyed, repeatable sample: the row's key (its primary key, else the whole row) hashed with the run's key. */
+  private sampled(table: string, cols: number[], row: RowAccess, percent: number): boolean {
+    const key = `${table}\u0000${cols.map((c) => row.text(c) ?? '\u0001').join('\u0000')}`;
+    this.o.sip.hash(Buffer.from(key, 'utf8'));
+    return (this.o.sip.hi >>> 0) / 4294967296 < percent / 100;
+  }
+
+  /** Whether a row is kept; a kept row's needs (and, for children, its keys) are noted. */
+  private decide(w: TableWork, row: RowAccess): boolean {
+    let chosen = w.whole || (w.seed !== null && w.seed(row));
+    if (!chosen && this.o.follow === 'parents_and_children') {
+      for (const o of w.out) {
+        const k = rowKey(o.cols.map((c) => row.text(c)));
+        if (k !== null && o.fk.group.chosen.has(k)) {
+          chosen = true;
+          break;
+        }
+      }
+    }
+    let kept = chosen;
+    if (!kept) {
+      for (const o of w.own) {
+        const k = rowKey(o.cols.map((c) => row.text(c)));
+        if (k !== null && o.group.needed.has(k)) {
+          kept = true;
+          break;
+        }
+      }
+    }
+    if (!kept) return false;
+    for (const o of w.out) {
+      const k = rowKey(o.cols.map((c) => row.text(c)));
+      if (k !== null && o.fk.group.needed.add(k)) o.fk.group.version++;
+    }
+    if (chosen && this.o.follow === 'parents_and_children') {
+      for (const o of w.own) {
+        const k = rowKey(o.cols.map((c) => row.text(c)));
+        if (k !== null && o.group.chosen.add(k)) o.group.version++;
+      }
+    }
+    return true;
+  }
+
+  /** The run's overlay: every table's rows filtered to the kept ones (tables kept whole stay as their rules say). */
+  overlay(): PlanOverlay {
+    return (table: string, columns: string[], plan: TablePlan): TablePlan => {
+      if (plan.mode === 'drop') return plan;
+      const w = this.workFor(table, columns);
+      if (w.whole) return plan;
+      const base = plan.mode === 'rewrite' ? plan : null;
+      return {
+        mode: 'rewrite',
+        rule: `${plan.rule} (subset)`,
+        columns,
+        actions: base?.actions ?? columns.map(() => null),
+        filter: {
+          columns: [],
+          keep: (row) => {
+            if (!this.decide(w, row)) return false;
+            this.kept.set(table, (this.kept.get(table) ?? 0) + 1);
+            return base?.filter ? base.filter.keep(row) : true;
+          },
+        },
+      };
+    };
+  }
+}

@@ -1,0 +1,282 @@
+/**
+ * find and forget, end to end: a Django/Wagtail-like database (test/sql/people.sql) with every kind of
+ * reference to one person — Django's undeclared cascades (the presets' relations), declared CASCADE two
+ * levels deep and through a self-reference, SET NULL, a generic relation, a session's payload, her
+ * address in form JSON and her user name in a search query and a revision's JSON — dumped by the real
+ * pg_dump in every form, forgotten by the CLI, restored with ON_ERROR_STOP / --exit-on-error and
+ * compared in SQL with the same deletions done by PostgreSQL itself on the source.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
+import { createDb, pgEnv, pgRestore, psql, restore } from './support/db.js';
+
+const BIN = join(process.cwd(), 'bin/anonymise-dump.js');
+const SRC = 'people_src';
+const ORACLE = 'people_oracle';
+const KEY = 'people-test-key-0123456789abcdef';
+const JANE = 'public.users_user.email=jane.doe+news@example.org';
+/** her identifiers as they may appear anywhere: the address with and without its +tag, the user name */
+const HERS = /jane\.doe(\+news)?@example\.org|jane\.o'{1,2}doe7/i;
+const bin = (name: string) => join(inject('pg').bin, name);
+
+let dir: string;
+let rules: string;
+
+function cli(args: string[]) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { env: { ...process.env, ANONYMISE_DUMP_SECRET: KEY }, maxBuffer: 1 << 28 });
+  return { status: r.status, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+}
+
+/** Every user table's rows as text, by table. */
+function rows(db: string): Map<string, string[]> {
+  const tables = psql(db, "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname = 'public' ORDER BY 1").trim().split('\n');
+  return new Map(tables.map((t) => [t, psql(db, `SELECT t::text FROM public.${t} t ORDER BY 1`).split('\n').filter(Boolean)]));
+}
+
+/** The plain text of any form of dump, for a search of every byte. */
+function text(path: string): string {
+  if (statSync(path).isDirectory() || readFileSync(path).subarray(0, 5).toString('latin1') === 'PGDMP') {
+    const r = spawnSync(bin('pg_restore'), ['-f', '-', path], { maxBuffer: 1 << 28 });
+    if (r.status !== 0) throw new Error(r.stderr.toString());
+    return r.stdout.toString();
+  }
+  const b = readFileSync(path);
+  return (b[0] === 0x1f ? gunzipSync(b) : b).toString();
+}
+
+function dump(path: string, args: string[]): void {
+  const r = spawnSync(bin('pg_dump'), [...args, '-f', path, '-d', SRC], { env: pgEnv() });
+  if (r.status !== 0) throw new Error(`pg_dump failed: ${r.stderr}`);
+}
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'ad-people-'));
+  const sql = readFileSync('test/sql/people.sql', 'utf8');
+  createDb(SRC);
+  psql(SRC, sql);
+  // the oracle: the same database, and the deletions Django (and the constraints) would make
+  createDb(ORACLE);
+  psql(ORACLE, sql);
+  psql(
+    ORACLE,
+    `BEGIN;
+     DELETE FROM django_admin_log WHERE user_id = 7;
+     DELETE FROM django_session WHERE convert_from(decode(split_part(session_data, ':', 1), 'base64'), 'UTF8')::json->>'_auth_user_id' = '7';
+     UPDATE wagtailcore_page SET owner_id = NULL WHERE owner_id = 7;
+     UPDATE wagtailcore_pagerevision SET user_id = NULL WHERE user_id = 7;
+     DELETE FROM users_user WHERE id = 7;
+     COMMIT;`,
+  );
+  rules = join(dir, 'rules.yaml');
+  writeFileSync(rules, 'version: 1\nextends: [django, wagtail]\nrelations:\n  public.django_session.session_data: { references: public.users_user.id }\n');
+}, 120_000);
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** The restored output equals the oracle, except that values that held her identifiers hold none. */
+function expectForgotten(db: string): void {
+  const want = rows(ORACLE);
+  const got = rows(db);
+  expect([...got.keys()]).toEqual([...want.keys()]);
+  for (const [table, w] of want) {
+    const g = got.get(table)!;
+    expect(g.length, table).toBe(w.length);
+    expect(g.filter((r) => HERS.test(r)), table).toEqual([]);
+    // every row that named no one is exactly as PostgreSQL's own deletion left it
+    expect(g.filter((r) => w.includes(r)).length, table).toBe(w.filter((r) => !HERS.test(r)).length);
+  }
+  expect(psql(db, "SELECT obj_description('public.d_upload'::regclass)")).not.toMatch(HERS);
+}
+
+describe.each([
+  ['plain', [] as string[], 'plain'],
+  ['plain, gzip', [], 'gzip'],
+  ['--inserts', ['--inserts'], 'plain'],
+  ['--column-inserts', ['--column-inserts'], 'plain'],
+  ['-Fc', ['-Fc'], 'archive'],
+  ['-Fd', ['-Fd'], 'archive'],
+])('forget on a dump written with %s', (name, args, kind) => {
+  const slug = name.replace(/\W+/g, '_');
+  let input: string;
+  let output: string;
+  let res: ReturnType<typeof cli>;
+  beforeAll(() => {
+    input = join(dir, `in_${slug}${kind === 'gzip' ? '.sql.gz' : ''}`);
+    dump(input, args);
+    if (kind === 'gzip') writeFileSync(input, gzipSync(readFileSync(input)));
+    output = join(dir, `out_${slug}${kind === 'gzip' ? '.sql.gz' : ''}`);
+    res = cli(['forget', '--where', JANE, '-r', rules, input, '-o', output]);
+  }, 60_000);
+
+  it('exits 0 and reports counts, never a value', () => {
+    expect(res.status, res.stderr).toBe(0);
+    expect(res.stderr).toMatch(/1 row matched/);
+    expect(res.stderr).toMatch(/public\.users_user: 1 of 60 rows removed/);
+    expect(res.stderr).not.toMatch(HERS);
+  });
+
+  it('leaves none of her identifiers anywhere in the output, in its own form', () => {
+    const t = text(output);
+    expect(t).not.toMatch(HERS);
+    expect(t).toContain('user8@example.org'); // others' stay
+    if (kind === 'gzip') expect(readFileSync(output)[0]).toBe(0x1f);
+    if (kind === 'archive') expect(existsSync(output)).toBe(true);
+  });
+
+  it('restores, and every table equals PostgreSQL\'s own deletion of her', () => {
+    const db = `people_out_${slug}`.toLowerCase();
+    const r = kind === 'archive' ? pgRestore(db, output, ['-j', '2']) : restore(db, kind === 'gzip' ? gunzipSync(readFileSync(output)) : readFileSync(output));
+    expect(r.status, r.stderr).toBe(0);
+    expectForgotten(db);
+  });
+});
+
+describe('find', () => {
+  let plain: string;
+  beforeAll(() => {
+    plain = join(dir, 'find.sql');
+    dump(plain, []);
+  });
+
+  it('counts her rows and those that refer to her as SQL on the source does, and where her identifiers appear', () => {
+    const r = cli(['find', '--json', '--where', JANE, '-r', rules, plain]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).not.toMatch(HERS);
+    const res = JSON.parse(r.stdout) as { tables: { table: string; matched: number; removed: number; referring: number }[]; occurrences: { table: string; column: string; values: number }[]; conditions: { rows: number }[] };
+    const count = (sql: string) => Number(psql(SRC, sql).trim());
+    const found = new Map(res.tables.map((t) => [t.table, t]));
+    const by = { get: (t: string) => found.get(t) ?? { table: t, matched: 0, removed: 0, referring: 0 } };
+    // the data gives every kind of row something to count
+    expect(count('SELECT count(*) FROM wagtailcore_pagerevision WHERE user_id = 7')).toBeGreaterThan(0);
+    expect(res.conditions[0]!.rows).toBe(1);
+    expect(by.get('public.users_user')!.matched).toBe(1);
+    expect(by.get('public.django_admin_log')!.removed).toBe(count('SELECT count(*) FROM django_admin_log WHERE user_id = 7'));
+    expect(by.get('public.django_session')!.removed).toBe(
+      count("SELECT count(*) FROM django_session WHERE convert_from(decode(split_part(session_data, ':', 1), 'base64'), 'UTF8')::json->>'_auth_user_id' = '7'"),
+    );
+    expect(by.get('public.wagtailcore_page')!.referring).toBe(count('SELECT count(*) FROM wagtailcore_page WHERE owner_id = 7'));
+    expect(by.get('public.wagtailcore_pagerevision')!.referring).toBe(count('SELECT count(*) FROM wagtailcore_pagerevision WHERE user_id = 7'));
+    expect(by.get('public.b_profile')!.removed).toBe(1);
+    expect(by.get('public.a_note')!.removed).toBe(count('SELECT count(*) FROM a_note WHERE profile_id = 7'));
+    expect(by.get('public.c_comment')!.removed).toBe(
+      count('WITH RECURSIVE gone AS (SELECT id FROM c_comment WHERE user_id = 7 UNION SELECT c.id FROM c_comment c JOIN gone g ON c.parent_id = g.id) SELECT count(*) FROM gone'),
+    );
+    expect(by.get('public.d_upload')!.referring).toBe(count('SELECT count(*) FROM d_upload WHERE uploaded_by_id = 7'));
+    // admin-log entries about her (a generic relation) by other users: kept, their object_repr names her
+    const about = count("SELECT count(*) FROM django_admin_log WHERE object_id = '7' AND content_type_id = 1 AND user_id <> 7");
+    expect(by.get('public.django_admin_log')!.referring).toBe(about);
+    const occ = new Map(res.occurrences.map((o) => [`${o.table}.${o.column}`, o.values]));
+    expect(occ.get('public.django_admin_log.object_repr')).toBe(count("SELECT count(*) FROM django_admin_log WHERE object_repr ILIKE 'jane.doe@example.org' AND user_id <> 7"));
+    expect(occ.get('public.wagtailforms_formsubmission.form_data')).toBe(count("SELECT count(*) FROM wagtailforms_formsubmission WHERE form_data::text ~* 'jane\\.doe(\\+news)?@example\\.org'"));
+    expect(occ.get('public.wagtailsearch_query.query_string')).toBe(1);
+    expect(occ.get('public.wagtailcore_pagerevision.content')).toBe(count("SELECT count(*) FROM wagtailcore_pagerevision WHERE content::text LIKE '%jane.o''doe7%'"));
+  });
+
+  it('exports her rows per table as CSV and JSON, mode 0600, and they hold what the source holds', () => {
+    const out = join(dir, 'sar');
+    const r = cli(['find', '--where', JANE, '-r', rules, '--export', out, plain]);
+    expect(r.status, r.stderr).toBe(0);
+    const files = readdirSync(out).sort();
+    expect(files).toContain('public.users_user.csv');
+    for (const f of files) expect(statSync(join(out, f)).mode & 0o777).toBe(0o600);
+    expect(statSync(out).mode & 0o777).toBe(0o700);
+    const users = JSON.parse(readFileSync(join(out, 'public.users_user.json'), 'utf8')) as Record<string, string>[];
+    expect(users).toHaveLength(1);
+    expect(users[0]!.email).toBe('Jane.Doe+news@Example.org');
+    const log = JSON.parse(readFileSync(join(out, 'public.django_admin_log.json'), 'utf8')) as unknown[];
+    expect(log.length).toBe(Number(psql(SRC, "SELECT count(*) FROM django_admin_log WHERE user_id = 7 OR (object_id = '7' AND content_type_id = 1)").trim()));
+    const csv = readFileSync(join(out, 'public.users_user.csv'), 'utf8').trim().split('\r\n');
+    expect(csv[0]).toBe('"id","password","username","first_name","last_name","email","is_staff"');
+    expect(csv[1]).toContain('"jane.o\'doe7"');
+    // an existing export is never overwritten
+    expect(cli(['find', '--where', JANE, '-r', rules, '--export', out, plain]).status).toBe(2);
+  });
+});
+
+describe('forget, more', () => {
+  let plain: string;
+  beforeAll(() => {
+    plain = join(dir, 'more.sql');
+    dump(plain, []);
+  });
+
+  it('stops on a reference nothing decides (Django\'s NO ACTION, no preset), naming it; --cascade removes along it', () => {
+    const out = join(dir, 'undecided.sql');
+    const r = cli(['forget', '--where', JANE, plain, '-o', out]);
+    expect(r.status).toBe(3);
+    expect(r.stderr).toMatch(/constraint django_admin_log_user_id_fkey \(ON DELETE NO ACTION\)|constraint wagtailcore_page_owner_id_fkey \(ON DELETE NO ACTION\)|constraint wagtailcore_pagerevision_user_id_fkey \(ON DELETE NO ACTION\)/);
+    expect(r.stderr).toMatch(/--cascade/);
+    expect(existsSync(out)).toBe(false);
+    const c = cli(['forget', '--cascade', '--where', JANE, plain, '-o', out]);
+    expect(c.status, c.stderr).toBe(0);
+    const db = 'people_cascade';
+    const rr = restore(db, readFileSync(out));
+    expect(rr.status, rr.stderr).toBe(0);
+    expect(psql(db, 'SELECT count(*) FROM wagtailcore_page WHERE owner_id IS NULL').trim()).toBe(psql(SRC, 'SELECT count(*) FROM wagtailcore_page WHERE owner_id IS NULL').trim());
+    // pages she owned went, and what cascades from them (revisions, form submissions' pages)
+    expect(psql(db, 'SELECT count(*) FROM wagtailcore_page').trim()).toBe(psql(SRC, 'SELECT count(*) FROM wagtailcore_page WHERE owner_id IS DISTINCT FROM 7').trim());
+  });
+
+  it('stops when a set_null reference is NOT NULL', () => {
+    const bad = join(dir, 'notnull.yaml');
+    writeFileSync(bad, 'version: 1\nextends: [django, wagtail]\nrelations:\n  public.django_admin_log.user_id: { on_forget: set_null }\n  public.django_session.session_data: { references: public.users_user.id }\n');
+    const r = cli(['forget', '--where', JANE, '-r', bad, plain, '-o', join(dir, 'nn.sql')]);
+    expect(r.status).toBe(3);
+    expect(r.stderr).toMatch(/django_admin_log\.user_id is NOT NULL/);
+  });
+
+  it('a condition that matches nobody writes the input byte for byte', () => {
+    const out = join(dir, 'nobody.sql');
+    const r = cli(['forget', '--where', 'public.users_user.email=nobody@example.org', '-r', rules, plain, '-o', out]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(readFileSync(out).equals(readFileSync(plain))).toBe(true);
+  });
+
+  it('forgets many people from a file, in many backups at once (-o DIR), each a report entry', () => {
+    const people = join(dir, 'people.txt');
+    const emails = Array.from({ length: 25 }, (_, i) => `user${i * 2 + 10}@example.org`);
+    writeFileSync(people, `# erasure requests\n\n${emails.map((e) => `users_user.email=${e}`).join('\n')}\nusers_user.email=jane.doe+news@example.org\n`);
+    const custom = join(dir, 'many.dump');
+    dump(custom, ['-Fc']);
+    const outDir = join(dir, 'many-out');
+    mkdirSync(outDir);
+    const report = join(dir, 'many.json');
+    const r = cli(['forget', '--people', people, '-r', rules, plain, custom, '-o', outDir, '--report', report]);
+    expect(r.status, r.stderr).toBe(0);
+    const rep = JSON.parse(readFileSync(report, 'utf8')) as { dumps: { matched: number; output: string }[] };
+    expect(rep.dumps.map((d) => d.matched)).toEqual([26, 26]);
+    for (const f of ['more.sql', 'many.dump']) {
+      const t = text(join(outDir, f));
+      for (const e of emails) expect(t).not.toContain(e);
+      expect(t).not.toMatch(HERS);
+    }
+    const rr = restore('people_many', readFileSync(join(outDir, 'more.sql')));
+    expect(rr.status, rr.stderr).toBe(0);
+    expect(psql('people_many', 'SELECT count(*) FROM users_user').trim()).toBe('34');
+  });
+
+  it.each([
+    [['forget', '--where', JANE, '-o', '/tmp/x.sql', '-'], /not stdin/],
+    [['find', '--where', 'users_user.nope=1', 'IN'], /has no column nope/],
+    [['find', '--where', 'public.no_such.email=a@b.c', 'IN'], /has no table public\.no_such/],
+    [['find', '--where', 'no-equals-sign', 'IN'], /expected schema\.table\.column=value/],
+    [['find', 'IN'], /--where/],
+  ])('refuses %j with a one-line usage error', (args, message) => {
+    const r = cli((args as string[]).map((a) => (a === 'IN' ? plain : a)));
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(message as RegExp);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('gives the same bytes twice with the same key', () => {
+    const a = join(dir, 'det-a.sql');
+    const b = join(dir, 'det-b.sql');
+    expect(cli(['forget', '-q', '--where', JANE, '-r', rules, plain, '-o', a]).status).toBe(0);
+    expect(cli(['forget', '-q', '--where', JANE, '-r', rules, plain, '-o', b]).status).toBe(0);
+    expect(readFileSync(a).equals(readFileSync(b))).toBe(true);
+  });
+});

@@ -1,0 +1,129 @@
+/**
+ * Subsets in the rules, end to end on the find/forget database (test/sql/people.sql): seeds by filter,
+ * by keyed sample and whole; parents followed (and children, with parents_and_children); the output
+ * restored with ON_ERROR_STOP, which checks every foreign key as pg_dump adds them after the data,
+ * and compared with SQL on the source.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
+import { createDb, pgEnv, pgRestore, psql, restore } from './support/db.js';
+
+const BIN = join(process.cwd(), 'bin/anonymise-dump.js');
+const SRC = 'subset_src';
+const KEY = 'subset-test-key-0123456789abcdef';
+const bin = (name: string) => join(inject('pg').bin, name);
+
+let dir: string;
+let plain: string;
+
+function cli(args: string[], key = KEY) {
+  const r = spawnSync(process.execPath, [BIN, '-q', ...args], { env: { ...process.env, ANONYMISE_DUMP_SECRET: key }, maxBuffer: 1 << 28 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr.toString() };
+}
+
+function rules(name: string, body: string): string {
+  const path = join(dir, `${name}.yaml`);
+  writeFileSync(path, `version: 1\nunknown: keep\n${body}`);
+  return path;
+}
+
+const n = (db: string, sql: string) => Number(psql(db, sql).trim());
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'ad-subset-'));
+  createDb(SRC);
+  psql(SRC, readFileSync('test/sql/people.sql', 'utf8'));
+  plain = join(dir, 'src.sql');
+  const r = spawnSync(bin('pg_dump'), ['-f', plain, '-d', SRC], { env: pgEnv() });
+  if (r.status !== 0) throw new Error(r.stderr.toString());
+}, 60_000);
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('subsets', () => {
+  it('staff users and, with parents_and_children, everything that refers to them, with every row they need', () => {
+    const r = cli(['-r', rules('staff', 'subset:\n  - { table: public.users_user, where: { is_staff: [true] } }\nsubset_follow: parents_and_children\n'), plain]);
+    expect(r.status, r.stderr).toBe(0);
+    const db = 'subset_staff';
+    const rr = restore(db, r.stdout);
+    expect(rr.status, rr.stderr).toBe(0);
+    const staff = 'SELECT id FROM users_user WHERE is_staff';
+    // every child of a staff user is there, as in the source
+    for (const [table, col] of [['django_admin_log', 'user_id'], ['b_profile', 'user_id'], ['wagtailcore_page', 'owner_id'], ['d_upload', 'uploaded_by_id']])
+      expect(n(db, `SELECT count(*) FROM ${table} WHERE ${col} IN (${staff})`), table).toBe(n(SRC, `SELECT count(*) FROM ${table} WHERE ${col} IN (${staff})`));
+    // children of children: notes of their profiles, replies to their comments, revisions of their pages
+    expect(n(db, 'SELECT count(*) FROM a_note')).toBe(n(SRC, `SELECT count(*) FROM a_note WHERE profile_id IN (SELECT id FROM b_profile WHERE user_id IN (${staff}))`));
+    expect(n(db, 'SELECT count(*) FROM wagtailcore_pagerevision WHERE page_id IN (SELECT id FROM wagtailcore_page WHERE owner_id IN (SELECT id FROM users_user WHERE is_staff))')).toBe(
+      n(SRC, `SELECT count(*) FROM wagtailcore_pagerevision WHERE page_id IN (SELECT id FROM wagtailcore_page WHERE owner_id IN (${staff}))`),
+    );
+    // not reached: no rows
+    expect(n(db, 'SELECT count(*) FROM wagtailsearch_query')).toBe(0);
+    // users besides staff are there only as parents of kept rows (revisions' authors, comments' parents' authors)
+    expect(n(db, 'SELECT count(*) FROM users_user WHERE NOT is_staff')).toBeGreaterThan(0);
+    expect(n(db, 'SELECT count(*) FROM users_user')).toBeLessThan(n(SRC, 'SELECT count(*) FROM users_user'));
+  });
+
+  it('parents only: seed comments bring their authors and the comments they reply to, nothing else', () => {
+    const r = cli(['-r', rules('replies', 'subset:\n  - { table: public.c_comment, where: { user_id: [2] } }\n'), plain]);
+    expect(r.status, r.stderr).toBe(0);
+    const db = 'subset_parents';
+    const rr = restore(db, r.stdout);
+    expect(rr.status, rr.stderr).toBe(0);
+    const want = n(SRC, 'WITH RECURSIVE k AS (SELECT id, parent_id FROM c_comment WHERE user_id = 2 UNION SELECT c.id, c.parent_id FROM c_comment c JOIN k ON c.id = k.parent_id) SELECT count(*) FROM k');
+    expect(n(db, 'SELECT count(*) FROM c_comment')).toBe(want);
+    expect(n(db, 'SELECT count(*) FROM users_user')).toBe(n(db, 'SELECT count(DISTINCT user_id) FROM c_comment'));
+    expect(n(db, 'SELECT count(*) FROM django_admin_log')).toBe(0);
+  });
+
+  it('a 5 % sample of users is keyed: the same key gives the same bytes, another key other rows; a whole table stays whole', () => {
+    const path = rules('five', 'tables:\n  public.django_content_type: keep\nsubset:\n  - { table: public.users_user, percent: 5 }\n  - { table: public.django_admin_log, percent: 30 }\n');
+    const a = cli(['-r', path, plain]);
+    const b = cli(['-r', path, plain]);
+    expect(a.status, a.stderr).toBe(0);
+    expect(a.stdout.equals(b.stdout)).toBe(true);
+    const c = cli(['-r', path, plain], 'another-subset-key-0123456789abcd');
+    expect(c.stdout.equals(a.stdout)).toBe(false);
+    const db = 'subset_five';
+    const rr = restore(db, a.stdout);
+    expect(rr.status, rr.stderr).toBe(0);
+    expect(n(db, 'SELECT count(*) FROM django_content_type')).toBe(2);
+    const logs = n(db, 'SELECT count(*) FROM django_admin_log');
+    expect(logs).toBeGreaterThan(20);
+    expect(logs).toBeLessThan(110);
+  });
+
+  it('works on a custom archive, restoring with pg_restore --exit-on-error', () => {
+    const archive = join(dir, 'src.dump');
+    const d = spawnSync(bin('pg_dump'), ['-Fc', '-f', archive, '-d', SRC], { env: pgEnv() });
+    expect(d.status).toBe(0);
+    const out = join(dir, 'sub.dump');
+    const r = cli(['-r', rules('arch', 'subset:\n  - { table: public.users_user, where: { is_staff: [true] } }\nsubset_follow: parents_and_children\n'), archive, '-o', out]);
+    expect(r.status, r.stderr).toBe(0);
+    const rr = pgRestore('subset_archive', out);
+    expect(rr.status, rr.stderr).toBe(0);
+    expect(n('subset_archive', 'SELECT count(*) FROM django_admin_log')).toBe(n('subset_staff', 'SELECT count(*) FROM django_admin_log'));
+  });
+
+  it('refuses stdin, and a seed table the dump lacks', () => {
+    const s = spawnSync(process.execPath, [BIN, '-q', '-r', rules('stdin', 'subset:\n  - { table: public.users_user, percent: 5 }\n')], { input: readFileSync(plain), env: { ...process.env, ANONYMISE_DUMP_SECRET: KEY } });
+    expect(s.status).toBe(2);
+    expect(s.stderr.toString()).toMatch(/give a file, not stdin/);
+    const r = cli(['-r', rules('nosuch', 'subset:\n  - { table: public.nope, percent: 5 }\n'), plain]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/nosuch\.yaml:\d+: subset: the dump has no table public\.nope/);
+  });
+
+  it.each([
+    ['subset_follow: everything\n', /subset_follow must be parents or parents_and_children/],
+    ['subset:\n  - { table: public.users_user, percent: 0 }\n', /percent must be a number above 0/],
+    ['subset:\n  - { where: { a: [1] } }\n', /a subset entry needs table/],
+    ['subset:\n  - { table: public.users_user, where: { nope: [1] } }\n', /subset: table public\.users_user has no column nope/],
+  ])('rules error for %j', (body, message) => {
+    const r = cli(['-r', rules(`bad${Math.random().toString(36).slice(2)}`, body), plain]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(message);
+  });
+});
