@@ -617,7 +617,7 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
       .option('--people <file>', 'one condition per line (blank lines and # comments skipped)')
       .option('-r, --rules <file>', 'rules file (YAML): its relations: (references the schema does not declare, on_forget) and which columns hold personal data; repeatable', collect)
       .option('--secret-env <name>', 'environment variable holding the key for the identifiers\' replacements', DEFAULT_SECRET_ENV)
-      .addOption(new Option('--max-key-memory <MiB>', 'memory for one set of row keys').default(512).argParser(positiveInt('--max-key-memory')))
+      .addOption(new Option('--max-key-memory <MiB>', 'memory for one set of row keys before it spills to a temporary file').default(32).argParser(positiveInt('--max-key-memory')))
       .option('-q, --quiet', 'no progress on stderr');
 
   peopleOptions(

@@ -123,12 +123,21 @@ describe('KeySet', () => {
     for (let i = 50_000; i < 60_000; i++) expect(s.has(String(i))).toBe(false);
     expect(s.bytes).toBe(131072 * 8);
   });
-  it('stops with a message naming the keys, not growing past its bound', () => {
+  it('spills past its memory to sorted runs on disk, and still holds exactly what was added', () => {
     const s = new KeySet('public.users_user (id)', 64 * 1024);
-    expect(() => {
-      for (let i = 0; i < 100_000; i++) s.add(`k${i}`);
-    }).toThrow(/public\.users_user \(id\).*--max-key-memory/);
+    for (let i = 0; i < 100_000; i++) expect(s.add(`k${i}`)).toBe(true);
+    expect(s.spilled).toBeGreaterThan(80_000);
+    expect(s.bytes).toBeLessThan(64 * 1024 + 200_000);
+    for (let i = 0; i < 100_000; i += 7) expect(s.add(`k${i}`)).toBe(false);
+    for (let i = 0; i < 100_000; i += 13) expect(s.has(`k${i}`)).toBe(true);
+    let wrong = 0;
+    for (let i = 100_000; i < 150_000; i++) if (s.has(`k${i}`)) wrong++;
+    expect(wrong).toBe(0);
+    expect(s.size).toBe(100_000);
+    s.close();
+    expect(s.has('k1')).toBe(false);
   });
+
   it('keys of several columns: NULL refers to nothing', () => {
     expect(rowKey(['1', null])).toBeNull();
     expect(rowKey(['1', '2'])).not.toBe(rowKey(['12', '']));

@@ -166,6 +166,9 @@ describe('find', () => {
       count('WITH RECURSIVE gone AS (SELECT id FROM c_comment WHERE user_id = 7 UNION SELECT c.id FROM c_comment c JOIN gone g ON c.parent_id = g.id) SELECT count(*) FROM gone'),
     );
     expect(by.get('public.d_upload')!.referring).toBe(count('SELECT count(*) FROM d_upload WHERE uploaded_by_id = 7'));
+    // a partitioned table's foreign key holds for its partitions' rows
+    expect(by.get('public.e_activity_2023')!.removed + by.get('public.e_activity_2024')!.removed).toBe(count('SELECT count(*) FROM e_activity WHERE user_id = 7'));
+    expect(count('SELECT count(*) FROM e_activity_2024 WHERE user_id = 7')).toBeGreaterThan(0);
     // admin-log entries about her (a generic relation) by other users: kept, their object_repr names her
     const about = count("SELECT count(*) FROM django_admin_log WHERE object_id = '7' AND content_type_id = 1 AND user_id <> 7");
     expect(by.get('public.django_admin_log')!.referring).toBe(about);

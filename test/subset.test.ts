@@ -52,7 +52,7 @@ describe('subsets', () => {
     expect(rr.status, rr.stderr).toBe(0);
     const staff = 'SELECT id FROM users_user WHERE is_staff';
     // every child of a staff user is there, as in the source
-    for (const [table, col] of [['django_admin_log', 'user_id'], ['b_profile', 'user_id'], ['wagtailcore_page', 'owner_id'], ['d_upload', 'uploaded_by_id']])
+    for (const [table, col] of [['django_admin_log', 'user_id'], ['b_profile', 'user_id'], ['wagtailcore_page', 'owner_id'], ['d_upload', 'uploaded_by_id'], ['e_activity', 'user_id']])
       expect(n(db, `SELECT count(*) FROM ${table} WHERE ${col} IN (${staff})`), table).toBe(n(SRC, `SELECT count(*) FROM ${table} WHERE ${col} IN (${staff})`));
     // children of children: notes of their profiles, replies to their comments, revisions of their pages
     expect(n(db, 'SELECT count(*) FROM a_note')).toBe(n(SRC, `SELECT count(*) FROM a_note WHERE profile_id IN (SELECT id FROM b_profile WHERE user_id IN (${staff}))`));

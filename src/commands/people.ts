@@ -29,6 +29,7 @@ export interface PeopleRequest {
   cascade?: boolean;
   /** keys the identifiers' replacements (random when absent) */
   secret?: string;
+  /** memory for one set of row keys before it spills to disk (key-set.ts) */
   maxKeyBytes?: number;
   onPass?: (n: number, tables: number | 'all') => void;
 }
@@ -110,6 +111,7 @@ export async function findPeople(path: string, r: PeopleRequest & { exportDir?: 
     await p.run(undefined, p.overlay(visit, false), 'all');
   } finally {
     exporter?.close();
+    p.close();
   }
   return {
     input: path,
@@ -222,6 +224,14 @@ export interface ForgetReport {
 export async function forgetDump(input: string, output: string, r: PeopleRequest & { signal?: AbortSignal }): Promise<ForgetReport> {
   const started = Date.now();
   const p = people('forget', input, r);
+  try {
+    return await forgetWith(p, input, output, r, started);
+  } finally {
+    p.close();
+  }
+}
+
+async function forgetWith(p: People, input: string, output: string, r: PeopleRequest & { signal?: AbortSignal }, started: number): Promise<ForgetReport> {
   await p.resolve();
   p.assertDecided();
   p.stopCollectingBlocked();

@@ -17,7 +17,7 @@ import { runPass, type PassSource } from './passes.js';
 import type { CompiledRules, RowAccess, TablePlan } from '../rules/rule-compiler.js';
 import type { RelationRule } from '../rules/rules-file.js';
 import type { SipHash } from '../pseudonym/siphash.js';
-import { KeySet, rowKey, DEFAULT_MAX_KEY_BYTES } from './key-set.js';
+import { KeySet, rowKey, DEFAULT_KEY_MEMORY } from './key-set.js';
 import { contentTypeTable, djangoSessionUserId, relationsOf, type Relation } from './graph.js';
 import { identifiers, type Identifiers } from './needles.js';
 
@@ -57,6 +57,7 @@ export interface PeopleOptions {
   cascade?: boolean;
   /** keys the identifiers' replacements */
   sip: SipHash;
+  /** memory for one set of row keys before it spills to disk (key-set.ts) */
   maxKeyBytes?: number;
   /** called before each pass (progress) */
   onPass?: (n: number, tables: number | 'all') => void;
@@ -163,6 +164,11 @@ export class People {
     this.ids = identifiers(this.identifierValues(), this.o.sip);
   }
 
+  /** Removes the key sets' temporary files. */
+  close(): void {
+    for (const g of this.groups.values()) g.keys.close();
+  }
+
   /** Stops forget when a reference nothing decides refers to a removed row. */
   assertDecided(): void {
     const b = [...this.blocked.values()][0];
@@ -217,16 +223,32 @@ export class People {
 
   /** One pass reading the rows of `tables`. */
   private async pass(tables: Set<string>): Promise<void> {
+    const versions = () => new Map([...this.groups.values()].map((g) => [g, g.version]));
+    const atStart = versions();
+    const snapped = new Set<string>();
     const observer: DumpObserver = {
-      wants: (t) => tables.has(t),
+      // a partition's rows answer for its parent's references
+      wants: (t) => this.ancestors(t).some((a) => tables.has(a)),
       table: (e) => {
-        if (!tables.has(e.table) || !e.columns) return;
         // what this read covers: keys added from here on need another read
-        this.readVersions.set(e.table, new Map([...this.groups.values()].map((g) => [g, g.version])));
+        for (const a of this.ancestors(e.table))
+          if (tables.has(a) && !snapped.has(a)) {
+            snapped.add(a);
+            this.readVersions.set(a, versions());
+          }
       },
       row: (table, columns, row) => this.fate(this.workFor(table, columns), row),
     };
     await this.run(observer, undefined, tables.size);
+    // a table with no data in this dump has been read all the same
+    for (const t of tables) if (!snapped.has(t)) this.readVersions.set(t, atStart);
+  }
+
+  /** The table, its partition parent, theirs… */
+  ancestors(table: string): string[] {
+    const out = [table];
+    for (let t = this.schema?.parentOf(table); t && out.length < 32 && !out.includes(t); t = this.schema.parentOf(t)) out.push(t);
+    return out;
   }
 
   /** A pass over the whole dump through the engine: an observer, or an overlay. */
@@ -249,7 +271,7 @@ export class People {
   private group(table: string, columns: string[]): Group {
     const key = `${table}\u0000${columns.join('\u0000')}`;
     let g = this.groups.get(key);
-    if (!g) this.groups.set(key, (g = { table, columns, keys: new KeySet(`${table} (${columns.join(', ')})`, this.o.maxKeyBytes ?? DEFAULT_MAX_KEY_BYTES), version: 0 }));
+    if (!g) this.groups.set(key, (g = { table, columns, keys: new KeySet(`${table} (${columns.join(', ')})`, this.o.maxKeyBytes ?? DEFAULT_KEY_MEMORY), version: 0 }));
     return g;
   }
 
@@ -257,10 +279,11 @@ export class People {
     const cached = this.work.get(table);
     if (cached && cached.columns.length === columns.length && cached.columns.every((c, i) => c === columns[i])) return cached;
     const index = new Map(columns.map((c, i) => [c, i]));
-    const seeds = [...(this.seedConditions.get(table) ?? [])].map(([col, conds]) => ({ col: index.get(col) ?? -1, values: new Set(conds.map((c) => c.value)) }));
+    const family = this.ancestors(table);
+    const seeds = family.flatMap((t) => [...(this.seedConditions.get(t) ?? [])]).map(([col, conds]) => ({ col: index.get(col) ?? -1, values: new Set(conds.map((c) => c.value)) }));
     const outgoing: Outgoing[] = [];
     for (const rel of this.relations) {
-      if (rel.table !== table) continue;
+      if (!family.includes(rel.table)) continue;
       const cols = rel.columns.map((c) => index.get(c) ?? -1);
       if (cols.includes(-1)) continue; // a column this dump's rows do not carry
       const ctCol = rel.contentType ? (index.get(rel.contentType) ?? -1) : -1;
@@ -269,7 +292,7 @@ export class People {
     }
     const feeds: TableWork['feeds'] = [];
     for (const g of this.groups.values()) {
-      if (g.table !== table) continue;
+      if (!family.includes(g.table)) continue;
       const cols = g.columns.map((c) => index.get(c) ?? -1);
       if (!cols.includes(-1)) feeds.push({ group: g, cols });
     }

@@ -17,7 +17,7 @@ import type { DumpObserver } from '../dump/observer.js';
 import { matcher, type CompiledRules, type RowAccess, type TablePlan } from '../rules/rule-compiler.js';
 import type { SubsetSeed } from '../rules/rules-file.js';
 import type { SipHash } from '../pseudonym/siphash.js';
-import { KeySet, rowKey, DEFAULT_MAX_KEY_BYTES } from './key-set.js';
+import { KeySet, rowKey, DEFAULT_KEY_MEMORY } from './key-set.js';
 import { runPass, type PassSource } from './passes.js';
 
 interface Group {
@@ -53,6 +53,7 @@ export interface SubsetOptions {
   rules: CompiledRules;
   /** keys the sample: the same key, the same rows */
   sip: SipHash;
+  /** memory for one set of row keys before it spills to disk (key-set.ts) */
   maxKeyBytes?: number;
   onPass?: (n: number, tables: number | 'all') => void;
 }
@@ -83,17 +84,43 @@ export class Subset {
     // seeds, whole tables and what they need, until nothing grows
     const first = new Set([...this.schema.tables.keys()].filter((t) => this.seedTables.has(t) || (this.isWhole(t) && this.fks.some((f) => f.table === t))));
     let tables = first;
+    const versions = () => new Map([...this.groups.values()].map((g) => [g, g.version]));
     while (tables.size > 0) {
+      const atStart = versions();
+      const snapped = new Set<string>();
+      const reading = tables;
       const observer: DumpObserver = {
-        wants: (t) => tables.has(t),
+        // a partition's rows answer for its parent's references and seeds
+        wants: (t) => this.ancestors(t).some((a) => reading.has(a)),
         table: (e) => {
           if (e.database !== null) throw new AnonymiseError('UNSUPPORTED', 'subsets read one database\'s dump (pg_dump), not a pg_dumpall cluster dump', { table: e.table });
-          if (tables.has(e.table)) this.read.set(e.table, new Map([...this.groups.values()].map((g) => [g, g.version])));
+          for (const a of this.ancestors(e.table))
+            if (reading.has(a) && !snapped.has(a)) {
+              snapped.add(a);
+              this.read.set(a, versions());
+            }
         },
         row: (table, columns, row) => void this.decide(this.workFor(table, columns), row),
       };
       await this.pass(observer, tables.size);
+      // a table with no data in this dump has been read all the same
+      for (const t of reading) if (!snapped.has(t)) this.read.set(t, atStart);
       tables = this.toRead();
+    }
+  }
+
+  /** The table, its partition parent, theirs… */
+  private ancestors(table: string): string[] {
+    const out = [table];
+    for (let t = this.schema?.parentOf(table); t && out.length < 32 && !out.includes(t); t = this.schema.parentOf(t)) out.push(t);
+    return out;
+  }
+
+  /** Removes the key sets' temporary files. */
+  close(): void {
+    for (const g of this.groups.values()) {
+      g.needed.close();
+      g.chosen.close();
     }
   }
 
@@ -112,10 +139,9 @@ export class Subset {
     return out;
   }
 
+  /** A table whose rule keeps it whole (a seed with no filter is a seed of every row instead: its children follow it). */
   private isWhole(table: string): boolean {
-    const r = this.o.rules.resolve(table, this.schema.parentOf);
-    if (r?.rule.kind === 'keep') return true;
-    return this.o.seeds.some((s) => s.table === table && !s.filter && s.percent === undefined);
+    return this.o.rules.resolve(table, this.schema.parentOf)?.rule.kind === 'keep';
   }
 
   private group(table: string, columns: string[]): Group {
@@ -123,7 +149,7 @@ export class Subset {
     let g = this.groups.get(key);
     if (!g) {
       const what = `${table} (${columns.join(', ')})`;
-      const max = this.o.maxKeyBytes ?? DEFAULT_MAX_KEY_BYTES;
+      const max = this.o.maxKeyBytes ?? DEFAULT_KEY_MEMORY;
       this.groups.set(key, (g = { table, columns, needed: new KeySet(what, max), chosen: new KeySet(what, max), version: 0 }));
     }
     return g;
@@ -133,9 +159,10 @@ export class Subset {
     const cached = this.work.get(table);
     if (cached && cached.columns.length === columns.length && cached.columns.every((c, i) => c === columns[i])) return cached;
     const index = new Map(columns.map((c, i) => [c, i]));
-    const seeds = this.o.seeds.filter((s) => s.table === table);
+    const family = this.ancestors(table);
+    const seeds = this.o.seeds.filter((s) => family.includes(s.table));
     for (const s of seeds) if (s.filter) for (const col of s.filter.keys()) if (!index.has(col)) throw new AnonymiseError('RULES', `subset: table ${table} has no column ${col}`, s.where);
-    const pk = this.schema.primaryKeys.get(table)?.map((c) => index.get(c) ?? -1);
+    const pk = family.map((t) => this.schema.primaryKeys.get(t)).find(Boolean)?.map((c) => index.get(c) ?? -1);
     const sampleCols = pk && !pk.includes(-1) ? pk : columns.map((_, i) => i);
     const tests = seeds.map((s) => {
       const where = s.filter ? matcher(s.filter, index) : null;
@@ -147,8 +174,8 @@ export class Subset {
       columns: [...columns],
       seed: tests.length ? (row) => tests.some((t) => t(row)) : null,
       whole: this.isWhole(table),
-      out: this.fks.filter((f) => f.table === table).map((fk) => ({ fk, cols: cols(fk.columns) })).filter((x) => !x.cols.includes(-1)),
-      own: [...this.groups.values()].filter((g) => g.table === table).map((group) => ({ group, cols: cols(group.columns) })).filter((x) => !x.cols.includes(-1)),
+      out: this.fks.filter((f) => family.includes(f.table)).map((fk) => ({ fk, cols: cols(fk.columns) })).filter((x) => !x.cols.includes(-1)),
+      own: [...this.groups.values()].filter((g) => family.includes(g.table)).map((group) => ({ group, cols: cols(group.columns) })).filter((x) => !x.cols.includes(-1)),
     };
     this.work.set(table, w);
     return w;
@@ -163,7 +190,9 @@ export class Subset {
 
   /** Whether a row is kept; a kept row's needs (and, for children, its keys) are noted. */
   private decide(w: TableWork, row: RowAccess): boolean {
-    let chosen = w.whole || (w.seed !== null && w.seed(row));
+    // a table kept whole is kept, and needs its parents, but does not bring its children: a lookup
+    // table (content types) would bring every row that refers to it
+    let chosen = w.seed !== null && w.seed(row);
     if (!chosen && this.o.follow === 'parents_and_children') {
       for (const o of w.out) {
         const k = rowKey(o.cols.map((c) => row.text(c)));
@@ -173,7 +202,7 @@ export class Subset {
         }
       }
     }
-    let kept = chosen;
+    let kept = chosen || w.whole;
     if (!kept) {
       for (const o of w.own) {
         const k = rowKey(o.cols.map((c) => row.text(c)));

@@ -71,3 +71,9 @@ CREATE TABLE d_upload (id integer PRIMARY KEY, uploaded_by_id integer REFERENCES
 INSERT INTO d_upload SELECT i, 1 + i % 9, 'file' || i || '.pdf' FROM generate_series(1, 27) i;
 
 COMMENT ON TABLE d_upload IS 'uploads; questions to jane.doe@example.org';
+
+-- a partitioned table: its foreign key is declared on the parent, its rows are the partitions'
+CREATE TABLE e_activity (id integer NOT NULL, user_id integer NOT NULL REFERENCES users_user (id) ON DELETE CASCADE, at date NOT NULL, what text) PARTITION BY RANGE (at);
+CREATE TABLE e_activity_2023 PARTITION OF e_activity FOR VALUES FROM ('2023-01-01') TO ('2024-01-01');
+CREATE TABLE e_activity_2024 PARTITION OF e_activity FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+INSERT INTO e_activity SELECT i, 1 + i % 12, date '2023-06-01' + i * 5, 'did ' || i FROM generate_series(1, 80) i;
