@@ -179,6 +179,14 @@ describe('find', () => {
     expect(occ.get('public.wagtailcore_pagerevision.content')).toBe(count("SELECT count(*) FROM wagtailcore_pagerevision WHERE content::text LIKE '%jane.o''doe7%'"));
   });
 
+  it('a condition on a partitioned table matches its partitions\' rows', () => {
+    const r = cli(['find', '--json', '--where', 'public.e_activity.what=did 75', '--where', 'e_activity.id=3', plain]);
+    expect(r.status, r.stderr).toBe(0);
+    const res = JSON.parse(r.stdout) as { conditions: { rows: number }[]; tables: { table: string; matched: number }[] };
+    expect(res.conditions.map((c) => c.rows)).toEqual([1, 1]);
+    expect(res.tables.filter((t) => t.matched).map((t) => t.table).sort()).toEqual(['public.e_activity_2023', 'public.e_activity_2024']);
+  });
+
   it('exports her rows per table as CSV and JSON, mode 0600, and they hold what the source holds', () => {
     const out = join(dir, 'sar');
     const r = cli(['find', '--where', JANE, '-r', rules, '--export', out, plain]);

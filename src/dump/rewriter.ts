@@ -77,6 +77,12 @@ export interface RewriterOptions {
    * statistics, DDL literals): `find` says whether a statement may hold one, `scrub` rewrites its text.
    */
   outsideIdentifiers?: { find(buf: Buffer, from: number, end: number): number; scrub(text: string): { text: string; hits: number } };
+  /**
+   * Kept tables' rows are not counted, line by line: the run jumps from one possible end-of-data line
+   * to the next. For a pass that has been made over the same input before (find, forget, subsets):
+   * its line numbers after the first kept table are not the input's, and its stats count no kept rows.
+   */
+  skipKept?: boolean;
   /** each database's schema once it is complete (at the next `\connect`, and at the end), with its rules */
   onSchema?: (schema: SchemaModel, rules: CompiledRules, database: string | null) => void;
 }
@@ -168,9 +174,12 @@ export class DumpRewriter {
   /** what the policy for what lies outside the rows did (secrets removed, comments scrubbed…) */
   readonly outsideCounts: Partial<Record<OutsideCount, number>> = {};
   private readonly observer: DumpObserver | undefined;
+  /** plans whose rows the observer sees (it wants their table) */
+  private readonly watching = new WeakMap<TablePlan, boolean>();
   private readonly overlay: PlanOverlay | undefined;
   private readonly outsideIdentifiers: RewriterOptions['outsideIdentifiers'];
   private scrubbedOutside = false;
+  private readonly skipKept: boolean;
   private readonly onSchema: RewriterOptions['onSchema'];
   /** the object named by pg_dump's last `-- Name: …; Type: …` header */
   private object: string | null = null;
@@ -204,6 +213,7 @@ export class DumpRewriter {
     this.observer = options.observer;
     this.overlay = options.overlay;
     this.outsideIdentifiers = options.outsideIdentifiers;
+    this.skipKept = options.skipKept ?? false;
     this.row = new RowCursor(this.maxValueBytes, () => ({ line: this.line, table: this.currentTable ?? undefined }));
     this.onSchema = options.onSchema;
     this.out = new Output((chunk) => this.emit(chunk));
@@ -774,7 +784,10 @@ export class DumpRewriter {
     if (!this.inspect) {
       let plan = columns ? this.rules.plan(table, columns, this.parentOf, line, generated) : this.planWithoutColumns(table, line, form);
       if (this.overlay && columns) plan = this.overlay(table, columns, plan);
-      return this.observer?.row && columns && columns.length > 0 && this.observer.wants?.(table) !== false ? observed(plan, columns) : plan;
+      const watched = Boolean(this.observer?.row && columns && columns.length > 0 && this.observer.wants?.(table) !== false);
+      const out = watched ? observed(plan, columns!) : plan;
+      this.watching.set(out, watched);
+      return out;
     }
     this.rules.markUsed(table, this.parentOf);
     for (const g of this.rules.gaps(table, (columns ?? []).filter((c) => !generated?.has(c)), this.parentOf)) {
@@ -936,8 +949,9 @@ export class DumpRewriter {
         const count = v.tupleFirst[t + 1]! - first;
         if (count !== n)
           throw new AnonymiseError('BAD_INPUT', `row has ${count} values, the INSERT's table has ${n} columns`, { line, table: this.currentTable! });
-        if (this.observer?.row || plan.filter) row.insertRow(buf, v, t);
-        this.observer?.row?.(this.currentTable!, plan.columns, row);
+        const watched = this.watching.get(plan) ?? false;
+        if (watched || plan.filter) row.insertRow(buf, v, t);
+        if (watched) this.observer!.row!(this.currentTable!, plan.columns, row);
         const keep = plan.filter ? plan.filter.keep(row) : true;
         this.keepTuple[t] = keep ? 1 : 0;
         if (keep) kept++;
@@ -1000,6 +1014,7 @@ export class DumpRewriter {
     const stats = this.tableStats!;
     if (plan.mode === 'rewrite' && plan.search) return this.searchRows(buf, pos, end, stable, plan, plan.search);
     const keep = plan.mode === 'keep';
+    if (keep && this.skipKept) return this.skipRows(buf, pos, end, stable);
     const runStart = pos; // kept tables: every line from here on is copied as it is
     for (;;) {
       const nl = buf.indexOf(LF, pos);
@@ -1020,6 +1035,34 @@ export class DumpRewriter {
     }
     if (keep) this.out.bytes(buf, runStart, pos, stable);
     return pos;
+  }
+
+  /**
+   * A kept table's rows, skipped through (skipKept): from the line at `pos`, only lines that begin with
+   * `\.` are looked at. Returns where the first incomplete line begins.
+   */
+  private skipRows(buf: Buffer, pos: number, end: number, stable: boolean): number {
+    let line = pos;
+    for (;;) {
+      const nl = buf.indexOf(LF, line);
+      if (nl === -1 || nl >= end) break;
+      if (isEndOfData(buf, line, nl)) {
+        this.out.bytes(buf, pos, nl + 1, stable);
+        this.line++;
+        this.finishCopy();
+        return nl + 1;
+      }
+      const next = buf.indexOf(END_CANDIDATE, nl);
+      if (next === -1 || next >= end) {
+        // no end here: up to the last whole line, the rest waits for more input
+        const last = buf.lastIndexOf(LF, end - 1);
+        line = last < nl ? nl + 1 : last + 1;
+        break;
+      }
+      line = next + 1;
+    }
+    this.out.bytes(buf, pos, line, stable);
+    return line;
   }
 
   /** COPY rows of a plan that works on some rows only: runs of the others are copied as they are. */
@@ -1108,7 +1151,7 @@ export class DumpRewriter {
     }
     const stats = this.tableStats!;
     try {
-      this.observer?.row?.(this.currentTable!, plan.columns, row);
+      if (this.watching.get(plan)) this.observer!.row!(this.currentTable!, plan.columns, row);
       if (plan.filter && !plan.filter.keep(row, searchHit)) {
         stats.rowsDropped++;
         return;
@@ -1155,6 +1198,9 @@ function observed(plan: TablePlan, columns: string[]): TablePlan {
     filter: plan.mode === 'drop' ? { columns: [], keep: () => false } : null,
   };
 }
+
+/** A line that may be the end-of-data marker begins after this. */
+const END_CANDIDATE = Buffer.from('\n\\.', 'latin1');
 
 /** The end-of-data marker: a line that is exactly \. (a CR before the LF: a CRLF-converted dump). */
 function isEndOfData(buf: Buffer, pos: number, nl: number): boolean {

@@ -7,9 +7,9 @@
  * and every 512th hash (a lookup reads one 4 KiB block). So 10 million keys take 32 MiB of table plus
  * ~13 MiB, and 80 MB of disk.
  *
- * A key is never stored: the set can say whether it holds one, not list them. Two keys with the same
- * 64-bit hash are one key (about 1 in 3·10⁶ for a set of 10 million), so a row may be taken for another
- * with that chance; the README says so.
+ * A key is never stored: the set can say whether it holds one, not list them. A key that shares a
+ * 64-bit hash with one of the set is taken as found: keys × lookups / 2⁶⁴ in a run (1 in 180,000 for 10
+ * million keys against 10 million rows); the README says so.
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';

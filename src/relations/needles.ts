@@ -28,7 +28,7 @@ export function textForms(id: string): string[] {
 }
 
 /** The byte forms of one text form in a dump line: as UTF-8, COPY-escaped, SQL-quoted. */
-function byteForms(form: string): string[] {
+export function byteForms(form: string): string[] {
   const forms = new Set<string>([form]);
   const copy = form.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r');
   forms.add(copy);
@@ -206,6 +206,8 @@ export interface Identifiers {
   values: string[];
   /** the raw search over dump lines */
   search: NeedleSearch;
+  /** what it searches for (every byte form) */
+  needles: string[];
   /** scrubs every form of every identifier from a decoded value; `hits` counts replacements */
   scrub(text: string): { text: string; hits: number };
 }
@@ -235,6 +237,7 @@ export function identifiers(values: Iterable<string>, sip: SipHash): Identifiers
   return {
     values: list,
     search: new NeedleSearch(needles),
+    needles,
     scrub(text) {
       if (!re) return { text, hits: 0 };
       let hits = 0;

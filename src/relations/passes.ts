@@ -12,9 +12,18 @@ export type PassSource = () => AsyncIterable<Buffer>;
 
 export async function runPass(
   source: PassSource,
-  o: { observer?: DumpObserver; overlay?: PlanOverlay; rules?: CompiledRules; sink?: (b: Buffer) => void },
+  o: {
+    observer?: DumpObserver;
+    overlay?: PlanOverlay;
+    rules?: CompiledRules;
+    sink?: (b: Buffer) => void;
+    onStart?: (rw: DumpRewriter) => void;
+    /** a pass after the first, over the same file: kept tables are skipped through, their lines not counted */
+    skipKept?: boolean;
+  },
 ): Promise<DumpRewriter> {
-  const rw = new DumpRewriter({ rules: o.rules ?? CompiledRules.passthrough(), observer: o.observer, overlay: o.overlay }, o.sink ?? (() => {}));
+  const rw = new DumpRewriter({ rules: o.rules ?? CompiledRules.passthrough(), observer: o.observer, overlay: o.overlay, skipKept: o.skipKept }, o.sink ?? (() => {}));
+  o.onStart?.(rw);
   for await (const chunk of plainDump(source())) rw.write(chunk);
   rw.end();
   return rw;

@@ -19,7 +19,7 @@ import type { RelationRule } from '../rules/rules-file.js';
 import type { SipHash } from '../pseudonym/siphash.js';
 import { KeySet, rowKey, DEFAULT_KEY_MEMORY } from './key-set.js';
 import { contentTypeTable, djangoSessionUserId, relationsOf, type Relation } from './graph.js';
-import { identifiers, type Identifiers } from './needles.js';
+import { NeedleSearch, byteForms, identifiers, type Identifiers } from './needles.js';
 
 /** `schema.table.column=value`: rows whose column holds the value (an e-mail address in any case). */
 export interface Condition {
@@ -67,8 +67,13 @@ interface Group {
   table: string;
   columns: string[];
   keys: KeySet;
+  /** the keys themselves while they are few (the last pass looks for them in rows as text); null past that */
+  texts: Set<string> | null;
   version: number;
 }
+
+/** Keys of a group, and condition values of a table, looked for in rows as text up to this many. */
+const FEW_KEYS = 64;
 
 interface Outgoing {
   rel: Relation;
@@ -81,7 +86,8 @@ interface Outgoing {
 interface TableWork {
   table: string;
   columns: string[];
-  seeds: { col: number; values: Set<string> }[];
+  /** conditions on this table (or its parent): exact values, and e-mail addresses folded to lower case */
+  seeds: { col: number; values: Set<string>; folded: Set<string> }[];
   outgoing: Outgoing[];
   feeds: { group: Group; cols: number[] }[];
 }
@@ -178,15 +184,42 @@ export class People {
 
   private async firstPass(): Promise<void> {
     const seen = new Set<string>();
+    // the schema as the pass reads it: a partition's rows answer for conditions on its parent
+    let live: SchemaModel | null = null;
+    const seedTable = (t: string) => ancestorsIn(live, t).find((a) => this.seedConditions.has(a));
+    const lookups = new Map<string, { col: string; exact: Map<string, Condition[]>; folded: Map<string, Condition[]> }[]>();
+    for (const [table, byCol] of this.seedConditions)
+      lookups.set(
+        table,
+        [...byCol].map(([col, conds]) => {
+          const exact = new Map<string, Condition[]>();
+          const folded = new Map<string, Condition[]>();
+          for (const c of conds) {
+            exact.set(c.value, [...(exact.get(c.value) ?? []), c]);
+            // an e-mail address matches in any case
+            if (c.value.includes('@')) folded.set(c.value.toLowerCase(), [...(folded.get(c.value.toLowerCase()) ?? []), c]);
+          }
+          return { col, exact, folded };
+        }),
+      );
+    // a table's condition values, when few, are looked for in the rows' bytes: only rows that hold one are read
+    const fewValues = new Map<string, NeedleSearch | null>();
+    for (const [table, byCol] of this.seedConditions) {
+      const values = [...byCol.values()].flat().map((c) => c.value);
+      fewValues.set(table, values.length <= FEW_KEYS && values.every((v) => v !== '' && !/[^\x00-\x7f]/.test(v)) ? this.searchFor(values.flatMap(byteForms)) : null);
+    }
     const observer: DumpObserver = {
-      wants: (t) => this.seedConditions.has(t) || (this.generic && t === CONTENT_TYPES),
+      wants: (t) => {
+        const st = seedTable(t);
+        return (st !== undefined && !fewValues.get(st)) || (this.generic && t === CONTENT_TYPES);
+      },
       table: (e) => {
         if (e.database !== null) throw new AnonymiseError('UNSUPPORTED', 'find and forget read one database\'s dump (pg_dump), not a pg_dumpall cluster dump', { table: e.table });
         seen.add(e.table);
-        const byCol = this.seedConditions.get(e.table);
-        if (!byCol) return;
+        const st = seedTable(e.table);
+        if (st === undefined) return;
         if (!e.columns) throw new AnonymiseError('UNSUPPORTED', 'the dump does not say the columns of this table\'s rows', { table: e.table });
-        for (const [col, conds] of byCol)
+        for (const [col, conds] of this.seedConditions.get(st)!)
           if (!e.columns.includes(col)) throw new AnonymiseError('USAGE', `${conds[0]!.source}: table ${e.table} has no column ${col}`);
       },
       row: (table, columns, row) => {
@@ -196,26 +229,43 @@ export class People {
           const model = row.text(columns.indexOf('model'));
           if (id !== null && app !== null && model !== null) this.contentTypes.set(id, contentTypeTable(app, model));
         }
-        const byCol = this.seedConditions.get(table);
-        if (!byCol) return;
-        let hit = false;
-        for (const [col, conds] of byCol) {
+        const st = seedTable(table);
+        if (st === undefined) return;
+        let hits: Set<Condition> | null = null;
+        for (const { col, exact, folded } of lookups.get(st)!) {
           const v = row.text(columns.indexOf(col));
           if (v === null) continue;
-          for (const c of conds) {
-            if (v === c.value || (c.value.includes('@') && v.toLowerCase() === c.value.toLowerCase())) {
-              this.matched.set(c, this.matched.get(c)! + 1);
-              hit = true;
-            }
+          const a = exact.get(v);
+          const b = folded.size && v.includes('@') ? folded.get(v.toLowerCase()) : undefined;
+          if (a || b) {
+            hits ??= new Set();
+            for (const c of a ?? []) hits.add(c);
+            for (const c of b ?? []) hits.add(c);
           }
         }
-        if (!hit) return;
+        if (!hits) return;
+        for (const c of hits) this.matched.set(c, this.matched.get(c)! + 1);
         let s = this.seedRows.get(table);
         if (!s) this.seedRows.set(table, (s = { columns: [...columns], rows: [] }));
         s.rows.push(columns.map((_, i) => row.text(i)));
       },
     };
-    const rw = await this.run(observer, undefined, 'all');
+    const overlay: PlanOverlay = (table, columns, plan) => {
+      const st = seedTable(table);
+      const search = st === undefined ? null : fewValues.get(st);
+      if (!search) return plan;
+      return {
+        mode: 'rewrite',
+        rule: plan.rule,
+        columns,
+        actions: columns.map(() => null),
+        filter: { columns: [], keep: (row) => (observer.row!(table, columns, row), true), untouched: () => true },
+        search: (buf, from, end) => search.find(buf, from, end),
+      };
+    };
+    this.passes++;
+    this.o.onPass?.(this.passes, 'all');
+    const rw = await runPass(this.source, { observer, overlay, onStart: (r) => (live = r.schema) });
     this.schema = rw.schema;
     for (const c of this.o.conditions)
       if (!seen.has(c.table) && !this.schema.tables.has(c.table)) throw new AnonymiseError('USAGE', `${c.source}: the dump has no table ${c.table}`);
@@ -226,9 +276,32 @@ export class People {
     const versions = () => new Map([...this.groups.values()].map((g) => [g, g.version]));
     const atStart = versions();
     const snapped = new Set<string>();
+    const reads = (t: string) => this.ancestors(t).some((a) => tables.has(a));
+    // a table whose rows matter only if they hold one of a few keys: only rows that hold one are read
+    const few = new Map<string, NeedleSearch | null>();
+    const fewFor = (t: string, columns: readonly string[]) => {
+      if (!few.has(t)) {
+        const needles = this.rowNeedles(this.workFor(t, columns));
+        few.set(t, needles && needles.length ? this.searchFor(needles) : null);
+      }
+      return few.get(t)!;
+    };
+    const overlay: PlanOverlay = (table, columns, plan) => {
+      const search = reads(table) ? fewFor(table, columns) : null;
+      if (!search) return plan;
+      const w = this.workFor(table, columns);
+      return {
+        mode: 'rewrite',
+        rule: plan.rule,
+        columns,
+        actions: columns.map(() => null),
+        filter: { columns: [], keep: (row) => (this.fate(w, row), true), untouched: () => true },
+        search: (buf, from, end) => search.find(buf, from, end),
+      };
+    };
     const observer: DumpObserver = {
       // a partition's rows answer for its parent's references
-      wants: (t) => this.ancestors(t).some((a) => tables.has(a)),
+      wants: (t) => reads(t) && !few.get(t),
       table: (e) => {
         // what this read covers: keys added from here on need another read
         for (const a of this.ancestors(e.table))
@@ -239,16 +312,17 @@ export class People {
       },
       row: (table, columns, row) => this.fate(this.workFor(table, columns), row),
     };
-    await this.run(observer, undefined, tables.size);
+    this.passes++;
+    this.o.onPass?.(this.passes, tables.size);
+    // the first pass has read every line: this one may skip through the tables it does not read
+    await runPass(this.source, { observer, overlay, skipKept: true });
     // a table with no data in this dump has been read all the same
     for (const t of tables) if (!snapped.has(t)) this.readVersions.set(t, atStart);
   }
 
   /** The table, its partition parent, theirs… */
   ancestors(table: string): string[] {
-    const out = [table];
-    for (let t = this.schema?.parentOf(table); t && out.length < 32 && !out.includes(t); t = this.schema.parentOf(t)) out.push(t);
-    return out;
+    return ancestorsIn(this.schema, table);
   }
 
   /** A pass over the whole dump through the engine: an observer, or an overlay. */
@@ -261,6 +335,9 @@ export class People {
   private tablesToRead(): Set<string> {
     const out = new Set<string>();
     for (const rel of this.relations) {
+      // only a row that is removed changes what else is removed: a reference that sets NULL or keeps is
+      // read by the last pass alone (one nothing decides is read to stop the run before any output)
+      if (rel.action === 'set_null' || rel.action === 'keep') continue;
       const read = this.readVersions.get(rel.table);
       const groups = rel.references ? [this.group(rel.references, rel.refColumns)] : [...this.groups.values()];
       for (const g of groups) if (g.keys.size > 0 && read?.get(g) !== g.version) out.add(rel.table);
@@ -271,7 +348,7 @@ export class People {
   private group(table: string, columns: string[]): Group {
     const key = `${table}\u0000${columns.join('\u0000')}`;
     let g = this.groups.get(key);
-    if (!g) this.groups.set(key, (g = { table, columns, keys: new KeySet(`${table} (${columns.join(', ')})`, this.o.maxKeyBytes ?? DEFAULT_KEY_MEMORY), version: 0 }));
+    if (!g) this.groups.set(key, (g = { table, columns, keys: new KeySet(`${table} (${columns.join(', ')})`, this.o.maxKeyBytes ?? DEFAULT_KEY_MEMORY), texts: new Set(), version: 0 }));
     return g;
   }
 
@@ -280,7 +357,7 @@ export class People {
     if (cached && cached.columns.length === columns.length && cached.columns.every((c, i) => c === columns[i])) return cached;
     const index = new Map(columns.map((c, i) => [c, i]));
     const family = this.ancestors(table);
-    const seeds = family.flatMap((t) => [...(this.seedConditions.get(t) ?? [])]).map(([col, conds]) => ({ col: index.get(col) ?? -1, values: new Set(conds.map((c) => c.value)) }));
+    const seeds = family.flatMap((t) => [...(this.seedConditions.get(t) ?? [])]).map(([col, conds]) => ({ col: index.get(col) ?? -1, values: new Set(conds.map((c) => c.value)), folded: new Set(conds.filter((c) => c.value.includes('@')).map((c) => c.value.toLowerCase())) }));
     const outgoing: Outgoing[] = [];
     for (const rel of this.relations) {
       if (!family.includes(rel.table)) continue;
@@ -306,7 +383,7 @@ export class People {
       const v = row.text(s.col);
       if (v === null) continue;
       if (s.values.has(v)) return true;
-      for (const x of s.values) if (x.includes('@') && x.toLowerCase() === v.toLowerCase()) return true;
+      if (s.folded.size && v.includes('@') && s.folded.has(v.toLowerCase())) return true;
     }
     return false;
   }
@@ -353,7 +430,11 @@ export class People {
   }
 
   private block(rel: Relation, why: string): void {
-    if (!this.collectingBlocked) return;
+    if (!this.collectingBlocked) {
+      // forget's last pass (set_null on a NOT NULL column is first met there): stop; the output is not kept
+      if (this.mode === 'forget') throw new AnonymiseError('UNSUPPORTED', why, { table: rel.table, column: rel.columns.join(', ') });
+      return;
+    }
     const b = this.blocked.get(rel.name);
     if (b) b.rows++;
     else this.blocked.set(rel.name, { rel, rows: 1, why });
@@ -361,17 +442,27 @@ export class People {
 
   private feed(w: TableWork, row: RowAccess): void {
     for (const f of w.feeds) {
-      const key = rowKey(f.cols.map((c) => row.text(c)));
-      if (key !== null && f.group.keys.add(key)) f.group.version++;
+      const key = f.cols.length === 1 ? row.text(f.cols[0]!) : rowKey(f.cols.map((c) => row.text(c)));
+      if (key !== null && f.group.keys.add(key)) {
+        f.group.version++;
+        if (f.group.texts) f.group.texts = f.group.texts.size < FEW_KEYS ? f.group.texts.add(key) : null;
+      }
     }
   }
 
+  /** content type id → the group of its table's primary key (null: none) */
+  private readonly byContentType = new Map<string, Group | null>();
   private genericGroup(o: Outgoing, row: RowAccess): Group | null {
     const ct = row.text(o.ctCol);
-    const target = ct === null ? undefined : this.contentTypes.get(ct);
-    if (!target) return null;
-    const pk = this.schema.primaryKeys.get(target);
-    return pk ? (this.groups.get(`${target}\u0000${pk.join('\u0000')}`) ?? null) : null;
+    if (ct === null) return null;
+    let g = this.byContentType.get(ct);
+    if (g === undefined) {
+      const target = this.contentTypes.get(ct);
+      const pk = target ? this.schema.primaryKeys.get(target) : undefined;
+      g = target && pk ? (this.groups.get(`${target}\u0000${pk.join('\u0000')}`) ?? null) : null;
+      this.byContentType.set(ct, g);
+    }
+    return g;
   }
 
   private keyOf(o: Outgoing, row: RowAccess): string | null {
@@ -379,7 +470,7 @@ export class People {
       const v = row.text(o.cols[0]!);
       return v === null ? null : djangoSessionUserId(v, inflateSync);
     }
-    return rowKey(o.cols.map((c) => row.text(c)));
+    return o.cols.length === 1 ? row.text(o.cols[0]!) : rowKey(o.cols.map((c) => row.text(c)));
   }
 
   /** The matched rows' distinctive values of unique and personal columns. */
@@ -402,6 +493,39 @@ export class People {
       });
     }
     return out;
+  }
+
+  /**
+   * What makes a row of this table matter, as byte strings to look for (conditions' values, keys of
+   * removed rows it may refer to), when they are few; null when every row must be judged (many keys, a
+   * generic or encoded reference, a value whose case the search cannot fold).
+   */
+  private rowNeedles(w: TableWork): string[] | null {
+    const out: string[] = [];
+    const add = (v: string) => {
+      if (v === '' || /[^\x00-\x7f]/.test(v)) return false;
+      out.push(...byteForms(v));
+      return true;
+    };
+    for (const s of w.seeds) {
+      if (s.values.size > FEW_KEYS) return null;
+      for (const v of s.values) if (!add(v)) return null;
+    }
+    for (const o of w.outgoing) {
+      if (o.group === null || o.rel.decode) return null;
+      if (o.group.keys.size === 0) continue;
+      if (!o.group.texts) return null;
+      for (const t of o.group.texts) if (!add(t)) return null;
+    }
+    return out;
+  }
+
+  private readonly searches = new Map<string, NeedleSearch>();
+  private searchFor(needles: string[]): NeedleSearch {
+    const key = needles.join('\u0000');
+    let s = this.searches.get(key);
+    if (!s) this.searches.set(key, (s = new NeedleSearch(needles)));
+    return s;
   }
 
   /** Text columns of a table (their values are searched for identifiers). */
@@ -429,18 +553,25 @@ export class People {
     return (table: string, columns: string[], plan: TablePlan): TablePlan => {
       if (plan.mode === 'drop') return plan;
       const w = this.workFor(table, columns);
-      const everyRow = w.seeds.length > 0 || w.outgoing.some((o) => o.group === null || o.group.keys.size > 0);
+      const judged = w.seeds.length > 0 || w.outgoing.some((o) => o.group === null || o.group.keys.size > 0);
       const text = this.textColumns(table, columns);
       const search = ids.search.count > 0 && text.size > 0;
-      if (!everyRow && !search) return plan;
+      if (!judged && !search) return plan;
+      // rows to judge: every row, unless what makes a row matter (a condition's value, a key of a removed
+      // row) is few enough to be looked for in the row's bytes with the identifiers
+      const few = judged ? this.rowNeedles(w) : null;
+      const rowSearch = few ? this.searchFor([...(search ? ids.needles : []), ...few]) : null;
+      const everyRow = judged && !rowSearch;
       const base = plan.mode === 'rewrite' ? plan : null;
       let current: Fate = NO_FATE;
       let hit = false;
       /** rows kept since the last one written */
       let pending = 0;
       const judge = (row: RowAccess, searchHit: boolean | undefined) => {
-        current = everyRow ? this.fate(w, row) : NO_FATE;
-        if (searchHit !== undefined) hit = searchHit;
+        current = judged ? this.fate(w, row) : NO_FATE;
+        // the plan's search found the identifiers themselves: its word stands; a search for keys too
+        // only says the row may matter, so the identifiers are looked for in the row itself
+        if (searchHit !== undefined && !rowSearch) hit = searchHit;
         else {
           const span = search ? row.rawSpan?.() : undefined;
           hit = span !== undefined && ids.search.find(span, 0, span.length) !== -1;
@@ -476,11 +607,19 @@ export class People {
           },
         },
         // the search runs over whole runs of rows; with references to check, every row is read as well
-        search: search ? (buf, from, end) => ids.search.find(buf, from, end) : undefined,
+        search: rowSearch ? (buf, from, end) => rowSearch.find(buf, from, end) : search ? (buf, from, end) => ids.search.find(buf, from, end) : undefined,
         everyRow,
       };
     };
   }
+}
+
+/** The table, its partition parent, theirs… (the table alone before the schema is known). */
+export function ancestorsIn(schema: SchemaModel | null | undefined, table: string): string[] {
+  const out = [table];
+  if (!schema) return out;
+  for (let t = schema.parentOf(table); t && out.length < 32 && !out.includes(t); t = schema.parentOf(t)) out.push(t);
+  return out;
 }
 
 /** A value that names one person: not a number, a date or a single common word. */

@@ -19,6 +19,7 @@ import type { SubsetSeed } from '../rules/rules-file.js';
 import type { SipHash } from '../pseudonym/siphash.js';
 import { KeySet, rowKey, DEFAULT_KEY_MEMORY } from './key-set.js';
 import { runPass, type PassSource } from './passes.js';
+import { ancestorsIn } from './people.js';
 
 interface Group {
   table: string;
@@ -102,7 +103,7 @@ export class Subset {
         },
         row: (table, columns, row) => void this.decide(this.workFor(table, columns), row),
       };
-      await this.pass(observer, tables.size);
+      await this.pass(observer, tables.size, true);
       // a table with no data in this dump has been read all the same
       for (const t of reading) if (!snapped.has(t)) this.read.set(t, atStart);
       tables = this.toRead();
@@ -111,9 +112,7 @@ export class Subset {
 
   /** The table, its partition parent, theirs… */
   private ancestors(table: string): string[] {
-    const out = [table];
-    for (let t = this.schema?.parentOf(table); t && out.length < 32 && !out.includes(t); t = this.schema.parentOf(t)) out.push(t);
-    return out;
+    return ancestorsIn(this.schema, table);
   }
 
   /** Removes the key sets' temporary files. */
@@ -124,10 +123,11 @@ export class Subset {
     }
   }
 
-  private async pass(observer: DumpObserver | undefined, tables: number | 'all') {
+  /** `skipKept`: the first pass has read every line; later ones skip through the tables they do not read. */
+  private async pass(observer: DumpObserver | undefined, tables: number | 'all', skipKept = false) {
     this.passes++;
     this.o.onPass?.(this.passes, tables);
-    return runPass(this.source, { observer });
+    return runPass(this.source, { observer, skipKept });
   }
 
   /** Tables whose rows may now be kept, or need more: a group of theirs grew, or (children) a group they refer to. */
