@@ -348,11 +348,9 @@ async function subsetOverlay(input: string | undefined, data: RulesData, rules: 
   const { Subset } = await import('./relations/subset.js');
   const { KeyRing } = await import('./pseudonym/keys.js');
   const progress = flags.progress ?? Boolean(io.stderr.isTTY);
+  const { passSource } = await import('./commands/people.js');
   const subset = new Subset(
-    () =>
-      (async function* () {
-        yield* plainBytes(await openPath(input));
-      })(),
+    passSource(input),
     {
       seeds: data.subset!,
       follow: data.subsetFollow ?? 'parents',

@@ -312,3 +312,34 @@ describe('skipKept (the passes of find, forget and subsets)', () => {
     expect(Buffer.concat(out).toString()).toBe(dump);
   });
 });
+
+describe('COPY block offsets (the first pass of find, forget and subsets)', () => {
+  it('names where each block starts and ends in the input, however it is cut', async () => {
+    const { readFileSync } = await import('node:fs');
+    const dump = readFileSync('fixtures/sample/sample.sql');
+    const keep = await rules('unknown: keep\n');
+    let want: string | null = null;
+    for (const size of [1, 3, 17, 4096, dump.length]) {
+      const blocks: string[] = [];
+      let open: { table: string; at: number } | null = null;
+      const observer = {
+        table: (e: { table: string; offset?: number }) => void (open = { table: e.table, at: e.offset! }),
+        dataEnd: (table: string, end: number) => {
+          expect(table).toBe(open!.table);
+          blocks.push(dump.subarray(open!.at, end).toString());
+        },
+      };
+      const rw = new DumpRewriter({ rules: keep, observer }, () => {});
+      for (let i = 0; i < dump.length; i += size) rw.write(dump.subarray(i, i + size));
+      rw.end();
+      for (const b of blocks) {
+        expect(b).toMatch(/^COPY public\.\S+ \(/);
+        expect(b.endsWith('\n\\.\n')).toBe(true);
+      }
+      const joined = blocks.join('\u0000');
+      want ??= joined;
+      expect(joined, `chunks of ${size}`).toBe(want);
+    }
+    expect(want!.split('\u0000').length).toBeGreaterThan(5);
+  });
+});

@@ -7,6 +7,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, readSync, renameSync, statSync, unlinkSync, writeSync, createWriteStream } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { open } from 'node:fs/promises';
 import { once } from 'node:events';
 import { createGzip } from 'node:zlib';
 import type { Writable } from 'node:stream';
@@ -35,11 +36,60 @@ export interface PeopleRequest {
 }
 
 /** Every pass reads the file from its start: plain, gzip, or an archive printed as pg_restore prints it. */
-function passSource(path: string): PassSource {
-  return () =>
+export function passSource(path: string): PassSource {
+  const first = fingerprint(path);
+  // every pass must read the same file: one written to meanwhile would be judged on two versions
+  const same = () => {
+    if (fingerprint(path) !== first) throw new AnonymiseError('BAD_INPUT', 'the input changed between two passes over it: read a copy that nothing writes to');
+  };
+  const source: PassSource = () =>
     (async function* () {
+      same();
       yield* plainBytes(await openPath(path));
     })();
+  // a plain, uncompressed file: later passes may read the parts they need
+  source.unchanged = same;
+  if (!statSync(path).isDirectory() && !isGzipFile(path) && !isArchive(path))
+    source.ranges = (ranges) => {
+      same();
+      return readRanges(path, ranges);
+    };
+  return source;
+}
+
+/** Size and modification time of a file (of a directory archive's toc.dat). */
+function fingerprint(path: string): string {
+  const st = statSync(path);
+  const f = st.isDirectory() ? statSync(join(path, 'toc.dat')) : st;
+  return `${f.size}:${f.mtimeMs}:${f.ino}`;
+}
+
+function isArchive(path: string): boolean {
+  const fd = openSync(path, 'r');
+  try {
+    const head = Buffer.alloc(5);
+    return readSync(fd, head, 0, 5, 0) === 5 && head.toString('latin1') === 'PGDMP';
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Byte ranges of a file, in order, in chunks of at most 1 MiB. */
+async function* readRanges(path: string, ranges: readonly (readonly [number, number])[]): AsyncGenerator<Buffer> {
+  const fh = await open(path, 'r');
+  try {
+    for (const [start, end] of ranges) {
+      for (let at = start; at < end; ) {
+        const buf = Buffer.allocUnsafe(Math.min(1 << 20, end - at));
+        const { bytesRead } = await fh.read(buf, 0, buf.length, at);
+        if (bytesRead === 0) throw new AnonymiseError('BAD_INPUT', 'the input file changed between passes (it is shorter)');
+        yield bytesRead === buf.length ? buf : buf.subarray(0, bytesRead);
+        at += bytesRead;
+      }
+    }
+  } finally {
+    await fh.close();
+  }
 }
 
 function people(mode: 'find' | 'forget', path: string, r: PeopleRequest): People {
@@ -238,6 +288,7 @@ async function forgetWith(p: People, input: string, output: string, r: PeopleReq
   const overlay = p.overlay(null, true);
   const outsideIdentifiers = { find: (b: Buffer, from: number, end: number) => p.ids.search.find(b, from, end), scrub: (t: string) => p.ids.scrub(t) };
   const rules = CompiledRules.passthrough();
+  p.source.unchanged?.();
   const src = await openPath(input);
   let result: RewriteResult;
   p.passes++;
@@ -247,7 +298,12 @@ async function forgetWith(p: People, input: string, output: string, r: PeopleReq
     if (format === 'directory' && existsSync(output)) throw new AnonymiseError('USAGE', `-o ${output} exists: a directory archive is written to a new directory`);
     result = await rewriteArchive(src.archive, { rules, rulesSource: {}, format, output, overlay, outsideIdentifiers, jobs: 1, signal: r.signal });
   } else {
-    result = await writeAtomically(output, isGzipFile(input), (sink) => rewriteStream(plainBytes(src), sink, { rules, overlay, outsideIdentifiers, signal: r.signal }).done);
+    result = await writeAtomically(output, isGzipFile(input), async (sink) => {
+      const res = await rewriteStream(plainBytes(src), sink, { rules, overlay, outsideIdentifiers, signal: r.signal }).done;
+      // written from the file the passes read, or not at all
+      p.source.unchanged?.();
+      return res;
+    });
   }
   return {
     input,

@@ -26,6 +26,8 @@ export interface TableEvent {
   columns: readonly string[] | null;
   /** the database (after `\connect` in a pg_dumpall dump), else null */
   database: string | null;
+  /** a COPY block: the input offset of its COPY statement (INSERT forms: absent) */
+  offset?: number;
 }
 
 export interface DumpObserver {
@@ -34,6 +36,8 @@ export interface DumpObserver {
   statement?(event: StatementEvent): void;
   /** a table's data begins (a COPY header, or the first INSERT of a table), before any of its rows */
   table?(event: TableEvent): void;
+  /** a COPY block ends; `offset`: the input offset after its `\.` line */
+  dataEnd?(table: string, offset: number): void;
   /** one row; `row.text(c)` reads column c (columns in the row's order, generated ones included) */
   row?(table: string, columns: readonly string[], row: RowAccess): void;
 }

@@ -83,6 +83,11 @@ export interface RewriterOptions {
    * its line numbers after the first kept table are not the input's, and its stats count no kept rows.
    */
   skipKept?: boolean;
+  /**
+   * The input is pieces of a dump (its schema, then some tables' COPY blocks, cut where the first pass
+   * found them): pg_dump's "dump complete" footer is not looked for.
+   */
+  fragment?: boolean;
   /** each database's schema once it is complete (at the next `\connect`, and at the end), with its rules */
   onSchema?: (schema: SchemaModel, rules: CompiledRules, database: string | null) => void;
 }
@@ -180,6 +185,11 @@ export class DumpRewriter {
   private readonly outsideIdentifiers: RewriterOptions['outsideIdentifiers'];
   private scrubbedOutside = false;
   private readonly skipKept: boolean;
+  private readonly fragment: boolean;
+  /** the input offset of byte 0 of the buffer being processed (a chunk, or the carry) */
+  private base = 0;
+  /** the input offset of the carry's byte 0 */
+  private carryBase = 0;
   private readonly onSchema: RewriterOptions['onSchema'];
   /** the object named by pg_dump's last `-- Name: …; Type: …` header */
   private object: string | null = null;
@@ -214,6 +224,7 @@ export class DumpRewriter {
     this.overlay = options.overlay;
     this.outsideIdentifiers = options.outsideIdentifiers;
     this.skipKept = options.skipKept ?? false;
+    this.fragment = options.fragment ?? false;
     this.row = new RowCursor(this.maxValueBytes, () => ({ line: this.line, table: this.currentTable ?? undefined }));
     this.onSchema = options.onSchema;
     this.out = new Output((chunk) => this.emit(chunk));
@@ -400,11 +411,19 @@ export class DumpRewriter {
       }
       this.carry.append(chunk, from, cut);
       from = cut;
-      this.carry.keepFrom(this.process(this.carry.filled(), 0, this.carry.len, false));
+      this.base = this.carryBase;
+      const used = this.process(this.carry.filled(), 0, this.carry.len, false);
+      this.carry.keepFrom(used);
+      this.carryBase += used;
     }
     if (from < chunk.length) {
+      const chunkBase = this.bytesIn - chunk.length;
+      this.base = chunkBase;
       const used = this.process(chunk, from, chunk.length, true);
-      if (used < chunk.length) this.carry.append(chunk, used, chunk.length);
+      if (used < chunk.length) {
+        if (this.carry.len === 0) this.carryBase = chunkBase + used;
+        this.carry.append(chunk, used, chunk.length);
+      }
     }
     if (this.carry.len > this.maxLineBytes) {
       throw new AnonymiseError(
@@ -435,7 +454,7 @@ export class DumpRewriter {
     // a pg_dumpall dump that stopped at a later database still holds an earlier one's "dump complete":
     // only the cluster's own footer says it is whole
     const footer = head?.[1] ? 'database cluster dump complete' : 'dump complete';
-    if (head && !this.tail.toString('latin1').includes(footer)) {
+    if (head && !this.fragment && !this.tail.toString('latin1').includes(footer)) {
       throw new AnonymiseError('BAD_INPUT', `input ends before ${head[1] ? "pg_dumpall's" : "pg_dump's"} "${footer}" line (truncated dump?)`, { line: this.line });
     }
     this.out.flush();
@@ -754,7 +773,7 @@ export class DumpRewriter {
     this.currentTable = table;
     this.filled.add(table);
     const columns = header.columns ?? this.columnsOf(table);
-    this.observer?.table?.({ table, columns, database: this.database });
+    this.observer?.table?.({ table, columns, database: this.database, offset: this.base + code });
     const plan = this.planTable(table, columns, line);
     if (plan.mode === 'rewrite' && !header.textFormat)
       throw new AnonymiseError('UNSUPPORTED', 'COPY with options (not the default text format) cannot be rewritten', { line, table });
@@ -1023,7 +1042,7 @@ export class DumpRewriter {
         if (keep) this.out.bytes(buf, runStart, nl + 1, stable);
         else this.out.bytes(buf, pos, nl + 1, stable);
         this.line++;
-        this.finishCopy();
+        this.finishCopy(this.base + nl + 1);
         return nl + 1;
       }
       stats.rowsIn++;
@@ -1049,7 +1068,7 @@ export class DumpRewriter {
       if (isEndOfData(buf, line, nl)) {
         this.out.bytes(buf, pos, nl + 1, stable);
         this.line++;
-        this.finishCopy();
+        this.finishCopy(this.base + nl + 1);
         return nl + 1;
       }
       const next = buf.indexOf(END_CANDIDATE, nl);
@@ -1076,7 +1095,7 @@ export class DumpRewriter {
       if (isEndOfData(buf, pos, nl)) {
         this.out.bytes(buf, run, nl + 1, stable);
         this.line++;
-        this.finishCopy();
+        this.finishCopy(this.base + nl + 1);
         return nl + 1;
       }
       stats.rowsIn++;
@@ -1094,7 +1113,9 @@ export class DumpRewriter {
     return pos;
   }
 
-  private finishCopy(): void {
+  /** The COPY block ends (`end`: the input offset after its `\.` line, when known). */
+  private finishCopy(end?: number): void {
+    if (end !== undefined && this.currentTable) this.observer?.dataEnd?.(this.currentTable, end);
     const plan = this.plan;
     const stats = this.tableStats;
     if (plan && stats && plan.mode === 'rewrite') this.flushChanged(plan, stats);

@@ -13,7 +13,7 @@ import { AnonymiseError } from '../errors.js';
 import { DumpRewriter, type PlanOverlay } from '../dump/rewriter.js';
 import type { DumpObserver } from '../dump/observer.js';
 import type { SchemaModel } from '../dump/schema-model.js';
-import { runPass, type PassSource } from './passes.js';
+import { DataIndex, runPass, type PassSource } from './passes.js';
 import type { CompiledRules, RowAccess, TablePlan } from '../rules/rule-compiler.js';
 import type { RelationRule } from '../rules/rules-file.js';
 import type { SipHash } from '../pseudonym/siphash.js';
@@ -128,10 +128,12 @@ export class People {
   readonly blocked = new Map<string, { rel: Relation; rows: number; why: string }>();
   private generic = false;
   private collectingBlocked = true;
+  /** where the first pass found each table's rows */
+  private readonly index = new DataIndex();
 
   constructor(
     readonly mode: PeopleMode,
-    private readonly source: PassSource,
+    readonly source: PassSource,
     private readonly o: PeopleOptions,
   ) {
     for (const c of o.conditions) {
@@ -164,7 +166,9 @@ export class People {
     }
     for (;;) {
       const tables = this.tablesToRead();
-      if (tables.size === 0) break;
+      // rows nothing refers to (the admin log, sessions) change nothing else when removed: the last
+      // pass judges them, and a pass of their own would only read them twice
+      if ([...tables].every((t) => this.nothingRefersTo(t))) break;
       await this.pass(tables);
     }
     this.ids = identifiers(this.identifierValues(), this.o.sip);
@@ -213,8 +217,10 @@ export class People {
         const st = seedTable(t);
         return (st !== undefined && !fewValues.get(st)) || (this.generic && t === CONTENT_TYPES);
       },
+      dataEnd: (t, offset) => this.index.dataEnd(t, offset),
       table: (e) => {
         if (e.database !== null) throw new AnonymiseError('UNSUPPORTED', 'find and forget read one database\'s dump (pg_dump), not a pg_dumpall cluster dump', { table: e.table });
+        this.index.table(e);
         seen.add(e.table);
         const st = seedTable(e.table);
         if (st === undefined) return;
@@ -314,10 +320,19 @@ export class People {
     };
     this.passes++;
     this.o.onPass?.(this.passes, tables.size);
-    // the first pass has read every line: this one may skip through the tables it does not read
-    await runPass(this.source, { observer, overlay, skipKept: true });
+    // the first pass has read every line: this one may skip through the tables it does not read, or,
+    // in a plain file, read the schema and their rows only
+    const pieces = this.source.ranges ? this.index.pieces(reads) : null;
+    const source = pieces ? () => this.source.ranges!(pieces) : this.source;
+    await runPass(source, { observer, overlay, skipKept: true, fragment: pieces !== null });
     // a table with no data in this dump has been read all the same
     for (const t of tables) if (!snapped.has(t)) this.readVersions.set(t, atStart);
+  }
+
+  /** No reference, of any kind, leads to this table's rows (or its partitions'). */
+  private nothingRefersTo(table: string): boolean {
+    for (const g of this.groups.values()) if (this.ancestors(g.table).includes(table)) return false;
+    return true;
   }
 
   /** The table, its partition parent, theirs… */

@@ -18,7 +18,7 @@ import { matcher, type CompiledRules, type RowAccess, type TablePlan } from '../
 import type { SubsetSeed } from '../rules/rules-file.js';
 import type { SipHash } from '../pseudonym/siphash.js';
 import { KeySet, rowKey, DEFAULT_KEY_MEMORY } from './key-set.js';
-import { runPass, type PassSource } from './passes.js';
+import { DataIndex, runPass, type PassSource } from './passes.js';
 import { ancestorsIn } from './people.js';
 
 interface Group {
@@ -67,6 +67,8 @@ export class Subset {
   private readonly work = new Map<string, TableWork>();
   private readonly read = new Map<string, Map<Group, number>>();
   private readonly seedTables: Set<string>;
+  /** where the first pass found each table's rows */
+  private readonly index = new DataIndex();
   /** rows kept per table in the last pass (the report) */
   readonly kept = new Map<string, number>();
 
@@ -78,7 +80,7 @@ export class Subset {
   }
 
   async resolve(): Promise<void> {
-    const rw = await this.pass(undefined, 'all');
+    const rw = await this.pass({ table: (e) => this.index.table(e), dataEnd: (t, o) => this.index.dataEnd(t, o) }, 'all');
     this.schema = rw.schema;
     for (const s of this.o.seeds) if (!this.schema.tables.has(s.table)) throw new AnonymiseError('RULES', `subset: the dump has no table ${s.table}`, s.where);
     for (const fk of this.schema.foreignKeys) this.fks.push({ name: fk.name, table: fk.table, columns: fk.columns, group: this.group(fk.references, fk.refColumns) });
@@ -103,7 +105,7 @@ export class Subset {
         },
         row: (table, columns, row) => void this.decide(this.workFor(table, columns), row),
       };
-      await this.pass(observer, tables.size, true);
+      await this.pass(observer, tables.size, this.source.ranges ? this.index.pieces((t) => this.ancestors(t).some((a) => reading.has(a))) : null);
       // a table with no data in this dump has been read all the same
       for (const t of reading) if (!snapped.has(t)) this.read.set(t, atStart);
       tables = this.toRead();
@@ -123,11 +125,15 @@ export class Subset {
     }
   }
 
-  /** `skipKept`: the first pass has read every line; later ones skip through the tables they do not read. */
-  private async pass(observer: DumpObserver | undefined, tables: number | 'all', skipKept = false) {
+  /**
+   * The first pass reads every line; later ones skip through the tables they do not read, or, in a plain
+   * file, read the schema and `pieces` (their rows) only.
+   */
+  private async pass(observer: DumpObserver | undefined, tables: number | 'all', pieces?: [number, number][] | null) {
     this.passes++;
     this.o.onPass?.(this.passes, tables);
-    return runPass(this.source, { observer, skipKept });
+    const source = pieces ? () => this.source.ranges!(pieces) : this.source;
+    return runPass(source, { observer, skipKept: pieces !== undefined, fragment: Boolean(pieces) });
   }
 
   /** Tables whose rows may now be kept, or need more: a group of theirs grew, or (children) a group they refer to. */
