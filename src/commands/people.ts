@@ -21,6 +21,7 @@ import { CompiledRules, type RowAccess } from '../rules/rule-compiler.js';
 import type { RelationRule } from '../rules/rules-file.js';
 import { People, type Condition, type Fate, type PassSource } from '../relations/people.js';
 import type { Relation } from '../relations/graph.js';
+import type { PlanOverlay } from '../dump/rewriter.js';
 
 export interface PeopleRequest {
   conditions: Condition[];
@@ -296,7 +297,11 @@ async function forgetWith(p: People, input: string, output: string, r: PeopleReq
   if (src.kind === 'archive') {
     const format = src.archive.format === ArchiveFormat.Custom ? 'custom' : 'directory';
     if (format === 'directory' && existsSync(output)) throw new AnonymiseError('USAGE', `-o ${output} exists: a directory archive is written to a new directory`);
-    result = await rewriteArchive(src.archive, { rules, rulesSource: {}, format, output, overlay, outsideIdentifiers, jobs: 1, signal: r.signal });
+    // an archive's table is rewritten only if it changes: the others' compressed data is copied as it
+    // is, and a pass over the archive's text that finds which change costs less than recompressing them
+    const changing = await changingTables(p);
+    const only: PlanOverlay = (table, columns, plan) => (changing.has(table) ? overlay(table, columns, plan) : plan);
+    result = await rewriteArchive(src.archive, { rules, rulesSource: {}, format, output, overlay: only, outsideIdentifiers, jobs: 1, signal: r.signal });
   } else {
     result = await writeAtomically(output, isGzipFile(input), async (sink) => {
       const res = await rewriteStream(plainBytes(src), sink, { rules, overlay, outsideIdentifiers, signal: r.signal }).done;
@@ -327,6 +332,18 @@ export function formatForget(r: ForgetReport): string {
   }
   if (r.outside.identifiersScrubbed) lines.push(`  outside the rows: ${r.outside.identifiersScrubbed} identifiers scrubbed`);
   return lines.join('\n') + '\n';
+}
+
+/** The tables in which forget removes a row, sets a value to NULL or scrubs an identifier: a pass that writes nothing. */
+async function changingTables(p: People): Promise<Set<string>> {
+  const out = new Set<string>();
+  const visit = (table: string, columns: readonly string[], row: RowAccess, fate: Fate, hit: boolean) => {
+    if (out.has(table)) return;
+    if (fate.removed || fate.nulls) out.add(table);
+    else if (hit) for (const c of p.textColumns(table, columns)) if (p.ids.scrub(row.text(c) ?? '').hits > 0) out.add(table);
+  };
+  await p.run(undefined, p.overlay(visit, false), 'all');
+  return out;
 }
 
 function isGzipFile(path: string): boolean {

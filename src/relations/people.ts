@@ -260,14 +260,7 @@ export class People {
       const st = seedTable(table);
       const search = st === undefined ? null : fewValues.get(st);
       if (!search) return plan;
-      return {
-        mode: 'rewrite',
-        rule: plan.rule,
-        columns,
-        actions: columns.map(() => null),
-        filter: { columns: [], keep: (row) => (observer.row!(table, columns, row), true), untouched: () => true },
-        search: (buf, from, end) => search.find(buf, from, end),
-      };
+      return readHits(plan, columns, search, (row) => observer.row!(table, columns, row));
     };
     this.passes++;
     this.o.onPass?.(this.passes, 'all');
@@ -296,14 +289,7 @@ export class People {
       const search = reads(table) ? fewFor(table, columns) : null;
       if (!search) return plan;
       const w = this.workFor(table, columns);
-      return {
-        mode: 'rewrite',
-        rule: plan.rule,
-        columns,
-        actions: columns.map(() => null),
-        filter: { columns: [], keep: (row) => (this.fate(w, row), true), untouched: () => true },
-        search: (buf, from, end) => search.find(buf, from, end),
-      };
+      return readHits(plan, columns, search, (row) => void this.fate(w, row));
     };
     const observer: DumpObserver = {
       // a partition's rows answer for its parent's references
@@ -627,6 +613,21 @@ export class People {
       };
     };
   }
+}
+
+/**
+ * A plan that writes every row as it is and shows `read` the rows the search hits (a pass that only
+ * reads: what it writes is thrown away).
+ */
+function readHits(plan: TablePlan, columns: string[], search: NeedleSearch, read: (row: RowAccess) => void): TablePlan {
+  return {
+    mode: 'rewrite',
+    rule: plan.rule,
+    columns,
+    actions: columns.map(() => null),
+    filter: { columns: [], keep: (row) => (read(row), true), untouched: () => true },
+    search: (buf, from, end) => search.find(buf, from, end),
+  };
 }
 
 /** The table, its partition parent, theirs… (the table alone before the schema is known). */
