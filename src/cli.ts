@@ -616,7 +616,7 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
       .option('-r, --rules <file>', 'rules file (YAML): its relations: (references the schema does not declare, on_forget) and which columns hold personal data; repeatable', collect)
       .option('--secret-env <name>', 'environment variable holding the key for the identifiers\' replacements', DEFAULT_SECRET_ENV)
       .addOption(new Option('--max-key-memory <MiB>', 'memory for one set of row keys before it spills to a temporary file').default(32).argParser(positiveInt('--max-key-memory')))
-      .option('-q, --quiet', 'no progress on stderr');
+      .option('-q, --quiet', 'no progress or summary on stderr');
 
   peopleOptions(
     program
@@ -630,6 +630,7 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
       const { findPeople, formatFind } = await import('./commands/people.js');
       const req = await peopleRequest(input === '-' ? [] : [input], flags, io);
       const res = await findPeople(input, { ...req, exportDir: flags.export });
+      if (req.onPass) say('\r\x1b[K');
       io.stdout.write(flags.json ? JSON.stringify(res, null, 2) + '\n' : formatFind(res));
       code = EXIT.ok;
     });
@@ -659,6 +660,7 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
         for (let i = 0; i < inputs.length; i++) {
           const rep = await forgetDump(inputs[i]!, outputs[i]!, { ...req, cascade: flags.cascade, signal: signals.signal });
           reports.push(rep);
+          if (req.onPass) say('\r\x1b[K');
           if (!flags.quiet) say(formatForget(rep));
         }
       } catch (e) {
