@@ -513,7 +513,8 @@ export class People {
       for (const v of s.values) if (!add(v)) return null;
     }
     for (const o of w.outgoing) {
-      if (o.group === null || o.rel.decode) return null;
+      // a key of several columns is not one string of the row's bytes
+      if (o.group === null || o.rel.decode || o.cols.length !== 1) return null;
       if (o.group.keys.size === 0) continue;
       if (!o.group.texts) return null;
       for (const t of o.group.texts) if (!add(t)) return null;

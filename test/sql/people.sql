@@ -77,3 +77,9 @@ CREATE TABLE e_activity (id integer NOT NULL, user_id integer NOT NULL REFERENCE
 CREATE TABLE e_activity_2023 PARTITION OF e_activity FOR VALUES FROM ('2023-01-01') TO ('2024-01-01');
 CREATE TABLE e_activity_2024 PARTITION OF e_activity FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
 INSERT INTO e_activity SELECT i, 1 + i % 12, date '2023-06-01' + i * 5, 'did ' || i FROM generate_series(1, 80) i;
+
+-- a key of two columns: memberships go with their user, grants with their membership
+CREATE TABLE g_membership (user_id integer NOT NULL REFERENCES users_user (id) ON DELETE CASCADE, org text NOT NULL, PRIMARY KEY (user_id, org));
+INSERT INTO g_membership SELECT u, o FROM generate_series(1, 12) u, unnest(ARRAY['council', 'library']) o WHERE u <> 0;
+CREATE TABLE h_grant (id integer PRIMARY KEY, user_id integer NOT NULL, org text NOT NULL, what text NOT NULL, FOREIGN KEY (user_id, org) REFERENCES g_membership ON DELETE CASCADE);
+INSERT INTO h_grant SELECT i, 1 + i % 12, CASE WHEN i % 2 = 0 THEN 'council' ELSE 'library' END, 'grant ' || i FROM generate_series(1, 48) i;
