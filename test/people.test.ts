@@ -270,6 +270,16 @@ describe('forget, more', () => {
     expect(psql('people_many', 'SELECT count(*) FROM users_user').trim()).toBe('34');
   });
 
+  it('refuses a --data-only dump: what refers to the rows is unknown', () => {
+    const dataOnly = join(dir, 'data-only.sql');
+    dump(dataOnly, ['--data-only']);
+    const out = join(dir, 'data-only-out.sql');
+    const r = cli(['forget', '--where', JANE, '-r', rules, dataOnly, '-o', out]);
+    expect(r.status).toBe(3);
+    expect(r.stderr).toMatch(/table public\.users_user: the dump does not define this table \(a --data-only dump\?\)/);
+    expect(existsSync(out)).toBe(false);
+  });
+
   it.each([
     [['forget', '--where', JANE, '-o', '/tmp/x.sql', '-'], /not stdin/],
     [['find', '--where', 'users_user.nope=1', 'IN'], /has no column nope/],

@@ -266,8 +266,13 @@ export class People {
     this.o.onPass?.(this.passes, 'all');
     const rw = await runPass(this.source, { observer, overlay, onStart: (r) => (live = r.schema) });
     this.schema = rw.schema;
-    for (const c of this.o.conditions)
+    for (const c of this.o.conditions) {
       if (!seen.has(c.table) && !this.schema.tables.has(c.table)) throw new AnonymiseError('USAGE', `${c.source}: the dump has no table ${c.table}`);
+      // rows without their schema (pg_dump --data-only): which rows refer to them is unknown, and
+      // removing only the matching ones would leave the rest behind
+      if (!this.schema.tables.has(c.table))
+        throw new AnonymiseError('UNSUPPORTED', 'the dump does not define this table (a --data-only dump?), so what refers to its rows is unknown: dump with the schema', { table: c.table });
+    }
   }
 
   /** One pass reading the rows of `tables`. */
