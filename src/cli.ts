@@ -3,7 +3,6 @@
  */
 import { createWriteStream, existsSync, readFileSync, fstatSync, type Stats, openSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
 import { createGzip } from 'node:zlib';
 import { once } from 'node:events';
@@ -16,7 +15,7 @@ import { buildReport, humanSummary } from './commands/summary.js';
 import { DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_VALUE_BYTES, type DumpRewriter, type PlanOverlay } from './dump/rewriter.js';
 import { PII_KINDS, foundAny, formatScan, scanDump, type PiiKind } from './commands/scan.js';
 import { draftRules } from './commands/init.js';
-import { readStdinAhead } from './io/input.js';
+import { readStdinAhead, tempBeside } from './io/input.js';
 import { openPath, openStream, plainBytes, type DumpSource } from './archive/open.js';
 import { rewriteArchive } from './archive/rewrite.js';
 import { ArchiveFormat } from './archive/format.js';
@@ -119,7 +118,7 @@ async function run(input: string | undefined, flags: RunFlags, io: Io): Promise<
     if (!existsSync(dir)) throw new AnonymiseError('USAGE', `output directory does not exist: ${dir}`);
     const existing = statOrNull(flags.output);
     if (existing && !existing.isFile()) throw new AnonymiseError('USAGE', `-o ${flags.output} is not a regular file (a directory or device): give a file path, or leave -o out for stdout`);
-    tmpPath = join(dir, `.${basename(flags.output)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    tmpPath = tempBeside(flags.output);
     const fd = openSync(tmpPath, 'wx', 0o600);
     fileOut = createWriteStream('', { fd, highWaterMark: 1024 * 1024 });
   }

@@ -309,7 +309,7 @@ describe('forget, more', () => {
       const p = new People('find', source, { conditions: [parseCondition(JANE, 'w')], rules: compiled, relations: compiled.data.relations, sip: new KeyRing(KEY).sip('x') });
       await p.resolve();
       const counts: string[] = [];
-      await p.run(undefined, p.overlay((t, _c, _r, f) => void (f.removed && counts.push(t)), false), 'all');
+      await p.run('all', { overlay: p.overlay((t, _c, _r, f) => void (f.removed && counts.push(t)), false) });
       return { counts: counts.sort().join(','), read, passes: p.passes };
     };
     const whole = await found(false);

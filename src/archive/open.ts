@@ -2,12 +2,12 @@
  * What an input is: a plain dump (gzip or not), a custom archive (file or pipe), or a directory
  * archive. Found from its first bytes (PGDMP) or from its being a directory, never from its name.
  */
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { MAGIC } from './format.js';
 import { openCustom, openDirectory, type Archive } from './reader.js';
 import { archiveAsPlain, type PlainOptions } from './plain.js';
-import { coalesce, peek, readFileAhead } from '../io/input.js';
+import { coalesce, peek, readFileAhead, readHead } from '../io/input.js';
 
 export type DumpSource =
   | { kind: 'plain'; stream: AsyncIterable<Buffer>; size?: number; name: string }
@@ -17,15 +17,7 @@ export type DumpSource =
 export async function openPath(path: string): Promise<DumpSource> {
   const st = statSync(path);
   if (st.isDirectory()) return { kind: 'archive', archive: await openDirectory(path), name: path };
-  const head = Buffer.alloc(5);
-  const fd = openSync(path, 'r');
-  let n = 0;
-  try {
-    n = readSync(fd, head, 0, 5, 0);
-  } finally {
-    closeSync(fd);
-  }
-  if (n === 5 && head.equals(MAGIC)) return { kind: 'archive', archive: await openCustom(readFileAhead(path), path), size: st.size, name: path };
+  if (readHead(path, MAGIC.length).equals(MAGIC)) return { kind: 'archive', archive: await openCustom(readFileAhead(path), path), size: st.size, name: path };
   return { kind: 'plain', stream: readFileAhead(path), size: st.size, name: path };
 }
 

@@ -12,7 +12,6 @@ import { closeSync, createWriteStream, existsSync, mkdirSync, openSync, readdirS
 import { copyFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { AnonymiseError } from '../errors.js';
 import { DEFAULT_MAX_LINE_BYTES, DumpRewriter, type PlanOverlay, type RewriterOptions, type TableStats } from '../dump/rewriter.js';
@@ -24,6 +23,7 @@ import { ByteReader, customBlobs, dataFile, directoryBlobs, directoryData, custo
 import { Redirect, dataAction, outputLevel, rewrittenData, tocPass, write, writeCustomBlock, writeDataFile, type DataAction } from './entries.js';
 import { LocalPieces, WorkerPool, type PieceResult, type PieceRunner } from './pool.js';
 import { adler32Combine } from './adler32.js';
+import { tempBeside } from '../io/input.js';
 
 export interface ArchiveRunOptions {
   rules: CompiledRules;
@@ -188,7 +188,7 @@ export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<
       const target = o.output!;
       if (existsSync(target)) throw new AnonymiseError('USAGE', `-o ${target} exists: a directory archive is written to a new directory`);
       if (!existsSync(dirname(target))) throw new AnonymiseError('USAGE', `output directory does not exist: ${dirname(target)}`);
-      const tmp = join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+      const tmp = tempBeside(target);
       mkdirSync(tmp, { mode: 0o700 });
       try {
         for await (const e of inOrder(a, selected)) {
@@ -225,7 +225,7 @@ export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<
     let tmp: string | null = null;
     if (o.output) {
       if (!existsSync(dirname(o.output))) throw new AnonymiseError('USAGE', `output directory does not exist: ${dirname(o.output)}`);
-      tmp = join(dirname(o.output), `.${basename(o.output)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+      tmp = tempBeside(o.output);
       fd = openSync(tmp, 'wx', 0o600);
     }
     const raw = fd !== null ? createWriteStream('', { fd, autoClose: false, highWaterMark: 1 << 20 }) : o.stdout!;

@@ -4,14 +4,14 @@
  * other row and statement. The passes are relations/people.ts's; this module opens files, writes
  * outputs atomically and reports. Counts only: no value of the dump is ever printed.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readSync, renameSync, statSync, unlinkSync, writeSync, createWriteStream } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, renameSync, statSync, unlinkSync, writeSync, createWriteStream } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { open } from 'node:fs/promises';
 import { once } from 'node:events';
 import { createGzip } from 'node:zlib';
 import type { Writable } from 'node:stream';
 import { rewriteStream, type RewriteResult } from '../api.js';
+import { readHead, sniff, tempBeside } from '../io/input.js';
 import { AnonymiseError } from '../errors.js';
 import { openPath, plainBytes } from '../archive/open.js';
 import { ArchiveFormat } from '../archive/format.js';
@@ -50,7 +50,8 @@ export function passSource(path: string): PassSource {
     })();
   // a plain, uncompressed file: later passes may read the parts they need
   source.unchanged = same;
-  if (!statSync(path).isDirectory() && !isGzipFile(path) && !isArchive(path))
+  // a plain, uncompressed file (sniff: not gzip nor any other container)
+  if (!statSync(path).isDirectory() && sniff(readHead(path, 512)) === null)
     source.ranges = (ranges) => {
       same();
       return readRanges(path, ranges);
@@ -63,16 +64,6 @@ function fingerprint(path: string): string {
   const st = statSync(path);
   const f = st.isDirectory() ? statSync(join(path, 'toc.dat')) : st;
   return `${f.size}:${f.mtimeMs}:${f.ino}`;
-}
-
-function isArchive(path: string): boolean {
-  const fd = openSync(path, 'r');
-  try {
-    const head = Buffer.alloc(5);
-    return readSync(fd, head, 0, 5, 0) === 5 && head.toString('latin1') === 'PGDMP';
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /** Byte ranges of a file, in order, in chunks of at most 1 MiB. */
@@ -159,7 +150,7 @@ export async function findPeople(path: string, r: PeopleRequest & { exportDir?: 
     }
   };
   try {
-    await p.run(undefined, p.overlay(visit, false), 'all');
+    await p.run('all', { overlay: p.overlay(visit, false) });
   } finally {
     exporter?.close();
     p.close();
@@ -303,7 +294,8 @@ async function forgetWith(p: People, input: string, output: string, r: PeopleReq
     const only: PlanOverlay = (table, columns, plan) => (changing.has(table) ? overlay(table, columns, plan) : plan);
     result = await rewriteArchive(src.archive, { rules, rulesSource: {}, format, output, overlay: only, outsideIdentifiers, jobs: 1, signal: r.signal });
   } else {
-    result = await writeAtomically(output, isGzipFile(input), async (sink) => {
+    const form = sniff(readHead(input, 512));
+    result = await writeAtomically(output, form !== null && 'gzip' in form, async (sink) => {
       const res = await rewriteStream(plainBytes(src), sink, { rules, overlay, outsideIdentifiers, signal: r.signal }).done;
       // written from the file the passes read, or not at all
       p.source.unchanged?.();
@@ -342,26 +334,15 @@ async function changingTables(p: People): Promise<Set<string>> {
     if (fate.removed || fate.nulls) out.add(table);
     else if (hit) for (const c of p.textColumns(table, columns)) if (p.ids.scrub(row.text(c) ?? '').hits > 0) out.add(table);
   };
-  await p.run(undefined, p.overlay(visit, false), 'all');
+  await p.run('all', { overlay: p.overlay(visit, false) });
   return out;
-}
-
-function isGzipFile(path: string): boolean {
-  if (statSync(path).isDirectory()) return false;
-  const fd = openSync(path, 'r');
-  try {
-    const head = Buffer.alloc(2);
-    return readSync(fd, head, 0, 2, 0) === 2 && head[0] === 0x1f && head[1] === 0x8b;
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /** Writes through a temporary file beside `output`, renamed once complete; removed on failure. */
 async function writeAtomically<T>(output: string, gzip: boolean, write: (sink: Writable) => Promise<T>): Promise<T> {
   const dir = dirname(output);
   if (!existsSync(dir)) throw new AnonymiseError('USAGE', `output directory does not exist: ${dir}`);
-  const tmp = join(dir, `.${basename(output)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const tmp = tempBeside(output);
   const file = createWriteStream('', { fd: openSync(tmp, 'wx', 0o600), highWaterMark: 1 << 20 });
   const gz = gzip ? createGzip({ level: 6 }) : null;
   if (gz) gz.pipe(file);

@@ -1039,11 +1039,7 @@ export class DumpRewriter {
       const nl = buf.indexOf(LF, pos);
       if (nl === -1 || nl >= end) break;
       if (isEndOfData(buf, pos, nl)) {
-        if (keep) this.out.bytes(buf, runStart, nl + 1, stable);
-        else this.out.bytes(buf, pos, nl + 1, stable);
-        this.line++;
-        this.finishCopy(this.base + nl + 1);
-        return nl + 1;
+        return this.endOfData(buf, keep ? runStart : pos, nl, stable);
       }
       stats.rowsIn++;
       if (keep) stats.rowsOut++;
@@ -1065,12 +1061,7 @@ export class DumpRewriter {
     for (;;) {
       const nl = buf.indexOf(LF, line);
       if (nl === -1 || nl >= end) break;
-      if (isEndOfData(buf, line, nl)) {
-        this.out.bytes(buf, pos, nl + 1, stable);
-        this.line++;
-        this.finishCopy(this.base + nl + 1);
-        return nl + 1;
-      }
+      if (isEndOfData(buf, line, nl)) return this.endOfData(buf, pos, nl, stable);
       const next = buf.indexOf(END_CANDIDATE, nl);
       if (next === -1 || next >= end) {
         // no end here: up to the last whole line, the rest waits for more input
@@ -1092,12 +1083,7 @@ export class DumpRewriter {
     for (;;) {
       const nl = buf.indexOf(LF, pos);
       if (nl === -1 || nl >= end) break;
-      if (isEndOfData(buf, pos, nl)) {
-        this.out.bytes(buf, run, nl + 1, stable);
-        this.line++;
-        this.finishCopy(this.base + nl + 1);
-        return nl + 1;
-      }
+      if (isEndOfData(buf, pos, nl)) return this.endOfData(buf, run, nl, stable);
       stats.rowsIn++;
       const found = hit !== -1 && hit <= nl;
       if (found || plan.everyRow) {
@@ -1111,6 +1097,14 @@ export class DumpRewriter {
     }
     this.out.bytes(buf, run, pos, stable);
     return pos;
+  }
+
+  /** The `\.` line ending at `nl`: what is left to write from `from` on goes out with it, and the block ends. Returns where the SQL text resumes. */
+  private endOfData(buf: Buffer, from: number, nl: number, stable: boolean): number {
+    this.out.bytes(buf, from, nl + 1, stable);
+    this.line++;
+    this.finishCopy(this.base + nl + 1);
+    return nl + 1;
   }
 
   /** The COPY block ends (`end`: the input offset after its `\.` line, when known). */

@@ -2,7 +2,9 @@
  * Input sniffing: a plain dump passes as it is, gzip is inflated, and every other container is
  * refused with a message that says what to do instead.
  */
-import { read } from 'node:fs';
+import { closeSync, openSync, read, readSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { createGunzip } from 'node:zlib';
@@ -159,4 +161,20 @@ export async function* coalesce(stream: Readable): AsyncGenerator<Buffer> {
     if (stream.destroyed) throw new AnonymiseError('BAD_INPUT', 'input closed before its end');
     await firstEvent(stream, { readable: null, end: null, close: null, error: (e) => e as Error });
   }
+}
+
+/** The first `n` bytes of a file (fewer if it is shorter). */
+export function readHead(path: string, n: number): Buffer {
+  const head = Buffer.alloc(n);
+  const fd = openSync(path, 'r');
+  try {
+    return head.subarray(0, readSync(fd, head, 0, n, 0));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A fresh temporary name beside `target`, in its directory (so that a rename onto it is atomic). */
+export function tempBeside(target: string): string {
+  return join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
 }

@@ -86,8 +86,8 @@ interface Outgoing {
 interface TableWork {
   table: string;
   columns: string[];
-  /** conditions on this table (or its parent): exact values, and e-mail addresses folded to lower case */
-  seeds: { col: number; values: Set<string>; folded: Set<string> }[];
+  /** conditions on this table (or its parent), by the column they read */
+  seeds: { col: number; lookup: ColumnLookup }[];
   outgoing: Outgoing[];
   feeds: { group: Group; cols: number[] }[];
 }
@@ -123,6 +123,8 @@ export class People {
   private readonly work = new Map<string, TableWork>();
   private readonly contentTypes = new Map<string, string>();
   private readonly seedConditions = new Map<string, Map<string, Condition[]>>();
+  /** the same conditions, for lookup by value */
+  private readonly lookups = new Map<string, ColumnLookup[]>();
   private readonly readVersions = new Map<string, Map<Group, number>>();
   /** relations whose hits stop forget, with why */
   readonly blocked = new Map<string, { rel: Relation; rows: number; why: string }>();
@@ -144,6 +146,7 @@ export class People {
       byCol.set(c.column, list);
       this.matched.set(c, 0);
     }
+    for (const [table, byCol] of this.seedConditions) this.lookups.set(table, [...byCol].map(([column, conds]) => columnLookup(column, conds)));
     this.generic = [...(o.relations?.values() ?? [])].some((r) => r.contentType);
   }
 
@@ -191,21 +194,6 @@ export class People {
     // the schema as the pass reads it: a partition's rows answer for conditions on its parent
     let live: SchemaModel | null = null;
     const seedTable = (t: string) => ancestorsIn(live, t).find((a) => this.seedConditions.has(a));
-    const lookups = new Map<string, { col: string; exact: Map<string, Condition[]>; folded: Map<string, Condition[]> }[]>();
-    for (const [table, byCol] of this.seedConditions)
-      lookups.set(
-        table,
-        [...byCol].map(([col, conds]) => {
-          const exact = new Map<string, Condition[]>();
-          const folded = new Map<string, Condition[]>();
-          for (const c of conds) {
-            exact.set(c.value, [...(exact.get(c.value) ?? []), c]);
-            // an e-mail address matches in any case
-            if (c.value.includes('@')) folded.set(c.value.toLowerCase(), [...(folded.get(c.value.toLowerCase()) ?? []), c]);
-          }
-          return { col, exact, folded };
-        }),
-      );
     // a table's condition values, when few, are looked for in the rows' bytes: only rows that hold one are read
     const fewValues = new Map<string, NeedleSearch | null>();
     for (const [table, byCol] of this.seedConditions) {
@@ -238,16 +226,9 @@ export class People {
         const st = seedTable(table);
         if (st === undefined) return;
         let hits: Set<Condition> | null = null;
-        for (const { col, exact, folded } of lookups.get(st)!) {
-          const v = row.text(columns.indexOf(col));
-          if (v === null) continue;
-          const a = exact.get(v);
-          const b = folded.size && v.includes('@') ? folded.get(v.toLowerCase()) : undefined;
-          if (a || b) {
-            hits ??= new Set();
-            for (const c of a ?? []) hits.add(c);
-            for (const c of b ?? []) hits.add(c);
-          }
+        for (const l of this.lookups.get(st)!) {
+          const met = conditionsMet(l, row.text(columns.indexOf(l.column)));
+          if (met) for (const c of met) (hits ??= new Set()).add(c);
         }
         if (!hits) return;
         for (const c of hits) this.matched.set(c, this.matched.get(c)! + 1);
@@ -262,9 +243,7 @@ export class People {
       if (!search) return plan;
       return readHits(plan, columns, search, (row) => observer.row!(table, columns, row));
     };
-    this.passes++;
-    this.o.onPass?.(this.passes, 'all');
-    const rw = await runPass(this.source, { observer, overlay, onStart: (r) => (live = r.schema) });
+    const rw = await this.run('all', { observer, overlay, onStart: (r) => (live = r.schema) });
     this.schema = rw.schema;
     for (const c of this.o.conditions) {
       if (!seen.has(c.table) && !this.schema.tables.has(c.table)) throw new AnonymiseError('USAGE', `${c.source}: the dump has no table ${c.table}`);
@@ -309,13 +288,11 @@ export class People {
       },
       row: (table, columns, row) => this.fate(this.workFor(table, columns), row),
     };
-    this.passes++;
-    this.o.onPass?.(this.passes, tables.size);
     // the first pass has read every line: this one may skip through the tables it does not read, or,
     // in a plain file, read the schema and their rows only
     const pieces = this.source.ranges ? this.index.pieces(reads) : null;
     const source = pieces ? () => this.source.ranges!(pieces) : this.source;
-    await runPass(source, { observer, overlay, skipKept: true, fragment: pieces !== null });
+    await this.run(tables.size, { observer, overlay, skipKept: true, fragment: pieces !== null }, source);
     // a table with no data in this dump has been read all the same
     for (const t of tables) if (!snapped.has(t)) this.readVersions.set(t, atStart);
   }
@@ -331,18 +308,19 @@ export class People {
     return ancestorsIn(this.schema, table);
   }
 
-  /** A pass over the whole dump through the engine: an observer, or an overlay. */
-  async run(observer: DumpObserver | undefined, overlay: PlanOverlay | undefined, tables: number | 'all'): Promise<DumpRewriter> {
+  /** A pass through the engine (counted, and shown as progress): the whole file unless `source` says otherwise. */
+  async run(tables: number | 'all', o: Parameters<typeof runPass>[1], source: PassSource | (() => AsyncIterable<Buffer>) = this.source): Promise<DumpRewriter> {
     this.passes++;
     this.o.onPass?.(this.passes, tables);
-    return runPass(this.source, { observer, overlay });
+    return runPass(source, o);
   }
 
   private tablesToRead(): Set<string> {
     const out = new Set<string>();
     for (const rel of this.relations) {
       // only a row that is removed changes what else is removed: a reference that sets NULL or keeps is
-      // read by the last pass alone (one nothing decides is read to stop the run before any output)
+      // read by the last pass alone; one nothing decides is read to stop the run (by the last pass, whose
+      // output is then not kept, when nothing refers to its table: see resolve)
       if (rel.action === 'set_null' || rel.action === 'keep') continue;
       const read = this.readVersions.get(rel.table);
       const groups = rel.references ? [this.group(rel.references, rel.refColumns)] : [...this.groups.values()];
@@ -363,7 +341,7 @@ export class People {
     if (cached && cached.columns.length === columns.length && cached.columns.every((c, i) => c === columns[i])) return cached;
     const index = new Map(columns.map((c, i) => [c, i]));
     const family = this.ancestors(table);
-    const seeds = family.flatMap((t) => [...(this.seedConditions.get(t) ?? [])]).map(([col, conds]) => ({ col: index.get(col) ?? -1, values: new Set(conds.map((c) => c.value)), folded: new Set(conds.filter((c) => c.value.includes('@')).map((c) => c.value.toLowerCase())) }));
+    const seeds = family.flatMap((t) => this.lookups.get(t) ?? []).map((lookup) => ({ col: index.get(lookup.column) ?? -1, lookup }));
     const outgoing: Outgoing[] = [];
     for (const rel of this.relations) {
       if (!family.includes(rel.table)) continue;
@@ -385,12 +363,7 @@ export class People {
   }
 
   private seedMatch(w: TableWork, row: RowAccess): boolean {
-    for (const s of w.seeds) {
-      const v = row.text(s.col);
-      if (v === null) continue;
-      if (s.values.has(v)) return true;
-      if (s.folded.size && v.includes('@') && s.folded.has(v.toLowerCase())) return true;
-    }
+    for (const s of w.seeds) if (conditionsMet(s.lookup, row.text(s.col))) return true;
     return false;
   }
 
@@ -514,8 +487,8 @@ export class People {
       return true;
     };
     for (const s of w.seeds) {
-      if (s.values.size > FEW_KEYS) return null;
-      for (const v of s.values) if (!add(v)) return null;
+      if (s.lookup.exact.size > FEW_KEYS) return null;
+      for (const v of s.lookup.exact.keys()) if (!add(v)) return null;
     }
     for (const o of w.outgoing) {
       // a key of several columns is not one string of the row's bytes
@@ -619,6 +592,31 @@ export class People {
       };
     };
   }
+}
+
+/** One column's conditions: by value, and e-mail addresses (which match in any case) by their lower case. */
+interface ColumnLookup {
+  column: string;
+  exact: Map<string, Condition[]>;
+  folded: Map<string, Condition[]>;
+}
+
+function columnLookup(column: string, conds: Condition[]): ColumnLookup {
+  const exact = new Map<string, Condition[]>();
+  const folded = new Map<string, Condition[]>();
+  for (const c of conds) {
+    exact.set(c.value, [...(exact.get(c.value) ?? []), c]);
+    if (c.value.includes('@')) folded.set(c.value.toLowerCase(), [...(folded.get(c.value.toLowerCase()) ?? []), c]);
+  }
+  return { column, exact, folded };
+}
+
+/** The conditions a value meets (none: undefined). */
+function conditionsMet(l: ColumnLookup, v: string | null): Condition[] | undefined {
+  if (v === null) return undefined;
+  const exact = l.exact.get(v);
+  const folded = l.folded.size > 0 && v.includes('@') ? l.folded.get(v.toLowerCase()) : undefined;
+  return exact && folded ? [...exact, ...folded] : (exact ?? folded);
 }
 
 /**
