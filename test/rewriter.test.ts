@@ -343,3 +343,25 @@ describe('COPY block offsets (the first pass of find, forget and subsets)', () =
     expect(want!.split('\u0000').length).toBeGreaterThan(5);
   });
 });
+
+describe('outsideIdentifiers (forget)', () => {
+  it('scrubs a person\'s identifier from the comments before a data statement, as from other statements', async () => {
+    const { identifiers } = await import('../src/relations/needles.js');
+    const { KeyRing } = await import('../src/pseudonym/keys.js');
+    const ids = identifiers(['jane.doe@example.org'], new KeyRing('k'.repeat(32)).sip('x'));
+    const dump = `${HEAD}${USERS}COMMENT ON TABLE public.users IS 'ask jane.doe@example.org';\n\n--\n-- Data for Name: users; Type: TABLE DATA; Schema: public; Owner: jane.doe@example.org\n--\n\n${USERS_DATA}${FOOT}`;
+    const keep = await rules('unknown: keep\noutside: { comments: keep, literals: keep }\n');
+    const run = (withIds: boolean) => {
+      const out: Buffer[] = [];
+      const rw = new DumpRewriter({ rules: keep, outsideIdentifiers: withIds ? { find: (b, f, e) => ids.search.find(b, f, e), scrub: (t) => ids.scrub(t) } : undefined }, (c) => out.push(Buffer.from(c)));
+      for (let i = 0; i < dump.length; i += 7) rw.write(Buffer.from(dump.slice(i, i + 7)));
+      rw.end();
+      return { text: Buffer.concat(out).toString(), scrubbed: rw.outsideCounts.identifiersScrubbed ?? 0 };
+    };
+    expect(run(false).text).toBe(dump);
+    const r = run(true);
+    expect(r.text).not.toContain('jane.doe@example.org');
+    expect(r.scrubbed).toBe(2);
+    expect(r.text).toContain(USERS_DATA);
+  });
+});

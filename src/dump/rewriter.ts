@@ -604,6 +604,16 @@ export class DumpRewriter {
     const original = this.codec.decode(buf.subarray(start, code));
     let text = original;
     if (this.rules.data.outside.roles === 'pseudonymise' && !this.inspect) text = pseudonymiseComments(text, (n) => this.rules.rolePseudonym(n));
+    // forget: a person's identifier in the comments before a data statement (an owner named after them);
+    // a statement's own comments were scrubbed with it (outside)
+    const ids = this.outsideIdentifiers;
+    if (ids && !this.inspect && ids.find(buf, start, code) !== -1) {
+      const scrubbed = ids.scrub(text);
+      if (scrubbed.hits > 0) {
+        this.outsideCounts.identifiersScrubbed = (this.outsideCounts.identifiersScrubbed ?? 0) + scrubbed.hits;
+        text = scrubbed.text;
+      }
+    }
     const h = tocHeader(text);
     if (h && header) {
       this.object = redactLabel(objectLabel(h));
