@@ -77,9 +77,14 @@ OUTD=$WORK/out.dir
 run pg_dump-Fc "pg_dump -Fc -d $DB -f $OUT"
 run pg_dump-Fd-j2 "rm -rf $OUTD; pg_dump -Fd -j 2 -d $DB -f $OUTD"
 run cp-custom "cp $DUMPS/custom.dump $OUT"
+# the floor of any Node process: starting one that does nothing
+run node-start "node -e 0"
 run custom-keep "$BIN -r $KEEP -o $OUT $DUMPS/custom.dump"
 run custom-full-j1 "$BIN -r $FULL --jobs 1 -o $OUT $DUMPS/custom.dump"
 run custom-full-j2 "$BIN -r $FULL --jobs 2 -o $OUT $DUMPS/custom.dump"
+CSIZE1=$(stat -c %s "$OUT")
+run custom-full-j2-z6 "$BIN -r $FULL --jobs 2 --compress-level 6 -o $OUT $DUMPS/custom.dump"
+CSIZE6=$(stat -c %s "$OUT")
 run custom-stdin-full "$BIN -r $FULL < $DUMPS/custom.dump > $OUT"
 run dir-full-j1 "rm -rf $OUTD; $BIN -r $FULL --jobs 1 -o $OUTD $DUMPS/dir"
 run dir-full-j2 "rm -rf $OUTD; $BIN -r $FULL --jobs 2 -o $OUTD $DUMPS/dir"
@@ -152,13 +157,17 @@ row() { # name label
   arow pg_dump-Fc '`pg_dump -Fc -f file`' ''
   arow pg_dump-Fd-j2 '`pg_dump -Fd -j 2`' ''
   arow cp-custom '`cp` of the -Fc archive' ''
+  arow node-start '`node -e 0` (starting Node, nothing else)' "$(ratio "${SECS[node-start]}" "${SECS[cp-custom]}") of cp"
   arow custom-keep 'ours, -Fc → -Fc, rules that only keep (tables copied as compressed blocks)' "$(ratio "${SECS[custom-keep]}" "${SECS[cp-custom]}") of cp (target ≤ 1.5×)"
   arow custom-full-j1 'ours, -Fc → -Fc, full rules, --jobs 1' "$(ratio "${SECS[custom-full-j1]}" "${SECS[full]}") of plain file → file, full rules (target ≤ 1.2×)"
-  arow custom-full-j2 'ours, -Fc → -Fc, full rules, --jobs 2' "$(ratio "${SECS[custom-full-j2]}" "${SECS[full]}") of plain file → file, full rules"
+  arow custom-full-j2 'ours, -Fc → -Fc, full rules, --jobs 2 (the default here)' "$(ratio "${SECS[custom-full-j2]}" "${SECS[full]}") of plain file → file, full rules (target ≤ 1.2×)"
+  arow custom-full-j2-z6 'the same, `--compress-level 6` (pg_dump'"'"'s level; default 1)' "$(ratio "${SECS[custom-full-j2-z6]}" "${SECS[full]}") of plain file → file, full rules"
   arow custom-stdin-full 'ours, -Fc on stdin → stdout, full rules' "$(ratio "${SECS[custom-stdin-full]}" "${SECS[full]}") of plain file → file, full rules"
   arow dir-full-j1 'ours, -Fd → -Fd, full rules, --jobs 1' ''
-  arow dir-full-j2 'ours, -Fd → -Fd, full rules, --jobs 2' "$(awk "BEGIN{printf \"%.2f×\", ${SECS[dir-full-j1]}/${SECS[dir-full-j2]}}") the throughput of --jobs 1 (target ≥ 1.7×)"
+  arow dir-full-j2 'ours, -Fd → -Fd, full rules, --jobs 2' "$(awk "BEGIN{printf \"%.2f×\", ${SECS[dir-full-j1]}/${SECS[dir-full-j2]}}") the throughput of --jobs 1 (target ≥ 1.7×); $(ratio "${SECS[dir-full-j2]}" "${SECS[full]}") of plain file → file"
   arow pg_dump-Fd-j2-then-full '`pg_dump -Fd -j 2` then ours -Fd → -Fd, full rules' "$(ratio "${SECS[pg_dump-Fd-j2-then-full]}" "${SECS[pg_dump-Fd-j2]}") of \`pg_dump -Fd -j 2\` alone"
+  echo
+  echo "Output of -Fc → -Fc, full rules: $(awk "BEGIN{printf \"%.1f\", $CSIZE1/1e6}") MB at level 1, $(awk "BEGIN{printf \"%.1f\", $CSIZE6/1e6}") MB at level 6 (input $(awk "BEGIN{printf \"%.1f\", $(stat -c %s "$DUMPS/custom.dump")/1e6}") MB). \`--jobs 1\` uses one core for the rewriting and compression (inflating the input runs beside it on libuv's pool)."
   echo
   echo "Peak RSS is the whole process, worker threads included: with --jobs 2, $(awk "BEGIN{printf \"%.0f\", ${RSS[dir-full-j2]}/1024/2}") MiB per worker (-Fd) and $(awk "BEGIN{printf \"%.0f\", ${RSS[custom-full-j2]}/1024/2}") MiB per worker (-Fc)."
   echo

@@ -18,6 +18,7 @@ import { draftRules } from './commands/init.js';
 import { readStdinAhead, tempBeside } from './io/input.js';
 import { openPath, openStream, plainBytes, type DumpSource } from './archive/open.js';
 import { rewriteArchive } from './archive/rewrite.js';
+import { DEFAULT_LEVEL } from './archive/entries.js';
 import { ArchiveFormat } from './archive/format.js';
 import { FdWriter } from './io/fd-writer.js';
 
@@ -54,6 +55,7 @@ interface RunFlags {
   maxValueBytes: number;
   format?: 'plain' | 'custom' | 'directory';
   jobs?: number;
+  compressLevel?: number;
   tables?: string[];
 }
 
@@ -91,6 +93,7 @@ async function run(input: string | undefined, flags: RunFlags, io: Io): Promise<
     throw new AnonymiseError('USAGE', `--format ${format} needs an archive as input (pg_dump -Fc or -Fd); a plain dump is written as a plain dump`);
   if (flags.tables?.length && format === 'plain') throw new AnonymiseError('USAGE', '--tables works on directory archives (pg_dump -Fd)');
   if (source.kind === 'archive' && format !== 'plain') return runArchive(input, source, format, flags, secret || undefined, rules, io, overlay);
+  if (flags.compressLevel !== undefined && !flags.gzip) throw new AnonymiseError('USAGE', '--compress-level sets the level of --gzip output or of an archive\'s data: this plain output is not compressed');
   const src = { stream: plainBytes(source), size: source.size, name: source.name };
 
   let tmpPath: string | null = null;
@@ -124,7 +127,7 @@ async function run(input: string | undefined, flags: RunFlags, io: Io): Promise<
   }
   const stdoutOut = fileOut ? null : asyncStdout(io);
   const finalOut: Writable = fileOut ?? stdoutOut ?? io.stdout;
-  const gzip = flags.gzip ? createGzip({ level: 6 }) : null;
+  const gzip = flags.gzip ? createGzip({ level: flags.compressLevel ?? DEFAULT_LEVEL }) : null;
   if (gzip) {
     gzip.pipe(finalOut);
     finalOut.on('error', (e) => gzip.destroy(e)); // e.g. EPIPE on stdout reaches us through gzip
@@ -231,6 +234,7 @@ async function runArchive(
       maxLineBytes: flags.maxLineBytes,
       maxValueBytes: flags.maxValueBytes,
       jobs: flags.jobs,
+      compressLevel: flags.compressLevel,
       tables: flags.tables,
       format,
       output: flags.output ?? null,
@@ -458,6 +462,12 @@ async function check(input: string | undefined, flags: { rules?: string[] }, io:
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
+function levelInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 9) throw new AnonymiseError('USAGE', '--compress-level must be an integer from 1 to 9');
+  return n;
+}
+
 function positiveInt(flag: string, min = 1): (v: string) => number {
   return (v) => {
     const n = Number(v);
@@ -556,6 +566,9 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
     )
     .addOption(new Option('--format <format>', 'output format (default: the input\'s)').choices(['plain', 'custom', 'directory']))
     .addOption(new Option('--jobs <n>', 'worker threads for an archive\'s tables (default: the number of cores)').argParser(positiveInt('--jobs')))
+    .addOption(
+      new Option('--compress-level <n>', 'zlib level (1-9) of what this run compresses: --gzip output, an archive\'s rewritten data (default: 1, fast; 6 is pg_dump\'s)').argParser(levelInt),
+    )
     .option('--tables <glob>', 'directory archives: rewrite only these tables\' data (schema.table, * and ?); repeatable', collect)
     .action(async (input: string | undefined, flags: RunFlags) => {
       code = await run(input, flags, io);

@@ -46,6 +46,12 @@ export class AnonymiseError extends Error {
     return new AnonymiseError(this.code, this.detail, { ...position, ...known });
   }
 
+  /** The same error `lines` further down (a piece of an entry numbers its lines from 1; its place in the entry is known later). */
+  below(lines: number): AnonymiseError {
+    if (this.position.line === undefined || lines === 0) return this;
+    return new AnonymiseError(this.code, this.detail, { ...this.position, line: this.position.line + lines });
+  }
+
   get exitCode(): number {
     return this.code === 'USAGE' || this.code === 'RULES' ? EXIT.usage : EXIT.input;
   }

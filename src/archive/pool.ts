@@ -16,8 +16,6 @@ export interface PieceJob {
   dumpId: number;
   /** whole rows of the entry's COPY data (moved to the worker, not copied) */
   data: Uint8Array;
-  /** the line its first row is on, within the entry */
-  firstLine: number;
   /** the entry's last piece (it holds the `\.` line) */
   last: boolean;
   /** a gzip member (directory archives), a raw deflate fragment ending on a full flush (custom archives), or as it is */
@@ -30,6 +28,8 @@ export interface PieceResult {
   /** the rewritten bytes' length and Adler-32, before packing */
   length: number;
   adler: number;
+  /** lines read (a message's line within the piece + the lines of the pieces before = its line in the entry) */
+  lines: number;
   stats: TableStats[];
 }
 
@@ -79,19 +79,32 @@ export class WorkerPool implements PieceRunner {
     this.idle.push(w);
     this.waiting.shift()?.();
     if (!call) return;
-    if (m.ok) call.resolve({ out: m.out, length: m.length, adler: m.adler, stats: m.stats });
+    if (m.ok) call.resolve({ out: m.out, length: m.length, adler: m.adler, lines: m.lines, stats: m.stats });
     else {
       const e = 'internal' in m.error ? Object.assign(new Error(m.error.internal), { name: m.error.internal, stack: m.error.stack, code: m.error.code, syscall: m.error.syscall }) : new AnonymiseError(m.error.code, m.error.detail, m.error.position);
       call.reject(e);
-      this.fail(e);
+      this.fail(e, m.id);
     }
   }
 
-  private fail(e: unknown): void {
+  /**
+   * Stops handing out jobs. Jobs sent after job `after` fail with `e`; those before it run to their end,
+   * so that the run reports the first failure in the input's order (as `--jobs 1` would) with its line
+   * placed after theirs. Without `after` (a worker died, a signal) every job fails.
+   */
+  private fail(e: unknown, after = 0): void {
+    if (this.failed && after === 0) {
+      for (const [, c] of this.calls) c.reject(this.failed);
+      this.calls.clear();
+      return;
+    }
     if (this.failed) return;
     this.failed = e;
-    for (const [, c] of this.calls) c.reject(e);
-    this.calls.clear();
+    for (const [id, c] of this.calls) {
+      if (id < after) continue;
+      c.reject(e);
+      this.calls.delete(id);
+    }
     for (const r of this.waiting.splice(0)) r();
   }
 
@@ -119,7 +132,7 @@ export class WorkerPool implements PieceRunner {
   }
 }
 
-/** `--jobs 1`: the pieces rewritten in this thread by its own engine (compression still on libuv's pool). */
+/** `--jobs 1`: the pieces rewritten and compressed in this thread by its own engine: one core. */
 export class LocalPieces implements PieceRunner {
   private readonly byId: Map<number, TocEntry>;
   constructor(
@@ -131,9 +144,9 @@ export class LocalPieces implements PieceRunner {
   }
   /** The piece's counts stay in this thread's engine, where the run's result reads them. */
   async run(job: PieceJob): Promise<PieceResult> {
-    const text = rewritePiece(this.rw, this.redirect, this.byId.get(job.dumpId)!, Buffer.from(job.data.buffer, job.data.byteOffset, job.data.byteLength), job.firstLine, job.last);
-    const { out, adler } = await packPiece(text, job.pack, job.level);
-    return { out, length: text.length, adler, stats: [] };
+    const { text, lines } = rewritePiece(this.rw, this.redirect, this.byId.get(job.dumpId)!, Buffer.from(job.data.buffer, job.data.byteOffset, job.data.byteLength), job.last);
+    const { out, adler } = packPiece(text, job.pack, job.level);
+    return { out, length: text.length, adler, lines, stats: [] };
   }
   async close(): Promise<void> {}
 }

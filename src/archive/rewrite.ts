@@ -20,7 +20,7 @@ import type { RulesSource, RewriteResult } from '../api.js';
 import { globMatcher } from './glob.js';
 import { ArchiveFormat, ArchiveWriter, BLK_BLOBS, BLK_DATA, OffsetFlag, entryName, entryTable, hasData, writeHeader, writeToc, type ArchiveHeader, type TocEntry } from './format.js';
 import { ByteReader, customBlobs, dataFile, directoryBlobs, directoryData, customData, peekBlockId, rawBlock, supportedCompression, type Archive } from './reader.js';
-import { Redirect, dataAction, outputLevel, rewrittenData, tocPass, write, writeCustomBlock, writeDataFile, type DataAction } from './entries.js';
+import { DEFAULT_LEVEL, Redirect, dataAction, rewrittenData, tocPass, write, writeCustomBlock, writeDataFile, type DataAction } from './entries.js';
 import { LocalPieces, WorkerPool, type PieceResult, type PieceRunner } from './pool.js';
 import { adler32Combine } from './adler32.js';
 import { tempBeside } from '../io/input.js';
@@ -34,6 +34,8 @@ export interface ArchiveRunOptions {
   maxValueBytes?: number;
   /** worker threads (default: the number of cores); 1 rewrites in this thread */
   jobs?: number;
+  /** zlib level (1–9) of the data this run compresses (default 1: see DEFAULT_LEVEL); kept tables' data is copied as it is */
+  compressLevel?: number;
   /** directory archives: rewrite only the data of these tables (globs on schema.table); the rest is not written */
   tables?: string[];
   format: 'custom' | 'directory';
@@ -93,6 +95,62 @@ class Ordered {
   }
 }
 
+/**
+ * The bytes read and not yet sent, as the chunks they came in: a piece is copied once, from them into
+ * the buffer that moves to its worker (joining them first, then copying, cost the main thread twice).
+ */
+class Held {
+  private chunks: Buffer[] = [];
+  size = 0;
+  push(c: Buffer): void {
+    if (c.length === 0) return;
+    this.chunks.push(c);
+    this.size += c.length;
+  }
+  /** The position of the last newline before `before`, or -1. */
+  lastLf(before: number): number {
+    let end = this.size;
+    for (let i = this.chunks.length - 1; i >= 0; i--) {
+      const c = this.chunks[i]!;
+      const start = end - c.length;
+      if (start < before) {
+        const at = c.lastIndexOf(0x0a, Math.min(c.length, before - start) - 1);
+        if (at !== -1) return start + at;
+      }
+      end = start;
+    }
+    return -1;
+  }
+  /** The position of the first newline at or after `from`, or -1. */
+  nextLf(from: number): number {
+    let start = 0;
+    for (const c of this.chunks) {
+      const end = start + c.length;
+      if (end > from) {
+        const at = c.indexOf(0x0a, Math.max(0, from - start));
+        if (at !== -1) return start + at;
+      }
+      start = end;
+    }
+    return -1;
+  }
+  /** The first `n` bytes, in an ArrayBuffer of their own (it is moved to a worker); the rest stay. */
+  take(n: number): Uint8Array {
+    const out = new Uint8Array(n);
+    let at = 0;
+    while (at < n) {
+      const c = this.chunks[0]!;
+      const k = Math.min(c.length, n - at);
+      out.set(k === c.length ? c : c.subarray(0, k), at);
+      at += k;
+      if (k === c.length) this.chunks.shift();
+      else this.chunks[0] = c.subarray(k);
+    }
+    this.size -= n;
+    return out;
+  }
+}
+
 /** Rows handed to a worker at a time: large enough that a message costs nothing, small enough to keep memory flat. */
 // 2 MiB: at SCALE=10, 4 MiB pieces took 215–227 MiB with --jobs 2, 2 MiB 200 MiB, in the same time
 const PIECE_BYTES = 2 * 1024 * 1024;
@@ -132,22 +190,26 @@ export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<
   const finished = (e: TocEntry) => o.onEntry?.(++done, actions.size, entryName(e));
   const input = (e: TocEntry) => (a.format === ArchiveFormat.Custom ? customData(a.reader!, h, e) : directoryData(a, e));
   const maxLine = o.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+  const level = o.compressLevel ?? DEFAULT_LEVEL;
   const pieceBytes = o.pieceBytes ?? PIECE_BYTES;
 
   /** A COPY-form entry's rows in pieces to the workers; each packed piece goes to `put`, in order. */
   const pieces = async (e: TocEntry, pack: 'gzip' | 'deflate' | 'none', put: (r: PieceResult) => Promise<void>) => {
-    let held: Buffer[] = [];
-    let size = 0;
-    let line = 1 + countLf(Buffer.from(e.copyStmt!, 'latin1'));
+    const held = new Held();
+    // lines before the piece being written: a worker numbers its piece's lines from 1
+    let line = countLf(Buffer.from(e.copyStmt!, 'latin1'));
     let waiting = false;
-    const send = async (bytes: Buffer, last: boolean) => {
-      const data = new Uint8Array(bytes.length); // an ArrayBuffer of its own, moved to the worker
-      data.set(bytes);
-      const job = pool.run({ dumpId: e.dumpId, data, firstLine: line, last, pack, level: outputLevel(h) });
+    const send = async (data: Uint8Array, last: boolean) => {
+      const job = pool.run({ dumpId: e.dumpId, data, last, pack, level });
       job.catch(() => {}); // a failure is thrown by the step below, in its turn; until then it is not unhandled
-      line += countLf(bytes);
       await order.then(async () => {
-        const r = await job;
+        let r: PieceResult;
+        try {
+          r = await job;
+        } catch (err) {
+          throw err instanceof AnonymiseError ? err.below(line) : err;
+        }
+        line += r.lines;
         mergeStats(stats, r.stats);
         await put(r);
       });
@@ -157,30 +219,25 @@ export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<
     for await (const chunk of input(e)) {
       if (o.signal?.aborted) throw o.signal.reason;
       held.push(chunk);
-      size += chunk.length;
       // waiting for the end of a long row: nothing to cut until a chunk brings a newline
-      if (size < pieceBytes || (waiting && chunk.indexOf(0x0a) === -1)) continue;
+      if (held.size < pieceBytes || (waiting && chunk.indexOf(0x0a) === -1)) continue;
       waiting = false;
-      let all = held.length === 1 ? held[0]! : Buffer.concat(held);
       for (;;) {
-        let cut = all.lastIndexOf(0x0a, pieceBytes - 1) + 1;
+        let cut = held.lastLf(pieceBytes) + 1;
         // a row longer than a piece: it goes whole, once its end is in hand (the rewriter bounds its length)
-        if (cut === 0) cut = all.indexOf(0x0a, pieceBytes) + 1;
+        if (cut === 0) cut = held.nextLf(pieceBytes) + 1;
         // the `\.` line and what follows it (a few newlines) stay in the last piece: never cut that close to the end
-        while (cut > 0 && all.length - cut < LAST_PIECE_TAIL) cut = cut >= 2 ? all.lastIndexOf(0x0a, cut - 2) + 1 : 0;
+        while (cut > 0 && held.size - cut < LAST_PIECE_TAIL) cut = cut >= 2 ? held.lastLf(cut - 1) + 1 : 0;
         if (cut === 0) {
-          if (all.length > maxLine + pieceBytes) throw new AnonymiseError('LIMIT', `a line is longer than ${maxLine} bytes (--max-line-bytes)`, { entry: entryName(e), table: entryTable(e) });
+          if (held.size > maxLine + pieceBytes) throw new AnonymiseError('LIMIT', `a line is longer than ${maxLine} bytes (--max-line-bytes)`, { entry: entryName(e), table: entryTable(e) });
           waiting = true;
           break;
         }
-        await send(all.subarray(0, cut), false);
-        all = all.subarray(cut);
-        if (all.length < pieceBytes) break;
+        await send(held.take(cut), false);
+        if (held.size < pieceBytes) break;
       }
-      held = all.length ? [all] : [];
-      size = all.length;
     }
-    await send(held.length === 1 ? held[0]! : Buffer.concat(held), true);
+    await send(held.take(held.size), true);
   };
 
   try {
@@ -203,7 +260,7 @@ export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<
             await order.then(() => new Promise<void>((resolve, reject) => file.end((err?: Error | null) => (err ? reject(err) : resolve()))).then(() => finished(e)));
             continue;
           }
-          await directoryEntry(a, a.format === ArchiveFormat.Custom ? a.reader : null, e, act, dest, tmp, rw, redirect, o.signal);
+          await directoryEntry(a, a.format === ArchiveFormat.Custom ? a.reader : null, e, act, dest, tmp, rw, redirect, level, o.signal);
           finished(e);
         }
         await order.drain();
@@ -280,7 +337,7 @@ export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<
         // this thread writes the entry itself: whatever the workers still hold goes out first
         await order.drain();
         offsets.set(e.dumpId, dest.count);
-        await customEntry(a, a.format === ArchiveFormat.Custom ? a.reader : null, e, act, dest, rw, redirect, o.signal);
+        await customEntry(a, a.format === ArchiveFormat.Custom ? a.reader : null, e, act, dest, rw, redirect, level, o.signal);
         finished(e);
       }
       await order.drain();
@@ -427,7 +484,7 @@ function outputEntry(e: TocEntry, a: Archive, format: ArchiveFormat): TocEntry {
 }
 
 /** One data entry of a directory archive written as a directory archive's file. */
-async function directoryEntry(a: Archive, r: ByteReader | null, e: TocEntry, act: DataAction, dest: string, dir: string, rw: DumpRewriter, redirect: Redirect, signal?: AbortSignal): Promise<void> {
+async function directoryEntry(a: Archive, r: ByteReader | null, e: TocEntry, act: DataAction, dest: string, dir: string, rw: DumpRewriter, redirect: Redirect, level: number, signal?: AbortSignal): Promise<void> {
   if (act.kind === 'copy') {
     // on libuv's pool: pieces that workers finish meanwhile are still written out
     await copyFile(dataFile(a, e), dest);
@@ -440,7 +497,7 @@ async function directoryEntry(a: Archive, r: ByteReader | null, e: TocEntry, act
         const name = `blob_${b.oid}.dat`;
         await writeDataFile(createWriteStream(join(dir, name + SUFFIX[a.header.compression]), { mode: 0o600 }), a.header, (async function* () {
           yield b.data;
-        })());
+        })(), level);
         list.push(`${b.oid} ${name}\n`);
       }
     }
@@ -449,11 +506,11 @@ async function directoryEntry(a: Archive, r: ByteReader | null, e: TocEntry, act
     return;
   }
   const input = r ? customData(r, a.header, e) : directoryData(a, e);
-  await writeDataFile(createWriteStream(dest, { mode: 0o600 }), a.header, rewrittenData(rw, redirect, e, input, signal));
+  await writeDataFile(createWriteStream(dest, { mode: 0o600 }), a.header, rewrittenData(rw, redirect, e, input, signal), level);
 }
 
 /** One data entry written as a custom archive's data block. */
-async function customEntry(a: Archive, r: ByteReader | null, e: TocEntry, act: DataAction, dest: Writable, rw: DumpRewriter, redirect: Redirect, signal?: AbortSignal): Promise<void> {
+async function customEntry(a: Archive, r: ByteReader | null, e: TocEntry, act: DataAction, dest: Writable, rw: DumpRewriter, redirect: Redirect, level: number, signal?: AbortSignal): Promise<void> {
   if (act.kind === 'copy' || (act.kind === 'blobs' && act.keep && r)) {
     for await (const c of rawBlock(r!, a.header, e)) await write(dest, c);
     return;
@@ -466,20 +523,20 @@ async function customEntry(a: Archive, r: ByteReader | null, e: TocEntry, act: D
       for await (const b of directoryBlobs(a, e)) {
         w.int(b.oid);
         await write(dest, w.take());
-        await writeBlobData(dest, a.header, b.data);
+        await writeBlobData(dest, a.header, b.data, level);
       }
     }
     await write(dest, w.int(0).take());
     return;
   }
   const input = r ? customData(r, a.header, e) : directoryData(a, e);
-  await writeCustomBlock(dest, a.header, e, rewrittenData(rw, redirect, e, input, signal));
+  await writeCustomBlock(dest, a.header, e, rewrittenData(rw, redirect, e, input, signal), level);
 }
 
 /** One large object's data as custom-archive chunks (compressed as the archive is), ending with its end marker. */
-async function writeBlobData(dest: Writable, h: ArchiveHeader, data: Buffer): Promise<void> {
+async function writeBlobData(dest: Writable, h: ArchiveHeader, data: Buffer, level: number): Promise<void> {
   const { deflateSync } = await import('node:zlib');
-  const body = h.compression === 'gzip' ? deflateSync(data) : data;
+  const body = h.compression === 'gzip' ? deflateSync(data, { level }) : data;
   const w = new ArchiveWriter(h.intSize, h.offSize);
   if (body.length) w.int(body.length).raw(body);
   await write(dest, w.int(0).take());

@@ -25,9 +25,9 @@ async function runPiece(job: PieceJob): Promise<Omit<Extract<WorkerReply, { ok: 
   const { rw, redirect, byId } = await ready;
   rw.stats.clear();
   const data = Buffer.from(job.data.buffer, job.data.byteOffset, job.data.byteLength);
-  const text = rewritePiece(rw, redirect, byId.get(job.dumpId)!, data, job.firstLine, job.last);
-  const { out, adler } = await packPiece(text, job.pack, job.level);
-  return { ok: true, out: own(out), length: text.length, adler, stats: [...rw.stats.values()] };
+  const { text, lines } = rewritePiece(rw, redirect, byId.get(job.dumpId)!, data, job.last);
+  const { out, adler } = packPiece(text, job.pack, job.level);
+  return { ok: true, out: own(out), length: text.length, adler, lines, stats: [...rw.stats.values()] };
 }
 
 /** Bytes in an ArrayBuffer of their own: a small Buffer lives in Node's shared pool, which must not be moved to another thread. */

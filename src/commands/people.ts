@@ -292,7 +292,8 @@ async function forgetWith(p: People, input: string, output: string, r: PeopleReq
     // is, and a pass over the archive's text that finds which change costs less than recompressing them
     const changing = await changingTables(p);
     const only: PlanOverlay = (table, columns, plan) => (changing.has(table) ? overlay(table, columns, plan) : plan);
-    result = await rewriteArchive(src.archive, { rules, rulesSource: {}, format, output, overlay: only, outsideIdentifiers, jobs: 1, signal: r.signal });
+    // backups kept for years: the tables forget changes are compressed as pg_dump's default does, size before speed
+    result = await rewriteArchive(src.archive, { rules, rulesSource: {}, format, output, overlay: only, outsideIdentifiers, jobs: 1, compressLevel: 6, signal: r.signal });
   } else {
     const form = sniff(readHead(input, 512));
     result = await writeAtomically(output, form !== null && 'gzip' in form, async (sink) => {
