@@ -10,7 +10,7 @@ import { adler32 } from './adler32.js';
 import { AnonymiseError } from '../errors.js';
 import type { DumpRewriter } from '../dump/rewriter.js';
 import type { CompiledRules } from '../rules/rule-compiler.js';
-import { ArchiveFormat, ArchiveWriter, BLK_DATA, entryName, entryTable, hasData, ownerStatement, text, type ArchiveHeader, type TocEntry } from './format.js';
+import { ArchiveFormat, ArchiveWriter, BLK_DATA, definitionSql, entryName, entryTable, hasData, ownerStatement, text, type ArchiveHeader, type TocEntry } from './format.js';
 
 /** The rewriter's output goes wherever the archive code points it: an entry's new text, its data, or nowhere. */
 export class Redirect {
@@ -40,6 +40,19 @@ function entryText(rw: DumpRewriter, out: Redirect, e: TocEntry, sql: string): s
   return written;
 }
 
+/**
+ * A BLOB METADATA entry (archive 1.16) judged as the `lo_create` statements pg_restore writes from it:
+ * kept as its list of OIDs when the policy lets them through as they are, emptied when it removes them;
+ * any other change has no form in such an entry, so the run stops.
+ */
+function blobMetadata(rw: DumpRewriter, out: Redirect, e: TocEntry, byId: ReadonlyMap<number, TocEntry>): string | null {
+  const sql = definitionSql(e, byId) ?? '';
+  const judged = entryText(rw, out, e, sql);
+  if (judged === sql) return e.defn;
+  if (!judged.trim()) return '';
+  throw new AnonymiseError('UNSUPPORTED', 'the policy would change the creation of these large objects, which a BLOB METADATA entry cannot hold', { entry: entryName(e) });
+}
+
 export interface TocResult {
   /** the TOC to write: entries the policy emptied are gone, the rest with their new text */
   toc: TocEntry[];
@@ -52,6 +65,7 @@ export interface TocResult {
  * the rules checked against the whole schema — all before a byte of output. Returns the TOC to write.
  */
 export function tocPass(rw: DumpRewriter, out: Redirect, rules: CompiledRules, toc: readonly TocEntry[], format: ArchiveFormat): TocResult {
+  const byId = new Map(toc.map((e) => [e.dumpId, e]));
   for (const e of toc) if (e.desc === 'TABLE DATA') rw.willFill(entryTable(e));
   const pseudonymise = rules.data.outside.roles === 'pseudonymise';
   const result: TocEntry[] = [];
@@ -60,7 +74,8 @@ export function tocPass(rw: DumpRewriter, out: Redirect, rules: CompiledRules, t
     const at = (err: unknown) => (err instanceof AnonymiseError ? err.at({ entry: entryName(e) }) : err);
     try {
       const next: TocEntry = { ...e };
-      if (e.defn) next.defn = entryText(rw, out, e, e.defn);
+      if (e.desc === 'BLOB METADATA') next.defn = blobMetadata(rw, out, e, byId);
+      else if (e.defn) next.defn = entryText(rw, out, e, e.defn);
       if (e.dropStmt) next.dropStmt = entryText(rw, out, e, e.dropStmt);
       // the owner is judged as the ALTER … OWNER TO pg_restore writes from it: a name that looks like an
       // e-mail address stops the run as in a plain dump, an object the policy drops loses its owner

@@ -336,13 +336,56 @@ const OWNED = new Set([
  * The object is named as pg_restore names it: from the drop statement (`DROP FUNCTION public.f(integer);`).
  */
 export function ownerStatement(e: TocEntry): string | null {
-  if (!e.owner || !e.desc || !OWNED.has(e.desc) || !e.dropStmt) return null;
   const quote = (s: string) => `"${s.replace(/"/g, '""')}"`;
+  // archive 1.16: one entry for many large objects, one ALTER for each (IssueCommandPerBlob)
+  if (e.desc === 'BLOB METADATA') return e.owner && e.dropStmt ? perBlob(e, 'ALTER LARGE OBJECT ', ` OWNER TO ${quote(e.owner)}`) : null;
+  if (!e.owner || !e.desc || !OWNED.has(e.desc) || !e.dropStmt) return null;
   let object: string | null;
   if (e.desc === 'BLOB') object = `LARGE OBJECT ${e.tag}`;
   else object = /^DROP\s+(.*?);?\s*$/s.exec(e.dropStmt)?.[1]?.replace(/\bIF\s+EXISTS\s+/i, '') ?? null;
   if (!object) return null;
   return `ALTER ${object.replace(/\s+CASCADE$/i, '')} OWNER TO ${quote(e.owner)};\n`;
+}
+
+/**
+ * The large objects a BLOB METADATA entry (archive 1.16, pg_dump 17+) stands for: its definition is
+ * their OIDs, one a line, not SQL. Anything else there is refused (it would be passed on unexamined).
+ */
+export function blobOids(e: TocEntry): string[] {
+  const defn = e.defn ?? '';
+  if (!/^(?:\d+\n)*$/.test(defn)) throw new AnonymiseError('BAD_INPUT', 'a BLOB METADATA entry whose definition is not a list of large-object OIDs (corrupt archive?)', { entry: entryName(e) });
+  return defn.split('\n').filter((o) => o);
+}
+
+/** `begin` OID `end`; for each large object of a BLOB METADATA entry, then a blank line (pg_backup_db.c, IssueCommandPerBlob). */
+function perBlob(e: TocEntry, begin: string, end: string): string {
+  return blobOids(e).map((oid) => `${begin}${oid}${end};\n`).join('') + '\n';
+}
+
+/**
+ * The SQL pg_restore writes for an entry's definition (held byte for byte), or null when it writes none:
+ * the definition itself, except for archive 1.16's large objects — a BLOB METADATA entry becomes one
+ * `lo_create` per large object, and a `LARGE OBJECTS` ACL entry's commands (written for the group's first
+ * object) are repeated for each object of the BLOB METADATA entry it depends on (IssueACLPerBlob).
+ */
+export function definitionSql(e: TocEntry, byId: ReadonlyMap<number, TocEntry>): string | null {
+  if (e.desc === 'BLOB METADATA') return perBlob(e, "SELECT pg_catalog.lo_create('", "')");
+  if (e.desc === 'ACL' && e.tag?.startsWith('LARGE OBJECTS') && e.defn) {
+    const blobs = byId.get(Number(e.deps[0]));
+    if (!blobs || blobs.desc !== 'BLOB METADATA') throw new AnonymiseError('BAD_INPUT', 'a LARGE OBJECTS ACL entry that depends on no BLOB METADATA entry (corrupt archive?)', { entry: entryName(e) });
+    let out = '';
+    // each command split around the OID after "LARGE OBJECT " (double-quoted role names skipped), then repeated per object
+    const command = /((?:[^";]|"[^"]*")*?LARGE OBJECT )\d+((?:[^";]|"[^"]*")*);\s*/gy;
+    let m: RegExpExecArray | null;
+    let at = 0;
+    while ((m = command.exec(e.defn)) !== null) {
+      out += perBlob(blobs, m[1]!, m[2]!);
+      at = command.lastIndex;
+    }
+    if (at !== e.defn.length) throw new AnonymiseError('BAD_INPUT', 'a LARGE OBJECTS ACL entry whose commands are not the ones pg_dump writes (corrupt archive?)', { entry: entryName(e) });
+    return out;
+  }
+  return e.defn && e.defn.length > 0 ? e.defn : null;
 }
 
 /** A TOC string (held byte for byte) as text, for names and messages. */

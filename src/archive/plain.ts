@@ -5,7 +5,7 @@
  * read in file order, which pg_dump writes in TOC order.
  */
 import { AnonymiseError } from '../errors.js';
-import { ArchiveFormat, badArchive, entryName, hasData, ownerStatement, restorePass, text, type TocEntry } from './format.js';
+import { ArchiveFormat, badArchive, definitionSql, entryName, hasData, ownerStatement, restorePass, text, type TocEntry } from './format.js';
 import { customBlobs, customData, directoryBlobs, directoryData, peekBlockId, supportedCompression, type Archive } from './reader.js';
 
 export interface PlainOptions {
@@ -33,6 +33,7 @@ export async function* archiveAsPlain(a: Archive, options: PlainOptions = {}): A
   yield enc('SET statement_timeout = 0;\nSET lock_timeout = 0;\nSET idle_in_transaction_session_timeout = 0;\n');
   for (const e of a.toc) if (special.has(e.desc ?? '') && e.defn) yield enc(e.defn);
   yield enc('SET check_function_bodies = false;\nSET xmloption = content;\nSET client_min_messages = warning;\nSET row_security = off;\n\n');
+  const byId = new Map(a.toc.map((e) => [e.dumpId, e]));
   for (const pass of [0, 1, 2] as const) {
     for (const e of a.toc) {
       if (restorePass(e) !== pass || special.has(e.desc ?? '')) continue;
@@ -41,8 +42,9 @@ export async function* archiveAsPlain(a: Archive, options: PlainOptions = {}): A
         yield* entryData(a, e);
         continue;
       }
+      const sql = definitionSql(e, byId);
       const owner = ownerStatement(e);
-      if (e.defn && e.defn.length > 0) yield enc(header(e, false) + e.defn + '\n' + (owner ? owner + '\n' : ''));
+      if (sql) yield enc(header(e, false) + sql + '\n' + (owner ? owner + '\n' : ''));
     }
   }
   if (a.reader && !(await a.reader.atEnd())) throw badArchive('the archive holds data blocks its TOC does not list (corrupt archive?)');
