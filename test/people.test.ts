@@ -232,6 +232,17 @@ describe('forget, more', () => {
     expect(psql(db, 'SELECT count(*) FROM wagtailcore_page').trim()).toBe(psql(SRC, 'SELECT count(*) FROM wagtailcore_page WHERE owner_id IS DISTINCT FROM 7').trim());
   });
 
+  it('find shows a reference nothing decides as undecided (forget stops there), not as a cascade', () => {
+    const r = cli(['find', '--json', '--where', JANE, plain]);
+    expect(r.status, r.stderr).toBe(0);
+    const found = JSON.parse(r.stdout.toString()) as { tables: { table: string; relations: { name: string; action: string }[] }[] };
+    const rel = found.tables.flatMap((t) => t.relations).find((x) => x.name === 'wagtailcore_page_owner_id_fkey');
+    expect(rel?.action).toBe('undecided');
+    const text = cli(['find', '--where', JANE, plain]);
+    expect(text.stdout.toString()).toMatch(/along wagtailcore_page_owner_id_fkey \(nothing says what to do: forget stops here unless --cascade/);
+    expect(text.stdout.toString()).toMatch(/refer \(forget removes them with --cascade\)/);
+  });
+
   it('stops when a set_null reference is NOT NULL', () => {
     const bad = join(dir, 'notnull.yaml');
     writeFileSync(bad, 'version: 1\nextends: [django, wagtail]\nrelations:\n  public.django_admin_log.user_id: { on_forget: set_null }\n  public.django_session.session_data: { references: public.users_user.id }\n');

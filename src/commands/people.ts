@@ -109,7 +109,7 @@ export interface FindResult {
     removed: number;
     /** rows that refer to them and would stay (their reference set to NULL, or kept) */
     referring: number;
-    /** per reference: rows that refer along it, and what forget does */
+    /** per reference: rows that refer along it, and what forget does (`undecided`: it stops there unless --cascade) */
     relations: { name: string; action: string; rows: number }[];
   }[];
   /** distinct identifiers taken from the matched rows (unique and personal values) */
@@ -168,7 +168,8 @@ export async function findPeople(path: string, r: PeopleRequest & { exportDir?: 
 
 function countRelation(t: FindResult['tables'][number], rel: Relation): void {
   let x = t.relations.find((y) => y.name === rel.name);
-  if (!x) t.relations.push((x = { name: rel.name, action: rel.action, rows: 0 }));
+  // find follows undecided references as --cascade would, and says so: forget itself stops at them
+  if (!x) t.relations.push((x = { name: rel.name, action: rel.undecided ? 'undecided' : rel.action, rows: 0 }));
   x.rows++;
 }
 
@@ -180,9 +181,11 @@ export function formatFind(r: FindResult): string {
     lines.push('', 'their rows, and rows that refer to them:');
     const w = Math.max(...r.tables.map((t) => t.table.length));
     for (const t of r.tables) {
-      const parts = [t.matched && `${t.matched} matched`, t.removed && `${t.removed} refer (forget removes them)`, t.referring && `${t.referring} refer (forget keeps them)`].filter(Boolean);
+      const undecided = t.relations.some((rel) => rel.action === 'undecided');
+      const parts = [t.matched && `${t.matched} matched`, t.removed && `${t.removed} refer (forget removes them${undecided ? ' with --cascade' : ''})`, t.referring && `${t.referring} refer (forget keeps them)`].filter(Boolean);
       lines.push(`  ${t.table.padEnd(w)}  ${String(t.matched + t.removed + t.referring).padStart(8)}  ${parts.join(', ')}`);
-      for (const rel of t.relations) lines.push(`  ${''.padEnd(w)}  ${''.padStart(8)}    ${rel.rows} along ${rel.name} (${rel.action.replace('_', ' ')})`);
+      for (const rel of t.relations)
+        lines.push(`  ${''.padEnd(w)}  ${''.padStart(8)}    ${rel.rows} along ${rel.name} (${rel.action === 'undecided' ? 'nothing says what to do: forget stops here unless --cascade, or on_forget in relations:' : rel.action.replace('_', ' ')})`);
     }
   }
   lines.push('', `identifiers taken from the matched rows: ${r.identifiers}`);

@@ -22,6 +22,8 @@ export interface Relation {
   onDelete: string;
   /** what forget does to a row that refers to a forgotten one */
   action: ForgetAction;
+  /** nothing decides (NO ACTION / RESTRICT, no on_forget): `action` is cascade only because it was asked (forget --cascade, or find showing what refers) */
+  undecided?: boolean;
   /** generic relation: the column holding the django_content_type id */
   contentType?: string;
   decode?: 'django_session';
@@ -36,8 +38,9 @@ export function relationsOf(schema: SchemaModel, rules: ReadonlyMap<string, Rela
     if (rule) declared.add(`${fk.table}.${fk.columns[0]}`);
     const onDelete = fk.onDelete.toUpperCase();
     let action: ForgetAction = rule?.onForget ?? fromOnDelete(onDelete);
-    if (action === 'undecided' && cascade) action = 'cascade';
-    out.push({ name: fk.name, table: fk.table, columns: fk.columns, references: fk.references, refColumns: fk.refColumns, onDelete, action });
+    const undecided = action === 'undecided';
+    if (undecided && cascade) action = 'cascade';
+    out.push({ name: fk.name, table: fk.table, columns: fk.columns, references: fk.references, refColumns: fk.refColumns, onDelete, action, ...(undecided ? { undecided } : {}) });
   }
   for (const [key, rule] of rules ?? []) {
     if (declared.has(key)) continue;
@@ -50,7 +53,8 @@ export function relationsOf(schema: SchemaModel, rules: ReadonlyMap<string, Rela
     if (rule.contentType && cols && !cols.includes(rule.contentType))
       throw new AnonymiseError('RULES', `relations: table ${rule.table} has no column ${rule.contentType} (content_type)`, rule.where);
     let action: ForgetAction = rule.onForget ?? 'undecided';
-    if (action === 'undecided' && cascade) action = 'cascade';
+    const undecided = action === 'undecided';
+    if (undecided && cascade) action = 'cascade';
     out.push({
       name: `relations: ${key}`,
       table: rule.table,
@@ -59,6 +63,7 @@ export function relationsOf(schema: SchemaModel, rules: ReadonlyMap<string, Rela
       refColumns: rule.references ? [rule.references.column] : [],
       onDelete: 'NO ACTION',
       action,
+      ...(undecided ? { undecided } : {}),
       contentType: rule.contentType,
       decode: rule.decode,
     });
