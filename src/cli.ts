@@ -88,6 +88,8 @@ async function run(input: string | undefined, flags: RunFlags, io: Io): Promise<
     io.stderr.write(`anonymise-dump: note: $${flags.secretEnv} is not set; pseudonyms use a random key and are consistent within this run only\n`);
   const overlay = data.subset?.length ? await subsetOverlay(input, data, rules, secret, flags, io) : undefined;
   const source = await openInput(input, io);
+  if (source.kind === 'archive' && source.archive.members && !flags.format)
+    throw new AnonymiseError('USAGE', 'a tar archive (pg_dump -Ft) is read but not written: choose the output with --format custom, directory or plain');
   const format = flags.format ?? (source.kind === 'plain' ? 'plain' : source.archive.format === ArchiveFormat.Custom ? 'custom' : 'directory');
   if (source.kind === 'plain' && format !== 'plain')
     throw new AnonymiseError('USAGE', `--format ${format} needs an archive as input (pg_dump -Fc or -Fd); a plain dump is written as a plain dump`);

@@ -26,7 +26,7 @@ let dir: string;
 let plainDigest: string;
 
 function cli(args: string[], input?: Buffer) {
-  const quiet = ['scan', 'check', 'init'].includes(args[0]!) ? [] : ['-q'];
+  const quiet = ['scan', 'check', 'init', 'find', 'forget'].includes(args[0]!) ? [] : ['-q'];
   const r = spawnSync(process.execPath, [BIN, ...quiet, ...args], { input, env: { ...process.env, ANONYMISE_DUMP_SECRET: KEY }, maxBuffer: 1 << 30 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr.toString() };
 }
@@ -125,6 +125,83 @@ describe.each([
     } else {
       expect(readFileSync(a).equals(readFileSync(b))).toBe(true);
     }
+  });
+});
+
+describe.each([
+  ['-Ft', ['-Ft']],
+  ['-Ft --inserts', ['-Ft', '--inserts']],
+])('a tar archive dumped with %s (read from its file, written as another format)', (name, args) => {
+  const slug = name.replace(/\W+/g, '_');
+  let input: string;
+  beforeAll(() => {
+    input = join(dir, `in_${slug}.tar`);
+    dumpTo(input, [...args]);
+  });
+
+  it.each(['custom', 'directory', 'plain'])('rewritten as %s restores and equals the plain path, table by table (large object included)', (format) => {
+    const out = join(dir, `tar_out_${slug}_${format}`);
+    const r = cli([...rulesArgs(), '--format', format, ...(format === 'plain' ? [] : ['-o', out]), input]);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const db = `arch_tar_${slug}_${format}`.toLowerCase();
+    const res = format === 'plain' ? restore(db, r.stdout) : pgRestore(db, out);
+    expect(res.stderr).toBe('');
+    expect(res.status).toBe(0);
+    expect(digest(db)).toBe(plainDigest);
+  });
+
+  it('is not written back as tar: without --format the run stops before anything is written', () => {
+    const out = join(dir, `tar_out_${slug}_none`);
+    const r = cli([...rulesArgs(), '-o', out, input]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/a tar archive \(pg_dump -Ft\) is read but not written: choose the output with --format/);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('check and scan read it', () => {
+    expect(cli(['check', ...rulesArgs(), input]).status).toBe(0);
+    const scan = cli(['scan', input]);
+    expect(scan.status).toBe(0);
+    expect(scan.stdout.toString()).toMatch(/public\.users_user\.email\s+\d+\s+[1-9]/);
+  });
+});
+
+describe('tar archives that are cut, on stdin, or given to forget', () => {
+  let input: string;
+  beforeAll(() => {
+    input = join(dir, 'bad.tar');
+    dumpTo(input, ['-Ft']);
+  });
+  // the last member (restore.sql) and the end blocks; a member cut in its middle; the end blocks alone
+  it.each([
+    ['inside its last members', (size: number) => size - 3000, /the tar archive ends inside its member|ends before its end blocks/],
+    ['in the middle', (size: number) => Math.floor(size / 2), /the tar archive ends inside its member|ends before its end blocks/],
+    ['at its end blocks', (size: number) => size - 1024, /ends before its end blocks \(truncated archive\?\)/],
+  ])('cut %s is refused with exit 3 and no output', (_name, at, message) => {
+    const cut = join(dir, `cut_${at(1e6)}.tar`);
+    copyFileSync(input, cut);
+    truncateSync(cut, at(statSync(input).size));
+    const out = join(dir, `cut_out_${at(1e6)}`);
+    const r = cli([...rulesArgs(), '--format', 'custom', '-o', out, cut]);
+    expect(r.status).toBe(3);
+    expect(r.stderr).toMatch(message);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('on stdin it is refused with the advice to give its path', () => {
+    const r = cli([...rulesArgs(), '--format', 'plain'], readFileSync(input));
+    expect(r.status).toBe(3);
+    expect(r.stderr).toMatch(/read from its file \(give its path\)/);
+    expect(r.stdout.length).toBe(0);
+  });
+
+  it('forget refuses it (it writes each dump back in its own format)', () => {
+    const out = join(dir, 'forget_tar');
+    const r = cli(['forget', '--where', 'users_user.email=alice.smith@gmail.com', ...rulesArgs(), '-o', out, input]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/is a tar archive \(pg_dump -Ft\), which forget cannot write back/);
+    expect(existsSync(out)).toBe(false);
   });
 });
 

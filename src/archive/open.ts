@@ -5,7 +5,7 @@
 import { statSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { MAGIC } from './format.js';
-import { openCustom, openDirectory, type Archive } from './reader.js';
+import { openCustom, openDirectory, openTar, type Archive } from './reader.js';
 import { archiveAsPlain, type PlainOptions } from './plain.js';
 import { coalesce, peek, readFileAhead, readHead } from '../io/input.js';
 
@@ -17,7 +17,11 @@ export type DumpSource =
 export async function openPath(path: string): Promise<DumpSource> {
   const st = statSync(path);
   if (st.isDirectory()) return { kind: 'archive', archive: await openDirectory(path), name: path };
-  if (readHead(path, MAGIC.length).equals(MAGIC)) return { kind: 'archive', archive: await openCustom(readFileAhead(path), path), size: st.size, name: path };
+  const head = readHead(path, 512);
+  if (head.subarray(0, MAGIC.length).equals(MAGIC)) return { kind: 'archive', archive: await openCustom(readFileAhead(path), path), size: st.size, name: path };
+  // pg_dump -Ft: a ustar archive whose first member is toc.dat
+  if (head.length === 512 && head.toString('latin1', 257, 262) === 'ustar' && head.toString('latin1', 0, 8) === 'toc.dat\0')
+    return { kind: 'archive', archive: await openTar(path), size: st.size, name: path };
   return { kind: 'plain', stream: readFileAhead(path), size: st.size, name: path };
 }
 

@@ -13,13 +13,14 @@ import { copyFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { AnonymiseError } from '../errors.js';
 import { DEFAULT_MAX_LINE_BYTES, DumpRewriter, type PlanOverlay, type RewriterOptions, type TableStats } from '../dump/rewriter.js';
 import type { CompiledRules } from '../rules/rule-compiler.js';
 import type { RulesSource, RewriteResult } from '../api.js';
 import { globMatcher } from './glob.js';
 import { ArchiveFormat, ArchiveWriter, BLK_BLOBS, BLK_DATA, OffsetFlag, entryName, entryTable, hasData, writeHeader, writeToc, type ArchiveHeader, type TocEntry } from './format.js';
-import { ByteReader, customBlobs, dataFile, directoryBlobs, directoryData, customData, peekBlockId, rawBlock, supportedCompression, type Archive } from './reader.js';
+import { ByteReader, customBlobs, dataFile, dataName, directoryBlobs, directoryData, customData, fileStream, peekBlockId, rawBlock, supportedCompression, type Archive } from './reader.js';
 import { DEFAULT_LEVEL, Redirect, dataAction, rewrittenData, tocPass, write, writeCustomBlock, writeDataFile, type DataAction } from './entries.js';
 import { LocalPieces, WorkerPool, type PieceResult, type PieceRunner } from './pool.js';
 import { adler32Combine } from './adler32.js';
@@ -419,7 +420,7 @@ function defaultJobs(a: Archive): number {
   if (a.path === null) return availableParallelism();
   let size = 0;
   try {
-    if (a.format === ArchiveFormat.Custom) size = statSync(a.path).size;
+    if (a.format === ArchiveFormat.Custom || a.members) size = statSync(a.path).size;
     else for (const f of readdirSync(a.path)) size += statSync(join(a.path, f)).size;
   } catch {
     return availableParallelism();
@@ -478,7 +479,8 @@ function tocBytes(h: ArchiveHeader, toc: TocEntry[], format: ArchiveFormat): Buf
 function outputEntry(e: TocEntry, a: Archive, format: ArchiveFormat): TocEntry {
   const data = hasData(e, a.format);
   if (format === ArchiveFormat.Custom) return { ...e, dataState: data ? OffsetFlag.NotSet : OffsetFlag.NoData, offset: 0, filename: null };
-  if (a.format === ArchiveFormat.Directory) return { ...e };
+  // a directory archive's entries name their files already (a tar archive's name `ID.dat` for large objects too)
+  if (a.format === ArchiveFormat.Directory && !a.members) return { ...e };
   let filename = '';
   if (data) filename = e.desc === 'BLOBS' ? (a.header.vmin >= 16 ? `blobs_${e.dumpId}.toc` : 'blobs.toc') : `${e.dumpId}.dat`;
   return { ...e, filename, dataState: OffsetFlag.NoData, offset: 0 };
@@ -488,7 +490,8 @@ function outputEntry(e: TocEntry, a: Archive, format: ArchiveFormat): TocEntry {
 async function directoryEntry(a: Archive, r: ByteReader | null, e: TocEntry, act: DataAction, dest: string, dir: string, rw: DumpRewriter, redirect: Redirect, level: number, signal?: AbortSignal): Promise<void> {
   if (act.kind === 'copy') {
     // on libuv's pool: pieces that workers finish meanwhile are still written out
-    await copyFile(dataFile(a, e), dest);
+    if (a.members) await pipeline(fileStream(a, dataName(a, e)), createWriteStream(dest, { mode: 0o600 }));
+    else await copyFile(dataFile(a, e), dest);
     return;
   }
   if (act.kind === 'blobs') {

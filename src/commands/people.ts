@@ -268,6 +268,12 @@ export interface ForgetReport {
  */
 export async function forgetDump(input: string, output: string, r: PeopleRequest & { signal?: AbortSignal }): Promise<ForgetReport> {
   const started = Date.now();
+  // forget writes each dump back in its own format, and a tar archive is read, never written
+  if (existsSync(input) && statSync(input).isFile()) {
+    const src = await openPath(input);
+    if (src.kind === 'archive' && src.archive.members)
+      throw new AnonymiseError('USAGE', `${input} is a tar archive (pg_dump -Ft), which forget cannot write back in its own format: use a custom (-Fc) or directory (-Fd) dump of the same data`);
+  }
   const p = people('forget', input, r);
   try {
     return await forgetWith(p, input, output, r, started);

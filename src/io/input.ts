@@ -20,7 +20,7 @@ export function sniff(head: Buffer): { gzip: true } | { refuse: string } | null 
   if (head.subarray(0, 5).toString('latin1') === 'PGDMP')
     return { refuse: `input is a pg_dump custom-format archive, not a plain SQL dump: ${ARCHIVE_ADVICE}` };
   if (head.length >= 262 && head.subarray(257, 262).toString('latin1') === 'ustar')
-    return { refuse: `input is a tar archive (pg_dump -Ft?), not a plain SQL dump: ${ARCHIVE_ADVICE}` };
+    return { refuse: `input is a tar archive that is not a pg_dump -Ft archive, or comes on stdin: a pg_dump tar archive is read from its file (give its path), or ${ARCHIVE_ADVICE}` };
   const magic = head.subarray(0, 6).toString('hex');
   if (magic.startsWith('28b52ffd')) return { refuse: 'input is zstd-compressed: decompress it first (zstd -dc DUMP | anonymise-dump …)' };
   if (magic.startsWith('04224d18')) return { refuse: 'input is lz4-compressed: decompress it first (lz4 -dc DUMP | anonymise-dump …)' };
