@@ -53,7 +53,7 @@ interface RunFlags {
   progress?: boolean;
   maxLineBytes: number;
   maxValueBytes: number;
-  format?: 'plain' | 'custom' | 'directory';
+  format?: 'plain' | 'custom' | 'directory' | 'tar';
   jobs?: number;
   compressLevel?: number;
   tables?: string[];
@@ -88,9 +88,7 @@ async function run(input: string | undefined, flags: RunFlags, io: Io): Promise<
     io.stderr.write(`anonymise-dump: note: $${flags.secretEnv} is not set; pseudonyms use a random key and are consistent within this run only\n`);
   const overlay = data.subset?.length ? await subsetOverlay(input, data, rules, secret, flags, io) : undefined;
   const source = await openInput(input, io);
-  if (source.kind === 'archive' && source.archive.members && !flags.format)
-    throw new AnonymiseError('USAGE', 'a tar archive (pg_dump -Ft) is read but not written: choose the output with --format custom, directory or plain');
-  const format = flags.format ?? (source.kind === 'plain' ? 'plain' : source.archive.format === ArchiveFormat.Custom ? 'custom' : 'directory');
+  const format = flags.format ?? (source.kind === 'plain' ? 'plain' : source.archive.members ? 'tar' : source.archive.format === ArchiveFormat.Custom ? 'custom' : 'directory');
   if (source.kind === 'plain' && format !== 'plain')
     throw new AnonymiseError('USAGE', `--format ${format} needs an archive as input (pg_dump -Fc or -Fd); a plain dump is written as a plain dump`);
   if (flags.tables?.length && format === 'plain') throw new AnonymiseError('USAGE', '--tables works on directory archives (pg_dump -Fd)');
@@ -210,7 +208,7 @@ async function run(input: string | undefined, flags: RunFlags, io: Io): Promise<
 async function runArchive(
   input: string | undefined,
   source: Extract<DumpSource, { kind: 'archive' }>,
-  format: 'custom' | 'directory',
+  format: 'custom' | 'directory' | 'tar',
   flags: RunFlags,
   secret: string | undefined,
   rules: ReturnType<typeof compileRules>,
@@ -219,6 +217,7 @@ async function runArchive(
 ): Promise<number> {
   if (flags.gzip) throw new AnonymiseError('USAGE', '--gzip is for plain output: an archive keeps its own compression');
   if (format === 'directory' && !flags.output) throw new AnonymiseError('USAGE', 'a directory archive is written with -o DIR');
+  if (format === 'tar' && !flags.output) throw new AnonymiseError('USAGE', 'a tar archive is written with -o FILE (its members are packed once written)');
   if (flags.output && format === 'custom') {
     const existing = statOrNull(flags.output);
     if (existing && !existing.isFile()) throw new AnonymiseError('USAGE', `-o ${flags.output} is not a regular file (a directory or device): give a file path, or leave -o out for stdout`);
@@ -566,7 +565,7 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
     .addOption(
       new Option('--max-value-bytes <n>', 'largest value a rule may read').default(DEFAULT_MAX_VALUE_BYTES).argParser(positiveInt('--max-value-bytes', 1024)),
     )
-    .addOption(new Option('--format <format>', 'output format (default: the input\'s)').choices(['plain', 'custom', 'directory']))
+    .addOption(new Option('--format <format>', 'output format (default: the input\'s)').choices(['plain', 'custom', 'directory', 'tar']))
     .addOption(new Option('--jobs <n>', 'worker threads for an archive\'s tables (default: the number of cores)').argParser(positiveInt('--jobs')))
     .addOption(
       new Option('--compress-level <n>', 'zlib level (1-9) of what this run compresses: --gzip output, an archive\'s rewritten data (default: 1, fast; 6 is pg_dump\'s)').argParser(levelInt),

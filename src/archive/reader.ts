@@ -3,11 +3,12 @@
  * archive's toc.dat, and the data behind each entry — a custom archive's data blocks, read in file
  * order as pg_restore reads a pipe or at their offsets, and a directory archive's data files.
  */
-import { closeSync, createReadStream, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { createGunzip, createInflate } from 'node:zlib';
 import { AnonymiseError } from '../errors.js';
+import { memberStream, readMember, tarMembers } from './tar.js';
 import {
   ArchiveFormat,
   BLK_BLOBS,
@@ -201,76 +202,13 @@ export async function openTar(path: string): Promise<Archive> {
   const members = tarMembers(path);
   const toc = members.get('toc.dat');
   if (!toc) throw new AnonymiseError('NOT_PLAIN_DUMP', `${path} is a tar archive without a toc.dat: not a pg_dump tar-format archive`);
-  const r = ByteReader.of(Readable.from([readRange(path, toc)]));
+  const r = ByteReader.of(Readable.from([readMember(path, toc)]));
   const { header, toc: entries } = await headerAndToc(r, 'toc.dat');
   if (header.format !== ArchiveFormat.Directory) throw badArchive('toc.dat says the archive is not in tar format');
   return { header, toc: entries, format: ArchiveFormat.Directory, reader: null, path, dataStart: 0, members };
 }
 
-/**
- * Where each member of a tar file lies: its 512-byte headers walked (POSIX ustar, as pg_dump writes it),
- * to the two zero blocks that end it. A member that runs past the end of the file, or no end blocks, is
- * a cut archive.
- */
-function tarMembers(path: string): Map<string, { offset: number; size: number }> {
-  const members = new Map<string, { offset: number; size: number }>();
-  const fd = openSync(path, 'r');
-  try {
-    const total = fstatSync(fd).size;
-    const head = Buffer.alloc(512);
-    for (let at = 0; ; ) {
-      if (at + 512 > total || readSync(fd, head, 0, 512, at) < 512) throw badArchive('the tar archive ends before its end blocks (truncated archive?)');
-      if (head.every((b) => b === 0)) return members;
-      let sum = 0;
-      for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 0x20 : head[i]!;
-      if (sum !== parseInt(head.toString('latin1', 148, 156).replace(/[\0 ]+$/, '').trim(), 8)) throw badArchive(`the tar archive has a damaged header at byte ${at} (corrupt archive?)`);
-      const name = cString(head, 345, 155) ? `${cString(head, 345, 155)}/${cString(head, 0, 100)}` : cString(head, 0, 100);
-      const size = tarSize(head);
-      const offset = at + 512;
-      if (offset + size > total) throw badArchive(`the tar archive ends inside its member ${isDataFileName(name) ? name : '(a member)'} (truncated archive?)`);
-      const type = head[156]!;
-      if (type === 0x30 || type === 0) members.set(name, { offset, size });
-      at = offset + Math.ceil(size / 512) * 512;
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function cString(b: Buffer, start: number, length: number): string {
-  const end = b.indexOf(0, start);
-  return b.toString('latin1', start, end === -1 || end > start + length ? start + length : end);
-}
-
-/** A member's size: octal digits, or (GNU, past 8 GiB) base-256 with the top bit set. */
-function tarSize(head: Buffer): number {
-  if (head[124]! & 0x80) {
-    let v = 0;
-    for (let i = 125; i < 136; i++) v = v * 256 + head[i]!;
-    return v;
-  }
-  const digits = head.toString('latin1', 124, 136).replace(/[\0 ]+$/, '').trim();
-  if (!/^[0-7]*$/.test(digits)) throw badArchive('the tar archive has a damaged header (corrupt archive?)');
-  return digits ? parseInt(digits, 8) : 0;
-}
-
-function readRange(path: string, m: { offset: number; size: number }): Buffer {
-  const fd = openSync(path, 'r');
-  try {
-    const b = Buffer.alloc(m.size);
-    let got = 0;
-    while (got < m.size) {
-      const n = readSync(fd, b, got, m.size - got, m.offset + got);
-      if (n === 0) throw badArchive('the tar archive changed or ends early (truncated archive?)');
-      got += n;
-    }
-    return b;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** The file holding a directory archive entry's data (or, in a tar archive, the member's name). */
+/** The file holding a directory archive entry's data (a tar archive's members are read through fileStream). */
 export function dataFile(a: Archive, e: TocEntry): string {
   return join(a.path!, e.filename! + SUFFIX[a.header.compression]);
 }
@@ -291,13 +229,13 @@ function blobList(a: Archive, e: TocEntry): string {
 
 /** A file of a directory or tar archive, read whole (small files: lists, large objects). */
 function readFile(a: Archive, name: string): Buffer {
-  return a.members ? readRange(a.path!, a.members.get(name)!) : readFileSync(join(a.path!, name));
+  return a.members ? readMember(a.path!, a.members.get(name)!) : readFileSync(join(a.path!, name));
 }
 
 /** A file of a directory or tar archive as a stream of its bytes. */
-export function fileStream(a: Archive, name: string): Readable {
+export function fileStream(a: Archive, name: string): AsyncIterable<Buffer> {
   const m = a.members?.get(name);
-  if (m) return m.size === 0 ? Readable.from([]) : createReadStream(a.path!, { start: m.offset, end: m.offset + m.size - 1, highWaterMark: 1 << 20 });
+  if (m) return memberStream(a.path!, m);
   return createReadStream(join(a.path!, name), { highWaterMark: 1 << 20 });
 }
 

@@ -8,7 +8,7 @@
  * Nothing is written before the whole TOC has passed and the rules have been checked against it; a
  * custom archive written to a file gets its data offsets, so that `pg_restore -j` and `-t` work on it.
  */
-import { closeSync, createWriteStream, existsSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, createWriteStream, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { copyFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -25,6 +25,7 @@ import { DEFAULT_LEVEL, Redirect, dataAction, rewrittenData, tocPass, write, wri
 import { LocalPieces, WorkerPool, type PieceResult, type PieceRunner } from './pool.js';
 import { adler32Combine } from './adler32.js';
 import { tempBeside } from '../io/input.js';
+import { writeTar } from './tar.js';
 
 export interface ArchiveRunOptions {
   rules: CompiledRules;
@@ -39,8 +40,8 @@ export interface ArchiveRunOptions {
   compressLevel?: number;
   /** directory archives: rewrite only the data of these tables (globs on schema.table); the rest is not written */
   tables?: string[];
-  format: 'custom' | 'directory';
-  /** custom: a file, or null for `stdout`; directory: the directory to create */
+  format: 'custom' | 'directory' | 'tar';
+  /** custom: a file, or null for `stdout`; directory: the directory to create; tar: a file */
   output: string | null;
   stdout?: Writable;
   signal?: AbortSignal;
@@ -163,9 +164,13 @@ const SUFFIX = { none: '', gzip: '.gz', lz4: '.lz4', zstd: '.zst' } as const;
 export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<RewriteResult> {
   supportedCompression(a.header.compression, 'the archive');
   const outFormat = o.format === 'custom' ? ArchiveFormat.Custom : ArchiveFormat.Directory;
-  if (o.tables?.length && (a.format !== ArchiveFormat.Directory || outFormat !== ArchiveFormat.Directory))
+  // tar: the files of a directory archive, packed once they are all written
+  const tarOut = o.format === 'tar';
+  if (o.tables?.length && (a.format !== ArchiveFormat.Directory || a.members || o.format !== 'directory'))
     throw new AnonymiseError('USAGE', '--tables works on directory archives written as directory archives (-Fd in, --format directory out)');
-  if (outFormat === ArchiveFormat.Directory && !o.output) throw new AnonymiseError('USAGE', 'a directory archive needs -o DIR');
+  if (outFormat === ArchiveFormat.Directory && !o.output) throw new AnonymiseError('USAGE', tarOut ? 'a tar archive is written with -o FILE' : 'a directory archive needs -o DIR');
+  // tar holds its data uncompressed: written from a tar archive, whose kept members are copied as they are
+  if (tarOut && !a.members) throw new AnonymiseError('USAGE', '--format tar is written from a tar archive only (tar data is uncompressed): choose custom or directory');
   const h = a.header;
   const redirect = new Redirect();
   const rw = new DumpRewriter({ rules: o.rules, archive: true, maxLineBytes: o.maxLineBytes, maxValueBytes: o.maxValueBytes, overlay: o.overlay, outsideIdentifiers: o.outsideIdentifiers }, redirect.sink);
@@ -175,7 +180,7 @@ export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<
   const chosen = o.tables?.length ? globMatcher(o.tables) : null;
   const selected = toc.filter((e) => hasData(e, a.format) && (!chosen || chosen(e.desc === 'BLOBS' ? 'pg_catalog.pg_largeobject' : entryTable(e))));
   const actions = new Map<number, DataAction>(selected.map((e) => [e.dumpId, dataAction(rw, e, same)]));
-  const outToc = toc.map((e) => outputEntry(e, a, outFormat));
+  const outToc = toc.map((e) => outputEntry(e, a, outFormat, tarOut));
   const outById = new Map(outToc.map((e) => [e.dumpId, e]));
 
   const jobs = o.overlay ? 1 : Math.max(1, o.jobs ?? defaultJobs(a));
@@ -244,7 +249,8 @@ export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<
   try {
     if (outFormat === ArchiveFormat.Directory) {
       const target = o.output!;
-      if (existsSync(target)) throw new AnonymiseError('USAGE', `-o ${target} exists: a directory archive is written to a new directory`);
+      if (tarOut ? statOrNull(target)?.isDirectory() : existsSync(target))
+        throw new AnonymiseError('USAGE', tarOut ? `-o ${target} is a directory: a tar archive is written to a file` : `-o ${target} exists: a directory archive is written to a new directory`);
       if (!existsSync(dirname(target))) throw new AnonymiseError('USAGE', `output directory does not exist: ${dirname(target)}`);
       const tmp = tempBeside(target);
       mkdirSync(tmp, { mode: 0o700 });
@@ -261,13 +267,25 @@ export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<
             await order.then(() => new Promise<void>((resolve, reject) => file.end((err?: Error | null) => (err ? reject(err) : resolve()))).then(() => finished(e)));
             continue;
           }
-          await directoryEntry(a, a.format === ArchiveFormat.Custom ? a.reader : null, e, act, dest, tmp, rw, redirect, level, o.signal);
+          await directoryEntry(a, a.format === ArchiveFormat.Custom ? a.reader : null, e, act, dest, tmp, rw, redirect, level, tarOut, o.signal);
           finished(e);
         }
         await order.drain();
         const head = new ArchiveWriter(h.intSize, h.offSize);
         writeHeader(head, h, outFormat);
         writeFileSync(join(tmp, 'toc.dat'), Buffer.concat([head.take(), tocBytes(h, outToc, outFormat)]), { mode: 0o600 });
+        if (tarOut) {
+          const packed = tempBeside(target);
+          try {
+            const bytesOut = await writeTar(tmp, tarMemberOrder(tmp, outToc, h), packed);
+            renameSync(packed, target);
+            rmSync(tmp, { recursive: true, force: true });
+            return result(rw, stats, bytesOut);
+          } catch (e) {
+            rmSync(packed, { force: true });
+            throw e;
+          }
+        }
         const bytesOut = readdirSync(tmp).reduce((n, f) => n + statSync(join(tmp, f)).size, 0);
         renameSync(tmp, target);
         return result(rw, stats, bytesOut);
@@ -475,19 +493,51 @@ function tocBytes(h: ArchiveHeader, toc: TocEntry[], format: ArchiveFormat): Buf
   return w.take();
 }
 
+/**
+ * pg_restore's order for a tar archive's members (it reads forward): toc.dat, then each data entry's file
+ * in TOC order — a BLOBS entry's large objects, in its list's order, then the list.
+ */
+function tarMemberOrder(dir: string, toc: readonly TocEntry[], h: ArchiveHeader): string[] {
+  const names = ['toc.dat'];
+  for (const e of toc) {
+    if (!e.filename) continue;
+    if (e.desc !== 'BLOBS') {
+      names.push(e.filename);
+      continue;
+    }
+    const list = blobListName(e, h);
+    for (const line of readFileSync(join(dir, list), 'latin1').split('\n')) if (line) names.push(line.split(' ')[1]!);
+    names.push(list);
+  }
+  return names;
+}
+
+/** A tar archive's file listing a BLOBS entry's large objects: `blobs_ID.toc` from archive 1.16 on, else `blobs.toc`. */
+function blobListName(e: TocEntry, h: ArchiveHeader): string {
+  return h.vmin >= 16 ? `blobs_${e.dumpId}.toc` : 'blobs.toc';
+}
+
+function statOrNull(path: string) {
+  try {
+    return statSync(path);
+  } catch {
+    return null;
+  }
+}
+
 /** An entry as the output format lists it: data offsets not yet known, or the data file's name. */
-function outputEntry(e: TocEntry, a: Archive, format: ArchiveFormat): TocEntry {
+function outputEntry(e: TocEntry, a: Archive, format: ArchiveFormat, tarOut: boolean): TocEntry {
   const data = hasData(e, a.format);
   if (format === ArchiveFormat.Custom) return { ...e, dataState: data ? OffsetFlag.NotSet : OffsetFlag.NoData, offset: 0, filename: null };
-  // a directory archive's entries name their files already (a tar archive's name `ID.dat` for large objects too)
-  if (a.format === ArchiveFormat.Directory && !a.members) return { ...e };
+  // a directory archive's entries name their files already, as a tar archive's do (`ID.dat`, large objects too) for a tar
+  if (a.format === ArchiveFormat.Directory && !a.members === !tarOut) return { ...e };
   let filename = '';
   if (data) filename = e.desc === 'BLOBS' ? (a.header.vmin >= 16 ? `blobs_${e.dumpId}.toc` : 'blobs.toc') : `${e.dumpId}.dat`;
   return { ...e, filename, dataState: OffsetFlag.NoData, offset: 0 };
 }
 
 /** One data entry of a directory archive written as a directory archive's file. */
-async function directoryEntry(a: Archive, r: ByteReader | null, e: TocEntry, act: DataAction, dest: string, dir: string, rw: DumpRewriter, redirect: Redirect, level: number, signal?: AbortSignal): Promise<void> {
+async function directoryEntry(a: Archive, r: ByteReader | null, e: TocEntry, act: DataAction, dest: string, dir: string, rw: DumpRewriter, redirect: Redirect, level: number, tarOut: boolean, signal?: AbortSignal): Promise<void> {
   if (act.kind === 'copy') {
     // on libuv's pool: pieces that workers finish meanwhile are still written out
     if (a.members) await pipeline(fileStream(a, dataName(a, e)), createWriteStream(dest, { mode: 0o600 }));
@@ -506,7 +556,7 @@ async function directoryEntry(a: Archive, r: ByteReader | null, e: TocEntry, act
       }
     }
     else if (r) for await (const _ of rawBlock(r, a.header, e)); // read past it
-    writeFileSync(join(dir, basename(dest).replace(/\.(gz|lz4|zst)$/, '')), list.join(''), { mode: 0o600 });
+    writeFileSync(join(dir, tarOut ? blobListName(e, a.header) : basename(dest).replace(/\.(gz|lz4|zst)$/, '')), list.join(''), { mode: 0o600 });
     return;
   }
   const input = r ? customData(r, a.header, e) : directoryData(a, e);

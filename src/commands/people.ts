@@ -268,12 +268,6 @@ export interface ForgetReport {
  */
 export async function forgetDump(input: string, output: string, r: PeopleRequest & { signal?: AbortSignal }): Promise<ForgetReport> {
   const started = Date.now();
-  // forget writes each dump back in its own format, and a tar archive is read, never written
-  if (existsSync(input) && statSync(input).isFile()) {
-    const src = await openPath(input);
-    if (src.kind === 'archive' && src.archive.members)
-      throw new AnonymiseError('USAGE', `${input} is a tar archive (pg_dump -Ft), which forget cannot write back in its own format: use a custom (-Fc) or directory (-Fd) dump of the same data`);
-  }
   const p = people('forget', input, r);
   try {
     return await forgetWith(p, input, output, r, started);
@@ -295,7 +289,7 @@ async function forgetWith(p: People, input: string, output: string, r: PeopleReq
   p.passes++;
   r.onPass?.(p.passes, 'all');
   if (src.kind === 'archive') {
-    const format = src.archive.format === ArchiveFormat.Custom ? 'custom' : 'directory';
+    const format = src.archive.members ? 'tar' : src.archive.format === ArchiveFormat.Custom ? 'custom' : 'directory';
     if (format === 'directory' && existsSync(output)) throw new AnonymiseError('USAGE', `-o ${output} exists: a directory archive is written to a new directory`);
     // an archive's table is rewritten only if it changes: the others' compressed data is copied as it
     // is, and a pass over the archive's text that finds which change costs less than recompressing them
