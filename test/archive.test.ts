@@ -222,6 +222,19 @@ describe('tar archives that are cut, on stdin, or forgotten in', () => {
     expect(existsSync(out)).toBe(false);
   });
 
+  it('a signal while the tar is packed leaves no output and no temporary file', async () => {
+    const rules = compileRules(await readRules({ files: [RULES, join(dir, 'lo.yaml')] }), KEY);
+    const source = await openPath(input);
+    if (source.kind !== 'archive') throw new Error('not an archive');
+    const where = mkdtempSync(join(tmpdir(), 'ad-tar-signal-'));
+    const out = join(where, 'out.tar');
+    const stop = new AbortController();
+    // every data entry written: the signal comes as the files are packed
+    const run = rewriteArchive(source.archive, { rules, rulesSource: { files: [RULES, join(dir, 'lo.yaml')] }, secret: KEY, format: 'tar', output: out, signal: stop.signal, onEntry: (done, total) => done === total && stop.abort(new Error('stopped')) });
+    await expect(run).rejects.toThrow('stopped');
+    expect(readdirSync(where)).toEqual([]);
+  });
+
   it('on stdin it is refused with the advice to give its path', () => {
     const r = cli([...rulesArgs(), '--format', 'plain'], readFileSync(input));
     expect(r.status).toBe(3);

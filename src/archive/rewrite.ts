@@ -277,7 +277,8 @@ export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<
         if (tarOut) {
           const packed = tempBeside(target);
           try {
-            const bytesOut = await writeTar(tmp, tarMemberOrder(tmp, outToc, h), packed);
+            const bytesOut = await writeTar(tmp, tarMemberOrder(tmp, outToc, h), packed, o.signal);
+            if (o.signal?.aborted) throw o.signal.reason;
             renameSync(packed, target);
             rmSync(tmp, { recursive: true, force: true });
             return result(rw, stats, bytesOut);

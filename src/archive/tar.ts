@@ -69,7 +69,7 @@ export function memberStream(path: string, m: Member): AsyncIterable<Buffer> {
  * Writes the files `names` of directory `dir`, in that order, as a tar file at `target` (created, mode
  * 0600): each a ustar header, its bytes, zero padding to the block; then the two end blocks.
  */
-export async function writeTar(dir: string, names: readonly string[], target: string): Promise<number> {
+export async function writeTar(dir: string, names: readonly string[], target: string, signal?: AbortSignal): Promise<number> {
   const fd = openSync(target, 'wx', 0o600);
   let at = 0;
   const put = (b: Buffer) => {
@@ -81,7 +81,11 @@ export async function writeTar(dir: string, names: readonly string[], target: st
     for (const name of names) {
       const size = statSync(join(dir, name)).size;
       put(header(name, size, mtime));
-      for await (const c of createReadStream(join(dir, name), { highWaterMark: 1 << 20 })) put(c as Buffer);
+      for await (const c of createReadStream(join(dir, name), { highWaterMark: 1 << 20 })) {
+        // a signal stops the packing too: the caller removes what was written
+        if (signal?.aborted) throw signal.reason;
+        put(c as Buffer);
+      }
       if (size % BLOCK) put(Buffer.alloc(BLOCK - (size % BLOCK)));
     }
     put(Buffer.alloc(2 * BLOCK));
