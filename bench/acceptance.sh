@@ -4,8 +4,8 @@
 #  - full rules: each form restores with ON_ERROR_STOP, kept tables equal the source, no source e-mail
 #    appears anywhere in the output, users_user.email stays unique, two runs with one secret agree,
 #    and the three forms give the same tables (the same pseudonyms);
-#  - -Fc and -Fd -j 2 archives, full rules: pg_restore -j 2 restores them, every table equals the plain
-#    path's, no source e-mail in them;
+#  - -Fc, -Fd -j 2 and -Ft archives, full rules, each written in its own format: pg_restore restores them
+#    (-j 2 but for tar), every table equals the plain path's, no source e-mail in them;
 #  - the council example rules restore too.
 # Usage: bench/acceptance.sh [SCALE]
 set -euo pipefail
@@ -63,19 +63,23 @@ for t in users_user wagtailforms_formsubmission recruitment_jobalertsubscription
 done
 ok "COPY, --inserts and --column-inserts give the same tables (same pseudonyms)"
 
-# archives (issue 14): -Fc and -Fd -j 2 of the corpus, full rules, restored with pg_restore -j 2 and equal
-# to the plain path table by table; the output's data holds no source e-mail
+# archives (issue 14): -Fc, -Fd -j 2 and -Ft of the corpus, full rules, restored with pg_restore (-j 2 but
+# for tar) and equal to the plain path table by table; the output's data holds no source e-mail
 [[ -s $DUMPS/custom.dump ]] || pg_dump -Fc -d "$SRC" -f "$DUMPS/custom.dump"
 [[ -s $DUMPS/dir/toc.dat ]] || { rm -rf "$DUMPS/dir"; pg_dump -Fd -j 2 -d "$SRC" -f "$DUMPS/dir"; }
 ALL=$(q "$SRC" "SELECT string_agg(tablename, ' ' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public'")
-for arch in custom dir; do
+[[ -s $DUMPS/tar.tar ]] || pg_dump -Ft -d "$SRC" -f "$DUMPS/tar.tar"
+for arch in custom dir tar; do
   out=$WORK/full-$arch; rm -rf "$out"
-  $BIN -r bench/rules-full.yaml --jobs 2 -o "$out" "$DUMPS/$([[ $arch == custom ]] && echo custom.dump || echo dir)"
+  case $arch in custom) in=$DUMPS/custom.dump ;; dir) in=$DUMPS/dir ;; tar) in=$DUMPS/tar.tar ;; esac
+  $BIN -r bench/rules-full.yaml --jobs 2 -o "$out" "$in"
   db=acc_$arch
   q postgres "DROP DATABASE IF EXISTS $db" >/dev/null
   q postgres "CREATE DATABASE $db TEMPLATE template0 ENCODING 'UTF8' LOCALE 'C'" >/dev/null
-  pg_restore -j 2 --exit-on-error -d "$db" "$out" 2>"$WORK/restore.err" || { cat "$WORK/restore.err" >&2; fail "$arch archive: pg_restore -j 2 failed"; }
-  ok "$arch archive: restores with pg_restore -j 2 --exit-on-error"
+  # pg_restore restores a tar archive with one job only
+  jobs=$([[ $arch == tar ]] && echo 1 || echo 2)
+  pg_restore -j $jobs --exit-on-error -d "$db" "$out" 2>"$WORK/restore.err" || { cat "$WORK/restore.err" >&2; fail "$arch archive: pg_restore -j $jobs failed"; }
+  ok "$arch archive: restores with pg_restore -j $jobs --exit-on-error"
   for t in $ALL; do [[ $(fingerprint acc_plain "$t") == $(fingerprint "$db" "$t") ]] || fail "$arch archive: table $t differs from the plain path"; done
   ok "$arch archive: every table equals the plain path's"
   if pg_restore -f - "$out" | grep -qF -f "$WORK/emails.txt"; then fail "$arch archive: a source e-mail address appears in the output"; fi

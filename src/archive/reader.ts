@@ -210,7 +210,7 @@ export async function openTar(path: string): Promise<Archive> {
 
 /** The file holding a directory archive entry's data (a tar archive's members are read through fileStream). */
 export function dataFile(a: Archive, e: TocEntry): string {
-  return join(a.path!, e.filename! + SUFFIX[a.header.compression]);
+  return join(a.path!, dataName(a, e));
 }
 
 /** Whether a directory or tar archive holds the file `name` (relative: `3345.dat.gz`, `blobs.toc`). */
