@@ -218,6 +218,8 @@ async function runArchive(
   if (flags.gzip) throw new AnonymiseError('USAGE', '--gzip is for plain output: an archive keeps its own compression');
   if (format === 'directory' && !flags.output) throw new AnonymiseError('USAGE', 'a directory archive is written with -o DIR');
   if (format === 'tar' && !flags.output) throw new AnonymiseError('USAGE', 'a tar archive is written with -o FILE (its members are packed once written)');
+  if (flags.compressLevel !== undefined && (format === 'tar' || source.archive.header.compression === 'none'))
+    throw new AnonymiseError('USAGE', '--compress-level sets the level of an archive\'s compressed data: this archive\'s data is not compressed (tar, or dumped with -Z 0)');
   if (flags.output && format === 'custom') {
     const existing = statOrNull(flags.output);
     if (existing && !existing.isFile()) throw new AnonymiseError('USAGE', `-o ${flags.output} is not a regular file (a directory or device): give a file path, or leave -o out for stdout`);

@@ -308,13 +308,17 @@ describe('--compress-level', () => {
     [['--compress-level', '0'], /--compress-level must be an integer from 1 to 9/],
     [['--compress-level', '10'], /--compress-level must be an integer from 1 to 9/],
     [['--compress-level', '6', '--format', 'plain'], /this plain output is not compressed/],
+    [['--compress-level', '6', '-Z0'], /this archive's data is not compressed/],
   ])('%j is refused with exit 2 and nothing written', (args, message) => {
-    const input = join(dir, 'level_bad.dump');
-    if (!existsSync(input)) dumpTo(input, ['-Fc']);
-    const r = cli([...rulesArgs(), ...args, input]);
+    // -Z0: the same archive uncompressed (not an option of ours: it picks the input)
+    const z0 = args.includes('-Z0');
+    const input = join(dir, z0 ? 'level_bad_z0.dump' : 'level_bad.dump');
+    if (!existsSync(input)) dumpTo(input, z0 ? ['-Fc', '-Z', '0'] : ['-Fc']);
+    const r = cli([...rulesArgs(), ...args.filter((a) => a !== '-Z0'), '-o', join(dir, 'level_bad_out'), input]);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(message);
     expect(r.stdout.length).toBe(0);
+    expect(existsSync(join(dir, 'level_bad_out'))).toBe(false);
   });
 });
 
