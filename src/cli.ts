@@ -15,7 +15,7 @@ import { buildReport, humanSummary } from './commands/summary.js';
 import { DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_VALUE_BYTES, type DumpRewriter, type PlanOverlay } from './dump/rewriter.js';
 import { PII_KINDS, foundAny, formatScan, scanDump, type PiiKind } from './commands/scan.js';
 import { draftRules } from './commands/init.js';
-import { readStdinAhead, tempBeside } from './io/input.js';
+import { readStdinAhead, statOrNull, tempBeside } from './io/input.js';
 import { openPath, openStream, plainBytes, type DumpSource } from './archive/open.js';
 import { rewriteArchive } from './archive/rewrite.js';
 import { DEFAULT_LEVEL } from './archive/entries.js';
@@ -385,14 +385,6 @@ function signalStatus(sig: NodeJS.Signals): number {
 function systemError(e: NodeJS.ErrnoException): string {
   const what = e.syscall === 'write' || e.syscall === 'writev' ? 'write the output' : e.syscall;
   return `cannot ${what} (${e.code}${e.code === 'ENOSPC' ? ': no space left on the device' : ''})`;
-}
-
-function statOrNull(path: string): Stats | null {
-  try {
-    return statSync(path);
-  } catch {
-    return null;
-  }
 }
 
 /**

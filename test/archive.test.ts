@@ -64,6 +64,20 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const rulesArgs = () => ['-r', RULES, '-r', join(dir, 'lo.yaml')];
 
+/** An uncompressed -Fd dump whose users_user rows at these indexes lose a field (their first tab); its entry's dump id. */
+function damagedUsers(name: string, rowIndexes: number[]): { damaged: string; id: string } {
+  const damaged = join(dir, name);
+  dumpTo(damaged, ['-Fd', '-Z', '0']);
+  const list = spawnSync(bin('pg_restore'), ['-l', damaged], { encoding: 'utf8' }).stdout;
+  const id = /^(\d+); \d+ \d+ TABLE DATA public users_user /m.exec(list)![1]!;
+  const file = join(damaged, `${id}.dat`);
+  const rows = readFileSync(file, 'latin1').split('\n');
+  expect(rows.length).toBeGreaterThan(Math.max(...rowIndexes) + 2);
+  for (const i of rowIndexes) rows[i] = rows[i]!.replace('\t', ' ');
+  writeFileSync(file, rows.join('\n'), 'latin1');
+  return { damaged, id };
+}
+
 describe.each([
   ['-Fc', ['-Fc'], 'custom'],
   ['-Fc -Z 0', ['-Fc', '-Z', '0'], 'custom'],
@@ -326,15 +340,7 @@ describe('a damaged row in a later piece', () => {
   // pieces of one row: the damaged rows are in different pieces, rewritten by different workers, and the
   // one further on may fail first; the run names the first in the input, at its line in the entry
   it.each([1, 2])('--jobs %i names the first damaged row of the entry at its line, with no output', async (jobs) => {
-    const damaged = join(dir, `damaged_pieces_${jobs}.dir`);
-    dumpTo(damaged, ['-Fd', '-Z', '0']);
-    const list = spawnSync(bin('pg_restore'), ['-l', damaged], { encoding: 'utf8' }).stdout;
-    const id = /^(\d+); \d+ \d+ TABLE DATA public users_user /m.exec(list)![1];
-    const file = join(damaged, `${id}.dat`);
-    const rows = readFileSync(file, 'latin1').split('\n');
-    expect(rows.length).toBeGreaterThan(6);
-    for (const i of [4, 2]) rows[i] = rows[i]!.replace('\t', ' '); // rows 3 and 5 lose a field
-    writeFileSync(file, rows.join('\n'), 'latin1');
+    const { damaged, id } = damagedUsers(`damaged_pieces_${jobs}.dir`, [4, 2]); // rows 3 and 5 lose a field
     const rules = compileRules(await readRules({ files: [RULES, join(dir, 'lo.yaml')] }), KEY);
     const source = await openPath(damaged);
     if (source.kind !== 'archive') throw new Error('not an archive');
@@ -462,14 +468,8 @@ describe('fail closed: nothing written, exit 3 or 1, the entry named', () => {
   });
 
   it.each([1, 2])('a damaged row in a piece stops the run (--jobs %i), naming the entry and its line', (jobs) => {
-    const damaged = join(dir, `damaged_${jobs}.dir`);
-    dumpTo(damaged, ['-Fd', '-Z', '0']);
-    const list = spawnSync(bin('pg_restore'), ['-l', damaged], { encoding: 'utf8' }).stdout;
-    const id = /^(\d+); \d+ \d+ TABLE DATA public users_user /m.exec(list)![1];
-    const file = join(damaged, `${id}.dat`);
-    const rows = readFileSync(file, 'latin1').split('\n');
-    rows[2] = rows[2]!.replace('\t', ' '); // the third row (line 4 of the entry, after its COPY statement) loses a field
-    writeFileSync(file, rows.join('\n'), 'latin1');
+    // the third row (line 4 of the entry, after its COPY statement) loses a field
+    const { damaged, id } = damagedUsers(`damaged_${jobs}.dir`, [2]);
     const out = join(dir, `damaged_out_${jobs}`);
     const r = cli([...rulesArgs(), '--jobs', String(jobs), '-o', out, damaged]);
     expect(r.status).toBe(3);

@@ -9,6 +9,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { pgDump } from '@electric-sql/pglite-tools/pg_dump';
 import { compileRules, readRules, rewriteBuffer } from '../src/api.js';
 import { scanDump } from '../src/commands/scan.js';
+import { withoutMetaCommands } from './support/pg18-dump.js';
 
 const SOURCE = `
 CREATE TABLE users (id int PRIMARY KEY, email text NOT NULL, phone text, city text);
@@ -66,7 +67,7 @@ describe('pg_dump 18 --statistics', () => {
     expect(result.outside.statisticsDropped).toBeGreaterThanOrEqual(2); // audit's relation and column statistics
 
     const target = await PGlite.create();
-    await target.exec(text.replace(/^\\(un)?restrict .*$/gm, ''));
+    await target.exec(withoutMetaCommands(text));
     const rows = await target.query<{ n: number }>('SELECT count(*)::int AS n FROM public.users');
     expect(rows.rows[0]!.n).toBe(50);
     const kept = await target.query<{ v: string | null }>("SELECT most_common_vals::text AS v FROM pg_stats WHERE tablename = 'users' AND attname = 'city'");

@@ -32,6 +32,14 @@ function rules(name: string, body: string): string {
 
 const n = (db: string, sql: string) => Number(psql(db, sql).trim());
 
+/** The plain dump through the rules `body` (a subset), restored into `db`: both must succeed. */
+function restoredSubset(name: string, body: string, db: string): void {
+  const r = cli(['-r', rules(name, body), plain]);
+  expect(r.status, r.stderr).toBe(0);
+  const rr = restore(db, r.stdout);
+  expect(rr.status, rr.stderr).toBe(0);
+}
+
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'ad-subset-'));
   createDb(SRC);
@@ -45,11 +53,8 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('subsets', () => {
   it('staff users and, with parents_and_children, everything that refers to them, with every row they need', () => {
-    const r = cli(['-r', rules('staff', 'subset:\n  - { table: public.users_user, where: { is_staff: [true] } }\nsubset_follow: parents_and_children\n'), plain]);
-    expect(r.status, r.stderr).toBe(0);
     const db = 'subset_staff';
-    const rr = restore(db, r.stdout);
-    expect(rr.status, rr.stderr).toBe(0);
+    restoredSubset('staff', 'subset:\n  - { table: public.users_user, where: { is_staff: [true] } }\nsubset_follow: parents_and_children\n', db);
     const staff = 'SELECT id FROM users_user WHERE is_staff';
     // every child of a staff user is there, as in the source
     for (const [table, col] of [['django_admin_log', 'user_id'], ['b_profile', 'user_id'], ['wagtailcore_page', 'owner_id'], ['d_upload', 'uploaded_by_id'], ['e_activity', 'user_id']])
@@ -67,11 +72,8 @@ describe('subsets', () => {
   });
 
   it('parents only: seed comments bring their authors and the comments they reply to, nothing else', () => {
-    const r = cli(['-r', rules('replies', 'subset:\n  - { table: public.c_comment, where: { user_id: [2] } }\n'), plain]);
-    expect(r.status, r.stderr).toBe(0);
     const db = 'subset_parents';
-    const rr = restore(db, r.stdout);
-    expect(rr.status, rr.stderr).toBe(0);
+    restoredSubset('replies', 'subset:\n  - { table: public.c_comment, where: { user_id: [2] } }\n', db);
     const want = n(SRC, 'WITH RECURSIVE k AS (SELECT id, parent_id FROM c_comment WHERE user_id = 2 UNION SELECT c.id, c.parent_id FROM c_comment c JOIN k ON c.id = k.parent_id) SELECT count(*) FROM k');
     expect(n(db, 'SELECT count(*) FROM c_comment')).toBe(want);
     expect(n(db, 'SELECT count(*) FROM users_user')).toBe(n(db, 'SELECT count(DISTINCT user_id) FROM c_comment'));

@@ -15,7 +15,7 @@ import { basename, dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AnonymiseError } from '../errors.js';
-import { DEFAULT_MAX_LINE_BYTES, DumpRewriter, type PlanOverlay, type RewriterOptions, type TableStats } from '../dump/rewriter.js';
+import { DEFAULT_MAX_LINE_BYTES, DumpRewriter, countLf, type PlanOverlay, type RewriterOptions, type TableStats } from '../dump/rewriter.js';
 import type { CompiledRules } from '../rules/rule-compiler.js';
 import type { RulesSource, RewriteResult } from '../api.js';
 import { globMatcher } from './glob.js';
@@ -24,7 +24,7 @@ import { ByteReader, customBlobs, dataFile, dataName, directoryBlobs, directoryD
 import { DEFAULT_LEVEL, Redirect, dataAction, rewrittenData, tocPass, write, writeCustomBlock, writeDataFile, type DataAction } from './entries.js';
 import { LocalPieces, WorkerPool, type PieceResult, type PieceRunner } from './pool.js';
 import { adler32Combine } from './adler32.js';
-import { tempBeside } from '../io/input.js';
+import { statOrNull, tempBeside } from '../io/input.js';
 import { writeTar } from './tar.js';
 
 export interface ArchiveRunOptions {
@@ -203,7 +203,8 @@ export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<
   const pieces = async (e: TocEntry, pack: 'gzip' | 'deflate' | 'none', put: (r: PieceResult) => Promise<void>) => {
     const held = new Held();
     // lines before the piece being written: a worker numbers its piece's lines from 1
-    let line = countLf(Buffer.from(e.copyStmt!, 'latin1'));
+    const copyStmt = Buffer.from(e.copyStmt!, 'latin1');
+    let line = countLf(copyStmt, 0, copyStmt.length);
     let waiting = false;
     const send = async (data: Uint8Array, last: boolean) => {
       const job = pool.run({ dumpId: e.dumpId, data, last, pack, level });
@@ -448,11 +449,6 @@ function defaultJobs(a: Archive): number {
 }
 const SMALL_ARCHIVE_BYTES = 32 * 1024 * 1024;
 
-function countLf(b: Buffer): number {
-  let n = 0;
-  for (let i = b.indexOf(0x0a); i !== -1; i = b.indexOf(0x0a, i + 1)) n++;
-  return n;
-}
 
 /** What a worker needs to build the same engine state: the archive's TOC, the rules, the key, the limits. */
 function workerSetup(a: Archive, o: ArchiveRunOptions) {
@@ -513,17 +509,9 @@ function tarMemberOrder(dir: string, toc: readonly TocEntry[], h: ArchiveHeader)
   return names;
 }
 
-/** A tar archive's file listing a BLOBS entry's large objects: `blobs_ID.toc` from archive 1.16 on, else `blobs.toc`. */
+/** The file listing a BLOBS entry's large objects, in a directory or tar archive: `blobs_ID.toc` from archive 1.16 on, else `blobs.toc`. */
 function blobListName(e: TocEntry, h: ArchiveHeader): string {
   return h.vmin >= 16 ? `blobs_${e.dumpId}.toc` : 'blobs.toc';
-}
-
-function statOrNull(path: string) {
-  try {
-    return statSync(path);
-  } catch {
-    return null;
-  }
 }
 
 /** An entry as the output format lists it: data offsets not yet known, or the data file's name. */
@@ -533,7 +521,7 @@ function outputEntry(e: TocEntry, a: Archive, format: ArchiveFormat, tarOut: boo
   // a directory archive's entries name their files already, as a tar archive's do (`ID.dat`, large objects too) for a tar
   if (a.format === ArchiveFormat.Directory && !a.members === !tarOut) return { ...e };
   let filename = '';
-  if (data) filename = e.desc === 'BLOBS' ? (a.header.vmin >= 16 ? `blobs_${e.dumpId}.toc` : 'blobs.toc') : `${e.dumpId}.dat`;
+  if (data) filename = e.desc === 'BLOBS' ? blobListName(e, a.header) : `${e.dumpId}.dat`;
   return { ...e, filename, dataState: OffsetFlag.NoData, offset: 0 };
 }
 

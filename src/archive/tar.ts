@@ -6,7 +6,7 @@
  */
 import { closeSync, createReadStream, fstatSync, openSync, readSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { badArchive, isDataFileName } from './format.js';
+import { badArchive } from './format.js';
 
 export interface Member {
   offset: number;
@@ -34,7 +34,8 @@ export function tarMembers(path: string): Map<string, Member> {
       const name = prefix ? `${prefix}/${field(head, 0, 100)}` : field(head, 0, 100);
       const size = memberSize(head);
       const offset = at + BLOCK;
-      if (offset + size > total) throw badArchive(`the tar archive ends inside its member ${isDataFileName(name) ? name : '(a member)'} (truncated archive?)`);
+      // the member is named by its place only: a crafted tar's member names are text from outside
+      if (offset + size > total) throw badArchive(`the tar archive ends inside its member at byte ${at} (truncated archive?)`);
       // regular files only ('0', or NUL in old archives); pg_dump writes nothing else
       if (head[156] === 0x30 || head[156] === 0) members.set(name, { offset, size });
       at = offset + Math.ceil(size / BLOCK) * BLOCK;

@@ -1257,7 +1257,8 @@ function hasComment(buf: Buffer, start: number, code: number): boolean {
   return prefix.includes('--', 0, 'latin1') || prefix.includes('/*', 0, 'latin1');
 }
 
-function countLf(buf: Buffer, start: number, end: number): number {
+/** Newlines in `buf[start..end)`. */
+export function countLf(buf: Buffer, start: number, end: number): number {
   let n = 0;
   let i = buf.indexOf(LF, start);
   while (i !== -1 && i < end) {

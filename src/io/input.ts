@@ -2,7 +2,7 @@
  * Input sniffing: a plain dump passes as it is, gzip is inflated, and every other container is
  * refused with a message that says what to do instead.
  */
-import { closeSync, openSync, read, readSync } from 'node:fs';
+import { closeSync, openSync, read, readSync, statSync, type Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { open } from 'node:fs/promises';
@@ -177,4 +177,13 @@ export function readHead(path: string, n: number): Buffer {
 /** A fresh temporary name beside `target`, in its directory (so that a rename onto it is atomic). */
 export function tempBeside(target: string): string {
   return join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+}
+
+/** A path's stat, or null when nothing is there. */
+export function statOrNull(path: string): Stats | null {
+  try {
+    return statSync(path);
+  } catch {
+    return null;
+  }
 }
