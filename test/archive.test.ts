@@ -249,6 +249,20 @@ describe('tar archives that are cut, on stdin, or forgotten in', () => {
     expect(readdirSync(where)).toEqual([]);
   });
 
+  it('a member pg_dump does not write is refused, without its name, and nothing written', () => {
+    const altered = join(dir, 'altered.tar');
+    copyFileSync(input, altered);
+    writeFileSync(join(dir, 'jane.doe-notes.txt'), 'jane.doe@example.org\n');
+    const t = spawnSync('tar', ['-rf', altered, '-C', dir, 'jane.doe-notes.txt']);
+    expect(t.status, t.stderr.toString()).toBe(0);
+    const out = join(dir, 'altered_out');
+    const r = cli([...rulesArgs(), '--format', 'custom', '-o', out, altered]);
+    expect(r.status).toBe(3);
+    expect(r.stderr).toMatch(/the tar archive holds a member pg_dump does not write/);
+    expect(r.stderr).not.toMatch(/jane/);
+    expect(existsSync(out)).toBe(false);
+  });
+
   it('on stdin it is refused with the advice to give its path', () => {
     const r = cli([...rulesArgs(), '--format', 'plain'], readFileSync(input));
     expect(r.status).toBe(3);

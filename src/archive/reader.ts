@@ -205,6 +205,11 @@ export async function openTar(path: string): Promise<Archive> {
   const r = ByteReader.of(Readable.from([readMember(path, toc)]));
   const { header, toc: entries } = await headerAndToc(r, 'toc.dat');
   if (header.format !== ArchiveFormat.Directory) throw badArchive('toc.dat says the archive is not in tar format');
+  // as a custom archive's unlisted data block is: a member pg_dump would not have written is never passed
+  // over unread — the archive is refused (its name is not printed: it is text from outside)
+  const known = new Set(entries.flatMap((e) => (e.filename ? [e.filename] : [])));
+  const expected = (name: string) => known.has(name) || name === 'toc.dat' || name === 'restore.sql' || /^blobs(?:_\d+)?\.toc$|^blob_\d+\.dat$/.test(name);
+  if ([...members.keys()].some((name) => !expected(name))) throw badArchive('the tar archive holds a member pg_dump does not write (not a pg_dump tar archive, or altered)');
   return { header, toc: entries, format: ArchiveFormat.Directory, reader: null, path, dataStart: 0, members };
 }
 
