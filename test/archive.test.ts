@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
-import { compileRules, readRules, rewriteBuffer } from '../src/api.js';
+import { compileRules, readRules, rewriteBuffer } from '../src/engine/run.js';
 import { openPath } from '../src/archive/open.js';
 import { rewriteArchive } from '../src/archive/rewrite.js';
 import { createDb, pgDump, pgEnv, pgRestore, psql, restore } from './support/db.js';

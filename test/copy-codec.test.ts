@@ -53,7 +53,7 @@ describe('COPY text codec', () => {
 
 describe('COPY escapes read by character (SJIS, BIG5, GBK, UHC, GB18030)', () => {
   it.each(['SJIS', 'BIG5', 'GBK', 'UHC', 'GB18030'])('%s: unescape(escape(bytes)) === bytes, a 0x5c trail byte never an escape', async (name) => {
-    const { codecFor } = await import('../src/dump/encoding.js');
+    const { codecFor } = await import('../src/text/encoding.js');
     const { escapeInto, escapedLength, unescapeField } = await import('../src/dump/copy-codec.js');
     const codec = codecFor(name);
     if ('unsupported' in codec) throw new Error(name);

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
-import { compileRules, readRules, rewriteBuffer } from '../src/api.js';
+import { compileRules, readRules, rewriteBuffer } from '../src/engine/run.js';
 import { connectTarget } from '../src/dump/rewriter.js';
 import { AnonymiseError } from '../src/errors.js';
 import { createDb, pgEnv, psql } from './support/db.js';

@@ -5,7 +5,7 @@
  * `npm run fuzz` runs a million cases (FUZZ_CASES); the test suite a few thousand.
  */
 import { describe, expect, it } from 'vitest';
-import { compileRules, readRules, rewriteBuffer } from '../src/api.js';
+import { compileRules, readRules, rewriteBuffer } from '../src/engine/run.js';
 import type { CompiledRules } from '../src/rules/rule-compiler.js';
 import { AnonymiseError } from '../src/errors.js';
 import { Rng, chunks, makeDump, makeSchema, mutate, rulesYaml, type FuzzTable } from './support/fuzz-gen.js';

@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { compileNameScrubber, type NameLists } from '../src/pseudonym/names.js';
 import { isMarkedName } from '../src/pseudonym/detectors.js';
 import { KeyRing } from '../src/pseudonym/keys.js';
-import { compileRules, readRules, rewriteBuffer } from '../src/api.js';
+import { compileRules, readRules, rewriteBuffer } from '../src/engine/run.js';
 
 let lists: NameLists;
 beforeAll(async () => {

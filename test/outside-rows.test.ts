@@ -11,7 +11,7 @@ import { Readable } from 'node:stream';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
-import { compileRules, readRules, rewriteBuffer } from '../src/api.js';
+import { compileRules, readRules, rewriteBuffer } from '../src/engine/run.js';
 import { AnonymiseError } from '../src/errors.js';
 import { DumpRewriter } from '../src/dump/rewriter.js';
 import { foundAny, scanDump } from '../src/commands/scan.js';
@@ -146,7 +146,7 @@ describe('what lies outside the rows (pg_dump 15)', () => {
   });
 
   it('check lists every statement that would stop the run, by object and line, never by value', async () => {
-    const { checkDump } = await import('../src/api.js');
+    const { checkDump } = await import('../src/engine/run.js');
     const res = await checkDump(Readable.from([dumps.copy!]), await rules(RULES));
     const objects = res.outside.map((f) => f.object);
     for (const o of ['FUNCTION public.notify()', 'VIEW public.staff', 'POLICY public.users pol', 'INDEX public.users_idx', 'TRIGGER public.users t', 'TYPE public.mood'])
@@ -169,7 +169,7 @@ describe('what lies outside the rows (pg_dump 15)', () => {
   });
 
   it('check warns that pseudonymous roles must exist when the dump creates none (pg_dump, not pg_dumpall)', async () => {
-    const { checkDump } = await import('../src/api.js');
+    const { checkDump } = await import('../src/engine/run.js');
     const yaml = `${RULES}outside: { literals: scrub, roles: pseudonymise }\n`;
     const one = await checkDump(Readable.from([dumps.copy!]), await rules(yaml));
     expect(one.restore.some((p) => p.table === '(roles)' && p.severity === 'warning')).toBe(true);

@@ -308,7 +308,7 @@ describe('forget, more', () => {
     const { People, parseCondition } = await import('../src/relations/people.js');
     const { passSource } = await import('../src/commands/people.js');
     const { KeyRing } = await import('../src/pseudonym/keys.js');
-    const { compileRules, readRules } = await import('../src/api.js');
+    const { compileRules, readRules } = await import('../src/engine/run.js');
     const compiled = compileRules(await readRules({ files: [rules] }), KEY);
     const found = async (withRanges: boolean) => {
       const source = passSource(plain);

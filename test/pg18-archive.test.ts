@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { PGlite } from '@electric-sql/pglite';
-import { compileRules, readRules, rewriteBuffer } from '../src/api.js';
+import { compileRules, readRules, rewriteBuffer } from '../src/engine/run.js';
 import { openPath, plainBytes } from '../src/archive/open.js';
 import { definitionSql, ownerStatement, type TocEntry } from '../src/archive/format.js';
 import { pgDump18, withoutMetaCommands } from './support/pg18-dump.js';

@@ -4,7 +4,7 @@
  */
 import { Readable } from 'node:stream';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { checkDump, compileRules, readRules, rewriteBuffer } from '../src/api.js';
+import { checkDump, compileRules, readRules, rewriteBuffer } from '../src/engine/run.js';
 import { createDb, pgDump, psql, restore } from './support/db.js';
 
 const DB = 'restorability';

@@ -1,7 +1,7 @@
 /** The rewriter on small hand-made dumps: fail-closed checks, positions in errors, INSERT handling. */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { compileRules, readRules, rewriteBuffer } from '../src/api.js';
+import { compileRules, readRules, rewriteBuffer } from '../src/engine/run.js';
 import { AnonymiseError } from '../src/errors.js';
 import { DumpRewriter } from '../src/dump/rewriter.js';
 

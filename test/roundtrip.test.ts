@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { compileRules, readRules, rewriteBuffer } from '../src/api.js';
+import { compileRules, readRules, rewriteBuffer } from '../src/engine/run.js';
 import { createDb, pgDump, psql, restore } from './support/db.js';
 
 const RULES = 'test/rules/awkward.yaml';
@@ -187,7 +187,7 @@ describe('client encodings whose characters hold a backslash byte', () => {
   const TEXT = '表ソ能 \\ tab\there 申し込み';
   it.each(['SJIS', 'BIG5', 'GBK', 'UHC', 'GB18030'])('%s: rewritten and kept columns come back exact (COPY and INSERT forms)', async (encoding) => {
     const { createDb, pgDump, psql, restore } = await import('./support/db.js');
-    const { compileRules, readRules, rewriteBuffer } = await import('../src/api.js');
+    const { compileRules, readRules, rewriteBuffer } = await import('../src/engine/run.js');
     const db = `enc_${encoding.toLowerCase()}`;
     createDb(db);
     // in BIG5, 許 and 功 end in 0x5c; UHC's trail bytes never are 0x5c, but the same code reads it

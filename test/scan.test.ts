@@ -98,7 +98,7 @@ tables:
 `;
 
   it('finds every kind in the source and none in the output, names included', async () => {
-    const { compileRules, readRules, rewriteBuffer } = await import('../src/api.js');
+    const { compileRules, readRules, rewriteBuffer } = await import('../src/engine/run.js');
     const { Readable } = await import('node:stream');
     const before = await scanDump(Readable.from([Buffer.from(dump)]));
     const found = (res: typeof before, col: string) => Object.entries(res.tables['public.people']![col]!.found).filter(([, n]) => n > 0).map(([k]) => k);

@@ -6,7 +6,7 @@
  * the right values (checked in SQL after a restore) or stops before its first byte naming the table.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { compileRules, readRules, rewriteBuffer } from '../src/api.js';
+import { compileRules, readRules, rewriteBuffer } from '../src/engine/run.js';
 import { AnonymiseError } from '../src/errors.js';
 import { DumpRewriter } from '../src/dump/rewriter.js';
 import { createDb, dumpForms, pgDump, psql, restore } from './support/db.js';

@@ -1,7 +1,8 @@
 /** The statement classifier, table-driven: every kind pg_dump 13–18 and pg_dumpall write, and what is not one. */
 import { describe, expect, it } from 'vitest';
 import { classify, objectLabel, tocHeader } from '../src/dump/statements.js';
-import { applyOutside, DEFAULT_OUTSIDE, type OutsideContext } from '../src/dump/outside.js';
+import { applyOutside, type OutsideContext } from '../src/dump/outside.js';
+import { DEFAULT_OUTSIDE } from '../src/contract/outside-policy.js';
 import { tokenize } from '../src/dump/sql-tokens.js';
 
 const kind = (sql: string) => classify(tokenize(sql));
@@ -138,7 +139,7 @@ describe('comments are free text, wherever they are', () => {
     '/* written by dana.insert@gmail.com */\nINSERT INTO public.t VALUES (2);\n' +
     FOOT;
   const run = async (outside: string) => {
-    const { compileRules, readRules, rewriteBuffer } = await import('../src/api.js');
+    const { compileRules, readRules, rewriteBuffer } = await import('../src/engine/run.js');
     const rules = compileRules(await readRules({ text: [{ name: 'r.yaml', yaml: `version: 1\n${outside}tables:\n  t: keep\n` }] }), 'a key of at least sixteen bytes');
     return rewriteBuffer(Buffer.from(dump), { rules }).output.toString();
   };

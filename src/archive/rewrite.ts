@@ -17,7 +17,7 @@ import { pipeline } from 'node:stream/promises';
 import { AnonymiseError } from '../errors.js';
 import { DEFAULT_MAX_LINE_BYTES, DumpRewriter, countLf, type PlanOverlay, type RewriterOptions, type TableStats } from '../dump/rewriter.js';
 import type { CompiledRules } from '../rules/rule-compiler.js';
-import type { RulesSource, RewriteResult } from '../api.js';
+import type { RulesSource, RewriteResult } from '../engine/run.js';
 import { globMatcher } from './glob.js';
 import { ArchiveFormat, ArchiveWriter, BLK_BLOBS, BLK_DATA, OffsetFlag, entryName, entryTable, hasData, writeHeader, writeToc, type ArchiveHeader, type TocEntry } from './format.js';
 import { ByteReader, customBlobs, dataFile, dataName, directoryBlobs, directoryData, customData, fileStream, peekBlockId, rawBlock, supportedCompression, type Archive } from './reader.js';

@@ -6,7 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { AnonymiseError } from '../errors.js';
 import { DumpRewriter } from '../dump/rewriter.js';
-import { compileRules, readRules } from '../api.js';
+import { compileRules, readRules } from '../engine/run.js';
 import { Redirect, packPiece, rewritePiece, tocPass } from './entries.js';
 import type { PieceJob, WorkerReply } from './pool.js';
 import type { WorkerSetup } from './rewrite.js';

@@ -13,10 +13,12 @@ import QueryStream from 'pg-query-stream';
 import { DETECTOR_KINDS, isReservedFake, isWhole, matches } from '../pseudonym/detectors.js';
 import { SipHash } from '../pseudonym/siphash.js';
 import { DumpRewriter } from '../dump/rewriter.js';
-import { CompiledRules, type RowAccess } from '../rules/rule-compiler.js';
+import { CompiledRules } from '../rules/rule-compiler.js';
+import { type RowAccess } from '../contract/plan.js';
 import { plainDump } from '../io/input.js';
 import { AnonymiseError } from '../errors.js';
-import { jsonKeySegment, type ColumnRule } from '../rules/rules-file.js';
+import { jsonKeySegment } from '../rules/rules-file.js';
+import { type ColumnRule } from '../contract/rules-model.js';
 import { ruleKind } from '../rules/kinds/registry.js';
 
 /** Shorter originals ("Bo", "1") would match everywhere by chance: they are not looked for. */

@@ -211,7 +211,7 @@ export async function scanDump(source: AsyncIterable<Buffer> | Readable, options
   const tables = collector.tables;
   const schema: ScanResult['schema'] = {};
   // each database's schema once it is complete (pg_dumpall resets it at every \connect)
-  const onSchema = (model: SchemaModel, _rules: CompiledRules, database: string | null) => {
+  const onSchema = (model: SchemaModel, database: string | null) => {
     for (const [key, def] of model.tables) {
       schema[collector.key(key, database)] = {
         // inherited and typed tables' columns too, in their physical order

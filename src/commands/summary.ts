@@ -1,5 +1,5 @@
 /** The report file (JSON) and the short human summary on stderr. */
-import type { RewriteResult } from '../api.js';
+import type { RewriteResult } from '../engine/run.js';
 
 export interface Report {
   version: 1;

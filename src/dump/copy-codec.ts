@@ -4,7 +4,7 @@
  * Works on bytes in the dump's encoding: every byte this format gives meaning to is ASCII, and every
  * server encoding keeps ASCII bytes single, so escapes can be handled without decoding text.
  */
-import { BACKSLASH, CR, LF, TAB } from './bytes.js';
+import { BACKSLASH, CR, LF, TAB } from '../text/bytes.js';
 import { AnonymiseError } from '../errors.js';
 
 const BS = 0x08; // \b

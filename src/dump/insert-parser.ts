@@ -6,7 +6,7 @@
  * The header is decoded once per distinct text (every statement for a table repeats it); the values
  * are found on bytes, and only the ones a rule reads are ever decoded.
  */
-import { BACKSLASH, COMMA, DQUOTE, LPAREN, RPAREN, SEMI, SQUOTE } from './bytes.js';
+import { BACKSLASH, COMMA, DQUOTE, LPAREN, RPAREN, SEMI, SQUOTE } from '../text/bytes.js';
 import { AnonymiseError } from '../errors.js';
 import { LitKind } from './sql-literal.js';
 import { isOp, isWord, tokenize } from './sql-tokens.js';

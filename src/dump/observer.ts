@@ -3,7 +3,7 @@
  * outside the rows, and every row of every table, as it goes out. Commands observe; they never
  * reach into the engine or change what it writes.
  */
-import type { RowAccess } from '../rules/rule-compiler.js';
+import type { RowAccess } from '../contract/plan.js';
 import type { StatementKind } from './statements.js';
 
 export interface StatementEvent {

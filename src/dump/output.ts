@@ -3,7 +3,7 @@
  * of untouched input (kept tables) are handed on as views of the input chunk, without a copy.
  */
 import { escapeInto, escapedLength } from './copy-codec.js';
-import type { TextCodec } from './encoding.js';
+import type { TextCodec } from '../text/encoding.js';
 import { encodeLiteral } from './sql-literal.js';
 
 const DEFAULT_CAPACITY = 256 * 1024;

@@ -9,35 +9,8 @@
  */
 import { commentSpans, isOp, isWord, tokenize, type Token } from './sql-tokens.js';
 import type { Classified } from './statements.js';
+import type { LiteralPolicy, ObjectAction, OutsideCount, OutsidePolicy, TableExposure } from '../contract/outside-policy.js';
 import { SECRET_MARKER, detector, matches } from '../pseudonym/detectors.js';
-
-export type StatisticsPolicy = 'safe' | 'drop' | 'keep';
-export type CommentPolicy = 'scrub' | 'keep' | 'drop';
-export type LiteralPolicy = 'fail' | 'scrub' | 'keep';
-export type RolePolicy = 'keep' | 'pseudonymise';
-export type ObjectAction = 'keep' | 'scrub' | 'drop';
-
-export interface OutsidePolicy {
-  statistics: StatisticsPolicy;
-  comments: CommentPolicy;
-  /** unset: follows `unknown` (fail → fail, keep → keep, null → scrub) */
-  literals?: LiteralPolicy;
-  roles: RolePolicy;
-  /** per-object overrides of `literals` and `comments`, by label glob (`FUNCTION public.notify()`) */
-  objects: { pattern: string; re: RegExp; action: ObjectAction }[];
-}
-
-export const DEFAULT_OUTSIDE: OutsidePolicy = { statistics: 'safe', comments: 'scrub', roles: 'keep', objects: [] };
-
-/** What the rules say of one table, for its statistics. */
-export interface TableExposure {
-  /** all rows written, some (a row filter), or none (dropped, or unclassified) */
-  rows: 'all' | 'some' | 'none';
-  /** the column's values are written as they are */
-  kept(column: string): boolean;
-  /** every column is (the statistics of an expression index on the table may stay) */
-  allKept: boolean;
-}
 
 export interface OutsideContext {
   policy: OutsidePolicy;
@@ -53,7 +26,6 @@ export interface OutsideContext {
   rolePseudonym(name: string): string;
 }
 
-export type OutsideCount = 'secretsRemoved' | 'commentsScrubbed' | 'commentsDropped' | 'literalsScrubbed' | 'statisticsStripped' | 'statisticsDropped' | 'rolesPseudonymised' | 'objectsDropped' | 'identifiersScrubbed';
 
 export interface OutsideResult {
   action: 'keep' | 'rewrite' | 'drop';

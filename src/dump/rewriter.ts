@@ -9,12 +9,13 @@
  * Everything before the first row of data (the schema) is held back until the rules have been checked
  * against every table in it, so a dump the rules do not cover produces no output at all.
  */
-import { BACKSLASH, CR, DOT, LF, SEMI } from './bytes.js';
+import { BACKSLASH, CR, DOT, LF, SEMI } from '../text/bytes.js';
 import { NULL_FIELD } from './copy-codec.js';
-import { UTF8_CODEC, codecFor, type TextCodec } from './encoding.js';
+import { UTF8_CODEC, codecFor, type TextCodec } from '../text/encoding.js';
 import { AnonymiseError } from '../errors.js';
 import { Output } from './output.js';
-import type { ColumnAction, CompiledRules, Gap, TablePlan } from '../rules/rule-compiler.js';
+import type { EngineRules } from '../contract/plan.js';
+import type { ColumnAction, Gap, TablePlan } from '../contract/plan.js';
 import { parseCopyHeader, parseSet, tableKey } from './schema.js';
 import { SchemaModel } from './schema-model.js';
 import { RowCursor } from './row-cursor.js';
@@ -22,7 +23,8 @@ import { StatementScanner, UnitKind, skipBlank } from './sql-lexer.js';
 import { InsertValues, findValuesKeyword, parseInsertHeader, type InsertHeader } from './insert-parser.js';
 import { tokenize } from './sql-tokens.js';
 import { classify, objectLabel, redactLabel, tocHeader, type TocHeader } from './statements.js';
-import { applyOutside, examineComments, pseudonymiseComments, stringValue as stringValueOf, type OutsideContext, type OutsideCount } from './outside.js';
+import { applyOutside, examineComments, pseudonymiseComments, stringValue as stringValueOf, type OutsideContext } from './outside.js';
+import { type OutsideCount } from '../contract/outside-policy.js';
 import type { DumpObserver } from './observer.js';
 
 
@@ -44,7 +46,7 @@ export interface TableStats {
 }
 
 export interface RewriterOptions {
-  rules: CompiledRules;
+  rules: EngineRules;
   /** largest statement or COPY line accepted (memory bound); default 256 MiB */
   maxLineBytes?: number;
   /**
@@ -89,7 +91,7 @@ export interface RewriterOptions {
    */
   fragment?: boolean;
   /** each database's schema once it is complete (at the next `\connect`, and at the end), with its rules */
-  onSchema?: (schema: SchemaModel, rules: CompiledRules, database: string | null) => void;
+  onSchema?: (schema: SchemaModel, database: string | null) => void;
 }
 
 export type PlanOverlay = (table: string, columns: string[], plan: TablePlan) => TablePlan;
@@ -149,8 +151,8 @@ export class DumpRewriter {
   /** true once a byte has gone to the sink */
   started = false;
 
-  private rules: CompiledRules;
-  private readonly baseRules: CompiledRules;
+  private rules: EngineRules;
+  private readonly baseRules: EngineRules;
   /** the database after `\connect` in a pg_dumpall dump */
   database: string | null = null;
   private readonly maxLineBytes: number;
@@ -459,7 +461,7 @@ export class DumpRewriter {
     }
     this.out.flush();
     this.release(true);
-    this.onSchema?.(this.schema, this.rules, this.database);
+    this.onSchema?.(this.schema, this.database);
   }
 
   /** The text ends: what is left in the carry must be blank, comments, or a last meta-command. */
@@ -603,7 +605,7 @@ export class DumpRewriter {
     if (!hasComment(buf, start, code)) return null;
     const original = this.codec.decode(buf.subarray(start, code));
     let text = original;
-    if (this.rules.data.outside.roles === 'pseudonymise' && !this.inspect) text = pseudonymiseComments(text, (n) => this.rules.rolePseudonym(n));
+    if (this.rules.outside.roles === 'pseudonymise' && !this.inspect) text = pseudonymiseComments(text, (n) => this.rules.rolePseudonym(n));
     // forget: a person's identifier in the comments before a data statement (an owner named after them);
     // a statement's own comments were scrubbed with it (outside)
     const ids = this.outsideIdentifiers;
@@ -639,12 +641,12 @@ export class DumpRewriter {
   }
 
   /** the policy's view of the current rules (they change at `\connect` in a pg_dumpall dump) */
-  private outsideContext: { rules: CompiledRules; context: OutsideContext } | null = null;
+  private outsideContext: { rules: EngineRules; context: OutsideContext } | null = null;
   private context(): OutsideContext {
     const rules = this.rules;
     if (this.outsideContext?.rules !== rules) {
       const context: OutsideContext = {
-        policy: rules.data.outside,
+        policy: rules.outside,
         literals: rules.literals,
         unknownFails: rules.unknown !== 'keep',
         exposure: (t) => {
@@ -746,7 +748,7 @@ export class DumpRewriter {
    * first database's was.
    */
   private connect(db: string): void {
-    this.onSchema?.(this.schema, this.rules, this.database);
+    this.onSchema?.(this.schema, this.database);
     this.database = db;
     this.rules = this.baseRules.forDatabase(db);
     this.object = null;

@@ -6,12 +6,12 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { firstBackslash, unescapeField } from './copy-codec.js';
-import { UTF8_CODEC, type TextCodec } from './encoding.js';
+import { UTF8_CODEC, type TextCodec } from '../text/encoding.js';
 import { AnonymiseError, type Position } from '../errors.js';
-import { TAB } from './bytes.js';
+import { TAB } from '../text/bytes.js';
 import { decodeLiteral, type LitKind } from './sql-literal.js';
 import type { InsertValues } from './insert-parser.js';
-import type { ColumnAction, RowAccess, TablePlan } from '../rules/rule-compiler.js';
+import type { ColumnAction, RowAccess, TablePlan } from '../contract/plan.js';
 
 type RewritePlan = Extract<TablePlan, { mode: 'rewrite' }>;
 

@@ -5,7 +5,7 @@
  * (String constants: https://www.postgresql.org/docs/current/sql-syntax-lexical.html)
  */
 
-import { BACKSLASH, DASH, DOLLAR, DQUOTE, LF, LPAREN, RPAREN, SEMI, SLASH, SQUOTE, STAR } from './bytes.js';
+import { BACKSLASH, DASH, DOLLAR, DQUOTE, LF, LPAREN, RPAREN, SEMI, SLASH, SQUOTE, STAR } from '../text/bytes.js';
 
 export const enum Lex {
   Code,

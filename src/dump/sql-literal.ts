@@ -3,7 +3,7 @@
  * Works on bytes in the dump's encoding: quotes and backslashes are single ASCII bytes in every
  * encoding we rewrite.
  */
-import { BACKSLASH, SQUOTE } from './bytes.js';
+import { BACKSLASH, SQUOTE } from '../text/bytes.js';
 import { AnonymiseError } from '../errors.js';
 import { decodeEscape, escapeCursor, hexValue } from './copy-codec.js';
 

@@ -13,7 +13,7 @@
  */
 import { KeyRing, Prng, uniqueToken } from './keys.js';
 import type { SipHash } from './siphash.js';
-import { withUtf8 } from '../dump/encoding.js';
+import { withUtf8 } from '../text/encoding.js';
 
 type Faker = (rng: Prng, sip: SipHash, match: string) => string;
 

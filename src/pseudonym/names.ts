@@ -7,7 +7,7 @@
 import type { KeyRing } from './keys.js';
 import { Prng } from './keys.js';
 import { nameMark } from './detectors.js';
-import { withUtf8 } from '../dump/encoding.js';
+import { withUtf8 } from '../text/encoding.js';
 
 export interface NameLists {
   first: readonly string[];

@@ -6,7 +6,7 @@
  */
 import { AnonymiseError } from '../errors.js';
 import type { SchemaModel } from '../dump/schema-model.js';
-import type { OnForget, RelationRule } from '../rules/rules-file.js';
+import type { OnForget, RelationRule } from '../contract/rules-model.js';
 
 export type ForgetAction = OnForget | 'set_default' | 'undecided';
 

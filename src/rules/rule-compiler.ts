@@ -7,66 +7,15 @@ import { AnonymiseError } from '../errors.js';
 import type { FakeFn } from '../pseudonym/fake.js';
 import { DETECTOR_NAMES, compileScrubber } from '../pseudonym/detectors.js';
 import type { SipHash } from '../pseudonym/siphash.js';
-import type { LiteralPolicy, TableExposure } from '../dump/outside.js';
+import type { LiteralPolicy, OutsidePolicy, TableExposure } from '../contract/outside-policy.js';
 import { ruleKind } from './kinds/registry.js';
-import type { CompileEnv } from './kinds/kind.js';
+import { fakerOf, type CompileEnv, type JsonTrie, type ValueFn } from './kinds/kind.js';
+import type { ColumnAction, EngineRules, Gap, RowAccess, RowFilter, TablePlan } from '../contract/plan.js';
 import { KeyRing } from '../pseudonym/keys.js';
-import { JsonCursor, JsonSyntaxError } from './json-text.js';
-import { isPresetFile, rulesForDatabase, type ColumnRule, type Filter, type RulesData, type TableRule, type UnknownPolicy } from './rules-file.js';
+import { JsonCursor, JsonSyntaxError } from '../text/json-text.js';
+import { isPresetFile, rulesForDatabase } from './rules-file.js';
+import { type ColumnRule, type Filter, type RulesData, type TableRule, type UnknownPolicy } from '../contract/rules-model.js';
 
-/** What a rule may read of the current row. Values are never logged. */
-export interface RowAccess {
-  /** original value as UTF-8 bytes, or null for NULL */
-  bytes(col: number): Buffer | null;
-  /** original value as text, or null for NULL */
-  text(col: number): string | null;
-  /** the value this row will carry in the output (after its rule) */
-  output(col: number): string | null;
-  /** the row's bytes as the dump writes them (escaped), first field to last */
-  rawSpan?(): Buffer;
-}
-
-export type ColumnAction = (row: RowAccess, col: number) => string | null;
-
-export interface RowFilter {
-  /** columns read by the filter */
-  columns: number[];
-  /**
-   * true when the row is written. `searchHit`: what the plan's `search` said of this row (a COPY row of
-   * a plan with one), else undefined.
-   */
-  keep(row: RowAccess, searchHit?: boolean): boolean;
-  /**
-   * Asked of a row that is written, just before its values are: true when it is to be written as it
-   * is, its actions not run (forget: a row that refers to nobody forgotten and names no one).
-   */
-  untouched?(row: RowAccess, searchHit?: boolean): boolean;
-}
-
-export type TablePlan =
-  | { mode: 'keep'; rule: string }
-  | { mode: 'drop'; rule: string }
-  | {
-      mode: 'rewrite';
-      rule: string;
-      columns: string[];
-      /** null = keep the column's bytes */
-      actions: (ColumnAction | null)[];
-      filter: RowFilter | null;
-      /**
-       * Only some rows need work (forget's identifier search): the offset of the first byte in
-       * `buf[from..end)` at or after which a row may need it, or -1. COPY rows wholly before it are copied
-       * as they are, unread. Absent: every row is read.
-       */
-      search?: (buf: Buffer, from: number, end: number) => number;
-      /** with `search`: every row is still read (its filter decides), the search only says which rows it hit */
-      everyRow?: boolean;
-    };
-
-export interface Gap {
-  table: string;
-  column?: string;
-}
 
 /**
  * Whether a row matches a filter (drop_where, keep_where, when): every listed column's original text
@@ -89,16 +38,8 @@ function showPath(path: string[]): string {
   return path.map((k) => (/^[A-Za-z_][A-Za-z0-9_-]{0,63}$/.test(k) ? k : '<key>')).join('.');
 }
 
-export interface JsonTrie {
-  leaf?: ValueFn;
-  star?: ValueFn;
-  children: Map<string, JsonTrie>;
-}
 
-/** A transform of one scalar text value (json leaves, scrub). */
-export type ValueFn = { kind: 'keep' } | { kind: 'null' } | { kind: 'const'; value: string | null } | { kind: 'text'; fn: (s: string, row: RowAccess) => string; nulls: 'keep' | 'replace' } | { kind: 'json'; trie: JsonTrie } | { kind: 'fail' };
-
-export class CompiledRules {
+export class CompiledRules implements EngineRules {
   readonly unknown: UnknownPolicy;
   private readonly exact = new Map<string, { pattern: string; rule: TableRule }>();
   private readonly globs: { pattern: string; re: RegExp; literal: number; order: number; rule: TableRule }[] = [];
@@ -192,6 +133,11 @@ export class CompiledRules {
         return cr ? cr.kind === 'keep' : unknownKeeps;
       },
     };
+  }
+
+  /** the policy for what lies outside the rows */
+  get outside(): OutsidePolicy {
+    return this.data.outside;
   }
 
   /** `literals` as the file says, else as `unknown` implies. */
@@ -303,8 +249,9 @@ export class CompiledRules {
     const id = `${cr.method}\0${cr.locale}\0${cr.unique}`;
     let fn = this.fakes.get(id);
     if (!fn) {
-      if (!this.data.fake) throw new Error('faker was not loaded for a fake rule');
-      fn = this.data.fake.compileFake({ method: cr.method, unique: cr.unique, locale: cr.locale }, this.keys);
+      const faker = fakerOf(this.data);
+      if (!faker) throw new Error('faker was not loaded for a fake rule');
+      fn = faker.compileFake({ method: cr.method, unique: cr.unique, locale: cr.locale }, this.keys);
       this.fakes.set(id, fn);
     }
     return fn;

@@ -8,105 +8,12 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node, type Pair, type YAMLMap } from 'yaml';
 import { AnonymiseError } from '../errors.js';
-import type * as FakeModule from '../pseudonym/fake.js';
+import type { ColumnRule, Filter, JsFunction, NullPolicy, RelationRule, RulesData, SubsetSeed, TableRule, UnknownPolicy, Where } from '../contract/rules-model.js';
 import { MAPPING_KEYS, RULE_KINDS, ruleKind } from './kinds/registry.js';
 import { jsonKeySegment, jsonPath, parseTemplate, shown } from './syntax.js';
 export { jsonKeySegment, jsonPath, parseTemplate, shown };
 import type { ParseApi } from './kinds/kind.js';
-import { DEFAULT_OUTSIDE, type OutsidePolicy } from '../dump/outside.js';
-
-export type UnknownPolicy = 'fail' | 'keep' | 'null';
-export type NullPolicy = 'keep' | 'replace';
-
-export interface Where {
-  file: string;
-  line: number;
-}
-
-export type ColumnRule = (
-  | { kind: 'keep' }
-  | { kind: 'null' }
-  | { kind: 'value'; value: string | null }
-  | { kind: 'template'; parts: TemplatePart[] }
-  | { kind: 'fake'; method: string; unique: boolean; locale: string }
-  | { kind: 'hash'; length: number }
-  | { kind: 'mask'; keepStart: number; keepEnd: number; char: string }
-  | { kind: 'json'; keys: Map<string, ColumnRule> }
-  | { kind: 'scrub'; detectors: string[] }
-  | { kind: 'generalise'; to: 'year' | 'month' | 'day' | 'hour' | 'postcode_district' | { step: number } | { ipPrefix: number } }
-  | { kind: 'pick'; from: string[] }
-  | { kind: 'replace'; pattern: string; with?: string; fake?: { method: string; locale: string } }
-  | { kind: 'noise'; ratio?: number; days?: number }
-  | { kind: 'date_shift'; maxDays: number; by?: string }
-  | { kind: 'when'; branches: { if: Filter; then: ColumnRule }[]; otherwise: ColumnRule }
-  | { kind: 'js'; key: string; name: string }
-) & { nulls: NullPolicy; where: Where };
-
-export type TemplatePart = string | { ref: string };
-
-export type Filter = Map<string, (string | null)[]>;
-
-export type TableRule =
-  | { kind: 'keep'; where: Where }
-  | { kind: 'drop'; where: Where }
-  | {
-      kind: 'columns';
-      columns: Map<string, ColumnRule>;
-      dropWhere?: Filter;
-      keepWhere?: Filter;
-      /** the order of the table's columns, for INSERTs without a column list in a --data-only dump */
-      columnOrder?: string[];
-      where: Where;
-    };
-
-export interface RulesData {
-  unknown: UnknownPolicy;
-  /** what lies outside the rows: statistics, comments, DDL literals, role names (secrets always go) */
-  outside: OutsidePolicy;
-  /** table pattern (schema-qualified, may hold * and ?) → rule, in definition order */
-  tables: Map<string, TableRule>;
-  /** files read, in order (presets and extends included) */
-  files: string[];
-  /** @faker-js/faker, loaded only when a rule uses it (it costs ~0.1 s and ~30 MB) */
-  fake?: typeof FakeModule;
-  /** js rules' functions, by `file#name` */
-  modules?: Map<string, JsFunction>;
-  /** pg_dumpall: rules for one database, laid over the top-level ones after `\connect NAME` */
-  databases: Map<string, { unknown?: UnknownPolicy; tables: Map<string, TableRule> }>;
-  /** `relations:` — references the schema does not declare, and what `forget` does along a reference; by `schema.table.column` */
-  relations?: Map<string, RelationRule>;
-  /** `subset:` — the rows a subset starts from */
-  subset?: SubsetSeed[];
-  /** `subset_follow:` — which rows the seeds bring with them through foreign keys */
-  subsetFollow?: 'parents' | 'parents_and_children';
-}
-
-export type OnForget = 'cascade' | 'set_null' | 'keep';
-
-/**
- * One column that refers to another table's rows: through a FOREIGN KEY the dump declares (the rule then
- * only says what `forget` does along it), or one the schema does not declare (`references:`): an id in a
- * text column, a generic relation (`content_type:` names the column holding the django_content_type id),
- * or an id inside an encoded value (`decode: django_session`).
- */
-export interface RelationRule {
-  table: string;
-  column: string;
-  references?: { table: string; column: string };
-  onForget?: OnForget;
-  contentType?: string;
-  decode?: 'django_session';
-  where: Where;
-}
-
-export interface SubsetSeed {
-  table: string;
-  filter?: Filter;
-  /** a keyed, repeatable sample: percent of the table's rows (those the filter matches, with one) */
-  percent?: number;
-  where: Where;
-}
-
+import { DEFAULT_OUTSIDE, type OutsidePolicy } from '../contract/outside-policy.js';
 
 const OUTSIDE_CHOICES = {
   statistics: ['safe', 'drop', 'keep'],
@@ -136,8 +43,6 @@ function readOutside(ctx: Ctx, node: unknown, into: OutsidePolicy): void {
   }
 }
 
-/** A js rule's function, loaded with the rules (kinds/js.ts). */
-export type JsFunction = (value: string | null, row: { get(column: string): string | null }, ctx: unknown) => unknown;
 interface PendingModule {
   file: string;
   name: string;
@@ -533,10 +438,11 @@ export async function loadRules(files: { path: string; text?: string }[]): Promi
     (acc.modules ??= new Map()).set(m.key, fn as JsFunction);
   }
   if (fakes.length > 0) {
-    acc.fake = await import('../pseudonym/fake.js');
-    await acc.fake.loadLocales(new Set(fakes.map((f) => f.spec.locale)));
+    const faker = await import('../pseudonym/fake.js');
+    acc.fake = faker;
+    await faker.loadLocales(new Set(fakes.map((f) => f.spec.locale)));
     for (const f of fakes) {
-      const problem = acc.fake.checkFakeSpec(f.spec);
+      const problem = faker.checkFakeSpec(f.spec);
       if (problem) throw new AnonymiseError('RULES', problem, problem.includes('locale') ? f.localeAt : f.methodAt);
     }
   }

@@ -2,7 +2,7 @@
  * The small syntaxes inside a rules file — templates, json paths — and how its text may appear in a
  * message. Shared by the rules reader and the rule kinds (kinds/), which must not import the reader.
  */
-import type { TemplatePart } from './rules-file.js';
+import type { TemplatePart } from '../contract/rules-model.js';
 
 export function parseTemplate(text: string): TemplatePart[] | string {
   const parts: TemplatePart[] = [];

@@ -4,8 +4,8 @@
  * in any table, since the offset depends only on the key, max_days and that value — moves by the same
  * number of days, and the intervals within one person's history stay exact.
  */
-import type { ColumnRule } from '../rules-file.js';
-import { withUtf8 } from '../../dump/encoding.js';
+import type { ColumnRule } from '../../contract/rules-model.js';
+import { withUtf8 } from '../../text/encoding.js';
 import { offsetDays, shiftDays } from './dates.js';
 import type { RuleKind } from './kind.js';
 

@@ -3,7 +3,7 @@
  * day or hour (in the column's own text format, time zone and BC kept), numbers floored to a step,
  * a UK postcode to its district, an IP address to a prefix.
  */
-import type { ColumnRule } from '../rules-file.js';
+import type { ColumnRule } from '../../contract/rules-model.js';
 import type { RuleKind } from './kind.js';
 
 type Generalise = Extract<ColumnRule, { kind: 'generalise' }>;

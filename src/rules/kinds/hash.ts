@@ -1,5 +1,5 @@
-import type { ColumnRule } from '../rules-file.js';
-import { withUtf8 } from '../../dump/encoding.js';
+import type { ColumnRule } from '../../contract/rules-model.js';
+import { withUtf8 } from '../../text/encoding.js';
 import type { RuleKind } from './kind.js';
 
 type Hash = Extract<ColumnRule, { kind: 'hash' }>;

@@ -8,8 +8,8 @@
 import { dirname, resolve } from 'node:path';
 import { statSync } from 'node:fs';
 import { AnonymiseError } from '../../errors.js';
-import { withUtf8 } from '../../dump/encoding.js';
-import type { ColumnRule } from '../rules-file.js';
+import { withUtf8 } from '../../text/encoding.js';
+import type { ColumnRule } from '../../contract/rules-model.js';
 import { shown } from '../syntax.js';
 import type { RuleKind } from './kind.js';
 

@@ -1,6 +1,6 @@
-import type { ColumnRule } from '../rules-file.js';
+import type { ColumnRule } from '../../contract/rules-model.js';
 import { jsonPath, shown } from '../syntax.js';
-import type { JsonTrie } from '../rule-compiler.js';
+import type { JsonTrie } from './kind.js';
 import type { RuleKind } from './kind.js';
 
 type Json = Extract<ColumnRule, { kind: 'json' }>;

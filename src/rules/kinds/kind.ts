@@ -4,11 +4,11 @@
  * the registry (registry.ts) is the one place the rules reader, the compiler, `check`, the leak check
  * and the README go through. Adding a kind is a file, its line in the registry, and its test.
  */
-import type { ColumnRule, Filter, NullPolicy, Where } from '../rules-file.js';
-import type { ColumnAction, RowAccess, ValueFn } from '../rule-compiler.js';
+import type { ColumnRule, Filter, NullPolicy, RulesData, Where } from '../../contract/rules-model.js';
+import type { ColumnAction, RowAccess } from '../../contract/plan.js';
+import type * as FakeModule from '../../pseudonym/fake.js';
 import type { FakeFn } from '../../pseudonym/fake.js';
 import type { KeyRing } from '../../pseudonym/keys.js';
-import type { RulesData } from '../rules-file.js';
 
 /** What a kind may ask of the rules reader while it reads its parameters (errors carry file:line). */
 export interface ParseApi {
@@ -90,6 +90,20 @@ export interface RuleKind<R extends ColumnRule = ColumnRule> {
   unique(rule: R, env: RestoreEnv): boolean;
   /** what of an original value must not reach the output: all of it, the detector matches, the json keys' values, or nothing */
   leaks: 'whole' | 'matches' | 'json' | 'none';
+}
+
+export interface JsonTrie {
+  leaf?: ValueFn;
+  star?: ValueFn;
+  children: Map<string, JsonTrie>;
+}
+
+/** A transform of one scalar text value (json leaves, scrub). */
+export type ValueFn = { kind: 'keep' } | { kind: 'null' } | { kind: 'const'; value: string | null } | { kind: 'text'; fn: (s: string, row: RowAccess) => string; nulls: 'keep' | 'replace' } | { kind: 'json'; trie: JsonTrie } | { kind: 'fail' };
+
+/** faker's wrapper, as the rules reader loaded it (RulesData.fake), or undefined when no rule needed it. */
+export function fakerOf(data: RulesData): typeof FakeModule | undefined {
+  return data.fake as typeof FakeModule | undefined;
 }
 
 export type { RowAccess };

@@ -1,4 +1,4 @@
-import type { ColumnRule } from '../rules-file.js';
+import type { ColumnRule } from '../../contract/rules-model.js';
 import type { RuleKind } from './kind.js';
 
 type Mask = Extract<ColumnRule, { kind: 'mask' }>;

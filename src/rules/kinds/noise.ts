@@ -3,8 +3,8 @@
  * ±ratio (integers stay integers, numeric keeps its scale), a date or timestamp by up to ±days (never 0).
  * The same value and key always give the same result.
  */
-import type { ColumnRule } from '../rules-file.js';
-import { withUtf8 } from '../../dump/encoding.js';
+import type { ColumnRule } from '../../contract/rules-model.js';
+import { withUtf8 } from '../../text/encoding.js';
 import { offsetDays, shiftDays } from './dates.js';
 import type { RuleKind } from './kind.js';
 

@@ -1,8 +1,8 @@
 /** `pick`: a keyed choice from a list (given inline, or one entry a line in a file beside the rules file). */
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import type { ColumnRule } from '../rules-file.js';
-import { withUtf8 } from '../../dump/encoding.js';
+import type { ColumnRule } from '../../contract/rules-model.js';
+import { withUtf8 } from '../../text/encoding.js';
 import type { RuleKind } from './kind.js';
 
 type Pick = Extract<ColumnRule, { kind: 'pick' }>;

@@ -2,7 +2,7 @@
  * Every rule kind, by its key: the rules reader, the compiler, `check`'s restorability proofs, the
  * leak check and the README's table all go through here. A duplicate key is refused at load.
  */
-import type { ColumnRule } from '../rules-file.js';
+import type { ColumnRule } from '../../contract/rules-model.js';
 import type { RuleKind } from './kind.js';
 import { keep } from './keep.js';
 import { nullRule } from './null.js';

@@ -1,6 +1,6 @@
 /** `replace`: every match of a pattern replaced, by text (with `$1`…) or by a keyed fake. */
-import type { ColumnRule } from '../rules-file.js';
-import { withUtf8 } from '../../dump/encoding.js';
+import type { ColumnRule } from '../../contract/rules-model.js';
+import { withUtf8 } from '../../text/encoding.js';
 import type { RuleKind } from './kind.js';
 
 type Replace = Extract<ColumnRule, { kind: 'replace' }>;

@@ -1,8 +1,8 @@
-import type { ColumnRule } from '../rules-file.js';
+import type { ColumnRule } from '../../contract/rules-model.js';
 import { shown } from '../syntax.js';
 import { DETECTOR_NAMES, compileScrubber } from '../../pseudonym/detectors.js';
 import { compileNameScrubber } from '../../pseudonym/names.js';
-import type { RuleKind } from './kind.js';
+import { fakerOf, type RuleKind } from './kind.js';
 
 type Scrub = Extract<ColumnRule, { kind: 'scrub' }>;
 
@@ -28,8 +28,9 @@ export const scrub: RuleKind<Scrub> = {
   },
   compile: (rule, env) => {
     const fn = compileScrubber(rule.detectors, env.keys);
-    if (!rule.detectors.includes('name') || !env.data.fake) return { kind: 'text', fn: (s) => fn(s), nulls: rule.nulls };
-    const lists = ['en', 'en_GB'].map((l) => env.data.fake!.personNames(l));
+    const faker = fakerOf(env.data);
+    if (!rule.detectors.includes('name') || !faker) return { kind: 'text', fn: (s) => fn(s), nulls: rule.nulls };
+    const lists = ['en', 'en_GB'].map((l) => faker.personNames(l));
     const names = compileNameScrubber({ first: lists.flatMap((l) => l.first), last: lists.flatMap((l) => l.last) }, env.keys);
     return { kind: 'text', fn: (s) => names(fn(s)), nulls: rule.nulls };
   },

@@ -1,6 +1,6 @@
-import type { ColumnRule } from '../rules-file.js';
+import type { ColumnRule } from '../../contract/rules-model.js';
 import { parseTemplate } from '../syntax.js';
-import type { ColumnAction } from '../rule-compiler.js';
+import type { ColumnAction } from '../../contract/plan.js';
 import type { CompileEnv, RuleKind } from './kind.js';
 
 type Template = Extract<ColumnRule, { kind: 'template' }>;

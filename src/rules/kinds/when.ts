@@ -3,7 +3,7 @@
  * matching: `{ when: [ { if: { status: [closed] }, then: null }, … ], else: { fake: person.fullName } }`.
  * The first branch whose `if` matches decides; `else` (default keep) when none does.
  */
-import type { ColumnRule } from '../rules-file.js';
+import type { ColumnRule } from '../../contract/rules-model.js';
 import type { RuleKind } from './kind.js';
 
 type When = Extract<ColumnRule, { kind: 'when' }>;

@@ -6,11 +6,11 @@
  * the column and a fix.
  */
 import type { SchemaModel } from '../dump/schema-model.js';
-import type { CompiledRules } from './rule-compiler.js';
-import type { ColumnRule } from './rules-file.js';
+import type { CompiledRules } from '../rules/rule-compiler.js';
+import type { ColumnRule } from '../contract/rules-model.js';
 import { maxFakeLength } from '../pseudonym/fake.js';
-import { ruleKind } from './kinds/registry.js';
-import type { RestoreEnv, TypeClass } from './kinds/kind.js';
+import { ruleKind } from '../rules/kinds/registry.js';
+import type { RestoreEnv, TypeClass } from '../rules/kinds/kind.js';
 
 const KEEP: ColumnRule = { kind: 'keep', nulls: 'keep', where: { file: '', line: 0 } };
 
