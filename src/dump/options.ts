@@ -1,0 +1,53 @@
+/** What a caller may ask of the engine (rewriter.ts): limits, check's mode, observers, and the seams find, forget and subsets use. */
+import type { EngineRules, TablePlan } from '../contract/plan.js';
+import type { SchemaModel } from './schema-model.js';
+import type { DumpObserver } from './observer.js';
+import type { OutsideIdentifiers } from './outside-writer.js';
+
+export interface RewriterOptions {
+  rules: EngineRules;
+  /** largest statement or COPY line accepted (memory bound); default 256 MiB */
+  maxLineBytes?: number;
+  /**
+   * largest value a rule may read (decoded, it takes several times its size while a rule works on
+   * it); default 16 MiB. Kept columns are never read, whatever their size.
+   */
+  maxValueBytes?: number;
+  /** how much schema text may be held back for the up-front check; default 64 MiB */
+  maxHeldBytes?: number;
+  /**
+   * `check`: read the whole dump, rewrite nothing, and collect every gap and rule error instead of
+   * stopping at the first.
+   */
+  inspect?: boolean;
+  /** sees every statement outside the rows and every row, as written */
+  observer?: DumpObserver;
+  /**
+   * Archive mode: the caller hands over one TOC entry's text at a time (beginEntry, write, endEntry).
+   * Nothing is held back (the caller writes nothing before the whole TOC has passed and
+   * schemaComplete() has checked it), and no plain dump header or footer is looked for.
+   */
+  archive?: boolean;
+  /**
+   * Changes the rules' plan for a table's data (forget and subsets: rows to remove, columns to set to
+   * NULL, identifiers to scrub). Called with the plan the rules give, once per table, before its rows.
+   */
+  overlay?: PlanOverlay;
+  /** forget: a person's identifiers, to be scrubbed from statements outside the rows too (comments, statistics, DDL literals) */
+  outsideIdentifiers?: OutsideIdentifiers;
+  /**
+   * Kept tables' rows are not counted, line by line: the run jumps from one possible end-of-data line
+   * to the next. For a pass that has been made over the same input before (find, forget, subsets):
+   * its line numbers after the first kept table are not the input's, and its stats count no kept rows.
+   */
+  skipKept?: boolean;
+  /**
+   * The input is pieces of a dump (its schema, then some tables' COPY blocks, cut where the first pass
+   * found them): pg_dump's "dump complete" footer is not looked for.
+   */
+  fragment?: boolean;
+  /** each database's schema once it is complete (at the next `\connect`, and at the end) */
+  onSchema?: (schema: SchemaModel, database: string | null) => void;
+}
+
+export type PlanOverlay = (table: string, columns: string[], plan: TablePlan) => TablePlan;
