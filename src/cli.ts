@@ -1,8 +1,8 @@
 /**
  * The command line: parses options, opens files, wires streams. Everything else is in the library.
  */
-import { createWriteStream, existsSync, readFileSync, fstatSync, type Stats, openSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { createWriteStream, existsSync, readFileSync, fstatSync, type Stats, statSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { constants as osConstants } from 'node:os';
 import { createGzip } from 'node:zlib';
 import { once } from 'node:events';
@@ -15,7 +15,8 @@ import { buildReport, humanSummary } from './commands/summary.js';
 import { DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_VALUE_BYTES, type DumpRewriter, type PlanOverlay } from './dump/rewriter.js';
 import { PII_KINDS, foundAny, formatScan, scanDump, type PiiKind } from './commands/scan.js';
 import { draftRules } from './commands/init.js';
-import { readStdinAhead, statOrNull, tempBeside } from './io/input.js';
+import { readStdinAhead, statOrNull } from './io/input.js';
+import { AtomicOutput } from './io/atomic.js';
 import { openPath, openStream, plainBytes, type DumpSource } from './archive/open.js';
 import { rewriteArchive } from './archive/rewrite.js';
 import { DEFAULT_LEVEL } from './archive/entries.js';
@@ -96,19 +97,10 @@ async function run(input: string | undefined, flags: RunFlags, io: Io): Promise<
   if (flags.compressLevel !== undefined && !flags.gzip) throw new AnonymiseError('USAGE', '--compress-level sets the level of --gzip output or of an archive\'s data: this plain output is not compressed');
   const src = { stream: plainBytes(source), size: source.size, name: source.name };
 
-  let tmpPath: string | null = null;
+  let target: AtomicOutput | null = null;
   let fileOut: Writable | null = null;
   // handlers first: a signal that arrives once the temporary file exists must find them in place
-  const cleanup = () => {
-    if (tmpPath) {
-      try {
-        unlinkSync(tmpPath);
-      } catch {
-        // already gone
-      }
-      tmpPath = null;
-    }
-  };
+  const cleanup = () => target?.discard();
   // a signal ends the run as any failure does: no -o file, and on stdout the ABORTED trailer after the
   // rows already written
   const signals = watchSignals(() => {
@@ -117,13 +109,10 @@ async function run(input: string | undefined, flags: RunFlags, io: Io): Promise<
   }, cleanup);
 
   if (flags.output) {
-    const dir = dirname(flags.output);
-    if (!existsSync(dir)) throw new AnonymiseError('USAGE', `output directory does not exist: ${dir}`);
     const existing = statOrNull(flags.output);
     if (existing && !existing.isFile()) throw new AnonymiseError('USAGE', `-o ${flags.output} is not a regular file (a directory or device): give a file path, or leave -o out for stdout`);
-    tmpPath = tempBeside(flags.output);
-    const fd = openSync(tmpPath, 'wx', 0o600);
-    fileOut = createWriteStream('', { fd, highWaterMark: 1024 * 1024 });
+    target = AtomicOutput.file(flags.output);
+    fileOut = createWriteStream('', { fd: target.open(), highWaterMark: 1024 * 1024 });
   }
   const stdoutOut = fileOut ? null : asyncStdout(io);
   const finalOut: Writable = fileOut ?? stdoutOut ?? io.stdout;
@@ -163,10 +152,7 @@ async function run(input: string | undefined, flags: RunFlags, io: Io): Promise<
     }
     if (fileOut) await once(fileOut, 'close').catch(() => {});
     if (showProgress) io.stderr.write('\r\x1b[K');
-    if (tmpPath && flags.output) {
-      renameSync(tmpPath, flags.output);
-      tmpPath = null;
-    }
+    target?.commit();
     return reportRun(result, src.name, started, secret, flags, io);
   } catch (e) {
     if (showProgress) io.stderr.write('\r\x1b[K');

@@ -22,7 +22,6 @@ const LAYERS: Record<string, number> = {
   rules: 2,
   dump: 2,
   engine: 3,
-  output: 3,
   archive: 4,
   relations: 4,
   commands: 5,

@@ -8,10 +8,10 @@
  * Nothing is written before the whole TOC has passed and the rules have been checked against it; a
  * custom archive written to a file gets its data offsets, so that `pg_restore -j` and `-t` work on it.
  */
-import { closeSync, createWriteStream, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, createWriteStream, existsSync, readFileSync, readdirSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { copyFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { basename, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AnonymiseError } from '../errors.js';
@@ -24,7 +24,8 @@ import { ByteReader, customBlobs, dataFile, dataName, directoryBlobs, directoryD
 import { DEFAULT_LEVEL, Redirect, dataAction, rewrittenData, tocPass, write, writeCustomBlock, writeDataFile, type DataAction } from './entries.js';
 import { LocalPieces, WorkerPool, type PieceResult, type PieceRunner } from './pool.js';
 import { adler32Combine } from './adler32.js';
-import { statOrNull, tempBeside } from '../io/input.js';
+import { statOrNull } from '../io/input.js';
+import { AtomicOutput } from '../io/atomic.js';
 import { writeTar } from './tar.js';
 
 export interface ArchiveRunOptions {
@@ -252,9 +253,9 @@ export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<
       const target = o.output!;
       if (tarOut ? statOrNull(target)?.isDirectory() : existsSync(target))
         throw new AnonymiseError('USAGE', tarOut ? `-o ${target} is a directory: a tar archive is written to a file` : `-o ${target} exists: a directory archive is written to a new directory`);
-      if (!existsSync(dirname(target))) throw new AnonymiseError('USAGE', `output directory does not exist: ${dirname(target)}`);
-      const tmp = tempBeside(target);
-      mkdirSync(tmp, { mode: 0o700 });
+      // a tar archive is packed from a directory archive built beside it first
+      const built = AtomicOutput.directory(target);
+      const tmp = built.tmp;
       try {
         for await (const e of inOrder(a, selected)) {
           if (o.signal?.aborted) throw o.signal.reason;
@@ -276,36 +277,32 @@ export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<
         writeHeader(head, h, outFormat);
         writeFileSync(join(tmp, 'toc.dat'), Buffer.concat([head.take(), tocBytes(h, outToc, outFormat)]), { mode: 0o600 });
         if (tarOut) {
-          const packed = tempBeside(target);
+          const packed = AtomicOutput.file(target);
           try {
-            const bytesOut = await writeTar(tmp, tarMemberOrder(tmp, outToc, h), packed, o.signal);
+            const bytesOut = await writeTar(tmp, tarMemberOrder(tmp, outToc, h), packed.tmp, o.signal);
             if (o.signal?.aborted) throw o.signal.reason;
-            renameSync(packed, target);
-            rmSync(tmp, { recursive: true, force: true });
+            packed.commit();
+            built.discard();
             return result(rw, stats, bytesOut);
           } catch (e) {
-            rmSync(packed, { force: true });
+            packed.discard();
             throw e;
           }
         }
         const bytesOut = readdirSync(tmp).reduce((n, f) => n + statSync(join(tmp, f)).size, 0);
-        renameSync(tmp, target);
+        built.commit();
         return result(rw, stats, bytesOut);
       } catch (e) {
         await order.drain().catch(() => {});
-        rmSync(tmp, { recursive: true, force: true });
+        built.discard();
         throw e;
       }
     }
 
     // custom output: to a temporary file beside the target (offsets filled in at the end), or to stdout
     let fd: number | null = null;
-    let tmp: string | null = null;
-    if (o.output) {
-      if (!existsSync(dirname(o.output))) throw new AnonymiseError('USAGE', `output directory does not exist: ${dirname(o.output)}`);
-      tmp = tempBeside(o.output);
-      fd = openSync(tmp, 'wx', 0o600);
-    }
+    const file = o.output ? AtomicOutput.file(o.output) : null;
+    if (file) fd = file.open();
     const raw = fd !== null ? createWriteStream('', { fd, autoClose: false, highWaterMark: 1 << 20 }) : o.stdout!;
     const dest = new Counted(raw);
     let wroteAny = false;
@@ -377,8 +374,7 @@ export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<
         writeSync(fd, tocFinal, 0, tocFinal.length, headerBytes.length);
         closeSync(fd);
         fd = null;
-        renameSync(tmp!, o.output!);
-        tmp = null;
+        file!.commit();
       }
       return result(rw, stats, dest.count);
     } catch (e) {
@@ -392,7 +388,7 @@ export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<
           // closed already
         }
       }
-      if (tmp) rmSync(tmp, { force: true });
+      if (file) file.discard();
       else if (wroteAny && !(e as { code?: string }).code?.startsWith?.('EPIPE')) {
         // on stdout: an unknown block type after the last whole block, so that pg_restore stops there
         // with an error instead of restoring a shorter archive as if it were whole

@@ -4,14 +4,12 @@
  * other row and statement. The passes are relations/people.ts's; this module opens files, writes
  * outputs atomically and reports. Counts only: no value of the dump is ever printed.
  */
-import { closeSync, existsSync, mkdirSync, openSync, renameSync, statSync, unlinkSync, writeSync, createWriteStream } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { closeSync, existsSync, mkdirSync, openSync, statSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { open } from 'node:fs/promises';
-import { once } from 'node:events';
-import { createGzip } from 'node:zlib';
-import type { Writable } from 'node:stream';
 import { rewriteStream, type RewriteResult } from '../engine/run.js';
-import { readHead, sniff, tempBeside } from '../io/input.js';
+import { readHead, sniff } from '../io/input.js';
+import { writeFileAtomically } from '../io/atomic.js';
 import { AnonymiseError } from '../errors.js';
 import { openPath, plainBytes } from '../archive/open.js';
 import { ArchiveFormat } from '../archive/format.js';
@@ -300,7 +298,7 @@ async function forgetWith(p: People, input: string, output: string, r: PeopleReq
     result = await rewriteArchive(src.archive, { rules, rulesSource: {}, format, output, overlay: only, outsideIdentifiers, jobs: 1, compressLevel: 6, signal: r.signal });
   } else {
     const form = sniff(readHead(input, 512));
-    result = await writeAtomically(output, form !== null && 'gzip' in form, async (sink) => {
+    result = await writeFileAtomically(output, form !== null && 'gzip' in form ? 6 : null, async (sink) => {
       const res = await rewriteStream(plainBytes(src), sink, { rules, overlay, outsideIdentifiers, signal: r.signal }).done;
       // written from the file the passes read, or not at all
       p.source.unchanged?.();
@@ -343,29 +341,3 @@ async function changingTables(p: People): Promise<Set<string>> {
   return out;
 }
 
-/** Writes through a temporary file beside `output`, renamed once complete; removed on failure. */
-async function writeAtomically<T>(output: string, gzip: boolean, write: (sink: Writable) => Promise<T>): Promise<T> {
-  const dir = dirname(output);
-  if (!existsSync(dir)) throw new AnonymiseError('USAGE', `output directory does not exist: ${dir}`);
-  const tmp = tempBeside(output);
-  const file = createWriteStream('', { fd: openSync(tmp, 'wx', 0o600), highWaterMark: 1 << 20 });
-  const gz = gzip ? createGzip({ level: 6 }) : null;
-  if (gz) gz.pipe(file);
-  try {
-    const result = await write(gz ?? file);
-    (gz ?? file).end();
-    await once(file, 'close');
-    renameSync(tmp, output);
-    return result;
-  } catch (e) {
-    file.on('error', () => {});
-    gz?.on('error', () => {});
-    file.destroy();
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // gone already
-    }
-    throw e;
-  }
-}

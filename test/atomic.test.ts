@@ -1,0 +1,62 @@
+import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync, writeSync, closeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { AtomicOutput, writeFileAtomically } from '../src/io/atomic.js';
+
+const scratch = () => mkdtempSync(join(tmpdir(), 'ad-atomic-'));
+
+describe('AtomicOutput', () => {
+  it('a file appears under its name, mode 0600, only when committed', () => {
+    const dir = scratch();
+    const target = join(dir, 'out.sql');
+    const out = AtomicOutput.file(target);
+    const fd = out.open();
+    writeSync(fd, 'SELECT 1;\n');
+    closeSync(fd);
+    expect(existsSync(target)).toBe(false);
+    expect(statSync(out.tmp).mode & 0o777).toBe(0o600);
+    out.commit();
+    expect(readFileSync(target, 'utf8')).toBe('SELECT 1;\n');
+    expect(readdirSync(dir)).toEqual(['out.sql']);
+    out.discard(); // after commit: nothing to do
+    expect(existsSync(target)).toBe(true);
+  });
+
+  it('a discarded file or directory leaves nothing, and an existing target is untouched', () => {
+    const dir = scratch();
+    const target = join(dir, 'keep.sql');
+    writeFileSync(target, 'old');
+    const f = AtomicOutput.file(target);
+    closeSync(f.open());
+    f.discard();
+    const d = AtomicOutput.directory(join(dir, 'archive'));
+    writeFileSync(join(d.tmp, 'toc.dat'), 'x');
+    expect(statSync(d.tmp).mode & 0o777).toBe(0o700);
+    d.discard();
+    expect(readdirSync(dir)).toEqual(['keep.sql']);
+    expect(readFileSync(target, 'utf8')).toBe('old');
+  });
+
+  it('refuses a target whose directory does not exist, creating nothing', () => {
+    const dir = scratch();
+    for (const make of [AtomicOutput.file, AtomicOutput.directory])
+      expect(() => make(join(dir, 'missing', 'out'))).toThrow(/output directory does not exist/);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('writeFileAtomically: the target on success (gzip too), nothing on failure', async () => {
+    const dir = scratch();
+    await writeFileAtomically(join(dir, 'a.sql'), null, async (sink) => void sink.write('plain\n'));
+    await writeFileAtomically(join(dir, 'b.sql.gz'), 6, async (sink) => void sink.write('zipped\n'));
+    await expect(
+      writeFileAtomically(join(dir, 'c.sql'), null, async (sink) => {
+        sink.write('half');
+        throw new Error('failed');
+      }),
+    ).rejects.toThrow('failed');
+    expect(readdirSync(dir).sort()).toEqual(['a.sql', 'b.sql.gz']);
+    expect(readFileSync(join(dir, 'a.sql'), 'utf8')).toBe('plain\n');
+    expect(readFileSync(join(dir, 'b.sql.gz')).subarray(0, 2)).toEqual(Buffer.from([0x1f, 0x8b]));
+  });
+});
