@@ -306,6 +306,7 @@ describe('forget, more', () => {
 
   it('reads the schema and only the rows it needs after the first pass, and gives what whole passes give', async () => {
     const { People, parseCondition } = await import('../src/relations/people.js');
+    const { forgetOverlay } = await import('../src/relations/forget-judge.js');
     const { passSource } = await import('../src/commands/people.js');
     const { KeyRing } = await import('../src/pseudonym/keys.js');
     const { compileRules, readRules } = await import('../src/engine/run.js');
@@ -320,7 +321,7 @@ describe('forget, more', () => {
       const p = new People('find', source, { conditions: [parseCondition(JANE, 'w')], rules: compiled, relations: compiled.data.relations, sip: new KeyRing(KEY).sip('x') });
       await p.resolve();
       const counts: string[] = [];
-      await p.run('all', { overlay: p.overlay((t, _c, _r, f) => void (f.removed && counts.push(t)), false) });
+      await p.run('all', { overlay: forgetOverlay(p, (t, _c, _r, f) => void (f.removed && counts.push(t)), false) });
       return { counts: counts.sort().join(','), read, passes: p.passes };
     };
     const whole = await found(false);

@@ -19,6 +19,7 @@ import { CompiledRules } from '../rules/rule-compiler.js';
 import { type RowAccess } from '../contract/plan.js';
 import type { RelationRule } from '../contract/rules-model.js';
 import { People, type Condition, type Fate, type PassSource } from '../relations/people.js';
+import { forgetOverlay } from '../relations/forget-judge.js';
 import type { Relation } from '../relations/graph.js';
 import type { PlanOverlay } from '../dump/rewriter.js';
 
@@ -149,7 +150,7 @@ export async function findPeople(path: string, r: PeopleRequest & { exportDir?: 
     }
   };
   try {
-    await p.run('all', { overlay: p.overlay(visit, false) });
+    await p.run('all', { overlay: forgetOverlay(p, visit, false) });
   } finally {
     exporter?.close();
     p.close();
@@ -279,7 +280,7 @@ async function forgetWith(p: People, input: string, output: string, r: PeopleReq
   await p.resolve();
   p.assertDecided();
   p.stopCollectingBlocked();
-  const overlay = p.overlay(null, true);
+  const overlay = forgetOverlay(p, null, true);
   const outsideIdentifiers = { find: (b: Buffer, from: number, end: number) => p.ids.search.find(b, from, end), scrub: (t: string) => p.ids.scrub(t) };
   const rules = CompiledRules.passthrough();
   p.source.unchanged?.();
@@ -337,7 +338,7 @@ async function changingTables(p: People): Promise<Set<string>> {
     if (fate.removed || fate.nulls) out.add(table);
     else if (hit) for (const c of p.textColumns(table, columns)) if (p.ids.scrub(row.text(c) ?? '').hits > 0) out.add(table);
   };
-  await p.run('all', { overlay: p.overlay(visit, false) });
+  await p.run('all', { overlay: forgetOverlay(p, visit, false) });
   return out;
 }
 

@@ -10,41 +10,25 @@
  */
 import { inflateSync } from 'node:zlib';
 import { AnonymiseError } from '../errors.js';
-import { DumpRewriter, type PlanOverlay } from '../dump/rewriter.js';
+import type { PlanOverlay } from '../dump/rewriter.js';
 import type { DumpObserver } from '../dump/observer.js';
 import type { SchemaModel } from '../dump/schema-model.js';
-import { DataIndex, runPass, type PassSource } from './passes.js';
+import { MultiPass, ancestorsIn, type PassSource } from './passes.js';
+import { columnLookup, conditionsMet, parseCondition, type ColumnLookup, type Condition } from './conditions.js';
+import { readHits } from './judge.js';
+import { distinctive, identifierValues, textColumns } from './identifier-values.js';
 import type { CompiledRules } from '../rules/rule-compiler.js';
-import type { RowAccess, TablePlan } from '../contract/plan.js';
+import type { RowAccess } from '../contract/plan.js';
 import type { RelationRule } from '../contract/rules-model.js';
 import type { SipHash } from '../pseudonym/siphash.js';
 import { KeySet, rowKey, DEFAULT_KEY_MEMORY } from './key-set.js';
 import { contentTypeTable, djangoSessionUserId, relationsOf, type Relation } from './graph.js';
 import { NeedleSearch, byteForms, identifiers, type Identifiers } from './needles.js';
 
-/** `schema.table.column=value`: rows whose column holds the value (an e-mail address in any case). */
-export interface Condition {
-  table: string;
-  column: string;
-  value: string;
-  /** where it was given, for messages: `--where 2`, `people.txt line 4` */
-  source: string;
-}
-
-export function parseCondition(text: string, source: string): Condition {
-  const eq = text.indexOf('=');
-  const path = eq === -1 ? '' : text.slice(0, eq).trim();
-  const parts = path.split('.');
-  if (eq === -1 || parts.length < 2 || parts.length > 3 || parts.some((p) => !/^[A-Za-z_][A-Za-z0-9_$]*$/.test(p)))
-    throw new AnonymiseError('USAGE', `${source}: expected schema.table.column=value (the value is not shown)`);
-  const column = parts.pop()!;
-  const table = parts.length === 1 ? `public.${parts[0]}` : parts.join('.');
-  const value = text.slice(eq + 1);
-  if (value === '') throw new AnonymiseError('USAGE', `${source}: the value after = is empty`);
-  return { table, column, value, source };
-}
 
 export type { PassSource } from './passes.js';
+export { parseCondition, distinctive, type Condition };
+
 
 export type PeopleMode = 'find' | 'forget';
 
@@ -84,7 +68,7 @@ interface Outgoing {
   ctCol: number;
 }
 
-interface TableWork {
+export interface TableWork {
   table: string;
   columns: string[];
   /** conditions on this table (or its parent), by the column they read */
@@ -103,42 +87,33 @@ export interface Fate {
 }
 
 /** A row nothing happens to (shared: never changed). */
-const NO_FATE: Fate = Object.freeze({ removed: false, seed: false, nulls: null, refs: Object.freeze([]) as unknown as Relation[] });
+export const NO_FATE: Fate = Object.freeze({ removed: false, seed: false, nulls: null, refs: Object.freeze([]) as unknown as Relation[] });
 
 const CONTENT_TYPES = 'public.django_content_type';
-const TEXT_TYPE = /^(text|character varying|varchar|character|char|bpchar|citext|json|jsonb|name|xml|tsvector)\b|\[\]$/i;
-/** a password hash or a token names no one and appears nowhere else: not searched for */
-const SECRET_NAME = /pass(word)?|secret|salt|hash/i;
-const PERSONAL_NAME = /(^|_)(e?mail|email_?address|username|user_?name|login|phone|mobile|telephone|tel|msisdn)($|_)/i;
 
-export class People {
-  schema!: SchemaModel;
+export class People extends MultiPass<Group> {
   relations: Relation[] = [];
   ids!: Identifiers;
-  passes = 0;
   /** the rows the conditions matched, by table: every column's text (they are few; export and identifiers read them) */
   readonly seedRows = new Map<string, { columns: string[]; rows: (string | null)[][] }>();
   /** how many rows each condition matched */
   readonly matched = new Map<Condition, number>();
-  private readonly groups = new Map<string, Group>();
   private readonly work = new Map<string, TableWork>();
   private readonly contentTypes = new Map<string, string>();
   private readonly seedConditions = new Map<string, Map<string, Condition[]>>();
   /** the same conditions, for lookup by value */
   private readonly lookups = new Map<string, ColumnLookup[]>();
-  private readonly readVersions = new Map<string, Map<Group, number>>();
   /** relations whose hits stop forget, with why */
   readonly blocked = new Map<string, { rel: Relation; rows: number; why: string }>();
   private generic = false;
   private collectingBlocked = true;
-  /** where the first pass found each table's rows */
-  private readonly index = new DataIndex();
 
   constructor(
     readonly mode: PeopleMode,
-    readonly source: PassSource,
+    source: PassSource,
     private readonly o: PeopleOptions,
   ) {
+    super(source, o.onPass, 'find and forget');
     for (const c of o.conditions) {
       let byCol = this.seedConditions.get(c.table);
       if (!byCol) this.seedConditions.set(c.table, (byCol = new Map()));
@@ -175,7 +150,7 @@ export class People {
       if ([...tables].every((t) => this.nothingRefersTo(t))) break;
       await this.pass(tables);
     }
-    this.ids = identifiers(this.identifierValues(), this.o.sip);
+    this.ids = identifiers(identifierValues(this.schema, this.seedRows, this.o.rules), this.o.sip);
   }
 
   /** Removes the key sets' temporary files. */
@@ -208,8 +183,7 @@ export class People {
       },
       dataEnd: (t, offset) => this.index.dataEnd(t, offset),
       table: (e) => {
-        if (e.database !== null) throw new AnonymiseError('UNSUPPORTED', 'find and forget read one database\'s dump (pg_dump), not a pg_dumpall cluster dump', { table: e.table });
-        this.index.table(e);
+        this.noteTable(e);
         seen.add(e.table);
         const st = seedTable(e.table);
         if (st === undefined) return;
@@ -255,13 +229,8 @@ export class People {
     }
   }
 
-  /** One pass reading the rows of `tables`. */
+  /** One pass reading the rows of `tables`: a table whose rows matter only if they hold one of a few keys has only those rows read. */
   private async pass(tables: Set<string>): Promise<void> {
-    const versions = () => new Map([...this.groups.values()].map((g) => [g, g.version]));
-    const atStart = versions();
-    const snapped = new Set<string>();
-    const reads = (t: string) => this.ancestors(t).some((a) => tables.has(a));
-    // a table whose rows matter only if they hold one of a few keys: only rows that hold one are read
     const few = new Map<string, NeedleSearch | null>();
     const fewFor = (t: string, columns: readonly string[]) => {
       if (!few.has(t)) {
@@ -270,32 +239,17 @@ export class People {
       }
       return few.get(t)!;
     };
-    const overlay: PlanOverlay = (table, columns, plan) => {
-      const search = reads(table) ? fewFor(table, columns) : null;
-      if (!search) return plan;
-      const w = this.workFor(table, columns);
-      return readHits(plan, columns, search, (row) => void this.fate(w, row));
-    };
-    const observer: DumpObserver = {
-      // a partition's rows answer for its parent's references
-      wants: (t) => reads(t) && !few.get(t),
-      table: (e) => {
-        // what this read covers: keys added from here on need another read
-        for (const a of this.ancestors(e.table))
-          if (tables.has(a) && !snapped.has(a)) {
-            snapped.add(a);
-            this.readVersions.set(a, versions());
-          }
+    const reads = (t: string) => this.ancestors(t).some((a) => tables.has(a));
+    await this.readPass(tables, {
+      overlay: (table, columns, plan) => {
+        const search = reads(table) ? fewFor(table, columns) : null;
+        if (!search) return plan;
+        const w = this.workFor(table, columns);
+        return readHits(plan, columns, search, (row) => void this.fate(w, row));
       },
-      row: (table, columns, row) => this.fate(this.workFor(table, columns), row),
-    };
-    // the first pass has read every line: this one may skip through the tables it does not read, or,
-    // in a plain file, read the schema and their rows only
-    const pieces = this.source.ranges ? this.index.pieces(reads) : null;
-    const source = pieces ? () => this.source.ranges!(pieces) : this.source;
-    await this.run(tables.size, { observer, overlay, skipKept: true, fragment: pieces !== null }, source);
-    // a table with no data in this dump has been read all the same
-    for (const t of tables) if (!snapped.has(t)) this.readVersions.set(t, atStart);
+      rowByRow: (t) => !few.get(t),
+      row: (table, columns, row) => void this.fate(this.workFor(table, columns), row),
+    });
   }
 
   /** No reference, of any kind, leads to this table's rows (or its partitions'). */
@@ -304,17 +258,7 @@ export class People {
     return true;
   }
 
-  /** The table, its partition parent, theirs… */
-  ancestors(table: string): string[] {
-    return ancestorsIn(this.schema, table);
-  }
 
-  /** A pass through the engine (counted, and shown as progress): the whole file unless `source` says otherwise. */
-  async run(tables: number | 'all', o: Parameters<typeof runPass>[1], source: PassSource | (() => AsyncIterable<Buffer>) = this.source): Promise<DumpRewriter> {
-    this.passes++;
-    this.o.onPass?.(this.passes, tables);
-    return runPass(source, o);
-  }
 
   private tablesToRead(): Set<string> {
     const out = new Set<string>();
@@ -323,9 +267,8 @@ export class People {
       // read by the last pass alone; one nothing decides is read to stop the run (by the last pass, whose
       // output is then not kept, when nothing refers to its table: see resolve)
       if (rel.action === 'set_null' || rel.action === 'keep') continue;
-      const read = this.readVersions.get(rel.table);
       const groups = rel.references ? [this.group(rel.references, rel.refColumns)] : [...this.groups.values()];
-      for (const g of groups) if (g.keys.size > 0 && read?.get(g) !== g.version) out.add(rel.table);
+      for (const g of groups) if (g.keys.size > 0 && this.unread(rel.table, g)) out.add(rel.table);
     }
     return out;
   }
@@ -453,34 +396,13 @@ export class People {
     return o.cols.length === 1 ? row.text(o.cols[0]!) : rowKey(o.cols.map((c) => row.text(c)));
   }
 
-  /** The matched rows' distinctive values of unique and personal columns. */
-  private identifierValues(): string[] {
-    const out: string[] = [];
-    for (const [table, seed] of this.seedRows) {
-      const unique = this.schema.uniques.get(table) ?? new Set<string>();
-      const defs = this.schema.columnDefs(table);
-      const exposure = this.o.rules?.resolve(table, this.schema.parentOf) ? this.o.rules.exposure(table, this.schema.parentOf) : null;
-      seed.columns.forEach((col, i) => {
-        const type = defs?.find((d) => d.name === col)?.type ?? 'text';
-        if (!TEXT_TYPE.test(type) || SECRET_NAME.test(col)) return;
-        const isUnique = unique.has(col);
-        const personal = exposure ? !exposure.kept(col) : PERSONAL_NAME.test(col);
-        if (!isUnique && !personal) return;
-        for (const r of seed.rows) {
-          const v = r[i];
-          if (v !== null && v !== undefined && distinctive(v, isUnique)) out.push(v);
-        }
-      });
-    }
-    return out;
-  }
 
   /**
    * What makes a row of this table matter, as byte strings to look for (conditions' values, keys of
    * removed rows it may refer to), when they are few; null when every row must be judged (many keys, a
    * generic or encoded reference, a value whose case the search cannot fold).
    */
-  private rowNeedles(w: TableWork): string[] | null {
+  rowNeedles(w: TableWork): string[] | null {
     const out: string[] = [];
     const add = (v: string) => {
       if (v === '' || /[^\x00-\x7f]/.test(v)) return false;
@@ -502,152 +424,21 @@ export class People {
   }
 
   private readonly searches = new Map<string, NeedleSearch>();
-  private searchFor(needles: string[]): NeedleSearch {
+  searchFor(needles: string[]): NeedleSearch {
     const key = needles.join('\u0000');
     let s = this.searches.get(key);
     if (!s) this.searches.set(key, (s = new NeedleSearch(needles)));
     return s;
   }
 
+
   /** Text columns of a table (their values are searched for identifiers). */
   textColumns(table: string, columns: readonly string[]): Set<number> {
-    const defs = this.schema.columnDefs(table);
-    const out = new Set<number>();
-    columns.forEach((c, i) => {
-      const type = defs?.find((d) => d.name === c)?.type;
-      if (type === undefined || TEXT_TYPE.test(type)) out.add(i);
-    });
-    return out;
+    return textColumns(this.schema, table, columns);
   }
 
   /** No more blocked relations are noted (the last pass decides rows already judged). */
   stopCollectingBlocked(): void {
     this.collectingBlocked = false;
   }
-
-  /**
-   * The last pass's overlay: each table whose rows may refer to a removed row, or name the person, gets
-   * a plan that decides every such row. `visit` sees each row's fate (find counts; forget reports).
-   */
-  overlay(visit: ((table: string, columns: readonly string[], row: RowAccess, fate: Fate, hit: boolean) => void) | null, apply: boolean): PlanOverlay {
-    const ids = this.ids;
-    return (table: string, columns: string[], plan: TablePlan): TablePlan => {
-      if (plan.mode === 'drop') return plan;
-      const w = this.workFor(table, columns);
-      const judged = w.seeds.length > 0 || w.outgoing.some((o) => o.group === null || o.group.keys.size > 0);
-      const text = this.textColumns(table, columns);
-      const search = ids.search.count > 0 && text.size > 0;
-      if (!judged && !search) return plan;
-      // rows to judge: every row, unless what makes a row matter (a condition's value, a key of a removed
-      // row) is few enough to be looked for in the row's bytes with the identifiers
-      const few = judged ? this.rowNeedles(w) : null;
-      const rowSearch = few ? this.searchFor([...(search ? ids.needles : []), ...few]) : null;
-      const everyRow = judged && !rowSearch;
-      const base = plan.mode === 'rewrite' ? plan : null;
-      let current: Fate = NO_FATE;
-      let hit = false;
-      /** rows kept since the last one written */
-      let pending = 0;
-      const judge = (row: RowAccess, searchHit: boolean | undefined) => {
-        current = judged ? this.fate(w, row) : NO_FATE;
-        // the plan's search found the identifiers themselves: its word stands; a search for keys too
-        // only says the row may matter, so the identifiers are looked for in the row itself
-        if (searchHit !== undefined && !rowSearch) hit = searchHit;
-        else {
-          const span = search ? row.rawSpan?.() : undefined;
-          hit = span !== undefined && ids.search.find(span, 0, span.length) !== -1;
-        }
-      };
-      const scrubbed = (row: RowAccess, col: number): string | null => {
-        if (current.nulls?.has(col)) return null;
-        const own = base?.actions[col] ? base.actions[col]!(row, col) : row.text(col);
-        return own !== null && hit && text.has(col) ? ids.scrub(own).text : own;
-      };
-      return {
-        mode: 'rewrite',
-        rule: plan.rule,
-        columns,
-        actions: columns.map((_, i) => (text.has(i) || w.outgoing.some((o) => o.cols.includes(i)) ? scrubbed : (base?.actions[i] ?? null))),
-        filter: {
-          columns: [],
-          keep: (row, searchHit) => {
-            judge(row, searchHit);
-            visit?.(table, columns, row, current, hit);
-            if (!apply) return true;
-            const kept = !current.removed && (base?.filter ? base.filter.keep(row) : true);
-            pending = kept ? pending + 1 : 0;
-            return kept;
-          },
-          untouched: (row) => {
-            if (!apply) return true;
-            // a COPY row is written right after it is judged; an INSERT's rows are all judged before
-            // the first is written, so each but the last judged is judged again here
-            if (pending !== 1) judge(row, undefined);
-            pending = 0;
-            return !hit && !current.nulls && !base;
-          },
-        },
-        // the search runs over whole runs of rows; with references to check, every row is read as well
-        search: rowSearch ? (buf, from, end) => rowSearch.find(buf, from, end) : search ? (buf, from, end) => ids.search.find(buf, from, end) : undefined,
-        everyRow,
-      };
-    };
-  }
-}
-
-/** One column's conditions: by value, and e-mail addresses (which match in any case) by their lower case. */
-interface ColumnLookup {
-  column: string;
-  exact: Map<string, Condition[]>;
-  folded: Map<string, Condition[]>;
-}
-
-function columnLookup(column: string, conds: Condition[]): ColumnLookup {
-  const exact = new Map<string, Condition[]>();
-  const folded = new Map<string, Condition[]>();
-  for (const c of conds) {
-    exact.set(c.value, [...(exact.get(c.value) ?? []), c]);
-    if (c.value.includes('@')) folded.set(c.value.toLowerCase(), [...(folded.get(c.value.toLowerCase()) ?? []), c]);
-  }
-  return { column, exact, folded };
-}
-
-/** The conditions a value meets (none: undefined). */
-function conditionsMet(l: ColumnLookup, v: string | null): Condition[] | undefined {
-  if (v === null) return undefined;
-  const exact = l.exact.get(v);
-  const folded = l.folded.size > 0 && v.includes('@') ? l.folded.get(v.toLowerCase()) : undefined;
-  return exact && folded ? [...exact, ...folded] : (exact ?? folded);
-}
-
-/**
- * A plan that writes every row as it is and shows `read` the rows the search hits (a pass that only
- * reads: what it writes is thrown away).
- */
-function readHits(plan: TablePlan, columns: string[], search: NeedleSearch, read: (row: RowAccess) => void): TablePlan {
-  return {
-    mode: 'rewrite',
-    rule: plan.rule,
-    columns,
-    actions: columns.map(() => null),
-    filter: { columns: [], keep: (row) => (read(row), true), untouched: () => true },
-    search: (buf, from, end) => search.find(buf, from, end),
-  };
-}
-
-/** The table, its partition parent, theirs… (the table alone before the schema is known). */
-export function ancestorsIn(schema: SchemaModel | null | undefined, table: string): string[] {
-  const out = [table];
-  if (!schema) return out;
-  for (let t = schema.parentOf(table); t && out.length < 32 && !out.includes(t); t = schema.parentOf(t)) out.push(t);
-  return out;
-}
-
-/** A value that names one person: not a number, a date or a single common word. */
-export function distinctive(v: string, unique: boolean): boolean {
-  if (v.length < 4) return false;
-  if (/^[-+]?\d+(\.\d+)?$/.test(v) || /^\d{4}-\d{2}-\d{2}/.test(v) || v === 'true' || v === 'false') return false;
-  if (unique) return true;
-  if (v.includes('@')) return true;
-  return (v.match(/\d/g)?.length ?? 0) >= 9; // a phone number
 }

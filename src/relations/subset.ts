@@ -11,16 +11,16 @@
  * original values, so the rules may rewrite keys freely.
  */
 import { AnonymiseError } from '../errors.js';
-import type { SchemaModel } from '../dump/schema-model.js';
 import type { PlanOverlay } from '../dump/rewriter.js';
-import type { DumpObserver } from '../dump/observer.js';
 import { matcher, type CompiledRules } from '../rules/rule-compiler.js';
 import { type RowAccess, type TablePlan } from '../contract/plan.js';
 import type { SubsetSeed } from '../contract/rules-model.js';
 import type { SipHash } from '../pseudonym/siphash.js';
 import { KeySet, rowKey, DEFAULT_KEY_MEMORY } from './key-set.js';
-import { DataIndex, runPass, type PassSource } from './passes.js';
-import { ancestorsIn } from './people.js';
+import { MultiPass, type PassSource } from './passes.js';
+import { KEEP_AS_IS, judgedPlan, type Verdict } from './judge.js';
+
+const DROPPED: Verdict = Object.freeze({ keep: false, asIs: true });
 
 interface Group {
   table: string;
@@ -60,62 +60,29 @@ export interface SubsetOptions {
   onPass?: (n: number, tables: number | 'all') => void;
 }
 
-export class Subset {
-  schema!: SchemaModel;
-  passes = 0;
+export class Subset extends MultiPass<Group> {
   private fks: Fk[] = [];
-  private readonly groups = new Map<string, Group>();
   private readonly work = new Map<string, TableWork>();
-  private readonly read = new Map<string, Map<Group, number>>();
   private readonly seedTables: Set<string>;
-  /** where the first pass found each table's rows */
-  private readonly index = new DataIndex();
   /** rows kept per table in the last pass (the report) */
   readonly kept = new Map<string, number>();
 
   constructor(
-    private readonly source: PassSource,
+    source: PassSource,
     private readonly o: SubsetOptions,
   ) {
+    super(source, o.onPass, 'subsets');
     this.seedTables = new Set(o.seeds.map((s) => s.table));
   }
 
   async resolve(): Promise<void> {
-    const rw = await this.pass({ table: (e) => this.index.table(e), dataEnd: (t, o) => this.index.dataEnd(t, o) }, 'all');
+    const rw = await this.run('all', { observer: { table: (e) => this.noteTable(e), dataEnd: (t, o) => this.index.dataEnd(t, o) } });
     this.schema = rw.schema;
     for (const s of this.o.seeds) if (!this.schema.tables.has(s.table)) throw new AnonymiseError('RULES', `subset: the dump has no table ${s.table}`, s.where);
     for (const fk of this.schema.foreignKeys) this.fks.push({ name: fk.name, table: fk.table, columns: fk.columns, group: this.group(fk.references, fk.refColumns) });
     // seeds, whole tables and what they need, until nothing grows
     const first = new Set([...this.schema.tables.keys()].filter((t) => this.seedTables.has(t) || (this.isWhole(t) && this.fks.some((f) => f.table === t))));
-    let tables = first;
-    const versions = () => new Map([...this.groups.values()].map((g) => [g, g.version]));
-    while (tables.size > 0) {
-      const atStart = versions();
-      const snapped = new Set<string>();
-      const reading = tables;
-      const observer: DumpObserver = {
-        // a partition's rows answer for its parent's references and seeds
-        wants: (t) => this.ancestors(t).some((a) => reading.has(a)),
-        table: (e) => {
-          if (e.database !== null) throw new AnonymiseError('UNSUPPORTED', 'subsets read one database\'s dump (pg_dump), not a pg_dumpall cluster dump', { table: e.table });
-          for (const a of this.ancestors(e.table))
-            if (reading.has(a) && !snapped.has(a)) {
-              snapped.add(a);
-              this.read.set(a, versions());
-            }
-        },
-        row: (table, columns, row) => void this.decide(this.workFor(table, columns), row),
-      };
-      await this.pass(observer, tables.size, this.source.ranges ? this.index.pieces((t) => this.ancestors(t).some((a) => reading.has(a))) : null);
-      // a table with no data in this dump has been read all the same
-      for (const t of reading) if (!snapped.has(t)) this.read.set(t, atStart);
-      tables = this.toRead();
-    }
-  }
-
-  /** The table, its partition parent, theirs… */
-  private ancestors(table: string): string[] {
-    return ancestorsIn(this.schema, table);
+    for (let tables = first; tables.size > 0; tables = this.toRead()) await this.readPass(tables, { row: (table, columns, row) => void this.decide(this.workFor(table, columns), row) });
   }
 
   /** Removes the key sets' temporary files. */
@@ -126,21 +93,10 @@ export class Subset {
     }
   }
 
-  /**
-   * The first pass reads every line; later ones skip through the tables they do not read, or, in a plain
-   * file, read the schema and `pieces` (their rows) only.
-   */
-  private async pass(observer: DumpObserver | undefined, tables: number | 'all', pieces?: [number, number][] | null) {
-    this.passes++;
-    this.o.onPass?.(this.passes, tables);
-    const source = pieces ? () => this.source.ranges!(pieces) : this.source;
-    return runPass(source, { observer, skipKept: pieces !== undefined, fragment: Boolean(pieces) });
-  }
-
   /** Tables whose rows may now be kept, or need more: a group of theirs grew, or (children) a group they refer to. */
   private toRead(): Set<string> {
     const out = new Set<string>();
-    const grew = (t: string, g: Group) => g.version > 0 && this.read.get(t)?.get(g) !== g.version;
+    const grew = (t: string, g: Group) => g.version > 0 && this.unread(t, g);
     for (const g of this.groups.values()) if (grew(g.table, g)) out.add(g.table);
     if (this.o.follow === 'parents_and_children') for (const fk of this.fks) if (grew(fk.table, fk.group)) out.add(fk.table);
     return out;
@@ -239,21 +195,17 @@ export class Subset {
       if (plan.mode === 'drop') return plan;
       const w = this.workFor(table, columns);
       if (w.whole) return plan;
-      const base = plan.mode === 'rewrite' ? plan : null;
-      return {
-        mode: 'rewrite',
-        rule: `${plan.rule} (subset)`,
-        columns,
-        actions: base?.actions ?? columns.map(() => null),
-        filter: {
-          columns: [],
-          keep: (row) => {
-            if (!this.decide(w, row)) return false;
-            this.kept.set(table, (this.kept.get(table) ?? 0) + 1);
-            return base?.filter ? base.filter.keep(row) : true;
-          },
+      return judgedPlan(plan, columns, {
+        label: '(subset)',
+        touches: () => false,
+        judge: (row) => {
+          if (!this.decide(w, row)) return DROPPED;
+          this.kept.set(table, (this.kept.get(table) ?? 0) + 1);
+          return KEEP_AS_IS;
         },
-      };
+        value: (_row, _col, own) => own(),
+      });
     };
   }
+
 }
