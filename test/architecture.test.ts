@@ -26,6 +26,7 @@ const LAYERS: Record<string, number> = {
   relations: 4,
   commands: 5,
   'api.ts': 6,
+  cli: 6,
   'cli.ts': 7,
   'index.ts': 7,
 };

@@ -157,7 +157,8 @@ export interface Archive {
   members?: ReadonlyMap<string, { offset: number; size: number }>;
 }
 
-const SUFFIX: Record<Compression, string> = { none: '', gzip: '.gz', lz4: '.lz4', zstd: '.zst' };
+/** A directory archive's data file suffix, by its compression. */
+export const SUFFIX: Record<Compression, string> = { none: '', gzip: '.gz', lz4: '.lz4', zstd: '.zst' };
 
 /** Refuses what Node cannot decompress, naming the method. */
 export function supportedCompression(c: Compression, what: string): void {

@@ -8,25 +8,25 @@
  * Nothing is written before the whole TOC has passed and the rules have been checked against it; a
  * custom archive written to a file gets its data offsets, so that `pg_restore -j` and `-t` work on it.
  */
-import { closeSync, createWriteStream, existsSync, readFileSync, readdirSync, statSync, writeFileSync, writeSync } from 'node:fs';
-import { copyFile } from 'node:fs/promises';
+import { closeSync, createWriteStream, existsSync, readdirSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { AnonymiseError } from '../errors.js';
 import { DEFAULT_MAX_LINE_BYTES, DumpRewriter, countLf, type PlanOverlay, type RewriterOptions, type TableStats } from '../dump/rewriter.js';
 import type { CompiledRules } from '../rules/rule-compiler.js';
 import type { RulesSource, RewriteResult } from '../engine/run.js';
 import { globMatcher } from './glob.js';
-import { ArchiveFormat, ArchiveWriter, BLK_BLOBS, BLK_DATA, OffsetFlag, entryName, entryTable, hasData, writeHeader, writeToc, type ArchiveHeader, type TocEntry } from './format.js';
-import { ByteReader, customBlobs, dataFile, dataName, directoryBlobs, directoryData, customData, fileStream, peekBlockId, rawBlock, supportedCompression, type Archive } from './reader.js';
-import { DEFAULT_LEVEL, Redirect, dataAction, rewrittenData, tocPass, write, writeCustomBlock, writeDataFile, type DataAction } from './entries.js';
+import { ArchiveFormat, ArchiveWriter, BLK_DATA, OffsetFlag, entryName, entryTable, hasData, writeHeader, type TocEntry } from './format.js';
+import { SUFFIX, directoryData, customData, peekBlockId, rawBlock, supportedCompression, type Archive } from './reader.js';
+import { DEFAULT_LEVEL, Redirect, dataAction, tocPass, write, type DataAction } from './entries.js';
 import { LocalPieces, WorkerPool, type PieceResult, type PieceRunner } from './pool.js';
 import { adler32Combine } from './adler32.js';
 import { statOrNull } from '../io/input.js';
 import { AtomicOutput } from '../io/atomic.js';
 import { writeTar } from './tar.js';
+import { Counted, Held, Ordered } from './ordering.js';
+import { customEntry, directoryEntry, outputEntry, tarMemberOrder, tocBytes } from './entry-writers.js';
 
 export interface ArchiveRunOptions {
   rules: CompiledRules;
@@ -55,112 +55,12 @@ export interface ArchiveRunOptions {
   outsideIdentifiers?: RewriterOptions['outsideIdentifiers'];
 }
 
-/** Counts what it hands on (the position in a custom archive), keeping the destination's backpressure. */
-class Counted extends Writable {
-  count = 0;
-  constructor(private readonly dest: Writable) {
-    super({ highWaterMark: 1 << 20 });
-    dest.on('error', (e) => this.destroy(e));
-    // failures reach the writer through its write callbacks (a reader gone: EPIPE)
-    this.on('error', () => {});
-  }
-  override _write(chunk: Buffer, _enc: BufferEncoding, done: (e?: Error | null) => void): void {
-    this.count += chunk.length;
-    if (this.dest.write(chunk)) done();
-    else this.dest.once('drain', () => done());
-  }
-  override _final(done: (e?: Error | null) => void): void {
-    done();
-  }
-}
-
-/**
- * Steps that must reach the output in order (a table's pieces, block headers and ends), run one after
- * another while the work they wait on (a worker's piece) runs ahead; at most `limit` are pending, which
- * bounds the pieces in memory. A failed step fails every later one and `drain()`.
- */
-class Ordered {
-  private chain: Promise<void> = Promise.resolve();
-  private readonly pending: Promise<void>[] = [];
-  failed: unknown = null;
-  constructor(private readonly limit: number) {}
-  async then(step: () => Promise<void> | void): Promise<void> {
-    while (this.pending.length >= this.limit) await this.pending.shift()!.catch(() => {});
-    if (this.failed) throw this.failed;
-    const p = this.chain.then(step);
-    p.catch((e) => (this.failed ??= e));
-    this.chain = p;
-    this.pending.push(p);
-  }
-  async drain(): Promise<void> {
-    await this.chain;
-    this.pending.length = 0;
-  }
-}
-
-/**
- * The bytes read and not yet sent, as the chunks they came in: a piece is copied once, from them into
- * the buffer that moves to its worker (joining them first, then copying, cost the main thread twice).
- */
-class Held {
-  private chunks: Buffer[] = [];
-  size = 0;
-  push(c: Buffer): void {
-    if (c.length === 0) return;
-    this.chunks.push(c);
-    this.size += c.length;
-  }
-  /** The position of the last newline before `before`, or -1. */
-  lastLf(before: number): number {
-    let end = this.size;
-    for (let i = this.chunks.length - 1; i >= 0; i--) {
-      const c = this.chunks[i]!;
-      const start = end - c.length;
-      if (start < before) {
-        const at = c.lastIndexOf(0x0a, Math.min(c.length, before - start) - 1);
-        if (at !== -1) return start + at;
-      }
-      end = start;
-    }
-    return -1;
-  }
-  /** The position of the first newline at or after `from`, or -1. */
-  nextLf(from: number): number {
-    let start = 0;
-    for (const c of this.chunks) {
-      const end = start + c.length;
-      if (end > from) {
-        const at = c.indexOf(0x0a, Math.max(0, from - start));
-        if (at !== -1) return start + at;
-      }
-      start = end;
-    }
-    return -1;
-  }
-  /** The first `n` bytes, in an ArrayBuffer of their own (it is moved to a worker); the rest stay. */
-  take(n: number): Uint8Array {
-    const out = new Uint8Array(n);
-    let at = 0;
-    while (at < n) {
-      const c = this.chunks[0]!;
-      const k = Math.min(c.length, n - at);
-      out.set(k === c.length ? c : c.subarray(0, k), at);
-      at += k;
-      if (k === c.length) this.chunks.shift();
-      else this.chunks[0] = c.subarray(k);
-    }
-    this.size -= n;
-    return out;
-  }
-}
-
 /** Rows handed to a worker at a time: large enough that a message costs nothing, small enough to keep memory flat. */
 // 2 MiB: at SCALE=10, 4 MiB pieces took 215–227 MiB with --jobs 2, 2 MiB 200 MiB, in the same time
 const PIECE_BYTES = 2 * 1024 * 1024;
 /** pg_dump ends COPY data with `\.` and two blank lines: a cut leaving fewer bytes than this could split them off */
 const LAST_PIECE_TAIL = 8;
 
-const SUFFIX = { none: '', gzip: '.gz', lz4: '.lz4', zstd: '.zst' } as const;
 
 export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<RewriteResult> {
   supportedCompression(a.header.compression, 'the archive');
@@ -479,105 +379,3 @@ function result(rw: DumpRewriter, fromWorkers: Map<string, TableStats>, bytesOut
   mergeStats(tables, [...fromWorkers.values()]);
   return { tables: [...tables.values()], outside: { ...rw.outsideCounts }, bytesIn: rw.bytesIn, bytesOut, lines: 0 };
 }
-
-function tocBytes(h: ArchiveHeader, toc: TocEntry[], format: ArchiveFormat): Buffer {
-  const w = new ArchiveWriter(h.intSize, h.offSize);
-  writeToc(w, h, toc, format);
-  return w.take();
-}
-
-/**
- * pg_restore's order for a tar archive's members (it reads forward): toc.dat, then each data entry's file
- * in TOC order — a BLOBS entry's large objects, in its list's order, then the list.
- */
-function tarMemberOrder(dir: string, toc: readonly TocEntry[], h: ArchiveHeader): string[] {
-  const names = ['toc.dat'];
-  for (const e of toc) {
-    if (!e.filename) continue;
-    if (e.desc !== 'BLOBS') {
-      names.push(e.filename);
-      continue;
-    }
-    const list = blobListName(e, h);
-    for (const line of readFileSync(join(dir, list), 'latin1').split('\n')) if (line) names.push(line.split(' ')[1]!);
-    names.push(list);
-  }
-  return names;
-}
-
-/** The file listing a BLOBS entry's large objects, in a directory or tar archive: `blobs_ID.toc` from archive 1.16 on, else `blobs.toc`. */
-function blobListName(e: TocEntry, h: ArchiveHeader): string {
-  return h.vmin >= 16 ? `blobs_${e.dumpId}.toc` : 'blobs.toc';
-}
-
-/** An entry as the output format lists it: data offsets not yet known, or the data file's name. */
-function outputEntry(e: TocEntry, a: Archive, format: ArchiveFormat, tarOut: boolean): TocEntry {
-  const data = hasData(e, a.format);
-  if (format === ArchiveFormat.Custom) return { ...e, dataState: data ? OffsetFlag.NotSet : OffsetFlag.NoData, offset: 0, filename: null };
-  // a directory archive's entries name their files already, as a tar archive's do (`ID.dat`, large objects too) for a tar
-  if (a.format === ArchiveFormat.Directory && !a.members === !tarOut) return { ...e };
-  let filename = '';
-  if (data) filename = e.desc === 'BLOBS' ? blobListName(e, a.header) : `${e.dumpId}.dat`;
-  return { ...e, filename, dataState: OffsetFlag.NoData, offset: 0 };
-}
-
-/** One data entry of a directory archive written as a directory archive's file. */
-async function directoryEntry(a: Archive, r: ByteReader | null, e: TocEntry, act: DataAction, dest: string, dir: string, rw: DumpRewriter, redirect: Redirect, level: number, tarOut: boolean, signal?: AbortSignal): Promise<void> {
-  if (act.kind === 'copy') {
-    // on libuv's pool: pieces that workers finish meanwhile are still written out
-    if (a.members) await pipeline(fileStream(a, dataName(a, e)), createWriteStream(dest, { mode: 0o600 }));
-    else await copyFile(dataFile(a, e), dest);
-    return;
-  }
-  if (act.kind === 'blobs') {
-    const list: string[] = [];
-    if (act.keep) {
-      for await (const b of r ? customBlobs(r, a.header, e) : directoryBlobs(a, e)) {
-        const name = `blob_${b.oid}.dat`;
-        await writeDataFile(createWriteStream(join(dir, name + SUFFIX[a.header.compression]), { mode: 0o600 }), a.header, (async function* () {
-          yield b.data;
-        })(), level);
-        list.push(`${b.oid} ${name}\n`);
-      }
-    }
-    else if (r) for await (const _ of rawBlock(r, a.header, e)); // read past it
-    writeFileSync(join(dir, tarOut ? blobListName(e, a.header) : basename(dest).replace(/\.(gz|lz4|zst)$/, '')), list.join(''), { mode: 0o600 });
-    return;
-  }
-  const input = r ? customData(r, a.header, e) : directoryData(a, e);
-  await writeDataFile(createWriteStream(dest, { mode: 0o600 }), a.header, rewrittenData(rw, redirect, e, input, signal), level);
-}
-
-/** One data entry written as a custom archive's data block. */
-async function customEntry(a: Archive, r: ByteReader | null, e: TocEntry, act: DataAction, dest: Writable, rw: DumpRewriter, redirect: Redirect, level: number, signal?: AbortSignal): Promise<void> {
-  if (act.kind === 'copy' || (act.kind === 'blobs' && act.keep && r)) {
-    for await (const c of rawBlock(r!, a.header, e)) await write(dest, c);
-    return;
-  }
-  if (act.kind === 'blobs') {
-    if (r) for await (const _ of rawBlock(r, a.header, e)); // read past it
-    const w = new ArchiveWriter(a.header.intSize, a.header.offSize).byte(BLK_BLOBS).int(e.dumpId);
-    if (act.keep) {
-      // directory in, custom out: each large object re-framed
-      for await (const b of directoryBlobs(a, e)) {
-        w.int(b.oid);
-        await write(dest, w.take());
-        await writeBlobData(dest, a.header, b.data, level);
-      }
-    }
-    await write(dest, w.int(0).take());
-    return;
-  }
-  const input = r ? customData(r, a.header, e) : directoryData(a, e);
-  await writeCustomBlock(dest, a.header, e, rewrittenData(rw, redirect, e, input, signal), level);
-}
-
-/** One large object's data as custom-archive chunks (compressed as the archive is), ending with its end marker. */
-async function writeBlobData(dest: Writable, h: ArchiveHeader, data: Buffer, level: number): Promise<void> {
-  const { deflateSync } = await import('node:zlib');
-  const body = h.compression === 'gzip' ? deflateSync(data, { level }) : data;
-  const w = new ArchiveWriter(h.intSize, h.offSize);
-  if (body.length) w.int(body.length).raw(body);
-  await write(dest, w.int(0).take());
-}
-

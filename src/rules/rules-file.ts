@@ -6,8 +6,9 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node, type Pair, type YAMLMap } from 'yaml';
+import { LineCounter, isScalar, isSeq, parseDocument, type Node } from 'yaml';
 import { AnonymiseError } from '../errors.js';
+import { Ctx, onlyKeys, pairs, scalarInt, scalarString, type PendingFake, type PendingModule } from './yaml-reader.js';
 import type { ColumnRule, Filter, JsFunction, NullPolicy, RelationRule, RulesData, SubsetSeed, TableRule, UnknownPolicy, Where } from '../contract/rules-model.js';
 import { MAPPING_KEYS, RULE_KINDS, ruleKind } from './kinds/registry.js';
 import { jsonKeySegment, jsonPath, parseTemplate, shown } from './syntax.js';
@@ -43,68 +44,7 @@ function readOutside(ctx: Ctx, node: unknown, into: OutsidePolicy): void {
   }
 }
 
-interface PendingModule {
-  file: string;
-  name: string;
-  key: string;
-  at: Where;
-}
-
-interface PendingFake {
-  spec: { method: string; unique: boolean; locale: string };
-  methodAt: Where;
-  localeAt: Where;
-}
-
 const PRESET_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'rules');
-
-class Ctx {
-  constructor(
-    readonly file: string,
-    private readonly lc: LineCounter,
-    readonly fakes: PendingFake[],
-    readonly modules: PendingModule[] = [],
-  ) {}
-  line(node: Node | Pair | null | undefined): number {
-    const n = node && 'range' in node ? node : (node as Pair | undefined)?.key;
-    const range = (n as Node | undefined)?.range;
-    return range ? this.lc.linePos(range[0]).line : 1;
-  }
-  fail(node: Node | Pair | null | undefined, message: string): never {
-    throw new AnonymiseError('RULES', message, { file: this.file, line: this.line(node) });
-  }
-  where(node: Node | Pair | null | undefined): Where {
-    return { file: this.file, line: this.line(node) };
-  }
-}
-
-function scalarString(ctx: Ctx, node: unknown, what: string): string {
-  if (!isScalar(node) || typeof node.value !== 'string') ctx.fail(node as Node, `${what} must be a string`);
-  return node.value;
-}
-
-function scalarInt(ctx: Ctx, node: unknown, what: string, min: number, max: number): number {
-  if (!isScalar(node) || typeof node.value !== 'number' || !Number.isInteger(node.value) || node.value < min || node.value > max)
-    ctx.fail(node as Node, `${what} must be an integer from ${min} to ${max}`);
-  return node.value;
-}
-
-function pairs(ctx: Ctx, node: unknown, what: string): { key: string; pair: Pair; value: unknown }[] {
-  if (!isMap(node)) ctx.fail(node as Node, `${what} must be a mapping`);
-  return (node as YAMLMap).items.map((pair) => {
-    const k = pair.key;
-    if (!isScalar(k) || (typeof k.value !== 'string' && typeof k.value !== 'number')) ctx.fail(k as Node, `${what}: keys must be names`);
-    return { key: String(k.value), pair, value: pair.value };
-  });
-}
-
-function onlyKeys(ctx: Ctx, items: { key: string; pair: Pair }[], allowed: string[], what: string): void {
-  for (const { key, pair } of items)
-    if (!allowed.includes(key)) ctx.fail(pair.key as Node, `unknown key ${shown(key)} in ${what} (expected ${allowed.join(', ')})`);
-}
-
-
-
 
 /** A rules file's text; anything but a regular file (a directory, a device, /proc) is refused. */
 function readRulesFile(path: string, what: string, at?: Where): string {

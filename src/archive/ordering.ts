@@ -1,0 +1,105 @@
+/**
+ * What keeps an archive's output in order while workers run ahead: a byte counter for a custom
+ * archive's offsets, the ordered chain of steps, and the bytes read and not yet sent.
+ */
+import { Writable } from 'node:stream';
+
+
+/** Counts what it hands on (the position in a custom archive), keeping the destination's backpressure. */
+export class Counted extends Writable {
+  count = 0;
+  constructor(private readonly dest: Writable) {
+    super({ highWaterMark: 1 << 20 });
+    dest.on('error', (e) => this.destroy(e));
+    // failures reach the writer through its write callbacks (a reader gone: EPIPE)
+    this.on('error', () => {});
+  }
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: (e?: Error | null) => void): void {
+    this.count += chunk.length;
+    if (this.dest.write(chunk)) done();
+    else this.dest.once('drain', () => done());
+  }
+  override _final(done: (e?: Error | null) => void): void {
+    done();
+  }
+}
+
+/**
+ * Steps that must reach the output in order (a table's pieces, block headers and ends), run one after
+ * another while the work they wait on (a worker's piece) runs ahead; at most `limit` are pending, which
+ * bounds the pieces in memory. A failed step fails every later one and `drain()`.
+ */
+export class Ordered {
+  private chain: Promise<void> = Promise.resolve();
+  private readonly pending: Promise<void>[] = [];
+  failed: unknown = null;
+  constructor(private readonly limit: number) {}
+  async then(step: () => Promise<void> | void): Promise<void> {
+    while (this.pending.length >= this.limit) await this.pending.shift()!.catch(() => {});
+    if (this.failed) throw this.failed;
+    const p = this.chain.then(step);
+    p.catch((e) => (this.failed ??= e));
+    this.chain = p;
+    this.pending.push(p);
+  }
+  async drain(): Promise<void> {
+    await this.chain;
+    this.pending.length = 0;
+  }
+}
+
+/**
+ * The bytes read and not yet sent, as the chunks they came in: a piece is copied once, from them into
+ * the buffer that moves to its worker (joining them first, then copying, cost the main thread twice).
+ */
+export class Held {
+  private chunks: Buffer[] = [];
+  size = 0;
+  push(c: Buffer): void {
+    if (c.length === 0) return;
+    this.chunks.push(c);
+    this.size += c.length;
+  }
+  /** The position of the last newline before `before`, or -1. */
+  lastLf(before: number): number {
+    let end = this.size;
+    for (let i = this.chunks.length - 1; i >= 0; i--) {
+      const c = this.chunks[i]!;
+      const start = end - c.length;
+      if (start < before) {
+        const at = c.lastIndexOf(0x0a, Math.min(c.length, before - start) - 1);
+        if (at !== -1) return start + at;
+      }
+      end = start;
+    }
+    return -1;
+  }
+  /** The position of the first newline at or after `from`, or -1. */
+  nextLf(from: number): number {
+    let start = 0;
+    for (const c of this.chunks) {
+      const end = start + c.length;
+      if (end > from) {
+        const at = c.indexOf(0x0a, Math.max(0, from - start));
+        if (at !== -1) return start + at;
+      }
+      start = end;
+    }
+    return -1;
+  }
+  /** The first `n` bytes, in an ArrayBuffer of their own (it is moved to a worker); the rest stay. */
+  take(n: number): Uint8Array {
+    const out = new Uint8Array(n);
+    let at = 0;
+    while (at < n) {
+      const c = this.chunks[0]!;
+      const k = Math.min(c.length, n - at);
+      out.set(k === c.length ? c : c.subarray(0, k), at);
+      at += k;
+      if (k === c.length) this.chunks.shift();
+      else this.chunks[0] = c.subarray(k);
+    }
+    this.size -= n;
+    return out;
+  }
+}

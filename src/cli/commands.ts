@@ -1,0 +1,129 @@
+/**
+ * `check`, `scan` (and its leak check), and the request `find` and `forget` read: each opens its
+ * input, calls the library and formats what it returns.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { checkDump, compileRules, readRules } from '../engine/run.js';
+import { AnonymiseError, EXIT } from '../errors.js';
+import { PII_KINDS, foundAny, formatScan, scanDump, type PiiKind } from '../commands/scan.js';
+import { openPlain, type Io } from './io.js';
+
+export async function check(input: string | undefined, flags: { rules?: string[] }, io: Io): Promise<number> {
+  if (!flags.rules?.length) throw new AnonymiseError('USAGE', 'no rules: give at least one -r RULES.yaml');
+  const rules = compileRules(await readRules({ files: flags.rules }), 'check');
+  const src = await openPlain(input, io);
+  const res = await checkDump(src.stream, rules);
+  const out: string[] = [];
+  const policy = rules.unknown;
+  for (const g of res.gaps)
+    out.push(`unclassified ${g.column ? 'column' : 'table '} ${g.column ? `${g.table}.${g.column}` : g.table}  (input line ${g.line})`);
+  for (const e of res.ruleErrors) out.push(`rule error: ${e}`);
+  for (const f of res.outside) out.push(`outside the rows: ${f.object || 'a statement'} (input line ${f.line}): ${f.message}`);
+  for (const p of res.restore) out.push(`restore ${p.severity}: ${p.column ? `${p.table}.${p.column}` : p.table}: ${p.message}`);
+  for (const u of res.unused) out.push(`warning: rule ${u} names nothing in this dump`);
+  const tables = res.gaps.filter((g) => !g.column).length;
+  const cols = res.gaps.length - tables;
+  out.push(
+    `${res.tables} tables checked: ${tables} unclassified table(s), ${cols} unclassified column(s)` +
+      (res.gaps.length && policy !== 'fail' ? ` (unknown: ${policy} applies to them)` : ''),
+  );
+  io.stdout.write(out.join('\n') + '\n');
+  if (res.ruleErrors.length) return EXIT.usage;
+  return (res.gaps.length > 0 && policy === 'fail') || res.outside.length > 0 || res.restore.some((p) => p.severity === 'error') ? EXIT.gaps : EXIT.ok;
+}
+
+export interface PeopleFlags {
+  where?: string[];
+  people?: string;
+  rules?: string[];
+  secretEnv: string;
+  maxKeyMemory: number;
+  quiet?: boolean;
+}
+
+/** The conditions and rules of find / forget. Two or more passes read each input: a pipe cannot be read twice. */
+export async function peopleRequest(inputs: string[], flags: PeopleFlags, io: Io): Promise<import('../commands/people.js').PeopleRequest> {
+  const { parseCondition } = await import('../relations/people.js');
+  if (inputs.length === 0 || inputs.includes('-'))
+    throw new AnonymiseError('USAGE', 'find and forget read a dump two or more times (its foreign keys come after its data): give a file, not stdin (save the pipe to a file first)');
+  const conditions = (flags.where ?? []).map((w, i) => parseCondition(w, `--where ${i + 1}`));
+  if (flags.people) {
+    if (!existsSync(flags.people)) throw new AnonymiseError('USAGE', `no such file: ${flags.people}`);
+    readFileSync(flags.people, 'utf8')
+      .split(/\r?\n/)
+      .forEach((line, i) => {
+        if (line.trim() === '' || line.trimStart().startsWith('#')) return;
+        conditions.push(parseCondition(line.trim(), `${flags.people} line ${i + 1}`));
+      });
+  }
+  if (conditions.length === 0) throw new AnonymiseError('USAGE', 'say whose rows: --where schema.table.column=value, or --people FILE');
+  const rules = flags.rules?.length ? compileRules(await readRules({ files: flags.rules })) : undefined;
+  const secret = io.env[flags.secretEnv] || undefined;
+  const progress = !flags.quiet && Boolean(io.stderr.isTTY);
+  return {
+    conditions,
+    rules,
+    secret,
+    maxKeyBytes: flags.maxKeyMemory * 1024 * 1024,
+    onPass: progress ? (n, tables) => io.stderr.write(`\r\x1b[Kpass ${n}: ${tables === 'all' ? 'every table' : `${tables} table${tables === 1 ? '' : 's'}`}`) : undefined,
+  };
+}
+
+/**
+ * A subset in the rules: the rows to keep, found in passes over the input before the run writes a byte.
+ * A pipe cannot be read twice.
+ */
+export interface ScanFlags {
+  json?: boolean;
+  failOnPii?: string | boolean;
+  sampleRows?: number;
+  against?: string;
+  rules?: string[];
+  strict?: boolean;
+}
+
+/** `scan --against URL -r RULES`: are original values of rewritten columns anywhere in the dump? */
+export async function leaks(input: string | undefined, flags: ScanFlags, io: Io): Promise<number> {
+  if (!flags.rules?.length) throw new AnonymiseError('USAGE', 'scan --against needs the rules the dump was made with (-r RULES.yaml)');
+  const rules = compileRules(await readRules({ files: flags.rules }), 'leak-check');
+  // a fake name can equal a real one by chance: names from faker's lists are not counted as leaks
+  const fake = await import('../pseudonym/fake.js');
+  await fake.loadLocales(['en', 'en_GB']);
+  const ignore = new Set<string>();
+  for (const loc of ['en', 'en_GB']) for (const n of Object.values(fake.personNames(loc)).flat()) ignore.add(n);
+  const src = await openPlain(input, io);
+  const { leakCheck } = await import('../commands/leak-check.js');
+  const report = await leakCheck(src.stream, rules, flags.against!, { ignore });
+  const cols = Object.entries(report.columns);
+  const leaked = cols.filter(([, r]) => r.found > 0 || (flags.strict && r.possible > 0));
+  if (flags.json) io.stdout.write(JSON.stringify(report, null, 2) + '\n');
+  else {
+    for (const [col, r] of cols) {
+      if (r.found > 0) io.stdout.write(`LEAK ${col}: ${r.found} of ${r.originals} original values appear in the dump\n`);
+      if (r.possible > 0)
+        io.stdout.write(`${flags.strict ? 'LEAK' : 'possible'} ${col}: ${r.possible} low-entropy original values (postcodes, phone numbers, short values) appear in the dump${flags.strict ? '' : ': may be chance, such as a venue\'s postcode (--strict counts them)'}\n`);
+    }
+    const total = cols.reduce((n, [, r]) => n + r.originals, 0);
+    io.stdout.write(`checked ${report.valuesChecked} values of the dump against ${total} original values of ${cols.length} rewritten or dropped columns: ${leaked.length ? 'LEAKS FOUND' : 'no leak found'}\n`);
+  }
+  return leaked.length ? EXIT.gaps : EXIT.ok;
+}
+
+export async function scan(input: string | undefined, flags: ScanFlags, io: Io): Promise<number> {
+  if (flags.against) return leaks(input, flags, io);
+  let gate: PiiKind[] = [];
+  if (flags.failOnPii !== undefined && flags.failOnPii !== false) {
+    gate = flags.failOnPii === true ? [...PII_KINDS] : (flags.failOnPii.split(',').map((k) => k.trim()) as PiiKind[]);
+    const bad = gate.filter((k) => !PII_KINDS.includes(k));
+    if (bad.length) throw new AnonymiseError('USAGE', `--fail-on-pii: unknown kind ${bad[0]} (expected ${PII_KINDS.join(', ')})`);
+  }
+  const src = await openPlain(input, io);
+  const res = await scanDump(src.stream, { sampleRows: flags.sampleRows });
+  if (flags.json) io.stdout.write(JSON.stringify(res, null, 2) + '\n');
+  else io.stdout.write(formatScan(res));
+  if (gate.length && foundAny(res, gate)) {
+    io.stderr.write(`anonymise-dump: scan found personal data (${gate.filter((k) => foundAny(res, [k])).join(', ')})\n`);
+    return EXIT.gaps;
+  }
+  return EXIT.ok;
+}

@@ -1,0 +1,270 @@
+/**
+ * `run`: a dump rewritten by the rules, to a file (atomically) or stdout, plain or gzip or as an
+ * archive, with progress, the summary and the report.
+ */
+import { createWriteStream, existsSync, writeFileSync } from 'node:fs';
+import { createGzip } from 'node:zlib';
+import { once } from 'node:events';
+import { type Writable } from 'node:stream';
+import { compileRules, readRules, rewriteStream } from '../engine/run.js';
+import type { RulesData } from '../contract/rules-model.js';
+import { AnonymiseError, EXIT } from '../errors.js';
+import { buildReport, humanSummary } from '../commands/summary.js';
+import { type DumpRewriter, type PlanOverlay } from '../dump/rewriter.js';
+import { statOrNull } from '../io/input.js';
+import { AtomicOutput } from '../io/atomic.js';
+import { plainBytes, type DumpSource } from '../archive/open.js';
+import { rewriteArchive } from '../archive/rewrite.js';
+import { DEFAULT_LEVEL } from '../archive/entries.js';
+import { ArchiveFormat } from '../archive/format.js';
+import { asyncStdout, isEpipe, openInput, releaseStdin, signalStatus, watchSignals, weakKey, type Io } from './io.js';
+
+export interface RunFlags {
+  rules?: string[];
+  output?: string;
+  gzip?: boolean;
+  secretEnv: string;
+  report?: string;
+  quiet?: boolean;
+  progress?: boolean;
+  maxLineBytes: number;
+  maxValueBytes: number;
+  format?: 'plain' | 'custom' | 'directory' | 'tar';
+  jobs?: number;
+  compressLevel?: number;
+  tables?: string[];
+}
+
+function progressLine(rw: DumpRewriter, started: number, size: number | undefined): string {
+  const secs = (Date.now() - started) / 1000;
+  const mb = rw.bytesIn / 1e6;
+  const rate = secs > 0 ? mb / secs : 0;
+  let s = `${mb.toFixed(1)} MB`;
+  if (size) {
+    const pct = Math.min(100, (100 * rw.bytesIn) / size);
+    const eta = rate > 0 ? (size / 1e6 - mb) / rate : 0;
+    s += ` / ${(size / 1e6).toFixed(1)} MB (${pct.toFixed(0)}%, ETA ${eta.toFixed(0)} s)`;
+  }
+  s += `  ${rate.toFixed(0)} MB/s`;
+  if (rw.currentTable) s += `  ${rw.currentTable}`;
+  return s;
+}
+
+export async function run(input: string | undefined, flags: RunFlags, io: Io): Promise<number> {
+  if (!flags.rules?.length) throw new AnonymiseError('USAGE', 'no rules: give at least one -r RULES.yaml (see `anonymise-dump init` for a draft)');
+  const data = await readRules({ files: flags.rules });
+  const secret = io.env[flags.secretEnv];
+  if (secret) {
+    const weak = weakKey(secret);
+    if (weak)
+      throw new AnonymiseError('USAGE', `the key in $${flags.secretEnv} is too weak (${weak}): anyone holding one original value and its pseudonym could find it by trying; make one with \`openssl rand -base64 32\``);
+  }
+  const rules = compileRules(data, secret || undefined);
+  if (!secret && !flags.quiet)
+    io.stderr.write(`anonymise-dump: note: $${flags.secretEnv} is not set; pseudonyms use a random key and are consistent within this run only\n`);
+  const overlay = data.subset?.length ? await subsetOverlay(input, data, rules, secret, flags, io) : undefined;
+  const source = await openInput(input, io);
+  const format = flags.format ?? (source.kind === 'plain' ? 'plain' : source.archive.members ? 'tar' : source.archive.format === ArchiveFormat.Custom ? 'custom' : 'directory');
+  if (source.kind === 'plain' && format !== 'plain')
+    throw new AnonymiseError('USAGE', `--format ${format} needs an archive as input (pg_dump -Fc or -Fd); a plain dump is written as a plain dump`);
+  if (flags.tables?.length && format === 'plain') throw new AnonymiseError('USAGE', '--tables works on directory archives (pg_dump -Fd)');
+  if (source.kind === 'archive' && format !== 'plain') return runArchive(input, source, format, flags, secret || undefined, rules, io, overlay);
+  if (flags.compressLevel !== undefined && !flags.gzip) throw new AnonymiseError('USAGE', '--compress-level sets the level of --gzip output or of an archive\'s data: this plain output is not compressed');
+  const src = { stream: plainBytes(source), size: source.size, name: source.name };
+
+  let target: AtomicOutput | null = null;
+  let fileOut: Writable | null = null;
+  // handlers first: a signal that arrives once the temporary file exists must find them in place
+  const cleanup = () => target?.discard();
+  // a signal ends the run as any failure does: no -o file, and on stdout the ABORTED trailer after the
+  // rows already written
+  const signals = watchSignals(() => {
+    cleanup();
+    releaseStdin(input, io);
+  }, cleanup);
+
+  if (flags.output) {
+    const existing = statOrNull(flags.output);
+    if (existing && !existing.isFile()) throw new AnonymiseError('USAGE', `-o ${flags.output} is not a regular file (a directory or device): give a file path, or leave -o out for stdout`);
+    target = AtomicOutput.file(flags.output);
+    fileOut = createWriteStream('', { fd: target.open(), highWaterMark: 1024 * 1024 });
+  }
+  const stdoutOut = fileOut ? null : asyncStdout(io);
+  const finalOut: Writable = fileOut ?? stdoutOut ?? io.stdout;
+  const gzip = flags.gzip ? createGzip({ level: flags.compressLevel ?? DEFAULT_LEVEL }) : null;
+  if (gzip) {
+    gzip.pipe(finalOut);
+    finalOut.on('error', (e) => gzip.destroy(e)); // e.g. EPIPE on stdout reaches us through gzip
+  }
+  const sink: Writable = gzip ?? finalOut;
+
+  const started = Date.now();
+  const showProgress = flags.progress ?? Boolean(io.stderr.isTTY);
+  let lastDraw = 0;
+  const handle = rewriteStream(src.stream, sink, {
+    rules,
+    overlay,
+    signal: signals.signal,
+    maxLineBytes: flags.maxLineBytes,
+    maxValueBytes: flags.maxValueBytes,
+    onChunk: showProgress
+      ? (rw) => {
+          const now = Date.now();
+          if (now - lastDraw < 200) return;
+          lastDraw = now;
+          io.stderr.write(`\r\x1b[K${progressLine(rw, started, src.size)}`);
+        }
+      : undefined,
+  });
+  try {
+    const result = await handle.done;
+    if (gzip) {
+      gzip.end();
+      await once(finalOut, 'finish');
+    } else if (fileOut ?? stdoutOut) {
+      (fileOut ?? stdoutOut)!.end();
+      await once((fileOut ?? stdoutOut)!, 'finish');
+    }
+    if (fileOut) await once(fileOut, 'close').catch(() => {});
+    if (showProgress) io.stderr.write('\r\x1b[K');
+    target?.commit();
+    return reportRun(result, src.name, started, secret, flags, io);
+  } catch (e) {
+    if (showProgress) io.stderr.write('\r\x1b[K');
+    if (isEpipe(e)) {
+      // the reader went away (`| head`): not our error
+      cleanup();
+      return EXIT.ok;
+    }
+    // (the library has already ended the output with the ABORTED marker when it had begun)
+    if (fileOut) {
+      // abandoned: a write still in flight may now fail, and that is expected
+      fileOut.on('error', () => {});
+      gzip?.on('error', () => {});
+      fileOut.destroy();
+      cleanup();
+    } else if (gzip && handle.rewriter.started) {
+      gzip.end();
+      await once(finalOut, 'finish').catch(() => {});
+    } else if (stdoutOut) {
+      // the ABORTED trailer must reach the reader before we exit
+      stdoutOut.end();
+      await once(stdoutOut, 'finish').catch(() => {});
+    }
+    const sig = signals.signalled();
+    if (sig) {
+      io.stderr.write(`anonymise-dump: interrupted by ${sig}${flags.output ? '; no output file written' : '; the output ends with the ABORTED marker'}\n`);
+      return signalStatus(sig);
+    }
+    throw e;
+  } finally {
+    signals.dispose();
+  }
+}
+
+/**
+ * An archive written as an archive: custom to a file (offsets filled in) or to stdout, directory to a
+ * new directory; both through a temporary name beside the target, renamed on success.
+ */
+async function runArchive(
+  input: string | undefined,
+  source: Extract<DumpSource, { kind: 'archive' }>,
+  format: 'custom' | 'directory' | 'tar',
+  flags: RunFlags,
+  secret: string | undefined,
+  rules: ReturnType<typeof compileRules>,
+  io: Io,
+  overlay?: PlanOverlay,
+): Promise<number> {
+  if (flags.gzip) throw new AnonymiseError('USAGE', '--gzip is for plain output: an archive keeps its own compression');
+  if (format === 'directory' && !flags.output) throw new AnonymiseError('USAGE', 'a directory archive is written with -o DIR');
+  if (format === 'tar' && !flags.output) throw new AnonymiseError('USAGE', 'a tar archive is written with -o FILE (its members are packed once written)');
+  if (flags.compressLevel !== undefined && (format === 'tar' || source.archive.header.compression === 'none'))
+    throw new AnonymiseError('USAGE', '--compress-level sets the level of an archive\'s compressed data: this archive\'s data is not compressed (tar, or dumped with -Z 0)');
+  if (flags.output && format === 'custom') {
+    const existing = statOrNull(flags.output);
+    if (existing && !existing.isFile()) throw new AnonymiseError('USAGE', `-o ${flags.output} is not a regular file (a directory or device): give a file path, or leave -o out for stdout`);
+  }
+  // the temporary output is the library's to remove when the run stops; a read waiting on a pipe is released
+  const signals = watchSignals(() => releaseStdin(input, io));
+  const started = Date.now();
+  const showProgress = flags.progress ?? Boolean(io.stderr.isTTY);
+  const stdoutOut = flags.output ? null : (asyncStdout(io) ?? io.stdout);
+  try {
+    const result = await rewriteArchive(source.archive, {
+      rules,
+      rulesSource: { files: flags.rules },
+      secret,
+      maxLineBytes: flags.maxLineBytes,
+      maxValueBytes: flags.maxValueBytes,
+      jobs: flags.jobs,
+      compressLevel: flags.compressLevel,
+      tables: flags.tables,
+      format,
+      output: flags.output ?? null,
+      stdout: stdoutOut ?? undefined,
+      signal: signals.signal,
+      onEntry: showProgress ? (done, total, name) => io.stderr.write(`\r\x1b[K${done}/${total} data entries  ${name}`) : undefined,
+      overlay,
+    });
+    if (stdoutOut && stdoutOut !== io.stdout) {
+      stdoutOut.end();
+      await once(stdoutOut, 'finish');
+    }
+    if (showProgress) io.stderr.write('\r\x1b[K');
+    return reportRun(result, source.name, started, secret, flags, io);
+  } catch (e) {
+    if (showProgress) io.stderr.write('\r\x1b[K');
+    if (isEpipe(e)) return EXIT.ok;
+    if (stdoutOut && stdoutOut !== io.stdout) {
+      stdoutOut.end();
+      await once(stdoutOut, 'finish').catch(() => {});
+    }
+    const sig = signals.signalled();
+    if (sig) {
+      io.stderr.write(`anonymise-dump: interrupted by ${sig}${flags.output ? '; no output written' : '; the archive on stdout is cut short and will not restore'}\n`);
+      return signalStatus(sig);
+    }
+    throw e;
+  } finally {
+    signals.dispose();
+  }
+}
+
+/**
+ * Signals (SIGINT, SIGTERM, SIGHUP, SIGQUIT) end a run as any failure does: `stop` runs at once, the
+ * returned signal aborts the run, and if the run has not ended 5 s later (an output that cannot take
+ * even its trailer), `last` runs and the process exits.
+ */
+function reportRun(result: Awaited<ReturnType<typeof rewriteArchive>>, name: string, started: number, secret: string | undefined, flags: RunFlags, io: Io): number {
+  const report = buildReport(result, name, (Date.now() - started) / 1000, secret ? flags.secretEnv : 'random');
+  if (flags.report) writeFileSync(flags.report, JSON.stringify(report, null, 2) + '\n', { mode: 0o600 });
+  if (!flags.quiet) io.stderr.write(humanSummary(report));
+  return EXIT.ok;
+}
+
+async function subsetOverlay(input: string | undefined, data: RulesData, rules: ReturnType<typeof compileRules>, secret: string | undefined, flags: RunFlags, io: Io): Promise<PlanOverlay> {
+  if (input === undefined || input === '-')
+    throw new AnonymiseError('USAGE', 'the rules ask for a subset, which reads the dump two or more times (its foreign keys come after its data): give a file, not stdin');
+  if (!existsSync(input)) throw new AnonymiseError('USAGE', `no such input file: ${input}`);
+  if (!secret && !flags.quiet) io.stderr.write(`anonymise-dump: note: without $${flags.secretEnv} the subset's sample is not the same from one run to the next\n`);
+  const { Subset } = await import('../relations/subset.js');
+  const { KeyRing } = await import('../pseudonym/keys.js');
+  const progress = flags.progress ?? Boolean(io.stderr.isTTY);
+  const { passSource } = await import('../commands/people.js');
+  const subset = new Subset(
+    passSource(input),
+    {
+      seeds: data.subset!,
+      follow: data.subsetFollow ?? 'parents',
+      rules,
+      sip: new KeyRing(secret).sip('subset-sample'),
+      onPass: progress ? (n, t) => io.stderr.write(`\r\x1b[Ksubset pass ${n}: ${t === 'all' ? 'every table' : `${t} table${t === 1 ? '' : 's'}`}`) : undefined,
+    },
+  );
+  await subset.resolve();
+  if (progress) io.stderr.write('\r\x1b[K');
+  return subset.overlay();
+}
+
+/** The package's version, read once from package.json beside dist/. */
