@@ -15,11 +15,11 @@ import { openPath } from '../src/archive/open.js';
 import { rewriteArchive } from '../src/archive/rewrite.js';
 import { createDb, pgDump, pgEnv, pgRestore, psql, restore } from './support/db.js';
 import { ArchiveWriter, Cursor, readHeader, readToc, writeHeader, writeToc } from '../src/archive/format.js';
+import { runCli } from './support/cli.js';
 
 const RULES = 'test/rules/awkward.yaml';
 const KEY = 'archive-test-key-0123456789abcdef';
 const SRC = 'arch_src';
-const BIN = join(process.cwd(), 'bin/anonymise-dump.js');
 const bin = (name: string) => join(inject('pg').bin, name);
 
 let dir: string;
@@ -27,8 +27,7 @@ let plainDigest: string;
 
 function cli(args: string[], input?: Buffer) {
   const quiet = ['scan', 'check', 'init', 'find', 'forget'].includes(args[0]!) ? [] : ['-q'];
-  const r = spawnSync(process.execPath, [BIN, ...quiet, ...args], { input, env: { ...process.env, ANONYMISE_DUMP_SECRET: KEY }, maxBuffer: 1 << 30 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr.toString() };
+  return runCli([...quiet, ...args], { input, key: KEY, inheritEnv: true });
 }
 
 function dumpTo(path: string, args: string[]): void {

@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { restore } from './support/db.js';
+import { BIN, runCli } from './support/cli.js';
 
-const BIN = 'bin/anonymise-dump.js';
 const SAMPLE = readFileSync('fixtures/sample/sample.sql');
 const RULES = 'rules/examples/council.yaml';
 // values from the sample that must never show in a message
@@ -23,12 +23,8 @@ beforeAll(() => {
 
 function cli(input: Buffer, extra: string[] = []) {
   const out = join(tmp, `out-${Math.random().toString(36).slice(2)}.sql`);
-  const r = spawnSync(process.execPath, [BIN, '-r', RULES, '-o', out, ...extra, '-'], {
-    input,
-    env: { PATH: process.env.PATH, ANONYMISE_DUMP_SECRET: 'bad-input-k7Q2mZp9xR4v' },
-    maxBuffer: 1 << 26,
-  });
-  return { status: r.status, stderr: r.stderr.toString(), out };
+  const r = runCli(['-r', RULES, '-o', out, ...extra, '-'], { input, key: 'bad-input-k7Q2mZp9xR4v' });
+  return { status: r.status, stderr: r.stderr, out };
 }
 
 function expectCleanFailure(r: ReturnType<typeof cli>, code: number, re: RegExp) {

@@ -6,21 +6,12 @@ import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { restore, psql } from './support/db.js';
+import { BIN, SAMPLE, COUNCIL, runCli, waitFor } from './support/cli.js';
 
-const BIN = 'bin/anonymise-dump.js';
-const SAMPLE = 'fixtures/sample/sample.sql';
-const COUNCIL = 'rules/examples/council.yaml';
 const GOLDEN = 'fixtures/sample/expected.sql';
 const SECRET = 'sample-secret-k7Q2mZp9xR4v';
 
-function cli(args: string[], opts: { input?: Buffer | string; env?: Record<string, string> } = {}) {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
-    input: opts.input,
-    env: { PATH: process.env.PATH, ...opts.env },
-    maxBuffer: 1 << 28,
-  });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr.toString() };
-}
+const cli = (args: string[], opts: { input?: Buffer | string; env?: Record<string, string> } = {}) => runCli(args, opts);
 
 let tmp: string;
 beforeAll(() => {
@@ -277,23 +268,30 @@ it('--version prints the package version', () => {
 });
 
 describe('signals', () => {
-  // most of the sample: the schema is out and rows are being written when the signal comes
-  const head = readFileSync(SAMPLE).subarray(0, Math.floor(readFileSync(SAMPLE).length * 0.8));
-  /** Starts a run fed the first part of the sample, then sends `sig` once output has begun. */
-  async function interrupted(sig: NodeJS.Signals, extra: string[]) {
+  // the sample up to the first user, then that row again and again: output flows (rows are being
+  // rewritten and written) while the run waits for more input, as behind a pg_dump still writing
+  const sample = readFileSync(SAMPLE, 'latin1');
+  const firstRow = sample.indexOf('\n', sample.indexOf('COPY public.users_user ')) + 1;
+  const row = sample.slice(firstRow, sample.indexOf('\n', firstRow) + 1);
+  const head = Buffer.from(sample.slice(0, firstRow) + row.repeat(Math.ceil((512 * 1024) / row.length)), 'latin1');
+  /** Starts a run fed `head`, then sends `sig` once it is under way: output has begun (stdout), or the temporary file exists (-o DIR/out.sql). */
+  async function interrupted(sig: NodeJS.Signals, extra: string[], dir?: string) {
     const { spawn } = await import('node:child_process');
     const child = spawn(process.execPath, [BIN, '-q', '-r', COUNCIL, ...extra, '-'], { env: { PATH: process.env.PATH, ANONYMISE_DUMP_SECRET: SECRET } });
     const out: Buffer[] = [];
     child.stdout.on('data', (c: Buffer) => out.push(c));
     let err = '';
     child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    let closed = false;
+    const code = new Promise<number | null>((r) => child.on('close', (c) => ((closed = true), r(c))));
+    child.stdin.on('error', () => {}); // the child may be gone before all of head is taken
     child.stdin.write(head);
     // pg_dump is still writing: the input stays open
-    await new Promise((r) => setTimeout(r, 700));
+    await waitFor(() => closed || (dir ? readdirSync(dir).length > 0 : out.length > 0), 'the run to be under way');
     child.kill(sig);
-    const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
+    const status = await code;
     child.stdin.destroy();
-    return { code, stdout: Buffer.concat(out).toString(), stderr: err };
+    return { code: status, stdout: Buffer.concat(out).toString(), stderr: err };
   }
 
   it.each(['SIGTERM', 'SIGINT', 'SIGHUP'] as const)('%s while writing to stdout: the output ends with the ABORTED trailer and does not restore', async (sig) => {
@@ -307,7 +305,7 @@ describe('signals', () => {
 
   it.each(['SIGHUP', 'SIGQUIT', 'SIGTERM'] as const)('%s with -o: no output file and no temporary file left', async (sig) => {
     const dir = mkdtempSync(join(tmp, 'sig-'));
-    const r = await interrupted(sig, ['-o', join(dir, 'out.sql')]);
+    const r = await interrupted(sig, ['-o', join(dir, 'out.sql')], dir);
     expect(r.code).toBeGreaterThan(128);
     expect(readdirSync(dir)).toEqual([]);
   });

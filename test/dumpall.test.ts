@@ -4,22 +4,8 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { compileRules, readRules, rewriteBuffer } from '../src/engine/run.js';
-import { connectTarget } from '../src/dump/rewriter.js';
 import { AnonymiseError } from '../src/errors.js';
 import { createDb, pgEnv, psql } from './support/db.js';
-
-describe('\\connect lines', () => {
-  it.each([
-    ['\\connect council\n', 'council'],
-    ['\\connect -reuse-previous=on "dbname=\'d b2\'"\n', 'd b2'],
-    ["\\connect -reuse-previous=on \"dbname='it\\'s'\"\n", "it's"],
-    ['\\connect "My ""DB"""\n', 'My "DB"'],
-    ['\\c other\n', 'other'],
-    ['\\restrict key\n', null],
-  ])('%j names %j', (line, db) => {
-    expect(connectTarget(line)).toBe(db);
-  });
-});
 
 describe('a pg_dumpall dump', () => {
   let all: Buffer;

@@ -11,14 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { createDb, dumpForms, pgDump, pgEnv, psql, restore } from './support/db.js';
+import { runCli } from './support/cli.js';
 
-const BIN = 'bin/anonymise-dump.js';
 const KEY = 'init-real-k7Q2mZp9xR4v';
 const DB = 'init_real';
-const cli = (args: string[], input?: Buffer) => {
-  const r = spawnSync(process.execPath, [BIN, ...args], { input, env: { PATH: process.env.PATH, ANONYMISE_DUMP_SECRET: KEY }, maxBuffer: 1 << 28 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr.toString() };
-};
+const cli = (args: string[], input?: Buffer) => runCli(args, { input, key: KEY });
 
 const SETUP = `
 CREATE TABLE people (id int PRIMARY KEY, name varchar(100) NOT NULL, address text, colour varchar(6), ref uuid, net cidr, seen_from inet, prefs text);

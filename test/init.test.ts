@@ -4,13 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { createDb, psql, restore } from './support/db.js';
+import { SAMPLE, runCliText } from './support/cli.js';
 
-const BIN = 'bin/anonymise-dump.js';
-const SAMPLE = 'fixtures/sample/sample.sql';
-const cli = (args: string[]) => {
-  const r = spawnSync(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH, ANONYMISE_DUMP_SECRET: 'init-k7Q2mZp9xR4v' }, maxBuffer: 1 << 26 });
-  return { status: r.status, stdout: r.stdout.toString(), stderr: r.stderr.toString(), raw: r.stdout };
-};
+const cli = (args: string[]) => runCliText(args, { key: 'init-k7Q2mZp9xR4v' });
 
 describe('init', () => {
   const draft = cli(['init', SAMPLE]);

@@ -5,14 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { createDb, psql } from './support/db.js';
+import { SAMPLE, COUNCIL, runCliText } from './support/cli.js';
 
-const BIN = 'bin/anonymise-dump.js';
-const SAMPLE = 'fixtures/sample/sample.sql';
-const COUNCIL = 'rules/examples/council.yaml';
-const cli = (args: string[]) => {
-  const r = spawnSync(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH, ANONYMISE_DUMP_SECRET: 'leak-k7Q2mZp9xR4v' }, maxBuffer: 1 << 26 });
-  return { status: r.status, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
-};
+const cli = (args: string[]) => runCliText(args, { key: 'leak-k7Q2mZp9xR4v' });
 
 describe('scan --against (leak check)', () => {
   let url: string;

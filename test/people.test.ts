@@ -13,8 +13,8 @@ import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { createDb, pgEnv, pgRestore, psql, restore } from './support/db.js';
+import { runCliText } from './support/cli.js';
 
-const BIN = join(process.cwd(), 'bin/anonymise-dump.js');
 const SRC = 'people_src';
 const ORACLE = 'people_oracle';
 const KEY = 'people-test-key-0123456789abcdef';
@@ -26,10 +26,7 @@ const bin = (name: string) => join(inject('pg').bin, name);
 let dir: string;
 let rules: string;
 
-function cli(args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { env: { ...process.env, ANONYMISE_DUMP_SECRET: KEY }, maxBuffer: 1 << 28 });
-  return { status: r.status, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
-}
+const cli = (args: string[]) => runCliText(args, { key: KEY, inheritEnv: true });
 
 /** Every user table's rows as text, by table. */
 function rows(db: string): Map<string, string[]> {

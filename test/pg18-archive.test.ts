@@ -6,7 +6,6 @@
  * plain path's (pg_dump 18 plain output through the same rules and key). PostgreSQL 15's pg_restore
  * cannot read archive 1.16, so our own reader reads the -Fc output back.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +15,7 @@ import { compileRules, readRules, rewriteBuffer } from '../src/engine/run.js';
 import { openPath, plainBytes } from '../src/archive/open.js';
 import { definitionSql, ownerStatement, type TocEntry } from '../src/archive/format.js';
 import { pgDump18, withoutMetaCommands } from './support/pg18-dump.js';
+import { runCli } from './support/cli.js';
 
 const SOURCE = `
 CREATE TABLE users (id int PRIMARY KEY, email text NOT NULL UNIQUE, name text, profile jsonb);
@@ -45,7 +45,6 @@ tables:
 `;
 
 const KEY = 'pg18-archive-test-key-0123456789';
-const BIN = join(process.cwd(), 'bin/anonymise-dump.js');
 const originals = (text: string) => text.match(/person\d+@mail-test\.org/g) ?? [];
 
 let dir: string;
@@ -53,10 +52,7 @@ let rulesFile: string;
 let plainDigest: string;
 const archives: Record<string, string> = {};
 
-function cli(args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, '-q', '-r', rulesFile, ...args], { env: { ...process.env, ANONYMISE_DUMP_SECRET: KEY }, maxBuffer: 1 << 28 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr.toString() };
-}
+const cli = (args: string[]) => runCli(['-q', '-r', rulesFile, ...args], { key: KEY, inheritEnv: true });
 
 /** Every table's rows and the large objects, digested, after loading `sql` into a new PostgreSQL 18. */
 async function digestOf(sql: string): Promise<string> {

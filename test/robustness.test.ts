@@ -9,14 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createDb, pgDump, psql } from './support/db.js';
+import { BIN, runCli } from './support/cli.js';
 
-const BIN = 'bin/anonymise-dump.js';
 const KEY = 'robustness-k7Q2mZp9xR4v';
 const tmp = mkdtempSync(join(tmpdir(), 'anonymise-dump-robust-'));
-const cli = (args: string[], input?: Buffer) => {
-  const r = spawnSync(process.execPath, [BIN, ...args], { input, env: { PATH: process.env.PATH, ANONYMISE_DUMP_SECRET: KEY }, maxBuffer: 1 << 28 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr.toString() };
-};
+const cli = (args: string[], input?: Buffer) => runCli(args, { input, key: KEY });
 const rulesFile = (name: string, yaml: string) => {
   const f = join(tmp, name);
   writeFileSync(f, `version: 1\n${yaml}`);

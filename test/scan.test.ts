@@ -1,14 +1,9 @@
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { PiiDetector, PII_KINDS, scanDump } from '../src/commands/scan.js';
+import { SAMPLE, runCliText } from './support/cli.js';
 
-const BIN = 'bin/anonymise-dump.js';
-const SAMPLE = 'fixtures/sample/sample.sql';
-const cli = (args: string[], input?: Buffer) => {
-  const r = spawnSync(process.execPath, [BIN, ...args], { input, env: { PATH: process.env.PATH, ANONYMISE_DUMP_SECRET: 'scan-k7Q2mZp9xR4v' } });
-  return { status: r.status, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
-};
+const cli = (args: string[], input?: Buffer) => runCliText(args, { input, key: 'scan-k7Q2mZp9xR4v' });
 
 describe('PII detectors', () => {
   const d = new PiiDetector({ first: new Set(['Olivia', 'George']), last: new Set(['Smith', 'Patel']) });

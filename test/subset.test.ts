@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { createDb, pgEnv, pgRestore, psql, restore } from './support/db.js';
+import { BIN, runCli } from './support/cli.js';
 
-const BIN = join(process.cwd(), 'bin/anonymise-dump.js');
 const SRC = 'subset_src';
 const KEY = 'subset-test-key-0123456789abcdef';
 const bin = (name: string) => join(inject('pg').bin, name);
@@ -19,10 +19,7 @@ const bin = (name: string) => join(inject('pg').bin, name);
 let dir: string;
 let plain: string;
 
-function cli(args: string[], key = KEY) {
-  const r = spawnSync(process.execPath, [BIN, '-q', ...args], { env: { ...process.env, ANONYMISE_DUMP_SECRET: key }, maxBuffer: 1 << 28 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr.toString() };
-}
+const cli = (args: string[], key = KEY) => runCli(['-q', ...args], { key, inheritEnv: true });
 
 function rules(name: string, body: string): string {
   const path = join(dir, `${name}.yaml`);

@@ -1,0 +1,55 @@
+/**
+ * Running the built command line from tests, and the paths tests share. One place: a test file names
+ * what differs (its key, the environment it passes, extra arguments) and nothing else.
+ */
+import { spawnSync } from 'node:child_process';
+import { join, resolve } from 'node:path';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+export const BIN = join(ROOT, 'bin/anonymise-dump.js');
+export const SAMPLE = join(ROOT, 'fixtures/sample/sample.sql');
+export const COUNCIL = join(ROOT, 'rules/examples/council.yaml');
+
+export interface CliOptions {
+  /** what the command reads on stdin */
+  input?: Buffer | string;
+  /** ANONYMISE_DUMP_SECRET */
+  key?: string;
+  /** more environment; by default the child sees PATH (and the key) only */
+  env?: Record<string, string | undefined>;
+  /** the child inherits the test's whole environment (PG*, TMPDIR…) */
+  inheritEnv?: boolean;
+}
+
+export interface CliResult {
+  status: number | null;
+  stdout: Buffer;
+  stderr: string;
+}
+
+/** `anonymise-dump ARGS`, run to completion. */
+export function runCli(args: string[], o: CliOptions = {}): CliResult {
+  const env: Record<string, string | undefined> = o.inheritEnv ? { ...process.env } : { PATH: process.env.PATH };
+  if (o.key !== undefined) env.ANONYMISE_DUMP_SECRET = o.key;
+  Object.assign(env, o.env);
+  const r = spawnSync(process.execPath, [BIN, ...args], { input: o.input, env, maxBuffer: 1 << 30, cwd: ROOT });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr.toString() };
+}
+
+/** The same, with stdout as text. */
+export function runCliText(args: string[], o: CliOptions = {}): { status: number | null; stdout: string; stderr: string; raw: Buffer } {
+  const r = runCli(args, o);
+  return { status: r.status, stdout: r.stdout.toString(), stderr: r.stderr, raw: r.stdout };
+}
+
+/**
+ * Waits until `ready()` holds, looking every few milliseconds: for a marker another process leaves
+ * (a file, a byte of output), never a fixed time. Fails after `timeoutMs` with `what`.
+ */
+export async function waitFor(ready: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!ready()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
