@@ -1,13 +1,13 @@
-/** The registry of rule kinds: one file per kind, each known to the README and to every consumer. */
+/** The registry of rule kinds: one file per kind, each known to the rules reference (docs/rules.md) and to every consumer. */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { MAPPING_KEYS, RULE_KINDS, ruleKind } from '../src/rules/kinds/registry.js';
 
-const README = readFileSync('README.md', 'utf8');
+const RULES_DOC = readFileSync('docs/rules.md', 'utf8');
 
 describe('rule kinds', () => {
-  it.each(RULE_KINDS.map((k) => [k.key]))('%s is in the README rules table', (key) => {
-    expect(README).toMatch(new RegExp(`^\\| \`(\\{ )?${key}\\b`, 'm'));
+  it.each(RULE_KINDS.map((k) => [k.key]))('%s is in the rules table of docs/rules.md', (key) => {
+    expect(RULES_DOC).toMatch(new RegExp(`^\\| \`(\\{ )?${key}\\b`, 'm'));
   });
 
   it.each(RULE_KINDS.map((k) => [k.key]))('%s declares how check and the leak check treat it', (key) => {

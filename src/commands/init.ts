@@ -205,7 +205,7 @@ function outsideDraft(res: ScanResult): string[] {
     flagged.push([object, kinds]);
   }
   const lines = [
-    'outside:               # what lies outside the rows (README: "Outside the rows")',
+    'outside:               # what lies outside the rows (docs/formats.md: "Outside the rows")',
     '  statistics: safe     # pg_dump --statistics: values of columns not kept are removed',
     '  comments: scrub      # personal data in COMMENT ON / SECURITY LABEL becomes fakes',
     '  literals: fail       # personal data in a definition (DEFAULT, CHECK, view, function…) stops the run, naming it',

@@ -9,7 +9,7 @@
  *
  * A key is never stored: the set can say whether it holds one, not list them. A key that shares a
  * 64-bit hash with one of the set is taken as found: keys × lookups / 2⁶⁴ in a run (1 in 180,000 for 10
- * million keys against 10 million rows); the README says so.
+ * million keys against 10 million rows); docs/gdpr.md says so.
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';

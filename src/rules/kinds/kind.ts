@@ -2,7 +2,7 @@
  * One rule kind: its key in the rules file, how it reads its parameters, what it compiles to, what
  * `check` knows of its output, and what the leak check looks for. Each kind is one file in this folder;
  * the registry (registry.ts) is the one place the rules reader, the compiler, `check`, the leak check
- * and the README go through. Adding a kind is a file, its line in the registry, and its test.
+ * and the rules reference (docs/rules.md) go through. Adding a kind is a file, its line in the registry, and its test.
  */
 import type { ColumnRule, Filter, NullPolicy, RulesData, Where } from '../../contract/rules-model.js';
 import type { ColumnAction, RowAccess } from '../../contract/plan.js';
@@ -71,7 +71,7 @@ export interface RestoreEnv {
 
 export interface RuleKind<R extends ColumnRule = ColumnRule> {
   key: R['kind'];
-  /** one line for the README's rules table */
+  /** one line for the rules table in docs/rules.md */
   doc: string;
   /** the scalar spellings that mean this rule with defaults (`keep`, `null`, `hash`) */
   bare?: (string | null)[];

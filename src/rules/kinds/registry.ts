@@ -1,6 +1,6 @@
 /**
  * Every rule kind, by its key: the rules reader, the compiler, `check`'s restorability proofs, the
- * leak check and the README's table all go through here. A duplicate key is refused at load.
+ * leak check and the rules table in docs/rules.md all go through here. A duplicate key is refused at load.
  */
 import type { ColumnRule } from '../../contract/rules-model.js';
 import type { RuleKind } from './kind.js';
