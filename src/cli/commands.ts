@@ -29,7 +29,7 @@ export async function check(input: string | undefined, flags: { rules?: string[]
   );
   io.stdout.write(out.join('\n') + '\n');
   if (res.ruleErrors.length) return EXIT.usage;
-  return (res.gaps.length > 0 && policy === 'fail') || res.outside.length > 0 || res.restore.some((p) => p.severity === 'error') ? EXIT.gaps : EXIT.ok;
+  return res.gaps.some((g) => g.severity === 'fatal') || res.outside.length > 0 || res.restore.some((p) => p.severity === 'error') ? EXIT.gaps : EXIT.ok;
 }
 
 export interface PeopleFlags {

@@ -10,6 +10,7 @@ import { type RulesData } from '../contract/rules-model.js';
 import type { OutsideCount } from '../contract/outside-policy.js';
 import type { SchemaModel } from '../dump/schema-model.js';
 import { checkRestorability, type RestoreProblem } from './restorability.js';
+import type { Severity } from '../dump/findings.js';
 import { DumpRewriter, type OutsideFinding, type PlanOverlay, type RewriterOptions, type TableStats } from '../dump/rewriter.js';
 import { coalesce, plainDump } from '../io/input.js';
 import { firstEvent } from '../io/events.js';
@@ -167,7 +168,8 @@ function waitDrain(sink: Writable): Promise<void> {
 
 export interface CheckResult {
   /** tables and columns no rule classifies */
-  gaps: (Gap & { line: number })[];
+  /** unclassified tables and columns: fatal under `unknown: fail` (of the database's rules, for pg_dumpall), else warnings */
+  gaps: (Gap & { line: number; severity: Severity })[];
   /** rules that name something the dump lacks (templates, filters) */
   ruleErrors: string[];
   /** statements outside the rows that would stop a run (personal data in a DDL literal, an unknown kind) */
