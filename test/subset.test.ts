@@ -77,6 +77,17 @@ describe('subsets', () => {
     expect(n(db, 'SELECT count(*) FROM django_admin_log')).toBe(0);
   });
 
+  it('parents found as PostgreSQL compares keys: a citext login in another case, a numeric invoice at another scale', () => {
+    const db = 'subset_typed';
+    restoredSubset('typed', 'subset:\n  - { table: public.k_login, where: { id: [1, 2, 3, 4, 5, 6] } }\n  - { table: public.m_line, where: { id: [1, 2, 3, 4, 5, 6] } }\n', db);
+    // restored with every foreign key checked (restoredSubset); and exactly the parents SQL names
+    expect(n(db, 'SELECT count(*) FROM k_account')).toBe(n(SRC, 'SELECT count(*) FROM k_account WHERE login IN (SELECT account FROM k_login WHERE id <= 6)'));
+    expect(n(db, 'SELECT count(*) FROM m_invoice')).toBe(n(SRC, 'SELECT count(*) FROM m_invoice WHERE no IN (SELECT invoice FROM m_line WHERE id <= 6)'));
+    // the seeds do refer to their parents in other spellings
+    expect(n(db, 'SELECT count(*) FROM k_login l JOIN k_account a ON a.login = l.account WHERE l.account::text <> a.login::text')).toBeGreaterThan(0);
+    expect(n(db, 'SELECT count(*) FROM m_line l JOIN m_invoice i ON i.no = l.invoice WHERE l.invoice::text <> i.no::text')).toBeGreaterThan(0);
+  });
+
   it('a 5 % sample of users is keyed: the same key gives the same bytes, another key other rows; a whole table stays whole', () => {
     const path = rules('five', 'tables:\n  public.django_content_type: keep\nsubset:\n  - { table: public.users_user, percent: 5 }\n  - { table: public.django_admin_log, percent: 30 }\n');
     const a = cli(['-r', path, plain]);

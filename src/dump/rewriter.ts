@@ -304,16 +304,17 @@ export class DumpRewriter implements UnitSink {
     }
   }
 
-  /** CREATE TABLE / TYPE / INDEX: what the schema model learns from them. */
+  /** CREATE TABLE / TYPE / DOMAIN / INDEX: what the schema model learns from them. */
   private create(buf: Buffer, code: number, end: number, lineOfCode: number): void {
     const head = buf.toString('latin1', code, Math.min(end, code + 64));
-    const what = /^CREATE\s+(?:(?:UNLOGGED|GLOBAL|LOCAL|TEMP|TEMPORARY)\s+)?(TABLE|TYPE|UNIQUE\s+INDEX|INDEX)\b/i.exec(head)?.[1]?.toUpperCase();
+    const what = /^CREATE\s+(?:(?:UNLOGGED|GLOBAL|LOCAL|TEMP|TEMPORARY)\s+)?(TABLE|TYPE|DOMAIN|UNIQUE\s+INDEX|INDEX)\b/i.exec(head)?.[1]?.toUpperCase();
     if (!what) return;
     const sql = this.codec.decode(buf.subarray(code, end));
     const schema = this.gate.schema;
     try {
       if (what === 'TABLE') schema.createTable(sql);
       else if (what === 'TYPE') schema.createType(sql);
+      else if (what === 'DOMAIN') schema.createDomain(sql);
       else schema.createIndex(sql, what.startsWith('UNIQUE'));
     } catch (e) {
       throw positioned(e, lineOfCode, undefined);

@@ -10,6 +10,7 @@ import {
   parseAttachPartition,
   parseCompositeType,
   parseCreateTable,
+  parseDomain,
   parseForeignKey,
   parseIndexTarget,
   parseUniqueConstraint,
@@ -24,6 +25,8 @@ export class SchemaModel {
   readonly tables = new Map<string, TableDef>();
   /** composite types, for typed tables */
   readonly types = new Map<string, ColumnDef[]>();
+  /** domains: their base type as written, and their CHECK expressions */
+  readonly domains = new Map<string, { base: string; checks: string[] }>();
   /** single columns known to be unique (UNIQUE, PRIMARY KEY, unique index), for `init` and `check` */
   readonly uniques = new Map<string, Set<string>>();
   /** PRIMARY KEY columns, for following references that name no columns (generic relations) */
@@ -41,6 +44,7 @@ export class SchemaModel {
   reset(): void {
     this.tables.clear();
     this.types.clear();
+    this.domains.clear();
     this.uniques.clear();
     this.indexes.clear();
     this.primaryKeys.clear();
@@ -67,6 +71,16 @@ export class SchemaModel {
   createType(sql: string): void {
     const t = parseCompositeType(sql, this.defaultSchema);
     if (t) this.types.set(t.key, t.columns);
+  }
+
+  /** CREATE DOMAIN: what it is a domain over (types.ts resolves a column's type through it). */
+  createDomain(sql: string): void {
+    try {
+      const d = parseDomain(sql, this.defaultSchema);
+      if (d) this.domains.set(d.key, { base: d.base, checks: d.checks });
+    } catch {
+      // unreadable: the statement is examined as a statement outside the rows, and the domain's columns are typed as unknown
+    }
   }
 
   /** CREATE [UNIQUE] INDEX: the index's table, and a unique column. */

@@ -326,3 +326,33 @@ export function parseSet(sql: string): [string, string] | null {
   const m = /^\s*SET\s+([a-z_]+)\s*(?:=|TO)\s*'?([^';]*)'?\s*;\s*$/i.exec(sql);
   return m ? [m[1]!.toLowerCase(), m[2]!.trim()] : null;
 }
+
+/**
+ * CREATE DOMAIN name AS type [COLLATE c] [DEFAULT e] [[CONSTRAINT n] NOT NULL | NULL | CHECK (e)]…: the
+ * domain and its base type as written (a domain over a domain resolves through the schema model), and
+ * its CHECK expressions' text. Null for anything else.
+ */
+export function parseDomain(sql: string, schema = 'public'): { key: string; base: string; checks: string[] } | null {
+  const toks = tokenize(sql);
+  if (!isWord(toks[0], 'create') || !isWord(toks[1], 'domain')) return null;
+  const nm = readName(toks, 2, schema);
+  if (!nm || !isWord(toks[nm.next], 'as')) return null;
+  const start = nm.next + 1;
+  let end = start;
+  let depth = 0;
+  const clause = (t: Token | undefined) => ['collate', 'default', 'constraint', 'not', 'null', 'check'].some((w) => isWord(t, w));
+  while (end < toks.length && !(depth === 0 && (clause(toks[end]) || isOp(toks[end], ';')))) {
+    if (isOp(toks[end], '(') || isOp(toks[end], '[')) depth++;
+    else if (isOp(toks[end], ')') || isOp(toks[end], ']')) depth--;
+    end++;
+  }
+  if (end === start) return null;
+  const checks: string[] = [];
+  for (let i = end; i < toks.length; i++) {
+    if (!isWord(toks[i], 'check') || !isOp(toks[i + 1], '(')) continue;
+    const list = splitParenList(toks, i + 1);
+    checks.push(sql.slice(toks[i + 1]!.at, toks[list.close]!.end));
+    i = list.close;
+  }
+  return { key: tableKey(nm.q), base: sql.slice(toks[start]!.at, toks[end - 1]!.end), checks };
+}

@@ -4,8 +4,8 @@
  */
 import type { SchemaModel } from '../dump/schema-model.js';
 import type { CompiledRules } from '../rules/rule-compiler.js';
+import { TypeModel } from '../dump/types.js';
 
-const TEXT_TYPE = /^(text|character varying|varchar|character|char|bpchar|citext|json|jsonb|name|xml|tsvector)\b|\[\]$/i;
 /** a password hash or a token names no one and appears nowhere else: not searched for */
 const SECRET_NAME = /pass(word)?|secret|salt|hash/i;
 const PERSONAL_NAME = /(^|_)(e?mail|email_?address|username|user_?name|login|phone|mobile|telephone|tel|msisdn)($|_)/i;
@@ -13,13 +13,14 @@ const PERSONAL_NAME = /(^|_)(e?mail|email_?address|username|user_?name|login|pho
 /** The matched rows' distinctive values of unique and personal columns: the identifiers forget scrubs elsewhere. */
 export function identifierValues(schema: SchemaModel, seedRows: ReadonlyMap<string, { columns: string[]; rows: (string | null)[][] }>, rules: CompiledRules | undefined): string[] {
   const out: string[] = [];
+  const types = new TypeModel(schema);
   for (const [table, seed] of seedRows) {
     const unique = schema.uniques.get(table) ?? new Set<string>();
     const defs = schema.columnDefs(table);
     const exposure = rules?.resolve(table, schema.parentOf) ? rules.exposure(table, schema.parentOf) : null;
     seed.columns.forEach((col, i) => {
       const type = defs?.find((d) => d.name === col)?.type ?? 'text';
-      if (!TEXT_TYPE.test(type) || SECRET_NAME.test(col)) return;
+      if (!types.isText(type) || SECRET_NAME.test(col)) return;
       const isUnique = unique.has(col);
       const personal = exposure ? !exposure.kept(col) : PERSONAL_NAME.test(col);
       if (!isUnique && !personal) return;
@@ -34,11 +35,12 @@ export function identifierValues(schema: SchemaModel, seedRows: ReadonlyMap<stri
 
 /** Text columns of a table (their values are searched for identifiers). */
 export function textColumns(schema: SchemaModel, table: string, columns: readonly string[]): Set<number> {
+  const types = new TypeModel(schema);
   const defs = schema.columnDefs(table);
   const out = new Set<number>();
   columns.forEach((c, i) => {
     const type = defs?.find((d) => d.name === c)?.type;
-    if (type === undefined || TEXT_TYPE.test(type)) out.add(i);
+    if (type === undefined || types.isText(type)) out.add(i);
   });
   return out;
 }

@@ -11,6 +11,8 @@
  * 64-bit hash with one of the set is taken as found: keys × lookups / 2⁶⁴ in a run (1 in 180,000 for 10
  * million keys against 10 million rows); docs/gdpr.md says so.
  */
+import type { RowAccess } from '../contract/plan.js';
+import type { KeyForm } from '../dump/types.js';
 import { randomBytes } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -239,4 +241,17 @@ export function rowKey(texts: readonly (string | null)[]): string | null {
   if (texts.length === 1) return texts[0]!;
   for (const t of texts) if (t === null) return null;
   return texts.join('\u0000');
+}
+
+/**
+ * A row's key over `cols`, each value in the form its type compares in (`forms[i]`, null: as written):
+ * a citext key in another case, or a numeric at another scale, is the same key, as PostgreSQL has it.
+ */
+export function typedRowKey(row: RowAccess, cols: readonly number[], forms: readonly (KeyForm | null)[]): string | null {
+  const at = (i: number) => {
+    const v = row.text(cols[i]!);
+    const form = forms[i];
+    return v === null || !form ? v : form(v);
+  };
+  return cols.length === 1 ? at(0) : rowKey(cols.map((_, i) => at(i)));
 }

@@ -215,7 +215,9 @@ export interface Identifiers {
 /**
  * The search and scrub for a set of identifiers. An identifier is replaced by hex digits of a keyed
  * hash of it (as long as it, at most 16): the same identifier gives the same text everywhere in a run,
- * two give two, and a value never grows past its column's length.
+ * two give two, and a value never grows past its column's length. An e-mail address stays one (hex
+ * at a reserved `.invalid` domain) where it is long enough to, so that a column or domain that checks
+ * for an address still takes it.
  */
 export function identifiers(values: Iterable<string>, sip: SipHash): Identifiers {
   const list = [...new Set([...values].filter((v) => v.length >= MIN_IDENTIFIER_LENGTH))];
@@ -225,7 +227,7 @@ export function identifiers(values: Iterable<string>, sip: SipHash): Identifiers
     const h = hexOf(v.toLowerCase(), sip, Math.min(16, v.length));
     for (const f of textForms(v)) {
       texts.push(f);
-      replacement.set(f.toLowerCase(), f.length >= h.length ? h : h.slice(0, f.length));
+      replacement.set(f.toLowerCase(), replacementFor(f, h));
     }
   }
   const needles = texts.flatMap(byteForms);
@@ -248,6 +250,15 @@ export function identifiers(values: Iterable<string>, sip: SipHash): Identifiers
       return { text: out, hits };
     },
   };
+}
+
+/** An address's stand-in: hex (the keyed hash) at a reserved domain, never longer than the address. */
+const ADDRESS_DOMAIN = '@a.invalid';
+const ADDRESS = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
+
+function replacementFor(form: string, hex: string): string {
+  if (ADDRESS.test(form) && form.length > ADDRESS_DOMAIN.length) return hex.slice(0, Math.min(hex.length, form.length - ADDRESS_DOMAIN.length)) + ADDRESS_DOMAIN;
+  return form.length >= hex.length ? hex : hex.slice(0, form.length);
 }
 
 function hexOf(text: string, sip: SipHash, length: number): string {

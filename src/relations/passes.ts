@@ -9,6 +9,7 @@ import { DumpRewriter, type PlanOverlay } from '../dump/rewriter.js';
 import type { DumpObserver, TableEvent } from '../dump/observer.js';
 import type { SchemaModel } from '../dump/schema-model.js';
 import type { RowAccess } from '../contract/plan.js';
+import { TypeModel, type KeyForm } from '../dump/types.js';
 import { plainDump } from '../io/input.js';
 import { CompiledRules } from '../rules/rule-compiler.js';
 
@@ -127,6 +128,22 @@ export abstract class MultiPass<G extends Growing> {
   /** The table, its partition parent, theirs… */
   ancestors(table: string): string[] {
     return ancestorsIn(this.schema, table);
+  }
+
+  private typeModel: { schema: SchemaModel; types: TypeModel } | null = null;
+  /** The dump's types (once the first pass has read its schema). */
+  get types(): TypeModel {
+    if (this.typeModel?.schema !== this.schema) this.typeModel = { schema: this.schema, types: new TypeModel(this.schema) };
+    return this.typeModel.types;
+  }
+
+  /** How each of a table's `columns` compares equal, as its type says (null: by its text). */
+  keyForms(table: string, columns: readonly string[]): (KeyForm | null)[] {
+    const defs = this.schema.columnDefs(table);
+    return columns.map((c) => {
+      const type = defs?.find((d) => d.name === c)?.type;
+      return type === undefined ? null : this.types.keyForm(type);
+    });
   }
 
   /** Events the first pass's observer passes on, so that later passes know where rows lie. */

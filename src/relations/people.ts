@@ -21,7 +21,8 @@ import type { CompiledRules } from '../rules/rule-compiler.js';
 import type { RowAccess } from '../contract/plan.js';
 import type { RelationRule } from '../contract/rules-model.js';
 import type { SipHash } from '../pseudonym/siphash.js';
-import { KeySet, rowKey, DEFAULT_KEY_MEMORY } from './key-set.js';
+import { KeySet, typedRowKey, DEFAULT_KEY_MEMORY } from './key-set.js';
+import type { KeyForm } from '../dump/types.js';
 import { contentTypeTable, djangoSessionUserId, relationsOf, type Relation } from './graph.js';
 import { NeedleSearch, byteForms, identifiers, type Identifiers } from './needles.js';
 
@@ -66,6 +67,8 @@ interface Outgoing {
   /** the referenced rows' keys; null for a generic relation (the content type says which table) */
   group: Group | null;
   ctCol: number;
+  /** how the referenced columns compare equal (their type's), per column */
+  forms: (KeyForm | null)[];
 }
 
 export interface TableWork {
@@ -74,7 +77,7 @@ export interface TableWork {
   /** conditions on this table (or its parent), by the column they read */
   seeds: { col: number; lookup: ColumnLookup }[];
   outgoing: Outgoing[];
-  feeds: { group: Group; cols: number[] }[];
+  feeds: { group: Group; cols: number[]; forms: (KeyForm | null)[] }[];
 }
 
 export interface Fate {
@@ -293,13 +296,14 @@ export class People extends MultiPass<Group> {
       if (cols.includes(-1)) continue; // a column this dump's rows do not carry
       const ctCol = rel.contentType ? (index.get(rel.contentType) ?? -1) : -1;
       if (rel.contentType && ctCol === -1) continue;
-      outgoing.push({ rel, cols, group: rel.references ? this.group(rel.references, rel.refColumns) : null, ctCol });
+      const group = rel.references ? this.group(rel.references, rel.refColumns) : null;
+      outgoing.push({ rel, cols, group, ctCol, forms: group ? this.keyForms(group.table, group.columns) : cols.map(() => null) });
     }
     const feeds: TableWork['feeds'] = [];
     for (const g of this.groups.values()) {
       if (!family.includes(g.table)) continue;
       const cols = g.columns.map((c) => index.get(c) ?? -1);
-      if (!cols.includes(-1)) feeds.push({ group: g, cols });
+      if (!cols.includes(-1)) feeds.push({ group: g, cols, forms: this.keyForms(g.table, g.columns) });
     }
     const w: TableWork = { table, columns: [...columns], seeds: seeds.filter((s) => s.col !== -1), outgoing, feeds };
     this.work.set(table, w);
@@ -365,7 +369,7 @@ export class People extends MultiPass<Group> {
 
   private feed(w: TableWork, row: RowAccess): void {
     for (const f of w.feeds) {
-      const key = f.cols.length === 1 ? row.text(f.cols[0]!) : rowKey(f.cols.map((c) => row.text(c)));
+      const key = typedRowKey(row, f.cols, f.forms);
       if (key !== null && f.group.keys.add(key)) {
         f.group.version++;
         if (f.group.texts) f.group.texts = f.group.texts.size < FEW_KEYS ? f.group.texts.add(key) : null;
@@ -393,7 +397,7 @@ export class People extends MultiPass<Group> {
       const v = row.text(o.cols[0]!);
       return v === null ? null : djangoSessionUserId(v, inflateSync);
     }
-    return o.cols.length === 1 ? row.text(o.cols[0]!) : rowKey(o.cols.map((c) => row.text(c)));
+    return typedRowKey(row, o.cols, o.forms);
   }
 
 
@@ -414,8 +418,9 @@ export class People extends MultiPass<Group> {
       for (const v of s.lookup.exact.keys()) if (!add(v)) return null;
     }
     for (const o of w.outgoing) {
-      // a key of several columns is not one string of the row's bytes
-      if (o.group === null || o.rel.decode || o.cols.length !== 1) return null;
+      // a key of several columns is not one string of the row's bytes, nor is one whose type compares
+      // otherwise than by its text (citext in another case, numeric at another scale)
+      if (o.group === null || o.rel.decode || o.cols.length !== 1 || o.forms[0] !== null) return null;
       if (o.group.keys.size === 0) continue;
       if (!o.group.texts) return null;
       for (const t of o.group.texts) if (!add(t)) return null;

@@ -16,7 +16,8 @@ import { matcher, type CompiledRules } from '../rules/rule-compiler.js';
 import { type RowAccess, type TablePlan } from '../contract/plan.js';
 import type { SubsetSeed } from '../contract/rules-model.js';
 import type { SipHash } from '../pseudonym/siphash.js';
-import { KeySet, rowKey, DEFAULT_KEY_MEMORY } from './key-set.js';
+import { KeySet, typedRowKey, DEFAULT_KEY_MEMORY } from './key-set.js';
+import type { KeyForm } from '../dump/types.js';
 import { MultiPass, type PassSource } from './passes.js';
 import { KEEP_AS_IS, judgedPlan, type Verdict } from './judge.js';
 
@@ -44,9 +45,9 @@ interface TableWork {
   seed: ((row: RowAccess) => boolean) | null;
   whole: boolean;
   /** this table's references to others */
-  out: { fk: Fk; cols: number[] }[];
+  out: { fk: Fk; cols: number[]; forms: (KeyForm | null)[] }[];
   /** groups of this table that others refer to */
-  own: { group: Group; cols: number[] }[];
+  own: { group: Group; cols: number[]; forms: (KeyForm | null)[] }[];
 }
 
 export interface SubsetOptions {
@@ -137,8 +138,8 @@ export class Subset extends MultiPass<Group> {
       columns: [...columns],
       seed: tests.length ? (row) => tests.some((t) => t(row)) : null,
       whole: this.isWhole(table),
-      out: this.fks.filter((f) => family.includes(f.table)).map((fk) => ({ fk, cols: cols(fk.columns) })).filter((x) => !x.cols.includes(-1)),
-      own: [...this.groups.values()].filter((g) => family.includes(g.table)).map((group) => ({ group, cols: cols(group.columns) })).filter((x) => !x.cols.includes(-1)),
+      out: this.fks.filter((f) => family.includes(f.table)).map((fk) => ({ fk, cols: cols(fk.columns), forms: this.keyForms(fk.group.table, fk.group.columns) })).filter((x) => !x.cols.includes(-1)),
+      own: [...this.groups.values()].filter((g) => family.includes(g.table)).map((group) => ({ group, cols: cols(group.columns), forms: this.keyForms(group.table, group.columns) })).filter((x) => !x.cols.includes(-1)),
     };
     this.work.set(table, w);
     return w;
@@ -158,7 +159,7 @@ export class Subset extends MultiPass<Group> {
     let chosen = w.seed !== null && w.seed(row);
     if (!chosen && this.o.follow === 'parents_and_children') {
       for (const o of w.out) {
-        const k = rowKey(o.cols.map((c) => row.text(c)));
+        const k = typedRowKey(row, o.cols, o.forms);
         if (k !== null && o.fk.group.chosen.has(k)) {
           chosen = true;
           break;
@@ -168,7 +169,7 @@ export class Subset extends MultiPass<Group> {
     let kept = chosen || w.whole;
     if (!kept) {
       for (const o of w.own) {
-        const k = rowKey(o.cols.map((c) => row.text(c)));
+        const k = typedRowKey(row, o.cols, o.forms);
         if (k !== null && o.group.needed.has(k)) {
           kept = true;
           break;
@@ -177,12 +178,12 @@ export class Subset extends MultiPass<Group> {
     }
     if (!kept) return false;
     for (const o of w.out) {
-      const k = rowKey(o.cols.map((c) => row.text(c)));
+      const k = typedRowKey(row, o.cols, o.forms);
       if (k !== null && o.fk.group.needed.add(k)) o.fk.group.version++;
     }
     if (chosen && this.o.follow === 'parents_and_children') {
       for (const o of w.own) {
-        const k = rowKey(o.cols.map((c) => row.text(c)));
+        const k = typedRowKey(row, o.cols, o.forms);
         if (k !== null && o.group.chosen.add(k)) o.group.version++;
       }
     }

@@ -83,3 +83,21 @@ CREATE TABLE g_membership (user_id integer NOT NULL REFERENCES users_user (id) O
 INSERT INTO g_membership SELECT u, o FROM generate_series(1, 12) u, unnest(ARRAY['council', 'library']) o WHERE u <> 0;
 CREATE TABLE h_grant (id integer PRIMARY KEY, user_id integer NOT NULL, org text NOT NULL, what text NOT NULL, FOREIGN KEY (user_id, org) REFERENCES g_membership ON DELETE CASCADE);
 INSERT INTO h_grant SELECT i, 1 + i % 12, CASE WHEN i % 2 = 0 THEN 'council' ELSE 'library' END, 'grant ' || i FROM generate_series(1, 48) i;
+
+-- keys PostgreSQL compares by type, not by text (issue 23): her account's login is citext, and her
+-- logins refer to it in other cases; her invoice number is numeric, its lines refer to it at another
+-- scale. Her DELETE cascades to every one of them.
+CREATE EXTENSION IF NOT EXISTS citext;
+CREATE TABLE k_account (login citext PRIMARY KEY, user_id integer NOT NULL REFERENCES users_user (id) ON DELETE CASCADE);
+INSERT INTO k_account SELECT 'Login' || i, i FROM generate_series(1, 20) i;
+CREATE TABLE k_login (id integer PRIMARY KEY, account citext NOT NULL REFERENCES k_account (login) ON DELETE CASCADE, at date NOT NULL);
+INSERT INTO k_login SELECT i, CASE i % 3 WHEN 0 THEN 'login' WHEN 1 THEN 'LOGIN' ELSE 'Login' END || (1 + i % 20), date '2024-01-01' + i FROM generate_series(1, 60) i;
+CREATE TABLE m_invoice (no numeric(8,2) PRIMARY KEY, user_id integer NOT NULL REFERENCES users_user (id) ON DELETE CASCADE);
+INSERT INTO m_invoice SELECT i + 0.5, i FROM generate_series(1, 20) i;
+CREATE TABLE m_line (id integer PRIMARY KEY, invoice numeric(9,3) NOT NULL REFERENCES m_invoice (no) ON DELETE CASCADE, amount integer NOT NULL);
+INSERT INTO m_line SELECT i, 1 + i % 20 + 0.5, i FROM generate_series(1, 60) i;
+
+-- a domain over citext: a newsletter list that holds her address too, and refers to no one
+CREATE DOMAIN email_address AS citext CHECK (VALUE ~ '@');
+CREATE TABLE n_newsletter (id integer PRIMARY KEY, address email_address NOT NULL);
+INSERT INTO n_newsletter SELECT i, CASE WHEN i = 4 THEN 'Jane.Doe@Example.org' ELSE 'reader' || i || '@example.net' END FROM generate_series(1, 10) i;
