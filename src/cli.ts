@@ -10,9 +10,20 @@ import { PII_KINDS, scanDump } from './commands/scan.js';
 import { draftRules } from './commands/init.js';
 import { statOrNull } from './io/input.js';
 const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+/**
+ * `--no-identifier VALUE`: commander reads a `--no-` option as the negation of `--identifier`, so this
+ * one is told it is an option of its own, with values of its own.
+ */
+function notIdentifierOption(): Option {
+  const o = new Option('--no-identifier <value>', 'never search for this value, though taken from their rows; repeatable').argParser(collect);
+  o.negate = false;
+  o.attributeName = () => 'notIdentifier';
+  return o;
+}
 import { DEFAULT_SECRET_ENV, VERSION, openPlain, signalStatus, systemError, watchSignals, type Io } from './cli/io.js';
 import { run, type RunFlags } from './cli/run.js';
-import { check, peopleRequest, scan, type PeopleFlags, type ScanFlags } from './cli/commands.js';
+import { check, peopleRequest, scan, unmatchedStatus, type PeopleFlags, type ScanFlags } from './cli/commands.js';
 
 function levelInt(v: string): number {
   const n = Number(v);
@@ -125,6 +136,9 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
       .option('-r, --rules <file>', 'rules file (YAML): its relations: (references the schema does not declare, on_forget) and which columns hold personal data; repeatable', collect)
       .option('--secret-env <name>', 'environment variable holding the key for the identifiers\' replacements', DEFAULT_SECRET_ENV)
       .addOption(new Option('--max-key-memory <MiB>', 'memory for one set of row keys before it spills to a temporary file').default(32).argParser(positiveInt('--max-key-memory')))
+      .option('--identifier <value>', 'also search for this value in other rows and scrub it (a word too common to be taken from their rows); repeatable', collect)
+      .addOption(notIdentifierOption())
+      .option('--allow-unmatched', 'exit 0 when a request matches nothing (by default it exits 1, naming the request)')
       .option('-q, --quiet', 'no progress or summary on stderr');
 
   peopleOptions(
@@ -141,7 +155,7 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
       const res = await findPeople(input, { ...req, exportDir: flags.export });
       if (req.onPass) say('\r\x1b[K');
       io.stdout.write(flags.json ? JSON.stringify(res, null, 2) + '\n' : formatFind(res));
-      code = EXIT.ok;
+      code = unmatchedStatus([res.conditions], flags, io);
     });
 
   peopleOptions(
@@ -183,7 +197,7 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
         signals.dispose();
         if (flags.report) writeFileSync(flags.report, JSON.stringify({ version: 1, tool: 'anonymise-dump', command: 'forget', dumps: reports }, null, 2) + '\n', { mode: 0o600 });
       }
-      code = EXIT.ok;
+      code = unmatchedStatus(reports.map((r) => r.conditions), flags, io);
     });
 
   try {

@@ -3,7 +3,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { NeedleSearch, identifiers, textForms } from '../src/relations/needles.js';
 import { KeySet, rowKey } from '../src/relations/key-set.js';
-import { distinctive, parseCondition } from '../src/relations/people.js';
+import { parseCondition } from '../src/relations/people.js';
+import { identifierClass } from '../src/relations/identifier-values.js';
 import { djangoSessionUserId } from '../src/relations/graph.js';
 import { KeyRing } from '../src/pseudonym/keys.js';
 import { deflateSync, inflateSync } from 'node:zlib';
@@ -85,16 +86,20 @@ describe('identifiers', () => {
   });
 });
 
-describe('distinctive', () => {
+describe('identifierClass', () => {
   it.each([
-    ['jane@example.org', false, true],
-    ['Jane', false, false],
-    ['Jane', true, true],
-    ['12345', true, false],
-    ['2024-01-01', true, false],
-    ['+44 7700 900123', false, true],
-    ['abc', true, false],
-  ])('%s (unique %s) → %s', (v, unique, want) => expect(distinctive(v, unique)).toBe(want));
+    ['jane@example.org', false, 'identifier'],
+    ['Jane', false, null],
+    ['Jane', true, 'common'],
+    ['admin', true, 'common'],
+    ['postgres', true, 'common'],
+    ["jane.o'doe7", true, 'identifier'],
+    ['Jane Doe', true, 'identifier'],
+    ['12345', true, null],
+    ['2024-01-01', true, null],
+    ['+44 7700 900123', false, 'identifier'],
+    ['abc', true, 'common'],
+  ])('%s (unique %s) → %s', (v, unique, want) => expect(identifierClass(v, unique)).toBe(want));
 });
 
 describe('conditions', () => {

@@ -248,11 +248,56 @@ describe('forget, more', () => {
     expect(r.stderr).toMatch(/django_admin_log\.user_id is NOT NULL/);
   });
 
-  it('a condition that matches nobody writes the input byte for byte', () => {
-    const out = join(dir, 'nobody.sql');
-    const r = cli(['forget', '--where', 'public.users_user.email=nobody@example.org', '-r', rules, plain, '-o', out]);
+  it('a condition that matches nobody writes the input byte for byte, and is answered: exit 1 naming the request, unless allowed', () => {
+    const out = join(dir, 'unmatched.sql');
+    const r = cli(['forget', '--where', JANE, '--where', 'public.users_user.email=nobody@example.org', '-r', rules, plain, '-o', out]);
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/--where 2 \(public\.users_user\.email\): matched nothing/);
+    expect(r.stderr).toMatch(/1 of 2 requests matched nothing \(--where 2\): check it, or give --allow-unmatched/);
+    expect(r.stderr).not.toMatch(/nobody/);
+    const alone = cli(['forget', '--where', 'public.users_user.email=nobody@example.org', '--allow-unmatched', '-r', rules, plain, '-o', join(dir, 'unmatched2.sql')]);
+    expect(alone.status, alone.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'unmatched2.sql')).equals(readFileSync(plain))).toBe(true);
+    const found = cli(['find', '--where', 'public.users_user.email=nobody@example.org', '-r', rules, plain]);
+    expect(found.status).toBe(1);
+    expect(found.stdout).toMatch(/--where 1 \(public\.users_user\.email\): matched nothing/);
+  });
+
+  it('a value too common to name one person is not searched, and says so; --identifier and --no-identifier decide', () => {
+    // user 3's user name is one word: her rows go, but the word is left in other people's text
+    psql(SRC, "UPDATE users_user SET username = 'admin' WHERE id = 3; INSERT INTO wagtailsearch_query VALUES (900, 'admin');");
+    try {
+      const input = join(dir, 'common.sql');
+      dump(input, []);
+      const who = 'public.users_user.id=3';
+      const base = cli(['forget', '--where', who, '-r', rules, input, '-o', join(dir, 'common-out.sql')]);
+      expect(base.status, base.stderr).toBe(0);
+      expect(base.stderr).toMatch(/1 value of the matched rows too common to name one person .* not searched for elsewhere: give one with --identifier/);
+      expect(readFileSync(join(dir, 'common-out.sql'), 'utf8')).toMatch(/^900\tadmin$/m);
+      const added = cli(['forget', '--where', who, '--identifier', 'admin', '-r', rules, input, '-o', join(dir, 'common-added.sql')]);
+      expect(added.status, added.stderr).toBe(0);
+      expect(added.stderr).not.toMatch(/too common/);
+      expect(readFileSync(join(dir, 'common-added.sql'), 'utf8')).not.toMatch(/^900\tadmin$/m);
+      // and a value taken from her rows may be left alone: her address stays in the newsletter table
+      const kept = cli(['forget', '--where', JANE, '--no-identifier', 'Jane.Doe+news@Example.org', '--no-identifier', 'jane.o\'doe7', '-r', rules, plain, '-o', join(dir, 'kept.sql')]);
+      expect(kept.status, kept.stderr).toBe(0);
+      expect(readFileSync(join(dir, 'kept.sql'), 'utf8')).toMatch(/Reviewed by jane\.o''doe7|Reviewed by jane\.o'doe7/);
+    } finally {
+      psql(SRC, "DELETE FROM wagtailsearch_query WHERE id = 900; UPDATE users_user SET username = 'user3.name' WHERE id = 3;");
+    }
+  });
+
+  it('SQL structure is never data: a column name or an owner given as identifiers stays, and the output restores', () => {
+    const out = join(dir, 'structure.sql');
+    const r = cli(['forget', '--where', JANE, '--identifier', 'owner_id', '--identifier', 'postgres', '-r', rules, plain, '-o', out]);
     expect(r.status, r.stderr).toBe(0);
-    expect(readFileSync(out).equals(readFileSync(plain))).toBe(true);
+    const text = readFileSync(out, 'utf8');
+    expect(text).toMatch(/OWNER TO postgres;/);
+    expect(text).toMatch(/owner_id integer/);
+    const db = 'people_structure';
+    const rr = restore(db, readFileSync(out));
+    expect(rr.status, rr.stderr).toBe(0);
+    expectForgotten(db);
   });
 
   it('forgets many people from a file, in many backups at once (-o DIR), each a report entry', () => {

@@ -39,6 +39,9 @@ export interface PeopleFlags {
   secretEnv: string;
   maxKeyMemory: number;
   quiet?: boolean;
+  identifier?: string[];
+  notIdentifier?: string[];
+  allowUnmatched?: boolean;
 }
 
 /** The conditions and rules of find / forget. Two or more passes read each input: a pipe cannot be read twice. */
@@ -65,6 +68,8 @@ export async function peopleRequest(inputs: string[], flags: PeopleFlags, io: Io
     rules,
     secret,
     maxKeyBytes: flags.maxKeyMemory * 1024 * 1024,
+    addIdentifiers: flags.identifier,
+    dropIdentifiers: flags.notIdentifier,
     onPass: progress ? (n, tables) => io.stderr.write(`\r\x1b[Kpass ${n}: ${tables === 'all' ? 'every table' : `${tables} table${tables === 1 ? '' : 's'}`}`) : undefined,
   };
 }
@@ -126,4 +131,19 @@ export async function scan(input: string | undefined, flags: ScanFlags, io: Io):
     return EXIT.gaps;
   }
   return EXIT.ok;
+}
+
+/**
+ * Every request is answered: one that matched nothing in any input (a typo, or someone the dumps never
+ * held) is named by where it was given, never by its value, and the exit status says so unless the user
+ * allows it.
+ */
+export function unmatchedStatus(conditions: { source: string; rows: number }[][], flags: PeopleFlags, io: Io): number {
+  const sources = conditions[0]?.map((c) => c.source) ?? [];
+  const unmatched = sources.filter((_, i) => conditions.every((list) => list[i]!.rows === 0));
+  if (unmatched.length === 0 || flags.allowUnmatched) return EXIT.ok;
+  io.stderr.write(
+    `anonymise-dump: ${unmatched.length} of ${sources.length} request${sources.length === 1 ? '' : 's'} matched nothing (${unmatched.slice(0, 5).join(', ')}${unmatched.length > 5 ? ', …' : ''}): check ${unmatched.length === 1 ? 'it' : 'them'}, or give --allow-unmatched\n`,
+  );
+  return EXIT.gaps;
 }

@@ -34,6 +34,10 @@ export interface PeopleRequest {
   /** memory for one set of row keys before it spills to disk (key-set.ts) */
   maxKeyBytes?: number;
   onPass?: (n: number, tables: number | 'all') => void;
+  /** values to search for and scrub besides those taken from the matched rows */
+  addIdentifiers?: string[];
+  /** values of the matched rows never to search for */
+  dropIdentifiers?: string[];
 }
 
 /** Every pass reads the file from its start: plain, gzip, or an archive printed as pg_restore prints it. */
@@ -94,6 +98,8 @@ function people(mode: 'find' | 'forget', path: string, r: PeopleRequest): People
     sip: new KeyRing(r.secret).sip('forget-identifier'),
     maxKeyBytes: r.maxKeyBytes,
     onPass: r.onPass,
+    addIdentifiers: r.addIdentifiers,
+    dropIdentifiers: r.dropIdentifiers,
   });
 }
 
@@ -114,6 +120,8 @@ export interface FindResult {
   }[];
   /** distinct identifiers taken from the matched rows (unique and personal values) */
   identifiers: number;
+  /** values of the matched rows too common to name the person (a single word, a short value): not searched */
+  identifiersNotSearched: number;
   /** values that hold an identifier, in rows forget keeps: per table and column */
   occurrences: { table: string; column: string; values: number }[];
   passes: number;
@@ -157,13 +165,28 @@ export async function findPeople(path: string, r: PeopleRequest & { exportDir?: 
   }
   return {
     input: path,
-    conditions: r.conditions.map((c) => ({ source: c.source, table: c.table, column: c.column, rows: p.matched.get(c) ?? 0 })),
+    conditions: conditionCounts(r, p),
     tables: [...tables.values()].sort((a, b) => a.table.localeCompare(b.table)),
     identifiers: p.ids.values.length,
+    identifiersNotSearched: p.notSearched,
     occurrences: [...occurrences.values()].sort((a, b) => a.table.localeCompare(b.table) || a.column.localeCompare(b.column)),
     passes: p.passes,
     exported: exporter?.summary(),
   };
+}
+
+function conditionCounts(r: PeopleRequest, p: People): FindResult['conditions'] {
+  return r.conditions.map((c) => ({ source: c.source, table: c.table, column: c.column, rows: p.matched.get(c) ?? 0 }));
+}
+
+/** A line for the values that were not searched, or none. */
+function notSearchedLine(n: number): string[] {
+  return n ? [`  ${n} value${n === 1 ? '' : 's'} of the matched rows too common to name one person (a single word, a short value) not searched for elsewhere: give one with --identifier to search it`] : [];
+}
+
+/** One line per condition that matched nothing, by where it was given (never its value). */
+function unmatchedLines(conditions: FindResult['conditions']): string[] {
+  return conditions.filter((c) => c.rows === 0).map((c) => `  ${c.source} (${c.table}.${c.column}): matched nothing`);
 }
 
 function countRelation(t: FindResult['tables'][number], rel: Relation): void {
@@ -188,7 +211,8 @@ export function formatFind(r: FindResult): string {
         lines.push(`  ${''.padEnd(w)}  ${''.padStart(8)}    ${rel.rows} along ${rel.name} (${rel.action === 'undecided' ? 'nothing says what to do: forget stops here unless --cascade, or on_forget in relations:' : rel.action.replace('_', ' ')})`);
     }
   }
-  lines.push('', `identifiers taken from the matched rows: ${r.identifiers}`);
+  lines.push(...unmatchedLines(r.conditions));
+  lines.push('', `identifiers taken from the matched rows: ${r.identifiers}`, ...notSearchedLine(r.identifiersNotSearched));
   if (r.occurrences.length) {
     lines.push('values elsewhere that hold one (forget scrubs them):');
     const w = Math.max(...r.occurrences.map((o) => o.table.length + o.column.length + 1));
@@ -256,7 +280,11 @@ export interface ForgetReport {
   /** rows the conditions matched */
   matched: number;
   passes: number;
+  /** rows each condition matched, in the order given */
+  conditions: { source: string; table: string; column: string; rows: number }[];
   identifiers: number;
+  /** values of the matched rows too common to name the person: not searched */
+  identifiersNotSearched: number;
   tables: { table: string; rowsIn: number; rowsRemoved: number; valuesChanged: Record<string, number> }[];
   outside: Record<string, number>;
   seconds: number;
@@ -311,7 +339,9 @@ async function forgetWith(p: People, input: string, output: string, r: PeopleReq
     output,
     matched: [...p.matched.values()].reduce((a, b) => a + b, 0),
     passes: p.passes,
+    conditions: conditionCounts(r, p),
     identifiers: p.ids.values.length,
+    identifiersNotSearched: p.notSearched,
     tables: result.tables
       .filter((t) => t.rowsDropped > 0 || Object.values(t.changed).some((n) => n > 0))
       .map((t) => ({ table: t.table, rowsIn: t.rowsIn, rowsRemoved: t.rowsDropped, valuesChanged: Object.fromEntries(Object.entries(t.changed).filter(([, n]) => n > 0)) })),
@@ -327,6 +357,7 @@ export function formatForget(r: ForgetReport): string {
     lines.push(`  ${t.table}: ${t.rowsRemoved} of ${t.rowsIn} rows removed${changed.length ? `; values changed: ${changed.join(', ')}` : ''}`);
   }
   if (r.outside.identifiersScrubbed) lines.push(`  outside the rows: ${r.outside.identifiersScrubbed} identifiers scrubbed`);
+  lines.push(...notSearchedLine(r.identifiersNotSearched), ...unmatchedLines(r.conditions));
   return lines.join('\n') + '\n';
 }
 

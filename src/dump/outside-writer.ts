@@ -8,7 +8,7 @@ import type { OutsideCount } from '../contract/outside-policy.js';
 import type { TextCodec } from '../text/encoding.js';
 import { tokenize } from './sql-tokens.js';
 import { classify, objectLabel, redactLabel, tocHeader, type TocHeader } from './statements.js';
-import { applyOutside, examineComments, pseudonymiseComments, stringValue, type OutsideContext } from './outside.js';
+import { applyOutside, examineComments, pseudonymiseComments, scrubStringsAndComments, stringValue, type OutsideContext } from './outside.js';
 import { skipBlank } from './sql-lexer.js';
 import { positioned } from './reader.js';
 import type { Output } from './output.js';
@@ -154,10 +154,20 @@ export class OutsideWriter {
     const codec = this.o.codec();
     const ids = this.o.identifiers;
     if (ids && !collect && !this.scrubbing && ids.find(buf, start, end) !== -1) {
-      const scrubbed = ids.scrub(codec.decode(buf.subarray(start, end)));
-      if (scrubbed.hits > 0) {
-        this.count('identifiersScrubbed', scrubbed.hits);
-        const bytes = codec.encode(scrubbed.text);
+      let hits = 0;
+      let text: string | null = null;
+      try {
+        text = scrubStringsAndComments(codec.decode(buf.subarray(start, end)), (s) => {
+          const r = ids.scrub(s);
+          hits += r.hits;
+          return r.text;
+        });
+      } catch {
+        // a statement that cannot be read: the path below stops the run at it, with its position
+      }
+      if (text !== null && hits > 0) {
+        this.count('identifiersScrubbed', hits);
+        const bytes = codec.encode(text);
         this.scrubbing = true;
         try {
           return this.statement(bytes, 0, skipBlank(bytes, 0, bytes.length), bytes.length, false, line);

@@ -10,9 +10,13 @@ import { TypeModel } from '../dump/types.js';
 const SECRET_NAME = /pass(word)?|secret|salt|hash/i;
 const PERSONAL_NAME = /(^|_)(e?mail|email_?address|username|user_?name|login|phone|mobile|telephone|tel|msisdn)($|_)/i;
 
-/** The matched rows' distinctive values of unique and personal columns: the identifiers forget scrubs elsewhere. */
-export function identifierValues(schema: SchemaModel, seedRows: ReadonlyMap<string, { columns: string[]; rows: (string | null)[][] }>, rules: CompiledRules | undefined): string[] {
+/**
+ * The matched rows' values of unique and personal columns that name the person, to search for in other
+ * rows and scrub (`searched`); and those too common to (`common`: reported, never printed).
+ */
+export function identifierValues(schema: SchemaModel, seedRows: ReadonlyMap<string, { columns: string[]; rows: (string | null)[][] }>, rules: CompiledRules | undefined): { searched: string[]; common: string[] } {
   const out: string[] = [];
+  const common: string[] = [];
   const types = new TypeModel(schema);
   for (const [table, seed] of seedRows) {
     const unique = schema.uniques.get(table) ?? new Set<string>();
@@ -26,11 +30,14 @@ export function identifierValues(schema: SchemaModel, seedRows: ReadonlyMap<stri
       if (!isUnique && !personal) return;
       for (const r of seed.rows) {
         const v = r[i];
-        if (v !== null && v !== undefined && distinctive(v, isUnique)) out.push(v);
+        if (v === null || v === undefined) continue;
+        const c = identifierClass(v, isUnique);
+        if (c === 'identifier') out.push(v);
+        else if (c === 'common') common.push(v);
       }
     });
   }
-  return out;
+  return { searched: out, common };
 }
 
 /** Text columns of a table (their values are searched for identifiers). */
@@ -45,11 +52,18 @@ export function textColumns(schema: SchemaModel, table: string, columns: readonl
   return out;
 }
 
-/** A value that names one person: not a number, a date or a single common word. */
-export function distinctive(v: string, unique: boolean): boolean {
-  if (v.length < 4) return false;
-  if (/^[-+]?\d+(\.\d+)?$/.test(v) || /^\d{4}-\d{2}-\d{2}/.test(v) || v === 'true' || v === 'false') return false;
-  if (unique) return true;
-  if (v.includes('@')) return true;
-  return (v.match(/\d/g)?.length ?? 0) >= 9; // a phone number
+/**
+ * What a person's value is worth searching for in other people's rows: an `identifier` (an address, a
+ * phone number, a unique value with a digit, a space or punctuation in it — `jane.o'doe7`), `common`
+ * (a unique value too common to name one person: a single word such as `admin` or `owner`, or a value
+ * under four characters: reported as not searched, the user may add it), or null (not identifying at
+ * all: numbers, dates, booleans, a personal column's ordinary word).
+ */
+export function identifierClass(v: string, unique: boolean): 'identifier' | 'common' | null {
+  if (/^[-+]?\d+(\.\d+)?$/.test(v) || /^\d{4}-\d{2}-\d{2}/.test(v) || v === 'true' || v === 'false' || v.trim() === '') return null;
+  if (/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(v.trim())) return v.length >= 4 ? 'identifier' : 'common';
+  if ((v.match(/\d/g)?.length ?? 0) >= 9) return 'identifier'; // a phone number
+  if (!unique) return null;
+  if (v.length < 4 || /^\p{L}+$/u.test(v)) return 'common';
+  return 'identifier';
 }

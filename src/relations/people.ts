@@ -16,7 +16,7 @@ import type { SchemaModel } from '../dump/schema-model.js';
 import { MultiPass, ancestorsIn, type PassSource } from './passes.js';
 import { columnLookup, conditionsMet, parseCondition, type ColumnLookup, type Condition } from './conditions.js';
 import { readHits } from './judge.js';
-import { distinctive, identifierValues, textColumns } from './identifier-values.js';
+import { identifierValues, textColumns } from './identifier-values.js';
 import type { CompiledRules } from '../rules/rule-compiler.js';
 import type { RowAccess } from '../contract/plan.js';
 import type { RelationRule } from '../contract/rules-model.js';
@@ -28,7 +28,7 @@ import { NeedleSearch, byteForms, identifiers, type Identifiers } from './needle
 
 
 export type { PassSource } from './passes.js';
-export { parseCondition, distinctive, type Condition };
+export { parseCondition, type Condition };
 
 
 export type PeopleMode = 'find' | 'forget';
@@ -43,6 +43,10 @@ export interface PeopleOptions {
   cascade?: boolean;
   /** keys the identifiers' replacements */
   sip: SipHash;
+  /** values to search for and scrub besides those taken from the matched rows (`--identifier`) */
+  addIdentifiers?: string[];
+  /** values never to search for, though taken from the matched rows (`--no-identifier`) */
+  dropIdentifiers?: string[];
   /** memory for one set of row keys before it spills to disk (key-set.ts) */
   maxKeyBytes?: number;
   /** called before each pass (progress) */
@@ -97,6 +101,8 @@ const CONTENT_TYPES = 'public.django_content_type';
 export class People extends MultiPass<Group> {
   relations: Relation[] = [];
   ids!: Identifiers;
+  /** values of the matched rows too common to name the person (a single word, a short value): not searched elsewhere */
+  notSearched = 0;
   /** the rows the conditions matched, by table: every column's text (they are few; export and identifiers read them) */
   readonly seedRows = new Map<string, { columns: string[]; rows: (string | null)[][] }>();
   /** how many rows each condition matched */
@@ -153,7 +159,13 @@ export class People extends MultiPass<Group> {
       if ([...tables].every((t) => this.nothingRefersTo(t))) break;
       await this.pass(tables);
     }
-    this.ids = identifiers(identifierValues(this.schema, this.seedRows, this.o.rules), this.o.sip);
+    const found = identifierValues(this.schema, this.seedRows, this.o.rules);
+    // the user's word wins: values they add are searched, values they drop are not (never printed)
+    const dropped = new Set((this.o.dropIdentifiers ?? []).map((v) => v.toLowerCase()));
+    const searched = [...found.searched, ...(this.o.addIdentifiers ?? [])].filter((v) => !dropped.has(v.toLowerCase()));
+    const chosen = new Set(searched.map((v) => v.toLowerCase()));
+    this.notSearched = new Set(found.common.map((v) => v.toLowerCase()).filter((v) => !chosen.has(v) && !dropped.has(v))).size;
+    this.ids = identifiers(searched, this.o.sip);
   }
 
   /** Removes the key sets' temporary files. */
