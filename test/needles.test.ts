@@ -86,6 +86,31 @@ describe('identifiers', () => {
   });
 });
 
+describe('identifiers in bytea', () => {
+  const ids = () => identifiers(['jane.doe@example.org'], new KeyRing('bytea-test-key-0123456789ab').sip('x'));
+  const hex = (t: string) => `\\x${Buffer.from(t, 'latin1').toString('hex')}`;
+  it.each([
+    ['an address inside the bytes', hex('From: jane.doe@example.org\n'), 1],
+    ['in another case', hex('From: JANE.DOE@EXAMPLE.ORG'), 1],
+    ['bytes that are not text around it', hex('\u0000\u00ffjane.doe@example.org\u0001'), 1],
+    ['no address', hex('From: someone@example.net'), 0],
+    ['escape format (not hex): left as it is', 'From: jane.doe@example.org', 0],
+  ])('%s', (_what, value, hits) => {
+    const r = ids().scrubBytea(value);
+    expect(r.hits).toBe(hits);
+    if (hits) {
+      expect(r.text).toMatch(/^\\x([0-9a-f]{2})*$/);
+      const text = Buffer.from(r.text.slice(2), 'hex').toString('latin1');
+      expect(text).not.toMatch(/jane\.doe/i);
+      expect(text).toMatch(/@a\.invalid/);
+    } else expect(r.text).toBe(value);
+  });
+  it('the search finds the address in a row of hex', () => {
+    const row = Buffer.from(`2\t\\\\x${Buffer.from('From: jane.doe@example.org').toString('hex')}\n`);
+    expect(ids().search.find(row, 0, row.length)).not.toBe(-1);
+  });
+});
+
 describe('identifierClass', () => {
   it.each([
     ['jane@example.org', false, 'identifier'],

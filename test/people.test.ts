@@ -31,7 +31,9 @@ const cli = (args: string[]) => runCliText(args, { key: KEY, inheritEnv: true })
 /** Every user table's rows as text, by table. */
 function rows(db: string): Map<string, string[]> {
   const tables = psql(db, "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname = 'public' ORDER BY 1").trim().split('\n');
-  return new Map(tables.map((t) => [t, psql(db, `SELECT t::text FROM public.${t} t ORDER BY 1`).split('\n').filter(Boolean)]));
+  // bytea as the text it holds, so that her address in it is seen as hers
+  const select = (t: string) => (t === 'o_attachment' ? `SELECT (id, convert_from(data, 'UTF8'))::text FROM public.${t} ORDER BY 1` : `SELECT t::text FROM public.${t} t ORDER BY 1`);
+  return new Map(tables.map((t) => [t, psql(db, select(t)).split('\n').filter(Boolean)]));
 }
 
 /** The plain text of any form of dump, for a search of every byte. */

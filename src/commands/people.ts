@@ -147,9 +147,10 @@ export async function findPeople(path: string, r: PeopleRequest & { exportDir?: 
     }
     if (hit && !fate.removed) {
       const text = p.textColumns(table, columns);
-      for (const c of text) {
+      const bytes = p.byteaColumns(table, columns);
+      for (const c of [...text, ...bytes]) {
         const v = row.text(c);
-        if (v === null || p.ids.scrub(v).hits === 0) continue;
+        if (v === null || p.scrubValue(v, bytes.has(c)).hits === 0) continue;
         const key = `${table}\u0000${columns[c]}`;
         const o = occurrences.get(key) ?? { table, column: columns[c]!, values: 0 };
         o.values++;
@@ -367,7 +368,10 @@ async function changingTables(p: People): Promise<Set<string>> {
   const visit = (table: string, columns: readonly string[], row: RowAccess, fate: Fate, hit: boolean) => {
     if (out.has(table)) return;
     if (fate.removed || fate.nulls) out.add(table);
-    else if (hit) for (const c of p.textColumns(table, columns)) if (p.ids.scrub(row.text(c) ?? '').hits > 0) out.add(table);
+    else if (hit) {
+      const bytes = p.byteaColumns(table, columns);
+      for (const c of [...p.textColumns(table, columns), ...bytes]) if (p.scrubValue(row.text(c) ?? '', bytes.has(c)).hits > 0) out.add(table);
+    }
   };
   await p.run('all', { overlay: forgetOverlay(p, visit, false) });
   return out;

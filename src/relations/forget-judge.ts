@@ -19,14 +19,15 @@ export function forgetOverlay(p: People, visit: ((table: string, columns: readon
     const w = p.workFor(table, columns);
     const judged = w.seeds.length > 0 || w.outgoing.some((o) => o.group === null || o.group.keys.size > 0);
     const text = p.textColumns(table, columns);
-    const search = ids.search.count > 0 && text.size > 0;
+    const bytes = p.byteaColumns(table, columns);
+    const search = ids.search.count > 0 && (text.size > 0 || bytes.size > 0);
     if (!judged && !search) return plan;
     // rows to judge: every row, unless what makes a row matter (a condition's value, a key of a removed
     // row) is few enough to be looked for in the row's bytes with the identifiers
     const few = judged ? p.rowNeedles(w) : null;
     const rowSearch = few ? p.searchFor([...(search ? ids.needles : []), ...few]) : null;
     const judge: TableJudge<ForgetVerdict> = {
-      touches: (i) => text.has(i) || w.outgoing.some((o) => o.cols.includes(i)),
+      touches: (i) => text.has(i) || bytes.has(i) || w.outgoing.some((o) => o.cols.includes(i)),
       // the search runs over whole runs of rows; with references to check, every row is read as well
       search: rowSearch ? (buf, from, end) => rowSearch.find(buf, from, end) : search ? (buf, from, end) => ids.search.find(buf, from, end) : undefined,
       everyRow: judged && !rowSearch,
@@ -46,7 +47,8 @@ export function forgetOverlay(p: People, visit: ((table: string, columns: readon
       value: (_row, col, own, v) => {
         if (v.fate.nulls?.has(col)) return null;
         const value = own();
-        return value !== null && v.hit && text.has(col) ? ids.scrub(value).text : value;
+        if (value === null || !v.hit) return value;
+        return text.has(col) ? ids.scrub(value).text : bytes.has(col) ? ids.scrubBytea(value).text : value;
       },
     };
     return judgedPlan(plan, columns, judge);

@@ -67,3 +67,15 @@ export function identifierClass(v: string, unique: boolean): 'identifier' | 'com
   if (v.length < 4 || /^\p{L}+$/u.test(v)) return 'common';
   return 'identifier';
 }
+
+/** bytea columns of a table (their bytes are searched for identifiers, as text). */
+export function byteaColumns(schema: SchemaModel, table: string, columns: readonly string[]): Set<number> {
+  const types = new TypeModel(schema);
+  const defs = schema.columnDefs(table);
+  const out = new Set<number>();
+  columns.forEach((c, i) => {
+    const type = defs?.find((d) => d.name === c)?.type;
+    if (type !== undefined && types.base(type).name === 'bytea' && !types.base(type).array) out.add(i);
+  });
+  return out;
+}

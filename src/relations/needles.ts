@@ -210,6 +210,11 @@ export interface Identifiers {
   needles: string[];
   /** scrubs every form of every identifier from a decoded value; `hits` counts replacements */
   scrub(text: string): { text: string; hits: number };
+  /**
+   * The same inside a bytea value as PostgreSQL writes it (`\\x` and hex): the bytes are searched as
+   * text (ASCII case folded), replaced, and written back as hex. Other forms come back as they are.
+   */
+  scrubBytea(value: string): { text: string; hits: number };
 }
 
 /**
@@ -230,24 +235,35 @@ export function identifiers(values: Iterable<string>, sip: SipHash): Identifiers
       replacement.set(f.toLowerCase(), replacementFor(f, h));
     }
   }
-  const needles = texts.flatMap(byteForms);
+  // in a bytea column an identifier is hex: its bytes as written, and lower-cased
+  const hex = texts.flatMap((t) => [...new Set([t, t.toLowerCase()])].map((f) => Buffer.from(f, 'utf8').toString('hex')));
+  const needles = [...texts.flatMap(byteForms), ...hex];
   // longest first: an address is replaced whole before a user name inside it
   texts.sort((a, b) => b.length - a.length);
   // whole identifiers only: user1@example.org is not inside auser1@example.org or user1@example.org.uk,
   // nor a user name inside a longer one
   const re = texts.length ? new RegExp(`(?<![\\p{L}\\p{N}._%+-])(?:${texts.map(escapeRegExp).join('|')})(?![\\p{L}\\p{N}_-]|\\.[\\p{L}\\p{N}])`, 'giu') : null;
+  // in bytes read as latin1 a byte over 0x7f is no letter of a word: only ASCII ones bound an identifier
+  const reBytes = texts.length ? new RegExp(`(?<![A-Za-z0-9._%+-])(?:${texts.map(escapeRegExp).join('|')})(?![A-Za-z0-9_-]|\\.[A-Za-z0-9])`, 'gi') : null;
+  const scrubWith = (pattern: RegExp | null, text: string) => {
+    if (!pattern) return { text, hits: 0 };
+    let hits = 0;
+    const out = text.replace(pattern, (m) => {
+      hits++;
+      return replacement.get(m.toLowerCase()) ?? '0'.repeat(m.length);
+    });
+    return { text: out, hits };
+  };
   return {
     values: list,
     search: new NeedleSearch(needles),
     needles,
-    scrub(text) {
-      if (!re) return { text, hits: 0 };
-      let hits = 0;
-      const out = text.replace(re, (m) => {
-        hits++;
-        return replacement.get(m.toLowerCase()) ?? '0'.repeat(m.length);
-      });
-      return { text: out, hits };
+    scrub: (text) => scrubWith(re, text),
+    scrubBytea(value) {
+      if (!reBytes || !/^\\x(?:[0-9a-fA-F]{2})*$/.test(value)) return { text: value, hits: 0 };
+      // latin1: one character a byte, so an ASCII identifier reads as itself and the bytes come back whole
+      const r = scrubWith(reBytes, Buffer.from(value.slice(2), 'hex').toString('latin1'));
+      return r.hits ? { text: `\\x${Buffer.from(r.text, 'latin1').toString('hex')}`, hits: r.hits } : { text: value, hits: 0 };
     },
   };
 }

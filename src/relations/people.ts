@@ -16,7 +16,7 @@ import type { SchemaModel } from '../dump/schema-model.js';
 import { MultiPass, ancestorsIn, type PassSource } from './passes.js';
 import { columnLookup, conditionsMet, parseCondition, type ColumnLookup, type Condition } from './conditions.js';
 import { readHits } from './judge.js';
-import { identifierValues, textColumns } from './identifier-values.js';
+import { byteaColumns, identifierValues, textColumns } from './identifier-values.js';
 import type { CompiledRules } from '../rules/rule-compiler.js';
 import type { RowAccess } from '../contract/plan.js';
 import type { RelationRule } from '../contract/rules-model.js';
@@ -452,6 +452,16 @@ export class People extends MultiPass<Group> {
   /** Text columns of a table (their values are searched for identifiers). */
   textColumns(table: string, columns: readonly string[]): Set<number> {
     return textColumns(this.schema, table, columns);
+  }
+
+  /** bytea columns of a table (their bytes are searched for identifiers too). */
+  byteaColumns(table: string, columns: readonly string[]): Set<number> {
+    return byteaColumns(this.schema, table, columns);
+  }
+
+  /** A value of column `col` with the identifiers scrubbed, as text or as bytea. */
+  scrubValue(value: string, bytea: boolean): { text: string; hits: number } {
+    return bytea ? this.ids.scrubBytea(value) : this.ids.scrub(value);
   }
 
   /** No more blocked relations are noted (the last pass decides rows already judged). */

@@ -101,3 +101,7 @@ INSERT INTO m_line SELECT i, 1 + i % 20 + 0.5, i FROM generate_series(1, 60) i;
 CREATE DOMAIN email_address AS citext CHECK (VALUE ~ '@');
 CREATE TABLE n_newsletter (id integer PRIMARY KEY, address email_address NOT NULL);
 INSERT INTO n_newsletter SELECT i, CASE WHEN i = 4 THEN 'Jane.Doe@Example.org' ELSE 'reader' || i || '@example.net' END FROM generate_series(1, 10) i;
+
+-- bytea: attachments whose bytes hold text; one holds her address, and refers to no one
+CREATE TABLE o_attachment (id integer PRIMARY KEY, data bytea NOT NULL);
+INSERT INTO o_attachment SELECT i, convert_to(CASE WHEN i = 2 THEN 'From: jane.doe@example.org' || chr(10) || 'Re: minutes' ELSE 'From: reader' || i || '@example.net' END, 'UTF8') FROM generate_series(1, 5) i;
