@@ -70,3 +70,21 @@ describe('scrub', () => {
     expect(scrub(text)).toBe(text);
   });
 });
+
+describe('networks keep their prefix', () => {
+  // a cidr value with host bits set does not restore: the fake network is cleared to its prefix
+  it.each([
+    ['10.1.0.0/16', /^0\.0\.0\.0\/16$/],
+    ['192.168.5.0/24', /^(192\.0\.2|198\.51\.100|203\.0\.113)\.0\/24$/],
+    ['192.168.5.128/25', /^(192\.0\.2|198\.51\.100|203\.0\.113)\.(0|128)\/25$/],
+    ['81.2.69.160/32', /^(192\.0\.2|198\.51\.100|203\.0\.113)\.\d+\/32$/],
+    ['2a00:1450:4009::/48', /^2001:db8::\/48$/],
+    ['2a00:1450::/16', /^::\/16$/],
+    ['host 81.2.69.160 seen', /^host (192\.0\.2|198\.51\.100|203\.0\.113)\.\d+ seen$/],
+  ])('%s', (text, want) => {
+    const out = scrub(text);
+    expect(out).toMatch(want);
+    // what scrub writes is its own: scrubbed again, it stays
+    expect(scrub(out)).toBe(out);
+  });
+});

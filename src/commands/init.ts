@@ -127,6 +127,8 @@ function fitToColumn(sug: Suggestion, col: TableSchema['columns'][number], uniqu
   if (t === 'uuid') return { rule: '{ fake: string.uuid }', why: `${sug.why}; a uuid` };
   if (t === 'cidr') return { rule: nullOr('keep'), why: `${sug.why}; a network (cidr): REVIEW` };
   if (t === 'inet') return { rule: unique ? nullOr('keep') : '{ fake: internet.ipv4 }', why: `${sug.why}; an inet` };
+  // a MAC address is a device's, not a street's: whatever the name says, the type decides
+  if (t === 'macaddr' || t === 'macaddr8') return { rule: unique ? nullOr('keep') : '{ fake: internet.mac }', why: `a ${t}: a device's address, replaced by a fake one whatever the name says${unique ? ' (UNIQUE: REVIEW)' : ''}` };
   const n = /^(?:character varying|varchar|character|char)\((\d+)\)/.exec(t)?.[1];
   const max = n === undefined ? Infinity : Number(n);
   if (unique && (kind === 'scrub' || kind === 'mask' || kind === 'value' || (kind === 'hash' && !/length: (1[6-9]|[2-6]\d)/.test(rule)) || (kind === 'fake' && !rule.includes('unique: true')))) {

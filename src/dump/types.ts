@@ -14,6 +14,8 @@ export interface BaseType {
   array: boolean;
   /** CHECK expressions of the domains on the way, outermost first */
   checks: string[];
+  /** the base type as written, typmod included (`character varying(150)`, `numeric(8,2)`) */
+  written: string;
 }
 
 /** Built-in and extension types whose values are text: searched for a person's identifiers. */
@@ -42,7 +44,7 @@ export class TypeModel {
     }
     // the schema of a built-in or extension type (`pg_catalog.int4`, `public.citext`) says nothing more
     const unqualified = t.replace(/\s*\(.*\)\s*$/s, '').replace(/^(?:"[^"]*"|[A-Za-z_][\w$]*)\s*\.\s*/, '');
-    return { name: unqualified.replace(/^"(.*)"$/, '$1').toLowerCase(), array, checks };
+    return { name: unqualified.replace(/^"(.*)"$/, '$1').toLowerCase(), array, checks, written: t };
   }
 
   isText(type: string): boolean {

@@ -6,6 +6,7 @@
  * the column and a fix.
  */
 import type { SchemaModel } from '../dump/schema-model.js';
+import { TypeModel, type BaseType } from '../dump/types.js';
 import type { CompiledRules } from '../rules/rule-compiler.js';
 import type { ColumnRule } from '../contract/rules-model.js';
 import { maxFakeLength } from '../pseudonym/fake.js';
@@ -23,14 +24,16 @@ export interface RestoreProblem {
 }
 
 
-function typeClass(type: string): TypeClass {
-  const t = type.toLowerCase().replace(/"/g, '');
-  if (t.endsWith('[]') || /^_/.test(t)) return 'array';
+/** What a column's type holds, from its base type (domains resolved: a domain over citext holds text). */
+function typeClass(base: BaseType): TypeClass {
+  const t = base.name;
+  if (base.array || /^_/.test(t)) return 'array';
   if (/^(text|character varying|varchar|character|char|bpchar|citext|name)\b/.test(t)) return 'text';
   if (/^(smallint|integer|bigint|int[248]?|numeric|decimal|real|double precision|float[48]?|serial|bigserial|smallserial|money)\b/.test(t)) return 'number';
   if (/^(date|timestamp|time|interval)\b/.test(t)) return 'time';
   if (t === 'uuid') return 'uuid';
-  if (t === 'inet' || t === 'cidr' || t === 'macaddr') return 'inet';
+  if (t === 'inet' || t === 'cidr') return 'inet';
+  if (t === 'macaddr' || t === 'macaddr8') return 'mac';
   if (t === 'json' || t === 'jsonb') return 'json';
   if (t === 'boolean' || t === 'bool') return 'bool';
   if (t === 'bytea') return 'bytea';
@@ -69,6 +72,7 @@ function describe(rule: ColumnRule): string {
 }
 
 export function checkRestorability(schema: SchemaModel, rules: CompiledRules): RestoreProblem[] {
+  const types = new TypeModel(schema);
   const problems: RestoreProblem[] = [];
   const parentOf = schema.parentOf;
   const ruleOf = new Map<string, Map<string, ColumnRule> | 'keep' | 'drop' | null>();
@@ -109,7 +113,8 @@ export function checkRestorability(schema: SchemaModel, rules: CompiledRules): R
       const cr = own.get(c.name);
       if (!cr || cr.kind === 'keep') continue;
       const at = { table, column: c.name };
-      const cls = typeClass(c.type);
+      const base = types.base(c.type);
+      const cls = typeClass(base);
       const explicit = r.rule.columns.has(c.name) || star !== undefined;
       const source = explicit ? describe(cr) : `unknown: ${rules.unknown}`;
       if (cr.kind === 'null' && c.notNull)
@@ -117,7 +122,7 @@ export function checkRestorability(schema: SchemaModel, rules: CompiledRules): R
       const kind = ruleKind(cr);
       if (!kind.fits(cr, cls))
         problems.push({ ...at, severity: 'error', message: `a ${c.type} column cannot hold what ${describe(cr)} writes: use a rule of its type (null, keep, a value of that type${cls === 'array' ? ', or scrub for the elements' : ''})` });
-      const n = maxChars(c.type);
+      const n = base.array ? null : maxChars(base.written);
       if (n !== null) {
         const len = kind.length(cr, env);
         if (len !== null && len > n)

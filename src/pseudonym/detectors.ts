@@ -15,7 +15,8 @@ import { KeyRing, Prng, uniqueToken } from './keys.js';
 import type { SipHash } from './siphash.js';
 import { withUtf8 } from '../text/encoding.js';
 
-type Faker = (rng: Prng, sip: SipHash, match: string) => string;
+/** A match's replacement; `following`: the few characters after the match (a network's `/24`). */
+type Faker = (rng: Prng, sip: SipHash, match: string, following: string) => string;
 
 export interface Detector {
   kind: string;
@@ -142,10 +143,13 @@ export const DETECTORS: readonly Detector[] = [
     may: (t) => /\d\.\d|[0-9A-Fa-f]:[0-9A-Fa-f:]/.test(t),
     // loopback and unspecified addresses are in every application's code; they identify nobody
     reserved: (m) => /^(192\.0\.2\.|198\.51\.100\.|203\.0\.113\.|2001:db8:)/i.test(m) || /^(0?127\.|0+\.0+\.0+\.0+$|::1?$)/.test(m),
-    fake: (rng, _sip, match) =>
-      match.includes(':')
-        ? `2001:db8::${rng.below(0x10000).toString(16)}:${rng.below(0x10000).toString(16)}`
-        : `${rng.pick(['192.0.2', '198.51.100', '203.0.113'])}.${1 + rng.below(254)}`,
+    fake: (rng, _sip, match, following) => {
+      const v6 = match.includes(':');
+      const fake = v6 ? `2001:db8::${rng.below(0x10000).toString(16)}:${rng.below(0x10000).toString(16)}` : `${rng.pick(['192.0.2', '198.51.100', '203.0.113'])}.${1 + rng.below(254)}`;
+      // a network (cidr, or an inet with a prefix) keeps its prefix length: host bits set would not restore
+      const bits = /^\/(\d{1,3})(?!\d)/.exec(following)?.[1];
+      return bits === undefined ? fake : networkOf(fake, Number(bits), v6);
+    },
     inDdl: true,
   },
   {
@@ -285,11 +289,13 @@ export function compileScrubber(names: readonly string[], keys: KeyRing): (text:
     const sip = keys.sip(`scrub\0${d.kind}`);
     const make = d.fake!;
     const hashMatch = (buf: Buffer, end: number) => sip.hash(buf, 0, end);
-    const replace = (match: string) => {
+    const replace = (match: string, ...rest: unknown[]) => {
       if (d.reserved(match) || (d.valid && !d.valid(match))) return match;
       withUtf8(match, hashMatch);
       rng.seed(sip.hi, sip.lo);
-      return make(rng, sip, match);
+      // String#replace passes the offset and the whole text last (after any groups)
+      const at = (rest[rest.length - 2] as number) + match.length;
+      return make(rng, sip, match, (rest[rest.length - 1] as string).slice(at, at + 4));
     };
     return (text: string) => (d.may(text) ? text.replace(re, replace) : text);
   });
@@ -298,4 +304,16 @@ export function compileScrubber(names: readonly string[], keys: KeyRing): (text:
     for (const pass of passes) out = pass(out);
     return out;
   };
+}
+
+/**
+ * A fake address as the network of `bits` bits it belongs to: host bits cleared; a prefix shorter than
+ * the documentation ranges' (/24, 2001:db8::/32) gives the unspecified network, which names nobody.
+ */
+function networkOf(fake: string, bits: number, v6: boolean): string {
+  if (v6) return bits >= 128 ? fake : bits >= 32 ? '2001:db8::' : '::';
+  if (bits >= 32) return fake;
+  if (bits < 24) return '0.0.0.0';
+  const [a, b, c, d] = fake.split('.').map(Number) as [number, number, number, number];
+  return `${a}.${b}.${c}.${d & (0xff << (32 - bits)) & 0xff}`;
 }

@@ -36,7 +36,8 @@ export const fake: RuleKind<Fake> = {
   fits: (rule, cls) => {
     if (rule.method === 'string.uuid') return cls === 'uuid' || cls === 'text';
     if (/^internet\.ip(v4|v6)?$/.test(rule.method)) return (cls === 'inet' && !rule.unique) || cls === 'text';
-    if (/^(date|number|datatype)\./.test(rule.method)) return cls !== 'array' && cls !== 'json' && cls !== 'uuid' && cls !== 'inet';
+    if (rule.method === 'internet.mac') return (cls === 'mac' && !rule.unique) || cls === 'text';
+    if (/^(date|number|datatype)\./.test(rule.method)) return cls !== 'array' && cls !== 'json' && cls !== 'uuid' && cls !== 'inet' && cls !== 'mac';
     return cls === 'text' || cls === 'other';
   },
   length: (rule, env) => env.maxFakeLength({ method: rule.method, unique: rule.unique, locale: rule.locale }),

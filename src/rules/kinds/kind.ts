@@ -60,7 +60,7 @@ export interface CompileEnv {
 }
 
 /** What `check` asks of a kind: the column types its output fits, its length, and whether it stays unique. */
-export type TypeClass = 'text' | 'number' | 'time' | 'uuid' | 'inet' | 'json' | 'bool' | 'bytea' | 'array' | 'other';
+export type TypeClass = 'text' | 'number' | 'time' | 'uuid' | 'inet' | 'mac' | 'json' | 'bool' | 'bytea' | 'array' | 'other';
 export interface RestoreEnv {
   /** the longest text of another column of the row (templates), null when unbounded */
   columnLength(name: string): number | null;
