@@ -5,7 +5,8 @@
 import type { PlanOverlay } from '../dump/rewriter.js';
 import type { RowAccess, TablePlan } from '../contract/plan.js';
 import { judgedPlan, type TableJudge, type Verdict } from './judge.js';
-import { NO_FATE, type Fate, type People } from './people.js';
+import type { People } from './people.js';
+import { NO_FATE, type Fate } from './people-model.js';
 
 /**
  * The last pass's overlay: each table whose rows may refer to a removed row, or name the person, gets

@@ -22,13 +22,13 @@ import type { RowAccess } from '../contract/plan.js';
 import type { RelationRule } from '../contract/rules-model.js';
 import type { SipHash } from '../pseudonym/siphash.js';
 import { KeySet, typedRowKey, DEFAULT_KEY_MEMORY } from './key-set.js';
-import type { KeyForm } from '../dump/types.js';
+import { FEW_KEYS, NO_FATE, type Fate, type Group, type Outgoing, type TableWork } from './people-model.js';
 import { contentTypeTable, djangoSessionUserId, relationsOf, type Relation } from './graph.js';
 import { NeedleSearch, byteForms, identifiers, type Identifiers } from './needles.js';
 
 
 export type { PassSource } from './passes.js';
-export { parseCondition, type Condition };
+export { parseCondition, type Condition, type Fate };
 
 
 export type PeopleMode = 'find' | 'forget';
@@ -52,49 +52,6 @@ export interface PeopleOptions {
   /** called before each pass (progress) */
   onPass?: (n: number, tables: number | 'all') => void;
 }
-
-interface Group {
-  table: string;
-  columns: string[];
-  keys: KeySet;
-  /** the keys themselves while they are few (the last pass looks for them in rows as text); null past that */
-  texts: Set<string> | null;
-  version: number;
-}
-
-/** Keys of a group, and condition values of a table, looked for in rows as text up to this many. */
-const FEW_KEYS = 64;
-
-interface Outgoing {
-  rel: Relation;
-  cols: number[];
-  /** the referenced rows' keys; null for a generic relation (the content type says which table) */
-  group: Group | null;
-  ctCol: number;
-  /** how the referenced columns compare equal (their type's), per column */
-  forms: (KeyForm | null)[];
-}
-
-export interface TableWork {
-  table: string;
-  columns: string[];
-  /** conditions on this table (or its parent), by the column they read */
-  seeds: { col: number; lookup: ColumnLookup }[];
-  outgoing: Outgoing[];
-  feeds: { group: Group; cols: number[]; forms: (KeyForm | null)[] }[];
-}
-
-export interface Fate {
-  removed: boolean;
-  seed: boolean;
-  /** set_null relations that refer to a removed row: their columns go NULL (null: none) */
-  nulls: Set<number> | null;
-  /** every relation that refers to a removed row */
-  refs: Relation[];
-}
-
-/** A row nothing happens to (shared: never changed). */
-export const NO_FATE: Fate = Object.freeze({ removed: false, seed: false, nulls: null, refs: Object.freeze([]) as unknown as Relation[] });
 
 const CONTENT_TYPES = 'public.django_content_type';
 
