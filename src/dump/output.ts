@@ -130,13 +130,23 @@ export class Output {
   }
 
   /** Current write offset (for comparing what was just written). */
+  /**
+   * Makes room for `n` more bytes now, flushing what is there first if need be: a value written after
+   * this reaches the buffer whole, so that `sameSince` can compare it (a flush in the middle of a value
+   * made it count as changed, once every buffer's worth of output). Past the buffer's capacity nothing
+   * is reserved: the buffer does not grow for one huge value, which may then count as changed.
+   */
+  reserve(n: number): void {
+    if (n <= this.capacity) this.room(n);
+  }
+
   get mark(): number {
     this.settle();
     return this.len;
   }
   /** True when the bytes written since `mark` equal `src[start..end)`. */
   sameSince(mark: number, generation: number, src: Buffer, start: number, end: number): boolean {
-    // a flush in between only happens for huge values; count those as changed
+    // a flush in between (no room was reserved): the bytes are gone, count the value as changed
     this.settle();
     if (generation !== this.generation) return false;
     return this.len - mark === end - start && this.buf.compare(src, start, end, mark, this.len) === 0;

@@ -60,6 +60,8 @@ export class RowWriter {
       if (actions[c] === null) continue;
       const value = row.output(c);
       out.bytes(buf, run, row.starts[c]!, false);
+      // the most the value can take: 3 bytes a UTF-16 unit, doubled by escaping, and quotes
+      if (value !== null) out.reserve(value.length * 6 + 8);
       const mark = out.mark;
       const generation = out.generation;
       if (value === null) {
