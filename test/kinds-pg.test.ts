@@ -90,3 +90,24 @@ tables:
     expect(rewriteBuffer(dump, { rules }).output.equals(output)).toBe(true);
   });
 });
+
+describe('noise through real PostgreSQL', () => {
+  it('on smallint, numeric(4,2) and a domain with a CHECK: every value moved, and the output restores', async () => {
+    createDb('noise_src');
+    psql('noise_src', `CREATE DOMAIN percent AS integer CHECK (VALUE >= 0 AND VALUE <= 100);
+      CREATE TABLE m (id int PRIMARY KEY, s smallint, n numeric(4,2), p percent);
+      INSERT INTO m SELECT i, CASE WHEN i % 2 = 0 THEN 32767 ELSE i END, CASE WHEN i % 3 = 0 THEN 99.99 ELSE i / 10.0 END, CASE WHEN i % 4 = 0 THEN 100 ELSE i % 100 END FROM generate_series(1, 200) i;`);
+    const yaml = 'version: 1\ntables:\n  m: { columns: { id: keep, s: { noise: { ratio: 0.9 } }, n: { noise: { ratio: 0.5 } }, p: { noise: { ratio: 0.01 } } } }\n';
+    const rules = compileRules(await readRules({ text: [{ name: join(tmp, 'noise.yaml'), yaml }] }), KEY);
+    const { output } = rewriteBuffer(pgDump('noise_src'), { rules });
+    const r = restore('noise_out', output);
+    expect(r.status, r.stderr).toBe(0);
+    const values = (db: string, col: string) => psql(db, `SELECT ${col}::text FROM m ORDER BY id`).trim().split('\n');
+    for (const col of ['s', 'n', 'p']) {
+      const before = values('noise_src', col);
+      const after = values('noise_out', col);
+      expect(after.length, col).toBe(200);
+      expect(after.filter((v, i) => v === before[i]), col).toEqual([]);
+    }
+  });
+});

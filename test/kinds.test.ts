@@ -112,6 +112,36 @@ describe('noise and date_shift', () => {
     expect(await apply('{ noise: { ratio: 0.1 } }', value)).toMatch(re);
   });
 
+  /** Values through a rule on a column of `type` (with `prelude`'s CREATE DOMAIN before the table). */
+  async function applyTyped(rule: string, type: string, values: string[], prelude = ''): Promise<string[]> {
+    const dump =
+      "--\n-- PostgreSQL database dump\n--\n\nSET client_encoding = 'UTF8';\nSET standard_conforming_strings = on;\n\n" +
+      `${prelude}CREATE TABLE public.t (\n    v ${type}\n);\n\nCOPY public.t (v) FROM stdin;\n${values.join('\n')}\n\\.\n\n--\n-- PostgreSQL database dump complete\n--\n\n`;
+    const rules = compileRules(await readRules({ text: [{ name: join(tmp, 'typed.yaml'), yaml: `version: 1\ntables:\n  t: { columns: { v: ${rule} } }\n` }] }), KEY);
+    const out = rewriteBuffer(Buffer.from(dump), { rules }).output.toString();
+    return /COPY public\.t \(v\) FROM stdin;\n([\s\S]*?)\n\\\./.exec(out)![1]!.split('\n');
+  }
+
+  it.each([
+    // [type, values, lowest allowed, highest allowed]
+    ['smallint', ['32767', '32000', '-32768', '1', '0'], -32768, 32767],
+    ['numeric(4,2)', ['99.99', '99.50', '-99.99', '0.01', '10.00'], -99.99, 99.99],
+    ['integer', ['2147483647', '5', '-2147483648'], -2147483648, 2147483647],
+    ['public.percent', ['100', '0', '50', '99'], 0, 100],
+  ])('noise on a %s stays inside its type and CHECKs, and never returns a value unchanged', async (type, values, lo, hi) => {
+    const prelude = 'CREATE DOMAIN public.percent AS integer CONSTRAINT percent_check CHECK (((VALUE >= 0) AND (VALUE <= 100)));\n\n';
+    for (const ratio of [0.9, 0.001]) {
+      const out = await applyTyped(`{ noise: { ratio: ${ratio} } }`, type, values, prelude);
+      out.forEach((o, i) => {
+        expect(Number(o), `${values[i]} → ${o}`).toBeGreaterThanOrEqual(lo);
+        expect(Number(o), `${values[i]} → ${o}`).toBeLessThanOrEqual(hi);
+        expect(Number(o), `${values[i]} unchanged`).not.toBe(Number(values[i]));
+        if (type.startsWith('numeric')) expect(o).toMatch(/^-?\d+\.\d{2}$/);
+        else expect(o).toMatch(/^-?\d+$/);
+      });
+    }
+  });
+
   it('infinity and NULL stay; the same value gives the same result', async () => {
     expect(await apply('{ date_shift: { max_days: 30 } }', 'infinity')).toBe('infinity');
     expect(await apply('{ date_shift: { max_days: 30 } }', null)).toBeNull();

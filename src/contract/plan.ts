@@ -60,6 +60,20 @@ export interface Gap {
   column?: string;
 }
 
+/**
+ * A column's type as the dump declares it, resolved to its base (dump/types.ts): what a rule that
+ * computes values of the type (noise) must stay inside.
+ */
+export interface ColumnType {
+  /** the base type's name, lower case: `smallint`, `numeric`, `citext` */
+  name: string;
+  /** the base type as written, typmod included: `numeric(4,2)` */
+  written: string;
+  array: boolean;
+  /** CHECK expressions of the domains it is declared through */
+  checks: string[];
+}
+
 /** A table pattern and the rule it gives (what `resolve` answers). */
 export interface ResolvedRule {
   pattern: string;
@@ -77,7 +91,7 @@ export interface EngineRules {
   readonly outside: OutsidePolicy;
   readonly literals: LiteralPolicy;
   /** the plan for a table's data, given its columns in row order (throws RULES / UNCLASSIFIED errors) */
-  plan(table: string, columns: string[], parentOf: ParentOf, line?: number, generated?: ReadonlySet<string>): TablePlan;
+  plan(table: string, columns: string[], parentOf: ParentOf, line?: number, generated?: ReadonlySet<string>, types?: readonly (ColumnType | null)[]): TablePlan;
   resolve(table: string, parentOf: ParentOf): ResolvedRule | undefined;
   /** the parent a table without a definition might be a partition of, when a rule names one */
   possibleParent(table: string, parentOf: ParentOf): string | null;

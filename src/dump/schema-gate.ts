@@ -5,7 +5,8 @@
  * cover produces no output at all. It answers the engine's one question per table: its plan.
  */
 import { AnonymiseError } from '../errors.js';
-import type { EngineRules, Gap, TablePlan } from '../contract/plan.js';
+import type { ColumnType, EngineRules, Gap, TablePlan } from '../contract/plan.js';
+import { TypeModel } from './types.js';
 import { SchemaModel } from './schema-model.js';
 import type { Findings } from './findings.js';
 
@@ -38,6 +39,8 @@ export class SchemaGate {
   private readonly maxHeld: number;
   private schemaChecked = false;
   private readonly findings: Findings;
+  /** the types of the schema in hand (it reads the model live, through `\connect` resets) */
+  private readonly types = new TypeModel(this.schema);
 
   constructor(
     options: GateOptions,
@@ -170,7 +173,7 @@ export class SchemaGate {
         );
       }
     }
-    if (!this.findings.collect) return columns ? this.rules.plan(table, columns, this.parentOf, line, generated) : this.planWithoutColumns(table, line, form);
+    if (!this.findings.collect) return columns ? this.rules.plan(table, columns, this.parentOf, line, generated, this.columnTypes(table, columns)) : this.planWithoutColumns(table, line, form);
     this.rules.markUsed(table, this.parentOf);
     const severity = this.rules.unknown === 'fail' ? 'fatal' : 'warning';
     for (const g of this.rules.gaps(table, (columns ?? []).filter((c) => !generated?.has(c)), this.parentOf)) this.findings.gap(g, line, severity);
@@ -183,6 +186,15 @@ export class SchemaGate {
       }
     }
     return { mode: 'keep', rule: '(check)' };
+  }
+
+  /** Each column's declared type (null where the dump does not say it: a --data-only dump). */
+  private columnTypes(table: string, columns: string[]): (ColumnType | null)[] {
+    const defs = this.schema.columnDefs(table);
+    return columns.map((c) => {
+      const type = defs?.find((d) => d.name === c)?.type;
+      return type ? this.types.base(type) : null;
+    });
   }
 
   private planWithoutColumns(table: string, line: number, form: 'COPY' | 'INSERT'): TablePlan {

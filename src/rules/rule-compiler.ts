@@ -10,7 +10,7 @@ import type { SipHash } from '../pseudonym/siphash.js';
 import type { LiteralPolicy, OutsidePolicy, TableExposure } from '../contract/outside-policy.js';
 import { ruleKind } from './kinds/registry.js';
 import { fakerOf, type CompileEnv, type JsonTrie, type ValueFn } from './kinds/kind.js';
-import type { ColumnAction, EngineRules, Gap, RowAccess, RowFilter, TablePlan } from '../contract/plan.js';
+import type { ColumnAction, ColumnType, EngineRules, Gap, RowAccess, RowFilter, TablePlan } from '../contract/plan.js';
 import { KeyRing } from '../pseudonym/keys.js';
 import { JsonCursor, JsonSyntaxError } from '../text/json-text.js';
 import { isPresetFile, rulesForDatabase } from './rules-file.js';
@@ -196,6 +196,8 @@ export class CompiledRules implements EngineRules {
     line?: number,
     /** columns whose values the dump writes as DEFAULT (generated ones in --inserts): kept, need no rule */
     generated?: ReadonlySet<string>,
+    /** each column's declared type, where the dump says it: rules that compute values stay inside it */
+    types?: readonly (ColumnType | null)[],
   ): TablePlan {
     const r = this.resolve(table, parentOf);
     if (r) this.used.add(r.pattern);
@@ -220,7 +222,7 @@ export class CompiledRules implements EngineRules {
     }
     for (const f of [rule.dropWhere, rule.keepWhere]) if (f) for (const col of f.keys()) checkRef(col, `a row filter of ${table}`, rule.where);
     const star = rule.columns.get('*');
-    const actions: (ColumnAction | null)[] = columns.map((col) => {
+    const actions: (ColumnAction | null)[] = columns.map((col, i) => {
       if (generated?.has(col)) return null;
       const cr = rule.columns.get(col) ?? star;
       if (!cr) {
@@ -228,7 +230,7 @@ export class CompiledRules implements EngineRules {
         if (this.unknown === 'null') return () => null;
         throw new AnonymiseError('UNCLASSIFIED', 'column is not classified by the rules (unknown: fail)', { line, table, column: col });
       }
-      return this.columnAction(cr, index, [table, col]);
+      return this.columnAction(cr, index, [table, col], types?.[i] ?? null);
     });
     const filter = this.filter(rule.dropWhere, rule.keepWhere, index);
     if (!filter && actions.every((a) => a === null)) return { mode: 'keep', rule: r.pattern };
@@ -272,8 +274,9 @@ export class CompiledRules implements EngineRules {
 
   /** A column's action. */
   /** What a kind's compiled form may use (kinds/kind.ts). */
-  private env(index: Map<string, number>, path: string[]): CompileEnv {
+  private env(index: Map<string, number>, path: string[], columnType: ColumnType | null = null): CompileEnv {
     return {
+      columnType,
       keys: this.keys,
       data: this.data,
       index,
@@ -282,15 +285,15 @@ export class CompiledRules implements EngineRules {
       fakeFn: (r) => this.fakeFn(r),
       hashFn: (n) => this.hashFn(n),
       valueFn: (r, p) => this.valueFn(r, index, p),
-      columnAction: (r) => this.columnAction(r, index, path),
+      columnAction: (r) => this.columnAction(r, index, path, columnType),
       matcher: (f) => matcher(f, index),
     };
   }
 
   /** A column's action: the kind's own where it has one, else its value function over decoded text. */
-  private columnAction(cr: ColumnRule, index: Map<string, number>, path: string[]): ColumnAction | null {
+  private columnAction(cr: ColumnRule, index: Map<string, number>, path: string[], columnType: ColumnType | null = null): ColumnAction | null {
     const kind = ruleKind(cr);
-    const env = this.env(index, path);
+    const env = this.env(index, path, columnType);
     if (kind.column) return kind.column(cr, env);
     const vf = kind.compile(cr, env);
     if (vf.kind !== 'text' && vf.kind !== 'json') throw new Error(`rule kind ${cr.kind} compiles to no text function`);

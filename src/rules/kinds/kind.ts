@@ -5,7 +5,7 @@
  * and the rules reference (docs/rules.md) go through. Adding a kind is a file, its line in the registry, and its test.
  */
 import type { ColumnRule, Filter, NullPolicy, RulesData, Where } from '../../contract/rules-model.js';
-import type { ColumnAction, RowAccess } from '../../contract/plan.js';
+import type { ColumnAction, ColumnType, RowAccess } from '../../contract/plan.js';
 import type * as FakeModule from '../../pseudonym/fake.js';
 import type { FakeFn } from '../../pseudonym/fake.js';
 import type { KeyRing } from '../../pseudonym/keys.js';
@@ -42,6 +42,8 @@ export interface ParseApi {
 
 /** What a kind's compiled form may use. */
 export interface CompileEnv {
+  /** the column's declared type, where the dump says it (null: unknown, or a value inside a JSON document) */
+  columnType: ColumnType | null;
   keys: KeyRing;
   data: RulesData;
   /** column name → index in the row */

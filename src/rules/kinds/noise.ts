@@ -1,18 +1,62 @@
 /**
  * `noise`: a keyed, bounded change that keeps a value's shape — a number moved by a factor within
  * ±ratio (integers stay integers, numeric keeps its scale), a date or timestamp by up to ±days (never 0).
- * The same value and key always give the same result.
+ * A number stays inside its column's type (smallint's range, numeric(p,s)'s digits) and its domain's
+ * simple CHECKs, and never comes out as it went in. The same value and key always give the same result.
  */
 import type { ColumnRule } from '../../contract/rules-model.js';
 import { withUtf8 } from '../../text/encoding.js';
 import { offsetDays, shiftDays } from './dates.js';
+import type { ColumnType } from '../../contract/plan.js';
 import type { RuleKind } from './kind.js';
+
+/** The integers' ranges, by base type name. */
+const INTEGER_RANGE: Record<string, [number, number]> = {
+  smallint: [-32768, 32767],
+  int2: [-32768, 32767],
+  integer: [-2147483648, 2147483647],
+  int: [-2147483648, 2147483647],
+  int4: [-2147483648, 2147483647],
+  bigint: [-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+  int8: [-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+};
+
+/**
+ * What a number written into the column must stay inside: an integer type's range, a numeric(p,s)'s
+ * digits (and its scale), and a domain's CHECKs of the form `VALUE >= n` / `VALUE <= n` (and > <).
+ * Unknown types (no schema, a JSON value) bound nothing.
+ */
+export function numberBounds(type: ColumnType | null): { min: number; max: number; scale: number | null } {
+  let min = -Infinity;
+  let max = Infinity;
+  let scale: number | null = null;
+  if (type && !type.array) {
+    const range = INTEGER_RANGE[type.name];
+    if (range) [min, max, scale] = [range[0], range[1], 0];
+    const ps = /^(?:numeric|decimal)\s*\(\s*(\d+)\s*(?:,\s*(-?\d+)\s*)?\)/i.exec(type.written);
+    if (ps) {
+      scale = Number(ps[2] ?? 0);
+      const top = 10 ** (Number(ps[1]) - scale) - 10 ** -scale;
+      [min, max] = [-top, top];
+    }
+    for (const check of type.checks)
+      for (const m of check.matchAll(/VALUE\s*(>=|>|<=|<)\s*\(*\s*(-?\d+(?:\.\d+)?)\s*\)*(?:::[\w ]+)?/gi)) {
+        const n = Number(m[2]);
+        const unit = 10 ** -(scale ?? 0);
+        if (m[1] === '>=') min = Math.max(min, n);
+        else if (m[1] === '>') min = Math.max(min, n + unit);
+        else if (m[1] === '<=') max = Math.min(max, n);
+        else max = Math.min(max, n - unit);
+      }
+  }
+  return { min, max, scale };
+}
 
 type Noise = Extract<ColumnRule, { kind: 'noise' }>;
 
 export const noise: RuleKind<Noise> = {
   key: 'noise',
-  doc: 'a keyed, bounded change: `{ noise: { ratio: 0.1 } }` moves a number by a factor within ±10 % (integers stay integers, numeric keeps its scale); `{ noise: { days: 30 } }` moves a date or timestamp by up to ±30 days (never 0)',
+  doc: 'a keyed, bounded change: `{ noise: { ratio: 0.1 } }` moves a number by a factor within ±10 % (integers stay integers, numeric keeps its scale; inside the column\'s type and its domain\'s `VALUE >= n` CHECKs; never the value itself); `{ noise: { days: 30 } }` moves a date or timestamp by up to ±30 days (never 0)',
   options: ['nulls'],
   parse: (node, api) => {
     const opts = api.options(node, 'noise', ['ratio', 'days']);
@@ -43,6 +87,8 @@ export const noise: RuleKind<Noise> = {
       };
     }
     const ratio = rule.ratio!;
+    const b = numberBounds(env.columnType);
+    const clamp = (v: number) => Math.min(b.max, Math.max(b.min, v));
     return {
       kind: 'text',
       nulls: rule.nulls,
@@ -50,9 +96,19 @@ export const noise: RuleKind<Noise> = {
         const t = s.trim();
         if (!/^[-+]?\d+(\.\d+)?$/.test(t)) return s; // NaN, Infinity, exponents: as they are
         withUtf8(t, draw);
-        const scale = t.includes('.') ? t.length - t.indexOf('.') - 1 : 0;
-        const v = Number(t) * (1 + u * ratio);
-        return scale > 0 ? v.toFixed(scale) : String(Math.round(v));
+        const scale = b.scale ?? (t.includes('.') ? t.length - t.indexOf('.') - 1 : 0);
+        const round = (v: number) => Number(v.toFixed(scale));
+        const write = (v: number) => (scale > 0 ? v.toFixed(scale) : String(v));
+        const original = Number(t);
+        let v = clamp(round(original * (1 + u * ratio)));
+        // never the value itself (a small ratio on a small value rounds back to it): one unit of the
+        // column's scale away, towards the draw, or the other way at a bound
+        if (v === original) {
+          const unit = 10 ** -scale * (u < 0 ? -1 : 1);
+          v = clamp(round(original + unit));
+          if (v === original) v = clamp(round(original - unit));
+        }
+        return write(v);
       },
     };
   },
