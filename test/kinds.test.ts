@@ -142,6 +142,13 @@ describe('noise and date_shift', () => {
     }
   });
 
+  it('generalise { step: 1 } on an integer column changes nothing, and is refused with file:line; on numeric it floors', async () => {
+    await expect(applyTyped('{ generalise: { step: 1 } }', 'integer', ['5'])).rejects.toThrow(/typed\.yaml:3: generalise \{ step: 1 \} leaves every integer as it is/);
+    await expect(applyTyped('{ generalise: { step: 0.5 } }', 'smallint', ['5'])).rejects.toThrow(/leaves every smallint as it is/);
+    expect(await applyTyped('{ generalise: { step: 1 } }', 'numeric(6,2)', ['5.75'])).toEqual(['5.00']);
+    expect(await applyTyped('{ generalise: { step: 10 } }', 'integer', ['57'])).toEqual(['50']);
+  });
+
   it('infinity and NULL stay; the same value gives the same result', async () => {
     expect(await apply('{ date_shift: { max_days: 30 } }', 'infinity')).toBe('infinity');
     expect(await apply('{ date_shift: { max_days: 30 } }', null)).toBeNull();

@@ -152,7 +152,7 @@ export class SchemaGate {
     // rules that name columns a table lacks are bad rules (exit 2), found before any output
     for (const key of this.schema.tables.keys()) {
       const cols = this.columnsOf(key);
-      if (cols) this.rules.plan(key, cols, this.parentOf, line);
+      if (cols) this.rules.plan(key, cols, this.parentOf, line, undefined, this.columnTypes(key, cols));
     }
   }
 
@@ -179,7 +179,7 @@ export class SchemaGate {
     for (const g of this.rules.gaps(table, (columns ?? []).filter((c) => !generated?.has(c)), this.parentOf)) this.findings.gap(g, line, severity);
     if (columns) {
       try {
-        this.rules.plan(table, columns, this.parentOf, line, generated);
+        this.rules.plan(table, columns, this.parentOf, line, generated, this.columnTypes(table, columns));
       } catch (e) {
         if (e instanceof AnonymiseError && e.code === 'RULES') this.findings.rule(e);
         else if (!(e instanceof AnonymiseError && e.code === 'UNCLASSIFIED')) throw e;

@@ -4,6 +4,7 @@
  * a UK postcode to its district, an IP address to a prefix.
  */
 import type { ColumnRule } from '../../contract/rules-model.js';
+import { AnonymiseError } from '../../errors.js';
 import type { RuleKind } from './kind.js';
 
 type Generalise = Extract<ColumnRule, { kind: 'generalise' }>;
@@ -92,8 +93,12 @@ export const generalise: RuleKind<Generalise> = {
     }
     return { kind: 'generalise', to: { ipPrefix: api.int(o.value, 'ip_prefix', 0, 128) }, nulls: api.nulls, where: api.where };
   },
-  compile: (rule) => {
+  compile: (rule, env) => {
     const to = rule.to;
+    const type = env.columnType;
+    // a step of 1 or less floors an integer to itself: the rule would change nothing and look like it does
+    if (typeof to === 'object' && 'step' in to && to.step <= 1 && type && !type.array && /^(smallint|integer|bigint|int[248]?)$/.test(type.name))
+      throw new AnonymiseError('RULES', `generalise { step: ${to.step} } leaves every ${type.name} as it is: give a step above 1`, rule.where);
     const fn =
       typeof to === 'string'
         ? to === 'postcode_district'
