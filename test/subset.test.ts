@@ -88,6 +88,23 @@ describe('subsets', () => {
     expect(n(db, 'SELECT count(*) FROM m_line l JOIN m_invoice i ON i.no = l.invoice WHERE l.invoice::text <> i.no::text')).toBeGreaterThan(0);
   });
 
+  it('a seed table whose rule keeps it is filtered by its seed all the same', () => {
+    const db = 'subset_keep_seed';
+    restoredSubset('keepseed', 'tables:\n  public.wagtailsearch_query: keep\nsubset:\n  - { table: public.wagtailsearch_query, where: { id: [1, 2, 3] } }\n', db);
+    expect(psql(db, 'SELECT string_agg(id::text, \',\' ORDER BY id) FROM wagtailsearch_query').trim()).toBe('1,2,3');
+  });
+
+  it("follows the rules' relations as forget does: a session's user (an id inside its encoded payload) is kept with it", () => {
+    const db = 'subset_sessions';
+    restoredSubset('sessions', 'relations:\n  public.django_session.session_data: { references: public.users_user.id, decode: django_session }\nsubset:\n  - { table: public.django_session, percent: 50 }\n', db);
+    const sessions = n(db, 'SELECT count(*) FROM django_session');
+    expect(sessions).toBeGreaterThan(10);
+    const userOf = "convert_from(decode(split_part(s.session_data, ':', 1), 'base64'), 'UTF8')::json->>'_auth_user_id'";
+    // every kept session's user is there, and no other user
+    expect(n(db, `SELECT count(*) FROM django_session s WHERE NOT EXISTS (SELECT 1 FROM users_user u WHERE u.id::text = ${userOf})`)).toBe(0);
+    expect(n(db, 'SELECT count(*) FROM users_user')).toBe(n(db, `SELECT count(DISTINCT ${userOf}) FROM django_session s`));
+  });
+
   it('a 5 % sample of users is keyed: the same key gives the same bytes, another key other rows; a whole table stays whole', () => {
     const path = rules('five', 'tables:\n  public.django_content_type: keep\nsubset:\n  - { table: public.users_user, percent: 5 }\n  - { table: public.django_admin_log, percent: 30 }\n');
     const a = cli(['-r', path, plain]);

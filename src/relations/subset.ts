@@ -19,6 +19,8 @@ import type { SipHash } from '../pseudonym/siphash.js';
 import { KeySet, typedRowKey, DEFAULT_KEY_MEMORY } from './key-set.js';
 import type { KeyForm } from '../dump/types.js';
 import { MultiPass, type PassSource } from './passes.js';
+import { djangoSessionUserId, relationsOf } from './graph.js';
+import { inflateSync } from 'node:zlib';
 import { KEEP_AS_IS, judgedPlan, type Verdict } from './judge.js';
 
 const DROPPED: Verdict = Object.freeze({ keep: false, asIs: true });
@@ -38,6 +40,8 @@ interface Fk {
   table: string;
   columns: string[];
   group: Group;
+  /** a reference inside an encoded value (`relations:` with decode: django_session) */
+  decode?: 'django_session';
 }
 
 interface TableWork {
@@ -80,7 +84,10 @@ export class Subset extends MultiPass<Group> {
     const rw = await this.run('all', { observer: { table: (e) => this.noteTable(e), dataEnd: (t, o) => this.index.dataEnd(t, o) } });
     this.schema = rw.schema;
     for (const s of this.o.seeds) if (!this.schema.tables.has(s.table)) throw new AnonymiseError('RULES', `subset: the dump has no table ${s.table}`, s.where);
-    for (const fk of this.schema.foreignKeys) this.fks.push({ name: fk.name, table: fk.table, columns: fk.columns, group: this.group(fk.references, fk.refColumns) });
+    // the dump's foreign keys and the rules' relations: that forget follows, a subset keeps (a generic
+    // relation, whose table each row's content type names, is not followed)
+    for (const rel of relationsOf(this.schema, this.o.rules.data.relations))
+      if (rel.references !== null) this.fks.push({ name: rel.name, table: rel.table, columns: rel.columns, group: this.group(rel.references, rel.refColumns), decode: rel.decode });
     // seeds, whole tables and what they need, until nothing grows
     const first = new Set([...this.schema.tables.keys()].filter((t) => this.seedTables.has(t) || (this.isWhole(t) && this.fks.some((f) => f.table === t))));
     for (let tables = first; tables.size > 0; tables = this.toRead()) await this.readPass(tables, { row: (table, columns, row) => void this.decide(this.workFor(table, columns), row) });
@@ -137,7 +144,8 @@ export class Subset extends MultiPass<Group> {
     const w: TableWork = {
       columns: [...columns],
       seed: tests.length ? (row) => tests.some((t) => t(row)) : null,
-      whole: this.isWhole(table),
+      // a seed table is filtered by its seed even where its rule keeps it
+      whole: this.isWhole(table) && !seeds.some((s) => s.filter || s.percent !== undefined),
       out: this.fks.filter((f) => family.includes(f.table)).map((fk) => ({ fk, cols: cols(fk.columns), forms: this.keyForms(fk.group.table, fk.group.columns) })).filter((x) => !x.cols.includes(-1)),
       own: [...this.groups.values()].filter((g) => family.includes(g.table)).map((group) => ({ group, cols: cols(group.columns), forms: this.keyForms(group.table, group.columns) })).filter((x) => !x.cols.includes(-1)),
     };
@@ -159,7 +167,7 @@ export class Subset extends MultiPass<Group> {
     let chosen = w.seed !== null && w.seed(row);
     if (!chosen && this.o.follow === 'parents_and_children') {
       for (const o of w.out) {
-        const k = typedRowKey(row, o.cols, o.forms);
+        const k = outKey(o, row);
         if (k !== null && o.fk.group.chosen.has(k)) {
           chosen = true;
           break;
@@ -178,7 +186,7 @@ export class Subset extends MultiPass<Group> {
     }
     if (!kept) return false;
     for (const o of w.out) {
-      const k = typedRowKey(row, o.cols, o.forms);
+      const k = outKey(o, row);
       if (k !== null && o.fk.group.needed.add(k)) o.fk.group.version++;
     }
     if (chosen && this.o.follow === 'parents_and_children') {
@@ -209,4 +217,13 @@ export class Subset extends MultiPass<Group> {
     };
   }
 
+}
+
+/** The key a row refers to other rows by, along one of its references. */
+function outKey(o: TableWork['out'][number], row: RowAccess): string | null {
+  if (o.fk.decode === 'django_session') {
+    const v = row.text(o.cols[0]!);
+    return v === null ? null : djangoSessionUserId(v, inflateSync);
+  }
+  return typedRowKey(row, o.cols, o.forms);
 }
