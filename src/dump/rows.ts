@@ -175,7 +175,12 @@ export class SearchRows extends RewriteRows {
     const plan = this.plan;
     const search = plan.search!;
     let run = pos; // rows from here on not yet written are copied as they are
-    let hit = search(buf, pos, end);
+    // the search goes no further than this block's end (a line that begins with `\.`, as only the end
+    // marker can): past it lie other tables' rows, and searching them again for every small block of a
+    // chunk made many small tables quadratic
+    const marker = buf.indexOf(END_CANDIDATE, pos > 0 ? pos - 1 : pos);
+    const limit = marker === -1 || marker >= end ? end : marker + 1;
+    let hit = search(buf, pos, limit);
     for (;;) {
       const nl = buf.indexOf(LF, pos);
       if (nl === -1 || nl >= end) break;
@@ -186,7 +191,7 @@ export class SearchRows extends RewriteRows {
         out.bytes(buf, run, pos, stable);
         this.rewriteRow(buf, pos, buf[nl - 1] === CR && nl > pos ? nl - 1 : nl, nl, stable, found);
         run = nl + 1;
-        if (found) hit = search(buf, nl + 1, end);
+        if (found) hit = search(buf, nl + 1, limit);
       } else stats.rowsOut++;
       reader.line++;
       pos = nl + 1;
