@@ -34,6 +34,11 @@ describe('documentation', () => {
     expect(broken).toEqual([]);
   });
 
+  it.each(pages)('%s: every source file it names exists', (page) => {
+    const named = [...readFileSync(join(ROOT, page), 'utf8').matchAll(/\bsrc\/[\w/.-]+\.ts\b/g)].map((m) => m[0]);
+    expect(named.filter((f) => !existsSync(join(ROOT, f)))).toEqual([]);
+  });
+
   it('names no file outside the repository as if it were in it', () => {
     for (const page of pages) expect(readFileSync(join(ROOT, page), 'utf8')).not.toMatch(/\]\(\.\.\/\.\.?\/shared|\]\(\.\.\/shared/);
   });

@@ -88,18 +88,7 @@ function scrubToken(sql: string, tok: Token, scrub: (s: string) => string): stri
  * `owner`, `OWNER TO postgres`) would leave a dump that does not restore.
  */
 export function scrubStringsAndComments(sql: string, scrub: (s: string) => string): string {
-  const edits: Edit[] = [];
-  for (const t of tokenize(sql)) {
-    if (t.t !== 'str') continue;
-    const text = scrubToken(sql, t, scrub);
-    if (text !== null) edits.push({ at: t.at, end: t.end, text });
-  }
-  for (const c of commentSpans(sql)) {
-    const body = sql.slice(c.at, c.end);
-    const text = scrub(body);
-    if (text !== body) edits.push({ at: c.at, end: c.end, text });
-  }
-  return edits.length ? splice(sql, edits) : sql;
+  return scrubAll(sql, tokenize(sql), scrub);
 }
 
 /** Applies `edits` (non-overlapping) to `sql`. */

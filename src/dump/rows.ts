@@ -1,5 +1,5 @@
 /**
- * A table's COPY rows, by one handler chosen once per table from its plan (engine.ts) instead of flags
+ * A table's COPY rows, by one handler chosen once per table from its plan (rewriter.ts) instead of flags
  * tested in the byte loop:
  *
  *   KeepRows    copied as bytes, lines counted

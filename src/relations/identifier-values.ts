@@ -40,16 +40,20 @@ export function identifierValues(schema: SchemaModel, seedRows: ReadonlyMap<stri
   return { searched: out, common };
 }
 
-/** Text columns of a table (their values are searched for identifiers). */
-export function textColumns(schema: SchemaModel, table: string, columns: readonly string[]): Set<number> {
+/** The positions of a table's `columns` whose declared type (undefined: the dump does not say) passes `test`. */
+function columnsTyped(schema: SchemaModel, table: string, columns: readonly string[], test: (type: string | undefined, types: TypeModel) => boolean): Set<number> {
   const types = new TypeModel(schema);
   const defs = schema.columnDefs(table);
   const out = new Set<number>();
   columns.forEach((c, i) => {
-    const type = defs?.find((d) => d.name === c)?.type;
-    if (type === undefined || types.isText(type)) out.add(i);
+    if (test(defs?.find((d) => d.name === c)?.type, types)) out.add(i);
   });
   return out;
+}
+
+/** Text columns of a table (their values are searched for identifiers); a column of unknown type counts as text. */
+export function textColumns(schema: SchemaModel, table: string, columns: readonly string[]): Set<number> {
+  return columnsTyped(schema, table, columns, (type, types) => type === undefined || types.isText(type));
 }
 
 /**
@@ -70,12 +74,8 @@ export function identifierClass(v: string, unique: boolean): 'identifier' | 'com
 
 /** bytea columns of a table (their bytes are searched for identifiers, as text). */
 export function byteaColumns(schema: SchemaModel, table: string, columns: readonly string[]): Set<number> {
-  const types = new TypeModel(schema);
-  const defs = schema.columnDefs(table);
-  const out = new Set<number>();
-  columns.forEach((c, i) => {
-    const type = defs?.find((d) => d.name === c)?.type;
-    if (type !== undefined && types.base(type).name === 'bytea' && !types.base(type).array) out.add(i);
+  return columnsTyped(schema, table, columns, (type, types) => {
+    const base = type === undefined ? null : types.base(type);
+    return base !== null && base.name === 'bytea' && !base.array;
   });
-  return out;
 }
