@@ -1,7 +1,7 @@
 /**
  * The command line: parses options, opens files, wires streams. Everything else is in the library.
  */
-import { statSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { AnonymiseError, EXIT } from './errors.js';
@@ -10,6 +10,19 @@ import { PII_KINDS, scanDump } from './commands/scan.js';
 import { draftRules } from './commands/init.js';
 import { statOrNull } from './io/input.js';
 const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+const COMMANDS = ['run', 'check', 'scan', 'init', 'find', 'forget', 'help'];
+
+/** Levenshtein distance, for did-you-mean. */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
 
 /**
  * `--no-identifier VALUE`: commander reads a `--no-` option as the negation of `--identifier`, so this
@@ -45,6 +58,16 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
   if (argv.some((a) => a === '--secret' || a.startsWith('--secret='))) {
     say(`anonymise-dump: --secret is not accepted: put the key in $${DEFAULT_SECRET_ENV} (or name another variable with --secret-env)\n`);
     return EXIT.usage;
+  }
+  // `scna prod.sql` would run `run` with two inputs: a first word that is no file but close to a
+  // command's name is a misspelt command
+  const first = argv[0];
+  if (first !== undefined && /^[a-z][a-z-]*$/.test(first) && !COMMANDS.includes(first) && !existsSync(first)) {
+    const near = COMMANDS.find((c) => editDistance(c, first) <= 2);
+    if (near) {
+      say(`anonymise-dump: unknown command ${first} (did you mean ${near}?); see anonymise-dump --help\n`);
+      return EXIT.usage;
+    }
   }
   let code: number = EXIT.ok;
   const program = new Command('anonymise-dump')

@@ -1,6 +1,6 @@
 /** The command line end to end: real processes, exit codes, files, stdout and stderr. */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
@@ -261,6 +261,33 @@ describe('secrets and files in messages', () => {
   });
 });
 
+describe('--secret-env', () => {
+  const KEY_TEXT = 'Zq8vK2mPx7TfR4nLw9Hs';
+  it.each([
+    // a name that is not a variable's (the key pasted in its place): refused, never repeated
+    [['--secret-env', KEY_TEXT + '=='], {}, 2, /--secret-env takes the name of an environment variable/],
+    [['--secret-env', `key ${KEY_TEXT}`], {}, 2, /--secret-env takes the name of an environment variable/],
+    // a variable named on the command line and unset, or empty: an error, not a random key
+    [['--secret-env', 'MY_ANON_KEY'], {}, 2, /\$MY_ANON_KEY \(--secret-env\) is not set, or empty/],
+    [['--secret-env', 'MY_ANON_KEY'], { MY_ANON_KEY: '' }, 2, /\$MY_ANON_KEY \(--secret-env\) is not set, or empty/],
+    // the default unset: a random key, and the note is said even under -q
+    [[], {}, 0, /note: \$ANONYMISE_DUMP_SECRET is not set; pseudonyms use a random key/],
+    [['--secret-env', 'MY_ANON_KEY'], { MY_ANON_KEY: KEY_TEXT }, 0, /^$/],
+  ] as const)('%j with %j: exit %i', (args, env, status, message) => {
+    const r = cli(['-q', '-r', COUNCIL, ...args, SAMPLE], { env: env as Record<string, string> });
+    expect(r.status).toBe(status);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).not.toContain(KEY_TEXT);
+    if (status !== 0) expect(r.stdout.length).toBe(0);
+  });
+
+  it('find and forget read the key the same way', () => {
+    const r = cli(['find', '--where', 'public.users_user.id=1', '--secret-env', 'NOT_SET_HERE', SAMPLE]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/\$NOT_SET_HERE \(--secret-env\) is not set/);
+  });
+});
+
 it('--version prints the package version', () => {
   const r = cli(['--version']);
   expect(r.status).toBe(0);
@@ -308,5 +335,49 @@ describe('signals', () => {
     const r = await interrupted(sig, ['-o', join(dir, 'out.sql')], dir);
     expect(r.code).toBeGreaterThan(128);
     expect(readdirSync(dir)).toEqual([]);
+  });
+});
+
+describe('an output that would do harm', () => {
+  it('-o onto the input is refused, and the input is left as it was (also through another name)', () => {
+    const dir = mkdtempSync(join(tmp, 'self-'));
+    const input = join(dir, 'prod.sql');
+    writeFileSync(input, readFileSync(SAMPLE));
+    symlinkSync(input, join(dir, 'link.sql'));
+    for (const out of [input, join(dir, 'link.sql')]) {
+      const r = cli(['-q', '-r', COUNCIL, '-o', out, input], { env: { ANONYMISE_DUMP_SECRET: SECRET } });
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(/is the input: it would be replaced/);
+    }
+    expect(readFileSync(input).equals(readFileSync(SAMPLE))).toBe(true);
+  });
+
+  it('-o NAME.gz without --gzip is refused rather than writing plain text under a gzip name; with --gzip it is gzip', () => {
+    const dir = mkdtempSync(join(tmp, 'gz-'));
+    const r = cli(['-q', '-r', COUNCIL, '-o', join(dir, 'safe.sql.gz'), SAMPLE], { env: { ANONYMISE_DUMP_SECRET: SECRET } });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/ends in \.gz, and the output is plain SQL: give --gzip/);
+    expect(readdirSync(dir)).toEqual([]);
+    const ok = cli(['-q', '-r', COUNCIL, '--gzip', '-o', join(dir, 'safe.sql.gz'), SAMPLE], { env: { ANONYMISE_DUMP_SECRET: SECRET } });
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'safe.sql.gz')).subarray(0, 2)).toEqual(Buffer.from([0x1f, 0x8b]));
+  });
+});
+
+describe('a misspelt command', () => {
+  it.each([
+    ['scna', 'scan'],
+    ['chekc', 'check'],
+    ['frget', 'forget'],
+    ['inti', 'init'],
+  ])('%s: unknown command, did you mean %s? (exit 2)', (typo, want) => {
+    const r = cli([typo, SAMPLE]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toBe(`anonymise-dump: unknown command ${typo} (did you mean ${want}?); see anonymise-dump --help\n`);
+  });
+  it('a word far from every command is taken as an input file that does not exist', () => {
+    const r = cli(['-r', COUNCIL, 'production']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/no such input file: production/);
   });
 });

@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { checkDump, compileRules, readRules } from '../engine/run.js';
 import { AnonymiseError, EXIT } from '../errors.js';
 import { PII_KINDS, foundAny, formatScan, scanDump, type PiiKind } from '../commands/scan.js';
-import { openPlain, type Io } from './io.js';
+import { openPlain, secretFrom, type Io } from './io.js';
 
 export async function check(input: string | undefined, flags: { rules?: string[] }, io: Io): Promise<number> {
   if (!flags.rules?.length) throw new AnonymiseError('USAGE', 'no rules: give at least one -r RULES.yaml');
@@ -61,7 +61,7 @@ export async function peopleRequest(inputs: string[], flags: PeopleFlags, io: Io
   }
   if (conditions.length === 0) throw new AnonymiseError('USAGE', 'say whose rows: --where schema.table.column=value, or --people FILE');
   const rules = flags.rules?.length ? compileRules(await readRules({ files: flags.rules })) : undefined;
-  const secret = io.env[flags.secretEnv] || undefined;
+  const secret = secretFrom(flags.secretEnv, io, "the identifiers' replacements");
   const progress = !flags.quiet && Boolean(io.stderr.isTTY);
   return {
     conditions,

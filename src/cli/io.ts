@@ -113,3 +113,23 @@ function stdinIsFile(io: Io): boolean {
 export function isEpipe(e: unknown): boolean {
   return (e as { code?: string } | null)?.code === 'EPIPE' || (e as { code?: string } | null)?.code === 'ERR_STREAM_DESTROYED';
 }
+
+/**
+ * The pseudonym key from the environment variable `name` (--secret-env). A name that is not a variable's
+ * name is refused without repeating it (it may be the key itself, pasted); a variable named on the
+ * command line that is unset or empty is an error, never a silent random key; the default one unset
+ * means a random key for this run, said on stderr even under -q. A weak key is refused.
+ */
+export function secretFrom(name: string, io: Io, what: string): string | undefined {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
+    throw new AnonymiseError('USAGE', '--secret-env takes the name of an environment variable (letters, digits, _), not the key itself: put the key in a variable and name that');
+  const secret = io.env[name];
+  if (!secret) {
+    if (name !== DEFAULT_SECRET_ENV) throw new AnonymiseError('USAGE', `$${name} (--secret-env) is not set, or empty: set it to the key, or leave --secret-env out for a random key`);
+    io.stderr.write(`anonymise-dump: note: $${name} is not set; ${what} use a random key and are consistent within this run only\n`);
+    return undefined;
+  }
+  const weak = weakKey(secret);
+  if (weak) throw new AnonymiseError('USAGE', `the key in $${name} is too weak (${weak}): anyone holding one original value and its pseudonym could find it by trying; make one with \`openssl rand -base64 32\``);
+  return secret;
+}

@@ -17,7 +17,7 @@ import { plainBytes, type DumpSource } from '../archive/open.js';
 import { rewriteArchive } from '../archive/rewrite.js';
 import { DEFAULT_LEVEL } from '../archive/entries.js';
 import { ArchiveFormat } from '../archive/format.js';
-import { asyncStdout, isEpipe, openInput, releaseStdin, signalStatus, watchSignals, weakKey, type Io } from './io.js';
+import { asyncStdout, isEpipe, openInput, releaseStdin, secretFrom, signalStatus, watchSignals, type Io } from './io.js';
 
 export interface RunFlags {
   rules?: string[];
@@ -53,15 +53,14 @@ function progressLine(rw: DumpRewriter, started: number, size: number | undefine
 export async function run(input: string | undefined, flags: RunFlags, io: Io): Promise<number> {
   if (!flags.rules?.length) throw new AnonymiseError('USAGE', 'no rules: give at least one -r RULES.yaml (see `anonymise-dump init` for a draft)');
   const data = await readRules({ files: flags.rules });
-  const secret = io.env[flags.secretEnv];
-  if (secret) {
-    const weak = weakKey(secret);
-    if (weak)
-      throw new AnonymiseError('USAGE', `the key in $${flags.secretEnv} is too weak (${weak}): anyone holding one original value and its pseudonym could find it by trying; make one with \`openssl rand -base64 32\``);
+  if (flags.output && input !== undefined && input !== '-') {
+    const from = statOrNull(input);
+    const to = statOrNull(flags.output);
+    // the production dump itself must never be what a run replaces (forget refuses this too)
+    if (from && to && from.dev === to.dev && from.ino === to.ino) throw new AnonymiseError('USAGE', `-o ${flags.output} is the input: it would be replaced by its own anonymised copy; write the output elsewhere`);
   }
-  const rules = compileRules(data, secret || undefined);
-  if (!secret && !flags.quiet)
-    io.stderr.write(`anonymise-dump: note: $${flags.secretEnv} is not set; pseudonyms use a random key and are consistent within this run only\n`);
+  const secret = secretFrom(flags.secretEnv, io, 'pseudonyms');
+  const rules = compileRules(data, secret);
   const overlay = data.subset?.length ? await subsetOverlay(input, data, rules, secret, flags, io) : undefined;
   const source = await openInput(input, io);
   const format = flags.format ?? (source.kind === 'plain' ? 'plain' : source.archive.members ? 'tar' : source.archive.format === ArchiveFormat.Custom ? 'custom' : 'directory');
@@ -69,6 +68,8 @@ export async function run(input: string | undefined, flags: RunFlags, io: Io): P
     throw new AnonymiseError('USAGE', `--format ${format} needs an archive as input (pg_dump -Fc or -Fd); a plain dump is written as a plain dump`);
   if (flags.tables?.length && format === 'plain') throw new AnonymiseError('USAGE', '--tables works on directory archives (pg_dump -Fd)');
   if (source.kind === 'archive' && format !== 'plain') return runArchive(input, source, format, flags, secret || undefined, rules, io, overlay);
+  if (flags.output && /\.gz$/i.test(flags.output) && !flags.gzip)
+    throw new AnonymiseError('USAGE', `-o ${flags.output} ends in .gz, and the output is plain SQL: give --gzip to write it compressed, or name it without .gz`);
   if (flags.compressLevel !== undefined && !flags.gzip) throw new AnonymiseError('USAGE', '--compress-level sets the level of --gzip output or of an archive\'s data: this plain output is not compressed');
   const src = { stream: plainBytes(source), size: source.size, name: source.name };
 
