@@ -381,3 +381,18 @@ describe('a misspelt command', () => {
     expect(r.stderr).toMatch(/no such input file: production/);
   });
 });
+
+describe('a FIFO or process substitution as INPUT', () => {
+  it('is read like stdin: <(cat dump) gives the same output as the file', () => {
+    const want = cli(['-q', '-r', COUNCIL, SAMPLE], { env: { ANONYMISE_DUMP_SECRET: SECRET } });
+    const r = spawnSync('/bin/bash', ['--noprofile', '--norc', '-c', `node ${BIN} -q -r ${COUNCIL} <(cat ${SAMPLE})`], { env: { PATH: process.env.PATH, ANONYMISE_DUMP_SECRET: SECRET }, maxBuffer: 1 << 26 });
+    expect(r.status, r.stderr.toString()).toBe(0);
+    expect(r.stdout.equals(want.stdout)).toBe(true);
+  });
+
+  it('find, forget and subsets, which read a dump twice, say to save it to a file first', () => {
+    const r = spawnSync('/bin/bash', ['--noprofile', '--norc', '-c', `node ${BIN} find --where public.users_user.id=1 <(cat ${SAMPLE})`], { env: { PATH: process.env.PATH, ANONYMISE_DUMP_SECRET: SECRET } });
+    expect(r.status).toBe(2);
+    expect(r.stderr.toString()).toMatch(/is a pipe or a device, and this reads the dump two or more times .*: save it to a file first/);
+  });
+});

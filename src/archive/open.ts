@@ -17,6 +17,8 @@ export type DumpSource =
 export async function openPath(path: string): Promise<DumpSource> {
   const st = statSync(path);
   if (st.isDirectory()) return { kind: 'archive', archive: await openDirectory(path), name: path };
+  // a FIFO (`<(pg_dump prod)`, mkfifo), a device or a socket: read once, in order, as stdin is
+  if (!st.isFile()) return openStream(readFileAhead(path), path);
   const head = readHead(path, 512);
   if (head.subarray(0, MAGIC.length).equals(MAGIC)) return { kind: 'archive', archive: await openCustom(readFileAhead(path), path), size: st.size, name: path };
   // pg_dump -Ft: a ustar archive whose first member is toc.dat

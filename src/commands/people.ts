@@ -42,6 +42,9 @@ export interface PeopleRequest {
 
 /** Every pass reads the file from its start: plain, gzip, or an archive printed as pg_restore prints it. */
 export function passSource(path: string): PassSource {
+  const st = statSync(path);
+  if (!st.isFile() && !st.isDirectory())
+    throw new AnonymiseError('USAGE', `${path} is a pipe or a device, and this reads the dump two or more times (its foreign keys come after its data): save it to a file first`);
   const first = fingerprint(path);
   // every pass must read the same file: one written to meanwhile would be judged on two versions
   const same = () => {
