@@ -193,6 +193,8 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
     .action(async (inputs: string[], flags: PeopleFlags & { output: string; cascade?: boolean; report?: string }) => {
       const { forgetDump, formatForget } = await import('./commands/people.js');
       const req = await peopleRequest(inputs, flags, io);
+      // `-o cleaned/` names a directory: one that does not exist is said to be missing, not renamed onto
+      if (/\/$/.test(flags.output) && !statOrNull(flags.output)?.isDirectory()) throw new AnonymiseError('USAGE', `-o ${flags.output}: no such directory (make it first)`);
       const many = inputs.length > 1 || statOrNull(flags.output)?.isDirectory();
       if (inputs.length > 1 && !statOrNull(flags.output)?.isDirectory()) throw new AnonymiseError('USAGE', `-o ${flags.output}: with several dumps, -o names an existing directory`);
       const outputs = inputs.map((i) => (many ? join(flags.output, basename(i.replace(/\/+$/, ''))) : flags.output));

@@ -396,3 +396,27 @@ describe('a FIFO or process substitution as INPUT', () => {
     expect(r.stderr.toString()).toMatch(/is a pipe or a device, and this reads the dump two or more times .*: save it to a file first/);
   });
 });
+
+describe('more misuse, each a clear word', () => {
+  it('forget -o DIR/ when DIR does not exist: no such directory, nothing written', () => {
+    const dir = mkdtempSync(join(tmp, 'nodir-'));
+    const r = cli(['forget', '--where', 'public.users_user.id=1', '-r', COUNCIL, '-o', join(dir, 'cleaned') + '/', SAMPLE], { env: { ANONYMISE_DUMP_SECRET: SECRET } });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/cleaned\/: no such directory \(make it first\)/);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('a terminal on stdin gets a hint instead of a silent wait', async () => {
+    const { main } = await import('../src/cli.js');
+    const { Readable, PassThrough } = await import('node:stream');
+    const stdin = Object.assign(Readable.from([readFileSync(SAMPLE)]), { isTTY: true });
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    let err = '';
+    stderr.on('data', (c: Buffer) => (err += c.toString()));
+    stdout.resume();
+    const code = await main(['scan'], { stdin, stdout, stderr, env: {} });
+    expect(code).toBe(0);
+    expect(err).toMatch(/reading the dump from the terminal: pipe pg_dump into it, or give a file \(Ctrl-D ends the input\)/);
+  });
+});

@@ -20,7 +20,12 @@ export interface Io {
 export const DEFAULT_SECRET_ENV = 'ANONYMISE_DUMP_SECRET';
 
 export async function openInput(path: string | undefined, io: Io): Promise<DumpSource> {
-  if (path === undefined || path === '-') return openStream(stdinIsFile(io) ? readStdinAhead() : io.stdin, 'stdin');
+  if (path === undefined || path === '-') {
+    // a terminal: the dump is expected from a pipe or a file, and a silent wait would look like a hang
+    if ((io.stdin as { isTTY?: boolean }).isTTY)
+      io.stderr.write('anonymise-dump: reading the dump from the terminal: pipe pg_dump into it, or give a file (Ctrl-D ends the input)\n');
+    return openStream(stdinIsFile(io) ? readStdinAhead() : io.stdin, 'stdin');
+  }
   if (!existsSync(path)) throw new AnonymiseError('USAGE', `no such input file: ${path}`);
   return openPath(path);
 }
