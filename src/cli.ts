@@ -1,7 +1,8 @@
 /**
  * The command line: parses options, opens files, wires streams. Everything else is in the library.
  */
-import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
+import { writeSmallFileAtomically } from './io/atomic.js';
 import { basename, join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { AnonymiseError, EXIT } from './errors.js';
@@ -220,7 +221,7 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
         throw e;
       } finally {
         signals.dispose();
-        if (flags.report) writeFileSync(flags.report, JSON.stringify({ version: 1, tool: 'anonymise-dump', command: 'forget', dumps: reports }, null, 2) + '\n', { mode: 0o600 });
+        if (flags.report) writeSmallFileAtomically(flags.report, JSON.stringify({ version: 1, tool: 'anonymise-dump', command: 'forget', dumps: reports }, null, 2) + '\n');
       }
       code = unmatchedStatus(reports.map((r) => r.conditions), flags, io);
     });

@@ -60,3 +60,18 @@ describe('AtomicOutput', () => {
     expect(readFileSync(join(dir, 'b.sql.gz')).subarray(0, 2)).toEqual(Buffer.from([0x1f, 0x8b]));
   });
 });
+
+describe('writeSmallFileAtomically', () => {
+  it('writes mode 0600 also over an existing 0644 file, whole or not at all', async () => {
+    const { writeSmallFileAtomically } = await import('../src/io/atomic.js');
+    const { chmodSync } = await import('node:fs');
+    const dir = scratch();
+    const target = join(dir, 'report.json');
+    writeFileSync(target, 'old');
+    chmodSync(target, 0o644);
+    writeSmallFileAtomically(target, '{"version":1}\n');
+    expect(readFileSync(target, 'utf8')).toBe('{"version":1}\n');
+    expect(statSync(target).mode & 0o777).toBe(0o600);
+    expect(readdirSync(dir)).toEqual(['report.json']);
+  });
+});

@@ -2,7 +2,7 @@
  * `run`: a dump rewritten by the rules, to a file (atomically) or stdout, plain or gzip or as an
  * archive, with progress, the summary and the report.
  */
-import { createWriteStream, existsSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync } from 'node:fs';
 import { createGzip } from 'node:zlib';
 import { once } from 'node:events';
 import { type Writable } from 'node:stream';
@@ -12,7 +12,7 @@ import { AnonymiseError, EXIT } from '../errors.js';
 import { buildReport, humanSummary } from '../commands/summary.js';
 import { type DumpRewriter, type PlanOverlay } from '../dump/rewriter.js';
 import { statOrNull } from '../io/input.js';
-import { AtomicOutput } from '../io/atomic.js';
+import { AtomicOutput, writeSmallFileAtomically } from '../io/atomic.js';
 import { plainBytes, type DumpSource } from '../archive/open.js';
 import { rewriteArchive } from '../archive/rewrite.js';
 import { DEFAULT_LEVEL } from '../archive/entries.js';
@@ -239,7 +239,7 @@ async function runArchive(
  */
 function reportRun(result: Awaited<ReturnType<typeof rewriteArchive>>, name: string, started: number, secret: string | undefined, flags: RunFlags, io: Io): number {
   const report = buildReport(result, name, (Date.now() - started) / 1000, secret ? flags.secretEnv : 'random');
-  if (flags.report) writeFileSync(flags.report, JSON.stringify(report, null, 2) + '\n', { mode: 0o600 });
+  if (flags.report) writeSmallFileAtomically(flags.report, JSON.stringify(report, null, 2) + '\n');
   if (!flags.quiet) io.stderr.write(humanSummary(report));
   return EXIT.ok;
 }

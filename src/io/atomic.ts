@@ -5,7 +5,7 @@
  * under the target's name, and nothing at all is left beside it. Used by run (plain and gzip), the
  * archive writer (custom, directory, tar) and forget.
  */
-import { createWriteStream, existsSync, mkdirSync, openSync, renameSync, rmSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { dirname } from 'node:path';
 import type { Writable } from 'node:stream';
@@ -73,6 +73,18 @@ export class AtomicOutput {
 function parentMustExist(target: string): void {
   const dir = dirname(target);
   if (!existsSync(dir)) throw new AnonymiseError('USAGE', `output directory does not exist: ${dir}`);
+}
+
+/** A small file (a report) written whole, atomically, mode 0600 — also over an existing file of another mode. */
+export function writeSmallFileAtomically(target: string, text: string): void {
+  const out = AtomicOutput.file(target);
+  try {
+    writeFileSync(out.tmp, text, { mode: 0o600, flag: 'wx' });
+    out.commit();
+  } catch (e) {
+    out.discard();
+    throw e;
+  }
 }
 
 /**
