@@ -143,10 +143,6 @@ export class DumpRewriter implements UnitSink {
   columnsOf(table: string): string[] | null {
     return this.gate.columnsOf(table);
   }
-  /** Every gap in the schema seen so far (for `check` and the up-front check). */
-  schemaGaps(): ReturnType<SchemaGate['schemaGaps']> {
-    return this.gate.schemaGaps();
-  }
 
   // ── input ─────────────────────────────────────────────────────────────────────────────────────────
 

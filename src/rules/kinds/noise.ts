@@ -26,7 +26,7 @@ const INTEGER_RANGE: Record<string, [number, number]> = {
  * digits (and its scale), and a domain's CHECKs of the form `VALUE >= n` / `VALUE <= n` (and > <).
  * Unknown types (no schema, a JSON value) bound nothing.
  */
-export function numberBounds(type: ColumnType | null): { min: number; max: number; scale: number | null } {
+function numberBounds(type: ColumnType | null): { min: number; max: number; scale: number | null } {
   let min = -Infinity;
   let max = Infinity;
   let scale: number | null = null;
