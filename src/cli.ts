@@ -2,6 +2,7 @@
  * The command line: parses options, opens files, wires streams. Everything else is in the library.
  */
 import { existsSync, statSync } from 'node:fs';
+import { closest } from './rules/syntax.js';
 import { writeSmallFileAtomically } from './io/atomic.js';
 import { basename, join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
@@ -14,16 +15,6 @@ const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 const COMMANDS = ['run', 'check', 'scan', 'init', 'find', 'forget', 'help'];
 
-/** Levenshtein distance, for did-you-mean. */
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    prev = cur;
-  }
-  return prev[b.length]!;
-}
 
 /**
  * `--no-identifier VALUE`: commander reads a `--no-` option as the negation of `--identifier`, so this
@@ -64,7 +55,7 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
   // command's name is a misspelt command
   const first = argv[0];
   if (first !== undefined && /^[a-z][a-z-]*$/.test(first) && !COMMANDS.includes(first) && !existsSync(first)) {
-    const near = COMMANDS.find((c) => editDistance(c, first) <= 2);
+    const near = closest(first, COMMANDS);
     if (near) {
       say(`anonymise-dump: unknown command ${first} (did you mean ${near}?); see anonymise-dump --help\n`);
       return EXIT.usage;

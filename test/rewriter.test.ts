@@ -380,3 +380,24 @@ describe('the report counts what changed', () => {
     expect(users.changed.name).toBe(40_000);
   });
 });
+
+describe('a rule that names a column the table does not have', () => {
+  const GENERATED = 'CREATE TABLE public.users (\n    id integer NOT NULL,\n    email text,\n    name text,\n    name_upper text GENERATED ALWAYS AS (upper(name)) STORED\n);\n\n';
+  it.each([
+    // a typo beside "*": keep would let every address through under keep
+    ['a typo beside "*": keep', 'tables:\n  users:\n    columns: { emial: { fake: internet.email }, "*": keep }\n', /r\.yaml:4: column emial of public\.users: the table has no such column \(did you mean email\?\)/],
+    ['a typo under unknown: keep', 'unknown: keep\ntables:\n  users:\n    columns: { nmae: null }\n', /column nmae of public\.users: the table has no such column \(did you mean name\?\)/],
+    ['a name far from every column', 'tables:\n  users:\n    columns: { shoe_size: null, "*": keep }\n', /column shoe_size of public\.users: the table has no such column$/],
+  ])('%s: a rules error before the first byte', async (_what, yaml, message) => {
+    const { error, written } = await fail(HEAD + USERS + USERS_DATA + FOOT, yaml);
+    expect(error.code).toBe('RULES');
+    expect(error.message).toMatch(message);
+    expect(written).toBe('');
+  });
+
+  it('a generated column, which no row carries, is a column the table has; a glob names columns some tables lack', async () => {
+    const data = 'COPY public.users (id, email, name) FROM stdin;\n1\ta@gmail.com\tAnn\n\\.\n';
+    const r = await run(HEAD + GENERATED + NOTES + data + FOOT, 'tables:\n  users:\n    columns: { name_upper: keep, email: { fake: internet.email }, "*": keep }\n  "public.*":\n    columns: { body: null, "*": keep }\n');
+    expect(r.output.toString()).not.toContain('a@gmail.com');
+  });
+});

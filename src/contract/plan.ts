@@ -90,8 +90,12 @@ export interface EngineRules {
   readonly unknown: UnknownPolicy;
   readonly outside: OutsidePolicy;
   readonly literals: LiteralPolicy;
-  /** the plan for a table's data, given its columns in row order (throws RULES / UNCLASSIFIED errors) */
-  plan(table: string, columns: string[], parentOf: ParentOf, line?: number, generated?: ReadonlySet<string>, types?: readonly (ColumnType | null)[]): TablePlan;
+  /**
+   * The plan for a table's data, given its columns in row order (throws RULES / UNCLASSIFIED errors).
+   * `defined`: every column the table has, generated ones included, where the dump says (a rule may name
+   * only these); else the row's columns are taken to be all of them.
+   */
+  plan(table: string, columns: string[], parentOf: ParentOf, line?: number, generated?: ReadonlySet<string>, types?: readonly (ColumnType | null)[], defined?: readonly string[]): TablePlan;
   resolve(table: string, parentOf: ParentOf): ResolvedRule | undefined;
   /** the parent a table without a definition might be a partition of, when a rule names one */
   possibleParent(table: string, parentOf: ParentOf): string | null;

@@ -152,7 +152,7 @@ export class SchemaGate {
     // rules that name columns a table lacks are bad rules (exit 2), found before any output
     for (const key of this.schema.tables.keys()) {
       const cols = this.columnsOf(key);
-      if (cols) this.rules.plan(key, cols, this.parentOf, line, undefined, this.columnTypes(key, cols));
+      if (cols) this.rules.plan(key, cols, this.parentOf, line, this.generatedOf(key), this.columnTypes(key, cols), this.definedColumns(key));
     }
   }
 
@@ -173,19 +173,32 @@ export class SchemaGate {
         );
       }
     }
-    if (!this.findings.collect) return columns ? this.rules.plan(table, columns, this.parentOf, line, generated, this.columnTypes(table, columns)) : this.planWithoutColumns(table, line, form);
+    // the table's generated columns, which no row carries, are columns it has all the same
+    generated ??= this.generatedOf(table);
+    if (!this.findings.collect) return columns ? this.rules.plan(table, columns, this.parentOf, line, generated, this.columnTypes(table, columns), this.definedColumns(table)) : this.planWithoutColumns(table, line, form);
     this.rules.markUsed(table, this.parentOf);
     const severity = this.rules.unknown === 'fail' ? 'fatal' : 'warning';
     for (const g of this.rules.gaps(table, (columns ?? []).filter((c) => !generated?.has(c)), this.parentOf)) this.findings.gap(g, line, severity);
     if (columns) {
       try {
-        this.rules.plan(table, columns, this.parentOf, line, generated, this.columnTypes(table, columns));
+        this.rules.plan(table, columns, this.parentOf, line, generated, this.columnTypes(table, columns), this.definedColumns(table));
       } catch (e) {
         if (e instanceof AnonymiseError && e.code === 'RULES') this.findings.rule(e);
         else if (!(e instanceof AnonymiseError && e.code === 'UNCLASSIFIED')) throw e;
       }
     }
     return { mode: 'keep', rule: '(check)' };
+  }
+
+  /** Every column of a table the dump defines, generated ones included (undefined: the dump does not say). */
+  private definedColumns(table: string): string[] | undefined {
+    return this.schema.columnDefs(table)?.map((d) => d.name);
+  }
+
+  /** Generated columns of a table the dump defines. */
+  private generatedOf(table: string): ReadonlySet<string> | undefined {
+    const defs = this.schema.columnDefs(table);
+    return defs ? new Set(defs.filter((d) => d.generated).map((d) => d.name)) : undefined;
   }
 
   /** Each column's declared type (null where the dump does not say it: a --data-only dump). */

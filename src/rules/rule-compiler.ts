@@ -14,6 +14,7 @@ import type { ColumnAction, ColumnType, EngineRules, Gap, RowAccess, RowFilter, 
 import { KeyRing } from '../pseudonym/keys.js';
 import { JsonCursor, JsonSyntaxError } from '../text/json-text.js';
 import { isPresetFile, rulesForDatabase } from './rules-file.js';
+import { closest, shown } from './syntax.js';
 import { type ColumnRule, type Filter, type RulesData, type TableRule, type UnknownPolicy } from '../contract/rules-model.js';
 
 
@@ -198,6 +199,8 @@ export class CompiledRules implements EngineRules {
     generated?: ReadonlySet<string>,
     /** each column's declared type, where the dump says it: rules that compute values stay inside it */
     types?: readonly (ColumnType | null)[],
+    /** every column the table has (generated ones too), where the dump says: a rule may name only these */
+    defined?: readonly string[],
   ): TablePlan {
     const r = this.resolve(table, parentOf);
     if (r) this.used.add(r.pattern);
@@ -221,6 +224,16 @@ export class CompiledRules implements EngineRules {
       if (cr.kind === 'when') for (const b of cr.branches) for (const col of b.if.keys()) checkRef(col, `a when of ${table}.${name}`, cr.where);
     }
     for (const f of [rule.dropWhere, rule.keepWhere]) if (f) for (const col of f.keys()) checkRef(col, `a row filter of ${table}`, rule.where);
+    // a column this table does not have, named in the user's own rule for this very table, is a typo:
+    // `emial` beside "*": keep would let the real column through under another rule (presets name
+    // columns a site may not have, and a glob's columns need not be in every table it matches)
+    const known = defined ?? columns;
+    if (known.length > 0 && !/[*?]/.test(r.pattern))
+      for (const [name, cr] of rule.columns) {
+        if (name === '*' || known.includes(name) || generated?.has(name) || isPresetFile(cr.where.file)) continue;
+        const near = closest(name, known);
+        throw new AnonymiseError('RULES', `column ${shown(name)} of ${table}: the table has no such column${near ? ` (did you mean ${near}?)` : ''}`, cr.where);
+      }
     const star = rule.columns.get('*');
     const actions: (ColumnAction | null)[] = columns.map((col, i) => {
       if (generated?.has(col)) return null;

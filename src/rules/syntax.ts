@@ -60,3 +60,25 @@ export function jsonKeySegment(key: string): string {
 export function shown(text: string): string {
   return /^[\p{L}\p{N}_.*?$ -]{1,63}$/u.test(text) ? text : '(text not shown: it does not look like a name)';
 }
+
+/** Levenshtein distance, for did-you-mean. */
+export function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+/** The candidate within two edits of `name` (the nearest first), for did-you-mean; undefined when none is. */
+export function closest(name: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = 3;
+  for (const c of candidates) {
+    const d = editDistance(name.toLowerCase(), c.toLowerCase());
+    if (d < bestD) [best, bestD] = [c, d];
+  }
+  return best;
+}
