@@ -14,6 +14,7 @@ const unit = readdirSync('test')
 export default defineConfig({
   test: {
     include: unit,
+    globalSetup: ['test/support/scratch-root.ts'],
     testTimeout: 120_000,
     pool: 'forks',
   },

@@ -5,8 +5,8 @@
  * --exit-on-error) and compared table by table, in SQL, with the plain path's result.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync, copyFileSync, cpSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { scratch } from './support/scratch.js';
+import { existsSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync, copyFileSync, cpSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
@@ -47,7 +47,7 @@ function digest(db: string): string {
 }
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'ad-archive-'));
+  dir = scratch('ad-archive-');
   createDb(SRC);
   psql(SRC, readFileSync('test/sql/awkward.sql', 'utf8'));
   psql(SRC, "SELECT lo_from_bytea(0, convert_to('a large object', 'UTF8'));");
@@ -239,7 +239,7 @@ describe('tar archives that are cut, on stdin, or forgotten in', () => {
     const rules = compileRules(await readRules({ files: [RULES, join(dir, 'lo.yaml')] }), KEY);
     const source = await openPath(input);
     if (source.kind !== 'archive') throw new Error('not an archive');
-    const where = mkdtempSync(join(tmpdir(), 'ad-tar-signal-'));
+    const where = scratch('ad-tar-signal-');
     const out = join(where, 'out.tar');
     const stop = new AbortController();
     // every data entry written: the signal comes as the files are packed

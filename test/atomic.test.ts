@@ -1,14 +1,14 @@
-import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync, writeSync, closeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync, writeSync, closeSync } from 'node:fs';
+import { scratch } from './support/scratch.js';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AtomicOutput, writeFileAtomically } from '../src/io/atomic.js';
 
-const scratch = () => mkdtempSync(join(tmpdir(), 'ad-atomic-'));
+const scratchDir = () => scratch('ad-atomic-');
 
 describe('AtomicOutput', () => {
   it('a file appears under its name, mode 0600, only when committed', () => {
-    const dir = scratch();
+    const dir = scratchDir();
     const target = join(dir, 'out.sql');
     const out = AtomicOutput.file(target);
     const fd = out.open();
@@ -24,7 +24,7 @@ describe('AtomicOutput', () => {
   });
 
   it('a discarded file or directory leaves nothing, and an existing target is untouched', () => {
-    const dir = scratch();
+    const dir = scratchDir();
     const target = join(dir, 'keep.sql');
     writeFileSync(target, 'old');
     const f = AtomicOutput.file(target);
@@ -39,14 +39,14 @@ describe('AtomicOutput', () => {
   });
 
   it('refuses a target whose directory does not exist, creating nothing', () => {
-    const dir = scratch();
+    const dir = scratchDir();
     for (const make of [AtomicOutput.file, AtomicOutput.directory])
       expect(() => make(join(dir, 'missing', 'out'))).toThrow(/output directory does not exist/);
     expect(readdirSync(dir)).toEqual([]);
   });
 
   it('writeFileAtomically: the target on success (gzip too), nothing on failure', async () => {
-    const dir = scratch();
+    const dir = scratchDir();
     await writeFileAtomically(join(dir, 'a.sql'), null, async (sink) => void sink.write('plain\n'));
     await writeFileAtomically(join(dir, 'b.sql.gz'), 6, async (sink) => void sink.write('zipped\n'));
     await expect(
@@ -65,7 +65,7 @@ describe('writeSmallFileAtomically', () => {
   it('writes mode 0600 also over an existing 0644 file, whole or not at all', async () => {
     const { writeSmallFileAtomically } = await import('../src/io/atomic.js');
     const { chmodSync } = await import('node:fs');
-    const dir = scratch();
+    const dir = scratchDir();
     const target = join(dir, 'report.json');
     writeFileSync(target, 'old');
     chmodSync(target, 0o644);

@@ -3,8 +3,8 @@
  * one line on stderr naming the input line (and table), no stack trace, no data value, no -o file.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { scratch } from './support/scratch.js';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -18,7 +18,7 @@ const SECRETS = ['@gmail.com', 'pbkdf2_sha256', 'Olivia', 'HP19'];
 
 let tmp: string;
 beforeAll(() => {
-  tmp = mkdtempSync(join(tmpdir(), 'anonymise-dump-bad-'));
+  tmp = scratch('anonymise-dump-bad-');
 });
 
 function cli(input: Buffer, extra: string[] = []) {
@@ -100,7 +100,7 @@ describe('pipes and signals', () => {
   });
 
   it.each([['SIGTERM', 143], ['SIGINT', 130]] as const)('%s removes the -o temporary file', async (signal, code) => {
-    const dir = mkdtempSync(join(tmpdir(), 'anonymise-dump-sig-'));
+    const dir = scratch('anonymise-dump-sig-');
     const out = join(dir, 'safe.sql');
     const child = spawn(process.execPath, [BIN, '-q', '-r', RULES, '-o', out, '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
     let stderr = '';

@@ -1,7 +1,7 @@
 /** The command line end to end: real processes, exit codes, files, stdout and stderr. */
 import { spawnSync } from 'node:child_process';
+import { scratch } from './support/scratch.js';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -15,7 +15,7 @@ const cli = (args: string[], opts: { input?: Buffer | string; env?: Record<strin
 
 let tmp: string;
 beforeAll(() => {
-  tmp = mkdtempSync(join(tmpdir(), 'anonymise-dump-cli-'));
+  tmp = scratch('anonymise-dump-cli-');
 });
 
 describe('run', () => {

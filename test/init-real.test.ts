@@ -6,8 +6,8 @@
  * restore with ON_ERROR_STOP, scan --fail-on-pii passes on the output, and no personal column is kept.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { scratch } from './support/scratch.js';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { createDb, dumpForms, pgDump, pgEnv, psql, restore } from './support/db.js';
@@ -39,7 +39,7 @@ CREATE TABLE journal (id int PRIMARY KEY, comments text);
 const ORIGINALS = [/@gmail\.com/, /07911 1234/, /Olivia Smith|George Jones|Amelia Taylor/, /\d+ (High Street|Church Road|Station Lane)/, /81\.2\.69\./];
 
 describe('init on what real applications hold', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'anonymise-dump-init-real-'));
+  const dir = scratch('anonymise-dump-init-real-');
   let dumps: Record<string, Buffer> = {};
   beforeAll(() => {
     createDb(DB);

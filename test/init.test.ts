@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { scratch } from './support/scratch.js';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { createDb, psql, restore } from './support/db.js';
@@ -10,7 +10,7 @@ const cli = (args: string[]) => runCliText(args, { key: 'init-k7Q2mZp9xR4v' });
 
 describe('init', () => {
   const draft = cli(['init', SAMPLE]);
-  const dir = mkdtempSync(join(tmpdir(), 'anonymise-dump-init-'));
+  const dir = scratch('anonymise-dump-init-');
   const rules = join(dir, 'draft.yaml');
   writeFileSync(rules, draft.stdout);
 
@@ -56,7 +56,7 @@ describe('init --db', () => {
     expect(fromDb.stdout).not.toContain(pg.host); // the URL (it may hold a password) is never echoed
     const rulesOnly = (text: string) => text.split('\n').filter((l) => !l.startsWith('#')).map((l) => l.replace(/ +#.*$/, ''));
     expect(rulesOnly(fromDb.stdout)).toEqual(rulesOnly(cli(['init', SAMPLE]).stdout));
-    const dir = mkdtempSync(join(tmpdir(), 'anonymise-dump-initdb-'));
+    const dir = scratch('anonymise-dump-initdb-');
     writeFileSync(join(dir, 'db.yaml'), fromDb.stdout);
     expect(cli(['check', '-r', join(dir, 'db.yaml'), SAMPLE]).status).toBe(0);
   });
@@ -69,7 +69,7 @@ describe('init on JSON whose keys hold dots or personal data', () => {
       INSERT INTO forms SELECT g, jsonb_build_object('contact.email', 'dotted' || g || '@gmail.com', 'topic', 'parking'),
         jsonb_build_object('keyed' || g || '@gmail.com', g) FROM generate_series(1, 20) g;`);
     const pg = inject('pg');
-    const dir = mkdtempSync(join(tmpdir(), 'anonymise-dump-init-json-'));
+    const dir = scratch('anonymise-dump-init-json-');
     const dump = join(dir, 'src.sql');
     const d = spawnSync(join(pg.bin, 'pg_dump'), ['-d', 'init_json_keys', '-f', dump], { env: { ...process.env, PGHOST: pg.host, PGPORT: String(pg.port), PGUSER: 'postgres' } });
     expect(d.status).toBe(0);

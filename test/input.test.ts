@@ -1,12 +1,12 @@
 /** Input readers: read-ahead from files, coalescing of small pipe chunks. */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import { scratch } from './support/scratch.js';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { coalesce, readAhead, readFileAhead } from '../src/io/input.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'anonymise-dump-input-'));
+const dir = scratch('anonymise-dump-input-');
 
 async function collect(it: AsyncIterable<Buffer>): Promise<Buffer[]> {
   const out: Buffer[] = [];

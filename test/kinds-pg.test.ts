@@ -2,15 +2,15 @@
  * The rule kinds through real PostgreSQL: a database dumped, rewritten, restored, and each rule's
  * effect checked in SQL.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import { scratch } from './support/scratch.js';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compileRules, readRules, rewriteBuffer } from '../src/engine/run.js';
 import { createDb, pgDump, psql, restore } from './support/db.js';
 
 const KEY = 'kinds-test-key-k7Q2mZp9';
-const tmp = mkdtempSync(join(tmpdir(), 'anonymise-dump-kinds-pg-'));
+const tmp = scratch('anonymise-dump-kinds-pg-');
 // the js rule's module, beside the rules file that names it
 writeFileSync(join(tmp, 'transforms.mjs'), "export const initials = (v) => v.split(' ').map((w) => w[0]).join('');\n");
 

@@ -2,8 +2,8 @@
  * The rule kinds added through the registry — generalise, pick, replace, noise, date_shift, when, js —
  * table-driven on edge values (kinds-pg.test.ts takes them through real PostgreSQL).
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import { scratch } from './support/scratch.js';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compileRules, readRules, rewriteBuffer } from '../src/engine/run.js';
@@ -22,7 +22,7 @@ async function apply(rule: string, value: string | null, files: { path: string; 
   const line = /COPY public\.t \(v\) FROM stdin;\n(.*)\n\\\./.exec(out)![1]!;
   return line === '\\N' ? null : line;
 }
-const tmp = mkdtempSync(join(tmpdir(), 'anonymise-dump-kinds-'));
+const tmp = scratch('anonymise-dump-kinds-');
 
 describe('generalise', () => {
   it.each([

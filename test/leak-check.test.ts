@@ -1,7 +1,7 @@
 /** scan --against: original values of rewritten columns, read from the source database, looked for in the dump. */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { scratch } from './support/scratch.js';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { createDb, psql } from './support/db.js';
@@ -11,7 +11,7 @@ const cli = (args: string[]) => runCliText(args, { key: 'leak-k7Q2mZp9xR4v' });
 
 describe('scan --against (leak check)', () => {
   let url: string;
-  const dir = mkdtempSync(join(tmpdir(), 'anonymise-dump-leak-'));
+  const dir = scratch('anonymise-dump-leak-');
   beforeAll(() => {
     createDb('council_src');
     psql('council_src', readFileSync('fixtures/sample/sample-db.sql', 'utf8'));

@@ -7,8 +7,8 @@
  * compared in SQL with the same deletions done by PostgreSQL itself on the source.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { scratch } from './support/scratch.js';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
@@ -53,7 +53,7 @@ function dump(path: string, args: string[]): void {
 }
 
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'ad-people-'));
+  dir = scratch('ad-people-');
   const sql = readFileSync('test/sql/people.sql', 'utf8');
   createDb(SRC);
   psql(SRC, sql);

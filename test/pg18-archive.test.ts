@@ -6,8 +6,8 @@
  * plain path's (pg_dump 18 plain output through the same rules and key). PostgreSQL 15's pg_restore
  * cannot read archive 1.16, so our own reader reads the -Fc output back.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { scratch } from './support/scratch.js';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { PGlite } from '@electric-sql/pglite';
@@ -83,7 +83,7 @@ async function asPlain(path: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'ad-pg18-archive-'));
+  dir = scratch('ad-pg18-archive-');
   rulesFile = join(dir, 'rules.yaml');
   writeFileSync(rulesFile, RULES);
   const pg = await PGlite.create();

@@ -4,15 +4,15 @@
  * stopped at a later database. Each through the CLI: one line, a non-zero exit, no stack trace.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { scratch } from './support/scratch.js';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createDb, pgDump, psql } from './support/db.js';
 import { BIN, runCli } from './support/cli.js';
 
 const KEY = 'robustness-k7Q2mZp9xR4v';
-const tmp = mkdtempSync(join(tmpdir(), 'anonymise-dump-robust-'));
+const tmp = scratch('anonymise-dump-robust-');
 const cli = (args: string[], input?: Buffer) => runCli(args, { input, key: KEY });
 const rulesFile = (name: string, yaml: string) => {
   const f = join(tmp, name);

@@ -5,8 +5,8 @@
  * and compared with SQL on the source.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { scratch } from './support/scratch.js';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { createDb, pgEnv, pgRestore, psql, restore } from './support/db.js';
@@ -38,7 +38,7 @@ function restoredSubset(name: string, body: string, db: string): void {
 }
 
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'ad-subset-'));
+  dir = scratch('ad-subset-');
   createDb(SRC);
   psql(SRC, readFileSync('test/sql/people.sql', 'utf8'));
   plain = join(dir, 'src.sql');

@@ -7,9 +7,9 @@
  * changes either step, this throws instead of testing something else.
  * pglite-tools always adds `--inserts`: data entries are INSERT statements, in plain dumps and archives.
  */
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { scratch } from './scratch.js';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { PGlite } from '@electric-sql/pglite';
@@ -36,7 +36,7 @@ function load(): Promise<Dump> {
   }
   // its source map stays behind: the copy does not name it
   code = code.replace(/^\/\/# sourceMappingURL=.*$/m, '');
-  const dir = mkdtempSync(join(tmpdir(), 'ad-pg18-dump-'));
+  const dir = scratch('ad-pg18-dump-');
   writeFileSync(join(dir, 'pg_dump.mjs'), code);
   copyFileSync(join(dist, 'pg_dump.wasm'), join(dir, 'pg_dump.wasm'));
   return import(pathToFileURL(join(dir, 'pg_dump.mjs')).href).then((m: { a: Dump }) => m.a);
