@@ -11,6 +11,7 @@
  */
 export { readRules, compileRules, rewriteBuffer, rewriteStream, checkDump } from './engine/run.js';
 export type { RewriteOptions, RewriteResult, CheckResult, RulesSource, StreamHandle } from './engine/run.js';
+export type { JsPolicy } from './rules/rules-file.js';
 export { scanDump, formatScan, foundAny, PII_KINDS } from './commands/scan.js';
 export type { ScanResult, ColumnScan, PiiKind } from './commands/scan.js';
 export { leakCheck } from './commands/leak-check.js';

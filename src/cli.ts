@@ -74,6 +74,7 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
     .description('rewrite a dump by the rules (the default command)')
     .argument('[input]', 'pg_dump output: plain (or gzip), a custom archive, or a directory archive; - or absent for stdin')
     .option('-r, --rules <file>', 'rules file (YAML); repeatable, later files win', collect)
+    .option('--allow-js', 'run the rules\' js: functions (a rules file with js is code: review it as code)')
     .option('-o, --output <file>', 'write here (atomically, mode 0600) instead of stdout')
     .option('--gzip', 'gzip the output')
     .option('--secret-env <name>', 'environment variable holding the pseudonym key', DEFAULT_SECRET_ENV)

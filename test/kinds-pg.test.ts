@@ -49,7 +49,7 @@ tables:
       amount: { when: [ { if: { person: [0] }, then: { value: "0.00" } } ], else: { noise: { ratio: 0.1 } } }
       pay: { noise: { ratio: 0.05 } }
 `;
-    const rules = compileRules(await readRules({ text: [{ name: join(tmp, 'people.yaml'), yaml }] }), KEY);
+    const rules = compileRules(await readRules({ text: [{ name: join(tmp, 'people.yaml'), yaml }], js: 'run' }), KEY);
     const { output } = rewriteBuffer(dump, { rules });
     const r = restore('kinds_out', output);
     expect(r.stderr).not.toMatch(/ERROR/);

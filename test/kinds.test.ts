@@ -17,7 +17,7 @@ async function apply(rule: string, value: string | null, files: { path: string; 
     "--\n-- PostgreSQL database dump\n--\n\nSET client_encoding = 'UTF8';\nSET standard_conforming_strings = on;\n\nCREATE TABLE public.t (\n    v text\n);\n\n" +
     `COPY public.t (v) FROM stdin;\n${field}\n\\.\n\n--\n-- PostgreSQL database dump complete\n--\n\n`;
   const yaml = `version: 1\ntables:\n  t: { columns: { v: ${rule} } }\n`;
-  const rules = compileRules(await readRules({ text: [...files.map((f) => ({ name: f.path, yaml: f.yaml })), { name: join(tmp, 'r.yaml'), yaml }] }), KEY);
+  const rules = compileRules(await readRules({ text: [...files.map((f) => ({ name: f.path, yaml: f.yaml })), { name: join(tmp, 'r.yaml'), yaml }], js: 'run' }), KEY);
   const out = rewriteBuffer(Buffer.from(dump), { rules }).output.toString();
   const line = /COPY public\.t \(v\) FROM stdin;\n(.*)\n\\\./.exec(out)![1]!;
   return line === '\\N' ? null : line;
@@ -66,7 +66,7 @@ describe('pick', () => {
     expect(seen.size).toBeGreaterThan(1);
     writeFileSync(join(tmp, 'towns.txt'), 'Leeds\nYork\n\nHull\n');
     expect(['Leeds', 'York', 'Hull']).toContain(await apply('{ pick: { from: towns.txt } }', 'somewhere'));
-    await expect(apply('{ pick: { from: missing.txt } }', 'x')).rejects.toThrow(/r\.yaml:3: pick from: cannot read that file/);
+    await expect(apply('{ pick: { from: missing.txt } }', 'x')).rejects.toThrow(/r\.yaml:3: pick from: missing\.txt: no such file/);
   });
 });
 
@@ -198,7 +198,7 @@ describe('js', () => {
       "--\n-- PostgreSQL database dump\n--\n\nSET client_encoding = 'UTF8';\nSET standard_conforming_strings = on;\n\nCREATE TABLE public.t (\n    status text,\n    v text\n);\n\n" +
       'COPY public.t (status, v) FROM stdin;\nopen\tjane@secret.org\n\\.\n\n--\n-- PostgreSQL database dump complete\n--\n\n';
     const run = async (fn: string) => {
-      const rules = compileRules(await readRules({ text: [{ name: join(tmp, 'js.yaml'), yaml: `version: 1\ntables:\n  t: { columns: { status: keep, v: { js: "./transforms.mjs#${fn}" } } }\n` }] }), KEY);
+      const rules = compileRules(await readRules({ text: [{ name: join(tmp, 'js.yaml'), yaml: `version: 1\ntables:\n  t: { columns: { status: keep, v: { js: "./transforms.mjs#${fn}" } } }\n` }], js: 'run' }), KEY);
       return rewriteBuffer(Buffer.from(dump), { rules }).output.toString();
     };
     const out = await run('keyed');

@@ -33,6 +33,8 @@ export interface RunFlags {
   jobs?: number;
   compressLevel?: number;
   tables?: string[];
+  /** js rules run the team's code: only when the command line says so */
+  allowJs?: boolean;
 }
 
 function progressLine(rw: DumpRewriter, started: number, size: number | undefined): string {
@@ -52,7 +54,7 @@ function progressLine(rw: DumpRewriter, started: number, size: number | undefine
 
 export async function run(input: string | undefined, flags: RunFlags, io: Io): Promise<number> {
   if (!flags.rules?.length) throw new AnonymiseError('USAGE', 'no rules: give at least one -r RULES.yaml (see `anonymise-dump init` for a draft)');
-  const data = await readRules({ files: flags.rules });
+  const data = await readRules({ files: flags.rules, js: flags.allowJs ? 'run' : 'refuse' });
   if (flags.output && input !== undefined && input !== '-') {
     const from = statOrNull(input);
     const to = statOrNull(flags.output);
@@ -194,7 +196,7 @@ async function runArchive(
   try {
     const result = await rewriteArchive(source.archive, {
       rules,
-      rulesSource: { files: flags.rules },
+      rulesSource: { files: flags.rules, js: flags.allowJs ? 'run' : 'refuse' },
       secret,
       maxLineBytes: flags.maxLineBytes,
       maxValueBytes: flags.maxValueBytes,

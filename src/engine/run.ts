@@ -5,7 +5,7 @@ import { Readable, type Writable } from 'node:stream';
 import { KeyRing } from '../pseudonym/keys.js';
 import { CompiledRules } from '../rules/rule-compiler.js';
 import { type Gap } from '../contract/plan.js';
-import { loadRules } from '../rules/rules-file.js';
+import { loadRules, type JsPolicy } from '../rules/rules-file.js';
 import { type RulesData } from '../contract/rules-model.js';
 import type { OutsideCount } from '../contract/outside-policy.js';
 import type { SchemaModel } from '../dump/schema-model.js';
@@ -21,10 +21,12 @@ export interface RulesSource {
   files?: string[];
   /** or rules text (YAML), with a name used in error messages */
   text?: { name: string; yaml: string }[];
+  /** `js:` rules run code: `run` to load them, `skip` to read the rules without (default `refuse`) */
+  js?: JsPolicy;
 }
 
 export async function readRules(src: RulesSource): Promise<RulesData> {
-  return loadRules([...(src.files ?? []).map((path) => ({ path })), ...(src.text ?? []).map((t) => ({ path: t.name, text: t.yaml }))]);
+  return loadRules([...(src.files ?? []).map((path) => ({ path })), ...(src.text ?? []).map((t) => ({ path: t.name, text: t.yaml }))], src.js);
 }
 
 export function compileRules(data: RulesData, secret?: string | Buffer): CompiledRules {

@@ -8,6 +8,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { LineCounter, isScalar, isSeq, parseDocument, type Node } from 'yaml';
 import { AnonymiseError } from '../errors.js';
+import { RulesFiles } from './file-access.js';
 import { Ctx, onlyKeys, pairs, scalarInt, scalarString, type PendingFake, type PendingModule } from './yaml-reader.js';
 import type { ColumnRule, Filter, JsFunction, NullPolicy, RelationRule, RulesData, SubsetSeed, TableRule, UnknownPolicy, Where } from '../contract/rules-model.js';
 import { MAPPING_KEYS, RULE_KINDS, ruleKind } from './kinds/registry.js';
@@ -117,6 +118,7 @@ function parseApi(ctx: Ctx, what: string, where: Where, nulls: NullPolicy): Pars
     rule: (node, w) => parseColumnRule(ctx, node, w),
     filter: (node, w) => parseFilter(ctx, node, w),
     needsFaker: (spec, methodAt, localeAt) => ctx.fakes.push({ spec, methodAt, localeAt }),
+    localFile: (node, path, w) => ctx.localFile(node as Node, path, w),
     needsModule: (file, name, at) => {
       const key = `${file}#${name}`;
       if (!ctx.modules.some((m) => m.key === key)) ctx.modules.push({ file, name, key, at });
@@ -219,11 +221,17 @@ export function presetPath(name: string): string {
   return resolve(PRESET_DIR, `${name}.yaml`);
 }
 
-function loadInto(acc: RulesData, file: string, text: string, seen: string[], fakes: PendingFake[], modules: PendingModule[]): void {
+interface Loading {
+  fakes: PendingFake[];
+  modules: PendingModule[];
+  files: RulesFiles;
+}
+
+function loadInto(acc: RulesData, file: string, text: string, seen: string[], loading: Loading): void {
   if (seen.includes(file)) throw new AnonymiseError('RULES', `extends cycle: ${[...seen, file].join(' → ')}`, { file });
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false });
-  const ctx: Ctx = new Ctx(file, lc, fakes, modules);
+  const ctx: Ctx = new Ctx(file, lc, loading.fakes, loading.modules, loading.files);
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
     const line = e.linePos?.[0]?.line ?? lc.linePos(e.pos[0]).line;
@@ -242,10 +250,10 @@ function loadInto(acc: RulesData, file: string, text: string, seen: string[], fa
     for (const entry of list) {
       const name = scalarString(ctx, entry, 'extends entry');
       const isPath = name.includes('/') || name.endsWith('.yaml') || name.endsWith('.yml');
-      const path = isPath ? resolve(dirname(file), name) : presetPath(name);
       if (!/^[A-Za-z0-9_-]+$/.test(name) && !isPath) ctx.fail(entry as Node, `extends: ${shown(name)} is not a preset name or a path`);
-      if (!existsSync(path)) ctx.fail(entry as Node, isPath ? `extends: no such file ${shown(name)}` : `extends: no preset named ${shown(name)}`);
-      loadInto(acc, path, readRulesFile(path, `extends: ${shown(name)}`, ctx.where(entry as Node)), [...seen, file], fakes, modules);
+      if (!isPath && !existsSync(presetPath(name))) ctx.fail(entry as Node, `extends: no preset named ${shown(name)}`);
+      const path = isPath ? ctx.localFile(entry as Node, name, 'extends:') : presetPath(name);
+      loadInto(acc, path, readRulesFile(path, `extends: ${shown(name)}`, ctx.where(entry as Node)), [...seen, file], loading);
     }
   }
   const unk = items.find((it) => it.key === 'unknown');
@@ -356,17 +364,32 @@ export function rulesForDatabase(data: RulesData, db: string): RulesData {
   return { ...data, unknown: own.unknown ?? data.unknown, tables };
 }
 
+/**
+ * What becomes of `js:` rules, which run the team's code: `run` loads their modules (the command line's
+ * --allow-js); `skip` reads the rules without loading them (check, find, scan: commands that write no
+ * rewritten value); `refuse` stops at the first one, saying how to allow it.
+ */
+export type JsPolicy = 'run' | 'skip' | 'refuse';
+
 /** Loads and merges rules files in order (later ones win). Throws AnonymiseError('RULES') on any problem. */
-export async function loadRules(files: { path: string; text?: string }[]): Promise<RulesData> {
+export async function loadRules(files: { path: string; text?: string }[], js: JsPolicy = 'refuse'): Promise<RulesData> {
   const acc: RulesData = { unknown: 'fail', outside: { ...DEFAULT_OUTSIDE, objects: [] }, tables: new Map(), files: [], databases: new Map() };
-  const fakes: PendingFake[] = [];
-  const modules: PendingModule[] = [];
+  const loading: Loading = { fakes: [], modules: [], files: new RulesFiles(files.map((f) => f.path), PRESET_DIR) };
+  const { fakes, modules } = loading;
   for (const f of files) {
     const text = f.text ?? readRulesFile(f.path, `rules file ${f.path}`);
-    loadInto(acc, f.path, text, [], fakes, modules);
+    loadInto(acc, f.path, text, [], loading);
   }
+  if (modules.length > 0 && js === 'refuse')
+    throw new AnonymiseError('RULES', 'a js rule runs code from the rules\' directory: review it as code, then give --allow-js to run it', modules[0]!.at);
+  // skip: the plans name the function, and nothing calls it (the commands that skip write no value)
+  if (js === 'skip')
+    for (const m of modules)
+      (acc.modules ??= new Map()).set(m.key, () => {
+        throw new AnonymiseError('RULES', 'a js rule is not run by this command (only by a run given --allow-js)', m.at);
+      });
   // js rules: each module loaded once, each function looked up before any output
-  for (const m of modules) {
+  for (const m of js === 'run' ? modules : []) {
     let mod: Record<string, unknown>;
     try {
       mod = (await import(pathToFileURL(m.file).href)) as Record<string, unknown>;

@@ -2,10 +2,12 @@
  * Reading a rules file's YAML nodes: each value checked for its shape, every problem an error at its
  * `file:line` (exit 2). What the rules reader (rules-file.ts) and its parts share.
  */
+import { dirname, resolve } from 'node:path';
 import { isMap, isScalar, type LineCounter, type Node, type Pair, type YAMLMap } from 'yaml';
 import { AnonymiseError } from '../errors.js';
 import type { Where } from '../contract/rules-model.js';
 import { shown } from './syntax.js';
+import type { RulesFiles } from './file-access.js';
 
 export interface PendingModule {
   file: string;
@@ -26,6 +28,7 @@ export class Ctx {
     private readonly lc: LineCounter,
     readonly fakes: PendingFake[],
     readonly modules: PendingModule[] = [],
+    readonly files?: RulesFiles,
   ) {}
   line(node: Node | Pair | null | undefined): number {
     const n = node && 'range' in node ? node : (node as Pair | undefined)?.key;
@@ -37,6 +40,14 @@ export class Ctx {
   }
   where(node: Node | Pair | null | undefined): Where {
     return { file: this.file, line: this.line(node) };
+  }
+  /** `path` (relative to this rules file) when a rule may read it (file-access.ts); else an error at `node` naming `what`. */
+  localFile(node: Node | Pair | null | undefined, path: string, what: string): string {
+    const full = resolve(dirname(this.file), path);
+    if (!this.files) return full;
+    const r = this.files.check(full);
+    if ('why' in r) this.fail(node, `${what} ${shown(path)}: ${r.why}`);
+    return r.file;
   }
 }
 

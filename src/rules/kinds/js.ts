@@ -5,8 +5,6 @@
  * `pick(list, text)`, `fake(method, text)` — so that it can be deterministic. Its errors are positioned
  * like ours and never carry the value or the function's own message (which may hold it).
  */
-import { dirname, resolve } from 'node:path';
-import { statSync } from 'node:fs';
 import { AnonymiseError } from '../../errors.js';
 import { withUtf8 } from '../../text/encoding.js';
 import type { ColumnRule } from '../../contract/rules-model.js';
@@ -24,14 +22,7 @@ export const js: RuleKind<Js> = {
     const hashAt = spec.lastIndexOf('#');
     const path = hashAt === -1 ? spec : spec.slice(0, hashAt);
     const name = hashAt === -1 ? 'default' : spec.slice(hashAt + 1);
-    const file = resolve(dirname(api.where.file), path);
-    let ok = false;
-    try {
-      ok = statSync(file).isFile();
-    } catch {
-      // reported below
-    }
-    if (!ok) api.fail(node, `js: no module at ${shown(path)} (a path relative to the rules file)`);
+    const file = api.localFile(node, path, 'js: the module');
     // the helpers' fakes need faker's English data
     api.needsFaker({ method: 'person.lastName', unique: false, locale: 'en' }, api.where, api.where);
     return { kind: 'js', key: api.needsModule(file, name, api.at(node)), name, nulls: api.nulls, where: api.where };

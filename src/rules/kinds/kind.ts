@@ -34,6 +34,11 @@ export interface ParseApi {
   rule(node: unknown, what: string): ColumnRule;
   /** a row filter: `{ column: [values] }` (drop_where's syntax) */
   filter(node: unknown, what: string): Filter;
+  /**
+   * A file the rule names (`path` relative to the rules file), as a real path: only a regular, not
+   * hidden file inside a command-line rules file's directory (rules/file-access.ts); otherwise fails.
+   */
+  localFile(node: unknown, path: string, what: string): string;
   /** a local ES module's function to load with the rules; returns its key in `RulesData.modules` */
   needsModule(file: string, name: string, at: Where): string;
   /** a faker method and locale to check once all files are read (and locales to load) */

@@ -1,6 +1,5 @@
 /** `pick`: a keyed choice from a list (given inline, or one entry a line in a file beside the rules file). */
-import { readFileSync, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
 import type { ColumnRule } from '../../contract/rules-model.js';
 import { withUtf8 } from '../../text/encoding.js';
 import type { RuleKind } from './kind.js';
@@ -18,10 +17,9 @@ export const pick: RuleKind<Pick> = {
     const list = api.list(from.value);
     if (list) entries = list.map((x) => String(api.scalar(x, 'a pick entry must be a string or a number')));
     else {
-      const file = resolve(dirname(api.where.file), api.string(from.value, 'pick from'));
+      const file = api.localFile(from.value, api.string(from.value, 'pick from'), 'pick from:');
       let text: string;
       try {
-        if (!statSync(file).isFile()) throw new Error('not a file');
         text = readFileSync(file, 'utf8');
       } catch {
         return api.fail(from.value, 'pick from: cannot read that file (a regular file of one entry a line, relative to the rules file)');
