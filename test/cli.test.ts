@@ -180,6 +180,27 @@ describe('check', () => {
     expect(out).toMatch(/^warning: rule public\.old_table names nothing in this dump$/m);
     expect(out).not.toMatch(/auth_user/);
   });
+
+  // a rule for a table the dump lacks: a typo's meant table would pass under a glob or unknown: keep
+  it.each([
+    ['a near name', 'unknown: fail', 'public.users_usr: drop', /typo\.yaml:5: table public\.users_usr: the dump has no such table \(did you mean public\.users_user\?\)/, 2],
+    ['a far name under unknown: keep', 'unknown: keep', 'public.archive_2019: drop', /typo\.yaml:5: table public\.archive_2019: the dump has no such table, and under unknown: keep the table it was meant for would pass unseen/, 2],
+    ['a far name under unknown: fail (a dump of some tables, -t)', 'unknown: fail', 'public.archive_2019: drop', /^warning: rule public\.archive_2019 names nothing in this dump$/m, 0],
+  ])('a table rule naming no table of the dump: %s', (_what, unknown, rule, message, status) => {
+    const rules = join(tmp, 'typo.yaml');
+    writeFileSync(rules, `version: 1\n${unknown}\ntables:\n\n  ${rule}\n`);
+    const checked = cli(['check', '-r', COUNCIL, '-r', rules, SAMPLE]);
+    expect(checked.status).toBe(status);
+    expect(checked.stdout.toString()).toMatch(message);
+    const out = join(tmp, 'typo.sql');
+    const ran = cli(['-q', '-r', COUNCIL, '-r', rules, '-o', out, SAMPLE], { env: { ANONYMISE_DUMP_SECRET: SECRET } });
+    expect(ran.status).toBe(status);
+    if (status !== 0) {
+      expect(ran.stderr.trim()).toMatch(message);
+      expect(ran.stdout.length).toBe(0);
+      expect(existsSync(out)).toBe(false);
+    }
+  });
 });
 
 describe('progress', () => {

@@ -80,6 +80,19 @@ describe('fail closed', () => {
     const { error } = await fail(dump, 'tables:\n  f: { columns: { d: { json: { name: { fake: person.fullName } } } } }\n');
     expect(error.message).toBe('input line 13, table public.f, column d: json key hobby is not classified by the rules (unknown: fail; name it or add "*")');
   });
+
+  it.each([
+    ['{"contact": {"name": "Ann", "mobilePhone": "x"}}', 'contact.mobilePhone'],
+    ['{"contact": {"name": "Ann", "jane@example.com": "x"}}', 'contact.<a key of 16 characters>'],
+    ['{"contact": {"name": "Ann", "Jane Smith": "x"}}', 'contact.<a key of 10 characters>'],
+    ['{"contact": {"name": "Ann", "07700900123": "x"}}', 'contact.<a key of 11 characters>'],
+    ['{"contact": {"name": "Ann", "SW1A 1AA": "x"}}', 'contact.<a key of 8 characters>'],
+    ['{"Zoë": {"x": 1}}', '<a key of 3 characters>'],
+  ])('an unlisted json key from the data is named only when it looks like code: %s', async (doc, path) => {
+    const dump = HEAD + `CREATE TABLE public.f (\n    d jsonb\n);\n\nCOPY public.f (d) FROM stdin;\n${doc}\n\\.\n` + FOOT;
+    const { error } = await fail(dump, 'tables:\n  f: { columns: { d: { json: { contact.name: { fake: person.fullName } } } } }\n');
+    expect(error.message).toBe(`input line 13, table public.f, column d: json key ${path} is not classified by the rules (unknown: fail; name it or add "*")`);
+  });
 });
 
 describe('bad input gets a positioned error with no data in it', () => {

@@ -107,4 +107,6 @@ export interface EngineRules {
   rolePseudonym(name: string): string;
   /** pg_dumpall: the rules for one database */
   forDatabase(db: string): EngineRules;
+  /** the user's exact table rules that name none of `tables`: errors (a typo, or a table unknown: would let pass), and the rest */
+  tableRuleProblems(tables: readonly string[]): { errors: Error[]; unused: string[] };
 }

@@ -149,6 +149,12 @@ export class SchemaGate {
         );
       }
     }
+    // a rule of the user's for a table the dump lacks may be a typo that lets the meant table through;
+    // in pg_dumpall a table of one database is missing from the next, so only `check` judges those
+    if (this.database === null && this.schema.tables.size > 0) {
+      const problem = this.rules.tableRuleProblems([...this.schema.tables.keys()]).errors[0];
+      if (problem) throw problem;
+    }
     // rules that name columns a table lacks are bad rules (exit 2), found before any output
     for (const key of this.schema.tables.keys()) {
       const cols = this.columnsOf(key);

@@ -195,9 +195,12 @@ export async function checkDump(source: AsyncIterable<Buffer> | Readable, rules:
   rw.end();
   let columns = 0;
   for (const t of rw.schema.tables.keys()) columns += rw.columnsOf(t)?.length ?? 0;
+  const tables = new Set([...rw.schema.tables.keys(), ...rw.stats.keys()]);
+  // pg_dumpall: each database's tables are gone by the end; its rules say which they name
+  const problems = rw.database === null ? rules.tableRuleProblems([...tables]) : { errors: [], unused: rules.unusedPatterns() };
   return {
     gaps: [...rw.gaps.values()],
-    ruleErrors: [...rw.ruleErrors],
+    ruleErrors: [...rw.ruleErrors, ...problems.errors.map((e) => e.message)],
     outside: rw.outsideFindings,
     restore:
       rules.data.outside.roles === 'pseudonymise' && !rw.createsRoles
@@ -211,8 +214,8 @@ export async function checkDump(source: AsyncIterable<Buffer> | Readable, rules:
             },
           ]
         : restore,
-    unused: rules.unusedPatterns(),
-    tables: new Set([...rw.schema.tables.keys(), ...rw.stats.keys()]).size,
+    unused: problems.unused,
+    tables: tables.size,
     columns,
   };
 }

@@ -9,12 +9,13 @@ import { DETECTOR_NAMES, compileScrubber } from '../pseudonym/detectors.js';
 import type { SipHash } from '../pseudonym/siphash.js';
 import type { LiteralPolicy, OutsidePolicy, TableExposure } from '../contract/outside-policy.js';
 import { ruleKind } from './kinds/registry.js';
-import { fakerOf, type CompileEnv, type JsonTrie, type ValueFn } from './kinds/kind.js';
+import { fakerOf, type CompileEnv, type ValueFn } from './kinds/kind.js';
 import type { ColumnAction, ColumnType, EngineRules, Gap, RowAccess, RowFilter, TablePlan } from '../contract/plan.js';
 import { KeyRing } from '../pseudonym/keys.js';
-import { JsonCursor, JsonSyntaxError } from '../text/json-text.js';
+import { applyText } from './json-rewrite.js';
 import { isPresetFile, rulesForDatabase } from './rules-file.js';
 import { closest, shown } from './syntax.js';
+import { tableRuleProblems } from './unused-rules.js';
 import { type ColumnRule, type Filter, type RulesData, type TableRule, type UnknownPolicy } from '../contract/rules-model.js';
 
 
@@ -34,10 +35,6 @@ export function matcher(f: Filter, index: Map<string, number>): (row: RowAccess)
     });
 }
 
-/** A redacted JSON path for messages: keys that look like identifiers are shown, others are not. */
-function showPath(path: string[]): string {
-  return path.map((k) => (/^[A-Za-z_][A-Za-z0-9_-]{0,63}$/.test(k) ? k : '<key>')).join('.');
-}
 
 
 export class CompiledRules implements EngineRules {
@@ -179,6 +176,10 @@ export class CompiledRules implements EngineRules {
   /** Patterns of the user's own files that matched no table, for `check`'s "names nothing" warnings. */
   unusedPatterns(): string[] {
     return [...this.data.tables].filter(([p, rule]) => !this.used.has(p) && !isPresetFile(rule.where.file)).map(([p]) => p);
+  }
+
+  tableRuleProblems(tables: readonly string[]): { errors: AnonymiseError[]; unused: string[] } {
+    return tableRuleProblems(this.data, tables);
   }
 
   markUsed(table: string, parentOf: (t: string) => string | undefined): void {
@@ -328,122 +329,4 @@ const BOOL_ALIASES: Record<string, string> = { t: 'true', true: 't', f: 'false',
 const HEX2 = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 function hex8(n: number): string {
   return HEX2[(n >>> 24) & 255]! + HEX2[(n >>> 16) & 255]! + HEX2[(n >>> 8) & 255]! + HEX2[n & 255]!;
-}
-
-function applyText(vf: ValueFn, text: string, row: RowAccess, path: string[]): string | null {
-  if (vf.kind === 'text') return vf.fn(text, row);
-  if (vf.kind !== 'json') throw new Error('unreachable');
-  const walk = new JsonRewrite(text, row, path);
-  try {
-    walk.visit(vf.trie, vf.trie.star!, 0);
-    walk.cursor.end();
-  } catch (e) {
-    if (e instanceof JsonSyntaxError) throw new AnonymiseError('BAD_INPUT', `a json rule met a value that is not JSON (${e.message})`, { table: path[0], column: path[1] });
-    throw e;
-  }
-  return walk.result();
-}
-
-/**
- * One pass of a json rule over a document: values the rules change are replaced by span, the rest
- * of the text is copied as written.
- */
-class JsonRewrite {
-  readonly cursor: JsonCursor;
-  private out = '';
-  private copied = 0; // text before this offset is in `out`
-  private readonly keys: string[] = []; // the path to the current value, for messages only
-
-  constructor(
-    private readonly text: string,
-    private readonly row: RowAccess,
-    private readonly path: string[],
-  ) {
-    this.cursor = new JsonCursor(text);
-  }
-
-  result(): string {
-    return this.copied === 0 ? this.text : this.out + this.text.slice(this.copied);
-  }
-
-  private replace(from: number, to: number, json: string): void {
-    this.out += this.text.slice(this.copied, from) + json;
-    this.copied = to;
-  }
-
-  visit(node: JsonTrie, inherited: ValueFn, depth: number): void {
-    if (node.leaf) return this.leaf(node.leaf, depth);
-    const dflt = node.star ?? inherited;
-    const c = this.cursor;
-    if (depth > JsonCursor.MAX_DEPTH) c.tooDeep();
-    const ch = c.peek();
-    if (ch === 0x5b) {
-      if (!c.open(0x5d)) return;
-      do this.visit(node, inherited, depth + 1);
-      while (c.more(0x5d));
-    } else if (ch === 0x7b) {
-      if (!c.open(0x7d)) return;
-      do {
-        if (c.peek() !== 0x22) c.fail();
-        const k = c.string();
-        c.expect(0x3a);
-        const child = node.children.get(k);
-        this.keys.push(k);
-        if (child) this.visit(child, dflt, depth + 1);
-        else this.leaf(dflt, depth + 1);
-        this.keys.pop();
-      } while (c.more(0x7d));
-    } else this.leaf(dflt, depth);
-  }
-
-  /** Applies a leaf rule to the value at the cursor: to every scalar under it. */
-  private leaf(fn: ValueFn, depth: number): void {
-    const c = this.cursor;
-    switch (fn.kind) {
-      case 'keep': return c.skip(depth);
-      case 'null':
-      case 'const': {
-        const from = (c.peek(), c.i);
-        c.skip(depth);
-        const v = fn.kind === 'null' ? null : fn.value;
-        return this.replace(from, c.i, v === null ? 'null' : JSON.stringify(v));
-      }
-      case 'fail':
-        // path: table, column; then the JSON keys
-        throw new AnonymiseError('UNCLASSIFIED', `json key ${showPath(this.keys)} is not classified by the rules (unknown: fail; name it or add "*")`, {
-          table: this.path[0],
-          column: this.path[1],
-        });
-      case 'json':
-        return this.visit(fn.trie, fn.trie.star ?? { kind: 'fail' }, depth);
-      case 'text': {
-        if (depth > JsonCursor.MAX_DEPTH) c.tooDeep();
-        const ch = c.peek();
-        if (ch === 0x7b) {
-          if (!c.open(0x7d)) return;
-          do {
-            if (c.peek() !== 0x22) c.fail();
-            this.keys.push(c.string());
-            c.expect(0x3a);
-            this.leaf(fn, depth + 1);
-            this.keys.pop();
-          } while (c.more(0x7d));
-          return;
-        }
-        if (ch === 0x5b) {
-          if (!c.open(0x5d)) return;
-          do this.leaf(fn, depth + 1);
-          while (c.more(0x5d));
-          return;
-        }
-        const from = c.i;
-        const s = ch === 0x22 ? c.string() : c.scalar();
-        if (ch === 0x6e && s === 'null') {
-          if (fn.nulls === 'replace') this.replace(from, c.i, JSON.stringify(fn.fn('', this.row)));
-          return;
-        }
-        return this.replace(from, c.i, JSON.stringify(fn.fn(s, this.row)));
-      }
-    }
-  }
 }
