@@ -62,6 +62,11 @@ describe('not a plain dump', () => {
     ['a tar archive', Buffer.concat([Buffer.alloc(257, 0x41), Buffer.from('ustar'), Buffer.alloc(300, 0x41)]), /tar archive.*pg_restore -f -/],
     ['lz4', Buffer.concat([Buffer.from([0x04, 0x22, 0x4d, 0x18]), Buffer.alloc(64, 1)]), /lz4-compressed/],
     ['xz', Buffer.concat([Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]), Buffer.alloc(64, 1)]), /xz-compressed/],
+    // files people pipe by mistake: named by shape, their text never echoed (Olivia is a secret above)
+    ['a JSON export', Buffer.from('[{"first_name": "Olivia", "email": "olivia@gmail.com"}]\n'), /does not look like pg_dump output \(it reads as JSON\)/],
+    ['a CSV', Buffer.from('first_name,email\nOlivia,olivia@gmail.com\n'), /does not look like pg_dump output \(it reads as CSV\)/],
+    ["psql's table output", Buffer.from(' first_name |      email\n------------+------------------\n Olivia     | olivia@gmail.com\n(1 row)\n'), /\(it reads as psql's table output\)/],
+    ['plain prose', Buffer.from('Olivia rang about HP19 on Tuesday\n'), /does not look like pg_dump output \(no SQL statement ends in it\)/],
   ])('%s: exit 3', (_name, input, re) => {
     expectCleanFailure(cli(input), 3, re);
   });
@@ -69,6 +74,11 @@ describe('not a plain dump', () => {
   it('a line longer than --max-line-bytes: exit 3, memory bounded', () => {
     const r = cli(Buffer.concat([SAMPLE.subarray(0, 200), Buffer.alloc(5 << 20, 0x78)]), ['--max-line-bytes', '1048576']);
     expectCleanFailure(r, 3, /statement is longer than 1048576 bytes/);
+  });
+
+  it('a CSV with a line longer than --max-line-bytes is named a CSV, not a long statement', () => {
+    const r = cli(Buffer.concat([Buffer.from('first_name,email\nOlivia,'), Buffer.alloc(2 << 20, 0x61)]), ['--max-line-bytes', '1048576']);
+    expectCleanFailure(r, 3, /line 1: .*it reads as CSV/);
   });
 });
 

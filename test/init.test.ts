@@ -62,6 +62,30 @@ describe('init --db', () => {
   });
 });
 
+describe('a database that cannot be reached', () => {
+  // init --db and scan --against connect the same way: one line, the server's words or the network's,
+  // the form of URL that works, and never the URL (it may hold a password)
+  const cases: [string, (pg: { host: string; port: number }) => { url: string; env: Record<string, string> }, RegExp][] = [
+    ['a database that does not exist', (pg) => ({ url: 'postgresql:///no_such_db', env: { PGHOST: pg.host, PGPORT: String(pg.port), PGUSER: 'postgres' } }), /the server says "database "no_such_db" does not exist" \(3D000\)/],
+    ['a role that does not exist', (pg) => ({ url: `postgresql://nobody_here:hunter2secret@/postgres?host=${encodeURIComponent(pg.host)}&port=${pg.port}`, env: {} }), /the server says "role "nobody_here" does not exist" \(28000\)/],
+    ['a port nothing listens on', () => ({ url: 'postgresql://nobody_here:hunter2secret@127.0.0.1:9/postgres', env: {} }), /nothing is listening at 127\.0\.0\.1 port 9 \(ECONNREFUSED\)/],
+    ['a socket directory with no server', () => ({ url: 'postgresql:///postgres', env: { PGHOST: '/nonexistent-socket-dir' } }), /no server socket .*\(ENOENT\)/],
+  ];
+  it.each(cases)('%s', (_what, target, message) => {
+    const pg = inject('pg');
+    const { url, env } = target(pg);
+    for (const args of [['init', '--db', url], ['scan', '--against', url, '-r', 'rules/examples/council.yaml', SAMPLE]]) {
+      const r = runCliText(args, { key: 'init-k7Q2mZp9xR4v', env });
+      expect(r.status).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr).toContain('postgresql:///DBNAME takes host, port and user from PGHOST');
+      expect(r.stderr).not.toContain('hunter2secret');
+      expect(r.stdout).toBe('');
+    }
+  });
+});
+
 describe('init on JSON whose keys hold dots or personal data', () => {
   it('escapes a dotted key so the rule means the key, never copies a key that is data, and its draft leaves no original', () => {
     createDb('init_json_keys');

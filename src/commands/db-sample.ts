@@ -2,20 +2,14 @@
  * `init --db URL`: the schema from the catalog and a bounded sample of each table, streamed with
  * pg-query-stream (a cursor: memory holds one batch, whatever the table's size).
  */
-import pg from 'pg';
 import QueryStream from 'pg-query-stream';
-import { AnonymiseError } from '../errors.js';
+import { connectTo } from './db-connect.js';
 import { ScanCollector, type ScanResult } from './scan.js';
 
 const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
 
 export async function sampleDatabase(url: string, options: { sampleRows: number }): Promise<ScanResult> {
-  const client = new pg.Client({ connectionString: url });
-  try {
-    await client.connect();
-  } catch (e) {
-    throw new AnonymiseError('USAGE', `cannot connect to the database (${(e as { code?: string }).code ?? 'error'})`);
-  }
+  const client = await connectTo(url, 'the database');
   try {
     const cols = await client.query<{ schema: string; table: string; column: string; type: string; notnull: boolean; generated: boolean; parent: string | null }>(
       `SELECT n.nspname AS schema, c.relname AS table, a.attname AS column, format_type(a.atttypid, a.atttypmod) AS type,

@@ -8,7 +8,6 @@
  */
 import type { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import QueryStream from 'pg-query-stream';
 import { DETECTOR_KINDS, isReservedFake, isWhole, matches } from '../pseudonym/detectors.js';
 import { SipHash } from '../pseudonym/siphash.js';
@@ -16,7 +15,7 @@ import { DumpRewriter } from '../dump/rewriter.js';
 import { CompiledRules } from '../rules/rule-compiler.js';
 import { type RowAccess } from '../contract/plan.js';
 import { plainDump } from '../io/input.js';
-import { AnonymiseError } from '../errors.js';
+import { connectTo } from './db-connect.js';
 import { jsonKeySegment } from '../rules/rules-file.js';
 import { type ColumnRule } from '../contract/rules-model.js';
 import { ruleKind } from '../rules/kinds/registry.js';
@@ -188,12 +187,7 @@ export async function leakCheck(
   // every value as PostgreSQL's output function writes it, which is how the dump writes it (an inet
   // is `10.1.2.3`, where a ::text cast would give `10.1.2.3/32`)
   const asText = (v: string) => v;
-  const client = new pg.Client({ connectionString: sourceUrl, types: { getTypeParser: () => asText } });
-  try {
-    await client.connect();
-  } catch (e) {
-    throw new AnonymiseError('USAGE', `cannot connect to the source database (${(e as { code?: string }).code ?? 'error'})`);
-  }
+  const client = await connectTo(sourceUrl, 'the source database', { types: { getTypeParser: () => asText } });
   try {
     const cols = await client.query<{ schema: string; table: string; column: string }>(
       `SELECT n.nspname AS schema, c.relname AS table, a.attname AS column

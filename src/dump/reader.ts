@@ -95,6 +95,8 @@ export class DumpReader {
   private head: Buffer = Buffer.alloc(0);
   private tail: Buffer = Buffer.alloc(0);
   private ended = false;
+  /** statements read so far: none, and no header, means the input was never a dump */
+  private statements = 0;
 
   constructor(
     private readonly sink: UnitSink,
@@ -167,7 +169,7 @@ export class DumpReader {
       }
     }
     if (this.carry.len > this.options.maxLineBytes) {
-      throw new AnonymiseError(
+      throw this.notPgDump() ?? new AnonymiseError(
         'LIMIT',
         `a ${this.state === State.Sql ? 'statement' : 'line'} is longer than ${this.options.maxLineBytes} bytes (--max-line-bytes)`,
         { line: this.line, table: this.state === State.Sql ? undefined : this.sink.tableInHand() },
@@ -218,6 +220,26 @@ export class DumpReader {
     this.line = 1;
   }
 
+  /**
+   * Input with no pg_dump header in which no statement has ended is not a dump that was cut, but no
+   * dump at all (a JSON export, a CSV, psql's table output): said as such, by its shape, never its text.
+   */
+  private notPgDump(): AnonymiseError | null {
+    if (this.options.archive || this.options.fragment || this.statements > 0) return null;
+    const head = this.head.toString('latin1');
+    if (/^--\s*\n-- PostgreSQL database/.test(head)) return null;
+    const text = head.trimStart();
+    const first = text.split('\n', 1)[0]!;
+    const shape = /^[[{]/.test(text)
+      ? 'it reads as JSON'
+      : /^[^\n]*\|[^\n]*\n[-+]+\r?\n/.test(text)
+        ? "it reads as psql's table output"
+        : /[,\t;]/.test(first) && !/;\s*$/.test(first)
+          ? 'it reads as CSV'
+          : 'no SQL statement ends in it';
+    return new AnonymiseError('BAD_INPUT', `input does not look like pg_dump output (${shape}): give pg_dump's plain output, an archive (-Fc, -Fd, -Ft), or either gzipped`, { line: 1 });
+  }
+
   /** The text ends: what is left in the carry must be blank, comments, or a last meta-command. */
   private endText(): void {
     if (this.carry.len === 0) return;
@@ -229,7 +251,7 @@ export class DumpReader {
       if (buf[start] === BACKSLASH && buf.indexOf(LF, start) === -1) this.sink.verbatim(buf, 0, n, false);
       else {
         const archive = this.options.archive;
-        throw new AnonymiseError('BAD_INPUT', `${archive ? 'the text' : 'input'} ends inside a statement (truncated ${archive ? 'archive' : 'dump'}?)`, { line: this.line });
+        throw this.notPgDump() ?? new AnonymiseError('BAD_INPUT', `${archive ? 'the text' : 'input'} ends inside a statement (truncated ${archive ? 'archive' : 'dump'}?)`, { line: this.line });
       }
     } else {
       this.sink.verbatim(buf, 0, n, false);
@@ -264,6 +286,7 @@ export class DumpReader {
       } catch (e) {
         throw positioned(e, this.line + countLf(buf, pos, skipBlank(buf, pos, unitEnd)), undefined);
       }
+      this.statements++;
       this.line += countLf(buf, pos, unitEnd);
       pos = unitEnd;
       if (opensCopy) this.state = State.CopyHeaderTail;
