@@ -26,7 +26,7 @@ function notIdentifierOption(): Option {
   o.attributeName = () => 'notIdentifier';
   return o;
 }
-import { DEFAULT_SECRET_ENV, VERSION, openPlain, signalStatus, systemError, watchSignals, type Io } from './cli/io.js';
+import { DEFAULT_SECRET_ENV, VERSION, openPlain, signalStatus, systemError, watchSignals, writeOut, requireStdout, type Io } from './cli/io.js';
 import { run, type RunFlags } from './cli/run.js';
 import { check, peopleRequest, scan, unmatchedStatus, type PeopleFlags, type ScanFlags } from './cli/commands.js';
 
@@ -128,19 +128,20 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
     .option('--sample-rows <n>', 'read at most n rows of each table (default: every row of a dump; 1000 with --db)', positiveInt('--sample-rows'))
     .option('--db <url>', 'read a live database instead of a dump: its catalog, and a sample of each table')
     .action(async (input: string | undefined, flags: { sampleRows?: number; db?: string }) => {
+      requireStdout(io, 'the draft rules', false);
       if (flags.db) {
         if (input !== undefined) throw new AnonymiseError('USAGE', 'init takes a dump or --db, not both');
         const sampleRows = flags.sampleRows ?? 1000;
         const { sampleDatabase } = await import('./commands/db-sample.js');
         const res = await sampleDatabase(flags.db, { sampleRows });
         // never echo the URL: it may hold a password
-        io.stdout.write(draftRules(res, { source: 'a live database (--db)', sampleRows }));
+        await writeOut(io, draftRules(res, { source: 'a live database (--db)', sampleRows }));
       } else {
         // the whole table, not its first rows: personal data past row 1,000 counts too
         const sampleRows = flags.sampleRows ?? Infinity;
         const src = await openPlain(input, io);
         const res = await scanDump(src.stream, { sampleRows, jsonKeys: true });
-        io.stdout.write(draftRules(res, { source: src.name, sampleRows }));
+        await writeOut(io, draftRules(res, { source: src.name, sampleRows }));
       }
       code = EXIT.ok;
     });
@@ -170,7 +171,7 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
       const req = await peopleRequest(input === '-' ? [] : [input], flags, io);
       const res = await findPeople(input, { ...req, exportDir: flags.export });
       if (req.onPass) say('\r\x1b[K');
-      io.stdout.write(flags.json ? JSON.stringify(res, null, 2) + '\n' : formatFind(res));
+      await writeOut(io, flags.json ? JSON.stringify(res, null, 2) + '\n' : formatFind(res));
       code = unmatchedStatus([res.conditions], flags, io);
     });
 

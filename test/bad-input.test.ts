@@ -8,7 +8,7 @@ import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { restore } from './support/db.js';
+import { pgDump, restore } from './support/db.js';
 import { BIN, runCli } from './support/cli.js';
 
 const SAMPLE = readFileSync('fixtures/sample/sample.sql');
@@ -105,6 +105,45 @@ describe('pipes and signals', () => {
     const r = spawnSync('/bin/bash', ['--noprofile', '--norc', '-c', `set -o pipefail; node ${BIN} -q -r ${RULES} fixtures/sample/sample.sql | head -c 100 >/dev/null; echo "status=\${PIPESTATUS[0]}"`], {
       env: { PATH: process.env.PATH, ANONYMISE_DUMP_SECRET: 'bad-input-k7Q2mZp9xR4v' },
     });
+    expect(r.stdout.toString()).toBe('status=0\n');
+    expect(r.stderr.toString()).toBe('');
+  });
+
+  // what a command writes to stdout is its product: a full disk or a closed stdout is said, never lost
+  const viaShell = (args: string, redirect: string) =>
+    spawnSync('/bin/bash', ['--noprofile', '--norc', '-c', `node ${BIN} ${args} ${redirect}; echo "status=$?"`], {
+      env: { PATH: process.env.PATH, ANONYMISE_DUMP_SECRET: 'bad-input-k7Q2mZp9xR4v' },
+    });
+  it.each([
+    ['run, disk full', `-q -r ${RULES} fixtures/sample/sample.sql`, '>/dev/full', 3, /cannot write the output \(ENOSPC: no space left on the device\)/],
+    ['run --gzip, disk full', `-q --gzip -r ${RULES} fixtures/sample/sample.sql`, '>/dev/full', 3, /cannot write the output \(ENOSPC/],
+    ['scan, disk full', 'scan fixtures/sample/sample.sql', '>/dev/full', 3, /cannot write the output \(ENOSPC/],
+    ['check, disk full', `check -r ${RULES} fixtures/sample/sample.sql`, '>/dev/full', 3, /cannot write the output \(ENOSPC/],
+    ['init, disk full', 'init fixtures/sample/sample.sql', '>/dev/full', 3, /cannot write the output \(ENOSPC/],
+    ['find --json, disk full', 'find --json --where public.users_user.id=3 fixtures/sample/sample.sql', '>/dev/full', 3, /cannot write the output \(ENOSPC/],
+    ['run, stdout closed', `-q -r ${RULES} fixtures/sample/sample.sql`, '>&-', 2, /standard output is closed: the anonymised dump would be lost; give -o FILE/],
+    ['init, stdout closed', 'init fixtures/sample/sample.sql', '>&-', 2, /standard output is closed: the draft rules would be lost; redirect stdout/],
+  ] as const)('%s: one line, the documented status', (_name, args, redirect, status, re) => {
+    const r = viaShell(args, redirect);
+    const err = r.stderr.toString().replace(/^anonymise-dump: note: .*\n/m, '');
+    expect(r.stdout.toString()).toBe(`status=${status}\n`);
+    expect(err).toMatch(/^anonymise-dump: [^\n]+\n$/);
+    expect(err).toMatch(re);
+  });
+
+  it('a custom archive written to a full disk: one line, exit 3 (it hung, exit 13)', () => {
+    expect(restore('bad_input_archive', SAMPLE).status).toBe(0);
+    const archive = join(tmp, 'sample.dump');
+    writeFileSync(archive, pgDump('bad_input_archive', ['-Fc']));
+    for (const extra of ['', '--jobs 2']) {
+      const r = viaShell(`-q ${extra} -r ${RULES} ${archive}`, '>/dev/full');
+      expect(r.stdout.toString()).toBe('status=3\n');
+      expect(r.stderr.toString()).toMatch(/^anonymise-dump: cannot write the output \(ENOSPC[^\n]*\n$/);
+    }
+  });
+
+  it('> /dev/null is not a closed stdout: the run completes', () => {
+    const r = viaShell(`-q -r ${RULES} fixtures/sample/sample.sql`, '>/dev/null');
     expect(r.stdout.toString()).toBe('status=0\n');
     expect(r.stderr.toString()).toBe('');
   });

@@ -70,6 +70,7 @@ describe('a database that cannot be reached', () => {
     ['a role that does not exist', (pg) => ({ url: `postgresql://nobody_here:hunter2secret@/postgres?host=${encodeURIComponent(pg.host)}&port=${pg.port}`, env: {} }), /the server says "role "nobody_here" does not exist" \(28000\)/],
     ['a port nothing listens on', () => ({ url: 'postgresql://nobody_here:hunter2secret@127.0.0.1:9/postgres', env: {} }), /nothing is listening at 127\.0\.0\.1 port 9 \(ECONNREFUSED\)/],
     ['a socket directory with no server', () => ({ url: 'postgresql:///postgres', env: { PGHOST: '/nonexistent-socket-dir' } }), /no server socket .*\(ENOENT\)/],
+    ['a dump path where a database URL goes', () => ({ url: SAMPLE, env: {} }), /expected a postgresql:\/\/ URL/],
   ];
   it.each(cases)('%s', (_what, target, message) => {
     const pg = inject('pg');

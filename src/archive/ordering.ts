@@ -5,22 +5,40 @@
 import { Writable } from 'node:stream';
 
 
-/** Counts what it hands on (the position in a custom archive), keeping the destination's backpressure. */
+/**
+ * Counts what it hands on (the position in a custom archive), keeping the destination's backpressure.
+ * The destination's failure (a full disk, a reader gone) is the failure of the write in hand or the
+ * next one, by its own code: process.stdout that fails neither drains nor closes, so a write waiting
+ * for 'drain' would wait for ever.
+ */
 export class Counted extends Writable {
   count = 0;
+  private failure: Error | null = null;
+  private waiting: ((e?: Error | null) => void) | null = null;
   constructor(private readonly dest: Writable) {
     super({ highWaterMark: 1 << 20 });
-    dest.on('error', (e) => this.destroy(e));
-    // failures reach the writer through its write callbacks (a reader gone: EPIPE)
+    dest.on('error', (e) => {
+      this.failure ??= e;
+      const done = this.waiting;
+      this.waiting = null;
+      done?.(e);
+    });
+    dest.on('drain', () => {
+      const done = this.waiting;
+      this.waiting = null;
+      done?.();
+    });
+    // failures reach the writer through its write callbacks
     this.on('error', () => {});
   }
   override _write(chunk: Buffer, _enc: BufferEncoding, done: (e?: Error | null) => void): void {
+    if (this.failure) return done(this.failure);
     this.count += chunk.length;
     if (this.dest.write(chunk)) done();
-    else this.dest.once('drain', () => done());
+    else this.waiting = done;
   }
   override _final(done: (e?: Error | null) => void): void {
-    done();
+    done(this.failure);
   }
 }
 

@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { checkDump, compileRules, readRules } from '../engine/run.js';
 import { AnonymiseError, EXIT } from '../errors.js';
 import { PII_KINDS, foundAny, formatScan, scanDump, type PiiKind } from '../commands/scan.js';
-import { openPlain, secretFrom, type Io } from './io.js';
+import { openPlain, secretFrom, writeOut, type Io } from './io.js';
 
 export async function check(input: string | undefined, flags: { rules?: string[] }, io: Io): Promise<number> {
   if (!flags.rules?.length) throw new AnonymiseError('USAGE', 'no rules: give at least one -r RULES.yaml');
@@ -27,7 +27,7 @@ export async function check(input: string | undefined, flags: { rules?: string[]
     `${res.tables} tables checked: ${tables} unclassified table(s), ${cols} unclassified column(s)` +
       (res.gaps.length && policy !== 'fail' ? ` (unknown: ${policy} applies to them)` : ''),
   );
-  io.stdout.write(out.join('\n') + '\n');
+  await writeOut(io, out.join('\n') + '\n');
   if (res.ruleErrors.length) return EXIT.usage;
   return res.gaps.some((g) => g.severity === 'fatal') || res.outside.length > 0 || res.restore.some((p) => p.severity === 'error') ? EXIT.gaps : EXIT.ok;
 }
@@ -101,16 +101,18 @@ export async function leaks(input: string | undefined, flags: ScanFlags, io: Io)
   const report = await leakCheck(src.stream, rules, flags.against!, { ignore });
   const cols = Object.entries(report.columns);
   const leaked = cols.filter(([, r]) => r.found > 0 || (flags.strict && r.possible > 0));
-  if (flags.json) io.stdout.write(JSON.stringify(report, null, 2) + '\n');
+  const lines: string[] = [];
+  if (flags.json) lines.push(JSON.stringify(report, null, 2));
   else {
     for (const [col, r] of cols) {
-      if (r.found > 0) io.stdout.write(`LEAK ${col}: ${r.found} of ${r.originals} original values appear in the dump\n`);
+      if (r.found > 0) lines.push(`LEAK ${col}: ${r.found} of ${r.originals} original values appear in the dump`);
       if (r.possible > 0)
-        io.stdout.write(`${flags.strict ? 'LEAK' : 'possible'} ${col}: ${r.possible} low-entropy original values (postcodes, phone numbers, short values) appear in the dump${flags.strict ? '' : ': may be chance, such as a venue\'s postcode (--strict counts them)'}\n`);
+        lines.push(`${flags.strict ? 'LEAK' : 'possible'} ${col}: ${r.possible} low-entropy original values (postcodes, phone numbers, short values) appear in the dump${flags.strict ? '' : ': may be chance, such as a venue\'s postcode (--strict counts them)'}`);
     }
     const total = cols.reduce((n, [, r]) => n + r.originals, 0);
-    io.stdout.write(`checked ${report.valuesChecked} values of the dump against ${total} original values of ${cols.length} rewritten or dropped columns: ${leaked.length ? 'LEAKS FOUND' : 'no leak found'}\n`);
+    lines.push(`checked ${report.valuesChecked} values of the dump against ${total} original values of ${cols.length} rewritten or dropped columns: ${leaked.length ? 'LEAKS FOUND' : 'no leak found'}`);
   }
+  await writeOut(io, lines.join('\n') + '\n');
   return leaked.length ? EXIT.gaps : EXIT.ok;
 }
 
@@ -124,8 +126,7 @@ export async function scan(input: string | undefined, flags: ScanFlags, io: Io):
   }
   const src = await openPlain(input, io);
   const res = await scanDump(src.stream, { sampleRows: flags.sampleRows });
-  if (flags.json) io.stdout.write(JSON.stringify(res, null, 2) + '\n');
-  else io.stdout.write(formatScan(res));
+  await writeOut(io, flags.json ? JSON.stringify(res, null, 2) + '\n' : formatScan(res));
   if (gate.length && foundAny(res, gate)) {
     io.stderr.write(`anonymise-dump: scan found personal data (${gate.filter((k) => foundAny(res, [k])).join(', ')})\n`);
     return EXIT.gaps;

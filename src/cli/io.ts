@@ -2,7 +2,7 @@
  * The command line's side of the world: standard streams, input files, signals, exit statuses, and
  * how a system error is told (never with a value).
  */
-import { existsSync, readFileSync, fstatSync, type Stats } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync, fstatSync, type Stats } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { Readable, type Writable } from 'node:stream';
 import { AnonymiseError } from '../errors.js';
@@ -113,6 +113,46 @@ export function asyncStdout(io: Io): Writable | null {
  */
 function stdinIsFile(io: Io): boolean {
   return ownFd(io, 0)?.isFile() ?? false;
+}
+
+/**
+ * True when this process was started with fd 1 closed (`>&-`). Node reopens a closed standard fd onto
+ * /dev/null read-write before any of our code runs, so a closed stdout looks like `> /dev/null`; the
+ * shell opens that write-only, which is what tells them apart (Linux's /proc; elsewhere, false).
+ */
+export function stdoutClosed(io: Io): boolean {
+  if (!ownFd(io, 1)?.isCharacterDevice()) return false;
+  try {
+    if (readlinkSync('/proc/self/fd/1') !== '/dev/null') return false;
+    const flags = /^flags:\s*([0-7]+)$/m.exec(readFileSync('/proc/self/fdinfo/1', 'latin1'));
+    return flags !== null && (parseInt(flags[1]!, 8) & 3) === 2; // O_ACCMODE == O_RDWR
+  } catch {
+    return false;
+  }
+}
+
+/** Refuses to write a command's product where no one can read it: a closed stdout. */
+export function requireStdout(io: Io, what: string, orOutput: boolean): void {
+  if (stdoutClosed(io))
+    throw new AnonymiseError('USAGE', `standard output is closed: ${what} would be lost; ${orOutput ? 'give -o FILE, or ' : ''}redirect stdout to a file (> /dev/null discards it)`);
+}
+
+/**
+ * Writes a command's text to stdout and waits until it is written: a full disk or a closed file is the
+ * command's failure (one line, exit 3), never an unhandled stream error; a reader gone (| head) is not.
+ */
+export async function writeOut(io: Io, text: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const fail = (e: Error) => (isEpipe(e) ? resolve() : reject(e));
+    io.stdout.once('error', fail); // a file's stream also emits what it passes to the callback
+    io.stdout.write(text, (e) => {
+      if (e) fail(e);
+      else {
+        io.stdout.off('error', fail);
+        resolve();
+      }
+    });
+  });
 }
 
 export function isEpipe(e: unknown): boolean {

@@ -17,7 +17,7 @@ import { plainBytes, type DumpSource } from '../archive/open.js';
 import { rewriteArchive } from '../archive/rewrite.js';
 import { DEFAULT_LEVEL } from '../archive/entries.js';
 import { ArchiveFormat } from '../archive/format.js';
-import { asyncStdout, isEpipe, openInput, releaseStdin, secretFrom, signalStatus, watchSignals, type Io } from './io.js';
+import { asyncStdout, isEpipe, requireStdout, openInput, releaseStdin, secretFrom, signalStatus, watchSignals, type Io } from './io.js';
 
 export interface RunFlags {
   rules?: string[];
@@ -61,6 +61,7 @@ export async function run(input: string | undefined, flags: RunFlags, io: Io): P
     // the production dump itself must never be what a run replaces (forget refuses this too)
     if (from && to && from.dev === to.dev && from.ino === to.ino) throw new AnonymiseError('USAGE', `-o ${flags.output} is the input: it would be replaced by its own anonymised copy; write the output elsewhere`);
   }
+  if (!flags.output) requireStdout(io, 'the anonymised dump', true);
   const secret = secretFrom(flags.secretEnv, io, 'pseudonyms');
   const rules = compileRules(data, secret);
   const overlay = data.subset?.length ? await subsetOverlay(input, data, rules, secret, flags, io) : undefined;
@@ -123,7 +124,7 @@ export async function run(input: string | undefined, flags: RunFlags, io: Io): P
     const result = await handle.done;
     if (gzip) {
       gzip.end();
-      await once(finalOut, 'finish');
+      await outputDone(finalOut);
     } else if (fileOut ?? stdoutOut) {
       (fileOut ?? stdoutOut)!.end();
       await once((fileOut ?? stdoutOut)!, 'finish');
@@ -146,9 +147,10 @@ export async function run(input: string | undefined, flags: RunFlags, io: Io): P
       gzip?.on('error', () => {});
       fileOut.destroy();
       cleanup();
-    } else if (gzip && handle.rewriter.started) {
+    } else if (gzip && handle.rewriter.started && !gzip.destroyed && !finalOut.errored) {
+      // (an output that failed destroyed gzip, and process.stdout never says it failed: nothing to end)
       gzip.end();
-      await once(finalOut, 'finish').catch(() => {});
+      await outputDone(finalOut).catch(() => {});
     } else if (stdoutOut) {
       // the ABORTED trailer must reach the reader before we exit
       stdoutOut.end();
@@ -163,6 +165,18 @@ export async function run(input: string | undefined, flags: RunFlags, io: Io): P
   } finally {
     signals.dispose();
   }
+}
+
+/**
+ * The output written to its end, or the error that stopped it. process.stdout that failed (disk full)
+ * neither finishes nor closes, so an output already failed is not waited for.
+ */
+function outputDone(out: Writable): Promise<void> {
+  if (out.errored) return Promise.reject(out.errored);
+  return new Promise((resolve, reject) => {
+    out.once('finish', resolve);
+    out.once('error', reject);
+  });
 }
 
 /**

@@ -10,6 +10,8 @@ import { AnonymiseError } from '../errors.js';
 const HINT = 'postgresql:///DBNAME takes host, port and user from PGHOST, PGPORT and PGUSER (and the password from PGPASSWORD or ~/.pgpass), as psql does';
 
 export async function connectTo(url: string, what: string, config: Omit<pg.ClientConfig, 'connectionString'> = {}): Promise<pg.Client> {
+  // anything else (a dump's path given where a database is asked for) would be read as a socket path
+  if (!/^postgres(ql)?:\/\//i.test(url)) throw new AnonymiseError('USAGE', `cannot connect to ${what}: expected a postgresql:// URL; ${HINT}`);
   let client: pg.Client;
   try {
     client = new pg.Client({ ...config, connectionString: url });
@@ -41,6 +43,6 @@ function why(e: unknown): string {
     case 'ETIMEDOUT':
       return `no answer${at} (ETIMEDOUT)`;
     default:
-      return err.code ? `(${err.code})` : 'the connection failed';
+      return `the connection failed${err.code ? ` (${err.code})` : ''}`;
   }
 }

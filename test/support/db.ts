@@ -21,12 +21,14 @@ export function createDb(name: string, encoding = 'UTF8'): void {
 }
 
 let restrictKeySupported: boolean | undefined;
-/** pg_dump output as bytes; the \restrict key is pinned so dumps are reproducible. */
+/** pg_dump output as bytes (plain, or a custom or tar archive); the \restrict key is pinned so dumps are reproducible. */
 export function pgDump(db: string, args: string[] = []): Buffer {
   if (restrictKeySupported === undefined) {
     restrictKeySupported = spawnSync(bin('pg_dump'), ['--help'], { encoding: 'utf8' }).stdout.includes('--restrict-key');
   }
-  const extra = restrictKeySupported ? ['--restrict-key=testFixedRestrictKey'] : [];
+  // an archive has no \restrict line (pg_restore writes one): the key is for plain output only
+  const archive = args.some((a) => /^(-F[cdt]|--format=[cdt])/.test(a));
+  const extra = restrictKeySupported && !archive ? ['--restrict-key=testFixedRestrictKey'] : [];
   const r = spawnSync(bin('pg_dump'), [...extra, ...args, '-d', db], { env: env(), maxBuffer: 1 << 30 });
   if (r.status !== 0) throw new Error(`pg_dump ${db} failed: ${r.stderr}`);
   return r.stdout;
