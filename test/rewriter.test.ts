@@ -165,6 +165,27 @@ describe('INSERT statements', () => {
     const ordered = (await run(HEAD + INS + FOOT, FULL.replace('users: {', 'users: { column_order: [id, email, name],'))).output.toString();
     expect(ordered).toMatch(/VALUES \(1, '[a-z0-9.]+@example\.(com|org|net)', 'X'\);/);
   });
+  it.each([
+    // the table lost `name` and gained `notes` since column_order was written: same count, values moved
+    ['an e-mail address', "INSERT INTO public.users VALUES (1, 'Ann', 'ann.lee@gmail.com');\n", /which the rules keep, holds an e-mail address/],
+    ['a card number', "INSERT INTO public.users VALUES (1, 'Ann', '4111 1111 1111 1111');\n", /which the rules keep, holds a payment card number/],
+    ['a National Insurance number', "INSERT INTO public.users VALUES (2, 'Bo', 'AB 12 34 56 C');\n", /holds a National Insurance number/],
+  ])('a column_order that no longer matches the data is not trusted: %s under a kept column stops the run', async (_kind, row, re) => {
+    const yaml = 'tables:\n  users: { column_order: [id, email, notes], columns: { id: keep, email: { fake: internet.email }, notes: keep } }\n';
+    const { error, written } = await fail(HEAD + row + FOOT, yaml);
+    expect(error.code).toBe('UNCLASSIFIED');
+    expect(error.message).toMatch(/^input line 8, table public\.users, column notes: column_order may no longer match the data: /);
+    expect(error.message).toMatch(re);
+    expect(error.message).toContain('--column-inserts');
+    expect(error.message).not.toMatch(/gmail|4111|AB 12/);
+    expect(written).not.toMatch(/gmail|4111|AB 12/);
+  });
+  it('a column_order that matches: kept values that are no e-mail, card or NI number pass, our own fakes too', async () => {
+    const yaml = 'tables:\n  users: { column_order: [id, email, notes], columns: { id: keep, email: { fake: internet.email }, notes: keep } }\n';
+    const out = (await run(HEAD + "INSERT INTO public.users VALUES (1, 'ann.lee@gmail.com', 'rang on 12 May; see x@example.com');\n" + FOOT, yaml)).output.toString();
+    expect(out).not.toContain('ann.lee@gmail.com');
+    expect(out).toContain("'rang on 12 May; see x@example.com');");
+  });
   it('a value count that does not match the columns is an error with a position', async () => {
     const { error } = await fail(HEAD + USERS + "INSERT INTO public.users VALUES (1, 'secret@x.com');\n" + FOOT, FULL);
     expect(error.message).toBe("input line 14, table public.users: row has 2 values, the INSERT's table has 3 columns");

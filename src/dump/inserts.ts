@@ -9,6 +9,7 @@ import type { TablePlan } from '../contract/plan.js';
 import { tableKey } from './schema.js';
 import { InsertValues, findValuesKeyword, parseInsertHeader, type InsertHeader } from './insert-parser.js';
 import { positioned } from './reader.js';
+import { isReservedFake, isWhole } from '../pseudonym/detectors.js';
 import type { Output } from './output.js';
 import type { RowWriter, TableStats } from './row-writer.js';
 import type { SchemaGate } from './schema-gate.js';
@@ -42,7 +43,15 @@ export interface InsertHost {
 
 export class InsertWriter {
   /** The header of the last INSERT read: every statement for a table repeats it. */
-  private head: { bytes: Buffer; header: InsertHeader; table: string; plan: TablePlan; dataFor: string | null } | null = null;
+  private head: {
+    bytes: Buffer;
+    header: InsertHeader;
+    table: string;
+    plan: TablePlan;
+    dataFor: string | null;
+    /** kept columns whose place only the rules' column_order gives (a data-only dump with no column list) */
+    guarded: { index: number; name: string }[] | null;
+  } | null = null;
   private readonly values = new InsertValues();
   private keepTuple = new Uint8Array(16);
 
@@ -132,7 +141,12 @@ export class InsertWriter {
         throw new AnonymiseError('UNSUPPORTED', `client_encoding ${codec.name} with standard_conforming_strings off cannot be rewritten safely; dump with -E UTF8`, { line, table });
       h.writer.prepare(plan);
     }
-    return { bytes: Buffer.from(buf.subarray(code, valuesEnd)), header, table, plan, dataFor };
+    // column_order is the rules' word, not the dump's: a table changed since it was written would shift
+    // values under other columns' rules, so the kept columns are watched for what must never be kept
+    const guarded = !header.columns && !defs && plan.mode === 'rewrite'
+      ? plan.actions.flatMap((a, index) => (a === null ? [{ index, name: plan.columns[index]! }] : []))
+      : null;
+    return { bytes: Buffer.from(buf.subarray(code, valuesEnd)), header, table, plan, dataFor, guarded };
   }
 
   /**
@@ -160,6 +174,7 @@ export class InsertWriter {
     const out = this.h.out;
     if (this.keepTuple.length < v.tuples) this.keepTuple = new Uint8Array(v.tuples * 2);
     const watcher = this.h.watched(plan);
+    const guarded = this.head?.guarded?.length ? this.head.guarded : null;
     let kept = 0;
     try {
       // which rows stay (filters read original values), before a byte of the statement is written
@@ -167,7 +182,8 @@ export class InsertWriter {
         const first = v.tupleFirst[t]!;
         const count = v.tupleFirst[t + 1]! - first;
         if (count !== n) throw new AnonymiseError('BAD_INPUT', `row has ${count} values, the INSERT's table has ${n} columns`, { line, table });
-        if (watcher || plan.filter) row.insertRow(buf, v, t);
+        if (watcher || plan.filter || guarded) row.insertRow(buf, v, t);
+        if (guarded) guardColumnOrder(row, guarded, table);
         if (watcher) watcher(table, plan.columns, row);
         const keep = plan.filter ? plan.filter.keep(row) : true;
         this.keepTuple[t] = keep ? 1 : 0;
@@ -199,3 +215,28 @@ export class InsertWriter {
     writer.flushChanged(plan, stats);
   }
 }
+
+/** What no kept column of a table may hold when only column_order says where its values are. */
+const NEVER_KEPT = ['email', 'card', 'nino'] as const;
+const KIND_WORDS: Record<(typeof NEVER_KEPT)[number], string> = { email: 'an e-mail address', card: 'a payment card number', nino: 'a National Insurance number' };
+
+/**
+ * Stops the run when a kept column's value is an e-mail address, card or NI number in a table placed by
+ * column_order: the likeliest sign that the table gained or lost a column since the order was written and
+ * the values have moved under other columns' rules. Named by kind, never by value.
+ */
+function guardColumnOrder(row: RowWriter['row'], guarded: readonly { index: number; name: string }[], table: string): void {
+  for (const { index, name } of guarded) {
+    const text = row.text(index);
+    if (text === null || text.length > 320) continue;
+    for (const kind of NEVER_KEPT) {
+      if (isWhole(kind, text) && !isReservedFake(kind, text))
+        throw new AnonymiseError(
+          'UNCLASSIFIED',
+          `column_order may no longer match the data: this column, which the rules keep, holds ${KIND_WORDS[kind]}; compare column_order with the table's columns (\\d ${table}), or dump with --column-inserts`,
+          { table, column: name },
+        );
+    }
+  }
+}
+
