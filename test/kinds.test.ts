@@ -44,7 +44,11 @@ describe('generalise', () => {
     ['postcode_district', 'not a postcode', ''],
     ['{ ip_prefix: 24 }', '81.2.69.160', '81.2.69.0'],
     ['{ ip_prefix: 16 }', '10.1.2.3/8', '10.0.0.0'],
-    ['{ ip_prefix: 48 }', '2a00:1450:4009:81f::200e', '2a00:1450:4009:0:0:0:0:0'],
+    ['{ ipv6_prefix: 48 }', '2a00:1450:4009:81f::200e', '2a00:1450:4009:0:0:0:0:0'],
+    ['{ ip_prefix: 24, ipv6_prefix: 48 }', '81.2.69.160', '81.2.69.0'],
+    ['{ ip_prefix: 24, ipv6_prefix: 48 }', '2a00:1450:4009:81f::200e/64', '2a00:1450:4009:0:0:0:0:0'],
+    ['{ ip_prefix: 24 }', '2a00:1450:4009:81f::200e', '2a00:1400:0:0:0:0:0:0'],
+    ['{ ip_prefix: 0 }', '81.2.69.160', '0.0.0.0'],
   ])('generalise: %s of %j is %j', async (to, value, expected) => {
     expect(await apply(`{ generalise: ${to} }`, value)).toBe(expected);
   });
@@ -53,6 +57,21 @@ describe('generalise', () => {
     expect(await apply('{ generalise: year }', null)).toBeNull();
     await expect(apply('{ generalise: decade }', 'x')).rejects.toThrow(/r\.yaml:3: .*generalise/);
     await expect(apply('{ generalise: { step: -1 } }', 'x')).rejects.toThrow(/r\.yaml:3: step must be a positive number/);
+  });
+
+  it.each([
+    // a prefix as long as the address keeps it whole: refused, never accepted to change nothing
+    ['{ ip_prefix: 32 }', /r\.yaml:3: ip_prefix .*32 would keep it whole/],
+    ['{ ipv6_prefix: 128 }', /r\.yaml:3: ipv6_prefix .*128 would keep it whole/],
+    ['{ step: 10, ip_prefix: 8 }', /r\.yaml:3: generalise takes step, or ip_prefix and ipv6_prefix/],
+    ['{}', /r\.yaml:3: generalise takes step, or ip_prefix and ipv6_prefix/],
+  ])('refuses generalise: %s', async (to, re) => {
+    await expect(apply(`{ generalise: ${to} }`, '81.2.69.160')).rejects.toThrow(re);
+  });
+
+  it('an IPv4 address under a rule for IPv6 only stops the run naming the column, never the address', async () => {
+    await expect(apply('{ generalise: { ipv6_prefix: 48 } }', '81.2.69.160')).rejects.toThrow(/column v: an IPv4 address, and this generalise gives only ipv6_prefix/);
+    await expect(apply('{ generalise: { ipv6_prefix: 48 } }', '81.2.69.160')).rejects.not.toThrow(/81\.2/);
   });
 });
 

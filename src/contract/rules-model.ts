@@ -24,7 +24,7 @@ export type ColumnRule = (
   | { kind: 'mask'; keepStart: number; keepEnd: number; char: string }
   | { kind: 'json'; keys: Map<string, ColumnRule> }
   | { kind: 'scrub'; detectors: string[] }
-  | { kind: 'generalise'; to: 'year' | 'month' | 'day' | 'hour' | 'postcode_district' | { step: number } | { ipPrefix: number } }
+  | { kind: 'generalise'; to: 'year' | 'month' | 'day' | 'hour' | 'postcode_district' | { step: number } | { ipPrefix: number | null; ipv6Prefix: number | null } }
   | { kind: 'pick'; from: string[] }
   | { kind: 'replace'; pattern: string; with?: string; fake?: { method: string; locale: string } }
   | { kind: 'noise'; ratio?: number; days?: number }

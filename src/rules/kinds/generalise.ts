@@ -37,12 +37,16 @@ function district(s: string): string {
   return /^[A-Z]{1,2}\d[A-Z\d]?\d[A-Z]{2}$/.test(compact) ? compact.slice(0, -3) : '';
 }
 
-function prefix(s: string, bits: number): string {
+/**
+ * An address cut to its first bits (IPv4: `v4` bits; IPv6: `v6`, or `v4` when the rule gives only that),
+ * within the value's own mask. An IPv4 address under a rule for IPv6 only cannot be generalised.
+ */
+function prefix(s: string, v4: number | null, v6: number | null, path: readonly string[]): string {
   const [addr, len] = s.trim().split('/');
   if (addr!.includes(':')) {
     const groups = expand6(addr!);
     if (!groups) return s;
-    let left = Math.min(bits, 128, len ? Number(len) : 128);
+    let left = Math.min(v6 ?? v4!, 128, len ? Number(len) : 128);
     const out = groups.map((g) => {
       const keep = Math.max(0, Math.min(16, left));
       left -= 16;
@@ -50,6 +54,8 @@ function prefix(s: string, bits: number): string {
     });
     return out.map((g) => g.toString(16)).join(':');
   }
+  if (v4 === null) throw new AnonymiseError('UNSUPPORTED', 'an IPv4 address, and this generalise gives only ipv6_prefix: add ip_prefix (24 is common)', { table: path[0], column: path.slice(1).join('.') });
+  const bits = v4;
   const parts = addr!.split('.').map(Number);
   if (parts.length !== 4 || parts.some((p) => !(p >= 0 && p <= 255))) return s;
   let left = Math.min(bits, 32, len ? Number(len) : 32);
@@ -74,24 +80,35 @@ function expand6(a: string): number[] | null {
 
 export const generalise: RuleKind<Generalise> = {
   key: 'generalise',
-  doc: 'less precision, same kind of value: `year`, `month`, `day`, `hour` for dates and timestamps (1987-06-14 → 1987-01-01); `{ step: 10 }` for numbers (37 → 30); `postcode_district` (SW1A 1AA → SW1A); `{ ip_prefix: 24 }` (81.2.69.160 → 81.2.69.0)',
+  doc: 'less precision, same kind of value: `year`, `month`, `day`, `hour` for dates and timestamps (1987-06-14 → 1987-01-01); `{ step: 10 }` for numbers (37 → 30); `postcode_district` (SW1A 1AA → SW1A); `{ ip_prefix: 24, ipv6_prefix: 48 }` (81.2.69.160 → 81.2.69.0; an IPv6 address keeps ipv6_prefix bits, or ip_prefix bits when that is all the rule gives)',
   options: ['nulls'],
   parse: (node, api) => {
-    const usage = 'generalise must be year, month, day, hour, postcode_district, { step: N } or { ip_prefix: N }';
+    const usage = 'generalise must be year, month, day, hour, postcode_district, { step: N } or { ip_prefix: N, ipv6_prefix: M }';
     if (api.isScalar(node)) {
       const v = api.scalar(node, usage);
       if (v === 'year' || v === 'month' || v === 'day' || v === 'hour' || v === 'postcode_district') return { kind: 'generalise', to: v, nulls: api.nulls, where: api.where };
       return api.fail(node, usage);
     }
-    const opts = api.options(node, 'generalise', ['step', 'ip_prefix']);
-    if (opts.length !== 1) api.fail(node, 'generalise takes one of step or ip_prefix');
-    const o = opts[0]!;
-    if (o.key === 'step') {
-      const step = api.scalar(o.value, 'step must be a positive number');
-      if (typeof step !== 'number' || !(step > 0) || !Number.isFinite(step)) api.fail(o.value, 'step must be a positive number');
-      return { kind: 'generalise', to: { step: step as number }, nulls: api.nulls, where: api.where };
+    const opts = api.options(node, 'generalise', ['step', 'ip_prefix', 'ipv6_prefix']);
+    const step = opts.find((o) => o.key === 'step');
+    if (step ? opts.length !== 1 : opts.length === 0) api.fail(node, 'generalise takes step, or ip_prefix and ipv6_prefix');
+    if (step) {
+      const n = api.scalar(step.value, 'step must be a positive number');
+      if (typeof n !== 'number' || !(n > 0) || !Number.isFinite(n)) api.fail(step.value, 'step must be a positive number');
+      return { kind: 'generalise', to: { step: n as number }, nulls: api.nulls, where: api.where };
     }
-    return { kind: 'generalise', to: { ipPrefix: api.int(o.value, 'ip_prefix', 0, 128) }, nulls: api.nulls, where: api.where };
+    // a prefix as long as the address keeps it whole: the rule would change nothing and look like it does
+    const v4 = opts.find((o) => o.key === 'ip_prefix');
+    const v6 = opts.find((o) => o.key === 'ipv6_prefix');
+    return {
+      kind: 'generalise',
+      to: {
+        ipPrefix: v4 ? api.int(v4.value, 'ip_prefix (bits of an IPv4 address kept; 32 would keep it whole)', 0, 31) : null,
+        ipv6Prefix: v6 ? api.int(v6.value, 'ipv6_prefix (bits of an IPv6 address kept; 128 would keep it whole)', 0, 127) : null,
+      },
+      nulls: api.nulls,
+      where: api.where,
+    };
   },
   compile: (rule, env) => {
     const to = rule.to;
@@ -106,7 +123,7 @@ export const generalise: RuleKind<Generalise> = {
           : (s: string) => truncateTime(s, to)
         : 'step' in to
           ? (s: string) => floorTo(s, to.step)
-          : (s: string) => prefix(s, to.ipPrefix);
+          : (s: string) => prefix(s, to.ipPrefix, to.ipv6Prefix, env.path);
     return { kind: 'text', fn, nulls: rule.nulls };
   },
   fits: (rule, cls) => {
