@@ -76,6 +76,7 @@ describe('applyOutside', () => {
     literals: 'fail',
     unknownFails: true,
     exposure: (t) => (t === 'public.users' ? { rows: 'all', kept: (c) => c === 'city', allKept: false } : t === 'public.gone' ? { rows: 'none', kept: () => false, allKept: false } : null),
+    overlay: false,
     scrub: (s) => s.replace(/[a-z.]+@[a-z.]+/g, 'x@example.com'),
     rolePseudonym: (n) => `role_${n.length}`,
     ...over,

@@ -31,6 +31,11 @@ export interface OutsideWriterOptions {
   codec(): TextCodec;
   observer?: DumpObserver;
   identifiers?: OutsideIdentifiers;
+  /**
+   * Whether forget or a subset may change this table's rows (or has not yet said it will not): its
+   * statistics then describe rows the output does not have (a forgotten person's e-mail in a histogram).
+   */
+  overlaid?(table: string): boolean;
 }
 
 export class OutsideWriter {
@@ -79,12 +84,13 @@ export class OutsideWriter {
         literals: rules.literals,
         unknownFails: rules.unknown !== 'keep',
         exposure: (t) => {
-          if (gate.schema.tables.has(t) || gate.filled.has(t)) return rules.exposure(t, gate.parentOf);
-          const table = gate.schema.indexes.get(t);
+          const table = gate.schema.tables.has(t) || gate.filled.has(t) ? t : gate.schema.indexes.get(t);
           if (!table) return null;
           const e = rules.exposure(table, gate.parentOf);
-          return { rows: e.rows, allKept: e.allKept, kept: () => e.allKept };
+          const rows = e.rows === 'all' && this.o.overlaid?.(table) ? 'some' : e.rows;
+          return table === t ? { rows, allKept: e.allKept, kept: (c) => e.kept(c) } : { rows, allKept: e.allKept, kept: () => e.allKept };
         },
+        overlay: this.o.overlaid !== undefined,
         scrub: (text) => rules.scrubOutside(text),
         rolePseudonym: (name) => rules.rolePseudonym(name),
       };

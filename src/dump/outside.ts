@@ -22,6 +22,8 @@ export interface OutsideContext {
    * table's exposure with every column counted as rewritten unless all are kept (an expression may read any).
    */
   exposure(table: string): TableExposure | null;
+  /** forget or a subset changes some tables' rows: their statistics go whatever the policy (exposure says which) */
+  overlay: boolean;
   scrub(text: string): string;
   rolePseudonym(name: string): string;
 }
@@ -364,7 +366,7 @@ const SAFE_STAT_KEYS = new Set(['version', 'schemaname', 'relname', 'attname', '
 function statistics(sql: string, toks: Token[], ctx: OutsideContext, counts: OutsideResult['counts']): OutsideResult {
   const found = findings(sql, toks).kinds;
   const policy = ctx.policy.statistics;
-  if (policy === 'keep') return { action: 'keep', found, counts };
+  if (policy === 'keep' && !ctx.overlay) return { action: 'keep', found, counts };
   const drop = (): OutsideResult => ((counts.statisticsDropped = 1), { action: 'drop', found, counts });
   if (policy === 'drop') return drop();
   const fn = (toks[5] as { v: string } | undefined)?.v;
@@ -410,6 +412,7 @@ function statistics(sql: string, toks: Token[], ctx: OutsideContext, counts: Out
   if (schema === undefined || rel === undefined) return drop();
   const exposure = ctx.exposure(`${schema}.${rel}`);
   if (exposure && exposure.rows !== 'all') return drop();
+  if (policy === 'keep') return { action: 'keep', found, counts };
   if (fn === 'pg_restore_relation_stats') return { action: 'keep', found, counts };
   const att = str('attname');
   if (exposure && (exposure.allKept || (att !== undefined && exposure.kept(att)))) return { action: 'keep', found, counts };

@@ -53,6 +53,8 @@ export class DumpRewriter implements UnitSink {
   private readonly out: Output;
   private readonly observer: DumpObserver | undefined;
   private readonly overlay: PlanOverlay | undefined;
+  /** tables whose rows the overlay was asked about and left as the rules have them */
+  private readonly notOverlaid = new Set<string>();
   private readonly skipKept: boolean;
   private readonly onSchema: RewriterOptions['onSchema'];
   private codec: TextCodec = UTF8_CODEC;
@@ -78,7 +80,7 @@ export class DumpRewriter implements UnitSink {
     this.onSchema = options.onSchema;
     const row = new RowCursor(options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES, () => ({ line: this.reader.line, table: this.currentTable ?? undefined }));
     this.writer = new RowWriter(row, this.out);
-    this.outside = new OutsideWriter({ out: this.out, gate: this.gate, findings: this.findings, codec: () => this.codec, observer: this.observer, identifiers: options.outsideIdentifiers });
+    this.outside = new OutsideWriter({ out: this.out, gate: this.gate, findings: this.findings, codec: () => this.codec, observer: this.observer, identifiers: options.outsideIdentifiers, overlaid: options.overlay ? (t) => !this.notOverlaid.has(t) : undefined });
     this.inserts = new InsertWriter({
       out: this.out,
       gate: this.gate,
@@ -381,7 +383,12 @@ export class DumpRewriter implements UnitSink {
   private planTable(table: string, columns: string[] | null, line: number, form: 'COPY' | 'INSERT' = 'COPY', generated?: ReadonlySet<string>): TablePlan {
     let plan = this.gate.plan(table, columns, line, form, generated);
     if (this.findings.collect) return plan;
-    if (this.overlay && columns) plan = this.overlay(table, columns, plan);
+    if (this.overlay && columns) {
+      const overlaid = this.overlay(table, columns, plan);
+      if (overlaid === plan) this.notOverlaid.add(table);
+      else this.notOverlaid.delete(table);
+      plan = overlaid;
+    }
     const watched = Boolean(this.observer?.row && columns && columns.length > 0 && this.observer.wants?.(table) !== false);
     const out = watched ? observed(plan, columns!) : plan;
     this.watching.set(out, watched);
