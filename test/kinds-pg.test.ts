@@ -110,4 +110,46 @@ describe('noise through real PostgreSQL', () => {
       expect(after.filter((v, i) => v === before[i]), col).toEqual([]);
     }
   });
+
+  it("on columns under the table's CHECKs (inline, named, BETWEEN, negative bounds, a partition's parent): inside them, and the output restores", async () => {
+    createDb('noise_check_src');
+    psql('noise_check_src', `CREATE TABLE c (id int PRIMARY KEY, age int CHECK (age BETWEEN 0 AND 120), score numeric(5,1), t int NOT NULL,
+        CONSTRAINT score_range CHECK (score >= -10.5 AND score <= 10.5), CONSTRAINT t_pos CHECK (0 < t));
+      INSERT INTO c SELECT i, CASE WHEN i % 2 = 0 THEN 120 ELSE 0 END, CASE WHEN i % 2 = 0 THEN 10.5 ELSE -10.5 END, 1 + i % 2 FROM generate_series(1, 100) i;
+      CREATE TABLE pt (id int, v int, CHECK (v <= 50)) PARTITION BY RANGE (id);
+      CREATE TABLE pt_1 PARTITION OF pt FOR VALUES FROM (0) TO (1000);
+      INSERT INTO pt SELECT i, 50 FROM generate_series(1, 100) i;`);
+    const yaml = `version: 1
+tables:
+  c: { columns: { id: keep, age: { noise: { ratio: 0.5 } }, score: { noise: { ratio: 0.5 } }, t: { noise: { ratio: 0.5 } } } }
+  pt: { columns: { id: keep, v: { noise: { ratio: 0.5 } } } }
+`;
+    const rules = compileRules(await readRules({ text: [{ name: join(tmp, 'noise-check.yaml'), yaml }] }), KEY);
+    const { output } = rewriteBuffer(pgDump('noise_check_src'), { rules });
+    const r = restore('noise_check_out', output);
+    expect(r.status, r.stderr).toBe(0);
+    const values = (db: string, sql: string) => psql(db, sql).trim().split('\n');
+    for (const [col, table] of [['age', 'c'], ['score', 'c'], ['t', 'c'], ['v', 'pt']]) {
+      const q = `SELECT ${col}::text FROM ${table} ORDER BY id`;
+      const before = values('noise_check_src', q);
+      const after = values('noise_check_out', q);
+      expect(after.length, col).toBe(100);
+      expect(after.filter((v, i) => v === before[i]), col).toEqual([]);
+    }
+  });
+
+  it.each([
+    ['an OR', 'v int CHECK (v < 0 OR v > 10)'],
+    ['another column', 'v int, w int, CHECK (v < w)'],
+    ['a function', 'v int CHECK (abs(v) < 10)'],
+    ['a date', "v date CHECK (v >= '1900-01-01')"],
+  ])('a CHECK it cannot stay inside (%s) refuses noise before the first byte, naming the column', async (_what, cols) => {
+    const db = `noise_refuse_${Math.random().toString(36).slice(2, 8)}`;
+    createDb(db);
+    psql(db, `CREATE TABLE r (id int, ${cols});`);
+    const noise = cols.startsWith('v date') ? '{ noise: { days: 30 } }' : '{ noise: { ratio: 0.1 } }';
+    const yaml = `version: 1\nunknown: keep\ntables:\n  r: { columns: { v: ${noise} } }\n`;
+    const rules = compileRules(await readRules({ text: [{ name: join(tmp, 'noise-refuse.yaml'), yaml }] }), KEY);
+    expect(() => rewriteBuffer(pgDump(db), { rules })).toThrow(/noise-refuse\.yaml:4: noise on public\.r\.v cannot keep/);
+  });
 });

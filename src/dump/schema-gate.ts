@@ -210,9 +210,14 @@ export class SchemaGate {
   /** Each column's declared type (null where the dump does not say it: a --data-only dump). */
   private columnTypes(table: string, columns: string[]): (ColumnType | null)[] {
     const defs = this.schema.columnDefs(table);
+    const checks = this.schema.checksOf(table);
     return columns.map((c) => {
       const type = defs?.find((d) => d.name === c)?.type;
-      return type ? this.types.base(type) : null;
+      if (!type) return null;
+      const base = this.types.base(type);
+      // a table's CHECKs that read the column bind what a rule writes there as its domain's do
+      const own = checks.filter((k) => k.columns.includes(c)).map((k) => k.asValue(c));
+      return own.length ? { ...base, checks: [...base.checks, ...own] } : base;
     });
   }
 

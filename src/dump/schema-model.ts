@@ -18,6 +18,7 @@ import {
   tableKey,
   type ColumnDef,
   type ForeignKey,
+  type TableCheck,
   type TableDef,
 } from './schema.js';
 
@@ -154,6 +155,14 @@ export class SchemaModel {
       else merged[i] = { ...merged[i]!, notNull: merged[i]!.notNull || c.notNull };
     }
     return merged;
+  }
+
+  /** The CHECK constraints a table's rows must pass: its own, and those of the tables it inherits from or partitions. */
+  checksOf(table: string, depth = 0): TableCheck[] {
+    const def = this.tables.get(table);
+    if (!def || depth > 32) return [];
+    const parents = [...def.inherits, ...(this.parentOf(table) ? [this.parentOf(table)!] : [])];
+    return [...def.checks, ...parents.flatMap((p) => this.checksOf(p, depth + 1))];
   }
 
   /** Columns that hold data (generated ones never do), or null when the dump does not say. */

@@ -34,6 +34,57 @@ export interface TableDef extends QualifiedName {
   inherits: string[];
   /** `OF type`: a typed table, whose columns are the type's attributes */
   ofType?: string;
+  /** its own CHECK constraints (pg_dump writes a valid one in the CREATE TABLE; a NOT VALID one is not checked on restore) */
+  checks: TableCheck[];
+}
+
+/** A table's CHECK: the columns it reads, and its text with one of them written as VALUE (as a domain's). */
+export interface TableCheck {
+  columns: string[];
+  asValue(column: string): string;
+}
+
+/** Words inside a CHECK expression that are not column names. */
+const CHECK_WORDS = new Set(['and', 'or', 'not', 'is', 'null', 'true', 'false', 'between', 'symmetric', 'in', 'like', 'ilike', 'similar', 'to', 'escape', 'any', 'all', 'some', 'array', 'case', 'when', 'then', 'else', 'end', 'distinct', 'from', 'collate', 'at', 'time', 'zone', 'interval', 'unknown', 'overlaps', 'isnull', 'notnull', 'current_date', 'current_timestamp', 'localtimestamp', 'localtime', 'current_time', 'current_user', 'session_user']);
+
+/** `CHECK (expr)` at `toks[i]`: the columns it reads and its VALUE form; null when it is not one. */
+function readCheck(sql: string, toks: Token[], i: number): TableCheck | null {
+  if (!isWord(toks[i], 'check') || !isOp(toks[i + 1], '(')) return null;
+  let depth = 0;
+  let close = -1;
+  for (let k = i + 1; k < toks.length; k++) {
+    if (isOp(toks[k], '(') || isOp(toks[k], '[')) depth++;
+    else if ((isOp(toks[k], ')') || isOp(toks[k], ']')) && --depth === 0) {
+      close = k;
+      break;
+    }
+  }
+  if (close === -1) return null;
+  const refs: { tok: Extract<Token, { t: 'id' }>; name: string }[] = [];
+  for (let k = i + 2; k < close; k++) {
+    const t = toks[k]!;
+    if (t.t !== 'id') continue;
+    // a function, a type after `::` (the tokenizer gives `::` as two `:`), a qualified name
+    if (isOp(toks[k + 1], '(') || isOp(toks[k - 1], ':') || isOp(toks[k - 1], '.') || isOp(toks[k + 1], '.')) continue;
+    if (!t.quoted && CHECK_WORDS.has(t.v)) continue;
+    // a type's second word after a cast (`::character varying`, `::double precision`)
+    if (toks[k - 1]!.t === 'id' && isOp(toks[k - 2], ':')) continue;
+    refs.push({ tok: t, name: t.v });
+  }
+  const from = toks[i + 2]?.at ?? toks[close]!.at;
+  return {
+    columns: [...new Set(refs.map((r) => r.name))],
+    asValue: (column) => {
+      let out = '';
+      let at = from;
+      for (const r of refs) {
+        if (r.name !== column) continue;
+        out += sql.slice(at, r.tok.at) + 'VALUE';
+        at = r.tok.end;
+      }
+      return out + sql.slice(at, toks[close]!.at);
+    },
+  };
 }
 
 /**
@@ -98,7 +149,7 @@ export function parseCreateTable(sql: string, schema = 'public'): TableDef | nul
   const nm = readName(toks, i, schema);
   if (!nm) return null;
   i = nm.next;
-  const def: TableDef = { ...nm.q, columns: [], inheritsColumns: false, inherits: [] };
+  const def: TableDef = { ...nm.q, columns: [], inheritsColumns: false, inherits: [], checks: [] };
   if (isWord(toks[i], 'partition') && isWord(toks[i + 1], 'of')) {
     const parent = readName(toks, i + 2, schema);
     if (!parent) return null;
@@ -130,7 +181,12 @@ export function parseCreateTable(sql: string, schema = 'public'): TableDef | nul
   for (const item of items) {
     const head = item[0];
     if (!head || head.t !== 'id') continue;
-    if (startsConstraint(item)) continue;
+    if (startsConstraint(item)) {
+      const at = isWord(head, 'constraint') ? 2 : 0;
+      const check = readCheck(sql, item, at);
+      if (check && !item.some((t) => isWord(t, 'valid') && isWord(item[item.indexOf(t) - 1], 'not'))) def.checks.push(check);
+      continue;
+    }
     // a partition's list holds only `col WITH OPTIONS …` constraints, not new columns
     if (def.inheritsColumns) continue;
     let generated = false;
@@ -142,6 +198,8 @@ export function parseCreateTable(sql: string, schema = 'public'): TableDef | nul
       if (isWord(t, 'generated') && isWord(item[k + 1], 'always') && isWord(item[k + 2], 'as') && isOp(item[k + 3], '('))
         generated = true;
       if (isWord(t, 'not') && isWord(item[k + 1], 'null')) notNull = true;
+      const check = readCheck(sql, item, k);
+      if (check) def.checks.push(check);
     }
     const type = item.length > 1 ? sql.slice(item[1]!.at, item[typeEnd - 1]!.end).replace(/\s+/g, ' ') : '';
     def.columns.push({ name: head.v, type, notNull, generated });

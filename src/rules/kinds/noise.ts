@@ -5,6 +5,7 @@
  * simple CHECKs, and never comes out as it went in. The same value and key always give the same result.
  */
 import type { ColumnRule } from '../../contract/rules-model.js';
+import { AnonymiseError } from '../../errors.js';
 import { withUtf8 } from '../../text/encoding.js';
 import { offsetDays, shiftDays } from './dates.js';
 import type { ColumnType } from '../../contract/plan.js';
@@ -21,12 +22,35 @@ const INTEGER_RANGE: Record<string, [number, number]> = {
   int8: [-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
 };
 
+/** A CHECK read as bounds on VALUE; null when it says more than `VALUE >= n AND VALUE < m` and the like. */
+export function checkBounds(check: string): { op: '>=' | '>' | '<=' | '<'; n: number }[] | null {
+  const NUM = String.raw`-?\d+(?:\.\d+)?`;
+  // PostgreSQL writes `(VALUE >= '-5'::integer)`, `((VALUE)::numeric <= 99.99)`: casts to a number type,
+  // quotes around a number and parentheses say nothing more
+  const t = check
+    .replace(/::\s*(?:integer|bigint|smallint|numeric|decimal|real|double\s+precision|int[248]?|float[48]?)(?:\s*\(\s*\d+\s*(?:,\s*\d+\s*)?\))?/gi, ' ')
+    .replace(new RegExp(`'(${NUM})'`, 'g'), '$1')
+    .replace(/[()]/g, ' ')
+    .replace(new RegExp(`\\bVALUE\\s+BETWEEN\\s+(${NUM})\\s+AND\\s+(${NUM})`, 'gi'), 'VALUE >= $1 AND VALUE <= $2');
+  const out: { op: '>=' | '>' | '<=' | '<'; n: number }[] = [];
+  const flip = { '>=': '<=', '>': '<', '<=': '>=', '<': '>' } as const;
+  for (const part of t.split(/\bAND\b/i)) {
+    const c = part.trim();
+    let m: RegExpExecArray | null;
+    if ((m = new RegExp(`^VALUE\\s*(>=|>|<=|<)\\s*(${NUM})$`, 'i').exec(c))) out.push({ op: m[1] as '>=', n: Number(m[2]) });
+    else if ((m = new RegExp(`^(${NUM})\\s*(>=|>|<=|<)\\s*VALUE$`, 'i').exec(c))) out.push({ op: flip[m[2] as '>='], n: Number(m[1]) });
+    else if (!/^VALUE\s+IS\s+NOT\s+NULL$/i.test(c)) return null;
+  }
+  return out;
+}
+
 /**
  * What a number written into the column must stay inside: an integer type's range, a numeric(p,s)'s
- * digits (and its scale), and a domain's CHECKs of the form `VALUE >= n` / `VALUE <= n` (and > <).
- * Unknown types (no schema, a JSON value) bound nothing.
+ * digits (and its scale), and its domain's and table's CHECKs of the form `VALUE >= n` / `VALUE <= n`
+ * (and > <, BETWEEN) joined by AND. A CHECK that says more (OR, another column, a function) cannot be
+ * kept by moving the number, and is said so (a string); unknown types (no schema, a JSON value) bound nothing.
  */
-function numberBounds(type: ColumnType | null): { min: number; max: number; scale: number | null } {
+function numberBounds(type: ColumnType | null): { min: number; max: number; scale: number | null } | string {
   let min = -Infinity;
   let max = Infinity;
   let scale: number | null = null;
@@ -39,15 +63,18 @@ function numberBounds(type: ColumnType | null): { min: number; max: number; scal
       const top = 10 ** (Number(ps[1]) - scale) - 10 ** -scale;
       [min, max] = [-top, top];
     }
-    for (const check of type.checks)
-      for (const m of check.matchAll(/VALUE\s*(>=|>|<=|<)\s*\(*\s*(-?\d+(?:\.\d+)?)\s*\)*(?:::[\w ]+)?/gi)) {
-        const n = Number(m[2]);
-        const unit = 10 ** -(scale ?? 0);
-        if (m[1] === '>=') min = Math.max(min, n);
-        else if (m[1] === '>') min = Math.max(min, n + unit);
-        else if (m[1] === '<=') max = Math.min(max, n);
+    const unit = 10 ** -(scale ?? 0);
+    for (const check of type.checks) {
+      const bounds = checkBounds(check);
+      if (!bounds) return 'a CHECK on the column says more than bounds on its value (OR, another column, a function)';
+      for (const { op, n } of bounds) {
+        if (op === '>=') min = Math.max(min, n);
+        else if (op === '>') min = Math.max(min, n + unit);
+        else if (op === '<=') max = Math.min(max, n);
         else max = Math.min(max, n - unit);
       }
+    }
+    if (max - min < unit) return 'its CHECKs leave it one value';
   }
   return { min, max, scale };
 }
@@ -56,7 +83,7 @@ type Noise = Extract<ColumnRule, { kind: 'noise' }>;
 
 export const noise: RuleKind<Noise> = {
   key: 'noise',
-  doc: 'a keyed, bounded change: `{ noise: { ratio: 0.1 } }` moves a number by a factor within ±10 % (integers stay integers, numeric keeps its scale; inside the column\'s type and its domain\'s `VALUE >= n` CHECKs; never the value itself); `{ noise: { days: 30 } }` moves a date or timestamp by up to ±30 days (never 0)',
+  doc: 'a keyed, bounded change: `{ noise: { ratio: 0.1 } }` moves a number by a factor within ±10 % (integers stay integers, numeric keeps its scale; inside the column\'s type and its domain\'s and table\'s `VALUE >= n` CHECKs, or refused; never the value itself); `{ noise: { days: 30 } }` moves a date or timestamp by up to ±30 days (never 0)',
   options: ['nulls'],
   parse: (node, api) => {
     const opts = api.options(node, 'noise', ['ratio', 'days']);
@@ -77,6 +104,9 @@ export const noise: RuleKind<Noise> = {
     };
     if (rule.days !== undefined) {
       const days = rule.days;
+      // a date CHECK (born after 1900) is not read: a shifted date could fail it on restore
+      if (env.columnType?.checks.length)
+        throw new AnonymiseError('RULES', `noise on ${env.path.join('.')} cannot keep the date inside the CHECKs on its column; use another rule (generalise, null)`, rule.where);
       return {
         kind: 'text',
         nulls: rule.nulls,
@@ -88,6 +118,7 @@ export const noise: RuleKind<Noise> = {
     }
     const ratio = rule.ratio!;
     const b = numberBounds(env.columnType);
+    if (typeof b === 'string') throw new AnonymiseError('RULES', `noise on ${env.path.join('.')} cannot keep the value inside its type: ${b}; use another rule (generalise, null)`, rule.where);
     const clamp = (v: number) => Math.min(b.max, Math.max(b.min, v));
     return {
       kind: 'text',
