@@ -186,6 +186,18 @@ describe('find', () => {
     expect(res.tables.filter((t) => t.matched).map((t) => t.table).sort()).toEqual(['public.e_activity_2023', 'public.e_activity_2024']);
   });
 
+  it.each([
+    ['a citext key in another case', 'public.k_account.login=LOGIN5', "SELECT count(*) FROM k_account WHERE login = 'LOGIN5'"],
+    ['a citext column of many rows', 'public.k_login.account=lOgIn4', "SELECT count(*) FROM k_login WHERE account = 'lOgIn4'"],
+    ['a numeric at another scale', 'public.m_invoice.no=6.5000', 'SELECT count(*) FROM m_invoice WHERE no = 6.5000'],
+  ])('a condition compares as PostgreSQL does: %s', (_what, where, sql) => {
+    const want = Number(psql(SRC, sql).trim());
+    expect(want).toBeGreaterThan(0);
+    const r = cli(['find', '--json', '--where', where, plain]);
+    expect(r.status, r.stderr).toBe(0);
+    expect((JSON.parse(r.stdout) as { conditions: { rows: number }[] }).conditions[0]!.rows).toBe(want);
+  });
+
   it('exports her rows per table as CSV and JSON, mode 0600, and they hold what the source holds', () => {
     const out = join(dir, 'sar');
     const r = cli(['find', '--where', JANE, '-r', rules, '--export', out, plain]);

@@ -88,6 +88,16 @@ describe('subsets', () => {
     expect(n(db, 'SELECT count(*) FROM m_line l JOIN m_invoice i ON i.no = l.invoice WHERE l.invoice::text <> i.no::text')).toBeGreaterThan(0);
   });
 
+  it("a seed's filter compares as PostgreSQL's WHERE does: citext in any case, numeric by value", () => {
+    const db = 'subset_typed_where';
+    restoredSubset('typedwhere', 'subset:\n  - { table: public.k_login, where: { account: [lOgIn3] } }\n  - { table: public.m_invoice, where: { no: ["4.50", "5.5000"] } }\n', db);
+    const logins = n(SRC, "SELECT count(*) FROM k_login WHERE account = 'lOgIn3'");
+    expect(logins).toBe(3); // login3, LOGIN3 and Login3 in the source
+    expect(n(db, 'SELECT count(*) FROM k_login')).toBe(logins);
+    expect(psql(db, 'SELECT string_agg(no::text, \',\' ORDER BY no) FROM m_invoice WHERE no IN (4.5, 5.5)').trim()).toBe('4.50,5.50');
+    expect(n(db, 'SELECT count(*) FROM m_invoice')).toBe(2); // seeds bring their parents (users), not their children
+  });
+
   it('a seed table whose rule keeps it is filtered by its seed all the same', () => {
     const db = 'subset_keep_seed';
     restoredSubset('keepseed', 'tables:\n  public.wagtailsearch_query: keep\nsubset:\n  - { table: public.wagtailsearch_query, where: { id: [1, 2, 3] } }\n', db);

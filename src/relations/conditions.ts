@@ -26,27 +26,33 @@ export function parseCondition(text: string, source: string): Condition {
   return { table, column, value, source };
 }
 
-/** One column's conditions: by value, and e-mail addresses (which match in any case) by their lower case. */
+/**
+ * One column's conditions: by value as the column's type compares it (citext in any case, numeric by
+ * value: `1.5` finds 1.50), and e-mail addresses (which match in any case) by their lower case.
+ */
 export interface ColumnLookup {
   column: string;
   exact: Map<string, Condition[]>;
   folded: Map<string, Condition[]>;
+  form: ((text: string) => string) | null;
 }
 
-export function columnLookup(column: string, conds: Condition[]): ColumnLookup {
+export function columnLookup(column: string, conds: Condition[], form: ((text: string) => string) | null = null): ColumnLookup {
   const exact = new Map<string, Condition[]>();
   const folded = new Map<string, Condition[]>();
   for (const c of conds) {
-    exact.set(c.value, [...(exact.get(c.value) ?? []), c]);
+    const k = form ? form(c.value) : c.value;
+    exact.set(k, [...(exact.get(k) ?? []), c]);
     if (c.value.includes('@')) folded.set(c.value.toLowerCase(), [...(folded.get(c.value.toLowerCase()) ?? []), c]);
   }
-  return { column, exact, folded };
+  return { column, exact, folded, form };
 }
 
 /** The conditions a value meets (none: undefined). */
 export function conditionsMet(l: ColumnLookup, v: string | null): Condition[] | undefined {
   if (v === null) return undefined;
-  const exact = l.exact.get(v);
+  const exact = l.exact.get(l.form ? l.form(v) : v);
   const folded = l.folded.size > 0 && v.includes('@') ? l.folded.get(v.toLowerCase()) : undefined;
-  return exact && folded ? [...exact, ...folded] : (exact ?? folded);
+  if (exact && folded) return [...new Set([...exact, ...folded])];
+  return exact ?? folded;
 }

@@ -13,6 +13,7 @@ import { AnonymiseError } from '../errors.js';
 import type { PlanOverlay } from '../dump/rewriter.js';
 import type { DumpObserver } from '../dump/observer.js';
 import type { SchemaModel } from '../dump/schema-model.js';
+import { TypeModel } from '../dump/types.js';
 import { MultiPass, ancestorsIn, type PassSource } from './passes.js';
 import { columnLookup, conditionsMet, parseCondition, type ColumnLookup, type Condition } from './conditions.js';
 import { readHits } from './judge.js';
@@ -88,8 +89,23 @@ export class People extends MultiPass<Group> {
       byCol.set(c.column, list);
       this.matched.set(c, 0);
     }
-    for (const [table, byCol] of this.seedConditions) this.lookups.set(table, [...byCol].map(([column, conds]) => columnLookup(column, conds)));
     this.generic = [...(o.relations?.values() ?? [])].some((r) => r.contentType);
+  }
+
+  /** A seed table's conditions, each column's compared as its type says (once the schema is read). */
+  private lookupsFor(table: string, schema: SchemaModel | null): ColumnLookup[] {
+    let l = this.lookups.get(table);
+    if (!l) {
+      const defs = schema?.columnDefs(table);
+      const types = schema ? new TypeModel(schema) : null;
+      l = [...this.seedConditions.get(table)!].map(([column, conds]) => {
+        const type = defs?.find((d) => d.name === column)?.type;
+        return columnLookup(column, conds, type && types ? types.keyForm(type) : null);
+      });
+      // before the schema is read nothing is kept: the answer could change
+      if (defs) this.lookups.set(table, l);
+    }
+    return l;
   }
 
   /** The passes that find the person's rows. */
@@ -143,11 +159,18 @@ export class People extends MultiPass<Group> {
     let live: SchemaModel | null = null;
     const seedTable = (t: string) => ancestorsIn(live, t).find((a) => this.seedConditions.has(a));
     // a table's condition values, when few, are looked for in the rows' bytes: only rows that hold one are read
-    const fewValues = new Map<string, NeedleSearch | null>();
-    for (const [table, byCol] of this.seedConditions) {
-      const values = [...byCol.values()].flat().map((c) => c.value);
-      fewValues.set(table, values.length <= FEW_KEYS && values.every((v) => v !== '' && !/[^\x00-\x7f]/.test(v)) ? this.searchFor(values.flatMap(byteForms)) : null);
-    }
+    // (not for a column compared by its type, citext or numeric: its rows may hold the value in another form)
+    const fewCache = new Map<string, NeedleSearch | null>();
+    const fewValues = {
+      get: (table: string): NeedleSearch | null => {
+        if (!fewCache.has(table)) {
+          const values = [...this.seedConditions.get(table)!.values()].flat().map((c) => c.value);
+          const typed = this.lookupsFor(table, live).some((l) => l.form !== null);
+          fewCache.set(table, !typed && values.length <= FEW_KEYS && values.every((v) => v !== '' && !/[^\x00-\x7f]/.test(v)) ? this.searchFor(values.flatMap(byteForms)) : null);
+        }
+        return fewCache.get(table)!;
+      },
+    };
     const observer: DumpObserver = {
       wants: (t) => {
         const st = seedTable(t);
@@ -173,7 +196,7 @@ export class People extends MultiPass<Group> {
         const st = seedTable(table);
         if (st === undefined) return;
         let hits: Set<Condition> | null = null;
-        for (const l of this.lookups.get(st)!) {
+        for (const l of this.lookupsFor(st, live)) {
           const met = conditionsMet(l, row.text(columns.indexOf(l.column)));
           if (met) for (const c of met) (hits ??= new Set()).add(c);
         }
@@ -257,7 +280,7 @@ export class People extends MultiPass<Group> {
     if (cached && cached.columns.length === columns.length && cached.columns.every((c, i) => c === columns[i])) return cached;
     const index = new Map(columns.map((c, i) => [c, i]));
     const family = this.ancestors(table);
-    const seeds = family.flatMap((t) => this.lookups.get(t) ?? []).map((lookup) => ({ col: index.get(lookup.column) ?? -1, lookup }));
+    const seeds = family.flatMap((t) => (this.seedConditions.has(t) ? this.lookupsFor(t, this.schema) : [])).map((lookup) => ({ col: index.get(lookup.column) ?? -1, lookup }));
     const outgoing: Outgoing[] = [];
     for (const rel of this.relations) {
       if (!family.includes(rel.table)) continue;

@@ -136,7 +136,7 @@ export class Subset extends MultiPass<Group> {
     const pk = family.map((t) => this.schema.primaryKeys.get(t)).find(Boolean)?.map((c) => index.get(c) ?? -1);
     const sampleCols = pk && !pk.includes(-1) ? pk : columns.map((_, i) => i);
     const tests = seeds.map((s) => {
-      const where = s.filter ? matcher(s.filter, index) : null;
+      const where = s.filter ? matcher(s.filter, index, (col) => this.keyForms(table, [col])[0] ?? null) : null;
       const pct = s.percent;
       return (row: RowAccess) => (!where || where(row)) && (pct === undefined || this.sampled(table, sampleCols, row, pct));
     });

@@ -23,13 +23,18 @@ import { type ColumnRule, type Filter, type RulesData, type TableRule, type Unkn
  * Whether a row matches a filter (drop_where, keep_where, when): every listed column's original text
  * is one of its values (as Django's filter(a=…, b=…)); null matches NULL; true/false match t/f.
  */
-export function matcher(f: Filter, index: Map<string, number>): (row: RowAccess) => boolean {
-  const conds = [...f].map(([col, values]) => ({ col: index.get(col)!, values: new Set(values.filter((v) => v !== null)), nullMatches: values.includes(null) }));
+export function matcher(f: Filter, index: Map<string, number>, formOf?: (column: string) => ((text: string) => string) | null): (row: RowAccess) => boolean {
+  const conds = [...f].map(([col, values]) => {
+    // a column compared by its type (citext in any case, numeric by value), as PostgreSQL's WHERE would
+    const form = formOf?.(col) ?? null;
+    const texts = values.filter((v): v is string => v !== null);
+    return { col: index.get(col)!, form, values: new Set(form ? texts.map(form) : texts), nullMatches: values.includes(null) };
+  });
   return (row) =>
-    conds.every(({ col, values, nullMatches }) => {
+    conds.every(({ col, form, values, nullMatches }) => {
       const v = row.text(col);
       if (v === null) return nullMatches;
-      if (values.has(v)) return true;
+      if (values.has(form ? form(v) : v)) return true;
       // booleans: COPY writes t/f, INSERTs true/false; a rule may say either
       return BOOL_ALIASES[v] !== undefined && values.has(BOOL_ALIASES[v]!);
     });
