@@ -226,6 +226,34 @@ describe('forget, more', () => {
     dump(plain, []);
   });
 
+  it("a relations: rule on a partitioned table decides its partitions' own constraints, as SQL's cascade would", () => {
+    const db = 'people_partfk';
+    createDb(db);
+    psql(db, `CREATE TABLE u (id int PRIMARY KEY, email text);
+      INSERT INTO u SELECT i, 'user' || i || '@example.net' FROM generate_series(1, 5) i;
+      CREATE TABLE ev (id int, user_id int, at date) PARTITION BY RANGE (at);
+      CREATE TABLE ev_2023 PARTITION OF ev FOR VALUES FROM ('2023-01-01') TO ('2024-01-01');
+      CREATE TABLE ev_2024 PARTITION OF ev FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+      -- constraints of each partition's own (as older schemas have them), NO ACTION: nothing decides them
+      ALTER TABLE ev_2023 ADD FOREIGN KEY (user_id) REFERENCES u (id);
+      ALTER TABLE ev_2024 ADD FOREIGN KEY (user_id) REFERENCES u (id);
+      INSERT INTO ev SELECT i, 1 + i % 5, date '2023-06-01' + i * 5 FROM generate_series(1, 100) i;`);
+    const src = join(dir, 'partfk.sql');
+    const d = spawnSync(bin('pg_dump'), ['-f', src, '-d', db], { env: pgEnv() });
+    expect(d.status, d.stderr.toString()).toBe(0);
+    const out = join(dir, 'partfk-out.sql');
+    expect(cli(['forget', '--where', 'public.u.id=3', src, '-o', out]).status).toBe(3); // undecided without the rule
+    const relations = join(dir, 'partfk.yaml');
+    writeFileSync(relations, 'version: 1\nunknown: keep\nrelations:\n  public.ev.user_id: { on_forget: cascade }\n');
+    const r = cli(['forget', '--where', 'public.u.id=3', '-r', relations, src, '-o', out]);
+    expect(r.status, r.stderr).toBe(0);
+    const restored = restore('people_partfk_out', readFileSync(out));
+    expect(restored.status, restored.stderr).toBe(0);
+    psql(db, 'DELETE FROM ev WHERE user_id = 3; DELETE FROM u WHERE id = 3;');
+    for (const q of ['SELECT count(*) FROM ev_2023', 'SELECT count(*) FROM ev_2024', 'SELECT count(*) FROM u', "SELECT string_agg(id::text, ',' ORDER BY id) FROM ev"])
+      expect(psql('people_partfk_out', q), q).toBe(psql(db, q));
+  });
+
   it('stops on a reference nothing decides (Django\'s NO ACTION, no preset), naming it; --cascade removes along it', () => {
     const out = join(dir, 'undecided.sql');
     const r = cli(['forget', '--where', JANE, plain, '-o', out]);

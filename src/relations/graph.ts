@@ -33,9 +33,18 @@ export interface Relation {
 export function relationsOf(schema: SchemaModel, rules: ReadonlyMap<string, RelationRule> | undefined, cascade = false): Relation[] {
   const out: Relation[] = [];
   const declared = new Set<string>();
+  // a rule on a partitioned (or parent) table speaks for its partitions' own constraints too
+  const ruleFor = (table: string, column: string): { key: string; rule: RelationRule } | undefined => {
+    for (let t: string | undefined = table, depth = 0; t && depth < 32; t = schema.parentOf(t), depth++) {
+      const rule = rules?.get(`${t}.${column}`);
+      if (rule) return { key: `${t}.${column}`, rule };
+    }
+    return undefined;
+  };
   for (const fk of schema.foreignKeys) {
-    const rule = fk.columns.length === 1 ? rules?.get(`${fk.table}.${fk.columns[0]}`) : undefined;
-    if (rule) declared.add(`${fk.table}.${fk.columns[0]}`);
+    const found = fk.columns.length === 1 ? ruleFor(fk.table, fk.columns[0]!) : undefined;
+    const rule = found?.rule;
+    if (found) declared.add(found.key);
     const onDelete = fk.onDelete.toUpperCase();
     let action: ForgetAction = rule?.onForget ?? fromOnDelete(onDelete);
     const undecided = action === 'undecided';
