@@ -98,12 +98,13 @@ export function tocPass(rw: DumpRewriter, out: Redirect, rules: CompiledRules, t
 }
 
 /** What happens to a data entry. */
-export type DataAction = { kind: 'rewrite' } | { kind: 'copy' } | { kind: 'blobs'; keep: boolean };
+export type DataAction = { kind: 'rewrite' } | { kind: 'copy' } | { kind: 'blobs'; keep: boolean; scrub: ((data: Buffer) => Buffer) | null };
 
 /** Decides, from the rules alone, whether an entry's data can be copied as it is. */
 export function dataAction(rw: DumpRewriter, e: TocEntry, sameFormat: boolean): DataAction {
   try {
-    if (e.desc === 'BLOBS') return { kind: 'blobs', keep: rw.largeObjectRule() === 'keep' };
+    // forget reads kept large objects for the person's identifiers; otherwise their bytes are copied
+    if (e.desc === 'BLOBS') return { kind: 'blobs', keep: rw.largeObjectRule() === 'keep', scrub: rw.scrubsLargeObjects ? (d) => rw.scrubbedLargeObject(d) : null };
     if (e.desc !== 'TABLE DATA')
       throw new AnonymiseError('UNSUPPORTED', `an entry of type ${text(e.desc)} with data of its own is not known to this version`);
     // INSERT form: the table is the entry's (its statements may name the partition root instead)

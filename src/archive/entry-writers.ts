@@ -68,8 +68,9 @@ export async function directoryEntry(a: Archive, r: ByteReader | null, e: TocEnt
     if (act.keep) {
       for await (const b of r ? customBlobs(r, a.header, e) : directoryBlobs(a, e)) {
         const name = `blob_${b.oid}.dat`;
+        const data = act.scrub ? act.scrub(b.data) : b.data;
         await writeDataFile(createWriteStream(join(dir, name + SUFFIX[a.header.compression]), { mode: 0o600 }), a.header, (async function* () {
-          yield b.data;
+          yield data;
         })(), level);
         list.push(`${b.oid} ${name}\n`);
       }
@@ -84,21 +85,20 @@ export async function directoryEntry(a: Archive, r: ByteReader | null, e: TocEnt
 
 /** One data entry written as a custom archive's data block. */
 export async function customEntry(a: Archive, r: ByteReader | null, e: TocEntry, act: DataAction, dest: Writable, rw: DumpRewriter, redirect: Redirect, level: number, signal?: AbortSignal): Promise<void> {
-  if (act.kind === 'copy' || (act.kind === 'blobs' && act.keep && r)) {
+  if (act.kind === 'copy' || (act.kind === 'blobs' && act.keep && r && !act.scrub)) {
     for await (const c of rawBlock(r!, a.header, e)) await write(dest, c);
     return;
   }
   if (act.kind === 'blobs') {
-    if (r) for await (const _ of rawBlock(r, a.header, e)); // read past it
     const w = new ArchiveWriter(a.header.intSize, a.header.offSize).byte(BLK_BLOBS).int(e.dumpId);
     if (act.keep) {
-      // directory in, custom out: each large object re-framed
-      for await (const b of directoryBlobs(a, e)) {
+      // directory in, or read for forget: each large object re-framed
+      for await (const b of r ? customBlobs(r, a.header, e) : directoryBlobs(a, e)) {
         w.int(b.oid);
         await write(dest, w.take());
-        await writeBlobData(dest, a.header, b.data, level);
+        await writeBlobData(dest, a.header, act.scrub ? act.scrub(b.data) : b.data, level);
       }
-    }
+    } else if (r) for await (const _ of rawBlock(r, a.header, e)); // read past it
     await write(dest, w.int(0).take());
     return;
   }

@@ -244,7 +244,7 @@ export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<
           });
           continue;
         }
-        if (act.kind === 'copy' || (act.kind === 'blobs' && act.keep && a.reader)) {
+        if (act.kind === 'copy' || (act.kind === 'blobs' && act.keep && a.reader && !act.scrub)) {
           // a kept block's bytes join the ordered steps as they are read, so the workers' pieces before
           // it keep going out meanwhile (no drain), and memory stays bounded by the pending steps
           await order.then(() => void offsets.set(e.dumpId, dest.count));

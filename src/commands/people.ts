@@ -313,7 +313,12 @@ async function forgetWith(p: People, input: string, output: string, r: PeopleReq
   p.assertDecided();
   p.stopCollectingBlocked();
   const overlay = forgetOverlay(p, null, true);
-  const outsideIdentifiers = { find: (b: Buffer, from: number, end: number) => p.ids.search.find(b, from, end), scrub: (t: string) => p.ids.scrub(t) };
+  const outsideIdentifiers = {
+    find: (b: Buffer, from: number, end: number) => p.ids.search.find(b, from, end),
+    scrub: (t: string) => p.ids.scrub(t),
+    scrubBytea: (hex: string) => p.ids.scrubBytea(hex),
+    scrubBytes: (data: Buffer) => p.ids.scrubBytes(data),
+  };
   const rules = CompiledRules.passthrough();
   p.source.unchanged?.();
   const src = await openPath(input);

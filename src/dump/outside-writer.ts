@@ -21,6 +21,10 @@ export interface OutsideIdentifiers {
   /** the offset of a possible identifier in `buf[from..end)`, or -1 */
   find(buf: Buffer, from: number, end: number): number;
   scrub(text: string): { text: string; hits: number };
+  /** a bytea literal (`\\x…`, a large object's lowrite): its bytes searched as text, written back as hex */
+  scrubBytea?(hex: string): { text: string; hits: number };
+  /** a large object's contents in an archive: null when nothing is found */
+  scrubBytes?(data: Buffer): { data: Buffer; hits: number } | null;
 }
 
 export interface OutsideWriterOptions {
@@ -63,6 +67,14 @@ export class OutsideWriter {
       this.object = redactLabel(objectLabel(h));
       this.dataFor = null;
     }
+  }
+
+  /** forget: a large object's contents in an archive, with the person's identifiers replaced (null: none there). */
+  scrubLargeObject(data: Buffer): Buffer | null {
+    const r = this.o.identifiers?.scrubBytes?.(data) ?? null;
+    if (!r) return null;
+    this.count('identifiersScrubbed', r.hits);
+    return r.data;
   }
 
   /** `\connect`: another database, nothing named yet. */
@@ -164,7 +176,8 @@ export class OutsideWriter {
       let text: string | null = null;
       try {
         text = scrubStringsAndComments(codec.decode(buf.subarray(start, end)), (s) => {
-          const r = ids.scrub(s);
+          // a bytea constant (a large object's lowrite) holds the identifier as hex
+          const r = ids.scrubBytea && /^\\x(?:[0-9a-fA-F]{2})+$/.test(s) ? ids.scrubBytea(s) : ids.scrub(s);
           hits += r.hits;
           return r.text;
         });

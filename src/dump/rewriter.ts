@@ -64,6 +64,7 @@ export class DumpRewriter implements UnitSink {
   /** plans whose rows the observer sees (it wants their table) */
   private readonly watching = new WeakMap<TablePlan, boolean>();
   private largeObjectsSeen = false;
+  private readonly scrubsObjects: boolean;
 
   constructor(
     options: RewriterOptions,
@@ -76,6 +77,7 @@ export class DumpRewriter implements UnitSink {
     this.reader = new DumpReader(this, { maxLineBytes: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES, archive, fragment: options.fragment ?? false });
     this.observer = options.observer;
     this.overlay = options.overlay;
+    this.scrubsObjects = options.outsideIdentifiers?.scrubBytes !== undefined;
     this.skipKept = options.skipKept ?? false;
     this.onSchema = options.onSchema;
     const row = new RowCursor(options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES, () => ({ line: this.reader.line, table: this.currentTable ?? undefined }));
@@ -225,6 +227,32 @@ export class DumpRewriter implements UnitSink {
     return this.gate.largeObjectRule(this.reader.line);
   }
 
+  /** Whether large objects kept are read and scrubbed (forget: the person's identifiers in them). */
+  get scrubsLargeObjects(): boolean {
+    return this.scrubsObjects;
+  }
+
+  /**
+   * forget: `SELECT pg_catalog.lowrite(0, '\\x…');` with the person's identifiers replaced in the bytes
+   * it writes. False when there were none (the statement goes as it is).
+   */
+  private scrubLowrite(buf: Buffer, start: number, code: number, end: number, stable: boolean): boolean {
+    const m = /^(SELECT\s+pg_catalog\.lowrite\s*\(\s*\d+\s*,\s*E?'\\{1,2}x)([0-9a-fA-F]*)('.*)$/s.exec(buf.toString('latin1', code, end));
+    if (!m) return false;
+    const data = Buffer.from(m[2]!, 'hex');
+    const scrubbed = this.scrubbedLargeObject(data);
+    if (scrubbed === data) return false;
+    this.out.bytes(buf, start, code, stable);
+    const b = Buffer.from(`${m[1]}${scrubbed.toString('hex')}${m[3]}`, 'latin1');
+    this.out.bytes(b, 0, b.length, false);
+    return true;
+  }
+
+  /** A kept large object's contents as written: scrubbed of the person's identifiers, or as they were. */
+  scrubbedLargeObject(data: Buffer): Buffer {
+    return this.outside.scrubLargeObject(data) ?? data;
+  }
+
   // ── units, as the reader finds them ─────────────────────────────────────────────────────────────
 
   tableInHand(): string | undefined {
@@ -267,6 +295,7 @@ export class DumpRewriter implements UnitSink {
           return false;
         }
         if (lo === 'keep') {
+          if (this.scrubsObjects && this.scrubLowrite(buf, start, code, end, stable)) return false;
           this.out.bytes(buf, start, end, stable);
           return false;
         }

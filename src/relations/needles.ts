@@ -215,6 +215,8 @@ export interface Identifiers {
    * text (ASCII case folded), replaced, and written back as hex. Other forms come back as they are.
    */
   scrubBytea(value: string): { text: string; hits: number };
+  /** The same in raw bytes (a large object's contents): null when none is found. */
+  scrubBytes(data: Buffer): { data: Buffer; hits: number } | null;
 }
 
 /**
@@ -254,9 +256,10 @@ export function identifiers(values: Iterable<string>, sip: SipHash): Identifiers
     });
     return { text: out, hits };
   };
+  const search = new NeedleSearch(needles);
   return {
     values: list,
-    search: new NeedleSearch(needles),
+    search,
     needles,
     scrub: (text) => scrubWith(re, text),
     scrubBytea(value) {
@@ -264,6 +267,11 @@ export function identifiers(values: Iterable<string>, sip: SipHash): Identifiers
       // latin1: one character a byte, so an ASCII identifier reads as itself and the bytes come back whole
       const r = scrubWith(reBytes, Buffer.from(value.slice(2), 'hex').toString('latin1'));
       return r.hits ? { text: `\\x${Buffer.from(r.text, 'latin1').toString('hex')}`, hits: r.hits } : { text: value, hits: 0 };
+    },
+    scrubBytes(data) {
+      if (!reBytes || search.find(data, 0, data.length) === -1) return null;
+      const r = scrubWith(reBytes, data.toString('latin1'));
+      return r.hits ? { data: Buffer.from(r.text, 'latin1'), hits: r.hits } : null;
     },
   };
 }
