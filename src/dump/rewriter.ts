@@ -17,7 +17,7 @@ import type { TablePlan } from '../contract/plan.js';
 import type { OutsideCount } from '../contract/outside-policy.js';
 import { Output } from './output.js';
 import { parseCopyHeader, parseSet, tableKey } from './schema.js';
-import type { SchemaModel } from './schema-model.js';
+import { SchemaModel } from './schema-model.js';
 import { RowCursor } from './row-cursor.js';
 import { UnitKind, skipBlank } from './sql-lexer.js';
 import type { TocHeader } from './statements.js';
@@ -30,6 +30,7 @@ import { SchemaGate } from './schema-gate.js';
 import { OutsideWriter } from './outside-writer.js';
 import { RowWriter, type TableStats } from './row-writer.js';
 import { InsertWriter } from './inserts.js';
+import { isLowrite, scrubLowrite } from './large-objects.js';
 import { DropRows, KeepRows, RewriteRows, SearchRows, SkipRows, observed, type CopyRows, type RewriteContext } from './rows.js';
 
 export { DEFAULT_MAX_LINE_BYTES, countLf, connectTarget };
@@ -64,7 +65,8 @@ export class DumpRewriter implements UnitSink {
   /** plans whose rows the observer sees (it wants their table) */
   private readonly watching = new WeakMap<TablePlan, boolean>();
   private largeObjectsSeen = false;
-  private readonly scrubsObjects: boolean;
+  /** Whether large objects kept are read and scrubbed (forget: the person's identifiers in them). */
+  readonly scrubsLargeObjects: boolean;
 
   constructor(
     options: RewriterOptions,
@@ -77,7 +79,7 @@ export class DumpRewriter implements UnitSink {
     this.reader = new DumpReader(this, { maxLineBytes: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES, archive, fragment: options.fragment ?? false });
     this.observer = options.observer;
     this.overlay = options.overlay;
-    this.scrubsObjects = options.outsideIdentifiers?.scrubBytes !== undefined;
+    this.scrubsLargeObjects = options.outsideIdentifiers?.scrubBytes !== undefined;
     this.skipKept = options.skipKept ?? false;
     this.onSchema = options.onSchema;
     const row = new RowCursor(options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES, () => ({ line: this.reader.line, table: this.currentTable ?? undefined }));
@@ -144,9 +146,7 @@ export class DumpRewriter implements UnitSink {
   }
   readonly parentOf = (t: string): string | undefined => this.gate.parentOf(t);
   /** Columns that hold data for a table (generated ones never do). */
-  columnsOf(table: string): string[] | null {
-    return this.gate.columnsOf(table);
-  }
+  readonly columnsOf = (table: string): string[] | null => this.gate.columnsOf(table);
 
   // ── input ─────────────────────────────────────────────────────────────────────────────────────────
 
@@ -227,25 +227,18 @@ export class DumpRewriter implements UnitSink {
     return this.gate.largeObjectRule(this.reader.line);
   }
 
-  /** Whether large objects kept are read and scrubbed (forget: the person's identifiers in them). */
-  get scrubsLargeObjects(): boolean {
-    return this.scrubsObjects;
-  }
-
   /**
-   * forget: `SELECT pg_catalog.lowrite(0, '\\x…');` with the person's identifiers replaced in the bytes
-   * it writes. False when there were none (the statement goes as it is).
+   * Large-object contents (`lowrite`) are data too: they follow the rule for pg_catalog.pg_largeobject
+   * (the rule itself, never an observer's reading plan: large-object data is not rows).
    */
-  private scrubLowrite(buf: Buffer, start: number, code: number, end: number, stable: boolean): boolean {
-    const m = /^(SELECT\s+pg_catalog\.lowrite\s*\(\s*\d+\s*,\s*E?'\\{1,2}x)([0-9a-fA-F]*)('.*)$/s.exec(buf.toString('latin1', code, end));
-    if (!m) return false;
-    const data = Buffer.from(m[2]!, 'hex');
-    const scrubbed = this.scrubbedLargeObject(data);
-    if (scrubbed === data) return false;
-    this.out.bytes(buf, start, code, stable);
-    const b = Buffer.from(`${m[1]}${scrubbed.toString('hex')}${m[3]}`, 'latin1');
-    this.out.bytes(b, 0, b.length, false);
-    return true;
+  private largeObjectData(line: number): 'keep' | 'drop' {
+    // watchers (init, scan) learn that the dump holds large objects, once per database
+    if (!this.largeObjectsSeen) {
+      this.largeObjectsSeen = true;
+      this.observer?.table?.({ table: LARGE_OBJECTS, columns: ['data'], database: this.gate.database });
+    }
+    if (!this.findings.collect) return this.largeObjectRule();
+    return this.planTable(LARGE_OBJECTS, ['data'], line).mode === 'drop' ? 'drop' : 'keep';
   }
 
   /** A kept large object's contents as written: scrubbed of the person's identifiers, or as they were. */
@@ -289,13 +282,18 @@ export class DumpRewriter implements UnitSink {
       case 'SELECT': {
         const path = /^SELECT\s+pg_catalog\.set_config\(\s*'search_path'\s*,\s*'((?:[^']|'')*)'/i.exec(buf.toString('latin1', code, Math.min(end, code + 256)));
         if (path) this.gate.schema.setSearchPath(this.codec.decode(Buffer.from(path[1]!.replace(/''/g, "'"), 'latin1')));
-        const lo = this.largeObject(buf, code, end, lineOfCode);
+        const lo = isLowrite(buf, code, end) ? this.largeObjectData(lineOfCode) : null;
         if (lo === 'drop') {
           this.out.bytes(buf, start, code, stable);
           return false;
         }
         if (lo === 'keep') {
-          if (this.scrubsObjects && this.scrubLowrite(buf, start, code, end, stable)) return false;
+          const scrubbed = this.scrubsLargeObjects ? scrubLowrite(buf, code, end, (d) => this.scrubbedLargeObject(d)) : null;
+          if (scrubbed) {
+            this.out.bytes(buf, start, code, stable);
+            this.out.bytes(scrubbed, 0, scrubbed.length, false);
+            return false;
+          }
           this.out.bytes(buf, start, end, stable);
           return false;
         }
@@ -333,16 +331,9 @@ export class DumpRewriter implements UnitSink {
 
   /** CREATE TABLE / TYPE / DOMAIN / INDEX: what the schema model learns from them. */
   private create(buf: Buffer, code: number, end: number, lineOfCode: number): void {
-    const head = buf.toString('latin1', code, Math.min(end, code + 64));
-    const what = /^CREATE\s+(?:(?:UNLOGGED|GLOBAL|LOCAL|TEMP|TEMPORARY)\s+)?(TABLE|TYPE|DOMAIN|UNIQUE\s+INDEX|INDEX)\b/i.exec(head)?.[1]?.toUpperCase();
-    if (!what) return;
-    const sql = this.codec.decode(buf.subarray(code, end));
-    const schema = this.gate.schema;
+    if (!SchemaModel.learnsFrom(buf.toString('latin1', code, Math.min(end, code + 64)))) return;
     try {
-      if (what === 'TABLE') schema.createTable(sql);
-      else if (what === 'TYPE') schema.createType(sql);
-      else if (what === 'DOMAIN') schema.createDomain(sql);
-      else schema.createIndex(sql, what.startsWith('UNIQUE'));
+      this.gate.schema.create(this.codec.decode(buf.subarray(code, end)));
     } catch (e) {
       throw positioned(e, lineOfCode, undefined);
     }
@@ -433,24 +424,6 @@ export class DumpRewriter implements UnitSink {
       this.stats.set(key, s);
     }
     return s;
-  }
-
-  /**
-   * Large-object contents (`lowrite`) are data too: they follow the rule for pg_catalog.pg_largeobject.
-   * Returns null for any other SELECT (the policy for statements outside the rows decides those).
-   */
-  private largeObject(buf: Buffer, code: number, end: number, line: number): 'keep' | 'drop' | null {
-    const head = buf.toString('latin1', code, Math.min(end, code + 64));
-    if (!/^SELECT\s+pg_catalog\.lowrite\s*\(/i.test(head)) return null;
-    // watchers (init, scan) learn that the dump holds large objects, once per database
-    if (!this.largeObjectsSeen) {
-      this.largeObjectsSeen = true;
-      this.observer?.table?.({ table: LARGE_OBJECTS, columns: ['data'], database: this.gate.database });
-    }
-    // the rule itself, never an observer's reading plan: large-object data is not rows
-    if (!this.findings.collect) return this.largeObjectRule();
-    const plan = this.planTable(LARGE_OBJECTS, ['data'], line);
-    return plan.mode === 'drop' ? 'drop' : 'keep';
   }
 
   /**

@@ -22,6 +22,8 @@ import {
   type TableDef,
 } from './schema.js';
 
+const CREATES = /^CREATE\s+(?:(?:UNLOGGED|GLOBAL|LOCAL|TEMP|TEMPORARY)\s+)?(TABLE|TYPE|DOMAIN|UNIQUE\s+INDEX|INDEX)\b/i;
+
 export class SchemaModel {
   readonly tables = new Map<string, TableDef>();
   /** composite types, for typed tables */
@@ -56,6 +58,20 @@ export class SchemaModel {
 
   setSearchPath(value: string): void {
     this.defaultSchema = searchPathSchema(value);
+  }
+
+  /** Whether a statement beginning so is one the model learns from (CREATE TABLE, TYPE, DOMAIN, INDEX). */
+  static learnsFrom(head: string): boolean {
+    return CREATES.test(head);
+  }
+
+  /** A CREATE statement: the table, type, domain or index it defines (errors are positioned by the caller). */
+  create(sql: string): void {
+    const what = CREATES.exec(sql)?.[1]?.toUpperCase();
+    if (what === 'TABLE') this.createTable(sql);
+    else if (what === 'TYPE') this.createType(sql);
+    else if (what === 'DOMAIN') this.createDomain(sql);
+    else if (what) this.createIndex(sql, what.startsWith('UNIQUE'));
   }
 
   /** A CREATE TABLE (positioned errors are the caller's: this one has no line). */

@@ -3,6 +3,8 @@
  * row's value is looked up against them (e-mail addresses in any case).
  */
 import { AnonymiseError } from '../errors.js';
+import { TypeModel } from '../dump/types.js';
+import type { SchemaModel } from '../dump/schema-model.js';
 
 /** `schema.table.column=value`: rows whose column holds the value (an e-mail address in any case). */
 export interface Condition {
@@ -55,4 +57,14 @@ export function conditionsMet(l: ColumnLookup, v: string | null): Condition[] | 
   const folded = l.folded.size > 0 && v.includes('@') ? l.folded.get(v.toLowerCase()) : undefined;
   if (exact && folded) return [...new Set([...exact, ...folded])];
   return exact ?? folded;
+}
+
+/** A table's conditions by column, each compared as the column's type says (by text before the schema is read). */
+export function typedLookups(byColumn: ReadonlyMap<string, Condition[]>, table: string, schema: SchemaModel | null): ColumnLookup[] {
+  const defs = schema?.columnDefs(table);
+  const types = schema ? new TypeModel(schema) : null;
+  return [...byColumn].map(([column, conds]) => {
+    const type = defs?.find((d) => d.name === column)?.type;
+    return columnLookup(column, conds, type && types ? types.keyForm(type) : null);
+  });
 }

@@ -13,9 +13,8 @@ import { AnonymiseError } from '../errors.js';
 import type { PlanOverlay } from '../dump/rewriter.js';
 import type { DumpObserver } from '../dump/observer.js';
 import type { SchemaModel } from '../dump/schema-model.js';
-import { TypeModel } from '../dump/types.js';
 import { MultiPass, ancestorsIn, type PassSource } from './passes.js';
-import { columnLookup, conditionsMet, parseCondition, type ColumnLookup, type Condition } from './conditions.js';
+import { conditionsMet, parseCondition, typedLookups, type ColumnLookup, type Condition } from './conditions.js';
 import { readHits } from './judge.js';
 import { byteaColumns, identifierValues, textColumns } from './identifier-values.js';
 import type { CompiledRules } from '../rules/rule-compiler.js';
@@ -92,19 +91,12 @@ export class People extends MultiPass<Group> {
     this.generic = [...(o.relations?.values() ?? [])].some((r) => r.contentType);
   }
 
-  /** A seed table's conditions, each column's compared as its type says (once the schema is read). */
+  /** A seed table's conditions, each column's compared as its type says (kept once the schema is read). */
   private lookupsFor(table: string, schema: SchemaModel | null): ColumnLookup[] {
-    let l = this.lookups.get(table);
-    if (!l) {
-      const defs = schema?.columnDefs(table);
-      const types = schema ? new TypeModel(schema) : null;
-      l = [...this.seedConditions.get(table)!].map(([column, conds]) => {
-        const type = defs?.find((d) => d.name === column)?.type;
-        return columnLookup(column, conds, type && types ? types.keyForm(type) : null);
-      });
-      // before the schema is read nothing is kept: the answer could change
-      if (defs) this.lookups.set(table, l);
-    }
+    const known = this.lookups.get(table);
+    if (known) return known;
+    const l = typedLookups(this.seedConditions.get(table)!, table, schema);
+    if (schema?.columnDefs(table)) this.lookups.set(table, l);
     return l;
   }
 
