@@ -6,7 +6,8 @@ import { writeFileSync } from 'node:fs';
 import { scratch } from './support/scratch.js';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { compileRules, readRules, rewriteBuffer } from '../src/engine/run.js';
+import { Readable } from 'node:stream';
+import { checkDump, compileRules, readRules, rewriteBuffer } from '../src/engine/run.js';
 import { createDb, pgDump, psql, restore } from './support/db.js';
 
 const KEY = 'kinds-test-key-k7Q2mZp9';
@@ -151,5 +152,25 @@ tables:
     const yaml = `version: 1\nunknown: keep\ntables:\n  r: { columns: { v: ${noise} } }\n`;
     const rules = compileRules(await readRules({ text: [{ name: join(tmp, 'noise-refuse.yaml'), yaml }] }), KEY);
     expect(() => rewriteBuffer(pgDump(db), { rules })).toThrow(/noise-refuse\.yaml:4: noise on public\.r\.v cannot keep/);
+  });
+});
+
+describe('scrub into a column of limited length', () => {
+  it("cuts what it writes at a varchar(n)'s limit: check proves it fits (no warning), and the output restores", async () => {
+    createDb('scrub_len_src');
+    psql('scrub_len_src', `CREATE TABLE n (id int PRIMARY KEY, note varchar(14), memo varchar(200));
+      INSERT INTO n SELECT i, 'mail a' || i || '@b.co', 'ring Olivia Smith on 07911 123456, or olivia' || i || '@gmail.com' FROM generate_series(1, 50) i;`);
+    const yaml = 'version: 1\ntables:\n  n: { columns: { id: keep, note: { scrub: [email] }, memo: { scrub: [email, phone, name] } } }\n';
+    const rules = compileRules(await readRules({ text: [{ name: join(tmp, 'scrub-len.yaml'), yaml }] }), KEY);
+    const dump = pgDump('scrub_len_src');
+    const checked = await checkDump(Readable.from([dump]), rules);
+    expect(checked.restore).toEqual([]);
+    const { output } = rewriteBuffer(dump, { rules });
+    const r = restore('scrub_len_out', output);
+    expect(r.status, r.stderr).toBe(0);
+    const notes = psql('scrub_len_out', 'SELECT note FROM n ORDER BY id').trim().split('\n');
+    expect(notes).toHaveLength(50);
+    expect(notes.every((v) => v.length <= 14 && v.startsWith('mail ') && !/a\d+@b\.co/.test(v))).toBe(true);
+    expect(psql('scrub_len_out', "SELECT count(*) FROM n WHERE memo ~ '(Olivia|07911 123456|@gmail)'").trim()).toBe('0');
   });
 });

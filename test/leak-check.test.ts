@@ -34,7 +34,7 @@ describe('scan --against (leak check)', () => {
     expect(cli(['-q', '-r', rules, '-o', out, SAMPLE]).status).toBe(0);
     const r = cli(['scan', out, '--against', url, '-r', rules]);
     expect(r.status).toBe(1);
-    expect(r.stdout).toMatch(/^LEAK public\.users_user\.email: \d+ of 40 original values appear in the dump$/m);
+    expect(r.stdout).toMatch(/^LEAK public\.users_user\.email: \d+ of 40 original values appear in the dump \(in public\.[a-z_]+\.[a-z_]+(, [^)]+)?\)$/m);
     expect(r.stdout).not.toMatch(/@gmail|@hotmail|@btinternet/);
     const raw = cli(['scan', SAMPLE, '--against', url, '-r', COUNCIL, '--json']);
     expect(raw.status).toBe(1);
@@ -72,6 +72,9 @@ describe('scan --against (leak check)', () => {
     const report = JSON.parse(r.stdout);
     // the comment's address and the double-encoded JSON's
     expect(report.columns['public.people.email'].found).toBe(2);
+    // where: the statements by their kind (an object's own name can be a person's), rows by column
+    expect(report.columns['public.people.email'].where.some((w: string) => / \(outside the rows\)$/.test(w))).toBe(true);
+    expect(report.columns['public.people.name'].where).toEqual(['VIEW (outside the rows)']);
     // a phone in a kept note and in a CHECK: low entropy, so `possible`
     expect(report.columns['public.people.phone'].found + report.columns['public.people.phone'].possible).toBe(2);
     // the inet compared as the dump writes it (81.2.69.160, not 81.2.69.160/32)

@@ -105,7 +105,7 @@ export async function leaks(input: string | undefined, flags: ScanFlags, io: Io)
   if (flags.json) lines.push(JSON.stringify(report, null, 2));
   else {
     for (const [col, r] of cols) {
-      if (r.found > 0) lines.push(`LEAK ${col}: ${r.found} of ${r.originals} original values appear in the dump`);
+      if (r.found > 0) lines.push(`LEAK ${col}: ${r.found} of ${r.originals} original values appear in the dump (in ${r.where.join(', ')}${r.where.length >= 3 ? ', …' : ''})`);
       if (r.possible > 0)
         lines.push(`${flags.strict ? 'LEAK' : 'possible'} ${col}: ${r.possible} low-entropy original values (postcodes, phone numbers, short values) appear in the dump${flags.strict ? '' : ': may be chance, such as a venue\'s postcode (--strict counts them)'}`);
     }

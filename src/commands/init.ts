@@ -272,7 +272,8 @@ function tableLines(res: ScanResult, keys: string[], indent: string, name: (key:
       continue;
     }
     lines.push(`${indent}${yamlKey(table)}:`, `${indent}  columns:`);
-    const scans = res.tables[key] ?? {};
+    // a partitioned table's rows lie in its partitions: their samples are its own
+    const scans = withPartitions(res, key);
     const empty = Object.keys(scans).length === 0;
     const rendered = cols.map((c) => {
       const s = suggest(c, schema, scans[c.name], table);
@@ -282,4 +283,27 @@ function tableLines(res: ScanResult, keys: string[], indent: string, name: (key:
     for (const [l, why] of rendered) lines.push(`${l.padEnd(width)}  # ${why}`);
   }
   return lines;
+}
+
+/** A table's column scans with those of every partition below it (at any depth) added in. */
+function withPartitions(res: ScanResult, key: string): Record<string, ColumnScan> {
+  const below = (k: string, depth = 0): string[] =>
+    depth > 32 ? [] : Object.keys(res.schema).filter((c) => res.schema[c]!.parent === k).flatMap((c) => [c, ...below(c, depth + 1)]);
+  const parts = below(key);
+  if (parts.length === 0) return res.tables[key] ?? {};
+  const out: Record<string, ColumnScan> = {};
+  for (const t of [key, ...parts])
+    for (const [col, s] of Object.entries(res.tables[t] ?? {})) {
+      const m = (out[col] ??= { values: 0, nulls: 0, found: Object.fromEntries(Object.keys(s.found).map((k) => [k, 0])) as ColumnScan['found'] });
+      m.values += s.values;
+      m.nulls += s.nulls;
+      for (const [k, n] of Object.entries(s.found)) m.found[k as keyof ColumnScan['found']] += n;
+      if (s.jsonDocs !== undefined) m.jsonDocs = (m.jsonDocs ?? 0) + s.jsonDocs;
+      for (const [jk, e] of Object.entries(s.keys ?? {})) {
+        const mk = ((m.keys ??= {})[jk] ??= { values: 0, found: Object.fromEntries(Object.keys(e.found).map((k) => [k, 0])) as ColumnScan['found'] });
+        mk.values += e.values;
+        for (const [k, n] of Object.entries(e.found)) mk.found[k as keyof ColumnScan['found']] += n;
+      }
+    }
+  return out;
 }

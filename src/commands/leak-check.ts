@@ -40,7 +40,7 @@ export interface LeakReport {
    * (`found`); and how many low-entropy ones it contains (`possible`: a postcode, a phone number, or
    * a short value of a dropped table, which public data such as a venue's address can hold by chance)
    */
-  columns: Record<string, { originals: number; found: number; possible: number }>;
+  columns: Record<string, { originals: number; found: number; possible: number; where: string[] }>;
   valuesChecked: number;
 }
 
@@ -258,17 +258,21 @@ export async function leakCheck(
   }
   const found = columnNames.map(() => new Set<number>());
   const possible = columnNames.map(() => new Set<number>());
+  // where in the output each column's originals were found (columns and objects, never the value)
+  const where = columnNames.map(() => new Set<string>());
   let valuesChecked = 0;
   const scratch: string[] = [];
-  const look = (text: string) => {
+  const look = (text: string, place: string) => {
     valuesChecked++;
     pieces(text, scratch);
     for (const p of scratch) {
       const v = hashes.lookup(p);
-      if (v !== undefined) (v & 1 ? possible : found)[v >> 1]!.add(hashKey(p));
+      if (v === undefined) continue;
+      (v & 1 ? possible : found)[v >> 1]!.add(hashKey(p));
+      if (where[v >> 1]!.size < MAX_PLACES) where[v >> 1]!.add(place);
     }
   };
-  const row = (_table: string, columns: readonly string[], access: RowAccess) => {
+  const row = (table: string, columns: readonly string[], access: RowAccess) => {
     for (let c = 0; c < columns.length; c++) {
       let text: string | null;
       try {
@@ -276,17 +280,29 @@ export async function leakCheck(
       } catch {
         continue;
       }
-      if (text !== null) look(text);
+      if (text !== null) look(text, `${table}.${columns[c]}`);
     }
   };
   // everything outside the rows too: comments, DDL literals, statistics, role and connection definitions
-  const rw = new DumpRewriter({ rules: CompiledRules.passthrough(), observer: { row, statement: (e) => e.strings.forEach(look) } }, () => {});
+  const rw = new DumpRewriter({ rules: CompiledRules.passthrough(), observer: { row, statement: (e) => e.strings.forEach((t) => look(t, objectKind(e.object))) } }, () => {});
   for await (const chunk of plainDump(dump as AsyncIterable<Buffer>)) rw.write(chunk);
   rw.end();
   const columns: LeakReport['columns'] = {};
-  columnNames.forEach((name, i) => (columns[name] = { originals: originals[i]!, found: found[i]!.size, possible: possible[i]!.size }));
+  columnNames.forEach((name, i) => (columns[name] = { originals: originals[i]!, found: found[i]!.size, possible: possible[i]!.size, where: [...where[i]!] }));
   return { columns, valuesChecked };
 }
+
+/**
+ * A statement outside the rows named by its kind only (`CHECK CONSTRAINT`, `VIEW`, `COMMENT`): an
+ * object's own name can be a person's (a constraint `not_bob`), and the kind says where to look.
+ */
+function objectKind(label: string): string {
+  const kind = /^[A-Z][A-Z ]*[A-Z]\b/.exec(label)?.[0] ?? 'a statement';
+  return `${kind} (outside the rows)`;
+}
+
+/** Places named per column: enough to find the cause, few enough for one line. */
+const MAX_PLACES = 3;
 
 // distinct originals found: a cheap stable number per piece is enough to count them
 function hashKey(s: string): number {

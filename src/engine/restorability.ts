@@ -124,7 +124,7 @@ export function checkRestorability(schema: SchemaModel, rules: CompiledRules): R
         problems.push({ ...at, severity: 'error', message: `a ${c.type} column cannot hold what ${describe(cr)} writes: use a rule of its type (null, keep, a value of that type${cls === 'array' ? ', or scrub for the elements' : ''})` });
       const n = base.array ? null : maxChars(base.written);
       if (n !== null) {
-        const len = kind.length(cr, env);
+        const len = kind.length(cr, { ...env, columnLimit: n });
         if (len !== null && len > n)
           problems.push({ ...at, severity: 'error', message: `${c.type} holds at most ${n} characters, ${describe(cr)} writes up to ${len}: ${cr.kind === 'hash' ? `use hash: { length: ${Math.max(4, Math.min(n, 64))} }` : 'use a shorter rule, or a value'}` });
         else if (len === null && cr.kind !== 'json')

@@ -74,6 +74,8 @@ export interface RestoreEnv {
   /** whether another column of the row is unique (templates) */
   columnUnique(name: string): boolean;
   maxFakeLength(spec: { method: string; unique: boolean; locale: string }): number | null;
+  /** the characters the column itself holds (varchar(n)), where `check` asks whether a value fits it */
+  columnLimit?: number | null;
 }
 
 export interface RuleKind<R extends ColumnRule = ColumnRule> {

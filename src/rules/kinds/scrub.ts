@@ -1,4 +1,5 @@
 import type { ColumnRule } from '../../contract/rules-model.js';
+import type { ColumnType } from '../../contract/plan.js';
 import { shown } from '../syntax.js';
 import { DETECTOR_NAMES, compileScrubber } from '../../pseudonym/detectors.js';
 import { compileNameScrubber } from '../../pseudonym/names.js';
@@ -29,13 +30,25 @@ export const scrub: RuleKind<Scrub> = {
   compile: (rule, env) => {
     const fn = compileScrubber(rule.detectors, env.keys);
     const faker = fakerOf(env.data);
-    if (!rule.detectors.includes('name') || !faker) return { kind: 'text', fn: (s) => fn(s), nulls: rule.nulls };
+    // a fake can be longer than the match it replaces: cut at the column's limit (varchar(n)), so the
+    // value restores; what is cut is our own text, never the original's
+    const limit = charLimit(env.columnType);
+    const fit = limit === null ? (s: string) => s : (s: string) => (s.length <= limit ? s : Array.from(s).slice(0, limit).join(''));
+    if (!rule.detectors.includes('name') || !faker) return { kind: 'text', fn: (s) => fit(fn(s)), nulls: rule.nulls };
     const lists = ['en', 'en_GB'].map((l) => faker.personNames(l));
     const names = compileNameScrubber({ first: lists.flatMap((l) => l.first), last: lists.flatMap((l) => l.last) }, env.keys);
-    return { kind: 'text', fn: (s) => names(fn(s)), nulls: rule.nulls };
+    return { kind: 'text', fn: (s) => fit(names(fn(s))), nulls: rule.nulls };
   },
   fits: (_rule, cls) => cls === 'text' || cls === 'array' || cls === 'json' || cls === 'other',
-  length: () => null, // fakes may be longer than the matches they replace
+  // fakes may be longer than the matches they replace, and are cut at a varchar(n)'s limit (compile)
+  length: (_rule, env) => env.columnLimit ?? null,
   unique: () => false,
   leaks: 'matches',
 };
+
+/** The characters a varchar(n) or char(n) column holds, or null (text, arrays, unknown types). */
+function charLimit(type: ColumnType | null): number | null {
+  if (!type || type.array) return null;
+  const m = /^(?:character varying|varchar|character|char|bpchar)\s*\(\s*(\d+)\s*\)$/i.exec(type.written.trim());
+  return m ? Number(m[1]) : null;
+}
