@@ -113,7 +113,7 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
     .argument('[input]', 'pg_dump output: plain (or gzip), a custom archive, or a directory archive; - or absent for stdin')
     .option('--json', 'the full counts as JSON')
     .option('--against <url>', 'leak check: look for the original values of rewritten columns, read from this source database')
-    .option('-r, --rules <file>', 'with --against: the rules the dump was made with', collect)
+    .option('-r, --rules <file>', 'the rules the dump was made with: with --against, what to look for; with --fail-on-pii, columns kept with a reason are reviewed and not counted', collect)
     .option('--strict', 'with --against: count low-entropy matches (postcodes, phone numbers) as leaks too')
     .option('--fail-on-pii [kinds]', `exit 1 if any is found; kinds: ${PII_KINDS.join(',')} (default: all)`)
     .option('--sample-rows <n>', 'read at most n rows of each table', positiveInt('--sample-rows'))

@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { scratch } from './support/scratch.js';
 import { describe, expect, it } from 'vitest';
 import { PiiDetector, PII_KINDS, scanDump } from '../src/commands/scan.js';
 import { SAMPLE, runCliText } from './support/cli.js';
@@ -109,3 +111,33 @@ tables:
     expect(fullNames.size).toBe(3);
   });
 });
+
+describe('the gate with the rules: a column kept with a reason was reviewed', () => {
+  const DUMP = Buffer.from(
+    "--\n-- PostgreSQL database dump\n--\n\nSET client_encoding = 'UTF8';\nSET standard_conforming_strings = on;\n\n" +
+      'CREATE TABLE public.venue (id integer, city character varying(30), contact text);\n\n' +
+      'COPY public.venue (id, city, contact) FROM stdin;\n1\tFlorence\tbox office\n2\tLincoln\tfront desk\n\\.\n\n--\n-- PostgreSQL database dump complete\n--\n\n',
+  );
+  const dir = scratch('ad-scan-reviewed-');
+  const rules = (rule: string) => {
+    const path = join(dir, `r-${Math.random().toString(36).slice(2)}.yaml`);
+    writeFileSync(path, `version: 1\ntables:\n  venue: { columns: { id: keep, city: ${rule}, contact: keep } }\n`);
+    return path;
+  };
+  it.each([
+    ['no rules', null, 1, /scan found personal data \(name\)/],
+    ['keep, no reason', 'keep', 1, /scan found personal data \(name\)/],
+    ['keep with a reason', '{ keep: "town names, not people" }', 0, /1 column\(s\) the rules keep with a reason \(reviewed\)/],
+  ] as const)('%s', (_what, rule, status, stderr) => {
+    const r = cli(['scan', '-', '--fail-on-pii', ...(rule ? ['-r', rules(rule)] : [])], DUMP);
+    expect(r.status).toBe(status);
+    expect(r.stderr).toMatch(stderr);
+    expect(r.stdout).toMatch(/public\.venue\.city/); // reported either way
+  });
+  it.each([['""'], ['3'], ['{ reason: x }']])('keep takes its reason as text, not %s', (v) => {
+    const r = cli(['scan', '-', '--fail-on-pii', '-r', rules(`{ keep: ${v} }`)], DUMP);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/keep takes a reason as text/);
+  });
+});
+

@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { checkDump, compileRules, readRules } from '../engine/run.js';
 import { AnonymiseError, EXIT } from '../errors.js';
-import { PII_KINDS, foundAny, formatScan, scanDump, type PiiKind } from '../commands/scan.js';
+import { PII_KINDS, foundAny, formatScan, reviewedColumns, scanDump, type PiiKind, type ScanResult } from '../commands/scan.js';
 import { openPlain, secretFrom, writeOut, type Io } from './io.js';
 
 export async function check(input: string | undefined, flags: { rules?: string[] }, io: Io): Promise<number> {
@@ -124,11 +124,18 @@ export async function scan(input: string | undefined, flags: ScanFlags, io: Io):
     const bad = gate.filter((k) => !PII_KINDS.includes(k));
     if (bad.length) throw new AnonymiseError('USAGE', `--fail-on-pii: unknown kind ${bad[0]} (expected ${PII_KINDS.join(', ')})`);
   }
+  // the rules the output was made with: columns they keep with a reason were reviewed, and the gate
+  // reports them without failing on them
+  const rules = flags.rules?.length ? compileRules(await readRules({ files: flags.rules, js: 'skip' }), 'scan') : null;
   const src = await openPlain(input, io);
   const res = await scanDump(src.stream, { sampleRows: flags.sampleRows });
-  await writeOut(io, flags.json ? JSON.stringify(res, null, 2) + '\n' : formatScan(res));
-  if (gate.length && foundAny(res, gate)) {
-    io.stderr.write(`anonymise-dump: scan found personal data (${gate.filter((k) => foundAny(res, [k])).join(', ')})\n`);
+  const reviewed = rules ? reviewedColumns(res, rules) : new Set<string>();
+  await writeOut(io, flags.json ? JSON.stringify({ ...res, reviewed: [...reviewed] }, null, 2) + '\n' : formatScan(res));
+  if (!gate.length) return EXIT.ok;
+  const seen = [...reviewed].filter((c) => foundAny({ ...res, tables: pick(res.tables, c), objects: {} }, gate));
+  if (seen.length) io.stderr.write(`anonymise-dump: ${seen.length} column(s) the rules keep with a reason (reviewed) hold what --fail-on-pii looks for; not counted\n`);
+  if (foundAny(res, gate, reviewed)) {
+    io.stderr.write(`anonymise-dump: scan found personal data (${gate.filter((k) => foundAny(res, [k], reviewed)).join(', ')})\n`);
     return EXIT.gaps;
   }
   return EXIT.ok;
@@ -147,4 +154,13 @@ export function unmatchedStatus(conditions: { source: string; rows: number }[][]
     `anonymise-dump: ${unmatched.length} of ${sources.length} request${sources.length === 1 ? '' : 's'} matched nothing (${unmatched.slice(0, 5).join(', ')}${unmatched.length > 5 ? ', …' : ''}): check ${unmatched.length === 1 ? 'it' : 'them'}, or give --allow-unmatched\n`,
   );
   return EXIT.gaps;
+}
+
+/** The one column "table.column" of a scan's tables. */
+function pick(tables: ScanResult['tables'], column: string): ScanResult['tables'] {
+  const at = column.lastIndexOf('.');
+  const t = column.slice(0, at);
+  const c = column.slice(at + 1);
+  const s = tables[t]?.[c];
+  return s ? { [t]: { [c]: s } } : {};
 }

@@ -56,7 +56,10 @@ function byName(name: string, opts: { unique: boolean; hasId: boolean; isJsonKey
   if (!opts.isJsonKey && /(^|_)(salary|income|wage|wages|pay|earnings|balance|debt|benefit_amount)$/.test(n))
     return { rule: '{ noise: { ratio: 0.1 } }', why: "the name says a person's money: moved within 10 % (totals stay close)" };
   if (/(^|_)(address|street|address_line_?\d?|addr)$/.test(n)) return { rule: '{ scrub: [address, postcode, phone, email] }', why: 'the name says address: street addresses, postcodes, phones and e-mails in it are replaced (review: town names stay)' };
-  if (!opts.isJsonKey && /(^|_)(token|api_?key|access_?key|secret|auth_?key|key)$/.test(n) && !/(^|_)(primary|foreign|sort|cache|lookup|natural)_key$/.test(n))
+  // a bare `key` is a credential in a table of tokens (authtoken_token.key), a setting's name elsewhere
+  // (default_configs.key): there its values decide
+  const bareKey = n === 'key' && !/(token|api|auth|credential|secret|key)/i.test(opts.table ?? '');
+  if (!opts.isJsonKey && !bareKey && /(^|_)(token|api_?key|access_?key|secret|auth_?key|key)$/.test(n) && !/(^|_)(primary|foreign|sort|cache|lookup|natural)_key$/.test(n))
     return { rule: '{ hash: { length: 40 } }', why: 'the name says token, key or secret: a keyed hash' };
   // a repr of an arbitrary object (Django's admin log): usernames, names, e-mails
   if (/(^|_)repr$/.test(n) && !opts.isJsonKey)
@@ -90,10 +93,18 @@ function jsonRule(s: ColumnScan): Suggestion | null {
   for (const [key, k] of Object.entries(s.keys)) {
     // a key that is itself data (an e-mail address as a key) must not be copied into the rules file,
     // and json rules rewrite values, not keys: the whole document goes
-    if (!/^[\p{L}\p{N}_ .:@+-]{1,63}$/u.test(key) || !matches(key).next().done)
-      return { rule: '{ value: "{}" }', why: 'some JSON keys are themselves personal data (json rules rewrite values, not keys): the document is emptied' };
     const asCol: ColumnScan = { values: k.values, nulls: 0, found: k.found };
-    const sug = byName(key, { unique: false, hasId: false, isJsonKey: true }) ?? byValues(asCol);
+    if (!matches(key).next().done)
+      return { rule: '{ value: "{}" }', why: 'some JSON keys are themselves personal data (json rules rewrite values, not keys): the document is emptied' };
+    // a key no rule can name (`==` of a JSON-logic expression): nothing to do unless its values are personal
+    if (!/^[\p{L}\p{N}_ .:@+-]{1,63}$/u.test(key)) {
+      if (byValues(asCol)) return { rule: '{ value: "{}" }', why: 'personal data under a JSON key no rule can name: the document is emptied' };
+      continue;
+    }
+    // `name` in JSON is a form's person, unless enough of its values were read and none is a name
+    // (an experiment's or a product's name, copied into a change log)
+    const namedThing = key.toLowerCase() === 'name' && k.values >= 5 && k.found.name === 0;
+    const sug = (namedThing ? null : byName(key, { unique: false, hasId: false, isJsonKey: true })) ?? byValues(asCol);
     if (sug && sug.rule !== 'keep') {
       // a dot inside a key is escaped, so the rule means the key and not a path
       parts.push(`${yamlKey(jsonKeySegment(key))}: ${sug.rule}`);
@@ -111,7 +122,7 @@ function jsonRule(s: ColumnScan): Suggestion | null {
  */
 function fitToColumn(sug: Suggestion, col: TableSchema['columns'][number], unique: boolean, hasId: boolean): Suggestion {
   const rule = sug.rule;
-  if (rule === 'keep') return sug;
+  if (rule === 'keep' || rule.startsWith('{ keep:')) return sug;
   const t = col.type.toLowerCase();
   const nullOr = (fallback: string) => (col.notNull ? fallback : 'null');
   const kind = /^\{ (\w+)/.exec(rule)?.[1] ?? rule;
@@ -151,6 +162,9 @@ function suggest(col: TableSchema['columns'][number], schema: TableSchema, s: Co
   return col.type ? fitToColumn(fitted, col, unique, hasId) : fitted;
 }
 
+/** Columns of places and field labels: a value that is also a person's name (Florence) is the place's. */
+const NOT_PEOPLE = /(^|_)(city|town|country|region|state|county|province|district|territory|locality|suburb|label)(_?name|_description)?$/;
+
 /** Free text of a table that may hold notes about people: scrubbed, never kept unread. */
 const FREE_TEXT = /^(comments?|notes?|message|body|description|details|text|content|journal|remarks?|reason|feedback)$/;
 /** Change logs and audit trails: copies of whole rows, personal ones included. */
@@ -176,6 +190,10 @@ function suggestRule(col: TableSchema['columns'][number], schema: TableSchema, s
     if (FREE_TEXT.test(col.name.toLowerCase()) && /^(text|character varying)/.test(t))
       return { rule: '{ scrub: [email, phone, postcode, ip, address, name] }', why: `${type}; free text about people: REVIEW` };
   }
+  // places and labels whose values are also person names (Florence, Lincoln, a form field "Name"): kept,
+  // with the reason said, so that scan --fail-on-pii -r reports them without failing on them
+  if (s && s.found.name > 0 && SCRUBBABLE.every((k) => s.found[k] === 0) && !s.found.card && !s.found.nino && NOT_PEOPLE.test(col.name.toLowerCase()))
+    return { rule: `{ keep: "${NOT_PEOPLE.exec(col.name.toLowerCase())![2]} names, not people (review)" }`, why: `${type}; ${found(s)}: names of places or fields that are also person names` };
   const v = byValues(s);
   if (v) {
     // a UNIQUE column must stay unique

@@ -266,9 +266,32 @@ export function formatScan(res: ScanResult, kinds: readonly PiiKind[] = PII_KIND
 }
 
 /** Whether any of `kinds` was found anywhere. */
-export function foundAny(res: ScanResult, kinds: readonly PiiKind[]): boolean {
+/**
+ * Whether any of `kinds` was found; `reviewed` ("table.column") are columns the rules keep with a
+ * reason, which someone looked at: reported, not counted.
+ */
+export function foundAny(res: ScanResult, kinds: readonly PiiKind[], reviewed: ReadonlySet<string> = new Set()): boolean {
   return (
-    Object.values(res.tables).some((cols) => Object.values(cols).some((s) => kinds.some((k) => s.found[k] > 0))) ||
+    Object.entries(res.tables).some(([t, cols]) => Object.entries(cols).some(([c, s]) => !reviewed.has(`${t}.${c}`) && kinds.some((k) => s.found[k] > 0))) ||
     Object.values(res.objects ?? {}).some((s) => kinds.some((k) => s.found[k] > 0))
   );
+}
+
+/** The scanned columns whose rule is `{ keep: "reason" }`, as "table.column" (a partition by its parent's rule). */
+export function reviewedColumns(res: ScanResult, rules: CompiledRules): Set<string> {
+  const out = new Set<string>();
+  for (const [key, cols] of Object.entries(res.tables)) {
+    const slash = key.indexOf('/');
+    const db = slash === -1 ? null : key.slice(0, slash);
+    const table = key.slice(slash + 1);
+    const own = db === null ? rules : rules.forDatabase(db);
+    const parentOf = (t: string) => res.schema[db === null ? t : `${db}/${t}`]?.parent;
+    const r = own.resolve(table, parentOf)?.rule;
+    if (r?.kind !== 'columns') continue;
+    for (const col of Object.keys(cols)) {
+      const cr = r.columns.get(col);
+      if (cr?.kind === 'keep' && cr.reason) out.add(`${key}.${col}`);
+    }
+  }
+  return out;
 }

@@ -15,7 +15,8 @@ export interface Where {
 }
 
 export type ColumnRule = (
-  | { kind: 'keep' }
+  /** `reason`: a column someone reviewed and keeps on purpose (`scan --fail-on-pii -r` does not count it) */
+  | { kind: 'keep'; reason?: string }
   | { kind: 'null' }
   | { kind: 'value'; value: string | null }
   | { kind: 'template'; parts: TemplatePart[] }

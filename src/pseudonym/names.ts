@@ -3,6 +3,7 @@
  * last-name lists (English and British), and replaced by a keyed fake name of the same shape (a full
  * name for a full name, a surname after a title). Fakes carry the name mark (detectors.ts), so `scan`
  * does not count them. Only capitalised words count: many names are also words (will, may, green).
+ * A value that is itself a first or last name is replaced whole, as scan counts it.
  */
 import type { KeyRing } from './keys.js';
 import { Prng } from './keys.js';
@@ -33,6 +34,14 @@ export function compileNameScrubber(lists: NameLists, keys: KeyRing): (text: str
   };
   return (text) => {
     if (!/\p{Lu}\p{Ll}/u.test(text)) return text;
+    // a value that is a name on its own (a first name as a contact, a surname as a city's): what scan
+    // counts as a name, scrub replaces, so that its output passes the gate
+    const whole = text.trim();
+    if (whole.length >= 3 && whole.length <= 40 && (first.has(whole) || last.has(whole)) && nameMark(whole) !== 0) {
+      seed(whole);
+      const pool = first.has(whole) ? markedFirst : lastByMark[0]!;
+      return text.replace(whole, rng.pick(pool.length ? pool : first.has(whole) ? lists.first : lists.last));
+    }
     return text.replace(PAIR, (m, title: string | undefined, surname: string | undefined, a: string | undefined, b: string | undefined) => {
       if (title !== undefined) {
         // Mr Patel: after a title any capitalised word is a surname (faker's lists miss many: Patel,

@@ -38,4 +38,4 @@ export function ruleKind<R extends ColumnRule>(rule: R | R['kind']): RuleKind<R>
 useRegistry((rule) => ruleKind(rule));
 
 /** Keys that name a rule in a column's mapping (`{ fake: … }`). */
-export const MAPPING_KEYS: readonly string[] = RULE_KINDS.filter((k) => k.key !== 'keep' && k.key !== 'null').map((k) => k.key);
+export const MAPPING_KEYS: readonly string[] = RULE_KINDS.filter((k) => k.key !== 'null').map((k) => k.key);
