@@ -133,3 +133,73 @@ describe.skipIf(!available)('init, check, run and the gates on the real database
     }, 120_000);
   });
 });
+
+/** The rows of each table as key text, sorted: what a deletion leaves, compared table by table. */
+function tableKeys(db: string, table: string, key: string): string {
+  return psql(db, `SELECT count(*) || ' ' || coalesce(md5(string_agg((${key})::text, ',' ORDER BY (${key})::text)), '-') FROM ${table}`).trim();
+}
+
+describe.skipIf(!available)('forget on the real databases, as PostgreSQL deletes', () => {
+  // each: the request, --cascade (their foreign keys are NO ACTION), the same deletion in SQL, and
+  // each table's rows by key (and the columns the constraints set to NULL)
+  const cases: { name: string; where: string; sql: string; tables: [string, string][]; gone: RegExp }[] = [
+    {
+      name: 'pgexercises',
+      where: 'cd.members.memid=4',
+      sql: 'DELETE FROM cd.bookings WHERE memid = 4; DELETE FROM cd.members WHERE memid = 4;',
+      tables: [['cd.members', "memid || ':' || coalesce(recommendedby::text, 'null')"], ['cd.bookings', 'bookid'], ['cd.facilities', 'facid']],
+      gone: /Joplette|20 Crossing Road|942-4710/,
+    },
+    {
+      name: 'northwind',
+      where: 'public.customers.customer_id=ALFKI',
+      sql: `DELETE FROM order_details WHERE order_id IN (SELECT order_id FROM orders WHERE customer_id = 'ALFKI');
+            DELETE FROM orders WHERE customer_id = 'ALFKI'; DELETE FROM customer_customer_demo WHERE customer_id = 'ALFKI';
+            DELETE FROM customers WHERE customer_id = 'ALFKI';`,
+      tables: [['customers', 'customer_id'], ['orders', 'order_id'], ['order_details', "order_id || ':' || product_id"], ['employees', 'employee_id'], ['products', 'product_id']],
+      gone: /Alfreds Futterkiste|Obere Str\. 57|Maria Anders/,
+    },
+  ];
+  let dir: string;
+  beforeAll(() => {
+    dir = scratch('ad-realdb-forget-');
+  });
+
+  describe.each(cases)('$name', ({ name, where, sql, tables, gone }) => {
+    const src = `rdb_forget_${name}`;
+    const oracle = `${src}_sql`;
+    beforeAll(() => {
+      const pg = inject('pg');
+      for (const db of [src, oracle]) {
+        psql('postgres', `DROP DATABASE IF EXISTS ${db}`);
+        const loaded = spawnSync('bash', [join(REALDB, 'load.sh'), name, db], { env: { ...pgEnv(), PATH: `${pg.bin}:${process.env.PATH}` }, encoding: 'utf8' });
+        if (loaded.status !== 0) throw new Error(`load.sh ${name}: ${loaded.stderr.slice(-500)}`);
+      }
+      psql(oracle, sql);
+    }, 120_000);
+
+    it.each([
+      ['plain', [] as string[]],
+      ['custom', ['-Fc']],
+      ['directory', ['-Fd']],
+    ])('%s: each table holds what the same deletion in SQL leaves, and the person is nowhere', (form, args) => {
+      const pg = inject('pg');
+      const input = join(dir, `${name}.${form}`);
+      const d = spawnSync(join(pg.bin, 'pg_dump'), [...args, '-f', input, '-d', src], { env: pgEnv() });
+      expect(d.status, d.stderr.toString()).toBe(0);
+      const out = join(dir, `${name}.forgotten.${form}`);
+      const r = cli(['forget', '-q', '--cascade', '--where', where, input, '-o', out]);
+      expect(r.status, r.stderr.toString()).toBe(0);
+      const target = `${src}_out_${form}`;
+      if (form === 'plain') {
+        createDb(target);
+        const rr = spawnSync(join(pg.bin, 'psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', target, '-f', out], { env: pgEnv(), encoding: 'utf8' });
+        expect(rr.status, rr.stderr).toBe(0);
+      } else expect(pgRestore(target, out).status).toBe(0);
+      for (const [table, key] of tables) expect(tableKeys(target, table, key), table).toBe(tableKeys(oracle, table, key));
+      const text = form === 'plain' ? readFileSync(out, 'utf8') : spawnSync(join(pg.bin, 'pg_restore'), ['-f', '-', out], { maxBuffer: 1 << 28 }).stdout.toString();
+      expect(text).not.toMatch(gone);
+    }, 120_000);
+  });
+});
+
