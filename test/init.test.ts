@@ -111,3 +111,36 @@ describe('init on JSON whose keys hold dots or personal data', () => {
     expect(restore('init_json_keys_out', out.raw).status).toBe(0);
   });
 });
+
+describe('init on a --data-only dump, which does not say the types', () => {
+  it('drafts a MAC address by its name and a network by its prefix, and the rows restore into the schema', () => {
+    const pg = inject('pg');
+    const dir = scratch('ad-init-dataonly-');
+    createDb('init_dataonly_src');
+    psql('init_dataonly_src', `CREATE TABLE dev (id int PRIMARY KEY, mac_address macaddr, hw_address macaddr8, net cidr, ip_address inet);
+      INSERT INTO dev SELECT g, ('08:00:2b:01:02:' || lpad(to_hex(g), 2, '0'))::macaddr, ('08:00:2b:01:02:03:04:' || lpad(to_hex(g), 2, '0'))::macaddr8,
+        ('10.' || g || '.0.0/16')::cidr, ('81.2.69.' || g)::inet FROM generate_series(1, 20) g;`);
+    const dump = (args: string[]) => {
+      const r = spawnSync(join(pg.bin, 'pg_dump'), [...args, '-d', 'init_dataonly_src'], { env: { ...process.env, PGHOST: pg.host, PGPORT: String(pg.port), PGUSER: 'postgres' }, maxBuffer: 1 << 26 });
+      expect(r.status).toBe(0);
+      return r.stdout;
+    };
+    const data = join(dir, 'data.sql');
+    writeFileSync(data, dump(['--data-only']));
+    const draft = cli(['init', data]);
+    expect(draft.status).toBe(0);
+    expect(draft.stdout).toMatch(/mac_address: \{ fake: internet\.mac \}/);
+    expect(draft.stdout).toMatch(/hw_address: \{ fake: internet\.mac \}/);
+    writeFileSync(join(dir, 'rules.yaml'), draft.stdout);
+    const out = cli(['-q', '-r', join(dir, 'rules.yaml'), data]);
+    expect(out.status, out.stderr).toBe(0);
+    expect(restore('init_dataonly_out', dump(['--schema-only'])).status).toBe(0);
+    const r = spawnSync(join(pg.bin, 'psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', 'init_dataonly_out'], { input: out.stdout, env: { ...process.env, PGHOST: pg.host, PGPORT: String(pg.port), PGUSER: 'postgres' }, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    // no original value of any of them is left
+    for (const col of ['mac_address', 'hw_address', 'net', 'ip_address']) {
+      const originals = psql('init_dataonly_src', `SELECT string_agg(quote_literal(${col}::text), ',') FROM dev`).trim();
+      expect(psql('init_dataonly_out', `SELECT count(*) FROM dev WHERE ${col}::text IN (${originals})`).trim(), col).toBe('0');
+    }
+  });
+});

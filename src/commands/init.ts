@@ -55,6 +55,8 @@ function byName(name: string, opts: { unique: boolean; hasId: boolean; isJsonKey
     return { rule: '{ hash: { length: 16 } }', why: 'the name says NI number: a pseudonymous key' };
   if (!opts.isJsonKey && /(^|_)(salary|income|wage|wages|pay|earnings|balance|debt|benefit_amount)$/.test(n))
     return { rule: '{ noise: { ratio: 0.1 } }', why: "the name says a person's money: moved within 10 % (totals stay close)" };
+  // a device's address, not a street's (a data-only dump does not say the column is a macaddr)
+  if (/(^|_)(mac|hw|hardware|ether(net)?|bluetooth|wifi)_?(addr|address)$|^mac$/.test(n)) return { rule: '{ fake: internet.mac }', why: "the name says a device's MAC address" };
   if (/(^|_)(address|street|address_line_?\d?|addr)$/.test(n)) return { rule: '{ scrub: [address, postcode, phone, email] }', why: 'the name says address: street addresses, postcodes, phones and e-mails in it are replaced (review: town names stay)' };
   // a bare `key` is a credential in a table of tokens (authtoken_token.key), a setting's name elsewhere
   // (default_configs.key): there its values decide
