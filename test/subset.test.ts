@@ -98,6 +98,22 @@ describe('subsets', () => {
     expect(n(db, 'SELECT count(*) FROM m_invoice')).toBe(2); // seeds bring their parents (users), not their children
   });
 
+  it("over init's draft: a framework's lookup tables are kept whole, the rest follows the seeds, and it restores", () => {
+    const draft = runCli(['init', plain], { key: KEY });
+    expect(draft.status).toBe(0);
+    const text = draft.stdout.toString();
+    expect(text).toMatch(/^  public\.django_content_type: keep /m);
+    const path = join(dir, 'init-subset.yaml');
+    writeFileSync(path, text.replace('version: 1\n', 'version: 1\nsubset:\n  - { table: public.users_user, where: { id: [1, 2] } }\n'));
+    const r = cli(['-r', path, plain]);
+    expect(r.status, r.stderr.toString()).toBe(0);
+    const db = 'subset_init_draft';
+    const rr = restore(db, r.stdout);
+    expect(rr.status, rr.stderr).toBe(0);
+    expect(n(db, 'SELECT count(*) FROM django_content_type')).toBe(n(SRC, 'SELECT count(*) FROM django_content_type'));
+    expect(n(db, 'SELECT count(*) FROM users_user')).toBe(2);
+  });
+
   it('a seed table whose rule keeps it is filtered by its seed all the same', () => {
     const db = 'subset_keep_seed';
     restoredSubset('keepseed', 'tables:\n  public.wagtailsearch_query: keep\nsubset:\n  - { table: public.wagtailsearch_query, where: { id: [1, 2, 3] } }\n', db);

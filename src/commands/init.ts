@@ -6,7 +6,7 @@
 import { matches } from '../pseudonym/detectors.js';
 import { AnonymiseError } from '../errors.js';
 import { jsonKeySegment } from '../rules/rules-file.js';
-import type { ColumnScan, PiiKind, ScanResult, TableSchema } from './scan.js';
+import { PII_KINDS, type ColumnScan, type PiiKind, type ScanResult, type TableSchema } from './scan.js';
 
 interface Suggestion {
   rule: string;
@@ -164,6 +164,9 @@ function suggest(col: TableSchema['columns'][number], schema: TableSchema, s: Co
   return col.type ? fitToColumn(fitted, col, unique, hasId) : fitted;
 }
 
+/** Framework tables that describe the application, not its users (Django, Rails, Flyway, Alembic, Wagtail). */
+const LOOKUP_TABLE = /(^|\.)(django_migrations|django_content_type|auth_permission|schema_migrations|ar_internal_metadata|flyway_schema_history|alembic_version|knex_migrations|wagtailcore_locale)$/;
+
 /** Columns of places and field labels: a value that is also a person's name (Florence) is the place's. */
 const NOT_PEOPLE = /(^|_)(city|town|country|region|state|county|province|district|territory|locality|suburb|label)(_?name|_description)?$/;
 
@@ -287,6 +290,12 @@ function tableLines(res: ScanResult, keys: string[], indent: string, name: (key:
       continue;
     }
     const cols = schema.columns.filter((c) => !c.generated);
+    // a framework's own lookup tables: kept whole, so that a subset keeps every row (what the seeds'
+    // rows refer to) instead of none; a personal finding in one still gets column rules
+    if (LOOKUP_TABLE.test(table) && Object.values(withPartitions(res, key)).every((s) => PII_KINDS.every((k) => s.found[k] === 0))) {
+      lines.push(`${indent}${yamlKey(table)}: keep    # a framework's lookup table (migrations, content types, permissions): kept whole, so a subset keeps every row`);
+      continue;
+    }
     if (cols.length === 0) {
       lines.push(`${indent}${yamlKey(table)}: keep    # no columns`);
       continue;
