@@ -26,7 +26,7 @@ function notIdentifierOption(): Option {
   o.attributeName = () => 'notIdentifier';
   return o;
 }
-import { DEFAULT_SECRET_ENV, VERSION, openPlain, signalStatus, systemError, watchSignals, writeOut, requireStdout, type Io } from './cli/io.js';
+import { DEFAULT_SECRET_ENV, VERSION, openPlain, signalStatus, systemError, watchSignals, writeOut, requireStdout, progressLine, type Io } from './cli/io.js';
 import { run, type RunFlags } from './cli/run.js';
 import { check, peopleRequest, scan, unmatchedStatus, type PeopleFlags, type ScanFlags } from './cli/commands.js';
 
@@ -117,6 +117,8 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
     .option('--strict', 'with --against: count low-entropy matches (postcodes, phone numbers) as leaks too')
     .option('--fail-on-pii [kinds]', `exit 1 if any is found; kinds: ${PII_KINDS.join(',')} (default: all)`)
     .option('--sample-rows <n>', 'read at most n rows of each table', positiveInt('--sample-rows'))
+    .addOption(new Option('--progress', 'show a progress line on stderr (default: when stderr is a terminal)'))
+    .addOption(new Option('--no-progress', 'never show the progress line'))
     .action(async (input: string | undefined, flags: ScanFlags) => {
       code = await scan(input, flags, io);
     });
@@ -127,7 +129,9 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
     .argument('[input]', 'pg_dump output: plain (or gzip), a custom archive, or a directory archive; - or absent for stdin')
     .option('--sample-rows <n>', 'read at most n rows of each table (default: every row of a dump; 1000 with --db)', positiveInt('--sample-rows'))
     .option('--db <url>', 'read a live database instead of a dump: its catalog, and a sample of each table')
-    .action(async (input: string | undefined, flags: { sampleRows?: number; db?: string }) => {
+    .addOption(new Option('--progress', 'show a progress line on stderr (default: when stderr is a terminal)'))
+    .addOption(new Option('--no-progress', 'never show the progress line'))
+    .action(async (input: string | undefined, flags: { sampleRows?: number; db?: string; progress?: boolean }) => {
       requireStdout(io, 'the draft rules', false);
       if (flags.db) {
         if (input !== undefined) throw new AnonymiseError('USAGE', 'init takes a dump or --db, not both');
@@ -140,7 +144,8 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
         // the whole table, not its first rows: personal data past row 1,000 counts too
         const sampleRows = flags.sampleRows ?? Infinity;
         const src = await openPlain(input, io);
-        const res = await scanDump(src.stream, { sampleRows, jsonKeys: true });
+        const progress = progressLine(io, flags.progress ?? Boolean(io.stderr.isTTY));
+        const res = await scanDump(src.stream, { sampleRows, jsonKeys: true, onProgress: progress.update }).finally(progress.done);
         await writeOut(io, draftRules(res, { source: src.name, sampleRows }));
       }
       code = EXIT.ok;

@@ -141,3 +141,15 @@ describe('the gate with the rules: a column kept with a reason was reviewed', ()
   });
 });
 
+describe('progress', () => {
+  it.each([['scan'], ['init']])('%s --progress draws a line on stderr and clears it; --no-progress draws none', (cmd) => {
+    const on = cli([cmd, SAMPLE, '--progress']);
+    expect(on.status).toBe(0);
+    expect(on.stderr).toMatch(/^(\r\x1b\[K[\d.]+ MB {2}\d+ MB\/s( {2}[\w.]+)?)*\r\x1b\[K$/);
+    expect(on.stderr).toMatch(/MB\/s/);
+    const off = cli([cmd, SAMPLE, '--no-progress']);
+    expect(off.stderr).toBe('');
+    expect(off.stdout).toBe(on.stdout);
+  });
+});
+

@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { checkDump, compileRules, readRules } from '../engine/run.js';
 import { AnonymiseError, EXIT } from '../errors.js';
 import { PII_KINDS, foundAny, formatScan, reviewedColumns, scanDump, type PiiKind, type ScanResult } from '../commands/scan.js';
-import { openPlain, secretFrom, writeOut, type Io } from './io.js';
+import { openPlain, progressLine, secretFrom, writeOut, type Io } from './io.js';
 
 export async function check(input: string | undefined, flags: { rules?: string[] }, io: Io): Promise<number> {
   if (!flags.rules?.length) throw new AnonymiseError('USAGE', 'no rules: give at least one -r RULES.yaml');
@@ -81,6 +81,7 @@ export async function peopleRequest(inputs: string[], flags: PeopleFlags, io: Io
 export interface ScanFlags {
   json?: boolean;
   failOnPii?: string | boolean;
+  progress?: boolean;
   sampleRows?: number;
   against?: string;
   rules?: string[];
@@ -128,7 +129,8 @@ export async function scan(input: string | undefined, flags: ScanFlags, io: Io):
   // reports them without failing on them
   const rules = flags.rules?.length ? compileRules(await readRules({ files: flags.rules, js: 'skip' }), 'scan') : null;
   const src = await openPlain(input, io);
-  const res = await scanDump(src.stream, { sampleRows: flags.sampleRows });
+  const progress = progressLine(io, flags.progress ?? Boolean(io.stderr.isTTY));
+  const res = await scanDump(src.stream, { sampleRows: flags.sampleRows, onProgress: progress.update }).finally(progress.done);
   const reviewed = rules ? reviewedColumns(res, rules) : new Set<string>();
   await writeOut(io, flags.json ? JSON.stringify({ ...res, reviewed: [...reviewed] }, null, 2) + '\n' : formatScan(res));
   if (!gate.length) return EXIT.ok;

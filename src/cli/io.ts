@@ -36,6 +36,26 @@ export async function openPlain(path: string | undefined, io: Io): Promise<{ str
   return { stream: plainBytes(src, { everything: true }), name: src.name };
 }
 
+/**
+ * A progress line on stderr for commands that read a whole dump (init, scan): bytes read, rate and the
+ * table in hand, at most five times a second; `done()` clears it. Nothing when `on` is false.
+ */
+export function progressLine(io: Io, on: boolean): { update: (bytesIn: number, table: string | null) => void; done: () => void } {
+  if (!on) return { update: () => {}, done: () => {} };
+  const started = Date.now();
+  let last = 0;
+  return {
+    update: (bytesIn, table) => {
+      const now = Date.now();
+      if (now - last < 200) return;
+      last = now;
+      const secs = (now - started) / 1000;
+      io.stderr.write(`\r\x1b[K${(bytesIn / 1e6).toFixed(1)} MB  ${secs > 0 ? (bytesIn / 1e6 / secs).toFixed(0) : 0} MB/s${table ? `  ${table}` : ''}`);
+    },
+    done: () => void io.stderr.write('\r\x1b[K'),
+  };
+}
+
 export function watchSignals(stop: () => void, last: () => void = () => {}): { signal: AbortSignal; signalled: () => NodeJS.Signals | null; dispose: () => void } {
   const interrupt = new AbortController();
   let signalled: NodeJS.Signals | null = null;

@@ -206,7 +206,10 @@ export class ScanCollector {
   }
 }
 
-export async function scanDump(source: AsyncIterable<Buffer> | Readable, options: { sampleRows?: number; jsonKeys?: boolean } = {}): Promise<ScanResult> {
+export async function scanDump(
+  source: AsyncIterable<Buffer> | Readable,
+  options: { sampleRows?: number; jsonKeys?: boolean; onProgress?: (bytesIn: number, table: string | null) => void } = {},
+): Promise<ScanResult> {
   const collector = await ScanCollector.create(options);
   const tables = collector.tables;
   const schema: ScanResult['schema'] = {};
@@ -233,7 +236,10 @@ export async function scanDump(source: AsyncIterable<Buffer> | Readable, options
     },
     () => {},
   );
-  for await (const chunk of plainDump(source as AsyncIterable<Buffer>)) rw.write(chunk);
+  for await (const chunk of plainDump(source as AsyncIterable<Buffer>)) {
+    rw.write(chunk);
+    options.onProgress?.(rw.bytesIn, rw.currentTable);
+  }
   rw.end();
   // tables seen only in data (a --data-only dump): their columns as the COPY/INSERT named them, rows or not
   const unknownColumns: string[] = [];
