@@ -205,6 +205,16 @@ describe.each([
     expect(existsSync(out)).toBe(false);
   });
 
+  it("the report's bytesIn and bytesOut are the files' bytes, in and out", () => {
+    const out = join(dir, `bytes_${slug}`);
+    const report = join(dir, `bytes_${slug}.json`);
+    expect(cli([...rulesArgs(), '-o', out, '--report', report, input]).status).toBe(0);
+    const size = (p: string): number => (statSync(p).isDirectory() ? readdirSync(p).reduce((n, f) => n + size(join(p, f)), 0) : statSync(p).size);
+    const rep = JSON.parse(readFileSync(report, 'utf8')) as { bytesIn: number; bytesOut: number };
+    expect(rep.bytesIn).toBe(size(input));
+    expect(rep.bytesOut).toBe(size(out));
+  });
+
   it('check and scan read it', () => {
     expect(cli(['check', ...rulesArgs(), input]).status).toBe(0);
     const scan = cli(['scan', input]);

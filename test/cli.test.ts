@@ -71,13 +71,17 @@ describe('run', () => {
   it('reads stdin and gzip, writes -o atomically with mode 0600, --gzip, and a JSON report', () => {
     const out = join(tmp, 'safe.sql.gz');
     const report = join(tmp, 'report.json');
-    const r = cli(['-r', COUNCIL, '-o', out, '--gzip', '--report', report, '-'], { input: gzipSync(readFileSync(SAMPLE)), env: { ANONYMISE_DUMP_SECRET: SECRET } });
+    const input = gzipSync(readFileSync(SAMPLE));
+    const r = cli(['-r', COUNCIL, '-o', out, '--gzip', '--report', report, '-'], { input, env: { ANONYMISE_DUMP_SECRET: SECRET } });
     expect(r.status, r.stderr).toBe(0);
     expect(gunzipSync(readFileSync(out)).equals(readFileSync(GOLDEN))).toBe(true);
     expect(statSync(out).mode & 0o777).toBe(0o600);
     const rep = JSON.parse(readFileSync(report, 'utf8'));
     const users = rep.tables.find((t: { table: string }) => t.table === 'public.users_user');
     expect(users).toMatchObject({ action: 'rewrite', rowsIn: 40, rowsOut: 40, rowsDropped: 0, valuesChanged: { email: 40 } });
+    // the files' bytes, compressed as they are stored, in and out
+    expect(rep.bytesIn).toBe(input.length);
+    expect(rep.bytesOut).toBe(statSync(out).size);
     expect(JSON.stringify(rep)).not.toContain(SECRET);
     expect(r.stderr).toMatch(/public\.users_user\s+40\s+40\s+0/);
   });

@@ -183,7 +183,7 @@ export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<
             if (o.signal?.aborted) throw o.signal.reason;
             packed.commit();
             built.discard();
-            return result(rw, stats, bytesOut);
+            return result(rw, stats, bytesOut, a);
           } catch (e) {
             packed.discard();
             throw e;
@@ -191,7 +191,7 @@ export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<
         }
         const bytesOut = readdirSync(tmp).reduce((n, f) => n + statSync(join(tmp, f)).size, 0);
         built.commit();
-        return result(rw, stats, bytesOut);
+        return result(rw, stats, bytesOut, a);
       } catch (e) {
         await order.drain().catch(() => {});
         built.discard();
@@ -276,7 +276,7 @@ export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<
         fd = null;
         file!.commit();
       }
-      return result(rw, stats, dest.count);
+      return result(rw, stats, dest.count, a);
     } catch (e) {
       await order.drain().catch(() => {});
       if (fd !== null) {
@@ -374,8 +374,19 @@ function mergeStats(into: Map<string, TableStats>, from: TableStats[]): void {
   }
 }
 
-function result(rw: DumpRewriter, fromWorkers: Map<string, TableStats>, bytesOut: number): RewriteResult {
+function result(rw: DumpRewriter, fromWorkers: Map<string, TableStats>, bytesOut: number, a?: Archive): RewriteResult {
   const tables = new Map(rw.stats);
   mergeStats(tables, [...fromWorkers.values()]);
-  return { tables: [...tables.values()], outside: { ...rw.outsideCounts }, bytesIn: rw.bytesIn, bytesOut, lines: 0 };
+  return { tables: [...tables.values()], outside: { ...rw.outsideCounts }, bytesIn: a ? archiveBytes(a, rw.bytesIn) : rw.bytesIn, bytesOut, lines: 0 };
+}
+
+/**
+ * The archive's bytes as stored, as `bytesOut` counts the output's: a custom or tar file's size, a
+ * directory's files' sizes; a custom archive from stdin, as far as it was read.
+ */
+function archiveBytes(a: Archive, read: number): number {
+  if (!a.path) return a.reader?.offset ?? read;
+  const st = statSync(a.path);
+  if (!st.isDirectory()) return st.size;
+  return readdirSync(a.path).reduce((n, f) => n + statSync(join(a.path!, f)).size, 0);
 }

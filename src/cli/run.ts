@@ -74,7 +74,15 @@ export async function run(input: string | undefined, flags: RunFlags, io: Io): P
   if (flags.output && /\.gz$/i.test(flags.output) && !flags.gzip)
     throw new AnonymiseError('USAGE', `-o ${flags.output} ends in .gz, and the output is plain SQL: give --gzip to write it compressed, or name it without .gz`);
   if (flags.compressLevel !== undefined && !flags.gzip) throw new AnonymiseError('USAGE', '--compress-level sets the level of --gzip output or of an archive\'s data: this plain output is not compressed');
-  const src = { stream: plainBytes(source), size: source.size, name: source.name };
+  // the report counts the files' bytes: a gzipped input's compressed bytes, as read
+  let bytesRead = 0;
+  const counted = async function* (it: AsyncIterable<Buffer>) {
+    for await (const c of it) {
+      bytesRead += c.length;
+      yield c;
+    }
+  };
+  const src = { stream: source.size !== undefined ? plainBytes(source) : counted(plainBytes(source)), size: source.size, name: source.name };
 
   let target: AtomicOutput | null = null;
   let fileOut: Writable | null = null;
@@ -96,8 +104,10 @@ export async function run(input: string | undefined, flags: RunFlags, io: Io): P
   const stdoutOut = fileOut ? null : asyncStdout(io);
   const finalOut: Writable = fileOut ?? stdoutOut ?? io.stdout;
   const gzip = flags.gzip ? createGzip({ level: flags.compressLevel ?? DEFAULT_LEVEL }) : null;
+  let gzipped = 0;
   if (gzip) {
     gzip.pipe(finalOut);
+    gzip.on('data', (c: Buffer) => void (gzipped += c.length));
     finalOut.on('error', (e) => gzip.destroy(e)); // e.g. EPIPE on stdout reaches us through gzip
   }
   const sink: Writable = gzip ?? finalOut;
@@ -132,7 +142,7 @@ export async function run(input: string | undefined, flags: RunFlags, io: Io): P
     if (fileOut) await once(fileOut, 'close').catch(() => {});
     if (showProgress) io.stderr.write('\r\x1b[K');
     target?.commit();
-    return reportRun(result, src.name, started, secret, flags, io);
+    return reportRun({ ...result, bytesIn: source.size ?? bytesRead, bytesOut: gzip ? gzipped : result.bytesOut }, src.name, started, secret, flags, io);
   } catch (e) {
     if (showProgress) io.stderr.write('\r\x1b[K');
     if (isEpipe(e)) {
