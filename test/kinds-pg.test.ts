@@ -153,6 +153,31 @@ tables:
     const rules = compileRules(await readRules({ text: [{ name: join(tmp, 'noise-refuse.yaml'), yaml }] }), KEY);
     expect(() => rewriteBuffer(pgDump(db), { rules })).toThrow(/noise-refuse\.yaml:4: noise on public\.r\.v cannot keep/);
   });
+
+  it.each([
+    ['generalise a step under a lower bound it does not keep', 'v int CHECK (v >= 18)', '{ generalise: { step: 10 } }', /generalise \{ step: 10 \} on public\.r\.v: a CHECK/],
+    ['generalise a step under a strict lower bound', 'v int CHECK (v > 0)', '{ generalise: { step: 10 } }', /generalise \{ step: 10 \} on public\.r\.v: a CHECK/],
+    ['generalise a date under a CHECK', "v date CHECK (v >= '2020-03-15')", '{ generalise: year }', /generalise: year on public\.r\.v cannot keep a date inside the CHECKs/],
+    ['date_shift under a CHECK', "v date CHECK (v >= '2020-03-15')", '{ date_shift: { max_days: 30 } }', /date_shift on public\.r\.v cannot keep the date inside the CHECKs/],
+  ])('%s: refused before the first byte', async (_what, cols, rule, re) => {
+    const db = `gen_refuse_${Math.random().toString(36).slice(2, 8)}`;
+    createDb(db);
+    psql(db, `CREATE TABLE r (id int, ${cols});`);
+    const yaml = `version: 1\nunknown: keep\ntables:\n  r: { columns: { v: ${rule} } }\n`;
+    const rules = compileRules(await readRules({ text: [{ name: join(tmp, 'gen-refuse.yaml'), yaml }] }), KEY);
+    expect(() => rewriteBuffer(pgDump(db), { rules })).toThrow(re);
+  });
+
+  it('generalise a step whose lower bound is a multiple of it: every floor passes the CHECK, and the output restores', async () => {
+    createDb('gen_check_src');
+    psql('gen_check_src', 'CREATE TABLE g (id int PRIMARY KEY, age int CHECK (age >= 20 AND age <= 120)); INSERT INTO g SELECT i, 20 + i FROM generate_series(1, 100) i;');
+    const yaml = 'version: 1\ntables:\n  g: { columns: { id: keep, age: { generalise: { step: 10 } } } }\n';
+    const rules = compileRules(await readRules({ text: [{ name: join(tmp, 'gen-ok.yaml'), yaml }] }), KEY);
+    const { output } = rewriteBuffer(pgDump('gen_check_src'), { rules });
+    const r = restore('gen_check_out', output);
+    expect(r.status, r.stderr).toBe(0);
+    expect(psql('gen_check_out', 'SELECT min(age) || \' \' || max(age) || \' \' || count(*) FILTER (WHERE age % 10 <> 0) FROM g').trim()).toBe('20 120 0');
+  });
 });
 
 describe('scrub into a column of limited length', () => {

@@ -7,6 +7,7 @@
 import type { ColumnRule } from '../../contract/rules-model.js';
 import { withUtf8 } from '../../text/encoding.js';
 import { offsetDays, shiftDays } from './dates.js';
+import { AnonymiseError } from '../../errors.js';
 import type { RuleKind } from './kind.js';
 
 type DateShift = Extract<ColumnRule, { kind: 'date_shift' }>;
@@ -29,6 +30,9 @@ export const dateShift: RuleKind<DateShift> = {
       sip.hash(buf, 0, end);
       offset = offsetDays((sip.lo >>> 0) / 2 ** 31 - 1, rule.maxDays);
     };
+    // a date CHECK (not before the service began) is not read: a shifted date could fail it on restore
+    if (env.columnType?.checks.length)
+      throw new AnonymiseError('RULES', `date_shift on ${env.path.join('.')} cannot keep the date inside the CHECKs on its column; use another rule (generalise, null)`, rule.where);
     const by = rule.by === undefined ? -1 : env.index.get(rule.by);
     if (by === undefined) throw new Error(`date_shift by ${rule.by}: checked when the table is planned`);
     return {

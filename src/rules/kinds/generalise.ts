@@ -5,6 +5,7 @@
  */
 import type { ColumnRule } from '../../contract/rules-model.js';
 import { AnonymiseError } from '../../errors.js';
+import { checkBounds } from './check-bounds.js';
 import type { RuleKind } from './kind.js';
 
 type Generalise = Extract<ColumnRule, { kind: 'generalise' }>;
@@ -116,6 +117,19 @@ export const generalise: RuleKind<Generalise> = {
     // a step of 1 or less floors an integer to itself: the rule would change nothing and look like it does
     if (typeof to === 'object' && 'step' in to && to.step <= 1 && type && !type.array && /^(smallint|integer|bigint|int[248]?)$/.test(type.name))
       throw new AnonymiseError('RULES', `generalise { step: ${to.step} } leaves every ${type.name} as it is: give a step above 1`, rule.where);
+    // what generalising writes must pass the column's CHECKs on restore: a floor stays at or above a
+    // lower bound only when the bound is a multiple of the step; a truncated date can fall below any
+    const checks = type?.checks ?? [];
+    if (checks.length && typeof to === 'string' && to !== 'postcode_district')
+      throw new AnonymiseError('RULES', `generalise: ${to} on ${env.path.join('.')} cannot keep a date inside the CHECKs on its column; use another rule`, rule.where);
+    if (checks.length && typeof to === 'object' && 'step' in to) {
+      for (const check of checks) {
+        const bounds = checkBounds(check);
+        const low = bounds?.filter((b) => b.op === '>=' || b.op === '>') ?? null;
+        if (!bounds || low!.some((b) => !Number.isInteger(b.n / to.step) || b.op === '>'))
+          throw new AnonymiseError('RULES', `generalise { step: ${to.step} } on ${env.path.join('.')}: a CHECK on the column bounds it in a way its steps do not keep (a lower bound that is not a multiple of the step, or more than bounds); a floored value could fail it on restore`, rule.where);
+      }
+    }
     const fn =
       typeof to === 'string'
         ? to === 'postcode_district'

@@ -10,6 +10,7 @@ import { withUtf8 } from '../../text/encoding.js';
 import { offsetDays, shiftDays } from './dates.js';
 import type { ColumnType } from '../../contract/plan.js';
 import type { RuleKind } from './kind.js';
+import { checkBounds } from './check-bounds.js';
 
 /** The integers' ranges, by base type name. */
 const INTEGER_RANGE: Record<string, [number, number]> = {
@@ -21,28 +22,6 @@ const INTEGER_RANGE: Record<string, [number, number]> = {
   bigint: [-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
   int8: [-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
 };
-
-/** A CHECK read as bounds on VALUE; null when it says more than `VALUE >= n AND VALUE < m` and the like. */
-export function checkBounds(check: string): { op: '>=' | '>' | '<=' | '<'; n: number }[] | null {
-  const NUM = String.raw`-?\d+(?:\.\d+)?`;
-  // PostgreSQL writes `(VALUE >= '-5'::integer)`, `((VALUE)::numeric <= 99.99)`: casts to a number type,
-  // quotes around a number and parentheses say nothing more
-  const t = check
-    .replace(/::\s*(?:integer|bigint|smallint|numeric|decimal|real|double\s+precision|int[248]?|float[48]?)(?:\s*\(\s*\d+\s*(?:,\s*\d+\s*)?\))?/gi, ' ')
-    .replace(new RegExp(`'(${NUM})'`, 'g'), '$1')
-    .replace(/[()]/g, ' ')
-    .replace(new RegExp(`\\bVALUE\\s+BETWEEN\\s+(${NUM})\\s+AND\\s+(${NUM})`, 'gi'), 'VALUE >= $1 AND VALUE <= $2');
-  const out: { op: '>=' | '>' | '<=' | '<'; n: number }[] = [];
-  const flip = { '>=': '<=', '>': '<', '<=': '>=', '<': '>' } as const;
-  for (const part of t.split(/\bAND\b/i)) {
-    const c = part.trim();
-    let m: RegExpExecArray | null;
-    if ((m = new RegExp(`^VALUE\\s*(>=|>|<=|<)\\s*(${NUM})$`, 'i').exec(c))) out.push({ op: m[1] as '>=', n: Number(m[2]) });
-    else if ((m = new RegExp(`^(${NUM})\\s*(>=|>|<=|<)\\s*VALUE$`, 'i').exec(c))) out.push({ op: flip[m[2] as '>='], n: Number(m[1]) });
-    else if (!/^VALUE\s+IS\s+NOT\s+NULL$/i.test(c)) return null;
-  }
-  return out;
-}
 
 /**
  * What a number written into the column must stay inside: an integer type's range, a numeric(p,s)'s
