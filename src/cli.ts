@@ -26,6 +26,7 @@ function notIdentifierOption(): Option {
   o.attributeName = () => 'notIdentifier';
   return o;
 }
+import { readSchemaFile } from './archive/schema-file.js';
 import { DEFAULT_SECRET_ENV, VERSION, openPlain, signalStatus, systemError, watchSignals, writeOut, requireStdout, progressLine, type Io } from './cli/io.js';
 import { run, type RunFlags } from './cli/run.js';
 import { check, peopleRequest, scan, unmatchedStatus, type PeopleFlags, type ScanFlags } from './cli/commands.js';
@@ -94,6 +95,7 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
       new Option('--compress-level <n>', 'zlib level (1-9) of what this run compresses: --gzip output, an archive\'s rewritten data (default: 1, fast; 6 is pg_dump\'s)').argParser(levelInt),
     )
     .option('--tables <glob>', 'directory archives: rewrite only these tables\' data (schema.table, * and ?); repeatable', collect)
+    .option('--schema <file>', 'for a --data-only dump: a pg_dump --schema-only of the same database, whose tables\' columns and types it uses')
     .action(async (input: string | undefined, flags: RunFlags) => {
       code = await run(input, flags, io);
     });
@@ -103,7 +105,8 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
     .description('list tables and columns of a dump that no rule classifies, and rules that name nothing')
     .argument('[input]', 'pg_dump output: plain (or gzip), a custom archive, or a directory archive; - or absent for stdin')
     .option('-r, --rules <file>', 'rules file (YAML); repeatable', collect)
-    .action(async (input: string | undefined, flags: { rules?: string[] }) => {
+    .option('--schema <file>', 'for a --data-only dump: a pg_dump --schema-only of the same database, whose tables\' columns and types it uses')
+    .action(async (input: string | undefined, flags: { rules?: string[]; schema?: string }) => {
       code = await check(input, flags, io);
     });
 
@@ -117,6 +120,7 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
     .option('--strict', 'with --against: count low-entropy matches (postcodes, phone numbers) as leaks too')
     .option('--fail-on-pii [kinds]', `exit 1 if any is found; kinds: ${PII_KINDS.join(',')} (default: all)`)
     .option('--sample-rows <n>', 'read at most n rows of each table', positiveInt('--sample-rows'))
+    .option('--schema <file>', 'for a --data-only dump: a pg_dump --schema-only of the same database, whose tables\' columns and types it uses')
     .addOption(new Option('--progress', 'show a progress line on stderr (default: when stderr is a terminal)'))
     .addOption(new Option('--no-progress', 'never show the progress line'))
     .action(async (input: string | undefined, flags: ScanFlags) => {
@@ -129,9 +133,10 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
     .argument('[input]', 'pg_dump output: plain (or gzip), a custom archive, or a directory archive; - or absent for stdin')
     .option('--sample-rows <n>', 'read at most n rows of each table (default: every row of a dump; 1000 with --db)', positiveInt('--sample-rows'))
     .option('--db <url>', 'read a live database instead of a dump: its catalog, and a sample of each table')
+    .option('--schema <file>', 'for a --data-only dump: a pg_dump --schema-only of the same database, whose tables\' columns and types it uses')
     .addOption(new Option('--progress', 'show a progress line on stderr (default: when stderr is a terminal)'))
     .addOption(new Option('--no-progress', 'never show the progress line'))
-    .action(async (input: string | undefined, flags: { sampleRows?: number; db?: string; progress?: boolean }) => {
+    .action(async (input: string | undefined, flags: { sampleRows?: number; db?: string; progress?: boolean; schema?: string }) => {
       requireStdout(io, 'the draft rules', false);
       if (flags.db) {
         if (input !== undefined) throw new AnonymiseError('USAGE', 'init takes a dump or --db, not both');
@@ -145,7 +150,8 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
         const sampleRows = flags.sampleRows ?? Infinity;
         const src = await openPlain(input, io);
         const progress = progressLine(io, flags.progress ?? Boolean(io.stderr.isTTY));
-        const res = await scanDump(src.stream, { sampleRows, jsonKeys: true, onProgress: progress.update }).finally(progress.done);
+        const schema = flags.schema ? await readSchemaFile(flags.schema) : undefined;
+        const res = await scanDump(src.stream, { sampleRows, jsonKeys: true, onProgress: progress.update, schema }).finally(progress.done);
         await writeOut(io, draftRules(res, { source: src.name, sampleRows }));
       }
       code = EXIT.ok;

@@ -6,13 +6,15 @@ import { existsSync, readFileSync } from 'node:fs';
 import { checkDump, compileRules, readRules } from '../engine/run.js';
 import { AnonymiseError, EXIT } from '../errors.js';
 import { PII_KINDS, foundAny, formatScan, reviewedColumns, scanDump, type PiiKind, type ScanResult } from '../commands/scan.js';
+import { readSchemaFile } from '../archive/schema-file.js';
 import { openPlain, progressLine, secretFrom, writeOut, type Io } from './io.js';
 
-export async function check(input: string | undefined, flags: { rules?: string[] }, io: Io): Promise<number> {
+export async function check(input: string | undefined, flags: { rules?: string[]; schema?: string }, io: Io): Promise<number> {
   if (!flags.rules?.length) throw new AnonymiseError('USAGE', 'no rules: give at least one -r RULES.yaml');
   const rules = compileRules(await readRules({ files: flags.rules, js: 'skip' }), 'check');
+  const schema = flags.schema ? await readSchemaFile(flags.schema) : undefined;
   const src = await openPlain(input, io);
-  const res = await checkDump(src.stream, rules);
+  const res = await checkDump(src.stream, rules, { schema });
   const out: string[] = [];
   const policy = rules.unknown;
   for (const g of res.gaps)
@@ -82,6 +84,7 @@ export interface ScanFlags {
   json?: boolean;
   failOnPii?: string | boolean;
   progress?: boolean;
+  schema?: string;
   sampleRows?: number;
   against?: string;
   rules?: string[];
@@ -130,7 +133,8 @@ export async function scan(input: string | undefined, flags: ScanFlags, io: Io):
   const rules = flags.rules?.length ? compileRules(await readRules({ files: flags.rules, js: 'skip' }), 'scan') : null;
   const src = await openPlain(input, io);
   const progress = progressLine(io, flags.progress ?? Boolean(io.stderr.isTTY));
-  const res = await scanDump(src.stream, { sampleRows: flags.sampleRows, onProgress: progress.update }).finally(progress.done);
+  const schema = flags.schema ? await readSchemaFile(flags.schema) : undefined;
+  const res = await scanDump(src.stream, { sampleRows: flags.sampleRows, onProgress: progress.update, schema }).finally(progress.done);
   const reviewed = rules ? reviewedColumns(res, rules) : new Set<string>();
   await writeOut(io, flags.json ? JSON.stringify({ ...res, reviewed: [...reviewed] }, null, 2) + '\n' : formatScan(res));
   if (!gate.length) return EXIT.ok;

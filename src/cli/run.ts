@@ -17,10 +17,13 @@ import { plainBytes, type DumpSource } from '../archive/open.js';
 import { rewriteArchive } from '../archive/rewrite.js';
 import { DEFAULT_LEVEL } from '../archive/entries.js';
 import { ArchiveFormat } from '../archive/format.js';
+import { readSchemaFile } from '../archive/schema-file.js';
 import { asyncStdout, isEpipe, requireStdout, openInput, releaseStdin, secretFrom, signalStatus, watchSignals, type Io } from './io.js';
 
 export interface RunFlags {
   rules?: string[];
+  /** a --data-only dump's schema: a pg_dump --schema-only of the same database */
+  schema?: string;
   output?: string;
   gzip?: boolean;
   secretEnv: string;
@@ -65,7 +68,9 @@ export async function run(input: string | undefined, flags: RunFlags, io: Io): P
   const secret = secretFrom(flags.secretEnv, io, 'pseudonyms');
   const rules = compileRules(data, secret);
   const overlay = data.subset?.length ? await subsetOverlay(input, data, rules, secret, flags, io) : undefined;
+  const schema = flags.schema ? await readSchemaFile(flags.schema) : undefined;
   const source = await openInput(input, io);
+  if (schema && source.kind === 'archive') throw new AnonymiseError('USAGE', '--schema is for a plain --data-only dump: an archive holds its schema (dump it without --data-only)');
   const format = flags.format ?? (source.kind === 'plain' ? 'plain' : source.archive.members ? 'tar' : source.archive.format === ArchiveFormat.Custom ? 'custom' : 'directory');
   if (source.kind === 'plain' && format !== 'plain')
     throw new AnonymiseError('USAGE', `--format ${format} needs an archive as input (pg_dump -Fc or -Fd); a plain dump is written as a plain dump`);
@@ -117,6 +122,7 @@ export async function run(input: string | undefined, flags: RunFlags, io: Io): P
   let lastDraw = 0;
   const handle = rewriteStream(src.stream, sink, {
     rules,
+    schema,
     overlay,
     signal: signals.signal,
     maxLineBytes: flags.maxLineBytes,

@@ -248,7 +248,7 @@ export function draftRules(res: ScanResult, opts: { source: string; sampleRows: 
     const names = res.unknownColumns.slice(0, 5).join(', ') + (res.unknownColumns.length > 5 ? `, … (${res.unknownColumns.length - 5} more)` : '');
     throw new AnonymiseError(
       'UNSUPPORTED',
-      `init cannot name the columns of ${res.unknownColumns.length} table(s) (${names}): their INSERTs have no column list and the dump has no CREATE TABLE (a --data-only --inserts dump); dump with --column-inserts, or without --data-only`,
+      `init cannot name the columns of ${res.unknownColumns.length} table(s) (${names}): their INSERTs have no column list and the dump has no CREATE TABLE (a --data-only --inserts dump); give --schema FILE (a pg_dump --schema-only of the same database), or dump with --column-inserts, or without --data-only`,
     );
   }
   const sampled = Number.isFinite(opts.sampleRows) ? `up to ${opts.sampleRows} rows per table` : 'every row of every table';

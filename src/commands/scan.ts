@@ -208,7 +208,7 @@ export class ScanCollector {
 
 export async function scanDump(
   source: AsyncIterable<Buffer> | Readable,
-  options: { sampleRows?: number; jsonKeys?: boolean; onProgress?: (bytesIn: number, table: string | null) => void } = {},
+  options: { sampleRows?: number; jsonKeys?: boolean; onProgress?: (bytesIn: number, table: string | null) => void; schema?: SchemaModel } = {},
 ): Promise<ScanResult> {
   const collector = await ScanCollector.create(options);
   const tables = collector.tables;
@@ -233,6 +233,7 @@ export async function scanDump(
         statement: (e) => collector.statement(e),
       },
       onSchema,
+      schema: options.schema,
     },
     () => {},
   );

@@ -33,6 +33,11 @@ export interface RewriterOptions {
    * NULL, identifiers to scrub). Called with the plan the rules give, once per table, before its rows.
    */
   overlay?: PlanOverlay;
+  /**
+   * The schema of a --data-only dump, read from a `pg_dump --schema-only` of the same database
+   * (`--schema FILE`): its tables' columns and types, as if the dump defined them.
+   */
+  schema?: SchemaModel;
   /** forget: a person's identifiers, to be scrubbed from statements outside the rows too (comments, statistics, DDL literals) */
   outsideIdentifiers?: OutsideIdentifiers;
   /**

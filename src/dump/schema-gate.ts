@@ -233,7 +233,7 @@ export class SchemaGate {
       );
     throw new AnonymiseError(
       'BAD_INPUT',
-      `${form} has no column list and the dump has no CREATE TABLE for this table (a --data-only dump?): give the table a column_order in the rules, or dump with --column-inserts`,
+      `${form} has no column list and the dump has no CREATE TABLE for this table (a --data-only dump?): give --schema FILE (a pg_dump --schema-only of the same database), a column_order in the rules, or dump with --column-inserts`,
       { line, table },
     );
   }

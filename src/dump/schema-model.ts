@@ -56,6 +56,21 @@ export class SchemaModel {
     this.defaultSchema = 'public';
   }
 
+  /**
+   * What another model learnt (a `pg_dump --schema-only` of the same database, for a --data-only dump
+   * that says no types): its tables, types, domains, keys and partitions, as if read here.
+   */
+  adopt(other: SchemaModel): void {
+    for (const [k, v] of other.tables) this.tables.set(k, v);
+    for (const [k, v] of other.types) this.types.set(k, v);
+    for (const [k, v] of other.domains) this.domains.set(k, v);
+    for (const [k, v] of other.uniques) this.uniques.set(k, new Set(v));
+    for (const [k, v] of other.primaryKeys) this.primaryKeys.set(k, v);
+    for (const [k, v] of other.indexes) this.indexes.set(k, v);
+    for (const [k, v] of other.attached) this.attached.set(k, v);
+    this.foreignKeys.push(...other.foreignKeys);
+  }
+
   setSearchPath(value: string): void {
     this.defaultSchema = searchPathSchema(value);
   }

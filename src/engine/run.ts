@@ -49,6 +49,8 @@ export interface RewriteOptions {
   /** forget and subsets: rows to remove or change, over the rules' plans */
   overlay?: PlanOverlay;
   outsideIdentifiers?: RewriterOptions['outsideIdentifiers'];
+  /** a --data-only dump's schema (readSchemaFile): its tables' columns and types */
+  schema?: SchemaModel;
 }
 
 export interface RewriteResult {
@@ -90,7 +92,7 @@ export interface StreamHandle {
 export function rewriteStream(source: AsyncIterable<Buffer> | Readable, sink: Writable, options: RewriteOptions): StreamHandle {
   let bytesOut = 0;
   const pending: Buffer[] = [];
-  const rw = new DumpRewriter({ rules: options.rules, maxLineBytes: options.maxLineBytes, maxValueBytes: options.maxValueBytes, overlay: options.overlay, outsideIdentifiers: options.outsideIdentifiers }, (c) => {
+  const rw = new DumpRewriter({ rules: options.rules, maxLineBytes: options.maxLineBytes, maxValueBytes: options.maxValueBytes, overlay: options.overlay, outsideIdentifiers: options.outsideIdentifiers, schema: options.schema }, (c) => {
     pending.push(c);
     bytesOut += c.length;
   });
@@ -185,12 +187,12 @@ export interface CheckResult {
 }
 
 /** Reads a dump's schema and COPY headers and reports what the rules do not cover. */
-export async function checkDump(source: AsyncIterable<Buffer> | Readable, rules: CompiledRules): Promise<CheckResult> {
+export async function checkDump(source: AsyncIterable<Buffer> | Readable, rules: CompiledRules, options: { schema?: SchemaModel } = {}): Promise<CheckResult> {
   const restore: CheckResult['restore'] = [];
   const onSchema = (schema: SchemaModel, database: string | null) => {
     for (const p of checkRestorability(schema, database === null ? rules : rules.forDatabase(database))) restore.push(database === null ? p : { ...p, table: `${database}/${p.table}` });
   };
-  const rw = new DumpRewriter({ rules, inspect: true, onSchema }, () => {});
+  const rw = new DumpRewriter({ rules, inspect: true, onSchema, schema: options.schema }, () => {});
   for await (const chunk of plainDump(source as AsyncIterable<Buffer>)) rw.write(chunk);
   rw.end();
   let columns = 0;
@@ -219,4 +221,3 @@ export async function checkDump(source: AsyncIterable<Buffer> | Readable, rules:
     columns,
   };
 }
-
