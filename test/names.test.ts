@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { compileNameScrubber, type NameLists } from '../src/pseudonym/names.js';
 import { isMarkedName } from '../src/pseudonym/detectors.js';
 import { KeyRing } from '../src/pseudonym/keys.js';
+import { familyNames } from '../src/pseudonym/family-names.js';
 import { compileRules, readRules, rewriteBuffer } from '../src/engine/run.js';
 
 let lists: NameLists;
@@ -10,7 +11,7 @@ beforeAll(async () => {
   const fake = await import('../src/pseudonym/fake.js');
   await fake.loadLocales(['en', 'en_GB']);
   const l = ['en', 'en_GB'].map((x) => fake.personNames(x));
-  lists = { first: l.flatMap((x) => x.first), last: l.flatMap((x) => x.last) };
+  lists = { first: l.flatMap((x) => x.first), last: l.flatMap((x) => x.last), family: familyNames() };
 });
 
 describe('name scrubber', () => {
@@ -18,6 +19,9 @@ describe('name scrubber', () => {
     ['Jane Smith called about the bins', ['Jane Smith']],
     ['spoke to Mr Patel and Dr. Jones today', ['Patel', 'Jones']],
     ['Olivia Taylor, George Brown and Amelia Wilson signed', ['Olivia Taylor', 'George Brown', 'Amelia Wilson']],
+    // common UK family names faker's few hundred lack, from the people-names dictionary
+    ['letters from Olivia Patel, George Williams, Amelia Davies and Jack Begum', ['Patel', 'Williams', 'Davies', 'Begum']],
+    ['Florence', ['Florence']], // a value that is a name on its own
   ])('%s: replaces %j with marked fake names', (text, originals) => {
     const scrub = compileNameScrubber(lists, new KeyRing('names-key-k7Q2mZp9'));
     const out = scrub(text);

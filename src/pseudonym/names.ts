@@ -13,6 +13,8 @@ import { withUtf8 } from '../text/encoding.js';
 export interface NameLists {
   first: readonly string[];
   last: readonly string[];
+  /** family names that count only after a first name (family-names.ts) */
+  family?: ReadonlySet<string>;
 }
 
 const WORD = String.raw`\p{Lu}[\p{Ll}'’\-]{1,30}`;
@@ -51,7 +53,9 @@ export function compileNameScrubber(lists: NameLists, keys: KeyRing): (text: str
         return `${m.slice(0, m.length - surname!.length)}${rng.pick(lastByMark[0]!.length ? lastByMark[0]! : lists.last)}`;
       }
       // a known first name, then a known first or last name (the lists have Taylor and Wilson only as first names)
-      if (!first.has(a!) || !(last.has(b!) || first.has(b!))) return m;
+      // (or a family name of the people-names dictionary: Patel, Davies; two of them alone are not
+      // enough, "Town Hall" would be one)
+      if (!first.has(a!) || !(last.has(b!) || first.has(b!) || lists.family?.has(b!))) return m;
       seed(`${a} ${b}`);
       const f = rng.pick(markedFirst.length ? markedFirst : lists.first);
       const bucket = lastByMark[(16 - nameMark(f)) & 15]!;

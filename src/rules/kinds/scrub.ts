@@ -3,6 +3,7 @@ import type { ColumnType } from '../../contract/plan.js';
 import { shown } from '../syntax.js';
 import { DETECTOR_NAMES, compileScrubber } from '../../pseudonym/detectors.js';
 import { compileNameScrubber } from '../../pseudonym/names.js';
+import { familyNames } from '../../pseudonym/family-names.js';
 import { fakerOf, type RuleKind } from './kind.js';
 
 type Scrub = Extract<ColumnRule, { kind: 'scrub' }>;
@@ -36,7 +37,7 @@ export const scrub: RuleKind<Scrub> = {
     const fit = limit === null ? (s: string) => s : (s: string) => (s.length <= limit ? s : Array.from(s).slice(0, limit).join(''));
     if (!rule.detectors.includes('name') || !faker) return { kind: 'text', fn: (s) => fit(fn(s)), nulls: rule.nulls };
     const lists = ['en', 'en_GB'].map((l) => faker.personNames(l));
-    const names = compileNameScrubber({ first: lists.flatMap((l) => l.first), last: lists.flatMap((l) => l.last) }, env.keys);
+    const names = compileNameScrubber({ first: lists.flatMap((l) => l.first), last: lists.flatMap((l) => l.last), family: familyNames() }, env.keys);
     return { kind: 'text', fn: (s) => fit(names(fn(s))), nulls: rule.nulls };
   },
   fits: (_rule, cls) => cls === 'text' || cls === 'array' || cls === 'json' || cls === 'other',
