@@ -144,3 +144,26 @@ describe('init on a --data-only dump, which does not say the types', () => {
     }
   });
 });
+
+describe('init on JSON with nested objects', () => {
+  it('drafts a rule per nested key (contact.email, contact.name), never one fake for the whole object, and the output keeps its shape', () => {
+    const pg = inject('pg');
+    const dir = scratch('ad-init-nested-');
+    createDb('init_nested_src');
+    psql('init_nested_src', `CREATE TABLE submission (id int PRIMARY KEY, form_data jsonb NOT NULL);
+      INSERT INTO submission SELECT g, jsonb_build_object('contact', jsonb_build_object('email', 'person' || g || '@gmail.com', 'name', (ARRAY['Olivia Smith','George Jones','Amelia Taylor'])[1 + g % 3]), 'topic', 'bins') FROM generate_series(1, 30) g;`);
+    const dump = join(dir, 'src.sql');
+    const d = spawnSync(join(pg.bin, 'pg_dump'), ['-f', dump, '-d', 'init_nested_src'], { env: { ...process.env, PGHOST: pg.host, PGPORT: String(pg.port), PGUSER: 'postgres' } });
+    expect(d.status).toBe(0);
+    const draft = cli(['init', dump]);
+    expect(draft.status).toBe(0);
+    const rule = /form_data: \{ json: \{ (.*), "\*": keep \} \}/.exec(draft.stdout)?.[1];
+    expect(rule?.split(', ').sort()).toEqual(['contact.email: { fake: internet.email }', 'contact.name: { fake: person.fullName }']);
+    writeFileSync(join(dir, 'rules.yaml'), draft.stdout);
+    const out = cli(['-q', '-r', join(dir, 'rules.yaml'), dump]);
+    expect(out.status, out.stderr).toBe(0);
+    expect(restore('init_nested_out', Buffer.from(out.stdout)).status).toBe(0);
+    expect(psql('init_nested_out', "SELECT count(*) FROM submission WHERE jsonb_typeof(form_data->'contact') = 'object' AND form_data->'contact'->>'email' LIKE '%@example.%' AND form_data->>'topic' = 'bins'").trim()).toBe('30');
+    expect(psql('init_nested_out', "SELECT count(*) FROM submission WHERE form_data::text ~ '(gmail|Olivia Smith|George Jones|Amelia Taylor)'").trim()).toBe('0');
+  });
+});

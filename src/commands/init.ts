@@ -6,7 +6,7 @@
 import { matches } from '../pseudonym/detectors.js';
 import { AnonymiseError } from '../errors.js';
 import { jsonKeySegment } from '../rules/rules-file.js';
-import { PII_KINDS, type ColumnScan, type PiiKind, type ScanResult, type TableSchema } from './scan.js';
+import { JSON_PATH_SEP, PII_KINDS, type ColumnScan, type PiiKind, type ScanResult, type TableSchema } from './scan.js';
 
 interface Suggestion {
   rule: string;
@@ -92,14 +92,16 @@ function jsonRule(s: ColumnScan): Suggestion | null {
   if (!s.keys) return null;
   const parts: string[] = [];
   const whys: string[] = [];
-  for (const [key, k] of Object.entries(s.keys)) {
+  for (const [path, k] of Object.entries(s.keys)) {
+    const segments = path.split(JSON_PATH_SEP);
+    const key = segments[segments.length - 1]!;
+    const asCol: ColumnScan = { values: k.values, nulls: 0, found: k.found };
     // a key that is itself data (an e-mail address as a key) must not be copied into the rules file,
     // and json rules rewrite values, not keys: the whole document goes
-    const asCol: ColumnScan = { values: k.values, nulls: 0, found: k.found };
-    if (!matches(key).next().done)
+    if (segments.some((seg) => !matches(seg).next().done))
       return { rule: '{ value: "{}" }', why: 'some JSON keys are themselves personal data (json rules rewrite values, not keys): the document is emptied' };
     // a key no rule can name (`==` of a JSON-logic expression): nothing to do unless its values are personal
-    if (!/^[\p{L}\p{N}_ .:@+-]{1,63}$/u.test(key)) {
+    if (segments.some((seg) => !/^[\p{L}\p{N}_ .:@+-]{1,63}$/u.test(seg))) {
       if (byValues(asCol)) return { rule: '{ value: "{}" }', why: 'personal data under a JSON key no rule can name: the document is emptied' };
       continue;
     }
@@ -108,9 +110,10 @@ function jsonRule(s: ColumnScan): Suggestion | null {
     const namedThing = key.toLowerCase() === 'name' && k.values >= 5 && k.found.name === 0;
     const sug = (namedThing ? null : byName(key, { unique: false, hasId: false, isJsonKey: true })) ?? byValues(asCol);
     if (sug && sug.rule !== 'keep') {
-      // a dot inside a key is escaped, so the rule means the key and not a path
-      parts.push(`${yamlKey(jsonKeySegment(key))}: ${sug.rule}`);
-      whys.push(key);
+      // a dot inside a key is escaped, so the rule means the key and not a path; a nested key is a path
+      const rulePath = segments.map(jsonKeySegment).join('.');
+      parts.push(`${yamlKey(rulePath)}: ${sug.rule}`);
+      whys.push(segments.join('.'));
     }
   }
   if (parts.length === 0) return null;

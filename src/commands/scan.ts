@@ -67,6 +67,9 @@ export class PiiDetector {
   }
 }
 
+/** Between the keys of a nested path in ColumnScan.keys (a character no JSON key of a rule can hold). */
+export const JSON_PATH_SEP = '\u0000';
+
 export interface ColumnScan {
   values: number;
   nulls: number;
@@ -74,7 +77,7 @@ export interface ColumnScan {
   found: Record<PiiKind, number>;
   /** values that are JSON objects (with `jsonKeys`) */
   jsonDocs?: number;
-  /** for JSON objects: the same counts per top-level key (with `jsonKeys`) */
+  /** for JSON objects: the same counts per key, nested objects' keys by path (JSON_PATH_SEP) (with `jsonKeys`) */
   keys?: Record<string, { values: number; found: Record<PiiKind, number> }>;
 }
 
@@ -196,9 +199,21 @@ export class ScanCollector {
     }
     if (!obj || typeof obj !== 'object' || Array.isArray(obj)) return;
     col.jsonDocs = (col.jsonDocs ?? 0) + 1;
-    col.keys ??= {};
-    for (const [key, v] of Object.entries(obj as Record<string, unknown>)) {
-      const entry = (col.keys[key] ??= { values: 0, found: noFindings() });
+    this.countObject((col.keys ??= {}), obj as Record<string, unknown>, '', 0);
+  }
+
+  /**
+   * An object's keys, counted by path: a nested object's own keys under its key (`contact` NUL `email`:
+   * JSON_PATH_SEP), so that `{"contact": {"email", "name"}}` drafts a rule per key, not one for the whole.
+   */
+  private countObject(keys: NonNullable<ColumnScan['keys']>, obj: Record<string, unknown>, prefix: string, depth: number): void {
+    for (const [key, v] of Object.entries(obj)) {
+      const path = prefix + key;
+      if (v && typeof v === 'object' && !Array.isArray(v) && depth < 3 && Object.keys(v).length > 0) {
+        this.countObject(keys, v as Record<string, unknown>, path + JSON_PATH_SEP, depth + 1);
+        continue;
+      }
+      const entry = (keys[path] ??= { values: 0, found: noFindings() });
       entry.values++;
       if (v === null || typeof v === 'boolean') continue;
       this.count(entry.found, typeof v === 'string' ? v : JSON.stringify(v));
