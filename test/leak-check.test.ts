@@ -87,4 +87,28 @@ describe('scan --against (leak check)', () => {
   it('needs the rules, and says so', () => {
     expect(cli(['scan', SAMPLE, '--against', url]).status).toBe(2);
   });
+
+  it('looks for the names scrub [name] replaced inside other text, where plain scan would only count them', () => {
+    const pg = inject('pg');
+    createDb('leak_names');
+    psql('leak_names', `CREATE TABLE note (id int PRIMARY KEY, body text, signed_by text);
+      INSERT INTO note SELECT g, 'Spoke to ' || (ARRAY['Olivia Patel','George Williams','Amelia Davies'])[1 + g % 3] || ' about the bins', (ARRAY['Olivia Patel','George Williams','Amelia Davies'])[1 + g % 3] || ' (resident)' FROM generate_series(1, 12) g;`);
+    const src = `postgresql://postgres@/leak_names?host=${encodeURIComponent(pg.host)}&port=${pg.port}`;
+    const dump = join(dir, 'names-src.sql');
+    expect(spawnSync(join(pg.bin, 'pg_dump'), ['-d', 'leak_names', '-f', dump], { env: { ...process.env, PGHOST: pg.host, PGPORT: String(pg.port), PGUSER: 'postgres' } }).status).toBe(0);
+    const rules = join(dir, 'names.yaml');
+    const out = join(dir, 'names-out.sql');
+    // the body's names are scrubbed (Patel, Williams, Davies: family names faker lacks); the signature kept by mistake
+    writeFileSync(rules, 'version: 1\ntables:\n  note: { columns: { id: keep, body: { scrub: [name] }, signed_by: keep } }\n');
+    expect(cli(['-q', '-r', rules, '-o', out, dump]).status).toBe(0);
+    expect(readFileSync(out, 'utf8')).not.toMatch(/Spoke to (Olivia Patel|George Williams|Amelia Davies)/);
+    const r = cli(['scan', out, '--against', src, '-r', rules]);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(/^LEAK public\.note\.body: 3 of 3 original values appear in the dump \(in public\.note\.signed_by\)$/m);
+    expect(r.stdout).not.toMatch(/Patel|Williams|Davies/);
+    // with the signature scrubbed too, nothing is found
+    writeFileSync(rules, 'version: 1\ntables:\n  note: { columns: { id: keep, body: { scrub: [name] }, signed_by: { scrub: [name] } } }\n');
+    expect(cli(['-q', '-r', rules, '-o', out, dump]).status).toBe(0);
+    expect(cli(['scan', out, '--against', src, '-r', rules]).status).toBe(0);
+  });
 });

@@ -7,6 +7,7 @@ import { checkDump, compileRules, readRules } from '../engine/run.js';
 import { AnonymiseError, EXIT } from '../errors.js';
 import { PII_KINDS, foundAny, formatScan, reviewedColumns, scanDump, type PiiKind, type ScanResult } from '../commands/scan.js';
 import { readSchemaFile } from '../archive/schema-file.js';
+import { familyNames } from '../pseudonym/family-names.js';
 import { openPlain, progressLine, secretFrom, writeOut, type Io } from './io.js';
 
 export async function check(input: string | undefined, flags: { rules?: string[]; schema?: string }, io: Io): Promise<number> {
@@ -99,10 +100,16 @@ export async function leaks(input: string | undefined, flags: ScanFlags, io: Io)
   const fake = await import('../pseudonym/fake.js');
   await fake.loadLocales(['en', 'en_GB']);
   const ignore = new Set<string>();
-  for (const loc of ['en', 'en_GB']) for (const n of Object.values(fake.personNames(loc)).flat()) ignore.add(n);
+  const names = { first: new Set<string>(), last: new Set<string>(), family: familyNames() };
+  for (const loc of ['en', 'en_GB']) {
+    const n = fake.personNames(loc);
+    for (const x of [...n.first, ...n.last]) ignore.add(x);
+    n.first.forEach((x) => names.first.add(x));
+    n.last.forEach((x) => names.last.add(x));
+  }
   const src = await openPlain(input, io);
   const { leakCheck } = await import('../commands/leak-check.js');
-  const report = await leakCheck(src.stream, rules, flags.against!, { ignore });
+  const report = await leakCheck(src.stream, rules, flags.against!, { ignore, names });
   const cols = Object.entries(report.columns);
   const leaked = cols.filter(([, r]) => r.found > 0 || (flags.strict && r.possible > 0));
   const lines: string[] = [];

@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import QueryStream from 'pg-query-stream';
 import { DETECTOR_KINDS, isReservedFake, isWhole, matches } from '../pseudonym/detectors.js';
 import { SipHash } from '../pseudonym/siphash.js';
+import { capitalisedPairs, namePairs } from '../pseudonym/names.js';
 import { DumpRewriter } from '../dump/rewriter.js';
 import { CompiledRules } from '../rules/rule-compiler.js';
 import { type RowAccess } from '../contract/plan.js';
@@ -33,6 +34,13 @@ const notPersonal = (p: string) => NOT_PERSONAL.test(p) && !isWhole('phone', p) 
 const SINGLE_WORD = /^[\p{L}'’-]{1,24}$/u;
 /** Low-entropy kinds: a venue's public postcode or switchboard number can equal a resident's. */
 const lowEntropy = (p: string) => isWhole('phone', p) || isWhole('postcode', p);
+
+/** First, last and family names (for the name pairs `scrub: [name]` replaces). */
+export interface NameSets {
+  first: ReadonlySet<string>;
+  last: ReadonlySet<string>;
+  family?: ReadonlySet<string>;
+}
 
 export interface LeakReport {
   /**
@@ -70,9 +78,11 @@ class HashSet {
 const isIp = (s: string) => isWhole('ip', s);
 
 /** The pieces of a value worth looking up: itself, JSON strings in it, and detector matches. */
-function pieces(text: string, out: string[]): void {
+function pieces(text: string, out: string[], names: boolean): void {
   out.length = 0;
   if (text.length >= MIN_LENGTH) out.push(text);
+  // a scrubbed name left in the output is a capitalised pair inside some text
+  if (names) capitalisedPairs(text, out);
   if (text.startsWith('{') || text.startsWith('[') || text.startsWith('"')) {
     try {
       collectStrings(JSON.parse(text), out);
@@ -121,7 +131,7 @@ function detectorMatches(text: string, out: string[]): void {
  * rules that replace it, detector matches for `scrub` (the rest of the text is kept on purpose), and
  * for `json` the strings under every key whose rule is not `keep`.
  */
-function originalsOf(rule: ColumnRule | undefined, unknownKeeps: boolean, value: unknown, out: string[]): void {
+function originalsOf(rule: ColumnRule | undefined, unknownKeeps: boolean, value: unknown, out: string[], names?: NameSets): void {
   if (rule === undefined) {
     if (!unknownKeeps) collectStrings(value, out);
     return;
@@ -129,14 +139,18 @@ function originalsOf(rule: ColumnRule | undefined, unknownKeeps: boolean, value:
   switch (ruleKind(rule).leaks) {
     case 'none':
       return;
-    case 'matches':
-      if (typeof value === 'string') detectorMatches(value, out);
-      else if (value && typeof value === 'object') {
-        const strings: string[] = [];
-        collectStrings(value, strings);
-        for (const s of strings) detectorMatches(s, out);
+    case 'matches': {
+      // names scrubbed from text are looked for too, as the pairs scrub replaces ("Olivia Smith")
+      const withNames = names && rule.kind === 'scrub' && rule.detectors.includes('name');
+      const strings: string[] = [];
+      if (typeof value === 'string') strings.push(value);
+      else if (value && typeof value === 'object') collectStrings(value, strings);
+      for (const s of strings) {
+        detectorMatches(s, out);
+        if (withNames) namePairs(s, names, out);
       }
       return;
+    }
     case 'json': {
       if (rule.kind !== 'json') return;
       let doc = value;
@@ -179,7 +193,7 @@ export async function leakCheck(
   dump: AsyncIterable<Buffer> | Readable,
   rules: CompiledRules,
   sourceUrl: string,
-  options: { ignore?: Set<string> } = {},
+  options: { ignore?: Set<string>; names?: NameSets } = {},
 ): Promise<LeakReport> {
   const hashes = new HashSet();
   const columnNames: string[] = [];
@@ -226,7 +240,7 @@ export async function leakCheck(
       );
       for await (const row of stream as AsyncIterable<{ v: string }>) {
         found.length = 0;
-        if (rule) originalsOf(rule, unknownKeeps, row.v, found);
+        if (rule) originalsOf(rule, unknownKeeps, row.v, found, options.names);
         else {
           // a dropped table (or an unclassified column): short values whole (names, addresses,
           // tokens); of long text only the personal data in it — prose from a dropped table may
@@ -264,7 +278,7 @@ export async function leakCheck(
   const scratch: string[] = [];
   const look = (text: string, place: string) => {
     valuesChecked++;
-    pieces(text, scratch);
+    pieces(text, scratch, options.names !== undefined);
     for (const p of scratch) {
       const v = hashes.lookup(p);
       if (v === undefined) continue;

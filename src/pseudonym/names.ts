@@ -7,7 +7,7 @@
  */
 import type { KeyRing } from './keys.js';
 import { Prng } from './keys.js';
-import { nameMark } from './detectors.js';
+import { isMarkedName, nameMark } from './detectors.js';
 import { withUtf8 } from '../text/encoding.js';
 
 export interface NameLists {
@@ -63,3 +63,26 @@ export function compileNameScrubber(lists: NameLists, keys: KeyRing): (text: str
     });
   };
 }
+
+/**
+ * The person names in `text` as `scrub: [name]` finds them (a known first name then a known first, last
+ * or family name; not a title's surname, which alone is too common to look for), our own marked fakes
+ * left out: what the leak check looks for in the output when a rule scrubbed names.
+ */
+export function namePairs(text: string, lists: { first: ReadonlySet<string>; last: ReadonlySet<string>; family?: ReadonlySet<string> }, out: string[]): void {
+  if (!/\p{Lu}\p{Ll}/u.test(text)) return;
+  for (const m of text.matchAll(PAIR)) {
+    const [, title, , a, b] = m;
+    if (title !== undefined) continue;
+    if (lists.first.has(a!) && (lists.last.has(b!) || lists.first.has(b!) || lists.family?.has(b!)) && !isMarkedName(`${a} ${b}`))
+      out.push(`${a} ${b}`);
+  }
+}
+
+/** Capitalised word pairs in `text` ("Olivia Smith"), normalised to one space: where the leak check looks for names. */
+export function capitalisedPairs(text: string, out: string[]): void {
+  if (!/\p{Lu}\p{Ll}/u.test(text)) return;
+  for (const m of text.matchAll(CAPITALISED_PAIR)) out.push(`${m[1]} ${m[2]}`);
+}
+const CAPITALISED_PAIR = new RegExp(String.raw`(?<![\p{L}'’\-])(${WORD})\s{1,3}(?=(${WORD})(?![\p{L}'’\-]))`, 'gu');
+
