@@ -151,7 +151,7 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
         const src = await openPlain(input, io);
         const progress = progressLine(io, flags.progress ?? Boolean(io.stderr.isTTY));
         const schema = flags.schema ? await readSchemaFile(flags.schema) : undefined;
-        const res = await scanDump(src.stream, { sampleRows, jsonKeys: true, onProgress: progress.update, schema }).finally(progress.done);
+        const res = await scanDump(src.stream, { sampleRows, jsonKeys: true, namePairs: true, onProgress: progress.update, schema }).finally(progress.done);
         await writeOut(io, draftRules(res, { source: src.name, sampleRows }));
       }
       code = EXIT.ok;

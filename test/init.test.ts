@@ -167,3 +167,36 @@ describe('init on JSON with nested objects', () => {
     expect(psql('init_nested_out', "SELECT count(*) FROM submission WHERE form_data::text ~ '(gmail|Olivia Smith|George Jones|Amelia Taylor)'").trim()).toBe('0');
   });
 });
+
+describe('init on names copied into another column', () => {
+  it('scrubs the names a rewritten column holds where another column copies them (a business named after its owner), and the leak check passes', () => {
+    const pg = inject('pg');
+    const dir = scratch('ad-init-copied-');
+    createDb('init_copied_src');
+    psql('init_copied_src', `CREATE TABLE customer (id int PRIMARY KEY, company_name varchar(40) NOT NULL, contact_name varchar(30));
+      CREATE TABLE shipment (id int PRIMARY KEY, customer_id int REFERENCES customer, ship_name varchar(40), weight int);
+      INSERT INTO customer VALUES (1, 'Oliver Hughes Bakery', 'Oliver Hughes'), (2, 'Harbour Supplies', 'Amelia Wright'),
+        (3, 'The Corner Shop', 'George Patel'), (4, 'Emily Davies Flowers', 'Emily Davies');
+      INSERT INTO shipment SELECT g, 1 + g % 4, (ARRAY['Oliver Hughes Bakery','Harbour Supplies','The Corner Shop','Emily Davies Flowers'])[1 + g % 4], g FROM generate_series(1, 40) g;`);
+    const dump = join(dir, 'src.sql');
+    const d = spawnSync(join(pg.bin, 'pg_dump'), ['-f', dump, '-d', 'init_copied_src'], { env: { ...process.env, PGHOST: pg.host, PGPORT: String(pg.port), PGUSER: 'postgres' } });
+    expect(d.status).toBe(0);
+    const draft = cli(['init', dump]);
+    expect(draft.status).toBe(0);
+    // the contact is rewritten, and both columns that copy its names are scrubbed, with the reason
+    expect(draft.stdout).not.toMatch(/contact_name: keep/);
+    for (const col of ['company_name', 'ship_name']) expect(draft.stdout).toMatch(new RegExp(`${col}: \\{ scrub: \\[name\\] \\}.*name\\(s\\) that public\\.customer\\.contact_name replaces`));
+    // a column copying no name stays kept
+    expect(draft.stdout).toMatch(/weight: keep/);
+    expect(draft.stdout).not.toMatch(/Oliver|Hughes|Davies/);
+    writeFileSync(join(dir, 'rules.yaml'), draft.stdout);
+    const out = cli(['-q', '-r', join(dir, 'rules.yaml'), '-o', join(dir, 'out.sql'), dump]);
+    expect(out.status, out.stderr).toBe(0);
+    expect(restore('init_copied_out', readFileSync(join(dir, 'out.sql'))).status).toBe(0);
+    expect(psql('init_copied_out', "SELECT count(*) FROM shipment WHERE ship_name ~ '(Oliver Hughes|Emily Davies)'").trim()).toBe('0');
+    expect(psql('init_copied_out', "SELECT count(*) FROM customer WHERE company_name IN ('Harbour Supplies', 'The Corner Shop')").trim()).toBe('2');
+    const url = `postgresql://postgres@/init_copied_src?host=${encodeURIComponent(pg.host)}&port=${pg.port}`;
+    const leak = cli(['scan', join(dir, 'out.sql'), '--against', url, '-r', join(dir, 'rules.yaml')]);
+    expect(leak.status, leak.stdout).toBe(0);
+  });
+});

@@ -34,7 +34,7 @@ export async function sampleDatabase(url: string, options: { sampleRows: number 
       t.columns.push({ name: r.column, type: r.type, notNull: r.notnull, generated: r.generated });
     }
     for (const u of uniques.rows) schema[u.table]?.unique.push(u.column);
-    const collector = await ScanCollector.create({ sampleRows: options.sampleRows, jsonKeys: true });
+    const collector = await ScanCollector.create({ sampleRows: options.sampleRows, jsonKeys: true, namePairs: true });
     for (const [key, t] of Object.entries(schema)) {
       if (t.parent) continue; // sampled through the parent
       const columns = t.columns.filter((c) => !c.generated).map((c) => c.name);

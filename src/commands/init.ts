@@ -160,11 +160,48 @@ function fitToColumn(sug: Suggestion, col: TableSchema['columns'][number], uniqu
   return sug;
 }
 
-function suggest(col: TableSchema['columns'][number], schema: TableSchema, s: ColumnScan | undefined, table: string): Suggestion {
+function suggest(col: TableSchema['columns'][number], schema: TableSchema, s: ColumnScan | undefined, table: string, copied?: CopiedNames): Suggestion {
   const hasId = schema.columns.some((c) => c.name === 'id');
   const unique = schema.unique.includes(col.name);
-  const fitted = suggestRule(col, schema, s, hasId, unique, table);
+  let fitted = suggestRule(col, schema, s, hasId, unique, table);
+  // a column kept as it is, whose text holds the very names another column's rule replaces (Northwind's
+  // "Ana Trujillo Emparedados y helados" beside contact "Ana Trujillo", and every order shipped to it):
+  // kept, it would carry the replaced names out
+  const from = fitted.rule === 'keep' && s?.innerPairs && copied ? copiedFrom(s.innerPairs, copied) : null;
+  if (from) fitted = { rule: '{ scrub: [name] }', why: `${fitted.why}; holds ${from.count} name(s) that ${from.column} replaces (a business named after its owner?): REVIEW` };
   return col.type ? fitToColumn(fitted, col, unique, hasId) : fitted;
+}
+
+/** The values of columns the draft rewrites that are one capitalised pair ("Ana Trujillo"), each with its column. */
+type CopiedNames = Map<string, string>;
+
+function rewrittenNames(res: ScanResult, keys: string[], name: (key: string) => string): CopiedNames {
+  const out: CopiedNames = new Map();
+  for (const key of keys) {
+    const schema = res.schema[key]!;
+    if (schema.parent) continue;
+    const scans = withPartitions(res, key);
+    for (const col of schema.columns) {
+      const s = scans[col.name];
+      if (!s?.wholePairs || col.generated) continue;
+      const rule = suggest(col, schema, s, name(key)).rule;
+      if (rule === 'keep' || rule.startsWith('{ keep:')) continue;
+      for (const p of s.wholePairs) if (!out.has(p)) out.set(p, `${name(key)}.${col.name}`);
+    }
+  }
+  return out;
+}
+
+function copiedFrom(pairs: ReadonlySet<string>, copied: CopiedNames): { count: number; column: string } | null {
+  let count = 0;
+  let column = '';
+  for (const p of pairs) {
+    const c = copied.get(p);
+    if (c === undefined) continue;
+    count++;
+    column ||= c;
+  }
+  return count ? { count, column } : null;
 }
 
 /** Framework tables that describe the application, not its users (Django, Rails, Flyway, Alembic, Wagtail). */
@@ -264,7 +301,8 @@ export function draftRules(res: ScanResult, opts: { source: string; sampleRows: 
     ...outsideDraft(res),
   ];
   if (!res.databases?.length) {
-    lines.push('tables:', ...tableLines(res, Object.keys(res.schema).sort(), '  ', (k) => k));
+    const keys = Object.keys(res.schema).sort();
+    lines.push('tables:', ...tableLines(res, keys, '  ', (k) => k, rewrittenNames(res, keys, (k) => k)));
     return lines.join('\n') + '\n';
   }
   // pg_dumpall: each database's tables under its own name
@@ -272,13 +310,14 @@ export function draftRules(res: ScanResult, opts: { source: string; sampleRows: 
   for (const db of res.databases) {
     const prefix = `${db}/`;
     const keys = Object.keys(res.schema).filter((k) => k.startsWith(prefix)).sort();
-    lines.push(`  ${yamlKey(db)}:`, '    tables:' + (keys.length ? '' : ' {}'), ...tableLines(res, keys, '      ', (k) => k.slice(prefix.length)));
+    const name = (k: string) => k.slice(prefix.length);
+    lines.push(`  ${yamlKey(db)}:`, '    tables:' + (keys.length ? '' : ' {}'), ...tableLines(res, keys, '      ', name, rewrittenNames(res, keys, name)));
   }
   return lines.join('\n') + '\n';
 }
 
-/** The draft's entries for `keys` of the scan, at `indent`, named by `name(key)`. */
-function tableLines(res: ScanResult, keys: string[], indent: string, name: (key: string) => string): string[] {
+/** The draft's entries for `keys` of the scan, at `indent`, named by `name(key)`; `copied`: names rewritten elsewhere. */
+function tableLines(res: ScanResult, keys: string[], indent: string, name: (key: string) => string, copied: CopiedNames): string[] {
   const lines: string[] = [];
   for (const key of keys) {
     const schema = res.schema[key]!;
@@ -308,7 +347,7 @@ function tableLines(res: ScanResult, keys: string[], indent: string, name: (key:
     const scans = withPartitions(res, key);
     const empty = Object.keys(scans).length === 0;
     const rendered = cols.map((c) => {
-      const s = suggest(c, schema, scans[c.name], table);
+      const s = suggest(c, schema, scans[c.name], table, copied);
       return [`${indent}    ${yamlKey(c.name)}: ${s.rule}`, empty ? `${s.why} (no rows in this dump)` : s.why] as const;
     });
     const width = Math.min(60, Math.max(...rendered.map(([l]) => l.length)));

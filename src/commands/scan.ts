@@ -6,6 +6,7 @@
  */
 import type { Readable } from 'node:stream';
 import { isMarkedName, matches } from '../pseudonym/detectors.js';
+import { capitalisedPairs } from '../pseudonym/names.js';
 import { DumpRewriter } from '../dump/rewriter.js';
 import { CompiledRules } from '../rules/rule-compiler.js';
 import type { StatementEvent, TableEvent } from '../dump/observer.js';
@@ -79,7 +80,14 @@ export interface ColumnScan {
   jsonDocs?: number;
   /** for JSON objects: the same counts per key, nested objects' keys by path (JSON_PATH_SEP) (with `jsonKeys`) */
   keys?: Record<string, { values: number; found: Record<PiiKind, number> }>;
+  /** values that are one capitalised word pair ("Ana Trujillo"), at most PAIR_LIMIT (with `namePairs`; for init, never printed) */
+  wholePairs?: Set<string>;
+  /** capitalised word pairs inside longer values ("Ana Trujillo Emparedados"), at most PAIR_LIMIT (with `namePairs`) */
+  innerPairs?: Set<string>;
 }
+
+/** How many distinct pairs a column keeps for init's cross-column check: bounds memory on huge samples. */
+const PAIR_LIMIT = 20_000;
 
 export interface TableSchema {
   columns: { name: string; type: string; notNull: boolean; generated: boolean }[];
@@ -120,9 +128,10 @@ export class ScanCollector {
     private readonly detector: PiiDetector,
     private readonly limit: number,
     private readonly jsonKeys: boolean,
+    private readonly namePairs: boolean,
   ) {}
 
-  static async create(options: { sampleRows?: number; jsonKeys?: boolean }): Promise<ScanCollector> {
+  static async create(options: { sampleRows?: number; jsonKeys?: boolean; namePairs?: boolean }): Promise<ScanCollector> {
     const fake = await import('../pseudonym/fake.js');
     await fake.loadLocales(['en', 'en_GB']);
     const names = { first: new Set<string>(), last: new Set<string>() };
@@ -131,7 +140,7 @@ export class ScanCollector {
       for (const x of n.first) if (x.length >= 3) names.first.add(x);
       for (const x of n.last) if (x.length >= 3) names.last.add(x);
     }
-    return new ScanCollector(new PiiDetector(names), options.sampleRows ?? Infinity, options.jsonKeys ?? false);
+    return new ScanCollector(new PiiDetector(names), options.sampleRows ?? Infinity, options.jsonKeys ?? false, options.namePairs ?? false);
   }
 
   /** A table's data begins: its columns are known even if no row follows (an empty table). */
@@ -169,6 +178,7 @@ export class ScanCollector {
       col.values++;
       this.count(col.found, text);
       if (this.jsonKeys && text.startsWith('{')) this.countKeys(col, text);
+      if (this.namePairs) collectPairs(col, text);
     }
   }
 
@@ -221,9 +231,23 @@ export class ScanCollector {
   }
 }
 
+/**
+ * A value's capitalised word pairs, for init: a whole value that is one pair may be a person's name;
+ * pairs inside longer text are where such a name may be copied (a business named after its owner).
+ */
+function collectPairs(col: ColumnScan, text: string): void {
+  if (text.length > 4096) return;
+  const pairs: string[] = [];
+  capitalisedPairs(text, pairs);
+  if (pairs.length === 0) return;
+  const whole = pairs.length === 1 && text.trim().replace(/\s+/g, ' ') === pairs[0];
+  const set = whole ? (col.wholePairs ??= new Set()) : (col.innerPairs ??= new Set());
+  for (const p of pairs) if (set.size < PAIR_LIMIT) set.add(p);
+}
+
 export async function scanDump(
   source: AsyncIterable<Buffer> | Readable,
-  options: { sampleRows?: number; jsonKeys?: boolean; onProgress?: (bytesIn: number, table: string | null) => void; schema?: SchemaModel } = {},
+  options: { sampleRows?: number; jsonKeys?: boolean; namePairs?: boolean; onProgress?: (bytesIn: number, table: string | null) => void; schema?: SchemaModel } = {},
 ): Promise<ScanResult> {
   const collector = await ScanCollector.create(options);
   const tables = collector.tables;
