@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'UNSUPPORTED' // valid dump, but a form we cannot rewrite safely
   | 'LIMIT' // a line or statement larger than the configured limit
   | 'INTERRUPTED' // a signal stopped the run
+  | 'STORAGE' // object storage (s3://) refused or failed a request
   | 'OUTSIDE_ROWS'; // a statement outside the rows the policy cannot let through (personal data, an unknown kind)
 
 /** Exit statuses from SPEC.md. */

@@ -28,11 +28,11 @@ export async function openPath(path: string): Promise<DumpSource> {
 }
 
 /** A stream input (stdin): its first bytes decide, and are handed on with the rest. */
-export async function openStream(stream: AsyncIterable<Buffer> | Readable, name: string): Promise<DumpSource> {
+export async function openStream(stream: AsyncIterable<Buffer> | Readable, name: string, size?: number): Promise<DumpSource> {
   // a pipe's buffered data in as few chunks as it holds (see coalesce)
   const { head, all } = await peek(stream instanceof Readable && !stream.readableObjectMode ? coalesce(stream) : stream, MAGIC.length);
-  if (head.subarray(0, MAGIC.length).equals(MAGIC)) return { kind: 'archive', archive: await openCustom(all(), null), name };
-  return { kind: 'plain', stream: all(), name };
+  if (head.subarray(0, MAGIC.length).equals(MAGIC)) return { kind: 'archive', archive: await openCustom(all(), null), name, size };
+  return { kind: 'plain', stream: all(), name, size };
 }
 
 /** The input as plain dump bytes: an archive as pg_restore would print it. */

@@ -8,6 +8,9 @@ import { Readable, type Writable } from 'node:stream';
 import { AnonymiseError } from '../errors.js';
 import { readStdinAhead } from '../io/input.js';
 import { openPath, openStream, plainBytes, type DumpSource } from '../archive/open.js';
+import { openDirectory } from '../archive/reader.js';
+import { isS3Url, listObjects, objectSize, parseS3Url, readObject } from '../io/s3.js';
+import { stageObjects } from '../io/s3-staging.js';
 import { FdWriter } from '../io/fd-writer.js';
 
 export interface Io {
@@ -26,8 +29,26 @@ export async function openInput(path: string | undefined, io: Io): Promise<DumpS
       io.stderr.write('anonymise-dump: reading the dump from the terminal: pipe pg_dump into it, or give a file (Ctrl-D ends the input)\n');
     return openStream(stdinIsFile(io) ? readStdinAhead() : io.stdin, 'stdin');
   }
+  if (isS3Url(path)) return openObject(path, io);
   if (!existsSync(path)) throw new AnonymiseError('USAGE', `no such input file: ${path}`);
   return openPath(path);
+}
+
+/**
+ * An input in object storage: one object (plain, gzip, custom archive) read in ranges as a stream; or,
+ * when no object has that name, the directory archive under it as a prefix (toc.dat and its data files),
+ * copied to a private temporary directory first (a directory archive is read by entry, out of order).
+ */
+async function openObject(url: string, io: Io): Promise<DumpSource> {
+  const loc = parseS3Url(url);
+  const size = loc.key === '' || loc.key.endsWith('/') ? null : await objectSize(loc, io.env);
+  if (size !== null) return openStream(readObject(loc, size, io.env), url, size);
+  const prefix = loc.key === '' || loc.key.endsWith('/') ? loc.key : `${loc.key}/`;
+  const files = (await listObjects({ ...loc, key: prefix }, io.env)).filter((o) => !o.key.slice(prefix.length).includes('/'));
+  if (!files.some((o) => o.key === `${prefix}toc.dat`))
+    throw new AnonymiseError('STORAGE', `${url}: no such object, and no directory archive (toc.dat) under it as a prefix`);
+  const dir = await stageObjects(loc, files, prefix, io.env);
+  return { kind: 'archive', archive: await openDirectory(dir), size: files.reduce((n, o) => n + o.size, 0), name: url };
 }
 
 /** The input as plain dump bytes (an archive as pg_restore prints it, every entry included): what check, scan and init read. */

@@ -3,6 +3,7 @@
  * archive, with progress, the summary and the report.
  */
 import { createWriteStream, existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { createGzip } from 'node:zlib';
 import { once } from 'node:events';
 import { type Writable } from 'node:stream';
@@ -18,6 +19,8 @@ import { rewriteArchive } from '../archive/rewrite.js';
 import { DEFAULT_LEVEL } from '../archive/entries.js';
 import { ArchiveFormat } from '../archive/format.js';
 import { readSchemaFile } from '../archive/schema-file.js';
+import { isS3Url, parseS3Url, uploadObject, type ObjectUpload } from '../io/s3.js';
+import { stagingDirectory, uploadStaged } from '../io/s3-staging.js';
 import { asyncStdout, isEpipe, requireStdout, openInput, releaseStdin, secretFrom, signalStatus, watchSignals, type Io } from './io.js';
 
 export interface RunFlags {
@@ -58,7 +61,10 @@ function progressLine(rw: DumpRewriter, started: number, size: number | undefine
 export async function run(input: string | undefined, flags: RunFlags, io: Io): Promise<number> {
   if (!flags.rules?.length) throw new AnonymiseError('USAGE', 'no rules: give at least one -r RULES.yaml (see `anonymise-dump init` for a draft)');
   const data = await readRules({ files: flags.rules, js: flags.allowJs ? 'run' : 'refuse' });
-  if (flags.output && input !== undefined && input !== '-') {
+  if (flags.output && input !== undefined && isS3Url(flags.output) && flags.output === input)
+    throw new AnonymiseError('USAGE', `-o ${flags.output} is the input: it would be replaced by its own anonymised copy; write the output elsewhere`);
+  if (flags.output && isS3Url(flags.output)) parseS3Url(flags.output);
+  if (flags.output && input !== undefined && input !== '-' && !isS3Url(flags.output)) {
     const from = statOrNull(input);
     const to = statOrNull(flags.output);
     // the production dump itself must never be what a run replaces (forget refuses this too)
@@ -90,9 +96,13 @@ export async function run(input: string | undefined, flags: RunFlags, io: Io): P
   const src = { stream: source.size !== undefined ? plainBytes(source) : counted(plainBytes(source)), size: source.size, name: source.name };
 
   let target: AtomicOutput | null = null;
+  let upload: ObjectUpload | null = null;
   let fileOut: Writable | null = null;
   // handlers first: a signal that arrives once the temporary file exists must find them in place
-  const cleanup = () => target?.discard();
+  const cleanup = () => {
+    target?.discard();
+    void upload?.abort();
+  };
   // a signal ends the run as any failure does: no -o file, and on stdout the ABORTED trailer after the
   // rows already written
   const signals = watchSignals(() => {
@@ -100,7 +110,10 @@ export async function run(input: string | undefined, flags: RunFlags, io: Io): P
     releaseStdin(input, io);
   }, cleanup);
 
-  if (flags.output) {
+  if (flags.output && isS3Url(flags.output)) {
+    upload = await uploadObject(parseS3Url(flags.output), io.env);
+    fileOut = upload.sink;
+  } else if (flags.output) {
     const existing = statOrNull(flags.output);
     if (existing && !existing.isFile()) throw new AnonymiseError('USAGE', `-o ${flags.output} is not a regular file (a directory or device): give a file path, or leave -o out for stdout`);
     target = AtomicOutput.file(flags.output);
@@ -145,7 +158,8 @@ export async function run(input: string | undefined, flags: RunFlags, io: Io): P
       (fileOut ?? stdoutOut)!.end();
       await once((fileOut ?? stdoutOut)!, 'finish');
     }
-    if (fileOut) await once(fileOut, 'close').catch(() => {});
+    if (upload) await upload.complete();
+    else if (fileOut) await once(fileOut, 'close').catch(() => {});
     if (showProgress) io.stderr.write('\r\x1b[K');
     target?.commit();
     return reportRun({ ...result, bytesIn: source.size ?? bytesRead, bytesOut: gzip ? gzipped : result.bytesOut }, src.name, started, secret, flags, io);
@@ -163,6 +177,7 @@ export async function run(input: string | undefined, flags: RunFlags, io: Io): P
       gzip?.on('error', () => {});
       fileOut.destroy();
       cleanup();
+      await upload?.abort();
     } else if (gzip && handle.rewriter.started && !gzip.destroyed && !finalOut.errored) {
       // (an output that failed destroyed gzip, and process.stdout never says it failed: nothing to end)
       gzip.end();
@@ -214,7 +229,7 @@ async function runArchive(
   if (format === 'tar' && !flags.output) throw new AnonymiseError('USAGE', 'a tar archive is written with -o FILE (its members are packed once written)');
   if (flags.compressLevel !== undefined && (format === 'tar' || source.archive.header.compression === 'none'))
     throw new AnonymiseError('USAGE', '--compress-level sets the level of an archive\'s compressed data: this archive\'s data is not compressed (tar, or dumped with -Z 0)');
-  if (flags.output && format === 'custom') {
+  if (flags.output && format === 'custom' && !isS3Url(flags.output)) {
     const existing = statOrNull(flags.output);
     if (existing && !existing.isFile()) throw new AnonymiseError('USAGE', `-o ${flags.output} is not a regular file (a directory or device): give a file path, or leave -o out for stdout`);
   }
@@ -222,7 +237,14 @@ async function runArchive(
   const signals = watchSignals(() => releaseStdin(input, io));
   const started = Date.now();
   const showProgress = flags.progress ?? Boolean(io.stderr.isTTY);
-  const stdoutOut = flags.output ? null : (asyncStdout(io) ?? io.stdout);
+  // object storage: a custom archive streams into a multipart upload (written as to a pipe: no data
+  // offsets, which pg_restore does without); a directory or tar archive is written in a private
+  // staging directory, then uploaded, its objects under the address as a prefix
+  const remote = flags.output && isS3Url(flags.output) ? parseS3Url(flags.output) : null;
+  const upload = remote && format === 'custom' ? await uploadObject(remote, io.env) : null;
+  const local = remote && !upload ? join(stagingDirectory(), format === 'tar' ? 'archive.tar' : 'archive') : null;
+  const output = remote ? local : (flags.output ?? null);
+  const stdoutOut = upload ? upload.sink : flags.output ? null : (asyncStdout(io) ?? io.stdout);
   try {
     const result = await rewriteArchive(source.archive, {
       rules,
@@ -234,7 +256,7 @@ async function runArchive(
       compressLevel: flags.compressLevel,
       tables: flags.tables,
       format,
-      output: flags.output ?? null,
+      output,
       stdout: stdoutOut ?? undefined,
       signal: signals.signal,
       onEntry: showProgress ? (done, total, name) => io.stderr.write(`\r\x1b[K${done}/${total} data entries  ${name}`) : undefined,
@@ -244,12 +266,15 @@ async function runArchive(
       stdoutOut.end();
       await once(stdoutOut, 'finish');
     }
+    if (upload) await upload.complete();
+    if (local) await uploadStaged(local, remote!, io.env);
     if (showProgress) io.stderr.write('\r\x1b[K');
     return reportRun(result, source.name, started, secret, flags, io);
   } catch (e) {
     if (showProgress) io.stderr.write('\r\x1b[K');
-    if (isEpipe(e)) return EXIT.ok;
-    if (stdoutOut && stdoutOut !== io.stdout) {
+    if (upload) await upload.abort();
+    else if (isEpipe(e)) return EXIT.ok;
+    else if (stdoutOut && stdoutOut !== io.stdout) {
       stdoutOut.end();
       await once(stdoutOut, 'finish').catch(() => {});
     }
@@ -279,7 +304,7 @@ function reportRun(result: Awaited<ReturnType<typeof rewriteArchive>>, name: str
 async function subsetOverlay(input: string | undefined, data: RulesData, rules: ReturnType<typeof compileRules>, secret: string | undefined, flags: RunFlags, io: Io): Promise<PlanOverlay> {
   if (input === undefined || input === '-')
     throw new AnonymiseError('USAGE', 'the rules ask for a subset, which reads the dump two or more times (its foreign keys come after its data): give a file, not stdin');
-  if (!existsSync(input)) throw new AnonymiseError('USAGE', `no such input file: ${input}`);
+  if (!isS3Url(input) && !existsSync(input)) throw new AnonymiseError('USAGE', `no such input file: ${input}`);
   if (!secret && !flags.quiet) io.stderr.write(`anonymise-dump: note: without $${flags.secretEnv} the subset's sample is not the same from one run to the next\n`);
   const { Subset } = await import('../relations/subset.js');
   const { KeyRing } = await import('../pseudonym/keys.js');

@@ -42,6 +42,8 @@ export interface PeopleRequest {
 
 /** Every pass reads the file from its start: plain, gzip, or an archive printed as pg_restore prints it. */
 export function passSource(path: string): PassSource {
+  if (/^s3:\/\//i.test(path))
+    throw new AnonymiseError('USAGE', `${path}: this reads the dump two or more times (its foreign keys come after its data), which object storage would bill and could change in between: download it first (aws s3 cp)`);
   const st = statSync(path);
   if (!st.isFile() && !st.isDirectory())
     throw new AnonymiseError('USAGE', `${path} is a pipe or a device, and this reads the dump two or more times (its foreign keys come after its data): save it to a file first`);
@@ -92,7 +94,7 @@ async function* readRanges(path: string, ranges: readonly (readonly [number, num
 }
 
 function people(mode: 'find' | 'forget', path: string, r: PeopleRequest): People {
-  if (!existsSync(path)) throw new AnonymiseError('USAGE', `no such input: ${path}`);
+  if (!/^s3:\/\//i.test(path) && !existsSync(path)) throw new AnonymiseError('USAGE', `no such input: ${path}`);
   return new People(mode, passSource(path), {
     conditions: r.conditions,
     relations: r.relations ?? r.rules?.data.relations,

@@ -2,7 +2,7 @@
  * Running the built command line from tests, and the paths tests share. One place: a test file names
  * what differs (its key, the environment it passes, extra arguments) and nothing else.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
@@ -34,6 +34,26 @@ export function runCli(args: string[], o: CliOptions = {}): CliResult {
   Object.assign(env, o.env);
   const r = spawnSync(process.execPath, [BIN, ...args], { input: o.input, env, maxBuffer: 1 << 30, cwd: ROOT });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr.toString() };
+}
+
+/**
+ * `anonymise-dump ARGS` without blocking this process: for tests that serve something the command
+ * talks to (an S3 server) from the test's own event loop.
+ */
+export function runCliAsync(args: string[], o: CliOptions = {}): Promise<CliResult> {
+  const env: Record<string, string | undefined> = o.inheritEnv ? { ...process.env } : { PATH: process.env.PATH };
+  if (o.key !== undefined) env.ANONYMISE_DUMP_SECRET = o.key;
+  Object.assign(env, o.env);
+  const child = spawn(process.execPath, [BIN, ...args], { env, cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  child.stdout.on('data', (c: Buffer) => out.push(c));
+  child.stderr.on('data', (c: Buffer) => err.push(c));
+  child.stdin.end(o.input);
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString() }));
+  });
 }
 
 /** The same, with stdout as text. */

@@ -1,0 +1,179 @@
+/**
+ * Object storage (S3 and S3-compatible servers: MinIO, R2, Ceph) as an input and as an output, streamed.
+ *
+ * Reading: the object in ranged GETs of RANGE_BYTES, one range fetched ahead, so memory stays at two
+ * ranges whatever the object's size (and a dropped connection costs one range, not the whole object).
+ * Writing: a multipart upload (lib-storage), PART_BYTES a part and QUEUE parts in flight; the object
+ * appears only when the upload completes, and a failed or interrupted run aborts it: no object is left,
+ * as `-o FILE` leaves no file.
+ *
+ * Credentials, region and endpoint come from the AWS SDK's standard sources (AWS_ACCESS_KEY_ID…,
+ * AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL); with a custom endpoint, addressing is
+ * path-style (what MinIO and Ceph serve without DNS for each bucket). The SDK is loaded only when an
+ * s3:// address is given.
+ */
+import { PassThrough, type Writable } from 'node:stream';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { AnonymiseError } from '../errors.js';
+
+const RANGE_BYTES = 8 << 20;
+const PART_BYTES = 8 << 20;
+const QUEUE = 2;
+
+export interface S3Location {
+  bucket: string;
+  key: string;
+  url: string;
+}
+
+export const isS3Url = (s: string | undefined): s is string => s !== undefined && /^s3:\/\//i.test(s);
+
+/** `s3://BUCKET/KEY` split; a bucket alone, or a name S3 would refuse, is a usage error. */
+export function parseS3Url(url: string): S3Location {
+  const m = /^s3:\/\/([^/]+)\/(.*)$/i.exec(url);
+  if (!m || !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(m[1]!))
+    throw new AnonymiseError('USAGE', `${url.slice(0, 200)} is not an object address: write s3://BUCKET/KEY (a bucket of 3-63 lowercase letters, digits, dots and hyphens)`);
+  return { bucket: m[1]!, key: m[2]!, url };
+}
+
+let shared: Promise<S3Client> | null = null;
+
+/** One client per process, configured from the environment as the AWS CLI would be. */
+function client(env: Record<string, string | undefined>): Promise<S3Client> {
+  shared ??= (async () => {
+    // the SDK warns on every Node 20 start that its 2027 releases need Node 22; ours is pinned and tested
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+    const { S3Client } = await import('@aws-sdk/client-s3');
+    const endpoint = env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
+    return new S3Client({
+      endpoint,
+      forcePathStyle: endpoint !== undefined || env.AWS_S3_FORCE_PATH_STYLE === 'true',
+      // a custom endpoint needs some region to sign with; AWS itself is told by AWS_REGION or the profile
+      region: env.AWS_REGION || env.AWS_DEFAULT_REGION || (endpoint ? 'us-east-1' : undefined),
+      maxAttempts: 5,
+    });
+  })();
+  return shared;
+}
+
+/** A failed request as one line: the address, what was tried, the service's error code; never a body or a credential. */
+export function storageError(loc: S3Location, what: string, e: unknown): AnonymiseError {
+  if (e instanceof AnonymiseError) return e;
+  const err = e as { name?: string; Code?: string; code?: string; $metadata?: { httpStatusCode?: number } };
+  const code = err.Code ?? err.name ?? err.code ?? 'error';
+  const status = err.$metadata?.httpStatusCode;
+  const hint =
+    code === 'NoSuchKey' || code === 'NotFound' ? ': no such object'
+    : code === 'NoSuchBucket' ? ': no such bucket'
+    : code === 'CredentialsProviderError' ? ': no credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)'
+    : code === 'AccessDenied' || code === 'InvalidAccessKeyId' || code === 'SignatureDoesNotMatch' || status === 403 ? ': access denied (check the credentials and the bucket policy)'
+    : code === 'ECONNREFUSED' || code === 'ENOTFOUND' ? ': the storage server cannot be reached (AWS_ENDPOINT_URL_S3?)'
+    : '';
+  return new AnonymiseError('STORAGE', `${loc.url}: cannot ${what} (${code}${status ? ` ${status}` : ''})${hint}`);
+}
+
+/** The object's size, or null when there is none under that key. */
+export async function objectSize(loc: S3Location, env: Record<string, string | undefined>): Promise<number | null> {
+  const c = await client(env);
+  const { HeadObjectCommand } = await import('@aws-sdk/client-s3');
+  try {
+    const h = await c.send(new HeadObjectCommand({ Bucket: loc.bucket, Key: loc.key }));
+    return h.ContentLength ?? 0;
+  } catch (e) {
+    const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    if (status === 404) return null;
+    throw storageError(loc, 'read', e);
+  }
+}
+
+/** The object's bytes in order, in ranged reads with one range read ahead; `size` from objectSize. */
+export async function* readObject(loc: S3Location, size: number, env: Record<string, string | undefined>): AsyncGenerator<Buffer> {
+  const c = await client(env);
+  const { GetObjectCommand } = await import('@aws-sdk/client-s3');
+  const fetchRange = async (start: number): Promise<Buffer> => {
+    const end = Math.min(size, start + RANGE_BYTES) - 1;
+    try {
+      const r = await c.send(new GetObjectCommand({ Bucket: loc.bucket, Key: loc.key, Range: `bytes=${start}-${end}` }));
+      const bytes = Buffer.from(await r.Body!.transformToByteArray());
+      if (bytes.length !== end - start + 1) throw new AnonymiseError('STORAGE', `${loc.url}: the object changed while it was read (a range came back ${bytes.length} bytes, not ${end - start + 1})`);
+      return bytes;
+    } catch (e) {
+      throw storageError(loc, 'read', e);
+    }
+  };
+  let next = size > 0 ? fetchRange(0) : null;
+  // a failed read ahead is reported when its turn comes, not as an unhandled rejection
+  next?.catch(() => {});
+  for (let at = 0; next; ) {
+    const bytes = await next;
+    at += bytes.length;
+    next = at < size ? fetchRange(at) : null;
+    next?.catch(() => {});
+    yield bytes;
+  }
+}
+
+/** Every object under `prefix` (a directory archive's files), with its size. */
+export async function listObjects(loc: S3Location, env: Record<string, string | undefined>): Promise<{ key: string; size: number }[]> {
+  const c = await client(env);
+  const { ListObjectsV2Command } = await import('@aws-sdk/client-s3');
+  const out: { key: string; size: number }[] = [];
+  let token: string | undefined;
+  try {
+    do {
+      const r = await c.send(new ListObjectsV2Command({ Bucket: loc.bucket, Prefix: loc.key, ContinuationToken: token }));
+      for (const o of r.Contents ?? []) out.push({ key: o.Key!, size: o.Size ?? 0 });
+      token = r.IsTruncated ? r.NextContinuationToken : undefined;
+    } while (token);
+  } catch (e) {
+    throw storageError(loc, 'list', e);
+  }
+  return out;
+}
+
+/** An upload in progress: write to `sink`, then `complete()`; or `abort()`, which leaves no object. */
+export interface ObjectUpload {
+  sink: Writable;
+  complete(): Promise<void>;
+  abort(): Promise<void>;
+}
+
+export async function uploadObject(loc: S3Location, env: Record<string, string | undefined>): Promise<ObjectUpload> {
+  const c = await client(env);
+  const { Upload } = await import('@aws-sdk/lib-storage');
+  // the sink holds one part at most before it pushes back on the writer
+  const sink = new PassThrough({ highWaterMark: PART_BYTES });
+  const upload = new Upload({ client: c, params: { Bucket: loc.bucket, Key: loc.key, Body: sink }, partSize: PART_BYTES, queueSize: QUEUE, leavePartsOnError: false });
+  let failure: unknown = null;
+  const done = upload.done().then(
+    () => {},
+    (e: unknown) => {
+      failure = e;
+      // the writer is told at its next write
+      sink.destroy(storageError(loc, 'write', e));
+    },
+  );
+  let aborted = false;
+  return {
+    sink,
+    complete: async () => {
+      await done;
+      if (failure) throw storageError(loc, 'write', failure);
+    },
+    abort: async () => {
+      if (aborted) return;
+      aborted = true;
+      sink.on('error', () => {});
+      await upload.abort().catch(() => {});
+      // (an object smaller than a part is one PUT sent when the sink ends, which only a success does:
+      // an abort before that leaves no object, and an older object under the key stays as it was)
+      await done;
+    },
+  };
+}
+
+export async function deleteObject(loc: S3Location, env: Record<string, string | undefined>): Promise<void> {
+  const c = await client(env);
+  const { DeleteObjectCommand } = await import('@aws-sdk/client-s3');
+  await c.send(new DeleteObjectCommand({ Bucket: loc.bucket, Key: loc.key }));
+}
