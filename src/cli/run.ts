@@ -6,7 +6,8 @@ import { createWriteStream, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createGzip } from 'node:zlib';
 import { once } from 'node:events';
-import { type Writable } from 'node:stream';
+import { type Readable, type Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { compileRules, readRules, rewriteStream } from '../engine/run.js';
 import type { RulesData } from '../contract/rules-model.js';
 import { AnonymiseError, EXIT } from '../errors.js';
@@ -153,7 +154,7 @@ export async function run(input: string | undefined, flags: RunFlags, io: Io): P
     const result = await handle.done;
     if (gzip) {
       gzip.end();
-      await outputDone(finalOut);
+      await outputDone(finalOut, gzip, io);
     } else if (fileOut ?? stdoutOut) {
       (fileOut ?? stdoutOut)!.end();
       await once((fileOut ?? stdoutOut)!, 'finish');
@@ -181,7 +182,7 @@ export async function run(input: string | undefined, flags: RunFlags, io: Io): P
     } else if (gzip && handle.rewriter.started && !gzip.destroyed && !finalOut.errored) {
       // (an output that failed destroyed gzip, and process.stdout never says it failed: nothing to end)
       gzip.end();
-      await outputDone(finalOut).catch(() => {});
+      await outputDone(finalOut, gzip, io).catch(() => {});
     } else if (stdoutOut) {
       // the ABORTED trailer must reach the reader before we exit
       stdoutOut.end();
@@ -202,7 +203,14 @@ export async function run(input: string | undefined, flags: RunFlags, io: Io): P
  * The output written to its end, or the error that stopped it. process.stdout that failed (disk full)
  * neither finishes nor closes, so an output already failed is not waited for.
  */
-function outputDone(out: Writable): Promise<void> {
+async function outputDone(out: Writable, from: Readable, io: Io): Promise<void> {
+  if (out === io.stdout) {
+    // process.stdout is never ended by a pipe (and never says 'finish'): the output is done once gzip
+    // has handed over its last byte and stdout has written it (a socket as stdout, as spawn gives)
+    await finished(from, { writable: false });
+    await new Promise<void>((resolve, reject) => io.stdout.write(Buffer.alloc(0), (e) => (e ? reject(e) : resolve())));
+    return;
+  }
   if (out.errored) return Promise.reject(out.errored);
   return new Promise((resolve, reject) => {
     out.once('finish', resolve);
