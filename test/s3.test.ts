@@ -5,8 +5,8 @@
  * for byte, and restores; a failed run leaves no object (and an older one under the key as it was); a
  * missing object and bad credentials get one line each, with no secret in it.
  */
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -14,7 +14,8 @@ import S3rver from 's3rver';
 import { CreateBucketCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { scratch } from './support/scratch.js';
 import { createDb, pgEnv, pgRestore, psql, restore } from './support/db.js';
-import { runCli, runCliAsync } from './support/cli.js';
+import { BIN, ROOT, runCli, runCliAsync } from './support/cli.js';
+import { parse } from 'yaml';
 
 const KEY = 's3-test-key-Zq8mW3pL5vX2nR7t';
 const SECRET = 'S3RVER';
@@ -185,4 +186,48 @@ describe('s3:// input and output', () => {
       expect(r.stderr).toMatch(/reads the dump two or more times.*download it first/);
     }
   }, 60_000);
+});
+
+describe('the Kubernetes CronJob example (examples/kubernetes/cronjob.yaml)', () => {
+  type Container = { name: string; command: string[]; env: { name: string; value?: string }[] };
+  const job = parse(readFileSync(join(ROOT, 'examples/kubernetes/cronjob.yaml'), 'utf8')) as {
+    spec: { jobTemplate: { spec: { template: { spec: { initContainers: Container[]; containers: Container[] } } } } };
+  };
+  const pod = job.spec.jobTemplate.spec.template.spec;
+
+  it('run as written (its containers as processes, the FIFO in a temporary directory): the anonymised dump lands in the bucket and restores', async () => {
+    const shims = join(dir, 'k8s-bin');
+    mkdirSync(shims);
+    writeFileSync(join(shims, 'anonymise-dump'), `#!/bin/sh\nexec "${process.execPath}" "${BIN}" "$@"\n`);
+    chmodSync(join(shims, 'anonymise-dump'), 0o755);
+    const pg = inject('pg');
+    // what the cluster would give each container: its own env (values only; secrets from here), the pod's volumes as paths
+    const local: Record<string, string> = {
+      DUMP_FIFO: join(dir, 'pipe-dump.sql'), RULES: rules, PGHOST: pg.host, PGPORT: String(pg.port), PGUSER: 'postgres', PGDATABASE: 's3_src', BUCKET,
+      ANONYMISE_DUMP_SECRET: KEY, ...s3env(),
+    };
+    const envOf = (c: Container) => ({
+      PATH: `${shims}:${pg.bin}:${process.env.PATH}`,
+      ...Object.fromEntries(c.env.map((e) => [e.name, local[e.name] ?? e.value ?? ''])),
+      // the test cluster's port (the example's server listens on the default one)
+      ...(c.name === 'pg-dump' ? { PGPORT: String(pg.port) } : {}),
+      ...(c.name === 'anonymise' ? { ANONYMISE_DUMP_SECRET: KEY, ...s3env() } : {}),
+    });
+    const start = (c: Container) =>
+      new Promise<{ status: number | null; stderr: string }>((resolve) => {
+        const p = spawn(c.command[0]!, c.command.slice(1), { env: envOf(c), stdio: ['ignore', 'ignore', 'pipe'] });
+        let stderr = '';
+        p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        p.on('close', (status) => resolve({ status, stderr }));
+      });
+    for (const c of pod.initContainers) expect((await start(c)).status).toBe(0);
+    const [dump, anonymise] = await Promise.all(pod.containers.map(start));
+    expect(dump!.status, dump!.stderr).toBe(0);
+    expect(anonymise!.status, anonymise!.stderr).toBe(0);
+    const today = spawnSync('date', ['+%F'], { encoding: 'utf8' }).stdout.trim();
+    const sql = gunzipSync(await get(`nightly/${today}.sql.gz`));
+    expect(sql.includes('@gmail.com')).toBe(false);
+    expect(restore('s3_k8s_out', sql).status).toBe(0);
+    expect(psql('s3_k8s_out', 'SELECT count(*) FROM person').trim()).toBe('200000');
+  }, 120_000);
 });
