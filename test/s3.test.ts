@@ -67,6 +67,7 @@ beforeAll(async () => {
   createDb('s3_src');
   psql('s3_src', `CREATE TABLE person (id int PRIMARY KEY, email text UNIQUE NOT NULL, full_name text, notes text);
     INSERT INTO person SELECT g, 'person' || g || '@gmail.com', 'Olivia Smith ' || g, repeat('a note about nothing ', 3) FROM generate_series(1, 200000) g;`);
+  writeFileSync(join(dir, 'src.sql'), pgDumpTo([]));
 }, 120_000);
 
 afterAll(async () => {
@@ -75,9 +76,8 @@ afterAll(async () => {
 
 describe('s3:// input and output', () => {
   it('a plain dump read in ranges and written by multipart upload equals the run on local files, and restores', async () => {
-    const plain = pgDumpTo([]);
+    const plain = readFileSync(join(dir, 'src.sql'));
     expect(plain.length).toBeGreaterThan(17 << 20);
-    writeFileSync(join(dir, 'src.sql'), plain);
     await put('prod/src.sql', plain);
     const local = await cli(['-r', rules, '-o', join(dir, 'local.sql'), join(dir, 'src.sql')]);
     expect(local.status, local.stderr).toBe(0);
@@ -155,6 +155,23 @@ describe('s3:// input and output', () => {
     expect(over.status).toBe(3);
     expect((await get('safe/older.sql')).toString()).toBe('-- yesterday\n');
   }, 120_000);
+
+  it('a run interrupted by SIGTERM aborts its upload: exit 143, no object', async () => {
+    const plain = readFileSync(join(dir, 'src.sql'));
+    const env = { PATH: process.env.PATH, ANONYMISE_DUMP_SECRET: KEY, ...s3env() };
+    const child = spawn(process.execPath, [BIN, '-q', '-r', rules, '-o', `s3://${BUCKET}/safe/interrupted.sql`], { env, stdio: ['pipe', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    // more than a part's worth in, then the input stalls (pg_dump still running) and the job is stopped
+    await new Promise<void>((resolve) => child.stdin.write(plain.subarray(0, 12 << 20), () => resolve()));
+    await new Promise((r) => setTimeout(r, 500));
+    child.kill('SIGTERM');
+    expect(await closed).toBe(143);
+    expect(stderr).toMatch(/interrupted by SIGTERM; no output file written/);
+    child.stdin.destroy();
+    expect(await exists('safe/interrupted.sql')).toBe(false);
+  }, 60_000);
 
   it.each([
     ['a missing object', [`s3://${BUCKET}/prod/none.sql`], {}, /s3:\/\/dumps\/prod\/none\.sql: no such object/],
