@@ -1,9 +1,10 @@
 /**
  * Object storage (S3 and S3-compatible servers: MinIO, R2, Ceph) as an input and as an output, streamed.
  *
- * Reading: the object in ranged GETs of RANGE_BYTES, one range fetched ahead, so memory stays at two
- * ranges whatever the object's size (and a dropped connection costs one range, not the whole object).
- * Writing: a multipart upload (lib-storage), PART_BYTES a part and QUEUE parts in flight; the object
+ * Reading: the object in ranged GETs of RANGE_BYTES, each body streamed as it arrives and the next range
+ * asked for ahead, so memory stays at a few socket buffers whatever the object's size (and a dropped
+ * connection costs one range, not the whole object).
+ * Writing: a multipart upload (lib-storage), 16 MiB parts and QUEUE parts in flight; the object
  * appears only when the upload completes, and a failed or interrupted run aborts it: no object is left,
  * as `-o FILE` leaves no file.
  *
@@ -16,8 +17,9 @@ import { PassThrough, type Writable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { AnonymiseError } from '../errors.js';
 
-const RANGE_BYTES = 8 << 20;
-const PART_BYTES = 8 << 20;
+const RANGE_BYTES = 16 << 20;
+/** 16 MiB parts: S3 takes at most 10,000 parts, so an object of up to 156 GiB; AD_S3_PART_MIB for more. */
+const DEFAULT_PART_MIB = 16;
 const QUEUE = 2;
 
 export interface S3Location {
@@ -86,30 +88,42 @@ export async function objectSize(loc: S3Location, env: Record<string, string | u
   }
 }
 
-/** The object's bytes in order, in ranged reads with one range read ahead; `size` from objectSize. */
+/**
+ * The object's bytes in order, in ranged reads; `size` from objectSize. Each range's body is passed on
+ * as it arrives (never gathered into one buffer), and the next range is asked for as soon as this one
+ * starts: its body waits in the socket, held back by TCP, so the next read has no round trip to wait.
+ */
 export async function* readObject(loc: S3Location, size: number, env: Record<string, string | undefined>): AsyncGenerator<Buffer> {
   const c = await client(env);
   const { GetObjectCommand } = await import('@aws-sdk/client-s3');
-  const fetchRange = async (start: number): Promise<Buffer> => {
+  const request = (start: number) => {
     const end = Math.min(size, start + RANGE_BYTES) - 1;
+    const response = c.send(new GetObjectCommand({ Bucket: loc.bucket, Key: loc.key, Range: `bytes=${start}-${end}` }));
+    // a failed read ahead is reported when its turn comes, not as an unhandled rejection
+    response.catch(() => {});
+    return { start, length: end - start + 1, response };
+  };
+  let next = size > 0 ? request(0) : null;
+  while (next) {
+    const range = next;
+    let body: AsyncIterable<Uint8Array>;
     try {
-      const r = await c.send(new GetObjectCommand({ Bucket: loc.bucket, Key: loc.key, Range: `bytes=${start}-${end}` }));
-      const bytes = Buffer.from(await r.Body!.transformToByteArray());
-      if (bytes.length !== end - start + 1) throw new AnonymiseError('STORAGE', `${loc.url}: the object changed while it was read (a range came back ${bytes.length} bytes, not ${end - start + 1})`);
-      return bytes;
+      body = (await range.response).Body as unknown as AsyncIterable<Uint8Array>;
     } catch (e) {
       throw storageError(loc, 'read', e);
     }
-  };
-  let next = size > 0 ? fetchRange(0) : null;
-  // a failed read ahead is reported when its turn comes, not as an unhandled rejection
-  next?.catch(() => {});
-  for (let at = 0; next; ) {
-    const bytes = await next;
-    at += bytes.length;
-    next = at < size ? fetchRange(at) : null;
-    next?.catch(() => {});
-    yield bytes;
+    next = range.start + range.length < size ? request(range.start + range.length) : null;
+    let got = 0;
+    try {
+      for await (const chunk of body) {
+        got += chunk.length;
+        yield Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
+      }
+    } catch (e) {
+      throw storageError(loc, 'read', e);
+    }
+    if (got !== range.length)
+      throw new AnonymiseError('STORAGE', `${loc.url}: the object changed or was cut while it was read (a range gave ${got} bytes, not ${range.length})`);
   }
 }
 
@@ -142,8 +156,10 @@ export async function uploadObject(loc: S3Location, env: Record<string, string |
   const c = await client(env);
   const { Upload } = await import('@aws-sdk/lib-storage');
   // the sink holds one part at most before it pushes back on the writer
-  const sink = new PassThrough({ highWaterMark: PART_BYTES });
-  const upload = new Upload({ client: c, params: { Bucket: loc.bucket, Key: loc.key, Body: sink }, partSize: PART_BYTES, queueSize: QUEUE, leavePartsOnError: false });
+  const sink = new PassThrough({ highWaterMark: 1 << 20 });
+  const mib = Number(env.AD_S3_PART_MIB ?? DEFAULT_PART_MIB);
+  if (!Number.isInteger(mib) || mib < 5 || mib > 5120) throw new AnonymiseError('USAGE', '$AD_S3_PART_MIB is the size of an upload part in MiB: a whole number from 5 to 5120');
+  const upload = new Upload({ client: c, params: { Bucket: loc.bucket, Key: loc.key, Body: sink }, partSize: mib << 20, queueSize: QUEUE, leavePartsOnError: false });
   let failure: unknown = null;
   const done = upload.done().then(
     () => {},
