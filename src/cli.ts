@@ -1,7 +1,7 @@
 /**
  * The command line: parses options, opens files, wires streams. Everything else is in the library.
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { closest } from './rules/syntax.js';
 import { writeSmallFileAtomically } from './io/atomic.js';
 import { basename, join } from 'node:path';
@@ -13,7 +13,7 @@ import { draftRules } from './commands/init.js';
 import { statOrNull } from './io/input.js';
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
-const COMMANDS = ['run', 'check', 'scan', 'init', 'find', 'forget', 'help'];
+const COMMANDS = ['run', 'check', 'scan', 'init', 'find', 'forget', 'verify', 'help'];
 
 
 /**
@@ -96,8 +96,31 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
     )
     .option('--tables <glob>', 'directory archives: rewrite only these tables\' data (schema.table, * and ?); repeatable', collect)
     .option('--schema <file>', 'for a --data-only dump: a pg_dump --schema-only of the same database, whose tables\' columns and types it uses')
+    .option('--evidence <file>', 'write a statement of the run (in-toto, in a DSSE envelope): the output\'s and input\'s digests, the rules\' digests, each column\'s rule; needs -o')
+    .option('--sign-key <file>', 'sign the --evidence statement with this Ed25519 private key (PEM)')
     .action(async (input: string | undefined, flags: RunFlags) => {
       code = await run(input, flags, io);
+    });
+
+  program
+    .command('verify')
+    .description('check that an output is exactly what a signed --evidence statement names (exit 0), or not (exit 1)')
+    .argument('<output>', 'the output file, or directory archive, the statement is about')
+    .requiredOption('--evidence <file>', 'the statement (DSSE envelope) run --evidence wrote')
+    .requiredOption('--key <file>', 'the signer\'s Ed25519 public key (PEM)')
+    .action(async (output: string, flags: { evidence: string; key: string }) => {
+      const { readPublicKey, verifyEvidence } = await import('./commands/evidence.js');
+      const key = readPublicKey(flags.key);
+      if (!statOrNull(output)) throw new AnonymiseError('USAGE', `no such output: ${output}`);
+      let env;
+      try {
+        env = JSON.parse(readFileSync(flags.evidence, 'utf8'));
+      } catch (e) {
+        throw new AnonymiseError('USAGE', `--evidence ${flags.evidence}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : 'not a JSON statement'}`);
+      }
+      const v = await verifyEvidence(env, key, output);
+      await writeOut(io, v.ok ? `verified: ${v.subjects} file(s) match the signed statement\n` : `NOT VERIFIED: ${v.reason}\n`);
+      code = v.ok ? EXIT.ok : EXIT.gaps;
     });
 
   program

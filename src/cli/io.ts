@@ -6,7 +6,7 @@ import { existsSync, readFileSync, readlinkSync, fstatSync, type Stats } from 'n
 import { constants as osConstants } from 'node:os';
 import { Readable, type Writable } from 'node:stream';
 import { AnonymiseError } from '../errors.js';
-import { readStdinAhead } from '../io/input.js';
+import { readFileAhead, readStdinAhead, statOrNull } from '../io/input.js';
 import { openPath, openStream, plainBytes, type DumpSource } from '../archive/open.js';
 import { openDirectory } from '../archive/reader.js';
 import { isS3Url, listObjects, objectSize, parseS3Url, readObject } from '../io/s3.js';
@@ -22,16 +22,32 @@ export interface Io {
 
 export const DEFAULT_SECRET_ENV = 'ANONYMISE_DUMP_SECRET';
 
-export async function openInput(path: string | undefined, io: Io): Promise<DumpSource> {
+/**
+ * The input named on the command line (stdin when absent). `tap` sees every byte of a stream input
+ * (stdin, a FIFO, s3://) as it is read, in order: what --evidence digests, since a stream cannot be read twice.
+ */
+export async function openInput(path: string | undefined, io: Io, tap?: (chunk: Buffer) => void): Promise<DumpSource> {
   if (path === undefined || path === '-') {
     // a terminal: the dump is expected from a pipe or a file, and a silent wait would look like a hang
     if ((io.stdin as { isTTY?: boolean }).isTTY)
       io.stderr.write('anonymise-dump: reading the dump from the terminal: pipe pg_dump into it, or give a file (Ctrl-D ends the input)\n');
-    return openStream(stdinIsFile(io) ? readStdinAhead() : io.stdin, 'stdin');
+    return openStream(tapped(stdinIsFile(io) ? readStdinAhead() : io.stdin, tap), 'stdin');
   }
-  if (isS3Url(path)) return openObject(path, io);
+  if (isS3Url(path)) return openObject(path, io, tap);
   if (!existsSync(path)) throw new AnonymiseError('USAGE', `no such input file: ${path}`);
+  const st = statOrNull(path);
+  if (tap && st && !st.isFile() && !st.isDirectory()) return openStream(tapped(readFileAhead(path), tap), path);
   return openPath(path);
+}
+
+function tapped(source: AsyncIterable<Buffer> | Readable, tap: ((chunk: Buffer) => void) | undefined): AsyncIterable<Buffer> | Readable {
+  if (!tap) return source;
+  return (async function* () {
+    for await (const chunk of source as AsyncIterable<Buffer>) {
+      tap(chunk);
+      yield chunk;
+    }
+  })();
 }
 
 /**
@@ -39,14 +55,15 @@ export async function openInput(path: string | undefined, io: Io): Promise<DumpS
  * when no object has that name, the directory archive under it as a prefix (toc.dat and its data files),
  * copied to a private temporary directory first (a directory archive is read by entry, out of order).
  */
-async function openObject(url: string, io: Io): Promise<DumpSource> {
+async function openObject(url: string, io: Io, tap?: (chunk: Buffer) => void): Promise<DumpSource> {
   const loc = parseS3Url(url);
   const size = loc.key === '' || loc.key.endsWith('/') ? null : await objectSize(loc, io.env);
-  if (size !== null) return openStream(readObject(loc, size, io.env), url, size);
+  if (size !== null) return openStream(tapped(readObject(loc, size, io.env), tap), url, size);
   const prefix = loc.key === '' || loc.key.endsWith('/') ? loc.key : `${loc.key}/`;
   const files = (await listObjects({ ...loc, key: prefix }, io.env)).filter((o) => !o.key.slice(prefix.length).includes('/'));
   if (!files.some((o) => o.key === `${prefix}toc.dat`))
     throw new AnonymiseError('STORAGE', `${url}: no such object, and no directory archive (toc.dat) under it as a prefix`);
+  if (tap) throw new AnonymiseError('USAGE', `${url}: --evidence digests its input as read, and a directory archive in object storage is read out of order: download it first (aws s3 cp --recursive)`);
   const dir = await stageObjects(loc, files, prefix, io.env);
   return { kind: 'archive', archive: await openDirectory(dir), size: files.reduce((n, o) => n + o.size, 0), name: url };
 }

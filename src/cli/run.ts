@@ -8,7 +8,7 @@ import { createGzip } from 'node:zlib';
 import { once } from 'node:events';
 import { type Readable, type Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { compileRules, readRules, rewriteStream } from '../engine/run.js';
+import { compileRules, readRules, rewriteStream, type RewriteResult } from '../engine/run.js';
 import type { RulesData } from '../contract/rules-model.js';
 import { AnonymiseError, EXIT } from '../errors.js';
 import { buildReport, humanSummary } from '../commands/summary.js';
@@ -22,7 +22,8 @@ import { ArchiveFormat } from '../archive/format.js';
 import { readSchemaFile } from '../archive/schema-file.js';
 import { isS3Url, parseS3Url, uploadObject, type ObjectUpload } from '../io/s3.js';
 import { stagingDirectory, uploadStaged } from '../io/s3-staging.js';
-import { asyncStdout, isEpipe, requireStdout, openInput, releaseStdin, secretFrom, signalStatus, watchSignals, type Io } from './io.js';
+import { VERSION, asyncStdout, isEpipe, requireStdout, openInput, releaseStdin, secretFrom, signalStatus, watchSignals, type Io } from './io.js';
+import { planEvidence, writeEvidence, type EvidencePlan } from './run-evidence.js';
 
 export interface RunFlags {
   rules?: string[];
@@ -42,6 +43,9 @@ export interface RunFlags {
   tables?: string[];
   /** js rules run the team's code: only when the command line says so */
   allowJs?: boolean;
+  /** a signed statement of the run (commands/evidence.ts) */
+  evidence?: string;
+  signKey?: string;
 }
 
 function progressLine(rw: DumpRewriter, started: number, size: number | undefined): string {
@@ -72,17 +76,19 @@ export async function run(input: string | undefined, flags: RunFlags, io: Io): P
     if (from && to && from.dev === to.dev && from.ino === to.ino) throw new AnonymiseError('USAGE', `-o ${flags.output} is the input: it would be replaced by its own anonymised copy; write the output elsewhere`);
   }
   if (!flags.output) requireStdout(io, 'the anonymised dump', true);
+  const evidence = planEvidence(flags, input);
   const secret = secretFrom(flags.secretEnv, io, 'pseudonyms');
   const rules = compileRules(data, secret);
   const overlay = data.subset?.length ? await subsetOverlay(input, data, rules, secret, flags, io) : undefined;
   const schema = flags.schema ? await readSchemaFile(flags.schema) : undefined;
-  const source = await openInput(input, io);
+  const source = await openInput(input, io, evidence?.streamed ? (c) => evidence.streamed!.update(c) : undefined);
   if (schema && source.kind === 'archive') throw new AnonymiseError('USAGE', '--schema is for a plain --data-only dump: an archive holds its schema (dump it without --data-only)');
   const format = flags.format ?? (source.kind === 'plain' ? 'plain' : source.archive.members ? 'tar' : source.archive.format === ArchiveFormat.Custom ? 'custom' : 'directory');
   if (source.kind === 'plain' && format !== 'plain')
     throw new AnonymiseError('USAGE', `--format ${format} needs an archive as input (pg_dump -Fc or -Fd); a plain dump is written as a plain dump`);
   if (flags.tables?.length && format === 'plain') throw new AnonymiseError('USAGE', '--tables works on directory archives (pg_dump -Fd)');
-  if (source.kind === 'archive' && format !== 'plain') return runArchive(input, source, format, flags, secret || undefined, rules, io, overlay);
+  const finish = (result: RewriteResult, name: string, started: number) => reportRun(result, name, started, { input, data, secret, evidence }, flags, io);
+  if (source.kind === 'archive' && format !== 'plain') return runArchive(input, source, format, flags, secret || undefined, rules, io, finish, overlay);
   if (flags.output && /\.gz$/i.test(flags.output) && !flags.gzip)
     throw new AnonymiseError('USAGE', `-o ${flags.output} ends in .gz, and the output is plain SQL: give --gzip to write it compressed, or name it without .gz`);
   if (flags.compressLevel !== undefined && !flags.gzip) throw new AnonymiseError('USAGE', '--compress-level sets the level of --gzip output or of an archive\'s data: this plain output is not compressed');
@@ -163,7 +169,7 @@ export async function run(input: string | undefined, flags: RunFlags, io: Io): P
     else if (fileOut) await once(fileOut, 'close').catch(() => {});
     if (showProgress) io.stderr.write('\r\x1b[K');
     target?.commit();
-    return reportRun({ ...result, bytesIn: source.size ?? bytesRead, bytesOut: gzip ? gzipped : result.bytesOut }, src.name, started, secret, flags, io);
+    return await finish({ ...result, bytesIn: source.size ?? bytesRead, bytesOut: gzip ? gzipped : result.bytesOut }, src.name, started);
   } catch (e) {
     if (showProgress) io.stderr.write('\r\x1b[K');
     if (isEpipe(e)) {
@@ -230,6 +236,7 @@ async function runArchive(
   secret: string | undefined,
   rules: ReturnType<typeof compileRules>,
   io: Io,
+  finish: (result: RewriteResult, name: string, started: number) => Promise<number>,
   overlay?: PlanOverlay,
 ): Promise<number> {
   if (flags.gzip) throw new AnonymiseError('USAGE', '--gzip is for plain output: an archive keeps its own compression');
@@ -277,7 +284,7 @@ async function runArchive(
     if (upload) await upload.complete();
     if (local) await uploadStaged(local, remote!, io.env);
     if (showProgress) io.stderr.write('\r\x1b[K');
-    return reportRun(result, source.name, started, secret, flags, io);
+    return await finish(result, source.name, started);
   } catch (e) {
     if (showProgress) io.stderr.write('\r\x1b[K');
     if (upload) await upload.abort();
@@ -297,14 +304,18 @@ async function runArchive(
   }
 }
 
-/**
- * Signals (SIGINT, SIGTERM, SIGHUP, SIGQUIT) end a run as any failure does: `stop` runs at once, the
- * returned signal aborts the run, and if the run has not ended 5 s later (an output that cannot take
- * even its trailer), `last` runs and the process exits.
- */
-function reportRun(result: Awaited<ReturnType<typeof rewriteArchive>>, name: string, started: number, secret: string | undefined, flags: RunFlags, io: Io): number {
-  const report = buildReport(result, name, (Date.now() - started) / 1000, secret ? flags.secretEnv : 'random');
+/** A finished run: the JSON report and the evidence if asked for, and the summary on stderr. */
+async function reportRun(
+  result: RewriteResult,
+  name: string,
+  started: number,
+  run: { input: string | undefined; data: RulesData; secret: string | undefined; evidence: EvidencePlan | null },
+  flags: RunFlags,
+  io: Io,
+): Promise<number> {
+  const report = buildReport(result, name, (Date.now() - started) / 1000, run.secret ? flags.secretEnv : 'random', { toolVersion: VERSION, rulesFiles: run.data.files });
   if (flags.report) writeSmallFileAtomically(flags.report, JSON.stringify(report, null, 2) + '\n');
+  if (run.evidence) await writeEvidence(run.evidence, { input: run.input, output: flags.output!, report, rules: run.data, secret: run.secret });
   if (!flags.quiet) io.stderr.write(humanSummary(report));
   return EXIT.ok;
 }

@@ -1,9 +1,16 @@
 /** The report file (JSON) and the short human summary on stderr. */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import type { RewriteResult } from '../engine/run.js';
 
 export interface Report {
   version: 1;
   tool: 'anonymise-dump';
+  toolVersion: string;
+  /** when the run ended (ISO 8601, UTC) */
+  timestamp: string;
+  /** every rules file read (presets and extends included), by its sha256 */
+  rules: { file: string; sha256: string }[];
   input: string;
   seconds: number;
   bytesIn: number;
@@ -23,10 +30,14 @@ export interface Report {
   }[];
 }
 
-export function buildReport(r: RewriteResult, input: string, seconds: number, key: string): Report {
+export function buildReport(r: RewriteResult, input: string, seconds: number, key: string, about: { toolVersion: string; rulesFiles: readonly string[] }): Report {
   return {
     version: 1,
     tool: 'anonymise-dump',
+    toolVersion: about.toolVersion,
+    timestamp: new Date().toISOString(),
+    // (rules given as text through the library have no file to digest)
+    rules: about.rulesFiles.filter((f) => existsSync(f)).map((file) => ({ file, sha256: createHash('sha256').update(readFileSync(file)).digest('hex') })),
     input,
     seconds: Math.round(seconds * 1000) / 1000,
     bytesIn: r.bytesIn,

@@ -50,4 +50,5 @@ export const dateShift: RuleKind<DateShift> = {
   length: () => -1, // a date keeps its length unless it crosses year 10000 or BC
   unique: () => false,
   leaks: 'whole',
+  protection: 'generalised',
 };

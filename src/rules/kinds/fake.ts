@@ -43,4 +43,5 @@ export const fake: RuleKind<Fake> = {
   length: (rule, env) => env.maxFakeLength({ method: rule.method, unique: rule.unique, locale: rule.locale }),
   unique: (rule) => rule.unique,
   leaks: 'whole',
+  protection: 'pseudonymised',
 };

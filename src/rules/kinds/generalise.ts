@@ -148,4 +148,5 @@ export const generalise: RuleKind<Generalise> = {
   length: (rule) => (rule.to === 'postcode_district' ? 4 : -1),
   unique: () => false, // generalising merges values
   leaks: 'whole',
+  protection: 'generalised',
 };

@@ -38,4 +38,5 @@ export const hash: RuleKind<Hash> = {
   // 64 bits and more: collisions ~n²/2⁶⁵
   unique: (rule) => rule.length >= 16,
   leaks: 'whole',
+  protection: 'pseudonymised',
 };

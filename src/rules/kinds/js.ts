@@ -76,4 +76,5 @@ export const js: RuleKind<Js> = {
   length: () => null,
   unique: () => false,
   leaks: 'whole',
+  protection: 'custom',
 };

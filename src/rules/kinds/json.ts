@@ -43,4 +43,5 @@ export const json: RuleKind<Json> = {
   length: () => null,
   unique: () => false,
   leaks: 'json',
+  protection: 'by key',
 };

@@ -19,4 +19,5 @@ export const keep: RuleKind<Keep> = {
   length: () => -1,
   unique: () => true,
   leaks: 'none',
+  protection: 'kept',
 };

@@ -99,6 +99,12 @@ export interface RuleKind<R extends ColumnRule = ColumnRule> {
   unique(rule: R, env: RestoreEnv): boolean;
   /** what of an original value must not reach the output: all of it, the detector matches, the json keys' values, or nothing */
   leaks: 'whole' | 'matches' | 'json' | 'none';
+  /**
+   * What the output keeps of a value, for the evidence a run signs: removed (nothing), pseudonymised (a
+   * stand-in, the same for the same value), generalised (less precision), scrubbed (matches replaced in
+   * text kept), kept; `by key` (json) and `conditional` (when) as their parts, `custom` for js.
+   */
+  protection: 'removed' | 'pseudonymised' | 'generalised' | 'scrubbed' | 'kept' | 'by key' | 'conditional' | 'custom';
 }
 
 export interface JsonTrie {

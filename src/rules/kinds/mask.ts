@@ -58,4 +58,5 @@ export const mask: RuleKind<Mask> = {
   length: () => -1, // the value's own number of characters
   unique: () => false, // masking collapses values
   leaks: 'whole',
+  protection: 'generalised',
 };

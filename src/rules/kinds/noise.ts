@@ -126,4 +126,5 @@ export const noise: RuleKind<Noise> = {
   length: () => null, // a number can gain a digit
   unique: () => false,
   leaks: 'whole',
+  protection: 'generalised',
 };

@@ -16,4 +16,5 @@ export const nullRule: RuleKind<Null> = {
   // NULLs never collide in a UNIQUE constraint
   unique: () => true,
   leaks: 'whole',
+  protection: 'removed',
 };

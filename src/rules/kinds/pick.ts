@@ -43,4 +43,5 @@ export const pick: RuleKind<Pick> = {
   length: (rule) => Math.max(...rule.from.map((e) => e.length)),
   unique: () => false,
   leaks: 'whole',
+  protection: 'pseudonymised',
 };

@@ -44,4 +44,5 @@ export const replace: RuleKind<Replace> = {
   length: () => null,
   unique: () => false,
   leaks: 'whole',
+  protection: 'pseudonymised',
 };

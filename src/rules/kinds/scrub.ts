@@ -45,6 +45,7 @@ export const scrub: RuleKind<Scrub> = {
   length: (_rule, env) => env.columnLimit ?? null,
   unique: () => false,
   leaks: 'matches',
+  protection: 'scrubbed',
 };
 
 /** The characters a varchar(n) or char(n) column holds, or null (text, arrays, unknown types). */

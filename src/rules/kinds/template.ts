@@ -43,4 +43,5 @@ export const template: RuleKind<Template> = {
   // unique when it carries a unique column's output
   unique: (rule, env) => rule.parts.some((p) => typeof p !== 'string' && env.columnUnique(p.ref)),
   leaks: 'whole',
+  protection: 'pseudonymised',
 };

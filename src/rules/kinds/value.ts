@@ -39,4 +39,5 @@ export const value: RuleKind<Value> = {
   // one constant for every row
   unique: () => false,
   leaks: 'whole',
+  protection: 'removed',
 };

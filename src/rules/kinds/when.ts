@@ -49,6 +49,7 @@ export const when: RuleKind<When> = {
   },
   unique: (rule, env) => [...rule.branches.map((b) => b.then), rule.otherwise].every((r) => kindOf(r).unique(r, env)),
   leaks: 'whole',
+  protection: 'conditional',
 };
 
 // the registry imports this file: it is handed back once, when the registry loads
