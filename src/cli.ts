@@ -13,7 +13,7 @@ import { draftRules } from './commands/init.js';
 import { statOrNull } from './io/input.js';
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
-const COMMANDS = ['run', 'check', 'scan', 'init', 'find', 'forget', 'verify', 'help'];
+const COMMANDS = ['run', 'check', 'scan', 'init', 'find', 'forget', 'verify', 'risk', 'help'];
 
 
 /**
@@ -29,6 +29,7 @@ function notIdentifierOption(): Option {
 import { readSchemaFile } from './archive/schema-file.js';
 import { DEFAULT_SECRET_ENV, VERSION, openPlain, signalStatus, systemError, watchSignals, writeOut, requireStdout, progressLine, type Io } from './cli/io.js';
 import { run, type RunFlags } from './cli/run.js';
+import { risk, type RiskFlags } from './cli/risk.js';
 import { check, peopleRequest, scan, unmatchedStatus, type PeopleFlags, type ScanFlags } from './cli/commands.js';
 
 function levelInt(v: string): number {
@@ -148,6 +149,22 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
     .addOption(new Option('--no-progress', 'never show the progress line'))
     .action(async (input: string | undefined, flags: ScanFlags) => {
       code = await scan(input, flags, io);
+    });
+
+  program
+    .command('risk')
+    .description('how identifiable the rows still are: equivalence classes over quasi-identifiers, min k, rows below k, per table')
+    .argument('[input]', 'the OUTPUT to measure: plain (or gzip), a custom archive, or a directory archive; - or absent for stdin')
+    .option('-r, --rules <file>', 'rules whose tables declare quasi_identifiers: [col, …]', collect)
+    .option('--quasi <table=cols>', 'quasi-identifiers of a table, TABLE=COLUMN,COLUMN; repeatable (wins over the rules)', collect)
+    .addOption(new Option('--k <n>', 'the class size each row should hide in').default(5).argParser(positiveInt('--k')))
+    .addOption(new Option('--min-k <n>', 'exit 1 if a table\'s smallest class is below n').argParser(positiveInt('--min-k')))
+    .addOption(new Option('--max-classes <n>', 'classes held in memory per table before they spill to temporary files').default(2_000_000).argParser(positiveInt('--max-classes')))
+    .option('--json', 'the report as JSON')
+    .addOption(new Option('--progress', 'show a progress line on stderr (default: when stderr is a terminal)'))
+    .addOption(new Option('--no-progress', 'never show the progress line'))
+    .action(async (input: string | undefined, flags: RiskFlags) => {
+      code = await risk(input, flags, io);
     });
 
   program

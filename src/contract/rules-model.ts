@@ -48,6 +48,8 @@ export type TableRule =
       keepWhere?: Filter;
       /** the order of the table's columns, for INSERTs without a column list in a --data-only dump */
       columnOrder?: string[];
+      /** columns that together could single a person out (postcode, birth date, sex): what `risk` groups by */
+      quasiIdentifiers?: string[];
       where: Where;
     };
 

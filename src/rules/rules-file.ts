@@ -178,7 +178,7 @@ function parseTableRule(ctx: Ctx, node: unknown, table: string): TableRule {
     ctx.fail(node, `table ${table}: expected keep, drop, or a mapping with columns`);
   }
   const items = pairs(ctx, node, `table ${table}`);
-  onlyKeys(ctx, items, ['columns', 'drop_where', 'keep_where', 'column_order'], `table ${table}`);
+  onlyKeys(ctx, items, ['columns', 'drop_where', 'keep_where', 'column_order', 'quasi_identifiers'], `table ${table}`);
   const colsItem = items.find((it) => it.key === 'columns');
   if (!colsItem) ctx.fail(node as Node, `table ${table}: a mapping needs columns (use keep or drop for the whole table)`);
   const columns = new Map<string, ColumnRule>();
@@ -195,6 +195,11 @@ function parseTableRule(ctx: Ctx, node: unknown, table: string): TableRule {
     if (!isSeq(co.value) || co.value.items.length === 0) ctx.fail(co.value as Node, `table ${table}: column_order must be a list of column names`);
     rule.columnOrder = co.value.items.map((x) => scalarString(ctx, x, 'a column_order entry'));
   }
+  const qi = items.find((it) => it.key === 'quasi_identifiers');
+  if (qi) {
+    if (!isSeq(qi.value) || qi.value.items.length === 0) ctx.fail(qi.value as Node, `table ${table}: quasi_identifiers must be a list of column names (what \`risk\` groups rows by)`);
+    rule.quasiIdentifiers = qi.value.items.map((x) => scalarString(ctx, x, 'a quasi_identifiers entry'));
+  }
   return rule;
 }
 
@@ -208,6 +213,7 @@ function mergeTable(old: TableRule | undefined, next: TableRule): TableRule {
     dropWhere: next.dropWhere ?? old.dropWhere,
     keepWhere: next.keepWhere ?? old.keepWhere,
     columnOrder: next.columnOrder ?? old.columnOrder,
+    quasiIdentifiers: next.quasiIdentifiers ?? old.quasiIdentifiers,
     where: next.where,
   };
 }

@@ -13,7 +13,7 @@ type Generalise = Extract<ColumnRule, { kind: 'generalise' }>;
 // PostgreSQL's ISO output: 1987-06-14, 1987-06-14 10:30:00.123456+01, 0044-03-15 BC
 const DATE_TIME = /^(\d{4,})-(\d\d)-(\d\d)(?:([ T])(\d\d):(\d\d):(\d\d(?:\.\d+)?))?([+-]\d\d(?::?\d\d){0,2})?( BC)?$/;
 
-function truncateTime(s: string, to: 'year' | 'month' | 'day' | 'hour'): string {
+export function truncateTime(s: string, to: 'year' | 'month' | 'day' | 'hour'): string {
   const m = DATE_TIME.exec(s);
   if (!m) return s; // infinity, -infinity: nothing to truncate
   const [, y, mo, d, sep, h, , sec, tz = '', bc = ''] = m;
@@ -23,7 +23,7 @@ function truncateTime(s: string, to: 'year' | 'month' | 'day' | 'hour'): string 
   return `${date}${sep}${to === 'hour' ? h : '00'}:00:00${tz}${bc}`;
 }
 
-function floorTo(s: string, step: number): string {
+export function floorTo(s: string, step: number): string {
   const t = s.trim();
   if (!/^[-+]?\d+(\.\d+)?$/.test(t)) return s; // NaN, Infinity, exponents: as they are
   const scale = t.includes('.') ? t.length - t.indexOf('.') - 1 : 0;
@@ -32,7 +32,7 @@ function floorTo(s: string, step: number): string {
   return scale > 0 ? v.toFixed(scale) : String(Math.floor(v));
 }
 
-function district(s: string): string {
+export function district(s: string): string {
   const compact = s.trim().toUpperCase().replace(/\s+/g, '');
   // the inward code is always a digit and two letters: the outward code is what precedes it
   return /^[A-Z]{1,2}\d[A-Z\d]?\d[A-Z]{2}$/.test(compact) ? compact.slice(0, -3) : '';
@@ -42,7 +42,7 @@ function district(s: string): string {
  * An address cut to its first bits (IPv4: `v4` bits; IPv6: `v6`, or `v4` when the rule gives only that),
  * within the value's own mask. An IPv4 address under a rule for IPv6 only cannot be generalised.
  */
-function prefix(s: string, v4: number | null, v6: number | null, path: readonly string[]): string {
+export function prefix(s: string, v4: number | null, v6: number | null, path: readonly string[]): string {
   const [addr, len] = s.trim().split('/');
   if (addr!.includes(':')) {
     const groups = expand6(addr!);
