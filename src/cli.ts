@@ -99,6 +99,7 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
     .option('--schema <file>', 'for a --data-only dump: a pg_dump --schema-only of the same database, whose tables\' columns and types it uses')
     .option('--evidence <file>', 'write a statement of the run (in-toto, in a DSSE envelope): the output\'s and input\'s digests, the rules\' digests, each column\'s rule; needs -o')
     .option('--sign-key <file>', 'sign the --evidence statement with this Ed25519 private key (PEM)')
+    .option('--against <url>', 'once written, run the leak check on the output against this source database (exit 1 on a leak; the verdict goes into --evidence)')
     .action(async (input: string | undefined, flags: RunFlags) => {
       code = await run(input, flags, io);
     });

@@ -127,6 +127,37 @@ describe('run --evidence --sign-key, then verify', () => {
   });
 });
 
+describe('run --against: the leak check of the output, its verdict in the statement', () => {
+  it('no leak: exit 0 and the verdict signed; a leak: exit 1, the output written, the verdict LEAKS FOUND', () => {
+    createDb('evidence_leak_src');
+    psql('evidence_leak_src', readFileSync(join(ROOT, 'fixtures/sample/sample-db.sql'), 'utf8'));
+    const pg = inject('pg');
+    const url = `postgresql://postgres@/evidence_leak_src?host=${encodeURIComponent(pg.host)}&port=${pg.port}`;
+    const out = join(dir, 'checked.sql');
+    const ev = join(dir, 'checked.json');
+    const clean = runCli(['-r', COUNCIL, '-o', out, '--evidence', ev, '--sign-key', sk, '--against', url, SAMPLE], { key: KEY });
+    expect(clean.status, clean.stderr).toBe(0);
+    expect(clean.stderr).toMatch(/leak check of the output: no leak found/);
+    const verdict = statementOf(ev).predicate.leakCheck as { verdict: string; valuesChecked: number; columnsChecked: number; columnsLeaking: number };
+    expect(verdict).toMatchObject({ verdict: 'no leak found', columnsLeaking: 0 });
+    expect(verdict.valuesChecked).toBeGreaterThan(100);
+    expect(verify(out, ev).status).toBe(0);
+    // the same rules but one rewritten column kept: its originals are in the output
+    const leaky = join(dir, 'leaky');
+    writeFileSync(`${leaky}.yaml`, `version: 1\nextends: [${JSON.stringify(COUNCIL)}]\ntables:\n  public.users_user:\n    columns:\n      email: keep\n`);
+    const r = runCli(['-q', '-r', `${leaky}.yaml`, '-o', `${leaky}.sql`, '--evidence', `${leaky}.json`, '--against', url, SAMPLE], { key: KEY });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/leak check of the output: LEAKS FOUND/);
+    expect((statementOf(`${leaky}.json`).predicate.leakCheck as { verdict: string }).verdict).toBe('LEAKS FOUND');
+  });
+
+  it('--against without a local -o: exit 2', () => {
+    const r = runCli(['-q', '-r', COUNCIL, '--against', 'postgresql:///x', SAMPLE], { key: KEY });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--against runs the leak check on the output once written: give -o FILE/);
+  });
+});
+
 describe('--evidence on a directory archive', () => {
   it('names every file of the archive; a changed, removed or added file does not verify', () => {
     createDb('evidence_src');

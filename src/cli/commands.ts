@@ -95,23 +95,9 @@ export interface ScanFlags {
 /** `scan --against URL -r RULES`: are original values of rewritten columns anywhere in the dump? */
 export async function leaks(input: string | undefined, flags: ScanFlags, io: Io): Promise<number> {
   if (!flags.rules?.length) throw new AnonymiseError('USAGE', 'scan --against needs the rules the dump was made with (-r RULES.yaml)');
-  const rules = compileRules(await readRules({ files: flags.rules, js: 'skip' }), 'leak-check');
-  // a fake name can equal a real one by chance: names from faker's lists are not counted as leaks
-  const fake = await import('../pseudonym/fake.js');
-  await fake.loadLocales(['en', 'en_GB']);
-  const ignore = new Set<string>();
-  const names = { first: new Set<string>(), last: new Set<string>(), family: familyNames() };
-  for (const loc of ['en', 'en_GB']) {
-    const n = fake.personNames(loc);
-    for (const x of [...n.first, ...n.last]) ignore.add(x);
-    n.first.forEach((x) => names.first.add(x));
-    n.last.forEach((x) => names.last.add(x));
-  }
   const src = await openPlain(input, io);
-  const { leakCheck } = await import('../commands/leak-check.js');
-  const report = await leakCheck(src.stream, rules, flags.against!, { ignore, names });
+  const { report, leaked } = await leakVerdict(src.stream, flags.rules, flags.against!, flags.strict ?? false);
   const cols = Object.entries(report.columns);
-  const leaked = cols.filter(([, r]) => r.found > 0 || (flags.strict && r.possible > 0));
   const lines: string[] = [];
   if (flags.json) lines.push(JSON.stringify(report, null, 2));
   else {
@@ -125,6 +111,28 @@ export async function leaks(input: string | undefined, flags: ScanFlags, io: Io)
   }
   await writeOut(io, lines.join('\n') + '\n');
   return leaked.length ? EXIT.gaps : EXIT.ok;
+}
+
+/** The leak check of `dump` made with `rulesFiles`, against the source database: its report and the columns that leak. */
+export async function leakVerdict(dump: AsyncIterable<Buffer>, rulesFiles: string[], against: string, strict: boolean): Promise<{ report: import('../commands/leak-check.js').LeakReport; leaked: string[] }> {
+  const rules = compileRules(await readRules({ files: rulesFiles, js: 'skip' }), 'leak-check');
+  // a fake name can equal a real one by chance: names from faker's lists are not counted as leaks
+  const fake = await import('../pseudonym/fake.js');
+  await fake.loadLocales(['en', 'en_GB']);
+  const ignore = new Set<string>();
+  const names = { first: new Set<string>(), last: new Set<string>(), family: familyNames() };
+  for (const loc of ['en', 'en_GB']) {
+    const n = fake.personNames(loc);
+    for (const x of [...n.first, ...n.last]) ignore.add(x);
+    n.first.forEach((x) => names.first.add(x));
+    n.last.forEach((x) => names.last.add(x));
+  }
+  const { leakCheck } = await import('../commands/leak-check.js');
+  const report = await leakCheck(dump, rules, against, { ignore, names });
+  const leaked = Object.entries(report.columns)
+    .filter(([, r]) => r.found > 0 || (strict && r.possible > 0))
+    .map(([c]) => c);
+  return { report, leaked };
 }
 
 export async function scan(input: string | undefined, flags: ScanFlags, io: Io): Promise<number> {

@@ -7,7 +7,7 @@
 import { createHash, type Hash, type KeyObject } from 'node:crypto';
 import { AnonymiseError } from '../errors.js';
 import type { RulesData } from '../contract/rules-model.js';
-import { buildStatement, envelope, readSigningKey, subjectsOf, type Subject } from '../commands/evidence.js';
+import { buildStatement, envelope, readSigningKey, subjectsOf, type LeakVerdict, type Subject } from '../commands/evidence.js';
 import type { Report } from '../commands/summary.js';
 import { writeSmallFileAtomically } from '../io/atomic.js';
 import { isS3Url } from '../io/s3.js';
@@ -32,7 +32,10 @@ export function planEvidence(flags: { evidence?: string; signKey?: string; outpu
   return { path: flags.evidence, key: flags.signKey ? readSigningKey(flags.signKey) : null, streamed: stream ? createHash('sha256') : null };
 }
 
-export async function writeEvidence(plan: EvidencePlan, o: { input: string | undefined; output: string; report: Report; rules: RulesData; secret: string | undefined }): Promise<void> {
+export async function writeEvidence(
+  plan: EvidencePlan,
+  o: { input: string | undefined; output: string; report: Report; rules: RulesData; secret: string | undefined; leakCheck?: LeakVerdict },
+): Promise<void> {
   const inputName = o.input === undefined || o.input === '-' ? 'stdin' : o.input;
   const digests: Subject[] = plan.streamed ? [{ name: inputName, digest: { sha256: plan.streamed.digest('hex') } }] : await subjectsOf(o.input!);
   const statement = buildStatement({
@@ -42,6 +45,7 @@ export async function writeEvidence(plan: EvidencePlan, o: { input: string | und
     rules: o.rules,
     secret: o.secret,
     report: o.report,
+    leakCheck: o.leakCheck,
   });
   writeSmallFileAtomically(plan.path, JSON.stringify(envelope(statement, plan.key), null, 2) + '\n');
 }

@@ -24,6 +24,7 @@ import { isS3Url, parseS3Url, uploadObject, type ObjectUpload } from '../io/s3.j
 import { stagingDirectory, uploadStaged } from '../io/s3-staging.js';
 import { VERSION, asyncStdout, isEpipe, requireStdout, openInput, releaseStdin, secretFrom, signalStatus, watchSignals, type Io } from './io.js';
 import { planEvidence, writeEvidence, type EvidencePlan } from './run-evidence.js';
+import type { LeakVerdict } from '../commands/evidence.js';
 
 export interface RunFlags {
   rules?: string[];
@@ -46,6 +47,8 @@ export interface RunFlags {
   /** a signed statement of the run (commands/evidence.ts) */
   evidence?: string;
   signKey?: string;
+  /** the leak check on the output once written, against the source database */
+  against?: string;
 }
 
 function progressLine(rw: DumpRewriter, started: number, size: number | undefined): string {
@@ -77,6 +80,8 @@ export async function run(input: string | undefined, flags: RunFlags, io: Io): P
   }
   if (!flags.output) requireStdout(io, 'the anonymised dump', true);
   const evidence = planEvidence(flags, input);
+  if (flags.against && (!flags.output || isS3Url(flags.output)))
+    throw new AnonymiseError('USAGE', '--against runs the leak check on the output once written: give -o FILE or -o DIR (a local file or directory)');
   const secret = secretFrom(flags.secretEnv, io, 'pseudonyms');
   const rules = compileRules(data, secret);
   const overlay = data.subset?.length ? await subsetOverlay(input, data, rules, secret, flags, io) : undefined;
@@ -315,9 +320,20 @@ async function reportRun(
 ): Promise<number> {
   const report = buildReport(result, name, (Date.now() - started) / 1000, run.secret ? flags.secretEnv : 'random', { toolVersion: VERSION, rulesFiles: run.data.files });
   if (flags.report) writeSmallFileAtomically(flags.report, JSON.stringify(report, null, 2) + '\n');
-  if (run.evidence) await writeEvidence(run.evidence, { input: run.input, output: flags.output!, report, rules: run.data, secret: run.secret });
+  const leak = flags.against ? await checkOutput(flags.output!, flags.rules!, flags.against, io) : undefined;
+  if (run.evidence) await writeEvidence(run.evidence, { input: run.input, output: flags.output!, report, rules: run.data, secret: run.secret, leakCheck: leak });
   if (!flags.quiet) io.stderr.write(humanSummary(report));
-  return EXIT.ok;
+  if (leak) io.stderr.write(`anonymise-dump: leak check of the output: ${leak.verdict}${leak.columnsLeaking ? ` (${leak.columnsLeaking} column(s); scan ${flags.output} --against … -r … says where)` : ''}\n`);
+  return leak?.columnsLeaking ? EXIT.gaps : EXIT.ok;
+}
+
+/** The leak check of the written output (scan --against): its verdict in numbers, never a value. */
+async function checkOutput(output: string, rulesFiles: string[], against: string, io: Io): Promise<LeakVerdict> {
+  const { leakVerdict } = await import('./commands.js');
+  const { openPlain } = await import('./io.js');
+  const src = await openPlain(output, io);
+  const { report, leaked } = await leakVerdict(src.stream, rulesFiles, against, false);
+  return { verdict: leaked.length ? 'LEAKS FOUND' : 'no leak found', valuesChecked: report.valuesChecked, columnsChecked: Object.keys(report.columns).length, columnsLeaking: leaked.length };
 }
 
 async function subsetOverlay(input: string | undefined, data: RulesData, rules: ReturnType<typeof compileRules>, secret: string | undefined, flags: RunFlags, io: Io): Promise<PlanOverlay> {

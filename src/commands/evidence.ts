@@ -113,7 +113,15 @@ export interface StatementInput {
   rules: RulesData;
   secret: string | undefined;
   report: Report;
-  leakCheck?: { verdict: 'no leak found' | 'LEAKS FOUND'; valuesChecked: number; columnsChecked: number; columnsLeaking: number };
+  leakCheck?: LeakVerdict;
+}
+
+/** The leak check's verdict on the output, in numbers (run --against). */
+export interface LeakVerdict {
+  verdict: 'no leak found' | 'LEAKS FOUND';
+  valuesChecked: number;
+  columnsChecked: number;
+  columnsLeaking: number;
 }
 
 /** The statement: what was produced (subject) and how (predicate). */
