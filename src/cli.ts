@@ -2,6 +2,7 @@
  * The command line: parses options, opens files, wires streams. Everything else is in the library.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { closest } from './rules/syntax.js';
 import { writeSmallFileAtomically } from './io/atomic.js';
 import { basename, join } from 'node:path';
@@ -236,7 +237,12 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
     .requiredOption('-o, --output <path>', 'the output file (one input), or a directory for many; each written atomically in the input\'s format')
     .option('--cascade', 'references with ON DELETE NO ACTION / RESTRICT that no rule decides remove the rows that use them')
     .option('--report <file>', 'write a JSON report per dump')
-    .action(async (inputs: string[], flags: PeopleFlags & { output: string; cascade?: boolean; report?: string }) => {
+    .option('--evidence <file>', 'write a statement of the erasure (in-toto, in a DSSE envelope): the outputs\' and inputs\' digests, rows matched and removed; never the person\'s values')
+    .option('--sign-key <file>', 'sign the --evidence statement with this Ed25519 private key (PEM)')
+    .action(async (inputs: string[], flags: PeopleFlags & { output: string; cascade?: boolean; report?: string; evidence?: string; signKey?: string }) => {
+      if (flags.signKey && !flags.evidence) throw new AnonymiseError('USAGE', '--sign-key signs the statement --evidence FILE writes: give --evidence too');
+      const { readSigningKey } = await import('./commands/evidence.js');
+      const signKey = flags.signKey ? readSigningKey(flags.signKey) : null;
       const { forgetDump, formatForget } = await import('./commands/people.js');
       const req = await peopleRequest(inputs, flags, io);
       // `-o cleaned/` names a directory: one that does not exist is said to be missing, not renamed onto
@@ -267,6 +273,20 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
       } finally {
         signals.dispose();
         if (flags.report) writeSmallFileAtomically(flags.report, JSON.stringify({ version: 1, tool: 'anonymise-dump', command: 'forget', dumps: reports }, null, 2) + '\n');
+      }
+      if (flags.evidence) {
+        const ev = await import('./commands/evidence.js');
+        const inputDigests = [];
+        for (const i of inputs) inputDigests.push(...(await ev.subjectsOfAll([i])));
+        const statement = ev.buildForgetStatement({
+          subjects: await ev.subjectsOfAll(outputs),
+          inputs: inputDigests,
+          version: VERSION,
+          rules: (flags.rules ?? []).map((file) => ({ file, sha256: createHash('sha256').update(readFileSync(file)).digest('hex') })),
+          timestamp: new Date().toISOString(),
+          dumps: reports,
+        });
+        writeSmallFileAtomically(flags.evidence, JSON.stringify(ev.envelope(statement, signKey), null, 2) + '\n');
       }
       code = unmatchedStatus(reports.map((r) => r.conditions), flags, io);
     });

@@ -158,6 +158,37 @@ describe('run --against: the leak check of the output, its verdict in the statem
   });
 });
 
+describe('forget --evidence', () => {
+  it('names the outputs and inputs by sha256, counts what each request matched by table and column, never the person\'s values', () => {
+    const email = 'isla.obrien2@btinternet.com';
+    const out = join(dir, 'forgotten.sql');
+    const ev = join(dir, 'forgotten.json');
+    const r = runCli(['forget', '-q', '--cascade', SAMPLE, '--where', `public.users_user.email=${email}`, '-o', out, '--evidence', ev, '--sign-key', sk], { key: KEY });
+    expect(r.status, r.stderr).toBe(0);
+    const st = statementOf(ev) as unknown as { subject: { name: string; digest: { sha256: string } }[]; predicate: { inputs: { digest: { sha256: string } }[]; dumps: { requests: unknown[]; rowsMatched: number }[] } };
+    expect(st.subject).toEqual([{ name: 'forgotten.sql', digest: { sha256: sha256(readFileSync(out)) } }]);
+    expect(st.predicate.inputs[0]!.digest.sha256).toBe(sha256(readFileSync(SAMPLE)));
+    expect(st.predicate.dumps[0]!.requests).toEqual([{ table: 'public.users_user', column: 'email', rowsMatched: 1 }]);
+    const text = readFileSync(ev, 'utf8') + Buffer.from((JSON.parse(readFileSync(ev, 'utf8')) as { payload: string }).payload, 'base64').toString();
+    for (const v of [email, 'Isla', "O'Brien", 'obrien']) expect(text).not.toContain(v);
+    expect(verify(out, ev).status).toBe(0);
+    appendFileSync(out, '-- \n');
+    expect(verify(out, ev).status).toBe(1);
+  });
+
+  it('several dumps into -o DIR: one statement naming every output, verified against the directory', () => {
+    const copy = join(dir, 'copy-of-sample.sql');
+    writeFileSync(copy, readFileSync(SAMPLE));
+    const outDir = join(dir, 'forgotten-many');
+    spawnSync('mkdir', [outDir]);
+    const ev = join(dir, 'forgotten-many.json');
+    const r = runCli(['forget', '-q', '--cascade', SAMPLE, copy, '--where', 'public.users_user.id=2', '-o', outDir, '--evidence', ev, '--sign-key', sk], { key: KEY });
+    expect(r.status, r.stderr).toBe(0);
+    expect(statementOf(ev).subject.map((x) => x.name)).toEqual(['sample.sql', 'copy-of-sample.sql']);
+    expect(verify(outDir, ev).status).toBe(0);
+  });
+});
+
 describe('--evidence on a directory archive', () => {
   it('names every file of the archive; a changed, removed or added file does not verify', () => {
     createDb('evidence_src');

@@ -43,7 +43,15 @@ export async function fileSha256(path: string): Promise<string> {
 export async function subjectsOf(path: string): Promise<Subject[]> {
   if (!statSync(path).isDirectory()) return [{ name: basename(path), digest: { sha256: await fileSha256(path) } }];
   const out: Subject[] = [];
-  for (const name of readdirSync(path).sort()) out.push({ name, digest: { sha256: await fileSha256(join(path, name)) } });
+  // a directory's files at any depth (forget -o DIR holds directory archives), by their path in it
+  const walk = async (dir: string, prefix: string): Promise<void> => {
+    for (const name of readdirSync(dir).sort()) {
+      const full = join(dir, name);
+      if (statSync(full).isDirectory()) await walk(full, `${prefix}${name}/`);
+      else out.push({ name: prefix + name, digest: { sha256: await fileSha256(full) } });
+    }
+  };
+  await walk(path, '');
   return out;
 }
 
@@ -190,4 +198,51 @@ export async function verifyEvidence(env: Envelope, key: KeyObject, output: stri
     if (w !== a.digest.sha256) return { ok: false, reason: `${a.name} differs from what was signed` };
   }
   return { ok: true, subjects: actual.length };
+}
+
+/**
+ * The statement of an erasure request (forget): the outputs by sha256, the inputs' digests, the rules'
+ * digests, and per dump how many rows each condition matched and what was removed or rewritten — the
+ * conditions by table and column only: their values name the person, and stay out of it.
+ */
+export function buildForgetStatement(s: {
+  subjects: Subject[];
+  inputs: Subject[];
+  version: string;
+  rules: { file: string; sha256: string }[];
+  timestamp: string;
+  dumps: import('./people.js').ForgetReport[];
+}): Record<string, unknown> {
+  return {
+    _type: STATEMENT_TYPE,
+    subject: s.subjects,
+    predicateType: `${PREDICATE_TYPE.replace(/evidence\/v1$/, 'forget/v1')}`,
+    predicate: {
+      tool: { name: 'anonymise-dump', version: s.version },
+      timestamp: s.timestamp,
+      inputs: s.inputs,
+      rules: s.rules,
+      dumps: s.dumps.map((d) => ({
+        input: basename(d.input),
+        output: basename(d.output),
+        requests: d.conditions.map((c) => ({ table: c.table, column: c.column, rowsMatched: c.rows })),
+        rowsMatched: d.matched,
+        identifiersSearched: d.identifiers,
+        identifiersNotSearched: d.identifiersNotSearched,
+        tables: d.tables.map((t) => ({ table: t.table, rowsIn: t.rowsIn, rowsRemoved: t.rowsRemoved, valuesChanged: Object.values(t.valuesChanged).reduce((a, b) => a + b, 0) })),
+        outside: d.outside,
+      })),
+    },
+  };
+}
+
+/** Subjects of several outputs, each file named under its output's name when there is more than one. */
+export async function subjectsOfAll(paths: readonly string[]): Promise<Subject[]> {
+  if (paths.length === 1) return subjectsOf(paths[0]!);
+  const out: Subject[] = [];
+  for (const p of paths) {
+    const dir = statSync(p).isDirectory();
+    for (const sub of await subjectsOf(p)) out.push(dir ? { ...sub, name: `${basename(p)}/${sub.name}` } : sub);
+  }
+  return out;
 }
