@@ -14,7 +14,7 @@ import { draftRules } from './commands/init.js';
 import { statOrNull } from './io/input.js';
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
-const COMMANDS = ['run', 'check', 'scan', 'init', 'find', 'forget', 'verify', 'risk', 'help'];
+const COMMANDS = ['run', 'check', 'scan', 'init', 'find', 'forget', 'verify', 'risk', 'plan', 'assemble', 'help'];
 
 
 /**
@@ -31,6 +31,7 @@ import { readSchemaFile } from './archive/schema-file.js';
 import { DEFAULT_SECRET_ENV, VERSION, openPlain, signalStatus, systemError, watchSignals, writeOut, requireStdout, progressLine, type Io } from './cli/io.js';
 import { run, type RunFlags } from './cli/run.js';
 import { risk, type RiskFlags } from './cli/risk.js';
+import { assemble, plan } from './cli/shards.js';
 import { check, peopleRequest, scan, unmatchedStatus, type PeopleFlags, type ScanFlags } from './cli/commands.js';
 
 function levelInt(v: string): number {
@@ -101,8 +102,42 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
     .option('--evidence <file>', 'write a statement of the run (in-toto, in a DSSE envelope): the output\'s and input\'s digests, the rules\' digests, each column\'s rule; needs -o')
     .option('--sign-key <file>', 'sign the --evidence statement with this Ed25519 private key (PEM)')
     .option('--against <url>', 'once written, run the leak check on the output against this source database (exit 1 on a leak; the verdict goes into --evidence)')
+    .option('--plan <file>', 'a sharded run: the plan `anonymise-dump plan` wrote; with --shard, writes that shard\'s part to -o DIR')
+    .addOption(new Option('--shard <i>', 'which shard of the plan (default: $JOB_COMPLETION_INDEX)').argParser(positiveInt('--shard', 0)))
     .action(async (input: string | undefined, flags: RunFlags) => {
       code = await run(input, flags, io);
+    });
+
+  program
+    .command('plan')
+    .description('cut an archive\'s work into units for N machines: run --plan --shard I on each, then assemble')
+    .argument('<input>', 'a custom (-Fc) or directory (-Fd) archive, local or s3://')
+    .option('-r, --rules <file>', 'rules file (YAML); repeatable', collect)
+    .addOption(new Option('--shards <n>', 'how many shards (machines, or tasks of a batch job)').makeOptionMandatory().argParser(positiveInt('--shards')))
+    .requiredOption('-o, --output <file>', 'the plan (JSON)')
+    .option('--secret-env <name>', 'environment variable holding the pseudonym key (the same on every machine)', DEFAULT_SECRET_ENV)
+    .addOption(new Option('--compress-level <n>', 'zlib level of the rewritten data (as run)').argParser(levelInt))
+    .addOption(new Option('--piece-bytes <n>').hideHelp().argParser(positiveInt('--piece-bytes', 64)))
+    .option('--allow-js', 'run the rules\' js: functions')
+    .option('-q, --quiet', 'no summary on stderr')
+    .action(async (input: string, flags: Parameters<typeof plan>[1]) => {
+      code = await plan(input, flags, io);
+    });
+
+  program
+    .command('assemble')
+    .description('write the archive from the parts of a sharded run: byte for byte what one machine writes')
+    .argument('<parts...>', 'the parts (directories) run --plan --shard wrote, one per shard')
+    .requiredOption('--plan <file>', 'the plan the parts were made from')
+    .requiredOption('-o, --output <path>', 'the archive: a file (custom) or a new directory (directory)')
+    .option('--input <archive>', 'the archive, where it is not where the plan says')
+    .option('-r, --rules <file>', 'rules file (default: the plan\'s, checked by digest); repeatable', collect)
+    .option('--secret-env <name>', 'environment variable holding the pseudonym key', DEFAULT_SECRET_ENV)
+    .option('--report <file>', 'write a JSON report per table (the shards\' counts merged)')
+    .option('--allow-js', 'run the rules\' js: functions')
+    .option('-q, --quiet', 'no summary on stderr')
+    .action(async (parts: string[], flags: Parameters<typeof assemble>[1]) => {
+      code = await assemble(parts, flags, io);
     });
 
   program

@@ -31,7 +31,7 @@ let rules: string;
 
 const s3env = (over: Record<string, string> = {}) => ({ AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: SECRET, AWS_ENDPOINT_URL_S3: endpoint, ...over });
 const cli = (args: string[], env: Record<string, string> = {}) =>
-  runCliAsync(['scan', 'check'].includes(args[0]!) ? args : ['-q', ...args], { key: KEY, env: { ...s3env(env), HOME: dir } });
+  runCliAsync(['scan', 'check', 'plan', 'assemble'].includes(args[0]!) ? args : ['-q', ...args], { key: KEY, env: { ...s3env(env), HOME: dir } });
 
 async function put(key: string, body: Buffer): Promise<void> {
   await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body }));
@@ -43,8 +43,8 @@ async function get(key: string): Promise<Buffer> {
 async function exists(key: string): Promise<boolean> {
   return s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key })).then(() => true, () => false);
 }
-async function keysUnder(prefix: string): Promise<string[]> {
-  const r = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix }));
+async function keysUnder(prefix: string, bucket = prefix.startsWith('nightly/') ? 'staging-dumps' : BUCKET): Promise<string[]> {
+  const r = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }));
   return (r.Contents ?? []).map((o) => o.Key!).sort();
 }
 
@@ -247,4 +247,32 @@ describe('the Kubernetes CronJob example (examples/kubernetes/cronjob.yaml)', ()
     expect(restore('s3_k8s_out', sql).status).toBe(0);
     expect(psql('s3_k8s_out', 'SELECT count(*) FROM person').trim()).toBe('200000');
   }, 120_000);
+});
+
+describe('the sharded Kubernetes example (examples/kubernetes/sharded-job.yaml)', () => {
+  it('plan to s3, each pod\'s args as written (its index in place), assemble from the parts in s3: the one-machine archive', async () => {
+    const job = parse(readFileSync(join(ROOT, 'examples/kubernetes/sharded-job.yaml'), 'utf8')) as { spec: { completions: number; template: { spec: { containers: { args: string[] }[] } } } };
+    const args = job.spec.template.spec.containers[0]!.args;
+    for (const b of ['prod-dumps', 'staging-dumps']) await s3.send(new CreateBucketCommand({ Bucket: b }));
+    const archive = join(dir, 'k8s-src.dump');
+    writeFileSync(archive, pgDumpTo(['-Fc']));
+    await s3.send(new PutObjectCommand({ Bucket: 'prod-dumps', Key: 'nightly/app.dump', Body: readFileSync(archive) }));
+    const shards = 3;
+    const plan = await cli(['plan', '-r', rules, '--shards', String(shards), '-o', 's3://staging-dumps/nightly/plan.json', 's3://prod-dumps/nightly/app.dump']);
+    expect(plan.status, plan.stderr).toBe(0);
+    expect(job.spec.completions).toBeGreaterThan(1);
+    // the pods, as the Job runs them: the image's entrypoint with the args, $(INDEX) put in by Kubernetes
+    const pods = await Promise.all(
+      Array.from({ length: shards }, (_, i) => runCliAsync(args.map((a) => a.replace('$(INDEX)', String(i)).replace('/rules/rules.yaml', rules)), { key: KEY, env: { ...s3env(), JOB_COMPLETION_INDEX: String(i) } })),
+    );
+    for (const p of pods) expect(p.status, p.stderr).toBe(0);
+    expect(await keysUnder('nightly/parts/')).toHaveLength(shards * 2);
+    const out = join(dir, 'k8s-assembled.dump');
+    const parts = Array.from({ length: shards }, (_, i) => `s3://staging-dumps/nightly/parts/${i}/`);
+    const asm = await cli(['assemble', '-r', rules, '--plan', 's3://staging-dumps/nightly/plan.json', '-o', out, ...parts]);
+    expect(asm.status, asm.stderr).toBe(0);
+    const one = runCli(['-q', '-r', rules, '-o', join(dir, 'k8s-one.dump'), archive], { key: KEY });
+    expect(one.status, one.stderr).toBe(0);
+    expect(readFileSync(out).equals(readFileSync(join(dir, 'k8s-one.dump')))).toBe(true);
+  }, 180_000);
 });

@@ -14,6 +14,8 @@ import type { TocEntry } from './format.js';
 
 export interface PieceJob {
   dumpId: number;
+  /** the piece's place in its entry, from 0: the same for the same input whoever cuts it (plan, shards) */
+  index: number;
   /** whole rows of the entry's COPY data (moved to the worker, not copied) */
   data: Uint8Array;
   /** the entry's last piece (it holds the `\.` line) */

@@ -53,6 +53,13 @@ export interface ArchiveRunOptions {
   /** forget and subsets: the rows to remove or change (dump/rewriter.ts); rewritten in this thread, which holds what they read */
   overlay?: PlanOverlay;
   outsideIdentifiers?: RewriterOptions['outsideIdentifiers'];
+  /**
+   * Who rewrites the pieces instead of this run's own workers (sharded runs: archive/shards.ts), given
+   * the runner it would have used; `inner()` starts that runner only when called.
+   */
+  pieceRunner?: (inner: () => PieceRunner) => PieceRunner;
+  /** only cut and hand out the COPY entries' pieces: nothing written, other entries not read (plan, shard) */
+  piecesOnly?: boolean;
 }
 
 /** Rows handed to a worker at a time: large enough that a message costs nothing, small enough to keep memory flat. */
@@ -86,7 +93,9 @@ export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<
 
   const jobs = o.overlay ? 1 : Math.max(1, o.jobs ?? defaultJobs(a));
   // the same pieces, packed the same way, whoever rewrites them: the output does not depend on --jobs
-  const pool: PieceRunner = jobs > 1 && [...actions.values()].some((x) => x.kind === 'rewrite') ? new WorkerPool(jobs, workerSetup(a, o)) : new LocalPieces(rw, redirect, toc);
+  // (a runner that keeps each piece's result, a shard's, needs its counts with it: a worker's, never this thread's)
+  const own = (): PieceRunner => ((jobs > 1 || o.pieceRunner) && [...actions.values()].some((x) => x.kind === 'rewrite') ? new WorkerPool(jobs, workerSetup(a, o)) : new LocalPieces(rw, redirect, toc));
+  const pool: PieceRunner = o.pieceRunner ? o.pieceRunner(own) : own();
   // a signal stops the workers too (their pieces fail with it), so the temporary output goes at once
   const onAbort = () => void pool.close(o.signal!.reason);
   o.signal?.addEventListener('abort', onAbort);
@@ -107,8 +116,9 @@ export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<
     const copyStmt = Buffer.from(e.copyStmt!, 'latin1');
     let line = countLf(copyStmt, 0, copyStmt.length);
     let waiting = false;
+    let index = 0;
     const send = async (data: Uint8Array, last: boolean) => {
-      const job = pool.run({ dumpId: e.dumpId, data, last, pack, level });
+      const job = pool.run({ dumpId: e.dumpId, index: index++, data, last, pack, level });
       job.catch(() => {}); // a failure is thrown by the step below, in its turn; until then it is not unhandled
       await order.then(async () => {
         let r: PieceResult;
@@ -149,6 +159,22 @@ export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<
   };
 
   try {
+    if (o.piecesOnly) {
+      const pack = h.compression !== 'gzip' ? 'none' : outFormat === ArchiveFormat.Directory ? 'gzip' : 'deflate';
+      for await (const e of inOrder(a, selected)) {
+        if (o.signal?.aborted) throw o.signal.reason;
+        const act = actions.get(e.dumpId)!;
+        if (act.kind === 'rewrite' && e.copyStmt) {
+          await pieces(e, pack, async () => {});
+          await order.then(() => finished(e));
+        } else if (a.format === ArchiveFormat.Custom) {
+          // a custom archive is read in order: the block is passed over
+          for await (const c of rawBlock(a.reader!, h, e)) void c;
+        }
+      }
+      await order.drain();
+      return result(rw, stats, 0, a);
+    }
     if (outFormat === ArchiveFormat.Directory) {
       const target = o.output!;
       if (tarOut ? statOrNull(target)?.isDirectory() : existsSync(target))
@@ -364,7 +390,8 @@ function mergeStats(into: Map<string, TableStats>, from: TableStats[]): void {
   for (const s of from) {
     const have = into.get(s.table);
     if (!have) {
-      into.set(s.table, s);
+      // a copy: the piece's own counts stay as they were (a shard writes them to its part)
+      into.set(s.table, { ...s, changed: { ...s.changed } });
       continue;
     }
     have.rowsIn += s.rowsIn;

@@ -49,6 +49,9 @@ export interface RunFlags {
   signKey?: string;
   /** the leak check on the output once written, against the source database */
   against?: string;
+  /** a sharded run: the plan, and which of its shards this is (cli/shards.ts) */
+  plan?: string;
+  shard?: number;
 }
 
 function progressLine(rw: DumpRewriter, started: number, size: number | undefined): string {
@@ -68,6 +71,11 @@ function progressLine(rw: DumpRewriter, started: number, size: number | undefine
 
 export async function run(input: string | undefined, flags: RunFlags, io: Io): Promise<number> {
   if (!flags.rules?.length) throw new AnonymiseError('USAGE', 'no rules: give at least one -r RULES.yaml (see `anonymise-dump init` for a draft)');
+  if (flags.plan) {
+    const { runShard } = await import('./shards.js');
+    return runShard(input, { ...flags, plan: flags.plan }, io);
+  }
+  if (flags.shard !== undefined) throw new AnonymiseError('USAGE', '--shard is one shard of a plan: give --plan plan.json too');
   const data = await readRules({ files: flags.rules, js: flags.allowJs ? 'run' : 'refuse' });
   if (flags.output && input !== undefined && isS3Url(flags.output) && flags.output === input)
     throw new AnonymiseError('USAGE', `-o ${flags.output} is the input: it would be replaced by its own anonymised copy; write the output elsewhere`);

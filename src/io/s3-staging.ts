@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
-import { deleteObject, readObject, storageError, uploadObject, type S3Location } from './s3.js';
+import { deleteObject, listObjects, objectSize, readObject, storageError, uploadObject, type S3Location } from './s3.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -51,8 +51,9 @@ export async function uploadStaged(local: string, loc: S3Location, env: Env): Pr
   const prefix = loc.key === '' || loc.key.endsWith('/') ? loc.key : `${loc.key}/`;
   const put: S3Location[] = [];
   try {
-    // toc.dat last: an archive under the prefix is whole once its TOC is there
-    const names = readdirSync(local).sort((a, b) => Number(a === 'toc.dat') - Number(b === 'toc.dat'));
+    // toc.dat (a part's manifest.json) last: what is under the prefix is whole once it is there
+    const last = (n: string) => Number(n === 'toc.dat' || n === 'manifest.json');
+    const names = readdirSync(local).sort((a, b) => last(a) - last(b));
     for (const name of names) {
       const target = { bucket: loc.bucket, key: prefix + name, url: `s3://${loc.bucket}/${prefix}${name}` };
       await uploadFile(join(local, name), target, env);
@@ -68,6 +69,35 @@ async function uploadFile(path: string, loc: S3Location, env: Env): Promise<void
   const up = await uploadObject(loc, env);
   try {
     await pipeline(createReadStream(path), up.sink);
+    await up.complete();
+  } catch (e) {
+    await up.abort();
+    throw storageError(loc, 'write', e);
+  }
+}
+
+/** A small object's bytes (a plan), read whole. */
+export async function readSmallObject(loc: S3Location, env: Env): Promise<Buffer | null> {
+  const size = await objectSize(loc, env);
+  if (size === null) return null;
+  const chunks: Buffer[] = [];
+  for await (const c of readObject(loc, size, env)) chunks.push(c);
+  return Buffer.concat(chunks);
+}
+
+/** The objects directly under the prefix `loc` copied into a new staging directory (a sharded run's part). */
+export async function stagePrefix(loc: S3Location, env: Env): Promise<string | null> {
+  const prefix = loc.key === '' || loc.key.endsWith('/') ? loc.key : `${loc.key}/`;
+  const files = (await listObjects({ ...loc, key: prefix }, env)).filter((o) => !o.key.slice(prefix.length).includes('/'));
+  if (files.length === 0) return null;
+  return stageObjects(loc, files, prefix, env);
+}
+
+/** A small object (a plan) written whole; on failure nothing is left under the key. */
+export async function putSmallObject(loc: S3Location, bytes: Buffer, env: Env): Promise<void> {
+  const up = await uploadObject(loc, env);
+  try {
+    up.sink.end(bytes);
     await up.complete();
   } catch (e) {
     await up.abort();
