@@ -119,5 +119,12 @@ describe('sharded runs refuse what needs one machine', () => {
     const nokey = runCli(['plan', '-r', rules, '--shards', '2', '-o', join(dir, 'p.json'), join(dir, 'src.dump')]);
     expect(nokey.status).toBe(2);
     expect(nokey.stderr).toMatch(/every shard must pseudonymise alike/);
+    // what is about an output belongs to assemble
+    const report = cli(['-q', '-r', rules, '--plan', join(dir, 'custom-plan.json'), '--shard', '0', '--report', join(dir, 'r.json'), '-o', join(dir, 'rp'), join(dir, 'src.dump')]);
+    expect(report.status).toBe(2);
+    expect(report.stderr).toMatch(/--report is not for a shard/);
+    const stdin = runCli(['plan', '-r', rules, '--shards', '2', '-o', join(dir, 'p.json'), '-'], { key: KEY });
+    expect(stdin.status).toBe(2);
+    expect(stdin.stderr).toMatch(/not stdin/);
   });
 });

@@ -72,6 +72,9 @@ function progressLine(rw: DumpRewriter, started: number, size: number | undefine
 export async function run(input: string | undefined, flags: RunFlags, io: Io): Promise<number> {
   if (!flags.rules?.length) throw new AnonymiseError('USAGE', 'no rules: give at least one -r RULES.yaml (see `anonymise-dump init` for a draft)');
   if (flags.plan) {
+    // a shard writes a part, not an output: what is about an output belongs to assemble
+    const other = (['evidence', 'against', 'gzip', 'format', 'tables', 'report', 'schema'] as const).find((f) => flags[f] !== undefined && flags[f] !== false);
+    if (other) throw new AnonymiseError('USAGE', `--${other.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} is not for a shard (--plan), which writes a part: give it to assemble, or run on one machine`);
     const { runShard } = await import('./shards.js');
     return runShard(input, { ...flags, plan: flags.plan }, io);
   }

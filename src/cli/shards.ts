@@ -142,7 +142,7 @@ export async function runShard(input: string | undefined, flags: Common & { plan
   if (tocDigest(archive) !== p.toc) throw new AnonymiseError('USAGE', 'this archive is not the one planned (its TOC differs)');
   let runner: ShardPieces | null = null;
   const started = Date.now();
-  const result = await rewriteArchive(archive, {
+  await rewriteArchive(archive, {
     rules,
     rulesSource: { files, js: flags.allowJs ? 'run' : 'refuse' },
     secret,
@@ -165,7 +165,6 @@ export async function runShard(input: string | undefined, flags: Common & { plan
   // in object storage: the part's files under the prefix, its manifest last
   if (remote) await uploadStaged(out.target, remote, io.env);
   if (!flags.quiet) io.stderr.write(`anonymise-dump: shard ${shard} of ${p.shards}: ${runner!.results.length} piece(s) in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
-  void result;
   return EXIT.ok;
 }
 
