@@ -15,6 +15,7 @@ import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { scratch } from './support/scratch.js';
 import { createDb, pgEnv, pgRestore, psql } from './support/db.js';
 import { runCli } from './support/cli.js';
+import { startCluster, stopCluster } from './support/pg-cluster.js';
 
 const REALDB = resolve('..', 'shared', 'realdb');
 const NAMES = ['wagtail_foundation', 'wagtail_foundation_2016', 'pgexercises', 'northwind', 'employees', 'superposition', 'kanboard'];
@@ -169,6 +170,66 @@ describe.skipIf(!available)('init, check, run and the gates on the real database
       expect(leak.status, leak.stdout.toString()).toBe(0);
     }, 120_000);
   });
+});
+
+describe.skipIf(!available)('pg_dumpall of every real database', () => {
+  // after the per-database tests above, which load them (rdb_NAME)
+  it('init → check (no warning) → run → restore into a fresh cluster (ON_ERROR_STOP) → every kept column of every database equals its source → scan --fail-on-pii passes', () => {
+    const pg = inject('pg');
+    const dir = scratch('ad-realdb-all-');
+    const dbs = NAMES.map((n) => `rdb_${n}`);
+    // loaded by the tests above; run alone (-t), this test loads what is missing
+    const present = psql('postgres', 'SELECT datname FROM pg_database').split('\n');
+    for (const name of NAMES.filter((n) => !present.includes(`rdb_${n}`))) {
+      const loaded = spawnSync('bash', [join(REALDB, 'load.sh'), name, `rdb_${name}`], { env: { ...pgEnv(), PATH: `${pg.bin}:${process.env.PATH}` }, encoding: 'utf8', maxBuffer: 1 << 26 });
+      expect(loaded.status, loaded.stderr.slice(-500)).toBe(0);
+    }
+    const others = psql('postgres', 'SELECT datname FROM pg_database WHERE NOT datistemplate').trim().split('\n').filter((d) => d && d !== 'postgres' && !dbs.includes(d));
+    const all = join(dir, 'all.sql');
+    const d = spawnSync(join(pg.bin, 'pg_dumpall'), ['--no-role-passwords', '-f', all, ...others.map((o) => `--exclude-database=${o}`)], { env: pgEnv() });
+    expect(d.status, d.stderr.toString()).toBe(0);
+    const init = cli(['init', all]);
+    expect(init.status, init.stderr).toBe(0);
+    const draft = join(dir, 'all.yaml');
+    writeFileSync(draft, init.stdout);
+    const check = cli(['check', '-r', draft, all]);
+    expect(check.status, check.stdout.toString()).toBe(0);
+    expect(check.stdout.toString()).not.toMatch(/warning|error/i);
+    const out = join(dir, 'all.out.sql');
+    const run = cli(['-q', '-r', draft, '-o', out, all]);
+    expect(run.status, run.stderr).toBe(0);
+    const scan = cli(['scan', out, '--fail-on-pii', '-r', draft]);
+    expect(scan.status, scan.stdout.toString()).toBe(0);
+    // the output creates role postgres and every database: a fresh cluster whose superuser is another
+    const fresh = startCluster('restorer');
+    try {
+      const env = { ...process.env, PGHOST: fresh.host, PGPORT: String(fresh.port), PGUSER: 'restorer' };
+      const r = spawnSync(join(pg.bin, 'psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', 'postgres', '-f', out], { env, encoding: 'utf8', maxBuffer: 1 << 26 });
+      expect(r.status, r.stderr).toBe(0);
+      const inFresh = (db: string, sql: string) => spawnSync(join(pg.bin, 'psql'), ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-d', db], { env, input: sql, encoding: 'utf8', maxBuffer: 1 << 28 }).stdout;
+      const drafted = parse(readFileSync(draft, 'utf8')) as { databases: Record<string, Draft> };
+      let compared = 0;
+      for (const db of dbs) {
+        const rules = drafted.databases[db]!.tables;
+        for (const { table, ruled } of leafTables(db)) {
+          const rule = rules[ruled];
+          if (rule === undefined || rule === 'drop') continue;
+          const [schema, rel] = table.split('.');
+          const columns = psql(db, `SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = '${quote(schema!)}.${quote(rel!)}'::regclass AND attnum > 0 AND NOT attisdropped`).trim().split(',');
+          const isKeep = (x: unknown) => x === 'keep' || (typeof x === 'object' && x !== null && 'keep' in x);
+          const kept = columns.filter((c) => rule === 'keep' || isKeep(rule.columns[c]));
+          if (kept.length === 0) continue;
+          const row = `row(${kept.map(quote).join(', ')})::text`;
+          const sql = `SELECT count(*) || ' ' || coalesce(md5(string_agg(${row}, E'\\n' ORDER BY ${row})), '-') FROM ${quote(schema!)}.${quote(rel!)}`;
+          expect(inFresh(db, sql).trim(), `${db} ${table}`).toBe(psql(db, sql).trim());
+          compared += kept.length;
+        }
+      }
+      expect(compared).toBeGreaterThan(100);
+    } finally {
+      stopCluster(fresh);
+    }
+  }, 300_000);
 });
 
 /** The rows of each table as key text, sorted: what a deletion leaves, compared table by table. */

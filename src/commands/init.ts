@@ -358,8 +358,11 @@ function tableLines(res: ScanResult, keys: string[], indent: string, name: (key:
 
 /** A table's column scans with those of every partition below it (at any depth) added in. */
 function withPartitions(res: ScanResult, key: string): Record<string, ColumnScan> {
+  // (in a pg_dumpall dump keys are db/schema.table and a partition names its parent within its database)
+  const slash = key.indexOf('/');
+  const db = slash === -1 ? '' : key.slice(0, slash + 1);
   const below = (k: string, depth = 0): string[] =>
-    depth > 32 ? [] : Object.keys(res.schema).filter((c) => res.schema[c]!.parent === k).flatMap((c) => [c, ...below(c, depth + 1)]);
+    depth > 32 ? [] : Object.keys(res.schema).filter((c) => c.startsWith(db) && res.schema[c]!.parent !== undefined && db + res.schema[c]!.parent === k).flatMap((c) => [c, ...below(c, depth + 1)]);
   const parts = below(key);
   if (parts.length === 0) return res.tables[key] ?? {};
   const out: Record<string, ColumnScan> = {};

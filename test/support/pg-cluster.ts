@@ -39,7 +39,8 @@ function run(argv: string[], mayFail = false): void {
   if (r.status !== 0 && !mayFail) throw new Error(`${argv.join(' ')} failed (${r.status}): ${r.stderr}${r.stdout}`);
 }
 
-export function startCluster(): PgInfo {
+/** `superuser`: another name than postgres lets a pg_dumpall output, which creates role postgres, restore with ON_ERROR_STOP. */
+export function startCluster(superuser = 'postgres'): PgInfo {
   const bin = findPgBin();
   const dir = mkdtempSync(join(tmpdir(), 'anonymise-dump-pg-'));
   if (process.getuid?.() === 0) {
@@ -49,7 +50,7 @@ export function startCluster(): PgInfo {
   }
   chmodSync(dir, 0o755);
   const data = join(dir, 'data');
-  run(asPg(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-sync']));
+  run(asPg(join(bin, 'initdb'), ['-D', data, '-U', superuser, '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-sync']));
   // a random port; only the unix socket in our own temp dir listens
   const port = 20000 + Math.floor(Math.random() * 20000);
   const opts = `-p ${port} -k ${dir} -c listen_addresses= -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c unix_socket_permissions=0777`;
