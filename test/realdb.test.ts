@@ -174,7 +174,7 @@ describe.skipIf(!available)('init, check, run and the gates on the real database
 
 describe.skipIf(!available)('pg_dumpall of every real database', () => {
   // after the per-database tests above, which load them (rdb_NAME)
-  it('init → check (no warning) → run → restore into a fresh cluster (ON_ERROR_STOP) → every kept column of every database equals its source → scan --fail-on-pii passes', () => {
+  it('init → check (no warning) → run → scan --fail-on-pii and the leak check against each database pass → restore into a fresh cluster (ON_ERROR_STOP) → every kept column of every database equals its source', () => {
     const pg = inject('pg');
     const dir = scratch('ad-realdb-all-');
     const dbs = NAMES.map((n) => `rdb_${n}`);
@@ -200,6 +200,12 @@ describe.skipIf(!available)('pg_dumpall of every real database', () => {
     expect(run.status, run.stderr).toBe(0);
     const scan = cli(['scan', out, '--fail-on-pii', '-r', draft]);
     expect(scan.status, scan.stdout.toString()).toBe(0);
+    // the leak check against each source database, with that database's rules
+    for (const db of dbs) {
+      const leak = cli(['scan', out, '--against', `postgresql://postgres@/${db}?host=${encodeURIComponent(pg.host)}&port=${pg.port}`, '-r', draft]);
+      expect(leak.status, `${db}: ${leak.stdout.toString()}`).toBe(0);
+      expect(leak.stdout.toString()).toMatch(/against [1-9]\d* original values of [1-9]\d* rewritten or dropped columns: no leak found/);
+    }
     // the output creates role postgres and every database: a fresh cluster whose superuser is another
     const fresh = startCluster('restorer');
     try {

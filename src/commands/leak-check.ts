@@ -203,6 +203,9 @@ export async function leakCheck(
   const asText = (v: string) => v;
   const client = await connectTo(sourceUrl, 'the source database', { types: { getTypeParser: () => asText } });
   try {
+    // a pg_dumpall dump's rules: those of the database the originals come from
+    const current = (await client.query<{ db: string }>('SELECT current_database() AS db')).rows[0]!.db;
+    rules = rules.forDatabase(current);
     const cols = await client.query<{ schema: string; table: string; column: string }>(
       `SELECT n.nspname AS schema, c.relname AS table, a.attname AS column
          FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
