@@ -230,7 +230,7 @@ describe('forget, more', () => {
     ['plain', [] as string[]],
     ['-Fc', ['-Fc']],
     ['-Fd', ['-Fd']],
-  ])('her identifiers inside large objects are replaced (%s); other large objects stay byte for byte, and it restores', (form, args) => {
+  ])('her identifiers inside large objects are found by find and replaced by forget (%s); other large objects stay byte for byte, and it restores', (form, args) => {
     const db = `people_lo_${form.replace('-', '')}`;
     {
       createDb(db);
@@ -242,6 +242,10 @@ describe('forget, more', () => {
     const src = join(dir, `lo-${form}`);
     const d = spawnSync(bin('pg_dump'), [...args, '-f', src, '-d', db], { env: pgEnv() });
     expect(d.status, d.stderr.toString()).toBe(0);
+    // find counts the large object that holds her address, and only that one
+    const found = cli(['find', src, '--where', 'public.u.email=jane.doe@example.org', '--json']);
+    expect(found.status, found.stderr).toBe(0);
+    expect((JSON.parse(found.stdout.toString()) as { occurrences: unknown[] }).occurrences).toContainEqual({ table: 'pg_catalog.pg_largeobject', column: 'data', values: 1 });
     const out = join(dir, `lo-out-${form}`);
     const r = cli(['forget', '--where', 'public.u.email=jane.doe@example.org', src, '-o', out]);
     expect(r.status, r.stderr).toBe(0);

@@ -163,8 +163,20 @@ export async function findPeople(path: string, r: PeopleRequest & { exportDir?: 
       }
     }
   };
+  // large objects (lowrite statements; an archive's blobs as pg_restore prints them) that hold an
+  // identifier: counted as a column's values are, never changed (find writes nothing)
+  const inLargeObjects = { table: 'pg_catalog.pg_largeobject', column: 'data', values: 0 };
+  const outsideIdentifiers = {
+    find: () => -1,
+    scrub: (text: string) => ({ text, hits: 0 }),
+    scrubBytes: (data: Buffer) => {
+      if (p.ids.scrubBytes(data)) inLargeObjects.values++;
+      return null;
+    },
+  };
   try {
-    await p.run('all', { overlay: forgetOverlay(p, visit, false) });
+    await p.run('all', { overlay: forgetOverlay(p, visit, false), outsideIdentifiers });
+    if (inLargeObjects.values) occurrences.set(`${inLargeObjects.table}\u0000${inLargeObjects.column}`, inLargeObjects);
   } finally {
     exporter?.close();
     p.close();

@@ -5,6 +5,7 @@
  * a few tables then read the schema and those blocks only.
  */
 import { AnonymiseError } from '../errors.js';
+import type { OutsideIdentifiers } from '../dump/outside-writer.js';
 import { DumpRewriter, type PlanOverlay } from '../dump/rewriter.js';
 import type { DumpObserver, TableEvent } from '../dump/observer.js';
 import type { SchemaModel } from '../dump/schema-model.js';
@@ -34,9 +35,11 @@ export async function runPass(
     skipKept?: boolean;
     /** the input is the schema and some tables' COPY blocks (DataIndex.pieces), not a whole dump */
     fragment?: boolean;
+    /** what to look for outside the rows (find: large objects) */
+    outsideIdentifiers?: OutsideIdentifiers;
   },
 ): Promise<DumpRewriter> {
-  const rw = new DumpRewriter({ rules: o.rules ?? CompiledRules.passthrough(), observer: o.observer, overlay: o.overlay, skipKept: o.skipKept, fragment: o.fragment }, o.sink ?? (() => {}));
+  const rw = new DumpRewriter({ rules: o.rules ?? CompiledRules.passthrough(), observer: o.observer, overlay: o.overlay, skipKept: o.skipKept, fragment: o.fragment, outsideIdentifiers: o.outsideIdentifiers }, o.sink ?? (() => {}));
   o.onStart?.(rw);
   for await (const chunk of plainDump(source())) rw.write(chunk);
   rw.end();
