@@ -156,6 +156,28 @@ describe('s3:// input and output', () => {
     expect((await get('safe/older.sql')).toString()).toBe('-- yesterday\n');
   }, 120_000);
 
+  it('--evidence with an s3:// output names the object as written (digested on the way up); verify passes on a downloaded copy', async () => {
+    const { generateKeyPairSync } = await import('node:crypto');
+    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    const sk = join(dir, 'ev.pem');
+    const pk = join(dir, 'ev.pub');
+    writeFileSync(sk, privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    writeFileSync(pk, publicKey.export({ type: 'spki', format: 'pem' }));
+    const r = await cli(['-r', rules, '-o', `s3://${BUCKET}/signed/safe.sql`, '--evidence', join(dir, 'ev.json'), '--sign-key', sk, join(dir, 'src.sql')]);
+    expect(r.status, r.stderr).toBe(0);
+    writeFileSync(join(dir, 'safe.sql'), await get('signed/safe.sql'));
+    expect(runCli(['verify', '--evidence', join(dir, 'ev.json'), '--key', pk, join(dir, 'safe.sql')]).status).toBe(0);
+    // a directory archive under a prefix: each file by its name under it
+    const d = await cli(['-r', rules, '-o', `s3://${BUCKET}/signed/dir`, '--evidence', join(dir, 'ev-dir.json'), '--sign-key', sk, join(dir, 'src.dir')]);
+    expect(d.status, d.stderr).toBe(0);
+    const fetched = join(dir, 'signed-dir');
+    mkdirSync(fetched);
+    for (const key of await keysUnder('signed/dir/')) writeFileSync(join(fetched, key.slice('signed/dir/'.length)), await get(key));
+    expect(runCli(['verify', '--evidence', join(dir, 'ev-dir.json'), '--key', pk, fetched]).status).toBe(0);
+    writeFileSync(join(fetched, 'toc.dat'), Buffer.concat([readFileSync(join(fetched, 'toc.dat')), Buffer.from('x')]));
+    expect(runCli(['verify', '--evidence', join(dir, 'ev-dir.json'), '--key', pk, fetched]).status).toBe(1);
+  }, 120_000);
+
   it('a run interrupted by SIGTERM aborts its upload: exit 143, no object', async () => {
     const plain = readFileSync(join(dir, 'src.sql'));
     const env = { PATH: process.env.PATH, ANONYMISE_DUMP_SECRET: KEY, ...s3env() };

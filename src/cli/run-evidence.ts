@@ -24,8 +24,7 @@ export interface EvidencePlan {
 export function planEvidence(flags: { evidence?: string; signKey?: string; output?: string }, input: string | undefined): EvidencePlan | null {
   if (flags.signKey && !flags.evidence) throw new AnonymiseError('USAGE', '--sign-key signs the statement --evidence FILE writes: give --evidence too');
   if (!flags.evidence) return null;
-  if (!flags.output || isS3Url(flags.output))
-    throw new AnonymiseError('USAGE', '--evidence names the output by its digest: give -o FILE or -o DIR (a local file or directory; upload it afterwards)');
+  if (!flags.output) throw new AnonymiseError('USAGE', '--evidence names the output by its digest: give -o FILE, -o DIR or -o s3://BUCKET/KEY');
   if (flags.evidence === flags.output) throw new AnonymiseError('USAGE', '--evidence and -o name the same file');
   const st = input === undefined || input === '-' || isS3Url(input) ? null : statOrNull(input);
   const stream = st === null || (!st.isFile() && !st.isDirectory());
@@ -34,12 +33,13 @@ export function planEvidence(flags: { evidence?: string; signKey?: string; outpu
 
 export async function writeEvidence(
   plan: EvidencePlan,
-  o: { input: string | undefined; output: string; report: Report; rules: RulesData; secret: string | undefined; leakCheck?: LeakVerdict },
+  o: { input: string | undefined; output: string; report: Report; rules: RulesData; secret: string | undefined; leakCheck?: LeakVerdict; subjects?: Subject[] },
 ): Promise<void> {
   const inputName = o.input === undefined || o.input === '-' ? 'stdin' : o.input;
   const digests: Subject[] = plan.streamed ? [{ name: inputName, digest: { sha256: plan.streamed.digest('hex') } }] : await subjectsOf(o.input!);
   const statement = buildStatement({
-    subjects: await subjectsOf(o.output),
+    // an output in object storage was digested as it was written (o.subjects)
+    subjects: o.subjects ?? (await subjectsOf(o.output)),
     input: { name: inputName, digests },
     version: VERSION,
     rules: o.rules,

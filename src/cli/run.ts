@@ -3,7 +3,7 @@
  * archive, with progress, the summary and the report.
  */
 import { createWriteStream, existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { createGzip } from 'node:zlib';
 import { once } from 'node:events';
 import { type Readable, type Writable } from 'node:stream';
@@ -24,7 +24,7 @@ import { isS3Url, parseS3Url, uploadObject, type ObjectUpload } from '../io/s3.j
 import { stagingDirectory, uploadStaged } from '../io/s3-staging.js';
 import { VERSION, asyncStdout, isEpipe, requireStdout, openInput, releaseStdin, secretFrom, signalStatus, watchSignals, type Io } from './io.js';
 import { planEvidence, writeEvidence, type EvidencePlan } from './run-evidence.js';
-import type { LeakVerdict } from '../commands/evidence.js';
+import { subjectsOf, type LeakVerdict, type Subject } from '../commands/evidence.js';
 
 export interface RunFlags {
   rules?: string[];
@@ -103,7 +103,7 @@ export async function run(input: string | undefined, flags: RunFlags, io: Io): P
   if (source.kind === 'plain' && format !== 'plain')
     throw new AnonymiseError('USAGE', `--format ${format} needs an archive as input (pg_dump -Fc or -Fd); a plain dump is written as a plain dump`);
   if (flags.tables?.length && format === 'plain') throw new AnonymiseError('USAGE', '--tables works on directory archives (pg_dump -Fd)');
-  const finish = (result: RewriteResult, name: string, started: number) => reportRun(result, name, started, { input, data, secret, evidence }, flags, io);
+  const finish = (result: RewriteResult, name: string, started: number, subjects?: Subject[]) => reportRun(result, name, started, { input, data, secret, evidence, subjects }, flags, io);
   if (source.kind === 'archive' && format !== 'plain') return runArchive(input, source, format, flags, secret || undefined, rules, io, finish, overlay);
   if (flags.output && /\.gz$/i.test(flags.output) && !flags.gzip)
     throw new AnonymiseError('USAGE', `-o ${flags.output} ends in .gz, and the output is plain SQL: give --gzip to write it compressed, or name it without .gz`);
@@ -185,7 +185,7 @@ export async function run(input: string | undefined, flags: RunFlags, io: Io): P
     else if (fileOut) await once(fileOut, 'close').catch(() => {});
     if (showProgress) io.stderr.write('\r\x1b[K');
     target?.commit();
-    return await finish({ ...result, bytesIn: source.size ?? bytesRead, bytesOut: gzip ? gzipped : result.bytesOut }, src.name, started);
+    return await finish({ ...result, bytesIn: source.size ?? bytesRead, bytesOut: gzip ? gzipped : result.bytesOut }, src.name, started, upload ? [objectSubject(flags.output!, upload)] : undefined);
   } catch (e) {
     if (showProgress) io.stderr.write('\r\x1b[K');
     if (isEpipe(e)) {
@@ -252,7 +252,7 @@ async function runArchive(
   secret: string | undefined,
   rules: ReturnType<typeof compileRules>,
   io: Io,
-  finish: (result: RewriteResult, name: string, started: number) => Promise<number>,
+  finish: (result: RewriteResult, name: string, started: number, subjects?: Subject[]) => Promise<number>,
   overlay?: PlanOverlay,
 ): Promise<number> {
   if (flags.gzip) throw new AnonymiseError('USAGE', '--gzip is for plain output: an archive keeps its own compression');
@@ -298,9 +298,11 @@ async function runArchive(
       await once(stdoutOut, 'finish');
     }
     if (upload) await upload.complete();
+    // a staged archive is digested before it goes up: its files as they will lie under the prefix
+    const staged = local && flags.evidence ? await subjectsOf(local) : undefined;
     if (local) await uploadStaged(local, remote!, io.env);
     if (showProgress) io.stderr.write('\r\x1b[K');
-    return await finish(result, source.name, started);
+    return await finish(result, source.name, started, upload ? [objectSubject(flags.output!, upload)] : staged);
   } catch (e) {
     if (showProgress) io.stderr.write('\r\x1b[K');
     if (upload) await upload.abort();
@@ -320,19 +322,24 @@ async function runArchive(
   }
 }
 
+/** An object written to storage as the statement names it: by the last part of its key. */
+function objectSubject(url: string, upload: ObjectUpload): Subject {
+  return { name: basename(parseS3Url(url).key) || 'object', digest: { sha256: upload.sha256() } };
+}
+
 /** A finished run: the JSON report and the evidence if asked for, and the summary on stderr. */
 async function reportRun(
   result: RewriteResult,
   name: string,
   started: number,
-  run: { input: string | undefined; data: RulesData; secret: string | undefined; evidence: EvidencePlan | null },
+  run: { input: string | undefined; data: RulesData; secret: string | undefined; evidence: EvidencePlan | null; subjects?: Subject[] },
   flags: RunFlags,
   io: Io,
 ): Promise<number> {
   const report = buildReport(result, name, (Date.now() - started) / 1000, run.secret ? flags.secretEnv : 'random', { toolVersion: VERSION, rulesFiles: run.data.files });
   if (flags.report) writeSmallFileAtomically(flags.report, JSON.stringify(report, null, 2) + '\n');
   const leak = flags.against ? await checkOutput(flags.output!, flags.rules!, flags.against, io) : undefined;
-  if (run.evidence) await writeEvidence(run.evidence, { input: run.input, output: flags.output!, report, rules: run.data, secret: run.secret, leakCheck: leak });
+  if (run.evidence) await writeEvidence(run.evidence, { input: run.input, output: flags.output!, report, rules: run.data, secret: run.secret, leakCheck: leak, subjects: run.subjects });
   if (!flags.quiet) io.stderr.write(humanSummary(report));
   if (leak) io.stderr.write(`anonymise-dump: leak check of the output: ${leak.verdict}${leak.columnsLeaking ? ` (${leak.columnsLeaking} column(s); scan ${flags.output} --against … -r … says where)` : ''}\n`);
   return leak?.columnsLeaking ? EXIT.gaps : EXIT.ok;

@@ -13,7 +13,8 @@
  * path-style (what MinIO and Ceph serve without DNS for each bucket). The SDK is loaded only when an
  * s3:// address is given.
  */
-import { PassThrough, type Writable } from 'node:stream';
+import { createHash } from 'node:crypto';
+import { Transform, type Writable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { AnonymiseError } from '../errors.js';
 
@@ -150,13 +151,23 @@ export interface ObjectUpload {
   sink: Writable;
   complete(): Promise<void>;
   abort(): Promise<void>;
+  /** the sha256 of every byte written to the sink (for --evidence), once it has ended */
+  sha256(): string;
 }
 
 export async function uploadObject(loc: S3Location, env: Record<string, string | undefined>): Promise<ObjectUpload> {
   const c = await client(env);
   const { Upload } = await import('@aws-sdk/lib-storage');
-  // the sink holds one part at most before it pushes back on the writer
-  const sink = new PassThrough({ highWaterMark: 1 << 20 });
+  // the sink holds 1 MiB before it pushes back on the writer; it digests what passes (--evidence)
+  const hash = createHash('sha256');
+  const sink = new Transform({
+    highWaterMark: 1 << 20,
+    transform(chunk: Buffer, _enc, done) {
+      hash.update(chunk);
+      done(null, chunk);
+    },
+  });
+  let digest: string | null = null;
   const mib = Number(env.AD_S3_PART_MIB ?? DEFAULT_PART_MIB);
   if (!Number.isInteger(mib) || mib < 5 || mib > 5120) throw new AnonymiseError('USAGE', '$AD_S3_PART_MIB is the size of an upload part in MiB: a whole number from 5 to 5120');
   const upload = new Upload({ client: c, params: { Bucket: loc.bucket, Key: loc.key, Body: sink }, partSize: mib << 20, queueSize: QUEUE, leavePartsOnError: false });
@@ -176,6 +187,7 @@ export async function uploadObject(loc: S3Location, env: Record<string, string |
       await done;
       if (failure) throw storageError(loc, 'write', failure);
     },
+    sha256: () => (digest ??= hash.digest('hex')),
     abort: async () => {
       if (aborted) return;
       aborted = true;
