@@ -15,7 +15,7 @@ import { CreateBucketCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2
 import { scratch } from './support/scratch.js';
 import { createDb, pgEnv, pgRestore, psql, restore } from './support/db.js';
 import { BIN, ROOT, runCli, runCliAsync } from './support/cli.js';
-import { parse } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 
 const KEY = 's3-test-key-Zq8mW3pL5vX2nR7t';
 const SECRET = 'S3RVER';
@@ -273,28 +273,31 @@ describe('the Kubernetes CronJob example (examples/kubernetes/cronjob.yaml)', ()
 
 describe('the sharded Kubernetes example (examples/kubernetes/sharded-job.yaml)', () => {
   it('plan to s3, each pod\'s args as written (its index in place), assemble from the parts in s3: the one-machine archive', async () => {
-    const job = parse(readFileSync(join(ROOT, 'examples/kubernetes/sharded-job.yaml'), 'utf8')) as { spec: { completions: number; template: { spec: { containers: { args: string[] }[] } } } };
-    const args = job.spec.template.spec.containers[0]!.args;
+    type Job = { spec: { completions?: number; template: { spec: { containers: { args: string[] }[] } } } };
+    const [job, assembleJob] = parseAllDocuments(readFileSync(join(ROOT, 'examples/kubernetes/sharded-job.yaml'), 'utf8')).map((d) => d.toJS() as Job);
+    const args = job!.spec.template.spec.containers[0]!.args;
     for (const b of ['prod-dumps', 'staging-dumps']) await s3.send(new CreateBucketCommand({ Bucket: b }));
     const archive = join(dir, 'k8s-src.dump');
     writeFileSync(archive, pgDumpTo(['-Fc']));
     await s3.send(new PutObjectCommand({ Bucket: 'prod-dumps', Key: 'nightly/app.dump', Body: readFileSync(archive) }));
-    const shards = 3;
+    // as many shards as the example's Job runs
+    const shards = job!.spec.completions!;
     const plan = await cli(['plan', '-r', rules, '--shards', String(shards), '-o', 's3://staging-dumps/nightly/plan.json', 's3://prod-dumps/nightly/app.dump']);
     expect(plan.status, plan.stderr).toBe(0);
-    expect(job.spec.completions).toBeGreaterThan(1);
+    expect(shards).toBeGreaterThan(1);
     // the pods, as the Job runs them: the image's entrypoint with the args, $(INDEX) put in by Kubernetes
     const pods = await Promise.all(
       Array.from({ length: shards }, (_, i) => runCliAsync(args.map((a) => a.replace('$(INDEX)', String(i)).replace('/rules/rules.yaml', rules)), { key: KEY, env: { ...s3env(), JOB_COMPLETION_INDEX: String(i) } })),
     );
     for (const p of pods) expect(p.status, p.stderr).toBe(0);
     expect(await keysUnder('nightly/parts/')).toHaveLength(shards * 2);
-    const out = join(dir, 'k8s-assembled.dump');
-    const parts = Array.from({ length: shards }, (_, i) => `s3://staging-dumps/nightly/parts/${i}/`);
-    const asm = await cli(['assemble', '-r', rules, '--plan', 's3://staging-dumps/nightly/plan.json', '-o', out, ...parts]);
+    // the assemble Job as written: the archive in the bucket, as one machine writes it to a pipe
+    const asmArgs = assembleJob!.spec.template.spec.containers[0]!.args.map((a) => a.replace('/rules/rules.yaml', rules));
+    expect(asmArgs.filter((a) => a.includes('/parts/'))).toHaveLength(shards);
+    const asm = await runCliAsync(asmArgs, { key: KEY, env: s3env() });
     expect(asm.status, asm.stderr).toBe(0);
-    const one = runCli(['-q', '-r', rules, '-o', join(dir, 'k8s-one.dump'), archive], { key: KEY });
+    const one = runCli(['-q', '-r', rules, archive], { key: KEY });
     expect(one.status, one.stderr).toBe(0);
-    expect(readFileSync(out).equals(readFileSync(join(dir, 'k8s-one.dump')))).toBe(true);
+    expect((await s3.send(new GetObjectCommand({ Bucket: 'staging-dumps', Key: 'nightly/safe.dump' })).then((r) => r.Body!.transformToByteArray()).then(Buffer.from)).equals(one.stdout)).toBe(true);
   }, 180_000);
 });

@@ -16,7 +16,7 @@ import { pseudonymKeyId } from '../commands/evidence.js';
 import { buildReport, humanSummary } from '../commands/summary.js';
 import { AtomicOutput, writeSmallFileAtomically } from '../io/atomic.js';
 import { putSmallObject, readSmallObject, stagePrefix, stagingDirectory, uploadStaged } from '../io/s3-staging.js';
-import { isS3Url, parseS3Url } from '../io/s3.js';
+import { isS3Url, parseS3Url, uploadObject } from '../io/s3.js';
 import { VERSION, openInput, secretFrom, type Io } from './io.js';
 
 interface Common {
@@ -186,16 +186,32 @@ export async function assemble(parts: string[], flags: Common & { plan: string; 
   const { archive, name } = await archiveOf(flags.input ?? p.input, io, 'assemble');
   if (tocDigest(archive) !== p.toc) throw new AnonymiseError('USAGE', 'this archive is not the one planned (its TOC differs)');
   const started = Date.now();
-  const result = await rewriteArchive(archive, {
-    rules,
-    rulesSource: { files, js: flags.allowJs ? 'run' : 'refuse' },
-    secret,
-    compressLevel: p.compressLevel,
-    format: p.format,
-    output: flags.output,
-    pieceBytes: p.pieceBytes || undefined,
-    pieceRunner: () => pieces,
-  });
+  // object storage: a custom archive streams into an upload; a directory archive is staged, then put
+  const remote = isS3Url(flags.output) ? parseS3Url(flags.output) : null;
+  const upload = remote && p.format === 'custom' ? await uploadObject(remote, io.env) : null;
+  const staged = remote && !upload ? join(stagingDirectory(), 'archive') : null;
+  let result;
+  try {
+    result = await rewriteArchive(archive, {
+      rules,
+      rulesSource: { files, js: flags.allowJs ? 'run' : 'refuse' },
+      secret,
+      compressLevel: p.compressLevel,
+      format: p.format,
+      output: upload ? null : (staged ?? flags.output),
+      stdout: upload?.sink,
+      pieceBytes: p.pieceBytes || undefined,
+      pieceRunner: () => pieces,
+    });
+    if (upload) {
+      upload.sink.end();
+      await upload.complete();
+    }
+    if (staged) await uploadStaged(staged, remote!, io.env);
+  } catch (e) {
+    await upload?.abort();
+    throw e;
+  }
   const report = buildReport(result, name, (Date.now() - started) / 1000, flags.secretEnv, { toolVersion: VERSION, rulesFiles: data.files });
   if (flags.report) writeSmallFileAtomically(flags.report, JSON.stringify(report, null, 2) + '\n');
   if (!flags.quiet) io.stderr.write(humanSummary(report));
