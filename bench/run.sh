@@ -62,6 +62,7 @@ run node-pipe "node -e 'process.stdin.pipe(process.stdout)' < $DUMPS/plain.sql >
 run node-pipe-1MiB "node -e \"require('fs').createReadStream(process.argv[1],{highWaterMark:1<<20}).pipe(require('fs').createWriteStream(process.argv[2]))\" $DUMPS/plain.sql $OUT"
 run passthrough "$BIN -r $KEEP -o $OUT $DUMPS/plain.sql"
 run full "$BIN -r $FULL -o $OUT $DUMPS/plain.sql"
+run full-j2 "$BIN -r $FULL --jobs 2 -o $OUT $DUMPS/plain.sql"
 run council "$BIN -r $ROOT/rules/examples/council.yaml -o $OUT $DUMPS/plain.sql"
 run pipe-pg_dump-passthrough "pg_dump -d $DB | $BIN -r $KEEP > $OUT"
 run pipe-pg_dump-full "pg_dump -d $DB | $BIN -r $FULL > $OUT"
@@ -138,6 +139,7 @@ row() { # name label
   row node-pipe-1MiB 'Node pipe, 1 MiB reads, file → file'
   row passthrough 'ours, passthrough (`unknown: keep`), file → file'
   row full 'ours, full rules (bench/rules-full.yaml), file → file'
+  row full-j2 "ours, full rules, file → file, \`--jobs 2\` ($(awk "BEGIN{printf \"%.2f×\", ${SECS[full]}/${SECS[full-j2]}}") the throughput of \`--jobs 1\`; target ≥ 1.5×)"
   row council 'ours, council example rules, file → file'
   row pipe-pg_dump-passthrough '`pg_dump \| ours -r passthrough > file`'
   row pipe-pg_dump-full '`pg_dump \| ours -r full > file`'

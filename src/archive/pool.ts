@@ -4,11 +4,12 @@
  * them (compresses them) for the output. Jobs go to the next idle worker; the first failure stops the
  * pool (the others' jobs fail with it).
  */
-import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
-import { AnonymiseError, type ErrorCode, type Position } from '../errors.js';
-import type { DumpRewriter, TableStats } from '../dump/rewriter.js';
+import type { DumpRewriter } from '../dump/rewriter.js';
+import type { PieceResult } from '../engine/worker-pool.js';
+
+export { WorkerPool, type PieceResult, type WorkerReply } from '../engine/worker-pool.js';
 import { packPiece, rewritePiece, type Redirect } from './entries.js';
 import type { TocEntry } from './format.js';
 
@@ -25,22 +26,10 @@ export interface PieceJob {
   level: number;
 }
 
-export interface PieceResult {
-  out: Uint8Array;
-  /** the rewritten bytes' length and Adler-32, before packing */
-  length: number;
-  adler: number;
-  /** lines read (a message's line within the piece + the lines of the pieces before = its line in the entry) */
-  lines: number;
-  stats: TableStats[];
-}
 
-export type WorkerReply =
-  | ({ id: number; ok: true } & PieceResult)
-  | { id: number; ok: false; error: { code: ErrorCode; detail: string; position: Position } | { internal: string; code?: string; syscall?: string; stack?: string } };
 
-/** The worker's compiled file: beside this one in dist/ (tests run the sources, and the build first). */
-function workerFile(): string {
+/** The archive worker's compiled file: beside this one in dist/ (tests run the sources, and the build first). */
+export function archiveWorkerFile(): string {
   const here = fileURLToPath(new URL('./worker.js', import.meta.url));
   if (existsSync(here)) return here;
   return fileURLToPath(new URL('../../dist/archive/worker.js', import.meta.url));
@@ -50,88 +39,6 @@ function workerFile(): string {
 export interface PieceRunner {
   run(job: PieceJob): Promise<PieceResult>;
   close(reason?: unknown): Promise<void>;
-}
-
-export class WorkerPool implements PieceRunner {
-  private readonly idle: Worker[] = [];
-  private readonly all: Worker[] = [];
-  private readonly waiting: (() => void)[] = [];
-  private readonly calls = new Map<number, { resolve: (r: PieceResult) => void; reject: (e: unknown) => void }>();
-  private next = 1;
-  private failed: unknown = null;
-
-  constructor(size: number, setup: unknown) {
-    for (let i = 0; i < size; i++) {
-      const w = new Worker(workerFile(), { workerData: setup, resourceLimits: { maxOldGenerationSizeMb: 256 } });
-      w.on('message', (m: WorkerReply) => this.reply(w, m));
-      w.on('error', (e) => this.fail(e));
-      w.on('exit', (code) => {
-        if (code !== 0 && !this.closing) this.fail(new Error(`worker stopped (${code})`));
-      });
-      this.all.push(w);
-      this.idle.push(w);
-    }
-  }
-
-  private closing = false;
-
-  private reply(w: Worker, m: WorkerReply): void {
-    const call = this.calls.get(m.id);
-    this.calls.delete(m.id);
-    this.idle.push(w);
-    this.waiting.shift()?.();
-    if (!call) return;
-    if (m.ok) call.resolve({ out: m.out, length: m.length, adler: m.adler, lines: m.lines, stats: m.stats });
-    else {
-      const e = 'internal' in m.error ? Object.assign(new Error(m.error.internal), { name: m.error.internal, stack: m.error.stack, code: m.error.code, syscall: m.error.syscall }) : new AnonymiseError(m.error.code, m.error.detail, m.error.position);
-      call.reject(e);
-      this.fail(e, m.id);
-    }
-  }
-
-  /**
-   * Stops handing out jobs. Jobs sent after job `after` fail with `e`; those before it run to their end,
-   * so that the run reports the first failure in the input's order (as `--jobs 1` would) with its line
-   * placed after theirs. Without `after` (a worker died, a signal) every job fails.
-   */
-  private fail(e: unknown, after = 0): void {
-    if (this.failed && after === 0) {
-      for (const [, c] of this.calls) c.reject(this.failed);
-      this.calls.clear();
-      return;
-    }
-    if (this.failed) return;
-    this.failed = e;
-    for (const [id, c] of this.calls) {
-      if (id < after) continue;
-      c.reject(e);
-      this.calls.delete(id);
-    }
-    for (const r of this.waiting.splice(0)) r();
-  }
-
-  /** Runs `job` on the next idle worker. The promise is also observed here, so that a job abandoned by a failed run is no unhandled rejection. */
-  run(job: PieceJob): Promise<PieceResult> {
-    const p = (async () => {
-      while (this.idle.length === 0 && !this.failed) await new Promise<void>((r) => this.waiting.push(r));
-      if (this.failed) throw this.failed;
-      const w = this.idle.pop()!;
-      const id = this.next++;
-      return new Promise<PieceResult>((resolve, reject) => {
-        this.calls.set(id, { resolve, reject });
-        w.postMessage({ id, job }, [job.data.buffer as ArrayBuffer]);
-      });
-    })();
-    p.catch(() => {});
-    return p;
-  }
-
-  /** Stops every worker; jobs not finished fail with `reason` (a signal, another job's failure). */
-  async close(reason: unknown = new Error('worker pool closed')): Promise<void> {
-    this.closing = true;
-    this.fail(reason);
-    await Promise.all(this.all.map((w) => w.terminate()));
-  }
 }
 
 /** `--jobs 1`: the pieces rewritten and compressed in this thread by its own engine: one core. */

@@ -20,7 +20,7 @@ import { globMatcher } from './glob.js';
 import { ArchiveFormat, ArchiveWriter, BLK_DATA, OffsetFlag, entryName, entryTable, hasData, writeHeader, type TocEntry } from './format.js';
 import { SUFFIX, directoryData, customData, peekBlockId, rawBlock, supportedCompression, type Archive } from './reader.js';
 import { DEFAULT_LEVEL, Redirect, dataAction, tocPass, write, type DataAction } from './entries.js';
-import { LocalPieces, WorkerPool, type PieceResult, type PieceRunner } from './pool.js';
+import { LocalPieces, WorkerPool, archiveWorkerFile, type PieceJob, type PieceResult, type PieceRunner } from './pool.js';
 import { adler32Combine } from './adler32.js';
 import { statOrNull } from '../io/input.js';
 import { AtomicOutput } from '../io/atomic.js';
@@ -94,7 +94,7 @@ export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<
   const jobs = o.overlay ? 1 : Math.max(1, o.jobs ?? defaultJobs(a));
   // the same pieces, packed the same way, whoever rewrites them: the output does not depend on --jobs
   // (a runner that keeps each piece's result, a shard's, needs its counts with it: a worker's, never this thread's)
-  const own = (): PieceRunner => ((jobs > 1 || o.pieceRunner) && [...actions.values()].some((x) => x.kind === 'rewrite') ? new WorkerPool(jobs, workerSetup(a, o)) : new LocalPieces(rw, redirect, toc));
+  const own = (): PieceRunner => ((jobs > 1 || o.pieceRunner) && [...actions.values()].some((x) => x.kind === 'rewrite') ? new WorkerPool<PieceJob>(jobs, workerSetup(a, o), archiveWorkerFile()) : new LocalPieces(rw, redirect, toc));
   const pool: PieceRunner = o.pieceRunner ? o.pieceRunner(own) : own();
   // a signal stops the workers too (their pieces fail with it), so the temporary output goes at once
   const onAbort = () => void pool.close(o.signal!.reason);

@@ -4,6 +4,7 @@
  */
 import { createWriteStream, existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { createGzip } from 'node:zlib';
 import { once } from 'node:events';
 import { type Readable, type Writable } from 'node:stream';
@@ -94,7 +95,10 @@ export async function run(input: string | undefined, flags: RunFlags, io: Io): P
   if (flags.against && (!flags.output || isS3Url(flags.output)))
     throw new AnonymiseError('USAGE', '--against runs the leak check on the output once written: give -o FILE or -o DIR (a local file or directory)');
   const secret = secretFrom(flags.secretEnv, io, 'pseudonyms');
-  const rules = compileRules(data, secret);
+  // without a key, one random key for the run: the same in every worker, so that a value gets one
+  // pseudonym in every piece of every table (each worker drawing its own broke that)
+  const runKey = secret || randomBytes(32).toString('base64');
+  const rules = compileRules(data, runKey);
   const overlay = data.subset?.length ? await subsetOverlay(input, data, rules, secret, flags, io) : undefined;
   const schema = flags.schema ? await readSchemaFile(flags.schema) : undefined;
   const source = await openInput(input, io, evidence?.streamed ? (c) => evidence.streamed!.update(c) : undefined);
@@ -104,7 +108,7 @@ export async function run(input: string | undefined, flags: RunFlags, io: Io): P
     throw new AnonymiseError('USAGE', `--format ${format} needs an archive as input (pg_dump -Fc or -Fd); a plain dump is written as a plain dump`);
   if (flags.tables?.length && format === 'plain') throw new AnonymiseError('USAGE', '--tables works on directory archives (pg_dump -Fd)');
   const finish = (result: RewriteResult, name: string, started: number, subjects?: Subject[]) => reportRun(result, name, started, { input, data, secret, evidence, subjects }, flags, io);
-  if (source.kind === 'archive' && format !== 'plain') return runArchive(input, source, format, flags, secret || undefined, rules, io, finish, overlay);
+  if (source.kind === 'archive' && format !== 'plain') return runArchive(input, source, format, flags, runKey, rules, io, finish, overlay);
   if (flags.output && /\.gz$/i.test(flags.output) && !flags.gzip)
     throw new AnonymiseError('USAGE', `-o ${flags.output} ends in .gz, and the output is plain SQL: give --gzip to write it compressed, or name it without .gz`);
   if (flags.compressLevel !== undefined && !flags.gzip) throw new AnonymiseError('USAGE', '--compress-level sets the level of --gzip output or of an archive\'s data: this plain output is not compressed');
@@ -158,6 +162,9 @@ export async function run(input: string | undefined, flags: RunFlags, io: Io): P
   let lastDraw = 0;
   const handle = rewriteStream(src.stream, sink, {
     rules,
+    jobs: flags.jobs,
+    rulesSource: { files: flags.rules, js: flags.allowJs ? 'run' : 'refuse' },
+    secret: runKey,
     schema,
     overlay,
     signal: signals.signal,

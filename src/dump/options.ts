@@ -3,6 +3,7 @@ import type { EngineRules, TablePlan } from '../contract/plan.js';
 import type { SchemaModel } from './schema-model.js';
 import type { DumpObserver } from './observer.js';
 import type { OutsideIdentifiers } from './outside-writer.js';
+import type { TableStats } from './row-writer.js';
 
 export interface RewriterOptions {
   rules: EngineRules;
@@ -53,6 +54,23 @@ export interface RewriterOptions {
   fragment?: boolean;
   /** each database's schema once it is complete (at the next `\connect`, and at the end) */
   onSchema?: (schema: SchemaModel, database: string | null) => void;
+  /** a plain dump's COPY rows rewritten by workers, in pieces, the output kept in order (engine/plain-pieces.ts) */
+  parallel?: ParallelCopy;
+}
+
+/**
+ * Where a plain dump's COPY rows go when workers rewrite them. Each worker reads the dump's schema first
+ * (`start`: every byte before the first COPY), so it plans each table as this thread does; then each
+ * piece (the COPY statement, and whole rows) is rewritten there, and its output takes its place in the
+ * output's order.
+ */
+export interface ParallelCopy {
+  /** the dump's bytes before its first COPY statement */
+  start(prefix: Buffer): void;
+  /** rows `data` of the COPY statement `header`, whose first line is input line `line`; their counts go into `stats` */
+  send(header: Buffer, data: Buffer, line: number, table: string, stats: TableStats): void;
+  /** rows handed to a worker at a time */
+  pieceBytes: number;
 }
 
 export type PlanOverlay = (table: string, columns: string[], plan: TablePlan) => TablePlan;

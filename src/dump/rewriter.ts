@@ -31,6 +31,7 @@ import { OutsideWriter } from './outside-writer.js';
 import { RowWriter, type TableStats } from './row-writer.js';
 import { InsertWriter } from './inserts.js';
 import { isLowrite, scrubLowrite } from './large-objects.js';
+import { LF_BYTE, ParallelPlain } from './parallel-copy.js';
 import { DropRows, KeepRows, RewriteRows, SearchRows, SkipRows, observed, type CopyRows, type RewriteContext } from './rows.js';
 
 export { DEFAULT_MAX_LINE_BYTES, countLf, connectTarget };
@@ -67,6 +68,7 @@ export class DumpRewriter implements UnitSink {
   private largeObjectsSeen = false;
   /** Whether large objects kept are read and scrubbed (forget: the person's identifiers in them). */
   readonly scrubsLargeObjects: boolean;
+  private readonly parallel: ParallelPlain | null;
 
   constructor(
     options: RewriterOptions,
@@ -81,6 +83,7 @@ export class DumpRewriter implements UnitSink {
     this.observer = options.observer;
     this.overlay = options.overlay;
     this.scrubsLargeObjects = options.outsideIdentifiers?.scrubBytes !== undefined;
+    this.parallel = options.parallel ? new ParallelPlain(options.parallel) : null;
     this.skipKept = options.skipKept ?? false;
     this.onSchema = options.onSchema;
     const row = new RowCursor(options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES, () => ({ line: this.reader.line, table: this.currentTable ?? undefined }));
@@ -152,6 +155,7 @@ export class DumpRewriter implements UnitSink {
   // ── input ─────────────────────────────────────────────────────────────────────────────────────────
 
   write(chunk: Buffer): void {
+    this.parallel?.keep(chunk);
     this.reader.write(chunk);
     // small input chunks (pg_dump writes 8 KiB at a time) gather into large output chunks
     this.out.flushIfFull();
@@ -177,22 +181,17 @@ export class DumpRewriter implements UnitSink {
     this.reader.endEntry();
     this.out.flush();
   }
-
-  /**
-   * Archive mode: a piece of a table's COPY data has been written, ending at a row boundary; the rest of
-   * the table's rows go to another rewriter (a worker). Its stats are complete; nothing more is written.
-   */
+  /** A piece of a table's COPY data has been written, ending at a row boundary: the rest goes to another rewriter (a worker). */
   endPiece(): void {
     this.reader.endPiece();
     this.finishCopy();
     this.out.flush();
   }
 
-  /** Hands on what the output holds (archive mode: before the output is pointed elsewhere). */
+  /** Hands on what the output holds (before the output is pointed elsewhere). */
   flushOutput(): void {
     this.out.flush();
   }
-
   /** Archive mode: a table whose data the archive holds (its statistics follow its rules, as in a plain dump). */
   willFill(table: string): void {
     this.gate.filled.add(table);
@@ -228,10 +227,7 @@ export class DumpRewriter implements UnitSink {
     return this.gate.largeObjectRule(this.reader.line);
   }
 
-  /**
-   * Large-object contents (`lowrite`) are data too: they follow the rule for pg_catalog.pg_largeobject
-   * (the rule itself, never an observer's reading plan: large-object data is not rows).
-   */
+  /** Large-object contents (`lowrite`) follow the rule for pg_catalog.pg_largeobject (never an observer's reading plan: they are not rows). */
   private largeObjectData(line: number): 'keep' | 'drop' {
     // watchers (init, scan) learn that the dump holds large objects, once per database
     if (!this.largeObjectsSeen) {
@@ -315,6 +311,7 @@ export class DumpRewriter implements UnitSink {
   }
 
   private setting(buf: Buffer, code: number, end: number): void {
+    this.parallel?.changed();
     const set = parseSet(buf.toString('latin1', code, end));
     if (set?.[0] === 'client_encoding') {
       const c = codecFor(set[1]);
@@ -347,6 +344,7 @@ export class DumpRewriter implements UnitSink {
    */
   private connect(db: string): void {
     this.onSchema?.(this.gate.schema, this.gate.database);
+    this.parallel?.changed();
     this.gate.connect(db, () => this.out.flush());
     this.outside.reset();
     this.inserts.forget();
@@ -375,12 +373,14 @@ export class DumpRewriter implements UnitSink {
     if (plan.mode === 'rewrite' && this.unsupportedEncoding)
       throw new AnonymiseError('UNSUPPORTED', `client_encoding ${this.unsupportedEncoding} cannot be rewritten safely; dump with -E UTF8`, { line, table });
     this.inserts.forget();
-    this.block = this.handlerFor(table, plan);
+    this.block = this.handlerFor(table, plan, buf, code, end);
   }
 
-  /** The one handler for a table's COPY rows, chosen by its plan. */
-  private handlerFor(table: string, plan: TablePlan): CopyRows {
+  /** The one handler for a table's COPY rows, chosen by its plan (and, with workers, theirs to rewrite). */
+  private handlerFor(table: string, plan: TablePlan, buf: Buffer, code: number, end: number): CopyRows {
     const c = { reader: this.reader, out: this.out, table, stats: this.statsFor(table, plan), finish: (end?: number) => this.finishCopy(end) };
+    const toWorkers = this.parallel?.rows(c, plan, Buffer.concat([buf.subarray(code, end), LF_BYTE]), this.reader.base + code, Boolean(this.watching.get(plan)), () => this.gate.schema.tables.keys());
+    if (toWorkers) return toWorkers;
     if (plan.mode === 'keep') return this.skipKept ? new SkipRows(c) : new KeepRows(c);
     if (plan.mode === 'drop') return new DropRows(c);
     const r: RewriteContext = { ...c, writer: this.writer, watcher: this.watching.get(plan) ? this.observer! : null };

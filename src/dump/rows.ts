@@ -223,3 +223,63 @@ const END_CANDIDATE = Buffer.from('\n\\.', 'latin1');
 function isEndOfData(buf: Buffer, pos: number, nl: number): boolean {
   return buf[pos] === BACKSLASH && buf[pos + 1] === DOT && (nl === pos + 2 || (nl === pos + 3 && buf[pos + 2] === CR));
 }
+
+/**
+ * A table's rows rewritten by workers (RewriterOptions.parallel): whole rows gathered into pieces and
+ * sent, in order; the `\\.` line written here, after the last piece's place.
+ */
+export class ParallelRows extends CopyRows {
+  private piece: Buffer[] = [];
+  private size = 0;
+  private firstLine: number;
+
+  constructor(
+    c: BlockContext,
+    private readonly header: Buffer,
+    private readonly send: (header: Buffer, data: Buffer, line: number, table: string, stats: TableStats) => void,
+    private readonly pieceBytes: number,
+  ) {
+    super(c);
+    this.firstLine = c.reader.line;
+  }
+
+  rows(buf: Buffer, pos: number, end: number, stable: boolean): number {
+    const { reader } = this.c;
+    let from = pos;
+    for (;;) {
+      const nl = buf.indexOf(LF, pos);
+      if (nl === -1 || nl >= end) break;
+      if (isEndOfData(buf, pos, nl)) {
+        this.take(buf, from, pos, stable);
+        this.flushPiece();
+        return this.endOfData(buf, pos, nl, stable);
+      }
+      reader.line++;
+      pos = nl + 1;
+      if (this.size + pos - from >= this.pieceBytes) {
+        this.take(buf, from, pos, stable);
+        this.flushPiece();
+        from = pos;
+      }
+    }
+    this.take(buf, from, pos, stable);
+    return pos;
+  }
+
+  private take(buf: Buffer, from: number, to: number, stable: boolean): void {
+    if (to <= from) return;
+    // a view of an input chunk that stays as it is; the reader's carry is reused, so it is copied
+    this.piece.push(stable ? buf.subarray(from, to) : Buffer.from(buf.subarray(from, to)));
+    this.size += to - from;
+  }
+
+  private flushPiece(): void {
+    // what this thread wrote before the piece goes out before it
+    this.c.out.flush();
+    // one copy, into a buffer of its own that moves to the worker
+    if (this.size > 0) this.send(this.header, Buffer.concat(this.piece, this.size), this.firstLine, this.c.table, this.c.stats);
+    this.piece = [];
+    this.size = 0;
+    this.firstLine = this.c.reader.line;
+  }
+}

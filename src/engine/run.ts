@@ -13,6 +13,7 @@ import { checkRestorability, type RestoreProblem } from './restorability.js';
 import type { Severity } from '../dump/findings.js';
 import { DumpRewriter, type OutsideFinding, type PlanOverlay, type RewriterOptions, type TableStats } from '../dump/rewriter.js';
 import { coalesce, plainDump } from '../io/input.js';
+import { PlainPieces, type Slot } from './plain-pieces.js';
 import { firstEvent } from '../io/events.js';
 import { AnonymiseError } from '../errors.js';
 
@@ -51,6 +52,13 @@ export interface RewriteOptions {
   outsideIdentifiers?: RewriterOptions['outsideIdentifiers'];
   /** a --data-only dump's schema (readSchemaFile): its tables' columns and types */
   schema?: SchemaModel;
+  /**
+   * Worker threads for the COPY rows (plain-pieces.ts): each compiles the rules from `rulesSource` with
+   * `secret`, as `rules` were. 1 (the default), or an overlay: this thread rewrites everything.
+   */
+  jobs?: number;
+  rulesSource?: RulesSource;
+  secret?: string;
 }
 
 export interface RewriteResult {
@@ -91,25 +99,61 @@ export interface StreamHandle {
  */
 export function rewriteStream(source: AsyncIterable<Buffer> | Readable, sink: Writable, options: RewriteOptions): StreamHandle {
   let bytesOut = 0;
-  const pending: Buffer[] = [];
-  const rw = new DumpRewriter({ rules: options.rules, maxLineBytes: options.maxLineBytes, maxValueBytes: options.maxValueBytes, overlay: options.overlay, outsideIdentifiers: options.outsideIdentifiers, schema: options.schema }, (c) => {
-    pending.push(c);
-    bytesOut += c.length;
-  });
+  // output in order: bytes, and the places of pieces workers rewrite (filled when they are done)
+  const pending: (Buffer | Slot)[] = [];
+  const workers =
+    (options.jobs ?? 1) > 1 && options.rulesSource && !options.overlay && !options.outsideIdentifiers
+      ? new PlainPieces({ jobs: options.jobs!, rules: options.rulesSource, secret: options.secret, maxLineBytes: options.maxLineBytes, maxValueBytes: options.maxValueBytes, place: (slot) => pending.push(slot) })
+      : undefined;
+  const rw = new DumpRewriter(
+    { rules: options.rules, maxLineBytes: options.maxLineBytes, maxValueBytes: options.maxValueBytes, overlay: options.overlay, outsideIdentifiers: options.outsideIdentifiers, schema: options.schema, parallel: workers },
+    (c) => {
+      pending.push(c);
+      bytesOut += c.length;
+    },
+  );
+  // pieces in flight before the reader waits for the oldest (two per worker, as for archives), and
+  // output held behind an unfinished piece before it waits too (a kept table read on meanwhile)
+  const inFlight = 2 * (options.jobs ?? 1);
+  const HELD_BEHIND = 16 * 1024 * 1024;
   // a reader that goes away (EPIPE) shows up as an 'error' on the sink, maybe after write() returned
   let sinkError: Error | null = null;
   const onSinkError = (e: Error) => {
     sinkError ??= e;
   };
   sink.on('error', onSinkError);
-  const drain = async () => {
-    for (const c of pending) {
-      if (sinkError) throw sinkError;
-      if (!sink.write(c)) await waitDrain(sink);
-      if (options.signal?.aborted && !aborting) throw options.signal.reason;
+  const drain = async (all = true) => {
+    let i = 0;
+    try {
+      for (; i < pending.length; i++) {
+        let c = pending[i]!;
+        if (sinkError) throw sinkError;
+        if (!Buffer.isBuffer(c)) {
+          // a piece not yet done: written when it is, unless too much waits for it
+          if (!c.done && !all && !mustWait(i)) break;
+          await c.wait;
+          if (c.error) throw c.error;
+          c = c.value!;
+          bytesOut += c.length;
+        }
+        if (!sink.write(c)) await waitDrain(sink);
+        if (options.signal?.aborted && !aborting) throw options.signal.reason;
+      }
+    } finally {
+      pending.splice(0, i);
     }
-    pending.length = 0;
     if (sinkError) throw sinkError;
+  };
+  /** Whether the piece at `i` must be waited for now: too many pieces in flight, or too much output behind it. */
+  const mustWait = (i: number): boolean => {
+    let pieces = 0;
+    let held = 0;
+    for (let j = i; j < pending.length; j++) {
+      const c = pending[j]!;
+      if (Buffer.isBuffer(c)) held += c.length;
+      else if (!c.done) pieces++;
+    }
+    return pieces >= inFlight || held > HELD_BEHIND;
   };
   let aborting = false;
   const done = (async () => {
@@ -126,7 +170,7 @@ export function rewriteStream(source: AsyncIterable<Buffer> | Readable, sink: Wr
           sinceCollect = 0;
           if (process.memoryUsage().arrayBuffers > COLLECT_AT) collect();
         }
-        await drain();
+        await drain(workers === undefined);
         options.onChunk?.(rw);
       }
       if (options.signal?.aborted) throw options.signal.reason;
@@ -139,12 +183,16 @@ export function rewriteStream(source: AsyncIterable<Buffer> | Readable, sink: Wr
       // a bad dump or a signal: mark the output as incomplete (unless the sink itself failed)
       if (e instanceof AnonymiseError && !sink.destroyed && !sinkError) {
         aborting = true;
+        // what workers had not finished before the failure is not written: the trailer follows what was
+        const done = pending.findIndex((c) => !Buffer.isBuffer(c) && (!c.done || c.error !== null));
+        if (done !== -1) pending.length = done;
         rw.abort(e.message);
         await drain().catch(() => {});
       }
       throw e;
     } finally {
       sink.off('error', onSinkError);
+      await workers?.close();
     }
   })();
   return { rewriter: rw, done };

@@ -1,0 +1,100 @@
+/**
+ * `--jobs N` for a plain dump: its COPY rows rewritten by N worker threads (plain-worker.ts), in pieces
+ * of whole rows, while this thread reads on; each piece's output takes its place in the output's order
+ * (a slot the stream writer waits for only when it reaches it). The output is the same bytes as with
+ * one thread: the same rules, key and rows, and pieces written back in order.
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { AnonymiseError } from '../errors.js';
+import { WorkerPool } from './worker-pool.js';
+import type { ParallelCopy } from '../dump/options.js';
+import type { TableStats } from '../dump/row-writer.js';
+import type { JsPolicy } from '../rules/rules-file.js';
+
+/** The rules as the workers read them (run.ts's RulesSource). */
+export interface WorkerRules {
+  files?: string[];
+  text?: { name: string; yaml: string }[];
+  js?: JsPolicy;
+}
+
+/** What each worker starts from: the rules and key, the limits, and the dump's schema text. */
+export interface PlainWorkerSetup {
+  rules: WorkerRules;
+  secret?: string;
+  maxLineBytes?: number;
+  maxValueBytes?: number;
+  schema: Uint8Array;
+}
+
+/** One piece: the COPY statement, and whole rows of it (no `\\.` line). */
+export interface PlainPieceJob {
+  header: Uint8Array;
+  data: Uint8Array;
+}
+
+/** A piece's place in the output: filled when its worker is done. */
+export interface Slot {
+  done: boolean;
+  value: Buffer | null;
+  error: unknown;
+  wait: Promise<void>;
+}
+
+/** Rows handed to a worker at a time (as the archive pool's pieces). */
+const PIECE_BYTES = 2 * 1024 * 1024;
+
+function workerFile(): string {
+  const here = fileURLToPath(new URL('./plain-worker.js', import.meta.url));
+  if (existsSync(here)) return here;
+  return fileURLToPath(new URL('../../dist/engine/plain-worker.js', import.meta.url));
+}
+
+/** Bytes in an ArrayBuffer of their own (a small Buffer lives in Node's shared pool, which must not move). */
+function own(b: Buffer): Uint8Array {
+  if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength) return b;
+  const c = new Uint8Array(b.byteLength);
+  c.set(b);
+  return c;
+}
+
+export class PlainPieces implements ParallelCopy {
+  readonly pieceBytes = PIECE_BYTES;
+  private pool: WorkerPool<PlainPieceJob> | null = null;
+
+  constructor(
+    private readonly o: { jobs: number; rules: WorkerRules; secret?: string; maxLineBytes?: number; maxValueBytes?: number; place: (slot: Slot) => void },
+  ) {}
+
+  start(prefix: Buffer): void {
+    const setup: PlainWorkerSetup = { rules: this.o.rules, secret: this.o.secret, maxLineBytes: this.o.maxLineBytes, maxValueBytes: this.o.maxValueBytes, schema: own(prefix) };
+    this.pool = new WorkerPool<PlainPieceJob>(this.o.jobs, setup, workerFile());
+  }
+
+  send(header: Buffer, data: Buffer, line: number, _table: string, stats: TableStats): void {
+    const slot: Slot = { done: false, value: null, error: null, wait: Promise.resolve() };
+    slot.wait = this.pool!.run({ header: own(header), data: own(data) }).then(
+      (r) => {
+        for (const s of r.stats) {
+          stats.rowsIn += s.rowsIn;
+          stats.rowsOut += s.rowsOut;
+          stats.rowsDropped += s.rowsDropped;
+          for (const [c, n] of Object.entries(s.changed)) stats.changed[c] = (stats.changed[c] ?? 0) + n;
+        }
+        slot.value = Buffer.from(r.out.buffer, r.out.byteOffset, r.out.byteLength);
+        slot.done = true;
+      },
+      (e: unknown) => {
+        // a worker numbers lines from the piece's first row
+        slot.error = e instanceof AnonymiseError ? e.below(line - 1) : e;
+        slot.done = true;
+      },
+    );
+    this.o.place(slot);
+  }
+
+  async close(): Promise<void> {
+    await this.pool?.close();
+  }
+}
