@@ -167,7 +167,9 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
     .argument('[input]', 'pg_dump output: plain (or gzip), a custom archive, or a directory archive; - or absent for stdin')
     .option('-r, --rules <file>', 'rules file (YAML); repeatable', collect)
     .option('--schema <file>', 'for a --data-only dump: a pg_dump --schema-only of the same database, whose tables\' columns and types it uses')
-    .action(async (input: string | undefined, flags: { rules?: string[]; schema?: string }) => {
+    .addOption(new Option('--preview <n>', 'also show before → after for the first n rows of each table, each column a rule changes (values of the dump: for your own terminal)').argParser(positiveInt('--preview')))
+    .option('--secret-env <name>', 'with --preview: environment variable holding the pseudonym key', DEFAULT_SECRET_ENV)
+    .action(async (input: string | undefined, flags: { rules?: string[]; schema?: string; preview?: number; secretEnv?: string }) => {
       code = await check(input, flags, io);
     });
 

@@ -10,9 +10,11 @@ import { readSchemaFile } from '../archive/schema-file.js';
 import { familyNames } from '../pseudonym/family-names.js';
 import { openPlain, progressLine, secretFrom, writeOut, type Io } from './io.js';
 
-export async function check(input: string | undefined, flags: { rules?: string[]; schema?: string }, io: Io): Promise<number> {
+export async function check(input: string | undefined, flags: { rules?: string[]; schema?: string; preview?: number; secretEnv?: string }, io: Io): Promise<number> {
   if (!flags.rules?.length) throw new AnonymiseError('USAGE', 'no rules: give at least one -r RULES.yaml');
-  const rules = compileRules(await readRules({ files: flags.rules, js: 'skip' }), 'check');
+  if (flags.preview !== undefined && (input === undefined || input === '-')) throw new AnonymiseError('USAGE', '--preview reads the dump a second time: give a file, not stdin');
+  const data = await readRules({ files: flags.rules, js: 'skip' });
+  const rules = compileRules(data, 'check');
   const schema = flags.schema ? await readSchemaFile(flags.schema) : undefined;
   const src = await openPlain(input, io);
   const res = await checkDump(src.stream, rules, { schema });
@@ -30,6 +32,13 @@ export async function check(input: string | undefined, flags: { rules?: string[]
     `${res.tables} tables checked: ${tables} unclassified table(s), ${cols} unclassified column(s)` +
       (res.gaps.length && policy !== 'fail' ? ` (unknown: ${policy} applies to them)` : ''),
   );
+  if (flags.preview !== undefined && !res.ruleErrors.length) {
+    const { previewDump, formatPreview } = await import('../commands/preview.js');
+    // with the key, the pseudonyms a run would write; without it, pseudonyms of a random key
+    const secret = io.env[flags.secretEnv ?? 'ANONYMISE_DUMP_SECRET'] ? secretFrom(flags.secretEnv ?? 'ANONYMISE_DUMP_SECRET', io, 'pseudonyms') : undefined;
+    const again = await openPlain(input, io);
+    out.push(formatPreview(await previewDump(again.stream, data, { rows: flags.preview, secret, schema }), flags.preview).trimEnd());
+  }
   await writeOut(io, out.join('\n') + '\n');
   if (res.ruleErrors.length) return EXIT.usage;
   return res.gaps.some((g) => g.severity === 'fatal') || res.outside.length > 0 || res.restore.some((p) => p.severity === 'error') ? EXIT.gaps : EXIT.ok;
