@@ -246,6 +246,7 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
       .option('--identifier <value>', 'also search for this value in other rows and scrub it (a word too common to be taken from their rows); repeatable', collect)
       .addOption(notIdentifierOption())
       .option('--allow-unmatched', 'exit 0 when a request matches nothing (by default it exits 1, naming the request)')
+      .option('--schema <file>', 'for a --data-only dump: a pg_dump --schema-only of the same database, whose tables\' columns, types and foreign keys it uses')
       .option('-q, --quiet', 'no progress or summary on stderr');
 
   peopleOptions(

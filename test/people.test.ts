@@ -219,6 +219,41 @@ describe('find', () => {
   });
 });
 
+describe('a --data-only --inserts dump, with its schema given (--schema)', () => {
+  it('find answers and forget leaves what the same deletion in SQL leaves, table by table', () => {
+    const data = join(dir, 'data-only-inserts.sql');
+    const schemaFile = join(dir, 'data-only-schema.sql');
+    dump(data, ['--data-only', '--inserts']);
+    dump(schemaFile, ['--schema-only']);
+    // without its schema the dump names no columns: refused, saying what to give
+    const bare = cli(['find', '--where', JANE, '-r', rules, data]);
+    expect(bare.status).not.toBe(0);
+    const found = cli(['find', '--where', JANE, '-r', rules, '--schema', schemaFile, '--json', data]);
+    expect(found.status, found.stderr).toBe(0);
+    expect((JSON.parse(found.stdout) as { conditions: { rows: number }[] }).conditions[0]!.rows).toBe(1);
+    const out = join(dir, 'data-only-inserts.out.sql');
+    const r = cli(['forget', '--where', JANE, '-r', rules, '--schema', schemaFile, data, '-o', out]);
+    expect(r.status, r.stderr).toBe(0);
+    // restored as pg_restore would: the tables, the rows, then the constraints
+    const target = 'people_out_dataonly';
+    createDb(target);
+    for (const [f, section] of [[join(dir, 'pre.sql'), 'pre-data'], [out, null], [join(dir, 'post.sql'), 'post-data']] as const) {
+      if (section) dump(f, [`--section=${section}`]);
+      const rr = spawnSync(bin('psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', target, '-f', f], { env: pgEnv(), encoding: 'utf8' });
+      expect(rr.status, rr.stderr).toBe(0);
+    }
+    // (the comment on d_upload that names her came from the schema file, which is not what forget wrote)
+    psql(target, 'COMMENT ON TABLE public.d_upload IS NULL');
+    expectForgotten(target);
+    // an archive holds its schema
+    const fc = join(dir, 'with-schema.dump');
+    dump(fc, ['-Fc']);
+    const refused = cli(['find', '--where', JANE, '--schema', schemaFile, fc]);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toMatch(/--schema is for a plain --data-only dump/);
+  });
+});
+
 describe('forget, more', () => {
   let plain: string;
   beforeAll(() => {

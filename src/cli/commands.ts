@@ -54,6 +54,8 @@ export interface PeopleFlags {
   identifier?: string[];
   notIdentifier?: string[];
   allowUnmatched?: boolean;
+  /** a --data-only dump's schema */
+  schema?: string;
 }
 
 /** The conditions and rules of find / forget. Two or more passes read each input: a pipe cannot be read twice. */
@@ -79,6 +81,7 @@ export async function peopleRequest(inputs: string[], flags: PeopleFlags, io: Io
     conditions,
     rules,
     secret,
+    schema: flags.schema ? await readSchemaFile(flags.schema) : undefined,
     maxKeyBytes: flags.maxKeyMemory * 1024 * 1024,
     addIdentifiers: flags.identifier,
     dropIdentifiers: flags.notIdentifier,

@@ -4,6 +4,7 @@
  * other row and statement. The passes are relations/people.ts's; this module opens files, writes
  * outputs atomically and reports. Counts only: no value of the dump is ever printed.
  */
+import type { SchemaModel } from '../dump/schema-model.js';
 import { closeSync, existsSync, mkdirSync, openSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { open } from 'node:fs/promises';
@@ -38,6 +39,8 @@ export interface PeopleRequest {
   addIdentifiers?: string[];
   /** values of the matched rows never to search for */
   dropIdentifiers?: string[];
+  /** a --data-only dump's schema (--schema FILE): its tables' columns, types and foreign keys */
+  schema?: SchemaModel;
 }
 
 /** Every pass reads the file from its start: plain, gzip, or an archive printed as pg_restore prints it. */
@@ -95,7 +98,9 @@ async function* readRanges(path: string, ranges: readonly (readonly [number, num
 
 function people(mode: 'find' | 'forget', path: string, r: PeopleRequest): People {
   if (!/^s3:\/\//i.test(path) && !existsSync(path)) throw new AnonymiseError('USAGE', `no such input: ${path}`);
-  return new People(mode, passSource(path), {
+  if (r.schema && (statSync(path).isDirectory() || readHead(path, 5).toString('latin1') === 'PGDMP'))
+    throw new AnonymiseError('USAGE', '--schema is for a plain --data-only dump: an archive holds its schema (dump it without --data-only)');
+  const p = new People(mode, passSource(path), {
     conditions: r.conditions,
     relations: r.relations ?? r.rules?.data.relations,
     rules: r.rules,
@@ -106,6 +111,8 @@ function people(mode: 'find' | 'forget', path: string, r: PeopleRequest): People
     addIdentifiers: r.addIdentifiers,
     dropIdentifiers: r.dropIdentifiers,
   });
+  p.dumpSchema = r.schema;
+  return p;
 }
 
 export interface FindResult {
@@ -351,7 +358,7 @@ async function forgetWith(p: People, input: string, output: string, r: PeopleReq
   } else {
     const form = sniff(readHead(input, 512));
     result = await writeFileAtomically(output, form !== null && 'gzip' in form ? 6 : null, async (sink) => {
-      const res = await rewriteStream(plainBytes(src), sink, { rules, overlay, outsideIdentifiers, signal: r.signal }).done;
+      const res = await rewriteStream(plainBytes(src), sink, { rules, overlay, outsideIdentifiers, signal: r.signal, schema: r.schema }).done;
       // written from the file the passes read, or not at all
       p.source.unchanged?.();
       return res;

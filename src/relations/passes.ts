@@ -37,9 +37,11 @@ export async function runPass(
     fragment?: boolean;
     /** what to look for outside the rows (find: large objects) */
     outsideIdentifiers?: OutsideIdentifiers;
+    /** a --data-only dump's schema */
+    schema?: SchemaModel;
   },
 ): Promise<DumpRewriter> {
-  const rw = new DumpRewriter({ rules: o.rules ?? CompiledRules.passthrough(), observer: o.observer, overlay: o.overlay, skipKept: o.skipKept, fragment: o.fragment, outsideIdentifiers: o.outsideIdentifiers }, o.sink ?? (() => {}));
+  const rw = new DumpRewriter({ rules: o.rules ?? CompiledRules.passthrough(), observer: o.observer, overlay: o.overlay, skipKept: o.skipKept, fragment: o.fragment, outsideIdentifiers: o.outsideIdentifiers, schema: o.schema }, o.sink ?? (() => {}));
   o.onStart?.(rw);
   for await (const chunk of plainDump(source())) rw.write(chunk);
   rw.end();
@@ -106,6 +108,8 @@ export interface Reading {
  */
 export abstract class MultiPass<G extends Growing> {
   schema!: SchemaModel;
+  /** a --data-only dump's schema, given beside it (--schema FILE): every pass reads the data with it */
+  dumpSchema?: SchemaModel;
   passes = 0;
   /** key sets by table and columns */
   protected readonly groups = new Map<string, G>();
@@ -125,7 +129,7 @@ export abstract class MultiPass<G extends Growing> {
   async run(tables: number | 'all', o: Parameters<typeof runPass>[1], source: PassSource | (() => AsyncIterable<Buffer>) = this.source): Promise<DumpRewriter> {
     this.passes++;
     this.onPass?.(this.passes, tables);
-    return runPass(source, o);
+    return runPass(source, { ...o, schema: this.dumpSchema });
   }
 
   /** The table, its partition parent, theirs… */

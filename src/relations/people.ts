@@ -212,7 +212,7 @@ export class People extends MultiPass<Group> {
       // rows without their schema (pg_dump --data-only): which rows refer to them is unknown, and
       // removing only the matching ones would leave the rest behind
       if (!this.schema.tables.has(c.table))
-        throw new AnonymiseError('UNSUPPORTED', 'the dump does not define this table (a --data-only dump?), so what refers to its rows is unknown: dump with the schema', { table: c.table });
+        throw new AnonymiseError('UNSUPPORTED', 'the dump does not define this table (a --data-only dump?), so what refers to its rows is unknown: dump with the schema, or give --schema FILE (a pg_dump --schema-only of the same database)', { table: c.table });
     }
   }
 
