@@ -145,6 +145,41 @@ describe('init on a --data-only dump, which does not say the types', () => {
   });
 });
 
+describe('a --data-only custom archive, given its schema', () => {
+  it('init drafts from it, and run --schema rewrites it (workers too) into rows that restore into the schema; an archive with its own schema refuses --schema', () => {
+    const pg = inject('pg');
+    const dir = scratch('ad-dataonly-archive-');
+    createDb('dataonly_fc_src');
+    psql('dataonly_fc_src', `CREATE TABLE dev (id int PRIMARY KEY, mac_address macaddr, net cidr, score smallint CHECK (score BETWEEN 0 AND 100), email text UNIQUE);
+      INSERT INTO dev SELECT g, ('08:00:2b:01:' || lpad(to_hex(g / 256), 2, '0') || ':' || lpad(to_hex(g % 256), 2, '0'))::macaddr, ('10.' || (g % 250) || '.0.0/16')::cidr, g % 101, 'dev' || g || '@gmail.com' FROM generate_series(1, 3000) g;`);
+    const env = { ...process.env, PGHOST: pg.host, PGPORT: String(pg.port), PGUSER: 'postgres' };
+    const archive = join(dir, 'data.dump');
+    const schemaFile = join(dir, 'schema.sql');
+    expect(spawnSync(join(pg.bin, 'pg_dump'), ['-Fc', '--data-only', '-f', archive, '-d', 'dataonly_fc_src'], { env }).status).toBe(0);
+    expect(spawnSync(join(pg.bin, 'pg_dump'), ['--schema-only', '-f', schemaFile, '-d', 'dataonly_fc_src'], { env }).status).toBe(0);
+    const draft = cli(['init', '--schema', schemaFile, archive]);
+    expect(draft.status, draft.stderr).toBe(0);
+    writeFileSync(join(dir, 'rules.yaml'), draft.stdout);
+    for (const jobs of ['1', '2']) {
+      const out = join(dir, `out-${jobs}.dump`);
+      const r = cli(['-q', '-r', join(dir, 'rules.yaml'), '--schema', schemaFile, '--jobs', jobs, '-o', out, archive]);
+      expect(r.status, r.stderr).toBe(0);
+      const target = `dataonly_fc_out_${jobs}`;
+      expect(restore(target, readFileSync(schemaFile)).status).toBe(0);
+      const rr = spawnSync(join(pg.bin, 'pg_restore'), ['--exit-on-error', '-d', target, out], { env, encoding: 'utf8' });
+      expect(rr.status, rr.stderr).toBe(0);
+      expect(psql(target, "SELECT count(*), count(*) FILTER (WHERE email LIKE '%@gmail.com') FROM dev").trim()).toBe('3000|0');
+    }
+    expect(readFileSync(join(dir, 'out-1.dump')).equals(readFileSync(join(dir, 'out-2.dump')))).toBe(true);
+    // an archive that holds its CREATE TABLEs takes no --schema
+    const whole = join(dir, 'whole.dump');
+    expect(spawnSync(join(pg.bin, 'pg_dump'), ['-Fc', '-f', whole, '-d', 'dataonly_fc_src'], { env }).status).toBe(0);
+    const refused = cli(['-q', '-r', join(dir, 'rules.yaml'), '--schema', schemaFile, '-o', join(dir, 'x.dump'), whole]);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toMatch(/this archive holds its schema/);
+  });
+});
+
 describe('init on JSON with nested objects', () => {
   it('drafts a rule per nested key (contact.email, contact.name), never one fake for the whole object, and the output keeps its shape', () => {
     const pg = inject('pg');

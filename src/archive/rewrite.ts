@@ -27,6 +27,7 @@ import { AtomicOutput } from '../io/atomic.js';
 import { writeTar } from './tar.js';
 import { Counted, Held, Ordered } from './ordering.js';
 import { customEntry, directoryEntry, outputEntry, tarMemberOrder, tocBytes } from './entry-writers.js';
+import { readSchemaFile } from './schema-file.js';
 
 export interface ArchiveRunOptions {
   rules: CompiledRules;
@@ -60,6 +61,8 @@ export interface ArchiveRunOptions {
   pieceRunner?: (inner: () => PieceRunner) => PieceRunner;
   /** only cut and hand out the COPY entries' pieces: nothing written, other entries not read (plan, shard) */
   piecesOnly?: boolean;
+  /** a --data-only archive's schema: a pg_dump --schema-only of the same database (workers read it too) */
+  schemaFile?: string;
 }
 
 /** Rows handed to a worker at a time: large enough that a message costs nothing, small enough to keep memory flat. */
@@ -81,7 +84,8 @@ export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<
   if (tarOut && !a.members) throw new AnonymiseError('USAGE', '--format tar is written from a tar archive only (tar data is uncompressed): choose custom or directory');
   const h = a.header;
   const redirect = new Redirect();
-  const rw = new DumpRewriter({ rules: o.rules, archive: true, maxLineBytes: o.maxLineBytes, maxValueBytes: o.maxValueBytes, overlay: o.overlay, outsideIdentifiers: o.outsideIdentifiers }, redirect.sink);
+  const schema = o.schemaFile ? await readSchemaFile(o.schemaFile) : undefined;
+  const rw = new DumpRewriter({ rules: o.rules, archive: true, maxLineBytes: o.maxLineBytes, maxValueBytes: o.maxValueBytes, overlay: o.overlay, outsideIdentifiers: o.outsideIdentifiers, schema }, redirect.sink);
   // the whole TOC, and the rules against the whole schema, before a byte is written
   const { toc } = tocPass(rw, redirect, o.rules, a.toc, a.format);
   const same = outFormat === a.format;
@@ -381,6 +385,7 @@ function workerSetup(a: Archive, o: ArchiveRunOptions) {
     secret: o.secret,
     maxLineBytes: o.maxLineBytes,
     maxValueBytes: o.maxValueBytes,
+    schemaFile: o.schemaFile,
   };
 }
 

@@ -8,6 +8,7 @@ import { AnonymiseError } from '../errors.js';
 import { DumpRewriter } from '../dump/rewriter.js';
 import { compileRules, readRules } from '../engine/run.js';
 import { Redirect, packPiece, rewritePiece, tocPass } from './entries.js';
+import { readSchemaFile } from './schema-file.js';
 import type { PieceJob, WorkerReply } from './pool.js';
 import type { WorkerSetup } from './rewrite.js';
 
@@ -16,7 +17,8 @@ const setup = workerData as WorkerSetup;
 const ready = (async () => {
   const rules = compileRules(await readRules(setup.rules), setup.secret);
   const redirect = new Redirect();
-  const rw = new DumpRewriter({ rules, archive: true, maxLineBytes: setup.maxLineBytes, maxValueBytes: setup.maxValueBytes }, redirect.sink);
+  const schema = setup.schemaFile ? await readSchemaFile(setup.schemaFile) : undefined;
+  const rw = new DumpRewriter({ rules, archive: true, maxLineBytes: setup.maxLineBytes, maxValueBytes: setup.maxValueBytes, schema }, redirect.sink);
   tocPass(rw, redirect, rules, setup.toc, setup.format);
   return { rw, redirect, byId: new Map(setup.toc.map((e) => [e.dumpId, e])) };
 })();

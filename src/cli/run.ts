@@ -102,7 +102,8 @@ export async function run(input: string | undefined, flags: RunFlags, io: Io): P
   const overlay = data.subset?.length ? await subsetOverlay(input, data, rules, secret, flags, io) : undefined;
   const schema = flags.schema ? await readSchemaFile(flags.schema) : undefined;
   const source = await openInput(input, io, evidence?.streamed ? (c) => evidence.streamed!.update(c) : undefined);
-  if (schema && source.kind === 'archive') throw new AnonymiseError('USAGE', '--schema is for a plain --data-only dump: an archive holds its schema (dump it without --data-only)');
+  if (schema && source.kind === 'archive' && source.archive.toc.some((e) => e.desc === 'TABLE'))
+    throw new AnonymiseError('USAGE', '--schema is for a --data-only dump: this archive holds its schema (its CREATE TABLEs)');
   const format = flags.format ?? (source.kind === 'plain' ? 'plain' : source.archive.members ? 'tar' : source.archive.format === ArchiveFormat.Custom ? 'custom' : 'directory');
   if (source.kind === 'plain' && format !== 'plain')
     throw new AnonymiseError('USAGE', `--format ${format} needs an archive as input (pg_dump -Fc or -Fd); a plain dump is written as a plain dump`);
@@ -293,6 +294,7 @@ async function runArchive(
       jobs: flags.jobs,
       compressLevel: flags.compressLevel,
       tables: flags.tables,
+      schemaFile: flags.schema,
       format,
       output,
       stdout: stdoutOut ?? undefined,
