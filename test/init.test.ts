@@ -145,6 +145,26 @@ describe('init on a --data-only dump, which does not say the types', () => {
   });
 });
 
+describe('init on JSON nested five levels deep', () => {
+  it('drafts the leaf by its whole path, and the run replaces it there', () => {
+    const pg = inject('pg');
+    const dir = scratch('ad-init-deep-');
+    createDb('init_deep_src');
+    psql('init_deep_src', `CREATE TABLE event (id int PRIMARY KEY, payload jsonb NOT NULL);
+      INSERT INTO event SELECT g, jsonb_build_object('a', jsonb_build_object('b', jsonb_build_object('c', jsonb_build_object('d', jsonb_build_object('email', 'deep' || g || '@gmail.com', 'kind', 'signup'))))) FROM generate_series(1, 20) g;`);
+    const dump = join(dir, 'src.sql');
+    expect(spawnSync(join(pg.bin, 'pg_dump'), ['-f', dump, '-d', 'init_deep_src'], { env: { ...process.env, PGHOST: pg.host, PGPORT: String(pg.port), PGUSER: 'postgres' } }).status).toBe(0);
+    const draft = cli(['init', dump]);
+    expect(draft.status).toBe(0);
+    expect(draft.stdout).toMatch(/payload: \{ json: \{ a\.b\.c\.d\.email: \{ fake: internet\.email \}, "\*": keep \} \}/);
+    writeFileSync(join(dir, 'rules.yaml'), draft.stdout);
+    const out = cli(['-q', '-r', join(dir, 'rules.yaml'), dump]);
+    expect(out.status, out.stderr).toBe(0);
+    expect(restore('init_deep_out', Buffer.from(out.stdout)).status).toBe(0);
+    expect(psql('init_deep_out', "SELECT count(*) FROM event WHERE payload->'a'->'b'->'c'->'d'->>'email' LIKE '%@example.%' AND payload->'a'->'b'->'c'->'d'->>'kind' = 'signup'").trim()).toBe('20');
+  });
+});
+
 describe('a --data-only custom archive, given its schema', () => {
   it('init drafts from it, and run --schema rewrites it (workers too) into rows that restore into the schema; an archive with its own schema refuses --schema', () => {
     const pg = inject('pg');

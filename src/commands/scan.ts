@@ -219,7 +219,7 @@ export class ScanCollector {
   private countObject(keys: NonNullable<ColumnScan['keys']>, obj: Record<string, unknown>, prefix: string, depth: number): void {
     for (const [key, v] of Object.entries(obj)) {
       const path = prefix + key;
-      if (v && typeof v === 'object' && !Array.isArray(v) && depth < 3 && Object.keys(v).length > 0) {
+      if (v && typeof v === 'object' && !Array.isArray(v) && depth < 8 && Object.keys(v).length > 0) {
         this.countObject(keys, v as Record<string, unknown>, path + JSON_PATH_SEP, depth + 1);
         continue;
       }
