@@ -67,14 +67,17 @@ export class PlainPieces implements ParallelCopy {
     private readonly o: { jobs: number; rules: WorkerRules; secret?: string; maxLineBytes?: number; maxValueBytes?: number; place: (slot: Slot) => void },
   ) {}
 
+  private setup: PlainWorkerSetup | null = null;
+
   start(prefix: Buffer): void {
-    const setup: PlainWorkerSetup = { rules: this.o.rules, secret: this.o.secret, maxLineBytes: this.o.maxLineBytes, maxValueBytes: this.o.maxValueBytes, schema: own(prefix) };
-    this.pool = new WorkerPool<PlainPieceJob>(this.o.jobs, setup, workerFile());
+    this.setup = { rules: this.o.rules, secret: this.o.secret, maxLineBytes: this.o.maxLineBytes, maxValueBytes: this.o.maxValueBytes, schema: own(prefix) };
   }
 
   send(header: Buffer, data: Buffer, line: number, _table: string, stats: TableStats): void {
+    // the workers start with the first piece: a dump with no rows to rewrite pays nothing for them
+    this.pool ??= new WorkerPool<PlainPieceJob>(this.o.jobs, this.setup!, workerFile());
     const slot: Slot = { done: false, value: null, error: null, wait: Promise.resolve() };
-    slot.wait = this.pool!.run({ header: own(header), data: own(data) }).then(
+    slot.wait = this.pool.run({ header: own(header), data: own(data) }).then(
       (r) => {
         for (const s of r.stats) {
           stats.rowsIn += s.rowsIn;
