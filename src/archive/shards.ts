@@ -43,7 +43,10 @@ export interface Plan {
   format: 'custom' | 'directory';
   /** sha256 of the archive's TOC (toc.dat, or a custom archive's header and TOC) */
   toc: string;
+  /** every rules file read (presets and extends included), by sha256 */
   rules: { file: string; sha256: string }[];
+  /** the rules files named with -r, which later steps load when given none */
+  rulesGiven: string[];
   /** the pseudonym key's one-way id (evidence.ts) */
   keyId: string;
   pieceBytes: number;

@@ -71,7 +71,8 @@ function progressLine(rw: DumpRewriter, started: number, size: number | undefine
 }
 
 export async function run(input: string | undefined, flags: RunFlags, io: Io): Promise<number> {
-  if (!flags.rules?.length) throw new AnonymiseError('USAGE', 'no rules: give at least one -r RULES.yaml (see `anonymise-dump init` for a draft)');
+  // (a shard may take its rules from the plan)
+  if (!flags.rules?.length && !flags.plan) throw new AnonymiseError('USAGE', 'no rules: give at least one -r RULES.yaml (see `anonymise-dump init` for a draft)');
   if (flags.plan) {
     // a shard writes a part, not an output: what is about an output belongs to assemble
     const other = (['evidence', 'against', 'gzip', 'format', 'tables', 'report', 'schema'] as const).find((f) => flags[f] !== undefined && flags[f] !== false);

@@ -7,6 +7,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AnonymiseError, EXIT } from '../errors.js';
 import { compileRules, readRules } from '../engine/run.js';
+import type { RulesData } from '../contract/rules-model.js';
+import type { CompiledRules } from '../rules/rule-compiler.js';
 import { rewriteArchive } from '../archive/rewrite.js';
 import { ArchiveFormat } from '../archive/format.js';
 import { DEFAULT_LEVEL } from '../archive/entries.js';
@@ -78,6 +80,7 @@ export async function plan(input: string | undefined, flags: Common & { shards: 
     format,
     toc,
     rules: rulesDigests(data.files),
+    rulesGiven: flags.rules!,
     keyId: pseudonymKeyId(secret),
     pieceBytes: flags.pieceBytes ?? 0,
     compressLevel: flags.compressLevel ?? DEFAULT_LEVEL,
@@ -117,13 +120,18 @@ async function readPlan(path: string, io: Io): Promise<{ plan: Plan; id: string 
   return { plan: p, id: digest(text) };
 }
 
-/** The rules a step runs with: those given (which must be the plan's, byte for byte), or the plan's own files. */
-function planRules(p: Plan, given: string[] | undefined): string[] {
-  const files = given?.length ? given : p.rules.map((r) => r.file);
-  const now = rulesDigests(files.filter((f) => existsSync(f)));
-  if (JSON.stringify(now.map((r) => r.sha256)) !== JSON.stringify(p.rules.slice(0, now.length).map((r) => r.sha256)) || (!given?.length && now.length !== p.rules.length))
+/**
+ * The rules a step runs with: those given with -r, or the files the plan was made with (-r then); loaded
+ * (presets and `extends` included), every file read must be the plan's, byte for byte.
+ */
+async function planRules(p: Plan, given: string[] | undefined, secret: string, allowJs: boolean | undefined, what: string): Promise<{ files: string[]; data: RulesData; rules: CompiledRules }> {
+  const files = given?.length ? given : p.rulesGiven;
+  const missing = files.find((f) => !existsSync(f));
+  if (missing) throw new AnonymiseError('USAGE', `${what}: no rules file ${missing} here: give the plan's rules with -r`);
+  const loaded = await loadRules(files, secret, allowJs, what);
+  if (JSON.stringify(rulesDigests(loaded.data.files).map((r) => r.sha256)) !== JSON.stringify(p.rules.map((r) => r.sha256)))
     throw new AnonymiseError('USAGE', 'the rules are not the plan\'s (their digests differ): every shard and assemble run with the rules the plan was made with');
-  return files;
+  return { files, ...loaded };
 }
 
 export async function runShard(input: string | undefined, flags: Common & { plan: string; shard?: number; output?: string; jobs?: number }, io: Io): Promise<number> {
@@ -136,8 +144,7 @@ export async function runShard(input: string | undefined, flags: Common & { plan
   if (!remote && existsSync(flags.output)) throw new AnonymiseError('USAGE', `-o ${flags.output} exists: a part is written to a new directory`);
   const secret = needKey(io, flags, 'a shard');
   if (pseudonymKeyId(secret) !== p.keyId) throw new AnonymiseError('USAGE', `$${flags.secretEnv} is not the key the plan was made with`);
-  const files = planRules(p, flags.rules);
-  const { data, rules } = await loadRules(files, secret, flags.allowJs, 'a shard');
+  const { files, data, rules } = await planRules(p, flags.rules, secret, flags.allowJs, 'a shard');
   const { archive } = await archiveOf(input ?? p.input, io, 'a shard');
   if (tocDigest(archive) !== p.toc) throw new AnonymiseError('USAGE', 'this archive is not the one planned (its TOC differs)');
   let runner: ShardPieces | null = null;
@@ -181,8 +188,7 @@ export async function assemble(parts: string[], flags: Common & { plan: string; 
     manifests.push({ dir, manifest: readPart(dir) });
   }
   const pieces = new PartsPieces(p, id, manifests, p.keyId);
-  const files = planRules(p, flags.rules);
-  const { data, rules } = await loadRules(files, secret, flags.allowJs, 'assemble');
+  const { files, data, rules } = await planRules(p, flags.rules, secret, flags.allowJs, 'assemble');
   const { archive, name } = await archiveOf(flags.input ?? p.input, io, 'assemble');
   if (tocDigest(archive) !== p.toc) throw new AnonymiseError('USAGE', 'this archive is not the one planned (its TOC differs)');
   const started = Date.now();
