@@ -18,7 +18,7 @@ export interface RiskFlags {
 async function quasiIdentifiers(flags: RiskFlags): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>();
   if (flags.rules?.length) {
-    const data = await readRules({ files: flags.rules, js: 'refuse' });
+    const data = await readRules({ files: flags.rules, js: 'skip' });
     for (const [pattern, rule] of data.tables) {
       if (rule.kind !== 'columns' || !rule.quasiIdentifiers) continue;
       if (/[*?]/.test(pattern)) throw new AnonymiseError('RULES', `quasi_identifiers on ${pattern}: name one table, not a pattern (risk groups each table's rows by its own columns)`);
