@@ -3,13 +3,13 @@
  * handed over, through the same rules and key), then one piece of a table's rows at a time, rewritten
  * and packed for the output.
  */
-import { parentPort, workerData } from 'node:worker_threads';
-import { AnonymiseError } from '../errors.js';
+import { workerData } from 'node:worker_threads';
 import { DumpRewriter } from '../dump/rewriter.js';
 import { compileRules, readRules } from '../engine/run.js';
 import { Redirect, packPiece, rewritePiece, tocPass } from './entries.js';
 import { readSchemaFile } from './schema-file.js';
-import type { PieceJob, WorkerReply } from './pool.js';
+import type { PieceJob } from './pool.js';
+import { ownBytes, serveJobs, type PieceResult } from '../engine/worker-pool.js';
 import type { WorkerSetup } from './rewrite.js';
 
 const setup = workerData as WorkerSetup;
@@ -23,37 +23,13 @@ const ready = (async () => {
   return { rw, redirect, byId: new Map(setup.toc.map((e) => [e.dumpId, e])) };
 })();
 
-async function runPiece(job: PieceJob): Promise<Omit<Extract<WorkerReply, { ok: true }>, 'id'>> {
+async function runPiece(job: PieceJob): Promise<PieceResult> {
   const { rw, redirect, byId } = await ready;
   rw.stats.clear();
   const data = Buffer.from(job.data.buffer, job.data.byteOffset, job.data.byteLength);
   const { text, lines } = rewritePiece(rw, redirect, byId.get(job.dumpId)!, data, job.last);
   const { out, adler } = packPiece(text, job.pack, job.level);
-  return { ok: true, out: own(out), length: text.length, adler, lines, stats: [...rw.stats.values()] };
+  return { out: ownBytes(out), length: text.length, adler, lines, stats: [...rw.stats.values()] };
 }
 
-/** Bytes in an ArrayBuffer of their own: a small Buffer lives in Node's shared pool, which must not be moved to another thread. */
-function own(b: Buffer): Uint8Array {
-  if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength) return b;
-  const c = new Uint8Array(b.byteLength);
-  c.set(b);
-  return c;
-}
-
-parentPort!.on('message', (m: { id: number; job: PieceJob }) => {
-  runPiece(m.job).then(
-    (r) => parentPort!.postMessage({ ...r, id: m.id }, [r.out.buffer as ArrayBuffer]),
-    (err: unknown) => {
-      const error =
-        err instanceof AnonymiseError
-          ? { code: err.code, detail: err.detail, position: err.position }
-          : {
-              internal: (err as Error)?.name ?? 'Error',
-              code: (err as NodeJS.ErrnoException)?.code,
-              syscall: (err as NodeJS.ErrnoException)?.syscall,
-              stack: process.env.ANONYMISE_DUMP_DEBUG ? (err as Error)?.stack : undefined,
-            };
-      parentPort!.postMessage({ id: m.id, ok: false, error } satisfies WorkerReply);
-    },
-  );
-});
+serveJobs(runPiece);

@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { AnonymiseError } from '../errors.js';
-import { WorkerPool } from './worker-pool.js';
+import { WorkerPool, ownBytes } from './worker-pool.js';
 import type { ParallelCopy } from '../dump/options.js';
 import type { TableStats } from '../dump/row-writer.js';
 import type { JsPolicy } from '../rules/rules-file.js';
@@ -51,14 +51,6 @@ function workerFile(): string {
   return fileURLToPath(new URL('../../dist/engine/plain-worker.js', import.meta.url));
 }
 
-/** Bytes in an ArrayBuffer of their own (a small Buffer lives in Node's shared pool, which must not move). */
-function own(b: Buffer): Uint8Array {
-  if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength) return b;
-  const c = new Uint8Array(b.byteLength);
-  c.set(b);
-  return c;
-}
-
 export class PlainPieces implements ParallelCopy {
   readonly pieceBytes = PIECE_BYTES;
   private pool: WorkerPool<PlainPieceJob> | null = null;
@@ -70,14 +62,14 @@ export class PlainPieces implements ParallelCopy {
   private setup: PlainWorkerSetup | null = null;
 
   start(prefix: Buffer): void {
-    this.setup = { rules: this.o.rules, secret: this.o.secret, maxLineBytes: this.o.maxLineBytes, maxValueBytes: this.o.maxValueBytes, schema: own(prefix) };
+    this.setup = { rules: this.o.rules, secret: this.o.secret, maxLineBytes: this.o.maxLineBytes, maxValueBytes: this.o.maxValueBytes, schema: ownBytes(prefix) };
   }
 
   send(header: Buffer, data: Buffer, line: number, _table: string, stats: TableStats): void {
     // the workers start with the first piece: a dump with no rows to rewrite pays nothing for them
     this.pool ??= new WorkerPool<PlainPieceJob>(this.o.jobs, this.setup!, workerFile());
     const slot: Slot = { done: false, value: null, error: null, wait: Promise.resolve() };
-    slot.wait = this.pool.run({ header: own(header), data: own(data) }).then(
+    slot.wait = this.pool.run({ header: ownBytes(header), data: ownBytes(data) }).then(
       (r) => {
         for (const s of r.stats) {
           stats.rowsIn += s.rowsIn;

@@ -3,11 +3,10 @@
  * the main thread did (every byte before the first COPY), then rewrites one piece at a time — the COPY
  * statement, whole rows, no `\.` — and returns the rows' output, their line count and the table's counts.
  */
-import { parentPort, workerData } from 'node:worker_threads';
-import { AnonymiseError } from '../errors.js';
+import { workerData } from 'node:worker_threads';
 import { DumpRewriter } from '../dump/rewriter.js';
 import { compileRules, readRules } from './run.js';
-import type { WorkerReply } from './worker-pool.js';
+import { ownBytes, serveJobs, type PieceResult } from './worker-pool.js';
 import type { PlainPieceJob, PlainWorkerSetup } from './plain-pieces.js';
 
 const setup = workerData as PlainWorkerSetup;
@@ -22,7 +21,7 @@ const ready = (async () => {
   return rw;
 })();
 
-async function runPiece(job: PlainPieceJob): Promise<Omit<Extract<WorkerReply, { ok: true }>, 'id'>> {
+async function runPiece(job: PlainPieceJob): Promise<PieceResult> {
   const rw = await ready;
   rw.stats.clear();
   target = null;
@@ -35,28 +34,10 @@ async function runPiece(job: PlainPieceJob): Promise<Omit<Extract<WorkerReply, {
     rw.write(Buffer.from(job.data.buffer, job.data.byteOffset, job.data.byteLength));
     rw.endPiece();
     const out = Buffer.concat(target);
-    return { ok: true, out: own(out), length: out.length, adler: 0, lines: rw.line - 1, stats: [...rw.stats.values()] };
+    return { out: ownBytes(out), length: out.length, adler: 0, lines: rw.line - 1, stats: [...rw.stats.values()] };
   } finally {
     target = null;
   }
 }
 
-function own(b: Buffer): Uint8Array {
-  if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength) return b;
-  const c = new Uint8Array(b.byteLength);
-  c.set(b);
-  return c;
-}
-
-parentPort!.on('message', (m: { id: number; job: PlainPieceJob }) => {
-  runPiece(m.job).then(
-    (r) => parentPort!.postMessage({ ...r, id: m.id }, [r.out.buffer as ArrayBuffer]),
-    (err: unknown) => {
-      const error =
-        err instanceof AnonymiseError
-          ? { code: err.code, detail: err.detail, position: err.position }
-          : { internal: (err as Error)?.name ?? 'Error', code: (err as NodeJS.ErrnoException)?.code, syscall: (err as NodeJS.ErrnoException)?.syscall, stack: process.env.ANONYMISE_DUMP_DEBUG ? (err as Error)?.stack : undefined };
-      parentPort!.postMessage({ id: m.id, ok: false, error } satisfies WorkerReply);
-    },
-  );
-});
+serveJobs(runPiece);

@@ -4,7 +4,7 @@
  * a time. Jobs go to the next idle worker; the first failure stops the pool (the others' jobs fail with
  * it), so that the run reports the first failure in the input's order.
  */
-import { Worker } from 'node:worker_threads';
+import { Worker, parentPort } from 'node:worker_threads';
 import { AnonymiseError, type ErrorCode, type Position } from '../errors.js';
 import type { TableStats } from '../dump/rewriter.js';
 
@@ -103,4 +103,36 @@ export class WorkerPool<J extends { data: Uint8Array }> {
     this.fail(reason);
     await Promise.all(this.all.map((w) => w.terminate()));
   }
+}
+
+/** Bytes in an ArrayBuffer of their own: a small Buffer lives in Node's shared pool, which must not be moved to another thread. */
+export function ownBytes(b: Buffer): Uint8Array {
+  if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength) return b;
+  const c = new Uint8Array(b.byteLength);
+  c.set(b);
+  return c;
+}
+
+/**
+ * A worker's side of the pool: each job `run` answers, its output moved (not copied) back; a failure
+ * as its code, detail and position (an AnonymiseError), or its name and system-call code (any other).
+ */
+export function serveJobs<J>(run: (job: J) => Promise<PieceResult>): void {
+  parentPort!.on('message', (m: { id: number; job: J }) => {
+    run(m.job).then(
+      (r) => parentPort!.postMessage({ ...r, ok: true, id: m.id } satisfies WorkerReply, [r.out.buffer as ArrayBuffer]),
+      (err: unknown) => {
+        const error =
+          err instanceof AnonymiseError
+            ? { code: err.code, detail: err.detail, position: err.position }
+            : {
+                internal: (err as Error)?.name ?? 'Error',
+                code: (err as NodeJS.ErrnoException)?.code,
+                syscall: (err as NodeJS.ErrnoException)?.syscall,
+                stack: process.env.ANONYMISE_DUMP_DEBUG ? (err as Error)?.stack : undefined,
+              };
+        parentPort!.postMessage({ id: m.id, ok: false, error } satisfies WorkerReply);
+      },
+    );
+  });
 }
