@@ -2,7 +2,6 @@
  * The command line: parses options, opens files, wires streams. Everything else is in the library.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { createHash } from 'node:crypto';
 import { closest } from './rules/syntax.js';
 import { writeSmallFileAtomically } from './io/atomic.js';
 import { basename, join } from 'node:path';
@@ -314,13 +313,15 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
       }
       if (flags.evidence) {
         const ev = await import('./commands/evidence.js');
+        const { rulesDigests } = await import('./commands/summary.js');
         const inputDigests = [];
         for (const i of inputs) inputDigests.push(...(await ev.subjectsOfAll([i])));
         const statement = ev.buildForgetStatement({
           subjects: await ev.subjectsOfAll(outputs),
           inputs: inputDigests,
           version: VERSION,
-          rules: (flags.rules ?? []).map((file) => ({ file, sha256: createHash('sha256').update(readFileSync(file)).digest('hex') })),
+          // every file the rules read, presets and extends included, as run's statement names them
+          rules: rulesDigests(req.rules?.data.files ?? []),
           timestamp: new Date().toISOString(),
           dumps: reports,
         });

@@ -163,8 +163,12 @@ describe('forget --evidence', () => {
     const email = 'isla.obrien2@btinternet.com';
     const out = join(dir, 'forgotten.sql');
     const ev = join(dir, 'forgotten.json');
-    const r = runCli(['forget', '-q', '--cascade', SAMPLE, '--where', `public.users_user.email=${email}`, '-o', out, '--evidence', ev, '--sign-key', sk], { key: KEY });
+    const r = runCli(['forget', '-q', '--cascade', '-r', COUNCIL, SAMPLE, '--where', `public.users_user.email=${email}`, '-o', out, '--evidence', ev, '--sign-key', sk], { key: KEY });
     expect(r.status, r.stderr).toBe(0);
+    // every rules file read, presets included, as a run's statement names them
+    const read = (statementOf(ev) as unknown as { predicate: { rules: { file: string; sha256: string }[] } }).predicate.rules;
+    expect(read.map((x) => x.file.replace(`${ROOT}/`, ''))).toEqual(['rules/django.yaml', 'rules/wagtail.yaml', 'rules/examples/council.yaml']);
+    for (const x of read) expect(x.sha256).toBe(sha256(readFileSync(x.file)));
     const st = statementOf(ev) as unknown as { subject: { name: string; digest: { sha256: string } }[]; predicate: { inputs: { digest: { sha256: string } }[]; dumps: { requests: unknown[]; rowsMatched: number }[] } };
     expect(st.subject).toEqual([{ name: 'forgotten.sql', digest: { sha256: sha256(readFileSync(out)) } }]);
     expect(st.predicate.inputs[0]!.digest.sha256).toBe(sha256(readFileSync(SAMPLE)));

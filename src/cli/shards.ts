@@ -2,7 +2,6 @@
  * `plan`, `run --plan --shard` and `assemble`: one archive across many machines (archive/shards.ts).
  * Each step checks what the one before it fixed: the archive's TOC, the rules' digests and the key's id.
  */
-import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AnonymiseError, EXIT } from '../errors.js';
@@ -15,7 +14,7 @@ import { DEFAULT_LEVEL } from '../archive/entries.js';
 import type { Archive } from '../archive/reader.js';
 import { CountingPieces, PLAN_KIND, PartsPieces, ShardPieces, digest, makeUnits, readPart, type Plan } from '../archive/shards.js';
 import { pseudonymKeyId } from '../commands/evidence.js';
-import { buildReport, humanSummary } from '../commands/summary.js';
+import { buildReport, humanSummary, rulesDigests } from '../commands/summary.js';
 import { AtomicOutput, writeSmallFileAtomically } from '../io/atomic.js';
 import { putSmallObject, readSmallObject, stagePrefix, stagingDirectory, uploadStaged } from '../io/s3-staging.js';
 import { isS3Url, parseS3Url, uploadObject } from '../io/s3.js';
@@ -28,7 +27,6 @@ interface Common {
   allowJs?: boolean;
 }
 
-const rulesDigests = (files: readonly string[]) => files.map((file) => ({ file, sha256: createHash('sha256').update(readFileSync(file)).digest('hex') }));
 
 /** The TOC's entries as the plan fixes them (offsets aside: a file has them, a pipe does not). */
 const tocDigest = (a: Archive) => digest(JSON.stringify(a.toc.map((e) => ({ ...e, offset: 0, dataState: 0 }))));

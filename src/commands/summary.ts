@@ -30,14 +30,18 @@ export interface Report {
   }[];
 }
 
+/** Every rules file read, by its sha256 (rules given as text through the library have no file to digest). */
+export function rulesDigests(files: readonly string[]): { file: string; sha256: string }[] {
+  return files.filter((f) => existsSync(f)).map((file) => ({ file, sha256: createHash('sha256').update(readFileSync(file)).digest('hex') }));
+}
+
 export function buildReport(r: RewriteResult, input: string, seconds: number, key: string, about: { toolVersion: string; rulesFiles: readonly string[] }): Report {
   return {
     version: 1,
     tool: 'anonymise-dump',
     toolVersion: about.toolVersion,
     timestamp: new Date().toISOString(),
-    // (rules given as text through the library have no file to digest)
-    rules: about.rulesFiles.filter((f) => existsSync(f)).map((file) => ({ file, sha256: createHash('sha256').update(readFileSync(file)).digest('hex') })),
+    rules: rulesDigests(about.rulesFiles),
     input,
     seconds: Math.round(seconds * 1000) / 1000,
     bytesIn: r.bytesIn,
