@@ -23,6 +23,19 @@ describe('AtomicOutput', () => {
     expect(existsSync(target)).toBe(true);
   });
 
+  it('a failed directory output waits for files whose open is still in flight, then leaves nothing', async () => {
+    const dir = scratchDir();
+    for (let round = 0; round < 20; round++) {
+      const d = AtomicOutput.directory(join(dir, `archive${round}`));
+      // opened on libuv's pool, some written, none ended: as a run stopped by a bad entry leaves them
+      const files = Array.from({ length: 40 }, (_, i) => d.createFile(join(d.tmp, `${i}.dat`)));
+      files.forEach((f, i) => i % 2 && f.write('x'));
+      await d.discardWhenClosed();
+      expect(files.every((f) => f.closed)).toBe(true);
+    }
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
   it('a discarded file or directory leaves nothing, and an existing target is untouched', () => {
     const dir = scratchDir();
     const target = join(dir, 'keep.sql');

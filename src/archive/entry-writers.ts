@@ -3,7 +3,7 @@
  * and an entry's data written by this thread (into a directory archive's file or a custom archive's
  * block), as opposed to the pieces the workers rewrite.
  */
-import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { copyFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -12,6 +12,7 @@ import { DumpRewriter } from '../dump/rewriter.js';
 import { ArchiveFormat, ArchiveWriter, BLK_BLOBS, OffsetFlag, hasData, writeToc, type ArchiveHeader, type TocEntry } from './format.js';
 import { SUFFIX, ByteReader, customBlobs, dataFile, dataName, directoryBlobs, directoryData, customData, fileStream, rawBlock, type Archive } from './reader.js';
 import { Redirect, rewrittenData, write, writeCustomBlock, writeDataFile, type DataAction } from './entries.js';
+import type { AtomicOutput } from '../io/atomic.js';
 
 
 export function tocBytes(h: ArchiveHeader, toc: TocEntry[], format: ArchiveFormat): Buffer {
@@ -56,10 +57,11 @@ export function outputEntry(e: TocEntry, a: Archive, format: ArchiveFormat, tarO
 }
 
 /** One data entry of a directory archive written as a directory archive's file. */
-export async function directoryEntry(a: Archive, r: ByteReader | null, e: TocEntry, act: DataAction, dest: string, dir: string, rw: DumpRewriter, redirect: Redirect, level: number, tarOut: boolean, signal?: AbortSignal): Promise<void> {
+export async function directoryEntry(a: Archive, r: ByteReader | null, e: TocEntry, act: DataAction, dest: string, out: AtomicOutput, rw: DumpRewriter, redirect: Redirect, level: number, tarOut: boolean, signal?: AbortSignal): Promise<void> {
+  const dir = out.tmp;
   if (act.kind === 'copy') {
     // on libuv's pool: pieces that workers finish meanwhile are still written out
-    if (a.members) await pipeline(fileStream(a, dataName(a, e)), createWriteStream(dest, { mode: 0o600 }));
+    if (a.members) await pipeline(fileStream(a, dataName(a, e)), out.createFile(dest));
     else await copyFile(dataFile(a, e), dest);
     return;
   }
@@ -69,7 +71,7 @@ export async function directoryEntry(a: Archive, r: ByteReader | null, e: TocEnt
       for await (const b of r ? customBlobs(r, a.header, e) : directoryBlobs(a, e)) {
         const name = `blob_${b.oid}.dat`;
         const data = act.scrub ? act.scrub(b.data) : b.data;
-        await writeDataFile(createWriteStream(join(dir, name + SUFFIX[a.header.compression]), { mode: 0o600 }), a.header, (async function* () {
+        await writeDataFile(out.createFile(join(dir, name + SUFFIX[a.header.compression])), a.header, (async function* () {
           yield data;
         })(), level);
         list.push(`${b.oid} ${name}\n`);
@@ -80,7 +82,7 @@ export async function directoryEntry(a: Archive, r: ByteReader | null, e: TocEnt
     return;
   }
   const input = r ? customData(r, a.header, e) : directoryData(a, e);
-  await writeDataFile(createWriteStream(dest, { mode: 0o600 }), a.header, rewrittenData(rw, redirect, e, input, signal), level);
+  await writeDataFile(out.createFile(dest), a.header, rewrittenData(rw, redirect, e, input, signal), level);
 }
 
 /** One data entry written as a custom archive's data block. */

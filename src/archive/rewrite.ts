@@ -193,13 +193,13 @@ export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<
           const dest = join(tmp, outById.get(e.dumpId)!.filename! + SUFFIX[h.compression]);
           if (act.kind === 'rewrite' && e.copyStmt) {
             // the file is a series of gzip members, one per piece (pg_restore reads them through gzread)
-            const file = createWriteStream(dest, { mode: 0o600, highWaterMark: 1 << 20 });
+            const file = built.createFile(dest);
             file.on('error', () => {}); // reported through the write callbacks
             await pieces(e, h.compression === 'gzip' ? 'gzip' : 'none', (r) => write(file, Buffer.from(r.out.buffer, r.out.byteOffset, r.out.byteLength)));
             await order.then(() => new Promise<void>((resolve, reject) => file.end((err?: Error | null) => (err ? reject(err) : resolve()))).then(() => finished(e)));
             continue;
           }
-          await directoryEntry(a, a.format === ArchiveFormat.Custom ? a.reader : null, e, act, dest, tmp, rw, redirect, level, tarOut, o.signal);
+          await directoryEntry(a, a.format === ArchiveFormat.Custom ? a.reader : null, e, act, dest, built, rw, redirect, level, tarOut, o.signal);
           finished(e);
         }
         await order.drain();
@@ -224,7 +224,7 @@ export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<
         return result(rw, stats, bytesOut, a);
       } catch (e) {
         await order.drain().catch(() => {});
-        built.discard();
+        await built.discardWhenClosed();
         throw e;
       }
     }

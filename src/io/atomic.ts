@@ -5,7 +5,7 @@
  * under the target's name, and nothing at all is left beside it. Used by run (plain and gzip), the
  * archive writer (custom, directory, tar) and forget.
  */
-import { createWriteStream, existsSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { dirname } from 'node:path';
 import type { Writable } from 'node:stream';
@@ -19,6 +19,8 @@ let exitHook = false;
 
 export class AtomicOutput {
   private settled = false;
+  /** files of a directory output still open (see `createFile`) */
+  private readonly open_ = new Set<WriteStream>();
 
   private constructor(
     readonly target: string,
@@ -53,6 +55,31 @@ export class AtomicOutput {
     return openSync(this.tmp, 'wx', 0o600);
   }
 
+  /**
+   * A file inside a directory output, 0600. Tracked because a write stream opens on libuv's pool: a
+   * failed run that removed the directory at once could see that open land after the removal began
+   * (ENOTEMPTY, and a file left beside the target). `discardWhenClosed` waits for these.
+   */
+  createFile(path: string): WriteStream {
+    const s = createWriteStream(path, { mode: 0o600, highWaterMark: 1 << 20 });
+    this.open_.add(s);
+    s.once('close', () => this.open_.delete(s));
+    return s;
+  }
+
+  /** Failed: every file from `createFile` is destroyed and closed, then the temporary goes. */
+  async discardWhenClosed(): Promise<void> {
+    await Promise.all(
+      [...this.open_].map((s) => {
+        const closed = new Promise<void>((resolve) => s.once('close', () => resolve()));
+        s.on('error', () => {}); // abandoned: its failure is not the run's
+        s.destroy();
+        return closed;
+      }),
+    );
+    this.discard();
+  }
+
   /** Complete: the temporary becomes the target. */
   commit(): void {
     if (this.settled) throw new Error('atomic output committed or discarded already');
@@ -66,7 +93,8 @@ export class AtomicOutput {
     if (this.settled) return;
     this.settled = true;
     pending.delete(this);
-    rmSync(this.tmp, { recursive: true, force: true });
+    // retried: a file some other writer still creates inside a directory makes one pass fail ENOTEMPTY
+    rmSync(this.tmp, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
   }
 }
 
