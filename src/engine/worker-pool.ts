@@ -1,8 +1,10 @@
 /**
  * Worker threads that rewrite pieces of rows (an archive's tables: archive/pool.ts; a plain dump's COPY
- * rows: plain-pieces.ts): each worker builds the engine's state once from `setup`, then takes one job at
- * a time. Jobs go to the next idle worker; the first failure stops the pool (the others' jobs fail with
- * it), so that the run reports the first failure in the input's order.
+ * rows: plain-pieces.ts): each worker builds the engine's state once from `setup`, then runs its jobs
+ * one at a time. Each worker holds up to `QUEUED` jobs, so that it starts its next one without waiting
+ * for the main thread to answer its reply (the main thread may be busy reading or writing); jobs go to
+ * the least busy worker. The first failure stops the pool (the others' jobs fail with it), so that the
+ * run reports the first failure in the input's order.
  */
 import { Worker, parentPort } from 'node:worker_threads';
 import { AnonymiseError, type ErrorCode, type Position } from '../errors.js';
@@ -22,8 +24,12 @@ export type WorkerReply =
   | ({ id: number; ok: true } & PieceResult)
   | { id: number; ok: false; error: { code: ErrorCode; detail: string; position: Position } | { internal: string; code?: string; syscall?: string; stack?: string } };
 
+/** Jobs a worker holds at once: the one it runs and the next. */
+const QUEUED = 2;
+
 export class WorkerPool<J extends { data: Uint8Array }> {
-  private readonly idle: Worker[] = [];
+  /** jobs each worker holds */
+  private readonly load = new Map<Worker, number>();
   private readonly all: Worker[] = [];
   private readonly waiting: (() => void)[] = [];
   private readonly calls = new Map<number, { resolve: (r: PieceResult) => void; reject: (e: unknown) => void }>();
@@ -40,7 +46,7 @@ export class WorkerPool<J extends { data: Uint8Array }> {
         if (code !== 0 && !this.closing) this.fail(new Error(`worker stopped (${code})`));
       });
       this.all.push(w);
-      this.idle.push(w);
+      this.load.set(w, 0);
     }
   }
 
@@ -49,7 +55,7 @@ export class WorkerPool<J extends { data: Uint8Array }> {
   private reply(w: Worker, m: WorkerReply): void {
     const call = this.calls.get(m.id);
     this.calls.delete(m.id);
-    this.idle.push(w);
+    this.load.set(w, this.load.get(w)! - 1);
     this.waiting.shift()?.();
     if (!call) return;
     if (m.ok) call.resolve({ out: m.out, length: m.length, adler: m.adler, lines: m.lines, stats: m.stats });
@@ -81,16 +87,24 @@ export class WorkerPool<J extends { data: Uint8Array }> {
     for (const r of this.waiting.splice(0)) r();
   }
 
-  /** Runs `job` on the next idle worker. The promise is also observed here, so that a job abandoned by a failed run is no unhandled rejection. */
+  /** The worker holding the fewest jobs, if one has room. */
+  private leastBusy(): Worker | null {
+    let best: Worker | null = null;
+    for (const w of this.all) if (this.load.get(w)! < QUEUED && (!best || this.load.get(w)! < this.load.get(best)!)) best = w;
+    return best;
+  }
+
+  /** Runs `job` on the least busy worker. The promise is also observed here, so that a job abandoned by a failed run is no unhandled rejection. */
   run(job: J): Promise<PieceResult> {
     const p = (async () => {
-      while (this.idle.length === 0 && !this.failed) await new Promise<void>((r) => this.waiting.push(r));
+      let w: Worker | null;
+      while (!(w = this.leastBusy()) && !this.failed) await new Promise<void>((r) => this.waiting.push(r));
       if (this.failed) throw this.failed;
-      const w = this.idle.pop()!;
+      this.load.set(w!, this.load.get(w!)! + 1);
       const id = this.next++;
       return new Promise<PieceResult>((resolve, reject) => {
         this.calls.set(id, { resolve, reject });
-        w.postMessage({ id, job }, [job.data.buffer as ArrayBuffer]);
+        w!.postMessage({ id, job }, [job.data.buffer as ArrayBuffer]);
       });
     })();
     p.catch(() => {});
@@ -118,8 +132,10 @@ export function ownBytes(b: Buffer): Uint8Array {
  * as its code, detail and position (an AnonymiseError), or its name and system-call code (any other).
  */
 export function serveJobs<J>(run: (job: J) => Promise<PieceResult>): void {
+  // jobs queued here run one after another: a job's engine state is this thread's one rewriter
+  let last: Promise<unknown> = Promise.resolve();
   parentPort!.on('message', (m: { id: number; job: J }) => {
-    run(m.job).then(
+    last = last.then(() => run(m.job)).then(
       (r) => parentPort!.postMessage({ ...r, ok: true, id: m.id } satisfies WorkerReply, [r.out.buffer as ArrayBuffer]),
       (err: unknown) => {
         const error =
