@@ -6,12 +6,14 @@
  * dumps and in archives alike.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
+import { Writable } from 'node:stream';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { scratch } from './support/scratch.js';
 import { createDb, pgEnv, psql, restore } from './support/db.js';
 import { runCli } from './support/cli.js';
+import { compileRules, readRules, rewriteStream } from '../src/engine/run.js';
 
 const KEY = 'plain-jobs-test-Nv6pQ2xW8mR4tK';
 let dir: string;
@@ -71,6 +73,40 @@ describe('--jobs on a plain dump', () => {
       // rows 1 and 5001, 10001… held the same address: one pseudonym for all of them
       expect(psql(db, 'SELECT count(*) FROM (SELECT id % 5000 AS k, count(DISTINCT email) AS n FROM person GROUP BY 1) g WHERE n > 1').trim(), form).toBe('0');
     }
+  }, 120_000);
+
+  it.each([
+    ['rows rewritten here first, then pieces (--jobs left to its default on a big file)', 3 * 1024 * 1024],
+    ['this thread and one worker from the first row', 0],
+  ])('%s: the bytes of one thread', async (_, localFirstBytes) => {
+    const source = { files: [rules] };
+    const run = async (jobs: number) => {
+      const parts: Buffer[] = [];
+      const sink = new Writable({ write: (c: Buffer, _e, done) => (parts.push(c), done()) });
+      const h = rewriteStream(createReadStream(plain), sink, { rules: compileRules(await readRules(source), KEY), rulesSource: source, secret: KEY, jobs, localFirstBytes });
+      const r = await h.done;
+      return { out: Buffer.concat(parts), tables: r.tables };
+    };
+    const one = await run(1);
+    const two = await run(2);
+    expect(two.out.equals(one.out)).toBe(true);
+    expect(two.tables).toEqual(one.tables);
+  }, 120_000);
+
+  it('two bad rows, one among audit\'s rows and one among person\'s: --jobs 2 and 3 name the first, as --jobs 1 does', () => {
+    const text = readFileSync(plain, 'utf8');
+    let bad = text;
+    for (const id of ['97777', '27777']) {
+      const at = bad.indexOf(`\n${id}\t`);
+      bad = `${bad.slice(0, at + 1)}${id}\tone field too few\n${bad.slice(bad.indexOf('\n', at + 1) + 1)}`;
+    }
+    const file = join(dir, 'two-bad.sql');
+    writeFileSync(file, bad);
+    const [one, two, three] = [1, 2, 3].map((j) => runCli(['-q', '-r', rules, '--jobs', String(j), '-o', join(dir, `two-bad-${j}.sql`), file], { key: KEY }));
+    expect(one!.status).toBe(3);
+    expect(one!.stderr).toMatch(/input line \d+, table public\.audit: row has \d+ fields/);
+    expect(two!.stderr).toBe(one!.stderr);
+    expect(three!.stderr).toBe(one!.stderr);
   }, 120_000);
 
   it('a bad row deep in a piece: the same message, line and exit as --jobs 1, and no output file', () => {

@@ -71,6 +71,10 @@ export interface ParallelCopy {
   send(header: Buffer, data: Buffer, line: number, table: string, stats: TableStats): void;
   /** rows handed to a worker at a time */
   pieceBytes: number;
+  /** bytes of rows this thread rewrites, in the whole run, before the first piece goes out */
+  localFirstBytes: number;
+  /** whether every worker holds a piece besides the one it runs (this thread then rewrites rows itself) */
+  busy(): boolean;
 }
 
 export type PlanOverlay = (table: string, columns: string[], plan: TablePlan) => TablePlan;

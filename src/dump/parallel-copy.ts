@@ -14,14 +14,18 @@ export const LF_BYTE = Buffer.from('\n');
 /** Schema text beyond this is not held for the workers: the run goes on without them. */
 const MAX_PREFIX_BYTES = 256 * 1024 * 1024;
 
+
 export class ParallelPlain {
   private chunks: Buffer[] | null = [];
   private kept = 0;
   private started = false;
   private stopped = false;
   private tables: ReadonlySet<string> = new Set();
+  private readonly budget: { left: number };
 
-  constructor(private readonly copy: ParallelCopy) {}
+  constructor(private readonly copy: ParallelCopy) {
+    this.budget = { left: copy.localFirstBytes };
+  }
 
   /** An input chunk, before it is read: kept until the first COPY. */
   keep(chunk: Buffer): void {
@@ -48,9 +52,10 @@ export class ParallelPlain {
 
   /**
    * At a COPY statement (`header`, at input offset `at`): the handler that sends its rows to the
-   * workers, or null. The first COPY hands the workers the schema, whatever its plan.
+   * workers (`local` rewrites them here while the budget lasts), or null. The first COPY hands the
+   * workers the schema, whatever its plan.
    */
-  rows(c: BlockContext, plan: TablePlan, header: Buffer, at: number, watched: boolean, schemaTables: () => Iterable<string>): CopyRows | null {
+  rows(c: BlockContext, plan: TablePlan, header: Buffer, at: number, watched: boolean, schemaTables: () => Iterable<string>, local: () => CopyRows): CopyRows | null {
     if (this.stopped) return null;
     if (!this.started) {
       this.started = true;
@@ -59,6 +64,6 @@ export class ParallelPlain {
       this.tables = new Set(schemaTables());
     }
     if (plan.mode !== 'rewrite' || plan.search || watched || !this.tables.has(c.table)) return null;
-    return new ParallelRows(c, header, (h, data, line, table, stats) => this.copy.send(h, data, line, table, stats), this.copy.pieceBytes);
+    return new ParallelRows(c, header, (h, data, line, table, stats) => this.copy.send(h, data, line, table, stats), this.copy.pieceBytes, local(), this.budget, () => this.copy.busy());
   }
 }

@@ -379,12 +379,12 @@ export class DumpRewriter implements UnitSink {
   /** The one handler for a table's COPY rows, chosen by its plan (and, with workers, theirs to rewrite). */
   private handlerFor(table: string, plan: TablePlan, buf: Buffer, code: number, end: number): CopyRows {
     const c = { reader: this.reader, out: this.out, table, stats: this.statsFor(table, plan), finish: (end?: number) => this.finishCopy(end) };
-    const toWorkers = this.parallel?.rows(c, plan, Buffer.concat([buf.subarray(code, end), LF_BYTE]), this.reader.base + code, Boolean(this.watching.get(plan)), () => this.gate.schema.tables.keys());
-    if (toWorkers) return toWorkers;
-    if (plan.mode === 'keep') return this.skipKept ? new SkipRows(c) : new KeepRows(c);
-    if (plan.mode === 'drop') return new DropRows(c);
-    const r: RewriteContext = { ...c, writer: this.writer, watcher: this.watching.get(plan) ? this.observer! : null };
-    return plan.search ? new SearchRows(r, plan) : new RewriteRows(r, plan);
+    const here = (): CopyRows => {
+      if (plan.mode !== 'rewrite') return plan.mode === 'drop' ? new DropRows(c) : this.skipKept ? new SkipRows(c) : new KeepRows(c);
+      const r: RewriteContext = { ...c, writer: this.writer, watcher: this.watching.get(plan) ? this.observer! : null };
+      return new (plan.search ? SearchRows : RewriteRows)(r, plan);
+    };
+    return this.parallel?.rows(c, plan, Buffer.concat([buf.subarray(code, end), LF_BYTE]), this.reader.base + code, Boolean(this.watching.get(plan)), () => this.gate.schema.tables.keys(), here) ?? here();
   }
 
   /** The COPY block ends (`end`: the input offset after its `\.` line, when known). */

@@ -226,7 +226,11 @@ function isEndOfData(buf: Buffer, pos: number, nl: number): boolean {
 
 /**
  * A table's rows rewritten by workers (RewriterOptions.parallel): whole rows gathered into pieces and
- * sent, in order; the `\\.` line written here, after the last piece's place.
+ * sent, in order; the `\\.` line written here, after the last piece's place. Rows are rewritten on this
+ * thread instead (`local`, as without workers) while the run's budget of such rows lasts — a small dump
+ * never starts a worker, a big one pays their start-up once it is worth it — and, between pieces,
+ * whenever every worker already holds its next piece (`busy`): this thread is then one of the jobs.
+ * Its output takes its place between the pieces' as any other bytes do.
  */
 export class ParallelRows extends CopyRows {
   private piece: Buffer[] = [];
@@ -238,6 +242,11 @@ export class ParallelRows extends CopyRows {
     private readonly header: Buffer,
     private readonly send: (header: Buffer, data: Buffer, line: number, table: string, stats: TableStats) => void,
     private readonly pieceBytes: number,
+    /** this thread's handler for the table */
+    private readonly local: CopyRows,
+    /** bytes of rows this thread still rewrites before the first piece, for the whole run */
+    private readonly budget: { left: number },
+    private readonly busy: () => boolean,
   ) {
     super(c);
     this.firstLine = c.reader.line;
@@ -245,6 +254,14 @@ export class ParallelRows extends CopyRows {
 
   rows(buf: Buffer, pos: number, end: number, stable: boolean): number {
     const { reader } = this.c;
+    if (this.size === 0) {
+      if (this.budget.left > 0 || this.busy()) {
+        const next = this.local.rows(buf, pos, end, stable);
+        this.budget.left = Math.max(0, this.budget.left - (next - pos));
+        return next;
+      }
+      this.firstLine = reader.line;
+    }
     let from = pos;
     for (;;) {
       const nl = buf.indexOf(LF, pos);
@@ -259,11 +276,18 @@ export class ParallelRows extends CopyRows {
       if (this.size + pos - from >= this.pieceBytes) {
         this.take(buf, from, pos, stable);
         this.flushPiece();
+        // the rest of this input chunk is this thread's while the workers have enough
+        if (this.busy()) return this.rows(buf, pos, end, stable);
         from = pos;
       }
     }
     this.take(buf, from, pos, stable);
     return pos;
+  }
+
+  close(): void {
+    // what this thread rewrote: its changed counts
+    this.local.close();
   }
 
   private take(buf: Buffer, from: number, to: number, stable: boolean): void {

@@ -1,6 +1,6 @@
 /**
- * `--jobs N` for a plain dump: its COPY rows rewritten by N worker threads (plain-worker.ts), in pieces
- * of whole rows, while this thread reads on; each piece's output takes its place in the output's order
+ * `--jobs N` for a plain dump: its COPY rows rewritten by N - 1 worker threads (plain-worker.ts) and
+ * this one, in pieces of whole rows, while this thread reads on; each piece's output takes its place in the output's order
  * (a slot the stream writer waits for only when it reaches it). The output is the same bytes as with
  * one thread: the same rules, key and rows, and pieces written back in order.
  */
@@ -53,10 +53,13 @@ function workerFile(): string {
 
 export class PlainPieces implements ParallelCopy {
   readonly pieceBytes = PIECE_BYTES;
+  get localFirstBytes(): number {
+    return this.o.localFirstBytes;
+  }
   private pool: WorkerPool<PlainPieceJob> | null = null;
 
   constructor(
-    private readonly o: { jobs: number; rules: WorkerRules; secret?: string; maxLineBytes?: number; maxValueBytes?: number; place: (slot: Slot) => void },
+    private readonly o: { jobs: number; localFirstBytes: number; rules: WorkerRules; secret?: string; maxLineBytes?: number; maxValueBytes?: number; place: (slot: Slot) => void },
   ) {}
 
   private setup: PlainWorkerSetup | null = null;
@@ -66,8 +69,9 @@ export class PlainPieces implements ParallelCopy {
   }
 
   send(header: Buffer, data: Buffer, line: number, _table: string, stats: TableStats): void {
-    // the workers start with the first piece: a dump with no rows to rewrite pays nothing for them
-    this.pool ??= new WorkerPool<PlainPieceJob>(this.o.jobs, this.setup!, workerFile());
+    // the workers start with the first piece: a dump with no rows to rewrite pays nothing for them; this
+    // thread is one of the jobs (it rewrites rows whenever the workers have enough: ParallelRows)
+    this.pool ??= new WorkerPool<PlainPieceJob>(this.o.jobs - 1, this.setup!, workerFile());
     const slot: Slot = { done: false, value: null, error: null, wait: Promise.resolve() };
     slot.wait = this.pool.run({ header: ownBytes(header), data: ownBytes(data) }).then(
       (r) => {
@@ -87,6 +91,10 @@ export class PlainPieces implements ParallelCopy {
       },
     );
     this.o.place(slot);
+  }
+
+  busy(): boolean {
+    return this.pool?.busy() ?? false;
   }
 
   async close(): Promise<void> {

@@ -53,10 +53,13 @@ export interface RewriteOptions {
   /** a --data-only dump's schema (readSchemaFile): its tables' columns and types */
   schema?: SchemaModel;
   /**
-   * Worker threads for the COPY rows (plain-pieces.ts): each compiles the rules from `rulesSource` with
-   * `secret`, as `rules` were. 1 (the default), or an overlay: this thread rewrites everything.
+   * Threads for the COPY rows (plain-pieces.ts): this one and N - 1 workers, each compiling the rules
+   * from `rulesSource` with `secret`, as `rules` were. 1 (the default), or an overlay: this thread
+   * rewrites everything.
    */
   jobs?: number;
+  /** bytes of rows this thread rewrites before the first piece goes to a worker (default 0) */
+  localFirstBytes?: number;
   rulesSource?: RulesSource;
   secret?: string;
 }
@@ -103,7 +106,7 @@ export function rewriteStream(source: AsyncIterable<Buffer> | Readable, sink: Wr
   const pending: (Buffer | Slot)[] = [];
   const workers =
     (options.jobs ?? 1) > 1 && options.rulesSource && !options.overlay && !options.outsideIdentifiers
-      ? new PlainPieces({ jobs: options.jobs!, rules: options.rulesSource, secret: options.secret, maxLineBytes: options.maxLineBytes, maxValueBytes: options.maxValueBytes, place: (slot) => pending.push(slot) })
+      ? new PlainPieces({ jobs: options.jobs!, localFirstBytes: options.localFirstBytes ?? 0, rules: options.rulesSource, secret: options.secret, maxLineBytes: options.maxLineBytes, maxValueBytes: options.maxValueBytes, place: (slot) => pending.push(slot) })
       : undefined;
   const rw = new DumpRewriter(
     { rules: options.rules, maxLineBytes: options.maxLineBytes, maxValueBytes: options.maxValueBytes, overlay: options.overlay, outsideIdentifiers: options.outsideIdentifiers, schema: options.schema, parallel: workers },
@@ -182,7 +185,18 @@ export function rewriteStream(source: AsyncIterable<Buffer> | Readable, sink: Wr
       return result(rw, bytesOut);
     } catch (caught) {
       // a destroyed input ends its read with an error of its own: the signal is the reason
-      const e = options.signal?.aborted ? options.signal.reason : caught;
+      let e = options.signal?.aborted ? options.signal.reason : caught;
+      // a bad row this thread met may follow one in a piece still with a worker: the first in the input is the one named
+      if (e instanceof AnonymiseError && !options.signal?.aborted) {
+        for (const c of pending) {
+          if (Buffer.isBuffer(c)) continue;
+          await c.wait;
+          if (c.error) {
+            e = c.error;
+            break;
+          }
+        }
+      }
       // a bad dump or a signal: mark the output as incomplete (unless the sink itself failed)
       if (e instanceof AnonymiseError && !sink.destroyed && !sinkError) {
         aborting = true;

@@ -94,6 +94,11 @@ export class WorkerPool<J extends { data: Uint8Array }> {
     return best;
   }
 
+  /** Whether every worker holds its next job besides the one it runs. */
+  busy(): boolean {
+    return this.all.every((w) => this.load.get(w)! >= QUEUED);
+  }
+
   /** Runs `job` on the least busy worker. The promise is also observed here, so that a job abandoned by a failed run is no unhandled rejection. */
   run(job: J): Promise<PieceResult> {
     const p = (async () => {
