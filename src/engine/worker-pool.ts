@@ -39,7 +39,8 @@ export class WorkerPool<J extends { data: Uint8Array }> {
   /** `file`: the worker's script; `setup`: what it builds its engine from */
   constructor(size: number, setup: unknown, file: string) {
     for (let i = 0; i < size; i++) {
-      const w = new Worker(file, { workerData: setup, resourceLimits: { maxOldGenerationSizeMb: 256 } });
+      // a young generation of 8 MiB (V8's default is larger): -Fd, 291 MB, two workers: peak RSS 270 -> 222 MiB for 1 % more time
+      const w = new Worker(file, { workerData: setup, resourceLimits: { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 8 } });
       w.on('message', (m: WorkerReply) => this.reply(w, m));
       w.on('error', (e) => this.fail(e));
       w.on('exit', (code) => {
