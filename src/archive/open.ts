@@ -9,6 +9,13 @@ import { openCustom, openDirectory, openTar, type Archive } from './reader.js';
 import { archiveAsPlain, type PlainOptions } from './plain.js';
 import { coalesce, peek, readFileAhead, readHead } from '../io/input.js';
 
+/**
+ * A custom archive file is read 1 MiB at a time: its kept blocks are copied as read, and at 256 KiB
+ * (the plain dump's chunk, which bounds a rewriting run's memory) a keep-only pass of a 305 MB archive
+ * took 0.56 s against 0.45 s.
+ */
+const ARCHIVE_CHUNK = 1024 * 1024;
+
 export type DumpSource =
   | { kind: 'plain'; stream: AsyncIterable<Buffer>; size?: number; name: string }
   | { kind: 'archive'; archive: Archive; size?: number; name: string };
@@ -20,7 +27,7 @@ export async function openPath(path: string): Promise<DumpSource> {
   // a FIFO (`<(pg_dump prod)`, mkfifo), a device or a socket: read once, in order, as stdin is
   if (!st.isFile()) return openStream(readFileAhead(path), path);
   const head = readHead(path, 512);
-  if (head.subarray(0, MAGIC.length).equals(MAGIC)) return { kind: 'archive', archive: await openCustom(readFileAhead(path), path), size: st.size, name: path };
+  if (head.subarray(0, MAGIC.length).equals(MAGIC)) return { kind: 'archive', archive: await openCustom(readFileAhead(path, ARCHIVE_CHUNK), path), size: st.size, name: path };
   // pg_dump -Ft: a ustar archive whose first member is toc.dat
   if (head.length === 512 && head.toString('latin1', 257, 262) === 'ustar' && head.toString('latin1', 0, 8) === 'toc.dat\0')
     return { kind: 'archive', archive: await openTar(path), size: st.size, name: path };
