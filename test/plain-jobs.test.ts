@@ -14,6 +14,9 @@ import { scratch } from './support/scratch.js';
 import { createDb, pgEnv, psql, restore } from './support/db.js';
 import { runCli } from './support/cli.js';
 import { compileRules, readRules, rewriteStream } from '../src/engine/run.js';
+import { ParallelPlain } from '../src/dump/parallel-copy.js';
+import type { BlockContext, CopyRows } from '../src/dump/rows.js';
+import type { TablePlan } from '../src/contract/plan.js';
 
 const KEY = 'plain-jobs-test-Nv6pQ2xW8mR4tK';
 let dir: string;
@@ -92,6 +95,20 @@ describe('--jobs on a plain dump', () => {
     expect(two.out.equals(one.out)).toBe(true);
     expect(two.tables).toEqual(one.tables);
   }, 120_000);
+
+  it.each([
+    [4, true],
+    [20, false],
+  ])('%i MiB of text before the first COPY: held for the workers: %s (an --inserts dump has no COPY, and is not held whole)', (mib, held) => {
+    const starts: number[] = [];
+    const p = new ParallelPlain({ start: (b) => starts.push(b.length), send: () => {}, pieceBytes: 1 << 20, localFirstBytes: 0, busy: () => false });
+    for (let i = 0; i < mib; i++) p.keep(Buffer.alloc(1 << 20, 0x20));
+    const plan = { mode: 'rewrite', search: null } as unknown as TablePlan;
+    const c = { table: 'public.t', reader: { line: 1 } } as unknown as BlockContext;
+    const rows = p.rows(c, plan, Buffer.from('COPY public.t (a) FROM stdin;\n'), mib << 20, false, () => ['public.t'], () => ({}) as CopyRows);
+    expect(rows !== null).toBe(held);
+    expect(starts).toEqual(held ? [mib << 20] : []);
+  });
 
   it('two bad rows, one among audit\'s rows and one among person\'s: --jobs 2 and 3 name the first, as --jobs 1 does', () => {
     const text = readFileSync(plain, 'utf8');

@@ -11,8 +11,12 @@ import { ParallelRows, type BlockContext, type CopyRows } from './rows.js';
 
 export const LF_BYTE = Buffer.from('\n');
 
-/** Schema text beyond this is not held for the workers: the run goes on without them. */
-const MAX_PREFIX_BYTES = 256 * 1024 * 1024;
+/**
+ * Schema text beyond this is not held for the workers: the run goes on without them. An `--inserts`
+ * dump has no COPY at all, and with a larger bound its first 256 MiB were held (a 1.2 GB dump peaked
+ * at 320 MiB); a schema of thousands of tables is a few MiB.
+ */
+const MAX_PREFIX_BYTES = 16 * 1024 * 1024;
 
 
 export class ParallelPlain {

@@ -97,6 +97,11 @@ export class PlainPieces implements ParallelCopy {
     return this.pool?.busy() ?? false;
   }
 
+  /** Whether the workers have started (with the first piece). */
+  get running(): boolean {
+    return this.pool !== null;
+  }
+
   async close(): Promise<void> {
     await this.pool?.close();
   }

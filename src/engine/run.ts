@@ -119,9 +119,9 @@ export function rewriteStream(source: AsyncIterable<Buffer> | Readable, sink: Wr
   // output held behind an unfinished piece before it waits too (a kept table read on meanwhile)
   const inFlight = 2 * (options.jobs ?? 1);
   const HELD_BEHIND = 16 * 1024 * 1024;
-  // with workers, pieces in flight (input and output) and output held behind them are live, not spent:
-  // counted in, or every MiB read would force a full collection (360 ms of a 1.4 s run)
-  const collectAt = COLLECT_AT + (workers ? 2 * inFlight * workers.pieceBytes + HELD_BEHIND : 0);
+  // once workers run, pieces in flight (input and output) and output held behind them are live, not
+  // spent: counted in, or every MiB read would force a full collection (360 ms of a 1.4 s run)
+  const collectAt = () => COLLECT_AT + (workers?.running ? 2 * inFlight * workers.pieceBytes + HELD_BEHIND : 0);
   // a reader that goes away (EPIPE) shows up as an 'error' on the sink, maybe after write() returned
   let sinkError: Error | null = null;
   const onSinkError = (e: Error) => {
@@ -174,7 +174,7 @@ export function rewriteStream(source: AsyncIterable<Buffer> | Readable, sink: Wr
         sinceCollect += chunk.length;
         if (sinceCollect >= CHECK_EVERY && collect) {
           sinceCollect = 0;
-          if (process.memoryUsage().arrayBuffers > collectAt) collect();
+          if (process.memoryUsage().arrayBuffers > collectAt()) collect();
         }
         await drain(workers === undefined);
         options.onChunk?.(rw);
