@@ -66,3 +66,24 @@ describe('merging', () => {
     expect(r.unknown).toBe('fail');
   });
 });
+
+describe('a worker reads the rules again', () => {
+  it('from the bytes the run read, or it stops (RULES) — extends included', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { readRules, rulesDigest } = await import('../src/engine/run.js');
+    const dir = mkdtempSync(join(tmpdir(), 'ad-rules-digest-'));
+    const base = join(dir, 'base.yaml');
+    const top = join(dir, 'rules.yaml');
+    writeFileSync(base, `${T}      email: { fake: internet.email }\n`);
+    writeFileSync(top, `version: 1\nextends: [base.yaml]\ntables:\n  users_user:\n    columns:\n      name: { fake: person.fullName }\n`);
+    const digest = rulesDigest(await readRules({ files: [top] }));
+    await expect(readRules({ files: [top], digest })).resolves.toBeDefined();
+    writeFileSync(base, `${T}      email: keep\n`);
+    const e = await readRules({ files: [top], digest }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(AnonymiseError);
+    expect((e as AnonymiseError).code).toBe('RULES');
+    expect((e as AnonymiseError).message).toMatch(/a rules file changed during the run/);
+  });
+});

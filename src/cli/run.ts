@@ -10,7 +10,7 @@ import { createGzip } from 'node:zlib';
 import { once } from 'node:events';
 import { type Readable, type Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { compileRules, readRules, rewriteStream, type RewriteResult } from '../engine/run.js';
+import { compileRules, readRules, rewriteStream, rulesDigest, type RewriteResult, type RulesSource } from '../engine/run.js';
 import type { RulesData } from '../contract/rules-model.js';
 import { AnonymiseError, EXIT } from '../errors.js';
 import { buildReport, humanSummary } from '../commands/summary.js';
@@ -90,6 +90,8 @@ export async function run(input: string | undefined, flags: RunFlags, io: Io): P
   }
   if (flags.shard !== undefined) throw new AnonymiseError('USAGE', '--shard is one shard of a plan: give --plan plan.json too');
   const data = await readRules({ files: flags.rules, js: flags.allowJs ? 'run' : 'refuse' });
+  // workers read the rules again: from the same bytes, or they stop
+  const rulesSource: RulesSource = { files: flags.rules, js: flags.allowJs ? 'run' : 'refuse', digest: rulesDigest(data) };
   if (flags.output && input !== undefined && isS3Url(flags.output) && flags.output === input)
     throw new AnonymiseError('USAGE', `-o ${flags.output} is the input: it would be replaced by its own anonymised copy; write the output elsewhere`);
   if (flags.output && isS3Url(flags.output)) parseS3Url(flags.output);
@@ -118,7 +120,7 @@ export async function run(input: string | undefined, flags: RunFlags, io: Io): P
     throw new AnonymiseError('USAGE', `--format ${format} needs an archive as input (pg_dump -Fc or -Fd); a plain dump is written as a plain dump`);
   if (flags.tables?.length && format === 'plain') throw new AnonymiseError('USAGE', '--tables works on directory archives (pg_dump -Fd)');
   const finish = (result: RewriteResult, name: string, started: number, subjects?: Subject[]) => reportRun(result, name, started, { input, data, secret, evidence, subjects }, flags, io);
-  if (source.kind === 'archive' && format !== 'plain') return runArchive(input, source, format, flags, runKey, rules, io, finish, overlay);
+  if (source.kind === 'archive' && format !== 'plain') return runArchive(input, source, format, flags, runKey, rules, rulesSource, io, finish, overlay);
   if (flags.output && /\.gz$/i.test(flags.output) && !flags.gzip)
     throw new AnonymiseError('USAGE', `-o ${flags.output} ends in .gz, and the output is plain SQL: give --gzip to write it compressed, or name it without .gz`);
   if (flags.compressLevel !== undefined && !flags.gzip) throw new AnonymiseError('USAGE', '--compress-level sets the level of --gzip output or of an archive\'s data: this plain output is not compressed');
@@ -176,7 +178,7 @@ export async function run(input: string | undefined, flags: RunFlags, io: Io): P
     // the server, often on this machine) needs the other cores
     jobs: flags.jobs ?? (source.size !== undefined ? availableParallelism() : 1),
     localFirstBytes: flags.jobs === undefined ? LOCAL_FIRST_BYTES : 0,
-    rulesSource: { files: flags.rules, js: flags.allowJs ? 'run' : 'refuse' },
+    rulesSource,
     secret: runKey,
     schema,
     overlay,
@@ -271,6 +273,7 @@ async function runArchive(
   flags: RunFlags,
   secret: string | undefined,
   rules: ReturnType<typeof compileRules>,
+  rulesSource: RulesSource,
   io: Io,
   finish: (result: RewriteResult, name: string, started: number, subjects?: Subject[]) => Promise<number>,
   overlay?: PlanOverlay,
@@ -299,7 +302,7 @@ async function runArchive(
   try {
     const result = await rewriteArchive(source.archive, {
       rules,
-      rulesSource: { files: flags.rules, js: flags.allowJs ? 'run' : 'refuse' },
+      rulesSource,
       secret,
       maxLineBytes: flags.maxLineBytes,
       maxValueBytes: flags.maxValueBytes,

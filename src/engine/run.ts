@@ -1,6 +1,8 @@
 /**
  * The library API. The CLI is a thin shell over these functions, and the tests call them directly.
  */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { Readable, type Writable } from 'node:stream';
 import { KeyRing } from '../pseudonym/keys.js';
 import { CompiledRules } from '../rules/rule-compiler.js';
@@ -24,10 +26,25 @@ export interface RulesSource {
   text?: { name: string; yaml: string }[];
   /** `js:` rules run code: `run` to load them, `skip` to read the rules without (default `refuse`) */
   js?: JsPolicy;
+  /**
+   * What the run itself read (`rulesDigest`): a worker reads the files again when it starts, maybe
+   * minutes later, and one that finds other bytes stops the run rather than apply other rules.
+   */
+  digest?: string;
 }
 
 export async function readRules(src: RulesSource): Promise<RulesData> {
-  return loadRules([...(src.files ?? []).map((path) => ({ path })), ...(src.text ?? []).map((t) => ({ path: t.name, text: t.yaml }))], src.js);
+  const data = await loadRules([...(src.files ?? []).map((path) => ({ path })), ...(src.text ?? []).map((t) => ({ path: t.name, text: t.yaml }))], src.js);
+  if (src.digest !== undefined && rulesDigest(data) !== src.digest)
+    throw new AnonymiseError('RULES', 'a rules file changed during the run (a worker read other bytes than the run started with): nothing was written; run again');
+  return data;
+}
+
+/** One digest over every rules file a read took in (extends and presets included): its path and bytes. */
+export function rulesDigest(data: RulesData): string {
+  const h = createHash('sha256');
+  for (const f of data.files) h.update(`${f}\0`).update(existsSync(f) ? readFileSync(f) : Buffer.alloc(0)).update('\0');
+  return h.digest('hex');
 }
 
 export function compileRules(data: RulesData, secret?: string | Buffer): CompiledRules {
