@@ -110,6 +110,27 @@ describe('--jobs on a plain dump', () => {
     expect(starts).toEqual(held ? [mib << 20] : []);
   });
 
+  it('a --data-only dump with --schema: --jobs 2 writes what --jobs 1 writes, typed values within their types, and it restores', () => {
+    createDb('plain_jobs_typed');
+    psql('plain_jobs_typed', `CREATE TABLE reading (id int PRIMARY KEY, level smallint, ratio numeric(4,2));
+      INSERT INTO reading SELECT g, (g % 32000)::smallint, ((g % 9999) / 100.0)::numeric(4,2) FROM generate_series(1, 150000) g;`);
+    const data = join(dir, 'typed-data.sql');
+    const schema = join(dir, 'typed-schema.sql');
+    for (const [file, only] of [[data, '--data-only'], [schema, '--schema-only']])
+      expect(spawnSync(join(inject('pg').bin, 'pg_dump'), [only, '-f', file, '-d', 'plain_jobs_typed'], { env: pgEnv() }).status).toBe(0);
+    const typedRules = join(dir, 'typed.yaml');
+    writeFileSync(typedRules, 'version: 1\ntables:\n  public.reading:\n    columns:\n      id: keep\n      level: { noise: { ratio: 0.5 } }\n      ratio: { noise: { ratio: 0.5 } }\n');
+    const outs = [1, 2].map((j) => {
+      const out = join(dir, `typed-${j}.sql`);
+      const r = runCli(['-q', '-r', typedRules, '--schema', schema, '--jobs', String(j), '-o', out, data], { key: KEY });
+      expect(r.status, r.stderr).toBe(0);
+      return readFileSync(out);
+    });
+    expect(outs[1]!.equals(outs[0]!)).toBe(true);
+    expect(restore('plain_jobs_typed_out', Buffer.concat([readFileSync(schema), outs[1]!])).status).toBe(0);
+    expect(psql('plain_jobs_typed_out', 'SELECT count(*) FROM reading').trim()).toBe('150000');
+  }, 120_000);
+
   it('two bad rows, one among audit\'s rows and one among person\'s: --jobs 2 and 3 name the first, as --jobs 1 does', () => {
     const text = readFileSync(plain, 'utf8');
     let bad = text;

@@ -121,8 +121,10 @@ export function rewriteStream(source: AsyncIterable<Buffer> | Readable, sink: Wr
   let bytesOut = 0;
   // output in order: bytes, and the places of pieces workers rewrite (filled when they are done)
   const pending: (Buffer | Slot)[] = [];
+  // a --schema file's types are this thread's only: workers planning a data-only dump's tables without
+  // them would write a smallint or numeric(4,2) past its type (so that dump stays on one thread)
   const workers =
-    (options.jobs ?? 1) > 1 && options.rulesSource && !options.overlay && !options.outsideIdentifiers
+    (options.jobs ?? 1) > 1 && options.rulesSource && !options.overlay && !options.outsideIdentifiers && !options.schema
       ? new PlainPieces({ jobs: options.jobs!, localFirstBytes: options.localFirstBytes ?? 0, rules: options.rulesSource, secret: options.secret, maxLineBytes: options.maxLineBytes, maxValueBytes: options.maxValueBytes, place: (slot) => pending.push(slot) })
       : undefined;
   const rw = new DumpRewriter(
