@@ -18,7 +18,6 @@ export const LF_BYTE = Buffer.from('\n');
  */
 const MAX_PREFIX_BYTES = 16 * 1024 * 1024;
 
-
 export class ParallelPlain {
   private chunks: Buffer[] | null = [];
   private kept = 0;
