@@ -1,7 +1,7 @@
 /**
  * `--jobs N` for a plain dump: its COPY rows rewritten by N - 1 worker threads (plain-worker.ts) and
- * this one, in pieces of whole rows, while this thread reads on; each piece's output takes its place in the output's order
- * (a slot the stream writer waits for only when it reaches it). The output is the same bytes as with
+ * this one, in pieces of whole rows, while this thread reads on; each piece's output takes its place
+ * in the output's order (a slot the stream writer waits for only when it reaches it). The output is the same bytes as with
  * one thread: the same rules, key and rows, and pieces written back in order.
  */
 import { existsSync } from 'node:fs';
@@ -17,6 +17,8 @@ export interface WorkerRules {
   files?: string[];
   text?: { name: string; yaml: string }[];
   js?: JsPolicy;
+  /** the run's rulesDigest: a worker that reads other bytes stops */
+  digest?: string;
 }
 
 /** What each worker starts from: the rules and key, the limits, and the dump's schema text. */
