@@ -3,7 +3,7 @@ import { scratch } from './support/scratch.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
-import { createDb, psql, restore } from './support/db.js';
+import { createDb, pgDump, pgEnv, psql, restore } from './support/db.js';
 import { SAMPLE, runCliText } from './support/cli.js';
 
 const cli = (args: string[]) => runCliText(args, { key: 'init-k7Q2mZp9xR4v' });
@@ -93,11 +93,9 @@ describe('init on JSON whose keys hold dots or personal data', () => {
     psql('init_json_keys', `CREATE TABLE forms (id int PRIMARY KEY, data jsonb, index jsonb);
       INSERT INTO forms SELECT g, jsonb_build_object('contact.email', 'dotted' || g || '@gmail.com', 'topic', 'parking'),
         jsonb_build_object('keyed' || g || '@gmail.com', g) FROM generate_series(1, 20) g;`);
-    const pg = inject('pg');
     const dir = scratch('anonymise-dump-init-json-');
     const dump = join(dir, 'src.sql');
-    const d = spawnSync(join(pg.bin, 'pg_dump'), ['-d', 'init_json_keys', '-f', dump], { env: { ...process.env, PGHOST: pg.host, PGPORT: String(pg.port), PGUSER: 'postgres' } });
-    expect(d.status).toBe(0);
+    writeFileSync(dump, pgDump('init_json_keys'));
     const draft = cli(['init', dump]);
     expect(draft.status).toBe(0);
     expect(draft.stdout).not.toMatch(/@gmail\.com/);
@@ -120,11 +118,7 @@ describe('init on a --data-only dump, which does not say the types', () => {
     psql('init_dataonly_src', `CREATE TABLE dev (id int PRIMARY KEY, mac_address macaddr, hw_address macaddr8, net cidr, ip_address inet);
       INSERT INTO dev SELECT g, ('08:00:2b:01:02:' || lpad(to_hex(g), 2, '0'))::macaddr, ('08:00:2b:01:02:03:04:' || lpad(to_hex(g), 2, '0'))::macaddr8,
         ('10.' || g || '.0.0/16')::cidr, ('81.2.69.' || g)::inet FROM generate_series(1, 20) g;`);
-    const dump = (args: string[]) => {
-      const r = spawnSync(join(pg.bin, 'pg_dump'), [...args, '-d', 'init_dataonly_src'], { env: { ...process.env, PGHOST: pg.host, PGPORT: String(pg.port), PGUSER: 'postgres' }, maxBuffer: 1 << 26 });
-      expect(r.status).toBe(0);
-      return r.stdout;
-    };
+    const dump = (args: string[]) => pgDump('init_dataonly_src', args);
     const data = join(dir, 'data.sql');
     writeFileSync(data, dump(['--data-only']));
     const draft = cli(['init', data]);
@@ -135,7 +129,7 @@ describe('init on a --data-only dump, which does not say the types', () => {
     const out = cli(['-q', '-r', join(dir, 'rules.yaml'), data]);
     expect(out.status, out.stderr).toBe(0);
     expect(restore('init_dataonly_out', dump(['--schema-only'])).status).toBe(0);
-    const r = spawnSync(join(pg.bin, 'psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', 'init_dataonly_out'], { input: out.stdout, env: { ...process.env, PGHOST: pg.host, PGPORT: String(pg.port), PGUSER: 'postgres' }, encoding: 'utf8' });
+    const r = spawnSync(join(pg.bin, 'psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', 'init_dataonly_out'], { input: out.stdout, env: pgEnv(), encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     // no original value of any of them is left
     for (const col of ['mac_address', 'hw_address', 'net', 'ip_address']) {
@@ -147,13 +141,12 @@ describe('init on a --data-only dump, which does not say the types', () => {
 
 describe('init on JSON nested five levels deep', () => {
   it('drafts the leaf by its whole path, and the run replaces it there', () => {
-    const pg = inject('pg');
     const dir = scratch('ad-init-deep-');
     createDb('init_deep_src');
     psql('init_deep_src', `CREATE TABLE event (id int PRIMARY KEY, payload jsonb NOT NULL);
       INSERT INTO event SELECT g, jsonb_build_object('a', jsonb_build_object('b', jsonb_build_object('c', jsonb_build_object('d', jsonb_build_object('email', 'deep' || g || '@gmail.com', 'kind', 'signup'))))) FROM generate_series(1, 20) g;`);
     const dump = join(dir, 'src.sql');
-    expect(spawnSync(join(pg.bin, 'pg_dump'), ['-f', dump, '-d', 'init_deep_src'], { env: { ...process.env, PGHOST: pg.host, PGPORT: String(pg.port), PGUSER: 'postgres' } }).status).toBe(0);
+    writeFileSync(dump, pgDump('init_deep_src'));
     const draft = cli(['init', dump]);
     expect(draft.status).toBe(0);
     expect(draft.stdout).toMatch(/payload: \{ json: \{ a\.b\.c\.d\.email: \{ fake: internet\.email \}, "\*": keep \} \}/);
@@ -172,7 +165,7 @@ describe('a --data-only custom archive, given its schema', () => {
     createDb('dataonly_fc_src');
     psql('dataonly_fc_src', `CREATE TABLE dev (id int PRIMARY KEY, mac_address macaddr, net cidr, score smallint CHECK (score BETWEEN 0 AND 100), email text UNIQUE);
       INSERT INTO dev SELECT g, ('08:00:2b:01:' || lpad(to_hex(g / 256), 2, '0') || ':' || lpad(to_hex(g % 256), 2, '0'))::macaddr, ('10.' || (g % 250) || '.0.0/16')::cidr, g % 101, 'dev' || g || '@gmail.com' FROM generate_series(1, 3000) g;`);
-    const env = { ...process.env, PGHOST: pg.host, PGPORT: String(pg.port), PGUSER: 'postgres' };
+    const env = pgEnv();
     const archive = join(dir, 'data.dump');
     const schemaFile = join(dir, 'schema.sql');
     expect(spawnSync(join(pg.bin, 'pg_dump'), ['-Fc', '--data-only', '-f', archive, '-d', 'dataonly_fc_src'], { env }).status).toBe(0);
@@ -202,14 +195,12 @@ describe('a --data-only custom archive, given its schema', () => {
 
 describe('init on JSON with nested objects', () => {
   it('drafts a rule per nested key (contact.email, contact.name), never one fake for the whole object, and the output keeps its shape', () => {
-    const pg = inject('pg');
     const dir = scratch('ad-init-nested-');
     createDb('init_nested_src');
     psql('init_nested_src', `CREATE TABLE submission (id int PRIMARY KEY, form_data jsonb NOT NULL);
       INSERT INTO submission SELECT g, jsonb_build_object('contact', jsonb_build_object('email', 'person' || g || '@gmail.com', 'name', (ARRAY['Olivia Smith','George Jones','Amelia Taylor'])[1 + g % 3]), 'topic', 'bins') FROM generate_series(1, 30) g;`);
     const dump = join(dir, 'src.sql');
-    const d = spawnSync(join(pg.bin, 'pg_dump'), ['-f', dump, '-d', 'init_nested_src'], { env: { ...process.env, PGHOST: pg.host, PGPORT: String(pg.port), PGUSER: 'postgres' } });
-    expect(d.status).toBe(0);
+    writeFileSync(dump, pgDump('init_nested_src'));
     const draft = cli(['init', dump]);
     expect(draft.status).toBe(0);
     const rule = /form_data: \{ json: \{ (.*), "\*": keep \} \}/.exec(draft.stdout)?.[1];
@@ -234,8 +225,7 @@ describe('init on names copied into another column', () => {
         (3, 'The Corner Shop', 'George Patel'), (4, 'Emily Davies Flowers', 'Emily Davies');
       INSERT INTO shipment SELECT g, 1 + g % 4, (ARRAY['Oliver Hughes Bakery','Harbour Supplies','The Corner Shop','Emily Davies Flowers'])[1 + g % 4], g FROM generate_series(1, 40) g;`);
     const dump = join(dir, 'src.sql');
-    const d = spawnSync(join(pg.bin, 'pg_dump'), ['-f', dump, '-d', 'init_copied_src'], { env: { ...process.env, PGHOST: pg.host, PGPORT: String(pg.port), PGUSER: 'postgres' } });
-    expect(d.status).toBe(0);
+    writeFileSync(dump, pgDump('init_copied_src'));
     const draft = cli(['init', dump]);
     expect(draft.status).toBe(0);
     // the contact is rewritten, and both columns that copy its names are scrubbed, with the reason
