@@ -127,6 +127,27 @@ describe('run --evidence --sign-key, then verify', () => {
   });
 });
 
+describe('verify --key that is no Ed25519 public key', () => {
+  it.each([
+    ['a file that is no key', () => SAMPLE, /--key \S+: not a public key in PEM/],
+    ['an RSA public key', () => {
+      const rsa = join(dir, 'rsa.pub');
+      writeFileSync(rsa, generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' }));
+      return rsa;
+    }, /--key \S+: an rsa key; the evidence is signed with Ed25519/],
+    ['no such file', () => join(dir, 'missing.pub'), /--key \S+: no such file/],
+  ])('%s: exit 2, one line, the file not echoed', (_name, keyFile, message) => {
+    const out = join(dir, 'verify-key.sql');
+    const ev = join(dir, 'verify-key.json');
+    expect(runCli(['-q', '-r', COUNCIL, '-o', out, '--evidence', ev, '--sign-key', sk, SAMPLE], { key: KEY }).status).toBe(0);
+    const r = verify(out, ev, keyFile());
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).not.toMatch(/BEGIN|INSERT|COPY/);
+  });
+});
+
 describe('run --against: the leak check of the output, its verdict in the statement', () => {
   it('no leak: exit 0 and the verdict signed; a leak: exit 1, the output written, the verdict LEAKS FOUND', () => {
     createDb('evidence_leak_src');

@@ -75,26 +75,23 @@ export function pae(payloadType: string, payload: Buffer): Buffer {
 
 /** An Ed25519 private key from a PEM file; anything else is refused without echoing the file. */
 export function readSigningKey(path: string): KeyObject {
-  let key: KeyObject;
-  try {
-    key = createPrivateKey(readFileSync(path));
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new AnonymiseError('USAGE', `--sign-key ${path}: ${code === 'ENOENT' ? 'no such file' : 'not a private key in PEM (make one with: openssl genpkey -algorithm ed25519 -out key.pem)'}`);
-  }
-  if (key.asymmetricKeyType !== 'ed25519') throw new AnonymiseError('USAGE', `--sign-key ${path}: an ${key.asymmetricKeyType} key; the evidence is signed with Ed25519 (openssl genpkey -algorithm ed25519)`);
-  return key;
+  return readEd25519(path, '--sign-key', createPrivateKey, 'not a private key in PEM (make one with: openssl genpkey -algorithm ed25519 -out key.pem)', 'the evidence is signed with Ed25519 (openssl genpkey -algorithm ed25519)');
 }
 
+/** An Ed25519 public key from a PEM file, for verify; likewise. */
 export function readPublicKey(path: string): KeyObject {
+  return readEd25519(path, '--key', createPublicKey, 'not a public key in PEM (openssl pkey -in key.pem -pubout -out key.pub)', 'the evidence is signed with Ed25519');
+}
+
+function readEd25519(path: string, flag: string, parse: (pem: Buffer) => KeyObject, notAKey: string, ed25519Only: string): KeyObject {
   let key: KeyObject;
   try {
-    key = createPublicKey(readFileSync(path));
+    key = parse(readFileSync(path));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new AnonymiseError('USAGE', `--key ${path}: ${code === 'ENOENT' ? 'no such file' : 'not a public key in PEM (openssl pkey -in key.pem -pubout -out key.pub)'}`);
+    throw new AnonymiseError('USAGE', `${flag} ${path}: ${code === 'ENOENT' ? 'no such file' : notAKey}`);
   }
-  if (key.asymmetricKeyType !== 'ed25519') throw new AnonymiseError('USAGE', `--key ${path}: an ${key.asymmetricKeyType} key; the evidence is signed with Ed25519`);
+  if (key.asymmetricKeyType !== 'ed25519') throw new AnonymiseError('USAGE', `${flag} ${path}: an ${key.asymmetricKeyType} key; ${ed25519Only}`);
   return key;
 }
 
