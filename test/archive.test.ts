@@ -9,18 +9,16 @@ import { scratch } from './support/scratch.js';
 import { existsSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync, copyFileSync, cpSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inject } from 'vitest';
 import { compileRules, readRules, rewriteBuffer } from '../src/engine/run.js';
 import { openPath } from '../src/archive/open.js';
 import { rewriteArchive } from '../src/archive/rewrite.js';
-import { createDb, pgDump, pgEnv, pgRestore, psql, restore } from './support/db.js';
+import { createDb, pgBin, pgDump, pgEnv, pgRestore, psql, restore } from './support/db.js';
 import { ArchiveWriter, Cursor, readHeader, readToc, writeHeader, writeToc } from '../src/archive/format.js';
 import { runCli } from './support/cli.js';
 
 const RULES = 'test/rules/awkward.yaml';
 const KEY = 'archive-test-key-0123456789abcdef';
 const SRC = 'arch_src';
-const bin = (name: string) => join(inject('pg').bin, name);
 
 let dir: string;
 let plainDigest: string;
@@ -31,7 +29,7 @@ function cli(args: string[], input?: Buffer) {
 }
 
 function dumpTo(path: string, args: string[]): void {
-  const r = spawnSync(bin('pg_dump'), [...args, '-f', path, '-d', SRC], { env: pgEnv() });
+  const r = spawnSync(pgBin('pg_dump'), [...args, '-f', path, '-d', SRC], { env: pgEnv() });
   if (r.status !== 0) throw new Error(`pg_dump failed: ${r.stderr}`);
 }
 
@@ -67,7 +65,7 @@ const rulesArgs = () => ['-r', RULES, '-r', join(dir, 'lo.yaml')];
 function damagedUsers(name: string, rowIndexes: number[]): { damaged: string; id: string } {
   const damaged = join(dir, name);
   dumpTo(damaged, ['-Fd', '-Z', '0']);
-  const list = spawnSync(bin('pg_restore'), ['-l', damaged], { encoding: 'utf8' }).stdout;
+  const list = spawnSync(pgBin('pg_restore'), ['-l', damaged], { encoding: 'utf8' }).stdout;
   const id = /^(\d+); \d+ \d+ TABLE DATA public users_user /m.exec(list)![1]!;
   const file = join(damaged, `${id}.dat`);
   const rows = readFileSync(file, 'latin1').split('\n');
@@ -131,7 +129,7 @@ describe.each([
       expect(readdirSync(a).sort()).toEqual(readdirSync(b).sort());
       for (const f of readdirSync(a)) expect(readFileSync(join(a, f)).equals(readFileSync(join(b, f))), f).toBe(true);
       // public.page is kept whole by the rules: its data file is the input's own
-      const list = spawnSync(bin('pg_restore'), ['-l', input], { encoding: 'utf8' }).stdout;
+      const list = spawnSync(pgBin('pg_restore'), ['-l', input], { encoding: 'utf8' }).stdout;
       const id = /^(\d+); \d+ \d+ TABLE DATA public page /m.exec(list)![1];
       const file = readdirSync(input).find((f) => f.startsWith(`${id}.dat`))!;
       expect(readFileSync(join(a, file)).equals(readFileSync(join(input, file)))).toBe(true);
@@ -176,13 +174,13 @@ describe.each([
     expect(res.stderr).toBe('');
     expect(digest(db)).toBe(plainDigest);
     // pg_restore reads a tar from a pipe forward only: the members must come in the order it needs them
-    const piped = spawnSync(bin('pg_restore'), ['-f', '-'], { input: bytes, maxBuffer: 1 << 28 });
+    const piped = spawnSync(pgBin('pg_restore'), ['-f', '-'], { input: bytes, maxBuffer: 1 << 28 });
     expect(piped.status, piped.stderr.toString()).toBe(0);
     const pdb = `arch_tar_${slug}_piped`.toLowerCase();
     expect(restore(pdb, piped.stdout).status).toBe(0);
     expect(digest(pdb)).toBe(plainDigest);
     // public.page is kept whole by the rules: its member is the input's own bytes
-    const list = spawnSync(bin('pg_restore'), ['-l', input], { encoding: 'utf8' }).stdout;
+    const list = spawnSync(pgBin('pg_restore'), ['-l', input], { encoding: 'utf8' }).stdout;
     const id = /^(\d+); \d+ \d+ TABLE DATA public page /m.exec(list)![1];
     const member = (tar: Buffer) => {
       for (let at = 0; at + 512 <= tar.length && tar[at] !== 0; ) {
@@ -324,7 +322,7 @@ describe('--compress-level', () => {
   it('sets the zlib level of rewritten tables only: kept data files stay the input\'s, and both levels restore the same', () => {
     const input = join(dir, 'level_in.dir');
     dumpTo(input, ['-Fd']);
-    const list = spawnSync(bin('pg_restore'), ['-l', input], { encoding: 'utf8' }).stdout;
+    const list = spawnSync(pgBin('pg_restore'), ['-l', input], { encoding: 'utf8' }).stdout;
     const file = (table: string) => `${new RegExp(`^(\\d+); \\d+ \\d+ TABLE DATA public ${table} `, 'm').exec(list)![1]}.dat.gz`;
     // gzip's XFL byte says how hard zlib tried: 4 for level 1, 2 for level 9 (RFC 1952; zlib sets it from the level)
     const xfl = (path: string) => readFileSync(path)[8];
@@ -397,7 +395,7 @@ describe('custom archives in pipes, pg_restore -t and -l, and no personal data l
     const out = join(dir, 'listed.dump');
     expect(cli([...rulesArgs(), '-o', out, input]).status).toBe(0);
     const names = (f: string) =>
-      spawnSync(bin('pg_restore'), ['-l', f], { encoding: 'utf8' })
+      spawnSync(pgBin('pg_restore'), ['-l', f], { encoding: 'utf8' })
         .stdout.split('\n')
         .filter((l) => /^\d+;/.test(l));
     expect(names(out)).toEqual(names(input));
@@ -473,7 +471,7 @@ describe('fail closed: nothing written, exit 3 or 1, the entry named', () => {
   it('a corrupt data file of a directory archive is refused, naming the entry', () => {
     const bad = join(dir, 'bad.dir');
     cpSync(directory, bad, { recursive: true });
-    const list = spawnSync(bin('pg_restore'), ['-l', bad], { encoding: 'utf8' }).stdout;
+    const list = spawnSync(pgBin('pg_restore'), ['-l', bad], { encoding: 'utf8' }).stdout;
     const id = /^(\d+); \d+ \d+ TABLE DATA public users_user /m.exec(list)![1];
     const file = join(bad, `${id}.dat.gz`);
     const bytes = readFileSync(file);
@@ -529,7 +527,7 @@ describe('fail closed: nothing written, exit 3 or 1, the entry named', () => {
     createDb('arch_named');
     psql('arch_named', 'CREATE TABLE "owner.person@leak-test.org" (id int); INSERT INTO "owner.person@leak-test.org" SELECT generate_series(1, 100);');
     const named = join(dir, 'named.dir');
-    const r0 = spawnSync(bin('pg_dump'), ['-Fd', '-f', named, '-d', 'arch_named'], { env: pgEnv() });
+    const r0 = spawnSync(pgBin('pg_dump'), ['-Fd', '-f', named, '-d', 'arch_named'], { env: pgEnv() });
     expect(r0.status).toBe(0);
     const file = readdirSync(named).find((f) => f.endsWith('.dat.gz'))!;
     const bytes = readFileSync(join(named, file));
@@ -546,7 +544,7 @@ describe('fail closed: nothing written, exit 3 or 1, the entry named', () => {
     psql('postgres', `DROP ROLE IF EXISTS "${marker}"; CREATE ROLE "${marker}";`);
     psql('arch_owned', `CREATE TABLE t (id int); INSERT INTO t VALUES (1); ALTER TABLE t OWNER TO "${marker}";`);
     const owned = join(dir, 'owned.dump');
-    expect(spawnSync(bin('pg_dump'), ['-Fc', '-f', owned, '-d', 'arch_owned'], { env: pgEnv() }).status).toBe(0);
+    expect(spawnSync(pgBin('pg_dump'), ['-Fc', '-f', owned, '-d', 'arch_owned'], { env: pgEnv() }).status).toBe(0);
     const keep = join(dir, 'owned-keep.yaml');
     writeFileSync(keep, 'version: 1\nunknown: fail\ntables:\n  public.t: keep\n');
     const plain = cli(['-r', keep], pgDump('arch_owned'));

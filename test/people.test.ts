@@ -11,8 +11,8 @@ import { scratch } from './support/scratch.js';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { createDb, pgEnv, pgRestore, psql, restore } from './support/db.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDb, pgBin, pgEnv, pgRestore, psql, restore } from './support/db.js';
 import { runCliText } from './support/cli.js';
 
 const SRC = 'people_src';
@@ -21,7 +21,6 @@ const KEY = 'people-test-key-0123456789abcdef';
 const JANE = 'public.users_user.email=jane.doe+news@example.org';
 /** her identifiers as they may appear anywhere: the address with and without its +tag, the user name */
 const HERS = /jane\.doe(\+news)?@example\.org|jane\.o'{1,2}doe7/i;
-const bin = (name: string) => join(inject('pg').bin, name);
 
 let dir: string;
 let rules: string;
@@ -39,7 +38,7 @@ function rows(db: string): Map<string, string[]> {
 /** The plain text of any form of dump, for a search of every byte. */
 function text(path: string): string {
   if (statSync(path).isDirectory() || readFileSync(path).subarray(0, 5).toString('latin1') === 'PGDMP') {
-    const r = spawnSync(bin('pg_restore'), ['-f', '-', path], { maxBuffer: 1 << 28 });
+    const r = spawnSync(pgBin('pg_restore'), ['-f', '-', path], { maxBuffer: 1 << 28 });
     if (r.status !== 0) throw new Error(r.stderr.toString());
     return r.stdout.toString();
   }
@@ -48,7 +47,7 @@ function text(path: string): string {
 }
 
 function dump(path: string, args: string[]): void {
-  const r = spawnSync(bin('pg_dump'), [...args, '-f', path, '-d', SRC], { env: pgEnv() });
+  const r = spawnSync(pgBin('pg_dump'), [...args, '-f', path, '-d', SRC], { env: pgEnv() });
   if (r.status !== 0) throw new Error(`pg_dump failed: ${r.stderr}`);
 }
 
@@ -239,7 +238,7 @@ describe('a --data-only --inserts dump, with its schema given (--schema)', () =>
     createDb(target);
     for (const [f, section] of [[join(dir, 'pre.sql'), 'pre-data'], [out, null], [join(dir, 'post.sql'), 'post-data']] as const) {
       if (section) dump(f, [`--section=${section}`]);
-      const rr = spawnSync(bin('psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', target, '-f', f], { env: pgEnv(), encoding: 'utf8' });
+      const rr = spawnSync(pgBin('psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', target, '-f', f], { env: pgEnv(), encoding: 'utf8' });
       expect(rr.status, rr.stderr).toBe(0);
     }
     // (the comment on d_upload that names her came from the schema file, which is not what forget wrote)
@@ -275,7 +274,7 @@ describe('forget, more', () => {
         SELECT lo_from_bytea(9002, convert_to('minutes of the meeting; bob@example.net attended', 'UTF8'));`);
     }
     const src = join(dir, `lo-${form}`);
-    const d = spawnSync(bin('pg_dump'), [...args, '-f', src, '-d', db], { env: pgEnv() });
+    const d = spawnSync(pgBin('pg_dump'), [...args, '-f', src, '-d', db], { env: pgEnv() });
     expect(d.status, d.stderr.toString()).toBe(0);
     // find counts the large object that holds her address, and only that one
     const found = cli(['find', src, '--where', 'public.u.email=jane.doe@example.org', '--json']);
@@ -306,7 +305,7 @@ describe('forget, more', () => {
       ALTER TABLE ev_2024 ADD FOREIGN KEY (user_id) REFERENCES u (id);
       INSERT INTO ev SELECT i, 1 + i % 5, date '2023-06-01' + i * 5 FROM generate_series(1, 100) i;`);
     const src = join(dir, 'partfk.sql');
-    const d = spawnSync(bin('pg_dump'), ['-f', src, '-d', db], { env: pgEnv() });
+    const d = spawnSync(pgBin('pg_dump'), ['-f', src, '-d', db], { env: pgEnv() });
     expect(d.status, d.stderr.toString()).toBe(0);
     const out = join(dir, 'partfk-out.sql');
     expect(cli(['forget', '--where', 'public.u.id=3', src, '-o', out]).status).toBe(3); // undecided without the rule

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import S3rver from 's3rver';
 import { CreateBucketCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { scratch } from './support/scratch.js';
-import { createDb, pgEnv, pgRestore, psql, restore } from './support/db.js';
+import { createDb, pgBin, pgEnv, pgRestore, psql, restore } from './support/db.js';
 import { BIN, ROOT, runCli, runCliAsync } from './support/cli.js';
 import { parse, parseAllDocuments } from 'yaml';
 
@@ -21,7 +21,6 @@ const KEY = 's3-test-key-Zq8mW3pL5vX2nR7t';
 const SECRET = 'S3RVER';
 const BUCKET = 'dumps';
 const RULES = 'version: 1\ntables:\n  public.person:\n    columns:\n      "*": keep\n      email: { fake: internet.email, unique: true }\n      full_name: { fake: person.fullName }\n';
-const bin = (name: string) => join(inject('pg').bin, name);
 
 let server: S3rver;
 let endpoint: string;
@@ -49,7 +48,7 @@ async function keysUnder(prefix: string, bucket = prefix.startsWith('nightly/') 
 }
 
 function pgDumpTo(args: string[]): Buffer {
-  const r = spawnSync(bin('pg_dump'), [...args, '-d', 's3_src'], { env: pgEnv(), maxBuffer: 1 << 30 });
+  const r = spawnSync(pgBin('pg_dump'), [...args, '-d', 's3_src'], { env: pgEnv(), maxBuffer: 1 << 30 });
   if (r.status !== 0) throw new Error(r.stderr.toString());
   return r.stdout;
 }
@@ -120,7 +119,7 @@ describe('s3:// input and output', () => {
 
   it('a directory archive under a prefix, in and out, equals the local run file by file and restores', async () => {
     const src = join(dir, 'src.dir');
-    const d = spawnSync(bin('pg_dump'), ['-Fd', '-f', src, '-d', 's3_src'], { env: pgEnv() });
+    const d = spawnSync(pgBin('pg_dump'), ['-Fd', '-f', src, '-d', 's3_src'], { env: pgEnv() });
     expect(d.status).toBe(0);
     for (const f of readdirSync(src)) await put(`prod/dir/${f}`, readFileSync(join(src, f)));
     const local = await cli(['-r', rules, '-o', join(dir, 'local.dir'), src]);

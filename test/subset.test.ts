@@ -8,13 +8,12 @@ import { spawnSync } from 'node:child_process';
 import { scratch } from './support/scratch.js';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { createDb, pgEnv, pgRestore, psql, restore } from './support/db.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDb, pgBin, pgEnv, pgRestore, psql, restore } from './support/db.js';
 import { BIN, runCli } from './support/cli.js';
 
 const SRC = 'subset_src';
 const KEY = 'subset-test-key-0123456789abcdef';
-const bin = (name: string) => join(inject('pg').bin, name);
 
 let dir: string;
 let plain: string;
@@ -42,7 +41,7 @@ beforeAll(() => {
   createDb(SRC);
   psql(SRC, readFileSync('test/sql/people.sql', 'utf8'));
   plain = join(dir, 'src.sql');
-  const r = spawnSync(bin('pg_dump'), ['-f', plain, '-d', SRC], { env: pgEnv() });
+  const r = spawnSync(pgBin('pg_dump'), ['-f', plain, '-d', SRC], { env: pgEnv() });
   if (r.status !== 0) throw new Error(r.stderr.toString());
 }, 60_000);
 
@@ -150,7 +149,7 @@ describe('subsets', () => {
 
   it('works on a custom archive, restoring with pg_restore --exit-on-error', () => {
     const archive = join(dir, 'src.dump');
-    const d = spawnSync(bin('pg_dump'), ['-Fc', '-f', archive, '-d', SRC], { env: pgEnv() });
+    const d = spawnSync(pgBin('pg_dump'), ['-Fc', '-f', archive, '-d', SRC], { env: pgEnv() });
     expect(d.status).toBe(0);
     const out = join(dir, 'sub.dump');
     const r = cli(['-r', rules('arch', 'subset:\n  - { table: public.users_user, where: { is_staff: [true] } }\nsubset_follow: parents_and_children\n'), archive, '-o', out]);

@@ -7,7 +7,9 @@ function env(): NodeJS.ProcessEnv {
   const pg = inject('pg');
   return { ...process.env, PGHOST: pg.host, PGPORT: String(pg.port), PGUSER: 'postgres', PGDATABASE: 'postgres' };
 }
-const bin = (name: string) => join(inject('pg').bin, name);
+/** A PostgreSQL program of the test cluster's installation (pg_dump, pg_restore, psql…). */
+export const pgBin = (name: string) => join(inject('pg').bin, name);
+const bin = pgBin;
 
 /** Runs SQL; returns psql's unaligned, tuples-only output. Throws on any error. */
 export function psql(db: string, sql: string): string {
