@@ -1,7 +1,6 @@
 /** The report file (JSON) and the short human summary on stderr. */
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
 import type { RewriteResult } from '../engine/run.js';
+import { rulesDigests } from '../rules/rules-file.js';
 
 export interface Report {
   version: 1;
@@ -30,10 +29,7 @@ export interface Report {
   }[];
 }
 
-/** Every rules file read, by its sha256 (rules given as text through the library have no file to digest). */
-export function rulesDigests(files: readonly string[]): { file: string; sha256: string }[] {
-  return files.filter((f) => existsSync(f)).map((file) => ({ file, sha256: createHash('sha256').update(readFileSync(file)).digest('hex') }));
-}
+export { rulesDigests };
 
 export function buildReport(r: RewriteResult, input: string, seconds: number, key: string, about: { toolVersion: string; rulesFiles: readonly string[] }): Report {
   return {

@@ -2,12 +2,11 @@
  * The library API. The CLI is a thin shell over these functions, and the tests call them directly.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
 import { Readable, type Writable } from 'node:stream';
 import { KeyRing } from '../pseudonym/keys.js';
 import { CompiledRules } from '../rules/rule-compiler.js';
 import { type Gap } from '../contract/plan.js';
-import { loadRules, type JsPolicy } from '../rules/rules-file.js';
+import { loadRules, rulesDigests, type JsPolicy } from '../rules/rules-file.js';
 import { type RulesData } from '../contract/rules-model.js';
 import type { OutsideCount } from '../contract/outside-policy.js';
 import type { SchemaModel } from '../dump/schema-model.js';
@@ -40,11 +39,9 @@ export async function readRules(src: RulesSource): Promise<RulesData> {
   return data;
 }
 
-/** One digest over every rules file a read took in (extends and presets included): its path and bytes. */
+/** One digest over every rules file a read took in (extends and presets included), by path and bytes. */
 export function rulesDigest(data: RulesData): string {
-  const h = createHash('sha256');
-  for (const f of data.files) h.update(`${f}\0`).update(existsSync(f) ? readFileSync(f) : Buffer.alloc(0)).update('\0');
-  return h.digest('hex');
+  return createHash('sha256').update(JSON.stringify(rulesDigests(data.files))).digest('hex');
 }
 
 export function compileRules(data: RulesData, secret?: string | Buffer): CompiledRules {

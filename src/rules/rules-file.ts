@@ -3,6 +3,7 @@
  * by name from rules/, `extends`, and merging of repeated files (later files win, column by column).
  * The result is plain data; rule-compiler.ts turns it into functions.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -376,6 +377,14 @@ export function rulesForDatabase(data: RulesData, db: string): RulesData {
  * rewritten value); `refuse` stops at the first one, saying how to allow it.
  */
 export type JsPolicy = 'run' | 'skip' | 'refuse';
+
+/**
+ * Every rules file a read took in, by its sha256 as it is now (rules given as text through the library
+ * have no file to digest): for the report, a plan, and a worker's check that it read what the run did.
+ */
+export function rulesDigests(files: readonly string[]): { file: string; sha256: string }[] {
+  return files.filter((f) => existsSync(f)).map((file) => ({ file, sha256: createHash('sha256').update(readFileSync(file)).digest('hex') }));
+}
 
 /** Loads and merges rules files in order (later ones win). Throws AnonymiseError('RULES') on any problem. */
 export async function loadRules(files: { path: string; text?: string }[], js: JsPolicy = 'refuse'): Promise<RulesData> {
