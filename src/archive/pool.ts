@@ -1,17 +1,15 @@
 /**
  * Worker threads for an archive's data: each worker builds the engine's state once (the TOC through
  * the rules, as the main thread did) and then rewrites pieces of tables' rows, one at a time, and packs
- * them (compresses them) for the output. Jobs go to the next idle worker; the first failure stops the
- * pool (the others' jobs fail with it).
+ * them (compresses them) for the output, through engine/worker-pool.ts (jobs to the least busy worker,
+ * two held by each; the first failure stops the pool).
  */
-import { fileURLToPath } from 'node:url';
-import { existsSync } from 'node:fs';
 import type { DumpRewriter } from '../dump/rewriter.js';
-import type { PieceResult } from '../engine/worker-pool.js';
-
-export { WorkerPool, type PieceResult, type WorkerReply } from '../engine/worker-pool.js';
+import { workerScript, type PieceResult } from '../engine/worker-pool.js';
 import { packPiece, rewritePiece, type Redirect } from './entries.js';
 import type { TocEntry } from './format.js';
+
+export { WorkerPool, type PieceResult, type WorkerReply } from '../engine/worker-pool.js';
 
 export interface PieceJob {
   dumpId: number;
@@ -26,13 +24,9 @@ export interface PieceJob {
   level: number;
 }
 
-
-
 /** The archive worker's compiled file: beside this one in dist/ (tests run the sources, and the build first). */
 export function archiveWorkerFile(): string {
-  const here = fileURLToPath(new URL('./worker.js', import.meta.url));
-  if (existsSync(here)) return here;
-  return fileURLToPath(new URL('../../dist/archive/worker.js', import.meta.url));
+  return workerScript(import.meta.url, 'archive', 'worker.js');
 }
 
 /** Who rewrites the pieces: worker threads, or this thread (`--jobs 1`) through the same steps, so the output is the same bytes. */

@@ -4,10 +4,8 @@
  * in the output's order (a slot the stream writer waits for only when it reaches it). The output is the same bytes as with
  * one thread: the same rules, key and rows, and pieces written back in order.
  */
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { AnonymiseError } from '../errors.js';
-import { WorkerPool, ownBytes } from './worker-pool.js';
+import { WorkerPool, ownBytes, workerScript } from './worker-pool.js';
 import type { ParallelCopy } from '../dump/options.js';
 import type { TableStats } from '../dump/row-writer.js';
 import type { JsPolicy } from '../rules/rules-file.js';
@@ -47,12 +45,6 @@ export interface Slot {
 /** Rows handed to a worker at a time (as the archive pool's pieces). */
 const PIECE_BYTES = 2 * 1024 * 1024;
 
-function workerFile(): string {
-  const here = fileURLToPath(new URL('./plain-worker.js', import.meta.url));
-  if (existsSync(here)) return here;
-  return fileURLToPath(new URL('../../dist/engine/plain-worker.js', import.meta.url));
-}
-
 export class PlainPieces implements ParallelCopy {
   readonly pieceBytes = PIECE_BYTES;
   get localFirstBytes(): number {
@@ -73,7 +65,7 @@ export class PlainPieces implements ParallelCopy {
   send(header: Buffer, data: Buffer, line: number, _table: string, stats: TableStats): void {
     // the workers start with the first piece: a dump with no rows to rewrite pays nothing for them; this
     // thread is one of the jobs (it rewrites rows whenever the workers have enough: ParallelRows)
-    this.pool ??= new WorkerPool<PlainPieceJob>(this.o.jobs - 1, this.setup!, workerFile());
+    this.pool ??= new WorkerPool<PlainPieceJob>(this.o.jobs - 1, this.setup!, workerScript(import.meta.url, 'engine', 'plain-worker.js'));
     const slot: Slot = { done: false, value: null, error: null, wait: Promise.resolve() };
     slot.wait = this.pool.run({ header: ownBytes(header), data: ownBytes(data) }).then(
       (r) => {

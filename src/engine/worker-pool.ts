@@ -6,6 +6,8 @@
  * the least busy worker. The first failure stops the pool (the others' jobs fail with it), so that the
  * run reports the first failure in the input's order.
  */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Worker, parentPort } from 'node:worker_threads';
 import { AnonymiseError, type ErrorCode, type Position } from '../errors.js';
 import type { TableStats } from '../dump/rewriter.js';
@@ -123,6 +125,16 @@ export class WorkerPool<J extends { data: Uint8Array }> {
     this.fail(reason);
     await Promise.all(this.all.map((w) => w.terminate()));
   }
+}
+
+/**
+ * A worker's compiled script: `name` beside the calling module (`moduleUrl`) when that runs from
+ * dist/, else (tests run the sources, after the build) dist/`dir`/`name`.
+ */
+export function workerScript(moduleUrl: string, dir: string, name: string): string {
+  const here = fileURLToPath(new URL(`./${name}`, moduleUrl));
+  if (existsSync(here)) return here;
+  return fileURLToPath(new URL(`../../dist/${dir}/${name}`, moduleUrl));
 }
 
 /** Bytes in an ArrayBuffer of their own: a small Buffer lives in Node's shared pool, which must not be moved to another thread. */
