@@ -153,6 +153,11 @@ describe('s3:// input and output', () => {
     const over = await cli(['-r', rules, '-o', `s3://${BUCKET}/safe/older.sql`, `s3://${BUCKET}/prod/cut.sql`]);
     expect(over.status).toBe(3);
     expect((await get('safe/older.sql')).toString()).toBe('-- yesterday\n');
+    // -o naming the input object itself is refused before anything is read or written
+    const self = await cli(['-r', rules, '-o', `s3://${BUCKET}/prod/cut.sql`, `s3://${BUCKET}/prod/cut.sql`]);
+    expect(self.status).toBe(2);
+    expect(self.stderr).toMatch(/is the input: it would be replaced/);
+    expect((await get('prod/cut.sql')).equals(cut)).toBe(true);
   }, 120_000);
 
   it('--evidence with an s3:// output names the object as written (digested on the way up); verify passes on a downloaded copy', async () => {

@@ -92,15 +92,10 @@ export async function run(input: string | undefined, flags: RunFlags, io: Io): P
   const data = await readRules({ files: flags.rules, js: flags.allowJs ? 'run' : 'refuse' });
   // workers read the rules again: from the same bytes, or they stop
   const rulesSource: RulesSource = { files: flags.rules, js: flags.allowJs ? 'run' : 'refuse', digest: rulesDigest(data) };
-  if (flags.output && input !== undefined && isS3Url(flags.output) && flags.output === input)
-    throw new AnonymiseError('USAGE', `-o ${flags.output} is the input: it would be replaced by its own anonymised copy; write the output elsewhere`);
   if (flags.output && isS3Url(flags.output)) parseS3Url(flags.output);
-  if (flags.output && input !== undefined && input !== '-' && !isS3Url(flags.output)) {
-    const from = statOrNull(input);
-    const to = statOrNull(flags.output);
-    // the production dump itself must never be what a run replaces (forget refuses this too)
-    if (from && to && from.dev === to.dev && from.ino === to.ino) throw new AnonymiseError('USAGE', `-o ${flags.output} is the input: it would be replaced by its own anonymised copy; write the output elsewhere`);
-  }
+  // the production dump itself must never be what a run replaces (forget refuses this too)
+  if (flags.output && input !== undefined && input !== '-' && isTheInput(input, flags.output))
+    throw new AnonymiseError('USAGE', `-o ${flags.output} is the input: it would be replaced by its own anonymised copy; write the output elsewhere`);
   if (!flags.output) requireStdout(io, 'the anonymised dump', true);
   const evidence = planEvidence(flags, input);
   if (flags.against && (!flags.output || isS3Url(flags.output)))
@@ -241,6 +236,14 @@ export async function run(input: string | undefined, flags: RunFlags, io: Io): P
   } finally {
     signals.dispose();
   }
+}
+
+/** Whether `output` names the input itself: the same object address, or the same file (device and inode). */
+function isTheInput(input: string, output: string): boolean {
+  if (isS3Url(output)) return output === input;
+  const from = statOrNull(input);
+  const to = statOrNull(output);
+  return Boolean(from && to && from.dev === to.dev && from.ino === to.ino);
 }
 
 /**
