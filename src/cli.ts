@@ -314,11 +314,10 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
       if (flags.evidence) {
         const ev = await import('./commands/evidence.js');
         const { rulesDigests } = await import('./commands/summary.js');
-        const inputDigests = [];
-        for (const i of inputs) inputDigests.push(...(await ev.subjectsOfAll([i])));
         const statement = ev.buildForgetStatement({
           subjects: await ev.subjectsOfAll(outputs),
-          inputs: inputDigests,
+          // named as the outputs are: two directory archives' files under their directories' names
+          inputs: await ev.subjectsOfAll(inputs),
           version: VERSION,
           // every file the rules read, presets and extends included, as run's statement names them
           rules: rulesDigests(req.rules?.data.files ?? []),

@@ -212,6 +212,26 @@ describe('forget --evidence', () => {
     expect(statementOf(ev).subject.map((x) => x.name)).toEqual(['sample.sql', 'copy-of-sample.sql']);
     expect(verify(outDir, ev).status).toBe(0);
   });
+
+  it('two directory archives into -o DIR: their files named under each archive, inputs as outputs, none alike', () => {
+    createDb('evidence_forget_dirs');
+    psql('evidence_forget_dirs', readFileSync(join(ROOT, 'fixtures/sample/sample-db.sql'), 'utf8'));
+    const a = join(dir, 'forget-a.dir');
+    const b = join(dir, 'forget-b.dir');
+    for (const d of [a, b]) expect(spawnSync(join(inject('pg').bin, 'pg_dump'), ['-Fd', '-f', d, '-d', 'evidence_forget_dirs'], { env: pgEnv() }).status).toBe(0);
+    const outDir = join(dir, 'forgotten-dirs');
+    spawnSync('mkdir', [outDir]);
+    const ev = join(dir, 'forgotten-dirs.json');
+    const r = runCli(['forget', '-q', '--cascade', a, b, '--where', 'public.users_user.id=2', '-o', outDir, '--evidence', ev, '--sign-key', sk], { key: KEY });
+    expect(r.status, r.stderr).toBe(0);
+    const st = statementOf(ev) as unknown as { subject: { name: string }[]; predicate: { inputs: { name: string; digest: { sha256: string } }[] } };
+    const names = st.predicate.inputs.map((x) => x.name);
+    expect(new Set(names).size).toBe(names.length);
+    expect(names).toContain('forget-a.dir/toc.dat');
+    expect(names).toContain('forget-b.dir/toc.dat');
+    for (const x of st.predicate.inputs) expect(x.digest.sha256).toBe(sha256(readFileSync(join(dir, x.name))));
+    expect(verify(outDir, ev).status).toBe(0);
+  });
 });
 
 describe('--evidence on a directory archive', () => {
