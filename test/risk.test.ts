@@ -5,7 +5,7 @@
  * spill to disk; --min-k as a gate; quasi-identifiers from the rules or the command line.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { scratch } from './support/scratch.js';
@@ -86,6 +86,20 @@ describe('risk', () => {
     expect(riskJson(['-r', rules, fc])).toEqual(base);
     expect(riskJson(['--quasi', 'public.patient=postcode,birth_date,sex', '--quasi', 'staff=postcode,birth_date,sex', out])).toEqual(base);
     expect(riskJson(['-r', rules, '--max-classes', '50', out])).toEqual(base);
+  });
+
+  it('spilled classes leave nothing in the temporary directory, when the run ends and when it fails part-way', () => {
+    const tmp = scratch('ad-risk-tmp-');
+    const text = readFileSync(out, 'utf8');
+    // cut inside patient's rows, after its classes have spilled (more than 50 of them)
+    const start = text.indexOf('COPY public.patient ');
+    const cut = join(dir, 'cut.sql');
+    writeFileSync(cut, text.slice(0, text.indexOf('\n', start + Math.floor((text.indexOf('\\.', start) - start) * 0.7)) + 1));
+    const whole = runCliText(['risk', '-r', rules, '--max-classes', '50', out], { env: { TMPDIR: tmp } });
+    expect(whole.status, whole.stderr).toBe(0);
+    const failed = runCliText(['risk', '-r', rules, '--max-classes', '50', cut], { env: { TMPDIR: tmp } });
+    expect(failed.status).toBe(3);
+    expect(readdirSync(tmp)).toEqual([]);
   });
 
   it('--min-k gates: exit 1 below it, 0 at or above it; the table form names no value', () => {

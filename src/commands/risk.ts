@@ -12,13 +12,13 @@
  * classes, not rows; past `maxClasses` a table's classes spill to temporary files by hash, counted one
  * file at a time at the end.
  */
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { DumpRewriter } from '../dump/rewriter.js';
 import { CompiledRules } from '../rules/rule-compiler.js';
 import { plainDump } from '../io/input.js';
+import { privateDirectory } from '../io/temp-dir.js';
 import { AnonymiseError } from '../errors.js';
 import { district, floorTo, prefix, truncateTime } from '../rules/kinds/generalise.js';
 import { isWhole } from '../pseudonym/detectors.js';
@@ -80,7 +80,8 @@ export class ClassCounter {
   }
 
   private spill(): void {
-    this.dir ??= mkdtempSync(join(tmpdir(), 'anonymise-dump-risk-'));
+    // removed at exit too: a run that fails before sizes() leaves no classes on disk
+    this.dir ??= privateDirectory('anonymise-dump-risk-');
     const lines: string[][] = Array.from({ length: ClassCounter.PARTS }, () => []);
     for (const [k, n] of this.map) lines[hash(k) % ClassCounter.PARTS]!.push(`${JSON.stringify(k)}\t${n}\n`);
     for (let p = 0; p < ClassCounter.PARTS; p++) {

@@ -5,29 +5,18 @@
  * local disk for one archive. A failed upload removes what it had put, so no half archive is left under
  * the prefix.
  */
-import { createReadStream, createWriteStream, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createReadStream, createWriteStream, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
+import { privateDirectory } from './temp-dir.js';
 import { deleteObject, listObjects, objectSize, readObject, storageError, uploadObject, type S3Location } from './s3.js';
 
 type Env = Record<string, string | undefined>;
 
-const staged = new Set<string>();
-let exitHook = false;
-
 /** A private directory (0700) removed when the process exits, whatever the outcome. */
 export function stagingDirectory(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'anonymise-dump-s3-'));
-  staged.add(dir);
-  if (!exitHook) {
-    exitHook = true;
-    process.once('exit', () => {
-      for (const d of staged) rmSync(d, { recursive: true, force: true });
-    });
-  }
-  return dir;
+  return privateDirectory('anonymise-dump-s3-');
 }
 
 /** The objects `files` (directly under `prefix`) copied into a new staging directory, which is returned. */

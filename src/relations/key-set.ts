@@ -14,11 +14,11 @@
 import type { RowAccess } from '../contract/plan.js';
 import type { KeyForm } from '../dump/types.js';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { AnonymiseError } from '../errors.js';
 import { SipHash } from '../pseudonym/siphash.js';
+import { privateDirectory } from '../io/temp-dir.js';
 
 /** One key per run: the hashes mean nothing outside it. */
 const SIP = new SipHash(randomBytes(16));
@@ -210,10 +210,8 @@ export class KeySet {
     sorted.sort();
     try {
       if (!this.spill) {
-        const dir = mkdtempSync(join(tmpdir(), 'anonymise-dump-keys-'));
+        const dir = privateDirectory('anonymise-dump-keys-');
         this.spill = { dir, fd: openSync(join(dir, 'runs'), 'w+', 0o600), bytes: 0 };
-        const s = this.spill;
-        process.once('exit', () => rmSync(s.dir, { recursive: true, force: true }));
       }
       const bytes = Buffer.from(sorted.buffer, sorted.byteOffset, sorted.byteLength);
       let off = 0;
