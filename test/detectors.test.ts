@@ -1,6 +1,7 @@
 /** The scrub detectors on free text: what they replace, and that hostile text stays linear. */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { compileScrubber, DETECTOR_NAMES, matches } from '../src/pseudonym/detectors.js';
+import { compileScrubber, DETECTOR_NAMES, DETECTORS, matches, passesAsFake } from '../src/pseudonym/detectors.js';
 import { KeyRing } from '../src/pseudonym/keys.js';
 
 const scrub = compileScrubber(DETECTOR_NAMES, new KeyRing('k'));
@@ -86,5 +87,49 @@ describe('networks keep their prefix', () => {
     expect(out).toMatch(want);
     // what scrub writes is its own: scrubbed again, it stays
     expect(scrub(out)).toBe(out);
+  });
+});
+
+describe('digit-free text skips the kinds that need a digit', () => {
+  // the scrubber runs phone, postcode, card, address and nino only on text with a digit: that is
+  // sound only while each one's own pre-test, and so each match, needs one (Unicode digits included)
+  const text = fc.string({
+    unit: fc.oneof(fc.constantFrom('SW', 'A', 'AA', ' ', '+', '(', ')', '-', '.', ',', '٣', '３', '¹', 'Ⅻ', 'O', 'l', 'Street', '\n'), fc.string({ maxLength: 1, unit: 'grapheme' })),
+    maxLength: 40,
+  });
+  const needDigit = DETECTORS.filter((d) => d.digits);
+  it('covers the kinds that find numbers', () => {
+    expect(needDigit.map((d) => d.kind).sort()).toEqual(['address', 'card', 'nino', 'phone', 'postcode']);
+  });
+  it('no such kind matches, or may match, text without an ASCII digit', () => {
+    fc.assert(
+      fc.property(text, (t) => {
+        const digitFree = t.replace(/[0-9]/g, '');
+        for (const d of needDigit) expect(d.may(digitFree)).toBe(false);
+        expect([...matches(digitFree, needDigit.map((d) => d.kind))]).toEqual([]);
+        expect(scrub(digitFree)).toBe(compileScrubber(DETECTOR_NAMES.filter((n) => !needDigit.some((d) => d.kind === n)), new KeyRing('k'))(digitFree));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+  it.each([
+    ['a reserved drama number passes', 'phone', '07700 900123', true],
+    ['text without + or 0 passes as a fake phone', 'phone', 'ring 7911 123456', true],
+    ['a real mobile is not a fake', 'phone', 'call 07911 123456', false],
+    ['a postcode is not a fake', 'postcode', 'SW1A 1AA', false],
+    ['words pass as a fake postcode', 'postcode', 'no code here', true],
+  ] as const)('passesAsFake: %s', (_what, kind, t, passes) => {
+    expect(passesAsFake(kind, t)).toBe(passes);
+  });
+  // (a phone without + or 0 anywhere passes by design: fakes are drawn in UK formats)
+  it('passesAsFake is "scrub finds no such match" for text with a 0', () => {
+    const numbers = fc.string({ unit: fc.constantFrom('0', '7', '1', '9', ' ', '+', '44', 'SW', '1A', 'AA', 'M', 'x', '-', '(', ')'), maxLength: 24 });
+    fc.assert(
+      fc.property(numbers, fc.constantFrom('phone', 'postcode'), (rest, kind) => {
+        const t = `0${rest}`;
+        expect(passesAsFake(kind, t)).toBe([...matches(t, [kind])].length === 0);
+      }),
+      { numRuns: 5000 },
+    );
   });
 });

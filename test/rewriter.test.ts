@@ -435,3 +435,27 @@ describe('a rule that names a column the table does not have', () => {
     expect(r.output.toString()).not.toContain('a@gmail.com');
   });
 });
+
+describe('json rules write their documents in every form of the dump', () => {
+  // the rewritten document reaches the output as UTF-8 bytes: escaped for COPY, quoted for INSERT
+  // (both settings of standard_conforming_strings), and encoded again when the dump is not UTF-8
+  const doc = '{"a": "old", "k\\u00e9": "caf\u00e9\\t\\\\", "b": [1.50, "x\\"y"]}';
+  const keys = 'a: { value: "q\\"\\\\ é" }, "*": keep';
+  const expected = '{"a": "q\\"\\\\ é", "k\\u00e9": "café\\t\\\\", "b": [1.50, "x\\"y"]}';
+  const T = 'CREATE TABLE public.f (\n    d jsonb\n);\n\n';
+  const copyField = (s: string) => s.replace(/\\/g, '\\\\');
+  it.each([
+    ['COPY', HEAD, `COPY public.f (d) FROM stdin;\n${copyField(doc)}\n\\.\n`, `COPY public.f (d) FROM stdin;\n${copyField(expected)}\n\\.\n`, 'utf8'],
+    ['INSERT, standard_conforming_strings on', HEAD, `INSERT INTO public.f VALUES ('${doc}');\n`, `INSERT INTO public.f VALUES ('${expected}');\n`, 'utf8'],
+    ['INSERT, standard_conforming_strings off', HEAD.replace('= on', '= off'), `INSERT INTO public.f VALUES (E'${doc.replace(/\\/g, '\\\\')}');\n`, `INSERT INTO public.f VALUES (E'${expected.replace(/\\/g, '\\\\')}');\n`, 'utf8'],
+    ['COPY in LATIN1', HEAD.replace("'UTF8'", "'LATIN1'"), `COPY public.f (d) FROM stdin;\n${copyField(doc)}\n\\.\n`, `COPY public.f (d) FROM stdin;\n${copyField(expected)}\n\\.\n`, 'latin1'],
+    ['INSERT in LATIN1', HEAD.replace("'UTF8'", "'LATIN1'"), `INSERT INTO public.f VALUES ('${doc}');\n`, `INSERT INTO public.f VALUES ('${expected}');\n`, 'latin1'],
+  ] as const)('%s', async (_form, head, data, want, encoding) => {
+    const input = Buffer.from(head + T + data + FOOT, encoding);
+    const { output } = await rewriteBuffer(input, { rules: await rules(`tables:\n  f: { columns: { d: { json: { ${keys} } } } }\n`) });
+    expect(output.toString(encoding)).toBe(head + T + want + FOOT);
+    // a document no rule changes: the same bytes
+    const kept = await rewriteBuffer(input, { rules: await rules('tables:\n  f: { columns: { d: { json: { zz: { value: Z }, "*": keep } } } }\n') });
+    expect(Buffer.compare(kept.output, input)).toBe(0);
+  });
+});

@@ -18,7 +18,13 @@ export interface RowAccess {
   rawSpan?(): Buffer;
 }
 
-export type ColumnAction = (row: RowAccess, col: number) => string | null;
+export type ColumnAction = ((row: RowAccess, col: number) => string | null) & {
+  /**
+   * The same value as UTF-8 bytes, where the action can compute it without a string (json rules):
+   * a view valid until the action's next call; undefined when the string form must be used.
+   */
+  bytes?: (row: RowAccess, col: number) => Buffer | null | undefined;
+};
 
 export interface RowFilter {
   /** columns read by the filter */

@@ -50,8 +50,7 @@ export function firstBackslash(src: Buffer, start: number, end: number, charLeng
  * Returns a view of `src` when the field holds no escape. Throws on a lone trailing backslash, which
  * COPY would read as an escaped delimiter — something pg_dump never writes.
  */
-export function unescapeField(src: Buffer, start: number, end: number, charLength?: CharLength): Buffer | null {
-  const first = firstBackslash(src, start, end, charLength);
+export function unescapeField(src: Buffer, start: number, end: number, charLength?: CharLength, first = firstBackslash(src, start, end, charLength)): Buffer | null {
   if (first === end) return src.subarray(start, end);
   if (isNullField(src, start, end)) return null;
   const out = Buffer.allocUnsafe(end - start);

@@ -6,6 +6,8 @@ import { escapeInto, escapedLength } from './copy-codec.js';
 import type { TextCodec } from '../text/encoding.js';
 import { encodeLiteral } from './sql-literal.js';
 
+/** values up to this many UTF-16 units are tried as printable ASCII first */
+const SHORT = 64;
 const DEFAULT_CAPACITY = 256 * 1024;
 /** Runs at least this long are passed on as views rather than copied. */
 const VIEW_THRESHOLD = 64 * 1024;
@@ -102,6 +104,7 @@ export class Output {
 
   /** Writes a value as a COPY text field in the dump's encoding. Returns the byte range written. */
   copyValue(text: string, codec: TextCodec): void {
+    if (codec.isUtf8 && text.length <= SHORT && this.shortAscii(text)) return;
     if (codec.isUtf8 && !NEEDS_ESCAPE.test(text)) {
       this.room(text.length * 3);
       this.len += this.buf.write(text, this.len, 'utf8');
@@ -111,6 +114,43 @@ export class Output {
     const n = escapedLength(raw, codec.charLength);
     this.room(n);
     this.len = escapeInto(raw, this.buf, this.len, codec.charLength);
+  }
+
+  /** copyValue for a value given as UTF-8 bytes. */
+  copyValueBytes(bytes: Buffer, codec: TextCodec): void {
+    if (!codec.isUtf8) return this.copyValue(bytes.toString('utf8'), codec);
+    // the escapes are ASCII and no UTF-8 sequence holds an ASCII byte: the bytes as Latin-1 tell, and a
+    // regular expression finds none far faster than a loop over the bytes
+    if (!NEEDS_ESCAPE.test(bytes.toString('latin1'))) return this.copy(bytes, 0, bytes.length);
+    this.room(bytes.length * 2);
+    this.len = escapeInto(bytes, this.buf, this.len);
+  }
+
+  /** literal for a value given as UTF-8 bytes. */
+  literalBytes(bytes: Buffer, codec: TextCodec, standardConformingStrings: boolean): void {
+    if (!codec.isUtf8) return this.literal(bytes.toString('utf8'), codec, standardConformingStrings);
+    const lit = encodeLiteral(bytes, standardConformingStrings);
+    this.room(lit.length);
+    lit.copy(this.buf, this.len);
+    this.len += lit.length;
+  }
+
+  /**
+   * A short value of printable ASCII (most fakes, hashes, templates) written with a loop: no regular
+   * expression, no call into the encoder. False, with nothing written, for any other character.
+   */
+  private shortAscii(text: string): boolean {
+    const n = text.length;
+    this.room(n);
+    const buf = this.buf;
+    const at = this.len;
+    for (let i = 0; i < n; i++) {
+      const c = text.charCodeAt(i);
+      if (c < 0x20 || c > 0x7e || c === 0x5c) return false;
+      buf[at + i] = c;
+    }
+    this.len = at + n;
+    return true;
   }
 
   /** Writes a value as an SQL string constant in the dump's encoding. */
@@ -149,7 +189,12 @@ export class Output {
     // a flush in between (no room was reserved): the bytes are gone, count the value as changed
     this.settle();
     if (generation !== this.generation) return false;
-    return this.len - mark === end - start && this.buf.compare(src, start, end, mark, this.len) === 0;
+    const n = end - start;
+    if (this.len - mark !== n) return false;
+    if (n > SHORT) return this.buf.compare(src, start, end, mark, this.len) === 0;
+    const buf = this.buf;
+    for (let i = 0; i < n; i++) if (buf[mark + i] !== src[start + i]) return false;
+    return true;
   }
 
   /** Flushes when a good part of the buffer is used; what is left waits for more, or for flush(). */

@@ -5,7 +5,7 @@
  * One cursor is reused for every row; a generation counter invalidates the caches in O(1).
  */
 import { isUtf8 } from 'node:buffer';
-import { firstBackslash, unescapeField } from './copy-codec.js';
+import { unescapeField } from './copy-codec.js';
 import { UTF8_CODEC, type TextCodec } from '../text/encoding.js';
 import { AnonymiseError, type Position } from '../errors.js';
 import { TAB } from '../text/bytes.js';
@@ -33,7 +33,13 @@ export class RowCursor implements RowAccess {
   private textCache: (string | null)[] = [];
   private outGen = new Int32Array(16);
   private outCache: (string | null)[] = [];
+  private outBytesGen = new Int32Array(16);
+  private outBytesCache: (Buffer | null)[] = [];
   private computing = new Int32Array(16);
+
+  /** the COPY row's end, and the first backslash at or after the field last asked about (-1: not looked for) */
+  private rowStop = 0;
+  private backslash = -1;
 
   constructor(
     private readonly maxValueBytes: number,
@@ -57,15 +63,18 @@ export class RowCursor implements RowAccess {
       this.cacheGen = new Int32Array(size);
       this.textGen = new Int32Array(size);
       this.outGen = new Int32Array(size);
+      this.outBytesGen = new Int32Array(size);
       this.computing = new Int32Array(size);
       this.kindsScratch = new Uint8Array(size);
     }
     this.bytesCache = new Array<Buffer | null>(n).fill(null);
     this.textCache = new Array<string | null>(n).fill(null);
     this.outCache = new Array<string | null>(n).fill(null);
+    this.outBytesCache = new Array<Buffer | null>(n).fill(null);
     this.cacheGen.fill(0);
     this.textGen.fill(0);
     this.outGen.fill(0);
+    this.outBytesGen.fill(0);
     this.computing.fill(0);
     this.gen = 0;
   }
@@ -91,6 +100,8 @@ export class RowCursor implements RowAccess {
     this.buf = buf;
     this.kinds = null;
     this.gen++;
+    this.rowStop = stop;
+    this.backslash = -1;
     return f;
   }
 
@@ -121,7 +132,7 @@ export class RowCursor implements RowAccess {
     try {
       raw = this.kinds
         ? decodeLiteral(this.buf, this.starts[col]!, this.ends[col]!, this.kinds[col]! as LitKind)
-        : unescapeField(this.buf, this.starts[col]!, this.ends[col]!, this.codec.charLength);
+        : unescapeField(this.buf, this.starts[col]!, this.ends[col]!, this.codec.charLength, this.codec.charLength ? undefined : this.firstBackslash(col));
     } catch (e) {
       if (!(e instanceof AnonymiseError)) throw e;
       throw e.at({ ...this.where(), column: this.columns[col] });
@@ -144,7 +155,7 @@ export class RowCursor implements RowAccess {
     if (this.textGen[col] === this.gen) return this.textCache[col]!;
     if (this.ends[col]! - this.starts[col]! > this.maxValueBytes) throw this.tooLarge(col);
     let t: string | null = null;
-    if (this.kinds === null && this.codec.isUtf8) t = plainCopyText(this.buf, this.starts[col]!, this.ends[col]!);
+    if (this.kinds === null && this.codec.isUtf8 && this.firstBackslash(col) === this.ends[col]) t = plainCopyText(this.buf, this.starts[col]!, this.ends[col]!);
     if (t === null) {
       const b = this.bytes(col);
       t = b === null ? null : b.toString('utf8');
@@ -158,12 +169,51 @@ export class RowCursor implements RowAccess {
     const action = this.actions[col] ?? null;
     if (action === null) return this.text(col);
     if (this.outGen[col] === this.gen) return this.outCache[col]!;
+    if (this.outBytesGen[col] === this.gen) {
+      const b = this.outBytesCache[col]!;
+      return b === null ? null : b.toString('utf8');
+    }
     if (this.computing[col] === this.gen) throw new AnonymiseError('RULES', 'template cycle', { table: this.where().table });
     this.computing[col] = this.gen;
     const v = action(this, col);
     this.outCache[col] = v;
     this.outGen[col] = this.gen;
     return v;
+  }
+
+  /**
+   * The value this row will carry, as the writer wants it: UTF-8 bytes where the column's action
+   * computes them (json rules), else text. Either form is computed once a row.
+   */
+  outputValue(col: number): string | Buffer | null {
+    const bytes = this.actions[col]?.bytes;
+    if (bytes === undefined || this.outGen[col] === this.gen) return this.output(col);
+    if (this.outBytesGen[col] === this.gen) return this.outBytesCache[col]!;
+    if (this.computing[col] === this.gen) throw new AnonymiseError('RULES', 'template cycle', { table: this.where().table });
+    this.computing[col] = this.gen;
+    const v = bytes(this, col);
+    if (v === undefined) {
+      this.computing[col] = 0;
+      return this.output(col);
+    }
+    this.outBytesCache[col] = v;
+    this.outBytesGen[col] = this.gen;
+    return v;
+  }
+
+  /**
+   * Where COPY field `col`'s first backslash is, or its end: found with indexOf over what is left of
+   * the row (a loop over the field's bytes cost more than the rule on some tables), once a row unless a
+   * backslash lies before the field.
+   */
+  private firstBackslash(col: number): number {
+    const start = this.starts[col]!;
+    const end = this.ends[col]!;
+    if (this.backslash < start) {
+      const i = this.buf.subarray(start, this.rowStop).indexOf(0x5c);
+      this.backslash = i === -1 ? this.rowStop : start + i;
+    }
+    return this.backslash < end ? this.backslash : end;
   }
 
   /** A value a rule would read, too large to hold decoded within the memory bound. */
@@ -177,12 +227,11 @@ export class RowCursor implements RowAccess {
 }
 
 /**
- * A UTF-8 COPY field without escapes, decoded straight from the row (no view, no separate
- * validation pass); null when the field needs the full path: an escape or \N, or a U+FFFD in the
- * text, which invalid bytes decode to (and which bytes() then tells apart from a real U+FFFD).
+ * A UTF-8 COPY field without escapes (the caller checked), decoded straight from the row (no view, no
+ * separate validation pass); null when the text holds a U+FFFD, which invalid bytes decode to (and
+ * which bytes() then tells apart from a real U+FFFD).
  */
 function plainCopyText(buf: Buffer, start: number, end: number): string | null {
-  if (firstBackslash(buf, start, end) !== end) return null;
   const t = buf.toString('utf8', start, end);
   return t.includes('\uFFFD') ? null : t;
 }

@@ -54,19 +54,22 @@ export class RowWriter {
     const out = this.out;
     const n = row.ncols;
     const codec = this.codec;
-    for (let c = 0; c < n; c++) if (actions[c] !== null) row.output(c);
+    for (let c = 0; c < n; c++) if (actions[c] !== null) row.outputValue(c);
     let run = from; // start of bytes still to copy unchanged
     for (let c = 0; c < n; c++) {
       if (actions[c] === null) continue;
-      const value = row.output(c);
+      const value = row.outputValue(c);
       out.bytes(buf, run, row.starts[c]!, false);
-      // the most the value can take: 3 bytes a UTF-16 unit, doubled by escaping, and quotes
-      if (value !== null) out.reserve(value.length * 6 + 8);
+      // the most the value can take: 3 bytes a UTF-16 unit (or its bytes), doubled by escaping, and quotes
+      if (value !== null) out.reserve(typeof value === 'string' ? value.length * 6 + 8 : value.length * 2 + 8);
       const mark = out.mark;
       const generation = out.generation;
       if (value === null) {
         if (sql) out.ascii('NULL');
         else out.bytes(NULL_FIELD, 0, 2, false);
+      } else if (typeof value !== 'string') {
+        if (sql) out.literalBytes(value, codec, this.standardConformingStrings);
+        else out.copyValueBytes(value, codec);
       } else if (sql) out.literal(value, codec, this.standardConformingStrings);
       else out.copyValue(value, codec);
       if (!out.sameSince(mark, generation, buf, row.starts[c]!, row.ends[c]!)) this.changedCounts[c]!++;

@@ -13,6 +13,7 @@ import { fakerOf, type CompileEnv, type ValueFn } from './kinds/kind.js';
 import type { ColumnAction, ColumnType, EngineRules, Gap, RowAccess, RowFilter, TablePlan } from '../contract/plan.js';
 import { KeyRing } from '../pseudonym/keys.js';
 import { applyText } from './json-rewrite.js';
+import { JsonBytesRewrite } from './json-bytes-rewrite.js';
 import { isPresetFile, rulesForDatabase } from './rules-file.js';
 import { closest, shown } from './syntax.js';
 import { tableRuleProblems } from './unused-rules.js';
@@ -316,11 +317,21 @@ export class CompiledRules implements EngineRules {
     if (kind.column) return kind.column(cr, env);
     const vf = kind.compile(cr, env);
     if (vf.kind !== 'text' && vf.kind !== 'json') throw new Error(`rule kind ${cr.kind} compiles to no text function`);
-    return (row, col) => {
+    const action: ColumnAction = (row, col) => {
       const t = row.text(col);
       if (t === null && cr.nulls !== 'replace') return null;
       return applyText(vf, t ?? '', row, path);
     };
+    if (vf.kind === 'json') {
+      // the document's bytes walked as they are; anything else (an error to name, NULL replaced) by the text walk
+      const walk = new JsonBytesRewrite(vf.trie);
+      action.bytes = (row, col) => {
+        const b = row.bytes(col);
+        if (b === null) return cr.nulls === 'replace' ? undefined : null;
+        return walk.apply(b, row) ?? undefined;
+      };
+    }
+    return action;
   }
 
   private valueFn(cr: ColumnRule, index: Map<string, number>, path: string[]): ValueFn {

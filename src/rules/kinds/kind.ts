@@ -113,8 +113,11 @@ export interface JsonTrie {
   children: Map<string, JsonTrie>;
 }
 
+/** `fn` of the text whose UTF-8 is `buf[start..end)`, for kinds that read bytes anyway (fakes, hashes): json walks call it without decoding. */
+export type BytesFn = (buf: Buffer, start: number, end: number, row: RowAccess) => string;
+
 /** A transform of one scalar text value (json leaves, scrub). */
-export type ValueFn = { kind: 'keep' } | { kind: 'null' } | { kind: 'const'; value: string | null } | { kind: 'text'; fn: (s: string, row: RowAccess) => string; nulls: 'keep' | 'replace' } | { kind: 'json'; trie: JsonTrie } | { kind: 'fail' };
+export type ValueFn = { kind: 'keep' } | { kind: 'null' } | { kind: 'const'; value: string | null } | { kind: 'text'; fn: (s: string, row: RowAccess) => string; nulls: 'keep' | 'replace'; bytes?: BytesFn } | { kind: 'json'; trie: JsonTrie } | { kind: 'fail' };
 
 /** faker's wrapper, as the rules reader loaded it (RulesData.fake), or undefined when no rule needed it. */
 export function fakerOf(data: RulesData): typeof FakeModule | undefined {

@@ -1,0 +1,220 @@
+/**
+ * A json rule over the value's UTF-8 bytes: the same walk as json-rewrite.ts, for the common case,
+ * without a JavaScript string for the document. Kept bytes are copied as they are; a string a rule
+ * reads is decoded alone (or not at all: fakes and hashes read its bytes); a replacement is written
+ * as JSON.stringify would write it. The output is byte for byte the text walk's. Whatever this walk
+ * does not handle — a syntax error, a key no rule classifies, nesting past the limit — returns null,
+ * and the caller runs the text walk, which names the error.
+ */
+import type { RowAccess } from '../contract/plan.js';
+import type { JsonTrie, ValueFn } from './kinds/kind.js';
+import { JsonByteCursor, JsonBytesError } from '../text/json-bytes.js';
+
+/** A trie node's children as bytes, for comparing keys without decoding them (few keys: a scan). */
+interface ByteKey {
+  bytes: Buffer;
+  child: JsonTrie;
+}
+const MAX_SCANNED_KEYS = 16;
+
+export class JsonBytesRewrite {
+  private readonly cursor = new JsonByteCursor();
+  private out = Buffer.allocUnsafe(4096);
+  private len = 0;
+  private src: Buffer = Buffer.alloc(0);
+  private copied = 0; // src before this offset is in `out`
+  private row!: RowAccess;
+  private readonly keyLists = new Map<JsonTrie, ByteKey[] | null>();
+
+  constructor(private readonly trie: JsonTrie) {}
+
+  /**
+   * The rewritten document, or null when the text walk must decide. The result is a view of the
+   * input or of this walk's buffer, valid until the next call.
+   */
+  apply(src: Buffer, row: RowAccess): Buffer | null {
+    this.src = src;
+    this.row = row;
+    this.len = 0;
+    this.copied = 0;
+    const c = this.cursor;
+    c.reset(src, 0, src.length);
+    try {
+      this.visit(this.trie, this.trie.star!, 0);
+      c.finish();
+    } catch (e) {
+      if (e instanceof JsonBytesError) return null;
+      throw e;
+    }
+    if (this.copied === 0) return src;
+    this.copy(src.length);
+    return this.out.subarray(0, this.len);
+  }
+
+  private visit(node: JsonTrie, inherited: ValueFn, depth: number): void {
+    if (node.leaf) return this.leaf(node.leaf, depth);
+    const dflt = node.star ?? inherited;
+    const c = this.cursor;
+    if (depth > JsonByteCursor.MAX_DEPTH) c.fail();
+    const ch = c.peek();
+    if (ch === 0x5b) {
+      if (!c.open(0x5d)) return;
+      do this.visit(node, inherited, depth + 1);
+      while (c.more(0x5d));
+    } else if (ch === 0x7b) {
+      if (!c.open(0x7d)) return;
+      do {
+        if (c.peek() !== 0x22) c.fail();
+        c.string();
+        const child = this.child(node);
+        c.expect(0x3a);
+        if (child) this.visit(child, dflt, depth + 1);
+        else this.leaf(dflt, depth + 1);
+      } while (c.more(0x7d));
+    } else this.leaf(dflt, depth);
+  }
+
+  /** The child of `node` named by the key just read, if any. */
+  private child(node: JsonTrie): JsonTrie | undefined {
+    if (node.children.size === 0) return undefined;
+    const c = this.cursor;
+    let list = this.keyLists.get(node);
+    if (list === undefined) {
+      list = node.children.size > MAX_SCANNED_KEYS ? null : [...node.children].map(([k, child]) => ({ bytes: Buffer.from(k, 'utf8'), child }));
+      this.keyLists.set(node, list);
+    }
+    if (list === null || c.strEscaped) return node.children.get(c.decoded());
+    const src = this.src;
+    const start = c.strStart;
+    const n = c.strEnd - start;
+    for (const k of list) {
+      const b = k.bytes;
+      if (b.length !== n) continue;
+      let i = 0;
+      while (i < n && b[i] === src[start + i]) i++;
+      if (i === n) return k.child;
+    }
+    return undefined;
+  }
+
+  private leaf(fn: ValueFn, depth: number): void {
+    const c = this.cursor;
+    switch (fn.kind) {
+      case 'keep': return c.skip(depth);
+      case 'null':
+      case 'const': {
+        c.peek();
+        const from = c.i;
+        c.skip(depth);
+        const v = fn.kind === 'null' ? null : fn.value;
+        this.replaceWith(from, c.i);
+        return v === null ? this.ascii('null') : this.json(v);
+      }
+      case 'fail': return c.fail();
+      case 'json':
+        return this.visit(fn.trie, fn.trie.star ?? { kind: 'fail' }, depth);
+      case 'text': {
+        if (depth > JsonByteCursor.MAX_DEPTH) c.fail();
+        const ch = c.peek();
+        if (ch === 0x7b) {
+          if (!c.open(0x7d)) return;
+          do {
+            if (c.peek() !== 0x22) c.fail();
+            c.string();
+            c.expect(0x3a);
+            this.leaf(fn, depth + 1);
+          } while (c.more(0x7d));
+          return;
+        }
+        if (ch === 0x5b) {
+          if (!c.open(0x5d)) return;
+          do this.leaf(fn, depth + 1);
+          while (c.more(0x5d));
+          return;
+        }
+        const from = c.i;
+        const src = this.src;
+        if (ch !== 0x22) {
+          c.scalar();
+          const s = src.toString('latin1', from, c.i);
+          if (ch === 0x6e && s === 'null') {
+            if (fn.nulls === 'replace') {
+              this.replaceWith(from, c.i);
+              this.json(fn.fn('', this.row));
+            }
+            return;
+          }
+          this.replaceWith(from, c.i);
+          return this.json(fn.fn(s, this.row));
+        }
+        c.string();
+        if (!c.strEscaped && fn.bytes) {
+          const v = fn.bytes(src, c.strStart, c.strEnd, this.row);
+          this.replaceWith(from, c.i);
+          return this.json(v);
+        }
+        const s = c.decoded();
+        const v = fn.fn(s, this.row);
+        // unchanged, and written as JSON.stringify writes it (no escape, no control character): kept as it is
+        if (v === s && !c.strEscaped && !hasControl(src, c.strStart, c.strEnd)) return;
+        this.replaceWith(from, c.i);
+        return this.json(v);
+      }
+    }
+  }
+
+  /** The value at `src[from..to)` is replaced by what is written next. */
+  private replaceWith(from: number, to: number): void {
+    this.copy(from);
+    this.copied = to;
+  }
+
+  private copy(upTo: number): void {
+    const n = upTo - this.copied;
+    if (n <= 0) return;
+    this.room(n);
+    this.src.copy(this.out, this.len, this.copied, upTo);
+    this.len += n;
+  }
+
+  private room(n: number): void {
+    if (this.len + n <= this.out.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.out.length * 2, this.len + n));
+    this.out.copy(bigger, 0, 0, this.len);
+    this.out = bigger;
+  }
+
+  private ascii(s: string): void {
+    this.room(s.length);
+    this.len += this.out.write(s, this.len, 'latin1');
+  }
+
+  /** `JSON.stringify(s)` in UTF-8; printable ASCII without `"` or `\` (most fakes) without building it. */
+  private json(s: string): void {
+    const n = s.length;
+    this.room(n + 2);
+    const out = this.out;
+    let o = this.len;
+    out[o++] = 0x22;
+    for (let i = 0; i < n; i++) {
+      const ch = s.charCodeAt(i);
+      if (ch < 0x20 || ch > 0x7e || ch === 0x22 || ch === 0x5c) return this.jsonSlow(s);
+      out[o++] = ch;
+    }
+    out[o++] = 0x22;
+    this.len = o;
+  }
+
+  private jsonSlow(s: string): void {
+    const j = JSON.stringify(s);
+    this.room(j.length * 3);
+    this.len += this.out.write(j, this.len, 'utf8');
+  }
+}
+
+function hasControl(src: Buffer, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (src[i]! < 0x20) return true;
+  return false;
+}
+
+export { JsonBytesError };

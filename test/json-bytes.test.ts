@@ -1,0 +1,187 @@
+/**
+ * A json rule has two walks: over the value's bytes (the common case, no JavaScript string for the
+ * document) and over its text (everything else, and the one that names errors). They must agree byte
+ * for byte: whatever the bytes walk returns is what the text walk would have written, and where it
+ * declines (undefined) the engine runs the text walk.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { compileRules, readRules } from '../src/engine/run.js';
+import type { ColumnAction, RowAccess } from '../src/contract/plan.js';
+
+const KEY = 'json-bytes-test-key';
+
+const RULES = {
+  star: `
+version: 1
+tables:
+  public.t:
+    columns:
+      doc:
+        json:
+          email: { fake: internet.email }
+          name: { fake: person.fullName }
+          token: { hash: { length: 16 } }
+          msg: { scrub: [email, phone, postcode] }
+          gone: null
+          fixed: { value: "fixed é\\n" }
+          nested.inner: { fake: person.firstName }
+          list: { fake: person.lastName }
+          "*": keep
+`,
+  // no "*": a key the rules do not name stops the run (the text walk says which)
+  strict: `
+version: 1
+unknown: fail
+tables:
+  public.t:
+    columns:
+      doc:
+        json:
+          email: { fake: internet.email }
+          nested: { json: { inner: { hash: { length: 8 } }, "*": keep } }
+          other: keep
+`,
+  // a rule on the whole document: every scalar under it, keys kept
+  whole: `
+version: 1
+tables:
+  public.t:
+    columns:
+      doc: { json: { "*": { fake: person.firstName } } }
+`,
+  nullsReplace: `
+version: 1
+tables:
+  public.t:
+    columns:
+      doc: { json: { email: { fake: internet.email, nulls: replace }, "*": keep }, nulls: replace }
+`,
+};
+
+async function actionOf(yaml: string): Promise<ColumnAction> {
+  const rules = compileRules(await readRules({ text: [{ name: 'json-bytes.yaml', yaml }] }), KEY);
+  const plan = rules.plan('public.t', ['doc'], () => undefined);
+  if (plan.mode !== 'rewrite' || !plan.actions[0]) throw new Error('no action for doc');
+  return plan.actions[0];
+}
+
+function rowOf(text: string | null, bytes: Buffer | null = text === null ? null : Buffer.from(text, 'utf8')): RowAccess {
+  return {
+    bytes: () => bytes,
+    text: () => text,
+    output: () => {
+      throw new Error('a json rule reads no output');
+    },
+  };
+}
+
+type Outcome = { value: string | null } | { error: string };
+
+function textWalk(action: ColumnAction, text: string | null): Outcome {
+  try {
+    return { value: action(rowOf(text), 0) };
+  } catch (e) {
+    return { error: (e as Error).message };
+  }
+}
+
+/** The bytes walk's answer, decoded at once (it is a view, valid until the next call). */
+function bytesWalk(action: ColumnAction, text: string | null, bytes?: Buffer): string | null | undefined {
+  const b = action.bytes!(rowOf(text, bytes), 0);
+  return b === undefined || b === null ? b : b.toString('utf8');
+}
+
+// keys the rules name, keys they do not, and keys that need escapes
+const key = fc.constantFrom('email', 'name', 'token', 'msg', 'gone', 'fixed', 'nested', 'inner', 'list', 'other', 'x', 'é', 'em\\u0061il', 'a"b', 'tab\t', '');
+// strings rich in what JSON escapes and what the detectors look for
+const text = fc.string({
+  unit: fc.oneof(
+    fc.constantFrom('"', '\\', '/', '\n', '\t', '\u0001', '\u001f', '\u007f', 'é', '漢', '🎉', '\ud800', '@', '.', ' ', '0', '7', 'SW1A 1AA', 'jane@example.org', '07700 900123'),
+    fc.string({ maxLength: 1 }),
+  ),
+  maxLength: 30,
+});
+const scalar = fc.oneof(text, fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.boolean(), fc.constant(null));
+const value = fc.letrec((tie) => ({
+  value: fc.oneof({ depthSize: 'small', withCrossShrink: true }, scalar, tie('array'), tie('object')),
+  array: fc.array(tie('value'), { maxLength: 4 }),
+  object: fc.array(fc.tuple(key, tie('value')), { maxLength: 5 }).map((pairs) => {
+    const o: Record<string, unknown> = {};
+    for (const [k, v] of pairs) o[k === 'em\\u0061il' ? 'email' : k] = v;
+    return o;
+  }),
+})).value;
+
+/** The document as someone might have written it: spacing, \u escapes, numbers as typed. */
+const written = fc.tuple(value, fc.constantFrom(0, 1, 2), fc.boolean()).map(([v, indent, escapeAll]) => {
+  let s = JSON.stringify(v, null, indent) ?? 'null';
+  if (escapeAll) s = s.replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return s;
+});
+
+// documents no generator above makes: errors, odd numbers, odd spacing, escapes the text walk decodes
+const awkward = [
+  '{}', '[]', 'null', '"top"', '12', ' {"email" : "a@b.c" } ', '{"email":"a\\u0040b.c"}', '{"email":"\\ud83c\\udf89"}',
+  '{"email":"\\ud800"}', '{"nested":{"inner":"x","y":[1,2,{"inner":"z"}]}}', '{"msg":"call 07700 900123 or SW1A 1AA"}',
+  '{"n":-0.5e+10,"m":1E3,"k":0}', '{"n":01}', '{"n":1.}', '{"n":-}', '{"email":"a\tb"}', '{"email":"a\u0001b"}', '{"email":"x"',
+  '{"email":"x"}}', '{"email" "x"}', "{'email':'x'}", '{"email":"\\x"}', '{"email":"\\u12"}', '', ' ', '{"email":"x",}',
+  '[1,2,]', '{"gone":{"deep":[1,{"a":2}]},"fixed":[true,false,null]}', '{"list":["a",["b",null],{"c":"d"}]}',
+  '{"a":1}\n', '\t[ "x" ]\r\n', '{"email":null,"name":null}', '{"token":"é漢🎉"}', `${'['.repeat(600)}${']'.repeat(600)}`,
+  `{"nested":${'['.repeat(520)}1${']'.repeat(520)}}`,
+];
+
+describe('json rules over bytes', () => {
+  it.each(Object.keys(RULES) as (keyof typeof RULES)[])('%s: the bytes walk writes what the text walk writes, or leaves it to it', async (name) => {
+    const action = await actionOf(RULES[name]);
+    expect(action.bytes).toBeTypeOf('function');
+    let walked = 0;
+    const agree = (doc: string) => {
+      const expected = textWalk(action, doc);
+      const got = bytesWalk(action, doc);
+      if (got === undefined) return true;
+      walked++;
+      // what the bytes walk answers, the text walk answers too: never a document it would refuse
+      expect(expected).toEqual({ value: got });
+      return true;
+    };
+    for (const doc of awkward) agree(doc);
+    fc.assert(fc.property(written, agree), { numRuns: 3000 });
+    // the bytes walk is the common case, not a path that always declines
+    expect(walked).toBeGreaterThan(name === 'strict' ? 100 : 1000);
+  });
+
+  it('declines what the text walk refuses, so that the text walk names it', async () => {
+    const strict = await actionOf(RULES.strict);
+    for (const doc of ['{"email":"x","unlisted":1}', '{"nested":{"inner":"x","other":"y"},"zz":[]}', '{"email":"x"', '{"email":"\\q"}', `${'['.repeat(600)}${']'.repeat(600)}`]) {
+      expect(bytesWalk(strict, doc)).toBeUndefined();
+      expect(textWalk(strict, doc)).toHaveProperty('error');
+    }
+    // and the message names the key by its shape when it might be personal, never the value
+    const outcome = textWalk(strict, '{"jane@example.org":"secret value"}');
+    expect(outcome).toHaveProperty('error');
+    expect(JSON.stringify(outcome)).not.toMatch(/jane|secret/);
+  });
+
+  it('keeps a document no rule changes as the same bytes, and NULL as NULL (or to the text walk to replace)', async () => {
+    const star = await actionOf(RULES.star);
+    const doc = Buffer.from('{ "other": [1, 2.50, "é"],\n  "x": {"y": null} }');
+    const b = star.bytes!(rowOf(doc.toString('utf8'), doc), 0);
+    expect(b).toBeInstanceOf(Buffer);
+    expect(Buffer.compare(b!, doc)).toBe(0);
+    expect(star.bytes!(rowOf(null), 0)).toBeNull();
+    const replace = await actionOf(RULES.nullsReplace);
+    // a NULL document under nulls: replace is the text walk's to write
+    expect(replace.bytes!(rowOf(null), 0)).toBeUndefined();
+  });
+
+  it('pseudonyms from bytes equal those from text: the same person gets the same fake in both walks and across documents', async () => {
+    const star = await actionOf(RULES.star);
+    const first = bytesWalk(star, '{"email":"jane@example.org","name":"Jane Smith","token":"t-1"}');
+    const escaped = bytesWalk(star, '{"name":"Jane Smith","token":"t-\\u0031","email":"jane\\u0040example.org"}');
+    const parse = (s: string | null | undefined) => JSON.parse(s!) as Record<string, string>;
+    expect(parse(first)).toEqual(parse(escaped));
+    expect(parse(first).email).not.toBe('jane@example.org');
+    expect(parse(first).token).toMatch(/^[0-9a-f]{16}$/);
+  });
+});
