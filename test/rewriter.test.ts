@@ -459,3 +459,26 @@ describe('json rules write their documents in every form of the dump', () => {
     expect(Buffer.compare(kept.output, input)).toBe(0);
   });
 });
+
+describe('fakes and hashes read the value as UTF-8 bytes', () => {
+  // the pseudonym of a value is a function of its text, whatever the dump's encoding or escaping
+  const T = 'CREATE TABLE public.p (\n    name text,\n    token text\n);\n\n';
+  const yaml = 'tables:\n  p: { columns: { name: { fake: person.fullName, nulls: replace }, token: { hash: { length: 16 } } } }\n';
+  const fields = async (head: string, data: string, encoding: BufferEncoding) => {
+    const { output } = await rewriteBuffer(Buffer.from(head + T + data + FOOT, encoding), { rules: await rules(yaml) });
+    return output.toString(encoding).split('FROM stdin;\n')[1]!.split('\n\\.\n')[0]!.split('\n').map((l) => l.split('\t'));
+  };
+  it('gives the same pseudonyms in UTF-8 and LATIN1, escaped or not, and replaces NULL where the rule says', async () => {
+    const rows = 'COPY public.p (name, token) FROM stdin;\nZoë Ünal\tt-é\nZo\\303\\253 \\303\\234nal\tt-\\303\\251\n\\N\t\\N\n\\.\n';
+    const utf8 = await fields(HEAD, rows, 'utf8');
+    // in LATIN1 the escaped octets are Latin-1 bytes: ë is \353, Ü \334, é \351
+    const latin1 = await fields(HEAD.replace("'UTF8'", "'LATIN1'"), rows.replace('Zo\\303\\253 \\303\\234nal\tt-\\303\\251', 'Zo\\353 \\334nal\tt-\\351'), 'latin1');
+    expect(utf8[0]).toEqual(utf8[1]);
+    expect(latin1).toEqual(utf8);
+    expect(utf8[0]![0]).not.toBe('Zoë Ünal');
+    expect(utf8[0]![1]).toMatch(/^[0-9a-f]{16}$/);
+    // NULL: a fake under nulls: replace, the hash's NULL kept
+    expect(utf8[2]![0]).not.toBe('\\N');
+    expect(utf8[2]![1]).toBe('\\N');
+  });
+});

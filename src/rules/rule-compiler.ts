@@ -317,11 +317,19 @@ export class CompiledRules implements EngineRules {
     if (kind.column) return kind.column(cr, env);
     const vf = kind.compile(cr, env);
     if (vf.kind !== 'text' && vf.kind !== 'json') throw new Error(`rule kind ${cr.kind} compiles to no text function`);
-    const action: ColumnAction = (row, col) => {
-      const t = row.text(col);
-      if (t === null && cr.nulls !== 'replace') return null;
-      return applyText(vf, t ?? '', row, path);
-    };
+    const ofBytes = vf.kind === 'text' ? vf.bytes : undefined;
+    // fakes and hashes read the value's UTF-8 bytes: the row's bytes as they are, not a string encoded again
+    const action: ColumnAction = ofBytes
+      ? (row, col) => {
+          const b = row.bytes(col);
+          if (b === null) return cr.nulls === 'replace' ? applyText(vf, '', row, path) : null;
+          return ofBytes(b, 0, b.length, row);
+        }
+      : (row, col) => {
+          const t = row.text(col);
+          if (t === null && cr.nulls !== 'replace') return null;
+          return applyText(vf, t ?? '', row, path);
+        };
     if (vf.kind === 'json') {
       // the document's bytes walked as they are; anything else (an error to name, NULL replaced) by the text walk
       const walk = new JsonBytesRewrite(vf.trie);
