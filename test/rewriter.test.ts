@@ -482,3 +482,16 @@ describe('fakes and hashes read the value as UTF-8 bytes', () => {
     expect(utf8[2]![1]).toBe('\\N');
   });
 });
+
+describe('fields read in any order', () => {
+  // b's rule reads b first; c's template then reads a, which lies before it and holds an escape
+  it('decodes an earlier field read after a later one', async () => {
+    const T = 'CREATE TABLE public.o (\n    a text,\n    b text,\n    c text\n);\n\n';
+    const data = 'COPY public.o (a, b, c) FROM stdin;\np\\tq\\\\r\tzz\tc\n\\.\n';
+    const { output } = await rewriteBuffer(Buffer.from(HEAD + T + data + FOOT), { rules: await rules('tables:\n  o: { columns: { a: keep, b: { hash: { length: 8 } }, c: { template: "x{a}" } } }\n') });
+    const row = output.toString().split('FROM stdin;\n')[1]!.split('\n')[0]!.split('\t');
+    expect(row[0]).toBe('p\\tq\\\\r');
+    expect(row[1]).toMatch(/^[0-9a-f]{8}$/);
+    expect(row[2]).toBe('xp\\tq\\\\r');
+  });
+});

@@ -40,6 +40,7 @@ export class RowCursor implements RowAccess {
   /** the COPY row's end, and the first backslash at or after the field last asked about (-1: not looked for) */
   private rowStop = 0;
   private backslash = -1;
+  private scannedFrom = 0;
 
   constructor(
     private readonly maxValueBytes: number,
@@ -102,6 +103,7 @@ export class RowCursor implements RowAccess {
     this.gen++;
     this.rowStop = stop;
     this.backslash = -1;
+    this.scannedFrom = 0;
     return f;
   }
 
@@ -209,8 +211,11 @@ export class RowCursor implements RowAccess {
   private firstBackslash(col: number): number {
     const start = this.starts[col]!;
     const end = this.ends[col]!;
-    if (this.backslash < start) {
+    // fields are read in any order (a template reads an earlier column): the cached search holds only
+    // for fields at or after where it started, and before the backslash it found
+    if (this.scannedFrom > start || this.backslash < start) {
       const i = this.buf.subarray(start, this.rowStop).indexOf(0x5c);
+      this.scannedFrom = start;
       this.backslash = i === -1 ? this.rowStop : start + i;
     }
     return this.backslash < end ? this.backslash : end;
