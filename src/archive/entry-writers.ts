@@ -13,6 +13,8 @@ import { ArchiveFormat, ArchiveWriter, BLK_BLOBS, OffsetFlag, hasData, writeToc,
 import { SUFFIX, ByteReader, customBlobs, dataFile, dataName, directoryBlobs, directoryData, customData, fileStream, rawBlock, type Archive } from './reader.js';
 import { Redirect, rewrittenData, write, writeCustomBlock, writeDataFile, type DataAction } from './entries.js';
 import type { AtomicOutput } from '../io/atomic.js';
+import { release } from '../io/buffer-pool.js';
+import { writeHeld, type Counted } from './ordering.js';
 
 
 export function tocBytes(h: ArchiveHeader, toc: TocEntry[], format: ArchiveFormat): Buffer {
@@ -77,7 +79,7 @@ export async function directoryEntry(a: Archive, r: ByteReader | null, e: TocEnt
         list.push(`${b.oid} ${name}\n`);
       }
     }
-    else if (r) for await (const _ of rawBlock(r, a.header, e)); // read past it
+    else if (r) for await (const c of rawBlock(r, a.header, e)) release(c); // read past it
     writeFileSync(join(dir, tarOut ? blobListName(e, a.header) : basename(dest).replace(/\.(gz|lz4|zst)$/, '')), list.join(''), { mode: 0o600 });
     return;
   }
@@ -86,9 +88,9 @@ export async function directoryEntry(a: Archive, r: ByteReader | null, e: TocEnt
 }
 
 /** One data entry written as a custom archive's data block. */
-export async function customEntry(a: Archive, r: ByteReader | null, e: TocEntry, act: DataAction, dest: Writable, rw: DumpRewriter, redirect: Redirect, level: number, signal?: AbortSignal): Promise<void> {
+export async function customEntry(a: Archive, r: ByteReader | null, e: TocEntry, act: DataAction, dest: Counted, rw: DumpRewriter, redirect: Redirect, level: number, signal?: AbortSignal): Promise<void> {
   if (act.kind === 'copy' || (act.kind === 'blobs' && act.keep && r && !act.scrub)) {
-    for await (const c of rawBlock(r!, a.header, e)) await write(dest, c);
+    for await (const c of rawBlock(r!, a.header, e)) await writeHeld(dest, c);
     return;
   }
   if (act.kind === 'blobs') {
@@ -100,7 +102,7 @@ export async function customEntry(a: Archive, r: ByteReader | null, e: TocEntry,
         await write(dest, w.take());
         await writeBlobData(dest, a.header, act.scrub ? act.scrub(b.data) : b.data, level);
       }
-    } else if (r) for await (const _ of rawBlock(r, a.header, e)); // read past it
+    } else if (r) for await (const c of rawBlock(r, a.header, e)) release(c); // read past it
     await write(dest, w.int(0).take());
     return;
   }

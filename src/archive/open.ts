@@ -8,6 +8,7 @@ import { MAGIC } from './format.js';
 import { openCustom, openDirectory, openTar, type Archive } from './reader.js';
 import { archiveAsPlain, type PlainOptions } from './plain.js';
 import { coalesce, peek, readFileAhead, readHead } from '../io/input.js';
+import { BufferPool } from '../io/buffer-pool.js';
 
 /**
  * A custom archive file is read 1 MiB at a time: its kept blocks are copied as read, and at 256 KiB
@@ -15,6 +16,8 @@ import { coalesce, peek, readFileAhead, readHead } from '../io/input.js';
  * took 0.56 s against 0.45 s.
  */
 const ARCHIVE_CHUNK = 1024 * 1024;
+/** A plain dump's chunk: the unit a rewriting run holds, which bounds its memory. */
+const PLAIN_CHUNK = 256 * 1024;
 
 export type DumpSource =
   | { kind: 'plain'; stream: AsyncIterable<Buffer>; size?: number; name: string }
@@ -27,11 +30,13 @@ export async function openPath(path: string): Promise<DumpSource> {
   // a FIFO (`<(pg_dump prod)`, mkfifo), a device or a socket: read once, in order, as stdin is
   if (!st.isFile()) return openStream(readFileAhead(path), path);
   const head = readHead(path, 512);
-  if (head.subarray(0, MAGIC.length).equals(MAGIC)) return { kind: 'archive', archive: await openCustom(readFileAhead(path, ARCHIVE_CHUNK), path), size: st.size, name: path };
+  // chunks from a pool: a consumer that gives them back (io/buffer-pool.ts) has them read into again
+  if (head.subarray(0, MAGIC.length).equals(MAGIC))
+    return { kind: 'archive', archive: await openCustom(readFileAhead(path, ARCHIVE_CHUNK, new BufferPool(ARCHIVE_CHUNK)), path), size: st.size, name: path };
   // pg_dump -Ft: a ustar archive whose first member is toc.dat
   if (head.length === 512 && head.toString('latin1', 257, 262) === 'ustar' && head.toString('latin1', 0, 8) === 'toc.dat\0')
     return { kind: 'archive', archive: await openTar(path), size: st.size, name: path };
-  return { kind: 'plain', stream: readFileAhead(path), size: st.size, name: path };
+  return { kind: 'plain', stream: readFileAhead(path, PLAIN_CHUNK, new BufferPool(PLAIN_CHUNK)), size: st.size, name: path };
 }
 
 /** A stream input (stdin): its first bytes decide, and are handed on with the rest. */

@@ -3,6 +3,7 @@
  * archive's offsets, the ordered chain of steps, and the bytes read and not yet sent.
  */
 import { Writable } from 'node:stream';
+import { hold, release } from '../io/buffer-pool.js';
 
 
 /**
@@ -15,7 +16,14 @@ export class Counted extends Writable {
   count = 0;
   private failure: Error | null = null;
   private waiting: ((e?: Error | null) => void) | null = null;
-  constructor(private readonly dest: Writable) {
+  constructor(
+    private readonly dest: Writable,
+    /**
+     * `dest` is done with a chunk at its write callback (a file): each chunk is held until then
+     * (io/buffer-pool.ts), so that its writer may give back its own hold as soon as this write returns
+     */
+    readonly recycles = false,
+  ) {
     super({ highWaterMark: 1 << 20 });
     dest.on('error', (e) => {
       this.failure ??= e;
@@ -34,12 +42,27 @@ export class Counted extends Writable {
   override _write(chunk: Buffer, _enc: BufferEncoding, done: (e?: Error | null) => void): void {
     if (this.failure) return done(this.failure);
     this.count += chunk.length;
-    if (this.dest.write(chunk)) done();
+    let ready: boolean;
+    if (this.recycles) {
+      hold(chunk);
+      ready = this.dest.write(chunk, () => release(chunk));
+    } else ready = this.dest.write(chunk);
+    if (ready) done();
     else this.waiting = done;
   }
   override _final(done: (e?: Error | null) => void): void {
     done(this.failure);
   }
+}
+
+/**
+ * Writes `c`, a view that comes with a hold of the caller's (ByteReader.recorded), and gives that hold
+ * up: at once when `dest` holds the chunk itself until written, else never (a stream that keeps chunks
+ * in a buffer of its own, as a PassThrough does, could still read it after its callback).
+ */
+export async function writeHeld(dest: Counted, c: Buffer): Promise<void> {
+  await new Promise<void>((resolve, reject) => dest.write(c, (err) => (err ? reject(err) : resolve())));
+  if (dest.recycles) release(c);
 }
 
 /**

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { createGunzip, createInflate } from 'node:zlib';
 import { AnonymiseError } from '../errors.js';
+import { hold, release } from '../io/buffer-pool.js';
 import { memberStream, readMember, tarMembers } from './tar.js';
 import {
   ArchiveFormat,
@@ -47,7 +48,7 @@ export class ByteReader {
   get available(): number {
     return this.buf.length - this.pos;
   }
-  /** The bytes in hand from the current position (a view; valid until the next fill). */
+  /** The bytes in hand from the current position (a view, to be read at once: its buffer may be read into again after the next fill). */
   view(): Buffer {
     return this.buf.subarray(this.pos);
   }
@@ -60,14 +61,15 @@ export class ByteReader {
         break;
       }
       const chunk = Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value);
-      // the bytes read so far leave the buffer now: a recording keeps them (views: buffers are never reused)
-      if (this.rec && this.pos > this.recFrom) {
-        this.rec.push(this.buf.subarray(this.recFrom, this.pos));
-        this.recBytes += this.pos - this.recFrom;
-      }
+      // the bytes read so far leave the buffer now: a recording keeps them, as views with a hold each
+      if (this.rec && this.pos > this.recFrom) this.keepRecorded(this.buf.subarray(this.recFrom, this.pos));
       this.recFrom = 0;
       this.base += this.pos;
+      const old = this.buf;
       this.buf = this.pos >= this.buf.length ? chunk : Buffer.concat([this.buf.subarray(this.pos), chunk]);
+      // this reader's own holds (io/buffer-pool.ts): on the buffer it leaves, and on a chunk it copied
+      if (this.buf !== chunk) release(chunk);
+      release(old);
       this.pos = 0;
     }
     return this.buf.length - this.pos >= n;
@@ -123,10 +125,19 @@ export class ByteReader {
   get recordedBytes(): number {
     return this.recBytes + this.pos - this.recFrom;
   }
-  /** The bytes read since record() or the last call, as they were. */
+  private keepRecorded(view: Buffer): void {
+    hold(view);
+    this.rec!.push(view);
+    this.recBytes += view.length;
+  }
+  /**
+   * The bytes read since record() or the last call, as they were: views of the chunks read, each with a
+   * hold on its memory that the caller gives back (`release`) once done with it, or never.
+   */
   recorded(): Buffer[] {
-    const out = this.rec ?? [];
-    if (this.pos > this.recFrom) out.push(this.buf.subarray(this.recFrom, this.pos));
+    this.rec ??= [];
+    if (this.pos > this.recFrom) this.keepRecorded(this.buf.subarray(this.recFrom, this.pos));
+    const out = this.rec;
     this.rec = [];
     this.recFrom = this.pos;
     this.recBytes = 0;

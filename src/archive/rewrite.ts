@@ -24,8 +24,9 @@ import { LocalPieces, WorkerPool, archiveWorkerFile, type PieceJob, type PieceRe
 import { adler32Combine } from './adler32.js';
 import { statOrNull } from '../io/input.js';
 import { AtomicOutput } from '../io/atomic.js';
+import { release } from '../io/buffer-pool.js';
 import { writeTar } from './tar.js';
-import { Counted, Held, Ordered } from './ordering.js';
+import { Counted, Held, Ordered, writeHeld } from './ordering.js';
 import { customEntry, directoryEntry, outputEntry, tarMemberOrder, tocBytes } from './entry-writers.js';
 import { readSchemaFile } from './schema-file.js';
 
@@ -173,7 +174,7 @@ export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<
           await order.then(() => finished(e));
         } else if (a.format === ArchiveFormat.Custom) {
           // a custom archive is read in order: the block is passed over
-          for await (const c of rawBlock(a.reader!, h, e)) void c;
+          for await (const c of rawBlock(a.reader!, h, e)) release(c);
         }
       }
       await order.drain();
@@ -234,7 +235,7 @@ export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<
     const file = o.output ? AtomicOutput.file(o.output) : null;
     if (file) fd = file.open();
     const raw = fd !== null ? createWriteStream('', { fd, autoClose: false, highWaterMark: 1 << 20 }) : o.stdout!;
-    const dest = new Counted(raw);
+    const dest = new Counted(raw, fd !== null);
     let wroteAny = false;
     try {
       const head = new ArchiveWriter(h.intSize, h.offSize);
@@ -278,7 +279,8 @@ export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<
           // a kept block's bytes join the ordered steps as they are read, so the workers' pieces before
           // it keep going out meanwhile (no drain), and memory stays bounded by the pending steps
           await order.then(() => void offsets.set(e.dumpId, dest.count));
-          for await (const c of rawBlock(a.reader!, h, e)) await order.then(() => write(dest, c));
+          // each view comes with a hold on its chunk, given back once written (io/buffer-pool.ts)
+          for await (const c of rawBlock(a.reader!, h, e)) await order.then(() => writeHeld(dest, c));
           await order.then(() => finished(e));
           continue;
         }

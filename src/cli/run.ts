@@ -180,6 +180,8 @@ export async function run(input: string | undefined, flags: RunFlags, io: Io): P
     signal: signals.signal,
     maxLineBytes: flags.maxLineBytes,
     maxValueBytes: flags.maxValueBytes,
+    // zlib, a file and stdout by fd are done with a chunk at its write callback; an upload's stream is not
+    recycle: gzip !== null || (fileOut !== null && upload === null) || stdoutOut !== null,
     onChunk: showProgress
       ? (rw) => {
           const now = Date.now();

@@ -4,6 +4,7 @@ import type { SchemaModel } from './schema-model.js';
 import type { DumpObserver } from './observer.js';
 import type { OutsideIdentifiers } from './outside-writer.js';
 import type { TableStats } from './row-writer.js';
+import type { BufferPool } from '../io/buffer-pool.js';
 
 export interface RewriterOptions {
   rules: EngineRules;
@@ -56,6 +57,8 @@ export interface RewriterOptions {
   onSchema?: (schema: SchemaModel, database: string | null) => void;
   /** a plain dump's COPY rows rewritten by workers, in pieces, the output kept in order (engine/plain-pieces.ts) */
   parallel?: ParallelCopy;
+  /** where the output's buffers come from, when the sink gives back what it has written (io/buffer-pool.ts) */
+  outputPool?: BufferPool;
 }
 
 /**

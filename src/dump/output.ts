@@ -1,10 +1,16 @@
 /**
  * Output batching: rows are assembled into one large buffer and handed on in big chunks; long runs
  * of untouched input (kept tables) are handed on as views of the input chunk, without a copy.
+ *
+ * Every chunk handed on comes with a hold on its memory (io/buffer-pool.ts), which the receiver gives
+ * back once it is done with it, or never: a pool's input chunk or output buffer is used again only
+ * after that. Views of input are handed on by the end of each input chunk (`flushIfFull` settles the
+ * run in hand), so that the caller's own hold on the chunk can go then.
  */
 import { escapeInto, escapedLength } from './copy-codec.js';
 import type { TextCodec } from '../text/encoding.js';
 import { encodeLiteral } from './sql-literal.js';
+import { hold, release, type BufferPool } from '../io/buffer-pool.js';
 
 /** values up to this many UTF-16 units are tried as printable ASCII first */
 const SHORT = 64;
@@ -23,11 +29,20 @@ export class Output {
   /** incremented by every flush, so a mark can tell whether its buffer is still current */
   generation = 0;
 
+  private readonly capacity: number;
+
   constructor(
     private readonly sink: (chunk: Buffer) => void,
-    private readonly capacity = DEFAULT_CAPACITY,
+    capacity = DEFAULT_CAPACITY,
+    /** where buffers come from (their holders give them back: see above); else each is fresh */
+    private readonly pool?: BufferPool,
   ) {
-    this.buf = Buffer.allocUnsafe(capacity);
+    this.capacity = pool?.size ?? capacity;
+    this.buf = this.fresh();
+  }
+
+  private fresh(): Buffer {
+    return this.pool ? this.pool.take() : Buffer.allocUnsafe(this.capacity);
   }
 
   /** Ensures room for `n` more bytes; returns the buffer to write into at `this.offset`. */
@@ -35,7 +50,11 @@ export class Output {
     if (this.runSrc !== null) this.settle();
     if (this.len + n <= this.buf.length) return;
     this.flush();
-    if (n > this.buf.length) this.buf = Buffer.allocUnsafe(Math.max(n, this.capacity));
+    if (n > this.buf.length) {
+      // one value larger than a buffer: a buffer of its own, never a pool's
+      release(this.buf);
+      this.buf = Buffer.allocUnsafe(Math.max(n, this.capacity));
+    }
   }
 
   /**
@@ -71,7 +90,9 @@ export class Output {
     this.runSrc = null;
     if (this.runEnd - this.runStart >= VIEW_THRESHOLD) {
       this.flush();
-      this.sink(src.subarray(this.runStart, this.runEnd));
+      const view = src.subarray(this.runStart, this.runEnd);
+      hold(view);
+      this.sink(view);
     } else {
       this.copy(src, this.runStart, this.runEnd);
     }
@@ -206,10 +227,15 @@ export class Output {
   flush(): void {
     this.settle();
     if (this.len === 0) return;
-    // hand over the filled part and start a fresh buffer: the consumer owns what it was given
+    // hand over the filled part, with a hold of its own, and go on in the rest or in another buffer
     const chunk = this.buf.subarray(0, this.len);
+    hold(chunk);
     const rest = this.buf.length - this.len;
-    this.buf = rest >= 64 * 1024 ? this.buf.subarray(this.len) : Buffer.allocUnsafe(this.capacity);
+    if (rest >= 64 * 1024) this.buf = this.buf.subarray(this.len);
+    else {
+      release(this.buf);
+      this.buf = this.fresh();
+    }
     this.len = 0;
     this.generation++;
     this.sink(chunk);

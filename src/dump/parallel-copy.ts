@@ -8,6 +8,7 @@
 import type { TablePlan } from '../contract/plan.js';
 import type { ParallelCopy } from './options.js';
 import { ParallelRows, type BlockContext, type CopyRows } from './rows.js';
+import { hold, release } from '../io/buffer-pool.js';
 
 export const LF_BYTE = Buffer.from('\n');
 
@@ -30,9 +31,10 @@ export class ParallelPlain {
     this.budget = { left: copy.localFirstBytes };
   }
 
-  /** An input chunk, before it is read: kept until the first COPY. */
+  /** An input chunk, before it is read: kept until the first COPY (held: io/buffer-pool.ts). */
   keep(chunk: Buffer): void {
     if (!this.chunks) return;
+    hold(chunk);
     this.chunks.push(chunk);
     this.kept += chunk.length;
     if (this.kept > MAX_PREFIX_BYTES) this.stop();
@@ -45,11 +47,16 @@ export class ParallelPlain {
   changed(): void {
     if (!this.started) return;
     this.stopped = true;
-    this.chunks = null;
+    this.drop();
   }
 
   private stop(): void {
     this.stopped = true;
+    this.drop();
+  }
+
+  private drop(): void {
+    for (const c of this.chunks ?? []) release(c);
     this.chunks = null;
   }
 
@@ -63,7 +70,7 @@ export class ParallelPlain {
     if (!this.started) {
       this.started = true;
       this.copy.start(Buffer.concat(this.chunks!, this.kept).subarray(0, at));
-      this.chunks = null;
+      this.drop();
       this.tables = new Set(schemaTables());
     }
     if (plan.mode !== 'rewrite' || plan.search || watched || !this.tables.has(c.table)) return null;

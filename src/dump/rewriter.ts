@@ -78,7 +78,7 @@ export class DumpRewriter implements UnitSink {
     this.findings = new Findings(options.inspect ?? false);
     this.gate = new SchemaGate({ rules: options.rules, maxHeldBytes: options.maxHeldBytes, archive, findings: this.findings }, sink);
     if (options.schema) this.gate.schema.adopt(options.schema);
-    this.out = new Output((chunk) => this.gate.emit(chunk));
+    this.out = new Output((chunk) => this.gate.emit(chunk), undefined, options.outputPool);
     this.reader = new DumpReader(this, { maxLineBytes: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES, archive, fragment: options.fragment ?? false });
     this.observer = options.observer;
     this.overlay = options.overlay;

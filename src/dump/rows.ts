@@ -19,6 +19,7 @@ import { positioned } from './reader.js';
 import type { Output } from './output.js';
 import type { RowWriter, TableStats } from './row-writer.js';
 import type { DumpObserver } from './observer.js';
+import { hold, release } from '../io/buffer-pool.js';
 
 type RewritePlan = Extract<TablePlan, { mode: 'rewrite' }>;
 
@@ -292,8 +293,11 @@ export class ParallelRows extends CopyRows {
 
   private take(buf: Buffer, from: number, to: number, stable: boolean): void {
     if (to <= from) return;
-    // a view of an input chunk that stays as it is; the reader's carry is reused, so it is copied
-    this.piece.push(stable ? buf.subarray(from, to) : Buffer.from(buf.subarray(from, to)));
+    // a view of an input chunk that stays as it is (held until the piece is sent: io/buffer-pool.ts);
+    // the reader's carry is reused, so it is copied
+    const part = stable ? buf.subarray(from, to) : Buffer.from(buf.subarray(from, to));
+    hold(part);
+    this.piece.push(part);
     this.size += to - from;
   }
 
@@ -302,6 +306,7 @@ export class ParallelRows extends CopyRows {
     this.c.out.flush();
     // one copy, into a buffer of its own that moves to the worker
     if (this.size > 0) this.send(this.header, Buffer.concat(this.piece, this.size), this.firstLine, this.c.table, this.c.stats);
+    for (const part of this.piece) release(part);
     this.piece = [];
     this.size = 0;
     this.firstLine = this.c.reader.line;

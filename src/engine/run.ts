@@ -14,6 +14,7 @@ import { checkRestorability, type RestoreProblem } from './restorability.js';
 import type { Severity } from '../dump/findings.js';
 import { DumpRewriter, type OutsideFinding, type PlanOverlay, type RewriterOptions, type TableStats } from '../dump/rewriter.js';
 import { coalesce, plainDump } from '../io/input.js';
+import { BufferPool, release } from '../io/buffer-pool.js';
 import { PlainPieces, type Slot } from './plain-pieces.js';
 import { firstEvent } from '../io/events.js';
 import { AnonymiseError } from '../errors.js';
@@ -76,6 +77,14 @@ export interface RewriteOptions {
   localFirstBytes?: number;
   rulesSource?: RulesSource;
   secret?: string;
+  /**
+   * The sink is done with a chunk once its write callback has run (a file, a pipe written by fd, gzip;
+   * not a PassThrough, which keeps it): the input's chunks, if a pool's (readFileAhead), and the output's
+   * buffers are then used again (io/buffer-pool.ts) instead of being left to the collector.
+   */
+  recycle?: boolean;
+  /** with `recycle`: where the output's buffers come from (default: a pool of the run's own) */
+  outputPool?: BufferPool;
 }
 
 export interface RewriteResult {
@@ -124,8 +133,10 @@ export function rewriteStream(source: AsyncIterable<Buffer> | Readable, sink: Wr
     (options.jobs ?? 1) > 1 && options.rulesSource && !options.overlay && !options.outsideIdentifiers && !options.schema
       ? new PlainPieces({ jobs: options.jobs!, localFirstBytes: options.localFirstBytes ?? 0, rules: options.rulesSource, secret: options.secret, maxLineBytes: options.maxLineBytes, maxValueBytes: options.maxValueBytes, place: (slot) => pending.push(slot) })
       : undefined;
+  const recycle = options.recycle ?? false;
   const rw = new DumpRewriter(
-    { rules: options.rules, maxLineBytes: options.maxLineBytes, maxValueBytes: options.maxValueBytes, overlay: options.overlay, outsideIdentifiers: options.outsideIdentifiers, schema: options.schema, parallel: workers },
+    { rules: options.rules, maxLineBytes: options.maxLineBytes, maxValueBytes: options.maxValueBytes, overlay: options.overlay, outsideIdentifiers: options.outsideIdentifiers, schema: options.schema, parallel: workers, outputPool: recycle ? (options.outputPool ?? new BufferPool(OUTPUT_BUFFER_BYTES)) : undefined },
+    // each chunk comes with a hold on its memory (dump/output.ts), given back once the sink has written it
     (c) => {
       pending.push(c);
       bytesOut += c.length;
@@ -158,7 +169,8 @@ export function rewriteStream(source: AsyncIterable<Buffer> | Readable, sink: Wr
           c = c.value!;
           bytesOut += c.length;
         }
-        if (!sink.write(c)) await waitDrain(sink);
+        const written = c;
+        if (!sink.write(c, recycle ? () => release(written) : undefined)) await waitDrain(sink);
         if (options.signal?.aborted && !aborting) throw options.signal.reason;
       }
     } finally {
@@ -187,6 +199,8 @@ export function rewriteStream(source: AsyncIterable<Buffer> | Readable, sink: Wr
       for await (const chunk of plainDump(source instanceof Readable && !source.readableObjectMode ? coalesce(source) : source)) {
         if (options.signal?.aborted) throw options.signal.reason;
         rw.write(chunk);
+        // what the rewriter keeps of the chunk it holds itself (dump/output.ts, dump/parallel-copy.ts)
+        if (recycle) release(chunk);
         sinceCollect += chunk.length;
         if (sinceCollect >= CHECK_EVERY && collect) {
           sinceCollect = 0;
@@ -239,6 +253,8 @@ export function rewriteStream(source: AsyncIterable<Buffer> | Readable, sink: Wr
  * measurable cost (a collection every 8 MiB reached 77 MiB but cost 12-16 % of the time).
  */
 const CHECK_EVERY = 1024 * 1024;
+/** the output's buffers (dump/output.ts's capacity) */
+const OUTPUT_BUFFER_BYTES = 256 * 1024;
 const COLLECT_AT = 24 * 1024 * 1024;
 const collect = (globalThis as { gc?: () => void }).gc;
 

@@ -11,6 +11,7 @@ import { createGunzip } from 'node:zlib';
 import { Readable } from 'node:stream';
 import { AnonymiseError } from '../errors.js';
 import { firstEvent } from './events.js';
+import { release, type BufferPool } from './buffer-pool.js';
 
 const ARCHIVE_ADVICE = 'convert it with `pg_restore -f - ARCHIVE | anonymise-dump …`';
 
@@ -48,7 +49,7 @@ export async function peek(source: AsyncIterable<Buffer>, n: number): Promise<{ 
     prefix.push(chunk);
     have += chunk.length;
   }
-  const head = Buffer.concat(prefix);
+  const head = prefix.length === 1 ? prefix[0]! : Buffer.concat(prefix);
   async function* all(): AsyncGenerator<Buffer> {
     if (head.length) yield head;
     if (done) return;
@@ -90,10 +91,10 @@ export async function* plainDump(source: AsyncIterable<Buffer>): AsyncGenerator<
  * current one. A read stream starts its next read only after the caller's synchronous work on a
  * chunk, so reading and rewriting took turns (~0.1 s idle per 100 MB).
  */
-export async function* readFileAhead(path: string, chunkSize = CHUNK): AsyncGenerator<Buffer> {
+export async function* readFileAhead(path: string, chunkSize = CHUNK, pool?: BufferPool): AsyncGenerator<Buffer> {
   const fh = await open(path, 'r');
   try {
-    yield* readAhead((buf, off, len) => fh.read(buf, off, len, null).then((r) => r.bytesRead), chunkSize);
+    yield* readAhead((buf, off, len) => fh.read(buf, off, len, null).then((r) => r.bytesRead), chunkSize, pool);
   } finally {
     await fh.close();
   }
@@ -110,9 +111,15 @@ export function readStdinAhead(chunkSize = CHUNK): AsyncGenerator<Buffer> {
 
 const CHUNK = 256 * 1024;
 
-export async function* readAhead(readInto: (buf: Buffer, off: number, len: number) => Promise<number>, chunkSize: number): AsyncGenerator<Buffer> {
+/**
+ * With a `pool` (of `chunkSize` buffers), each chunk is a pool's buffer held once, by the consumer: a
+ * consumer that releases it (io/buffer-pool.ts) has it read into again; one that does not leaves it to
+ * the collector, as without a pool.
+ */
+export async function* readAhead(readInto: (buf: Buffer, off: number, len: number) => Promise<number>, chunkSize: number, pool?: BufferPool): AsyncGenerator<Buffer> {
+  if (pool && pool.size !== chunkSize) throw new Error(`a pool of ${pool.size}-byte buffers for ${chunkSize}-byte reads`);
   const fill = async (): Promise<Buffer> => {
-    const buf = Buffer.allocUnsafe(chunkSize);
+    const buf = pool ? pool.take() : Buffer.allocUnsafe(chunkSize);
     let n = 0;
     while (n < chunkSize) {
       const got = await readInto(buf, n, chunkSize - n);
@@ -133,7 +140,10 @@ export async function* readAhead(readInto: (buf: Buffer, off: number, len: numbe
     for (;;) {
       const chunk: Buffer = await next;
       next = null;
-      if (chunk.length === 0) return;
+      if (chunk.length === 0) {
+        if (pool) release(chunk);
+        return;
+      }
       // the next read runs while the caller works on this chunk
       next = start();
       yield chunk;
