@@ -5,17 +5,23 @@
  */
 import { workerData } from 'node:worker_threads';
 import { DumpRewriter } from '../dump/rewriter.js';
-import { compileRules, readRules } from './run.js';
+import { OUTPUT_BUFFER_BYTES, compileRules, readRules } from './run.js';
 import { ownBytes, serveJobs, type PieceResult } from './worker-pool.js';
+import { BufferPool, release } from '../io/buffer-pool.js';
 import type { PlainPieceJob, PlainWorkerSetup } from './plain-pieces.js';
 
 const setup = workerData as PlainWorkerSetup;
 /** where the rewriter's output goes: nowhere (the schema, a piece's COPY statement), or into the piece's result */
 let target: Buffer[] | null = null;
+/**
+ * The rewriter's output buffers, used again once a piece's output is joined (io/buffer-pool.ts): fresh
+ * ones were most of this thread's garbage collection. Each chunk comes with a hold, given back here.
+ */
+const outputPool = new BufferPool(OUTPUT_BUFFER_BYTES);
 
 const ready = (async () => {
   const rules = compileRules(await readRules(setup.rules), setup.secret);
-  const rw = new DumpRewriter({ rules, maxLineBytes: setup.maxLineBytes, maxValueBytes: setup.maxValueBytes }, (c) => target?.push(c));
+  const rw = new DumpRewriter({ rules, maxLineBytes: setup.maxLineBytes, maxValueBytes: setup.maxValueBytes, outputPool }, (c) => (target ? target.push(c) : release(c)));
   rw.write(Buffer.from(setup.schema.buffer, setup.schema.byteOffset, setup.schema.byteLength));
   rw.flushOutput();
   return rw;
@@ -33,9 +39,11 @@ async function runPiece(job: PlainPieceJob): Promise<PieceResult> {
   try {
     rw.write(Buffer.from(job.data.buffer, job.data.byteOffset, job.data.byteLength));
     rw.endPiece();
+    // one copy, into a buffer of its own that moves to the main thread
     const out = Buffer.concat(target);
     return { out: ownBytes(out), length: out.length, adler: 0, lines: rw.line - 1, stats: [...rw.stats.values()] };
   } finally {
+    for (const c of target ?? []) release(c);
     target = null;
   }
 }

@@ -254,7 +254,7 @@ export function rewriteStream(source: AsyncIterable<Buffer> | Readable, sink: Wr
  */
 const CHECK_EVERY = 1024 * 1024;
 /** the output's buffers (dump/output.ts's capacity) */
-const OUTPUT_BUFFER_BYTES = 256 * 1024;
+export const OUTPUT_BUFFER_BYTES = 256 * 1024;
 const COLLECT_AT = 24 * 1024 * 1024;
 const collect = (globalThis as { gc?: () => void }).gc;
 
