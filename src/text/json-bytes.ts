@@ -5,12 +5,13 @@
  * it never decodes a string the rules do not read: a string is its byte range, and whether it holds an
  * escape.
  */
+import { JsonPunctuation } from './json-text.js';
+
 export class JsonBytesError extends Error {}
 
 const MAX_DEPTH = 512;
 
-export class JsonByteCursor {
-  i = 0;
+export class JsonByteCursor extends JsonPunctuation {
   /** the last string read: `buf[strStart..strEnd)` between its quotes, and whether it holds a `\` */
   strStart = 0;
   strEnd = 0;
@@ -33,7 +34,6 @@ export class JsonByteCursor {
     throw new JsonBytesError('not JSON');
   }
 
-  /** Skips white space; returns the next byte (-1 at the end). */
   peek(): number {
     const buf = this.buf;
     const end = this.end;
@@ -48,28 +48,6 @@ export class JsonByteCursor {
     }
     this.i = i;
     return -1;
-  }
-
-  expect(c: number): void {
-    if (this.peek() !== c) this.fail();
-    this.i++;
-  }
-
-  more(close: number): boolean {
-    const c = this.peek();
-    this.i++;
-    if (c === 0x2c) return true;
-    if (c !== close) this.fail();
-    return false;
-  }
-
-  open(close: number): boolean {
-    this.i++;
-    if (this.peek() === close) {
-      this.i++;
-      return false;
-    }
-    return true;
   }
 
   /** Reads a string at `"` (after peek): its range is in strStart/strEnd; escapes are checked by decoding them. */

@@ -9,28 +9,16 @@ export class JsonSyntaxError extends Error {}
 const MAX_DEPTH = 512;
 const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
 
-export class JsonCursor {
+/**
+ * What the text cursor and the bytes cursor (json-bytes.ts) share: the punctuation between values, read
+ * through each one's own `peek` (a character code of a string, or a byte) and `fail`.
+ */
+export abstract class JsonPunctuation {
   i = 0;
-  private nextBackslash = -2; // -1: none left; below the cursor: not looked for yet
-  constructor(readonly text: string) {}
 
-  fail(): never {
-    throw new JsonSyntaxError(`invalid JSON at character ${this.i + 1}`);
-  }
-
-  /** Skips white space; returns the next character code (NaN at the end). */
-  peek(): number {
-    const text = this.text;
-    let i = this.i;
-    for (;;) {
-      const c = text.charCodeAt(i);
-      if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) i++;
-      else {
-        this.i = i;
-        return c;
-      }
-    }
-  }
+  /** Skips white space; returns the next character code or byte (NaN or -1 at the end). */
+  abstract peek(): number;
+  abstract fail(): never;
 
   /** Consumes `c` (after white space) or fails. */
   expect(c: number): void {
@@ -55,6 +43,30 @@ export class JsonCursor {
       return false;
     }
     return true;
+  }
+}
+
+export class JsonCursor extends JsonPunctuation {
+  private nextBackslash = -2; // -1: none left; below the cursor: not looked for yet
+  constructor(readonly text: string) {
+    super();
+  }
+
+  fail(): never {
+    throw new JsonSyntaxError(`invalid JSON at character ${this.i + 1}`);
+  }
+
+  peek(): number {
+    const text = this.text;
+    let i = this.i;
+    for (;;) {
+      const c = text.charCodeAt(i);
+      if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) i++;
+      else {
+        this.i = i;
+        return c;
+      }
+    }
   }
 
   /** Reads a string at `"` (after peek) and returns its value. */
