@@ -14,8 +14,8 @@ const setup = workerData as PlainWorkerSetup;
 /** where the rewriter's output goes: nowhere (the schema, a piece's COPY statement), or into the piece's result */
 let target: Buffer[] | null = null;
 /**
- * The rewriter's output buffers, used again once a piece's output is joined (io/buffer-pool.ts): fresh
- * ones were most of this thread's garbage collection. Each chunk comes with a hold, given back here.
+ * The rewriter's output buffers, used again once a piece's output is joined (io/buffer-pool.ts) instead
+ * of fresh memory per 256 KiB (page faults, full collections). Each chunk comes with a hold, given back here.
  */
 const outputPool = new BufferPool(OUTPUT_BUFFER_BYTES);
 

@@ -199,7 +199,7 @@ export function rewriteStream(source: AsyncIterable<Buffer> | Readable, sink: Wr
       for await (const chunk of plainDump(source instanceof Readable && !source.readableObjectMode ? coalesce(source) : source)) {
         if (options.signal?.aborted) throw options.signal.reason;
         rw.write(chunk);
-        // what the rewriter keeps of the chunk it holds itself (dump/output.ts, dump/parallel-copy.ts)
+        // what the rewriter keeps of the chunk it holds itself (dump/output.ts, rows.ts, parallel-copy.ts)
         if (recycle) release(chunk);
         sinceCollect += chunk.length;
         if (sinceCollect >= CHECK_EVERY && collect) {
