@@ -6,7 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BufferPool, hold, holders, release } from '../src/io/buffer-pool.js';
+import { BufferPool, adopt, hold, holders, release } from '../src/io/buffer-pool.js';
 import { readFileAhead } from '../src/io/input.js';
 import { scratch } from './support/scratch.js';
 
@@ -62,6 +62,20 @@ describe('BufferPool', () => {
     expect([...again[1]!].every((x) => x === 0xa5)).toBe(true);
     // the third was not kept: a dropped buffer's late release is ignored, not counted
     release(bufs[2]!);
+  });
+});
+
+describe('adopt', () => {
+  it('hands memory from elsewhere (a worker’s output) to `free` once its last holder releases it, once', () => {
+    const freed: ArrayBuffer[] = [];
+    const b = adopt(Buffer.from(new ArrayBuffer(4096), 0, 1000), (ab) => freed.push(ab));
+    const view = b.subarray(0, 10);
+    hold(view);
+    release(b);
+    expect(freed).toEqual([]);
+    release(view);
+    expect(freed).toEqual([b.buffer]);
+    expect(() => release(b)).toThrow(/released more often/);
   });
 });
 

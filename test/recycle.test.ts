@@ -1,9 +1,9 @@
 /**
  * Reused buffers (io/buffer-pool.ts) never change the output: a run whose input chunks and output
  * buffers go back to pools that poison them (so a byte read after its buffer went back shows) writes
- * the bytes a run with fresh buffers writes, for a plain dump (one thread and workers, two chunk sizes)
- * and a custom archive (kept blocks copied as views, rewritten ones), and a consumer that never gives
- * buffers back (a stream that keeps what it is given) gets them intact.
+ * the bytes a run with fresh buffers writes, for a plain dump (one thread and workers, two chunk sizes,
+ * a sink that writes late) and a custom archive (kept blocks copied as views, rewritten ones), and a
+ * consumer that never gives buffers back (a stream that keeps what it is given) gets them intact.
  */
 import { spawnSync } from 'node:child_process';
 import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
@@ -28,13 +28,13 @@ let custom: string;
 beforeAll(() => {
   dir = scratch('ad-recycle-');
   createDb('recycle_src');
-  // person (~3 MB, rewritten: several 2 MiB pieces for workers), ledger (~2 MB, kept: long runs of the
-  // input passed on as views), and 160 small tables whose schema text alone passes 64 KiB (held back
-  // until the first row, as views)
+  // person (~9 MB, rewritten: enough rows that a worker, started meanwhile, gets pieces, and buffers go
+  // back and forth), ledger (~2 MB, kept: long runs of the input passed on as views), and 160 small
+  // tables whose schema text alone passes 64 KiB (held back until the first row, as views)
   const small = Array.from({ length: 160 }, (_, i) => `CREATE TABLE t${i} (id int PRIMARY KEY, label text); COMMENT ON TABLE t${i} IS 'lookup table number ${i} of the catalogue';`).join('\n');
   psql('recycle_src', `${small}
     CREATE TABLE person (id int PRIMARY KEY, email text NOT NULL, full_name text, notes text);
-    INSERT INTO person SELECT g, 'person' || g || '@example.org', 'Olivia Smith ' || g, repeat('a note ', 6) FROM generate_series(1, 40000) g;
+    INSERT INTO person SELECT g, 'person' || g || '@example.org', 'Olivia Smith ' || g, repeat('a note ', 6) FROM generate_series(1, 120000) g;
     CREATE TABLE ledger (id int PRIMARY KEY, memo text); INSERT INTO ledger SELECT g, repeat(md5(g::text), 2) FROM generate_series(1, 25000) g;`);
   rulesPath = join(dir, 'rules.yaml');
   writeFileSync(rulesPath, 'version: 1\nunknown: keep\ntables:\n  public.person:\n    columns:\n      "*": keep\n      email: { fake: internet.email }\n      full_name: { hash: { length: 12 } }\n');
@@ -63,7 +63,8 @@ function keeper(): { sink: Writable; bytes: () => Buffer } {
 }
 
 async function plainRun(chunk: number, jobs: number, how: 'fresh' | 'recycled' | 'kept'): Promise<{ out: Buffer; input?: BufferPool; output?: BufferPool }> {
-  const common = { rules: await rules(), jobs, rulesSource: { files: [rulesPath] }, secret: KEY, localFirstBytes: 0 };
+  // pieces of 128 KiB: the person table goes to the worker in ~25 of them, so that buffers go back and forth
+  const common = { rules: await rules(), jobs, rulesSource: { files: [rulesPath] }, secret: KEY, localFirstBytes: 0, pieceBytes: 128 * 1024 };
   if (how === 'recycled') {
     const input = new BufferPool(chunk, { poison: true });
     const output = new BufferPool(256 * 1024, { poison: true });
@@ -98,6 +99,29 @@ describe('recycled buffers, plain dump', () => {
     // the rules did rewrite, and kept what they keep
     expect(fresh.out.includes('person1@example.org')).toBe(false);
     expect(fresh.out.includes(Buffer.from('\t' + 'c4ca4238a0b923820dcc509a6f75849b'.repeat(2)))).toBe(true);
+  }, 120_000);
+
+  it.each([1, 2])('a slow sink, done with each chunk only at its callback, --jobs %i: the bytes fresh buffers give', async (jobs) => {
+    const fresh = await plainRun(64 * 1024, jobs, 'fresh');
+    const parts: Buffer[] = [];
+    // each write lands 2 ms late, so that chunks wait in the stream's buffer: one given back or moved to
+    // a worker too early would be read after it changed
+    const sink = new Writable({
+      highWaterMark: 1 << 20,
+      write(c: Buffer, _e, done) {
+        setTimeout(() => {
+          parts.push(Buffer.from(c));
+          done();
+        }, 2);
+      },
+    });
+    const input = new BufferPool(64 * 1024, { poison: true });
+    const output = new BufferPool(256 * 1024, { poison: true });
+    await rewriteStream(readFileAhead(plain, 64 * 1024, input), sink, { rules: await rules(), jobs, rulesSource: { files: [rulesPath] }, secret: KEY, localFirstBytes: 0, pieceBytes: 128 * 1024, recycle: true, outputPool: output }).done;
+    sink.end();
+    await once(sink, 'finish');
+    expect(Buffer.concat(parts).equals(fresh.out)).toBe(true);
+    expect(input.reused).toBeGreaterThan(5);
   }, 120_000);
 
   it('a sink that keeps what it is given: nothing is reused, nothing changes', async () => {
@@ -139,7 +163,7 @@ describe('recycled buffers, custom archive', () => {
     writeFileSync(file, pooled);
     const r = spawnSync(pgBin('pg_restore'), ['--exit-on-error', '-d', db, file], { env: pgEnv(), encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
-    expect(psql(db, "SELECT count(*), count(*) FILTER (WHERE email LIKE '%@example.org' AND email ~ '^person[0-9]+@') FROM person").trim()).toBe('40000|0');
+    expect(psql(db, "SELECT count(*), count(*) FILTER (WHERE email LIKE '%@example.org' AND email ~ '^person[0-9]+@') FROM person").trim()).toBe('120000|0');
     expect(psql(db, 'SELECT count(*), md5(string_agg(memo, \',\' ORDER BY id)) = (SELECT md5(string_agg(repeat(md5(g::text), 2), \',\' ORDER BY g)) FROM generate_series(1, 25000) g) FROM ledger').trim()).toBe('25000|t');
   }, 120_000);
 

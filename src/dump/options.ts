@@ -70,7 +70,12 @@ export interface RewriterOptions {
 export interface ParallelCopy {
   /** the dump's bytes before its first COPY statement */
   start(prefix: Buffer): void;
-  /** rows `data` of the COPY statement `header`, whose first line is input line `line`; their counts go into `stats` */
+  /**
+   * A buffer of `size` bytes to gather a piece's rows into, over an ArrayBuffer of its own (it moves to a
+   * worker, and may come back for another piece)
+   */
+  pieceBuffer(size: number): Buffer;
+  /** rows `data` (from pieceBuffer) of the COPY statement `header`, whose first line is input line `line`; their counts go into `stats` */
   send(header: Buffer, data: Buffer, line: number, table: string, stats: TableStats): void;
   /** rows handed to a worker at a time */
   pieceBytes: number;

@@ -74,6 +74,6 @@ export class ParallelPlain {
       this.tables = new Set(schemaTables());
     }
     if (plan.mode !== 'rewrite' || plan.search || watched || !this.tables.has(c.table)) return null;
-    return new ParallelRows(c, header, (h, data, line, table, stats) => this.copy.send(h, data, line, table, stats), this.copy.pieceBytes, local(), this.budget, () => this.copy.busy());
+    return new ParallelRows(c, header, this.copy, this.copy.pieceBytes, local(), this.budget, () => this.copy.busy());
   }
 }

@@ -19,6 +19,7 @@ import { positioned } from './reader.js';
 import type { Output } from './output.js';
 import type { RowWriter, TableStats } from './row-writer.js';
 import type { DumpObserver } from './observer.js';
+import type { ParallelCopy } from './options.js';
 import { hold, release } from '../io/buffer-pool.js';
 
 type RewritePlan = Extract<TablePlan, { mode: 'rewrite' }>;
@@ -241,7 +242,7 @@ export class ParallelRows extends CopyRows {
   constructor(
     c: BlockContext,
     private readonly header: Buffer,
-    private readonly send: (header: Buffer, data: Buffer, line: number, table: string, stats: TableStats) => void,
+    private readonly copy: Pick<ParallelCopy, 'send' | 'pieceBuffer'>,
     private readonly pieceBytes: number,
     /** this thread's handler for the table */
     private readonly local: CopyRows,
@@ -305,7 +306,12 @@ export class ParallelRows extends CopyRows {
     // what this thread wrote before the piece goes out before it
     this.c.out.flush();
     // one copy, into a buffer of its own that moves to the worker
-    if (this.size > 0) this.send(this.header, Buffer.concat(this.piece, this.size), this.firstLine, this.c.table, this.c.stats);
+    if (this.size > 0) {
+      const data = this.copy.pieceBuffer(this.size);
+      let at = 0;
+      for (const part of this.piece) at += part.copy(data, at);
+      this.copy.send(this.header, data, this.firstLine, this.c.table, this.c.stats);
+    }
     for (const part of this.piece) release(part);
     this.piece = [];
     this.size = 0;

@@ -6,6 +6,7 @@
  */
 import { AnonymiseError } from '../errors.js';
 import { WorkerPool, ownBytes, workerScript } from './worker-pool.js';
+import { adopt } from '../io/buffer-pool.js';
 import type { ParallelCopy } from '../dump/options.js';
 import type { TableStats } from '../dump/row-writer.js';
 import type { JsPolicy } from '../rules/rules-file.js';
@@ -32,6 +33,8 @@ export interface PlainWorkerSetup {
 export interface PlainPieceJob {
   header: Uint8Array;
   data: Uint8Array;
+  /** buffers of earlier outputs, written now, for the worker to write its next outputs into */
+  gifts?: ArrayBuffer[];
 }
 
 /** A piece's place in the output: filled when its worker is done. */
@@ -44,19 +47,39 @@ export interface Slot {
 
 /** Rows handed to a worker at a time (as the archive pool's pieces). */
 const PIECE_BYTES = 2 * 1024 * 1024;
+/** A piece ends at the first row past its size: room for that row, so that most pieces fit a buffer used before. */
+const PIECE_SLACK = 256 * 1024;
+/** Buffers kept for reuse, each way: pieces in flight are at most two per worker. */
+const SPARE = 4;
 
 export class PlainPieces implements ParallelCopy {
-  readonly pieceBytes = PIECE_BYTES;
+  get pieceBytes(): number {
+    return this.o.pieceBytes ?? PIECE_BYTES;
+  }
   get localFirstBytes(): number {
     return this.o.localFirstBytes;
   }
   private pool: WorkerPool<PlainPieceJob> | null = null;
 
   constructor(
-    private readonly o: { jobs: number; localFirstBytes: number; rules: WorkerRules; secret?: string; maxLineBytes?: number; maxValueBytes?: number; place: (slot: Slot) => void },
+    private readonly o: { jobs: number; localFirstBytes: number; pieceBytes?: number; rules: WorkerRules; secret?: string; maxLineBytes?: number; maxValueBytes?: number; place: (slot: Slot) => void },
   ) {}
 
   private setup: PlainWorkerSetup | null = null;
+  /**
+   * Memory that goes back and forth instead of fresh buffers per piece (2 MiB each way: page faults and
+   * full collections on both threads): a piece's buffer comes back with its worker's reply, and the
+   * buffer of a worker's output goes back to the workers, with the next piece, once it is written (when
+   * the run's sink gives it back: io/buffer-pool.ts).
+   */
+  private readonly spare: ArrayBuffer[] = [];
+  private readonly written: ArrayBuffer[] = [];
+
+  pieceBuffer(size: number): Buffer {
+    const i = this.spare.findIndex((ab) => ab.byteLength >= size);
+    const ab = i === -1 ? new ArrayBuffer(Math.max(size, this.pieceBytes + PIECE_SLACK)) : this.spare.splice(i, 1)[0]!;
+    return Buffer.from(ab, 0, size);
+  }
 
   start(prefix: Buffer): void {
     this.setup = { rules: this.o.rules, secret: this.o.secret, maxLineBytes: this.o.maxLineBytes, maxValueBytes: this.o.maxValueBytes, schema: ownBytes(prefix) };
@@ -67,15 +90,20 @@ export class PlainPieces implements ParallelCopy {
     // thread is one of the jobs (it rewrites rows whenever the workers have enough: ParallelRows)
     this.pool ??= new WorkerPool<PlainPieceJob>(this.o.jobs - 1, this.setup!, workerScript(import.meta.url, 'engine', 'plain-worker.js'));
     const slot: Slot = { done: false, value: null, error: null, wait: Promise.resolve() };
-    slot.wait = this.pool.run({ header: ownBytes(header), data: ownBytes(data) }).then(
+    // `data` is a pieceBuffer's: an ArrayBuffer of its own, moved to the worker as it is
+    const gifts = this.written.splice(0);
+    slot.wait = this.pool.run({ header: ownBytes(header), data, gifts }).then(
       (r) => {
+        for (const ab of r.give ?? []) if (this.spare.length < SPARE) this.spare.push(ab);
         for (const s of r.stats) {
           stats.rowsIn += s.rowsIn;
           stats.rowsOut += s.rowsOut;
           stats.rowsDropped += s.rowsDropped;
           for (const [c, n] of Object.entries(s.changed)) stats.changed[c] = (stats.changed[c] ?? 0) + n;
         }
-        slot.value = Buffer.from(r.out.buffer, r.out.byteOffset, r.out.byteLength);
+        slot.value = adopt(Buffer.from(r.out.buffer, r.out.byteOffset, r.out.byteLength), (ab) => {
+          if (this.written.length < SPARE) this.written.push(ab);
+        });
         slot.done = true;
       },
       (e: unknown) => {

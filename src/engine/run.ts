@@ -75,6 +75,8 @@ export interface RewriteOptions {
   jobs?: number;
   /** bytes of rows this thread rewrites before the first piece goes to a worker (default 0) */
   localFirstBytes?: number;
+  /** rows handed to a worker at a time (default 2 MiB; tests make it small to cut every table) */
+  pieceBytes?: number;
   rulesSource?: RulesSource;
   secret?: string;
   /**
@@ -131,7 +133,7 @@ export function rewriteStream(source: AsyncIterable<Buffer> | Readable, sink: Wr
   // them would write a smallint or numeric(4,2) past its type (so that dump stays on one thread)
   const workers =
     (options.jobs ?? 1) > 1 && options.rulesSource && !options.overlay && !options.outsideIdentifiers && !options.schema
-      ? new PlainPieces({ jobs: options.jobs!, localFirstBytes: options.localFirstBytes ?? 0, rules: options.rulesSource, secret: options.secret, maxLineBytes: options.maxLineBytes, maxValueBytes: options.maxValueBytes, place: (slot) => pending.push(slot) })
+      ? new PlainPieces({ jobs: options.jobs!, localFirstBytes: options.localFirstBytes ?? 0, pieceBytes: options.pieceBytes, rules: options.rulesSource, secret: options.secret, maxLineBytes: options.maxLineBytes, maxValueBytes: options.maxValueBytes, place: (slot) => pending.push(slot) })
       : undefined;
   const recycle = options.recycle ?? false;
   const rw = new DumpRewriter(

@@ -20,6 +20,8 @@ export interface PieceResult {
   /** lines read (a message's line within the piece + the lines of the pieces before = its line in the entry) */
   lines: number;
   stats: TableStats[];
+  /** memory the worker hands back for reuse (its job's input, moved back to the main thread) */
+  give?: ArrayBuffer[];
 }
 
 export type WorkerReply =
@@ -29,7 +31,7 @@ export type WorkerReply =
 /** Jobs a worker holds at once: the one it runs and the next. */
 const QUEUED = 2;
 
-export class WorkerPool<J extends { data: Uint8Array }> {
+export class WorkerPool<J extends { data: Uint8Array; gifts?: ArrayBuffer[] }> {
   /** jobs each worker holds */
   private readonly load = new Map<Worker, number>();
   private readonly all: Worker[] = [];
@@ -61,7 +63,7 @@ export class WorkerPool<J extends { data: Uint8Array }> {
     this.load.set(w, this.load.get(w)! - 1);
     this.waiting.shift()?.();
     if (!call) return;
-    if (m.ok) call.resolve({ out: m.out, length: m.length, adler: m.adler, lines: m.lines, stats: m.stats });
+    if (m.ok) call.resolve({ out: m.out, length: m.length, adler: m.adler, lines: m.lines, stats: m.stats, give: m.give });
     else {
       const e = 'internal' in m.error ? Object.assign(new Error(m.error.internal), { name: m.error.internal, stack: m.error.stack, code: m.error.code, syscall: m.error.syscall }) : new AnonymiseError(m.error.code, m.error.detail, m.error.position);
       call.reject(e);
@@ -112,7 +114,8 @@ export class WorkerPool<J extends { data: Uint8Array }> {
       const id = this.next++;
       return new Promise<PieceResult>((resolve, reject) => {
         this.calls.set(id, { resolve, reject });
-        w!.postMessage({ id, job }, [job.data.buffer as ArrayBuffer]);
+        // the piece's bytes, and buffers given back for the worker's next outputs, move (no copy)
+        w!.postMessage({ id, job }, [job.data.buffer as ArrayBuffer, ...(job.gifts ?? [])]);
       });
     })();
     p.catch(() => {});
@@ -154,7 +157,7 @@ export function serveJobs<J>(run: (job: J) => Promise<PieceResult>): void {
   let last: Promise<unknown> = Promise.resolve();
   parentPort!.on('message', (m: { id: number; job: J }) => {
     last = last.then(() => run(m.job)).then(
-      (r) => parentPort!.postMessage({ ...r, ok: true, id: m.id } satisfies WorkerReply, [r.out.buffer as ArrayBuffer]),
+      (r) => parentPort!.postMessage({ ...r, ok: true, id: m.id } satisfies WorkerReply, [r.out.buffer as ArrayBuffer, ...(r.give ?? [])]),
       (err: unknown) => {
         const error =
           err instanceof AnonymiseError

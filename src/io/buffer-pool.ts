@@ -16,7 +16,8 @@
  */
 
 interface Lease {
-  pool: BufferPool;
+  /** where the memory goes once its last holder releases it */
+  free: (ab: ArrayBuffer) => void;
   holders: number;
 }
 
@@ -55,19 +56,29 @@ export class BufferPool {
       ab = Buffer.allocUnsafeSlow(this.size).buffer as ArrayBuffer;
       this.made++;
     }
-    leases.set(ab, { pool: this, holders: 1 });
+    leases.set(ab, { free: this.put, holders: 1 });
     return Buffer.from(ab, 0, this.size);
   }
 
-  /** @internal back from `release` */
-  put(ab: ArrayBuffer): void {
+  /** back from `release` */
+  private readonly put = (ab: ArrayBuffer): void => {
     if (this.free.length >= this.keep) {
       leases.delete(ab);
       return;
     }
     if (this.poison) new Uint8Array(ab).fill(0xa5);
     this.free.push(ab);
-  }
+  };
+}
+
+/**
+ * Memory from elsewhere (a worker's reply) held once, by the caller, as a pool's buffer is: when its
+ * last holder releases it, `free` gets it (to hand it back to the worker). `b` must be the only view
+ * of its whole ArrayBuffer that anyone keeps.
+ */
+export function adopt<T extends Uint8Array>(b: T, free: (ab: ArrayBuffer) => void): T {
+  leases.set(b.buffer as ArrayBuffer, { free, holders: 1 });
+  return b;
 }
 
 /** Another holder of `b`'s memory (a view of it kept past the call that handed it over). */
@@ -81,7 +92,7 @@ export function release(b: Uint8Array): void {
   const l = leases.get(b.buffer as ArrayBuffer);
   if (!l) return;
   if (l.holders <= 0) throw new Error('a pooled buffer was released more often than it was held');
-  if (--l.holders === 0) l.pool.put(b.buffer as ArrayBuffer);
+  if (--l.holders === 0) l.free(b.buffer as ArrayBuffer);
 }
 
 /** Holders of `b`'s memory, or null when it is not a pool's (tests). */
