@@ -78,8 +78,11 @@ export class PlainPieces implements ParallelCopy {
   pieceBuffer(size: number): Buffer {
     const i = this.spare.findIndex((ab) => ab.byteLength >= size);
     const ab = i === -1 ? new ArrayBuffer(Math.max(size, this.pieceBytes + PIECE_SLACK)) : this.spare.splice(i, 1)[0]!;
+    this.pieceBuffers.add(ab);
     return Buffer.from(ab, 0, size);
   }
+  /** what pieceBuffer made: memory of its own, safe to move to a worker whole */
+  private readonly pieceBuffers = new WeakSet<ArrayBuffer>();
 
   start(prefix: Buffer): void {
     this.setup = { rules: this.o.rules, secret: this.o.secret, maxLineBytes: this.o.maxLineBytes, maxValueBytes: this.o.maxValueBytes, schema: ownBytes(prefix) };
@@ -90,9 +93,11 @@ export class PlainPieces implements ParallelCopy {
     // thread is one of the jobs (it rewrites rows whenever the workers have enough: ParallelRows)
     this.pool ??= new WorkerPool<PlainPieceJob>(this.o.jobs - 1, this.setup!, workerScript(import.meta.url, 'engine', 'plain-worker.js'));
     const slot: Slot = { done: false, value: null, error: null, wait: Promise.resolve() };
-    // `data` is a pieceBuffer's: an ArrayBuffer of its own, moved to the worker as it is
+    // a pieceBuffer's ArrayBuffer moves to the worker as it is; anything else (a small Buffer may live in
+    // Node's shared pool) is copied first
+    const own = this.pieceBuffers.has(data.buffer as ArrayBuffer) ? data : ownBytes(data);
     const gifts = this.written.splice(0);
-    slot.wait = this.pool.run({ header: ownBytes(header), data, gifts }).then(
+    slot.wait = this.pool.run({ header: ownBytes(header), data: own, gifts }).then(
       (r) => {
         for (const ab of r.give ?? []) if (this.spare.length < SPARE) this.spare.push(ab);
         for (const s of r.stats) {
