@@ -4,6 +4,7 @@
  */
 import { Writable } from 'node:stream';
 import { hold, release } from '../io/buffer-pool.js';
+import { write } from './entries.js';
 
 
 /**
@@ -61,7 +62,7 @@ export class Counted extends Writable {
  * in a buffer of its own, as a PassThrough does, could still read it after its callback).
  */
 export async function writeHeld(dest: Counted, c: Buffer): Promise<void> {
-  await new Promise<void>((resolve, reject) => dest.write(c, (err) => (err ? reject(err) : resolve())));
+  await write(dest, c);
   if (dest.recycles) release(c);
 }
 

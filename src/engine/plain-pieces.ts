@@ -6,7 +6,7 @@
  */
 import { AnonymiseError } from '../errors.js';
 import { WorkerPool, ownBytes, workerScript } from './worker-pool.js';
-import { adopt } from '../io/buffer-pool.js';
+import { SpareBuffers, adopt } from '../io/buffer-pool.js';
 import type { ParallelCopy } from '../dump/options.js';
 import type { TableStats } from '../dump/row-writer.js';
 import type { JsPolicy } from '../rules/rules-file.js';
@@ -72,12 +72,11 @@ export class PlainPieces implements ParallelCopy {
    * buffer of a worker's output goes back to the workers, with the next piece, once it is written (when
    * the run's sink gives it back: io/buffer-pool.ts).
    */
-  private readonly spare: ArrayBuffer[] = [];
-  private readonly written: ArrayBuffer[] = [];
+  private readonly spare = new SpareBuffers(SPARE);
+  private readonly written = new SpareBuffers(SPARE);
 
   pieceBuffer(size: number): Buffer {
-    const i = this.spare.findIndex((ab) => ab.byteLength >= size);
-    const ab = i === -1 ? new ArrayBuffer(Math.max(size, this.pieceBytes + PIECE_SLACK)) : this.spare.splice(i, 1)[0]!;
+    const ab = this.spare.take(size, this.pieceBytes + PIECE_SLACK);
     this.pieceBuffers.add(ab);
     return Buffer.from(ab, 0, size);
   }
@@ -96,19 +95,17 @@ export class PlainPieces implements ParallelCopy {
     // a pieceBuffer's ArrayBuffer moves to the worker as it is; anything else (a small Buffer may live in
     // Node's shared pool) is copied first
     const own = this.pieceBuffers.has(data.buffer as ArrayBuffer) ? data : ownBytes(data);
-    const gifts = this.written.splice(0);
+    const gifts = this.written.takeAll();
     slot.wait = this.pool.run({ header: ownBytes(header), data: own, gifts }).then(
       (r) => {
-        for (const ab of r.give ?? []) if (this.spare.length < SPARE) this.spare.push(ab);
+        for (const ab of r.give ?? []) this.spare.put(ab);
         for (const s of r.stats) {
           stats.rowsIn += s.rowsIn;
           stats.rowsOut += s.rowsOut;
           stats.rowsDropped += s.rowsDropped;
           for (const [c, n] of Object.entries(s.changed)) stats.changed[c] = (stats.changed[c] ?? 0) + n;
         }
-        slot.value = adopt(Buffer.from(r.out.buffer, r.out.byteOffset, r.out.byteLength), (ab) => {
-          if (this.written.length < SPARE) this.written.push(ab);
-        });
+        slot.value = adopt(Buffer.from(r.out.buffer, r.out.byteOffset, r.out.byteLength), (ab) => this.written.put(ab));
         slot.done = true;
       },
       (e: unknown) => {

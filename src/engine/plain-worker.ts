@@ -7,7 +7,7 @@ import { workerData } from 'node:worker_threads';
 import { DumpRewriter } from '../dump/rewriter.js';
 import { OUTPUT_BUFFER_BYTES, compileRules, readRules } from './run.js';
 import { serveJobs, type PieceResult } from './worker-pool.js';
-import { BufferPool, release } from '../io/buffer-pool.js';
+import { BufferPool, SpareBuffers, release } from '../io/buffer-pool.js';
 import type { PlainPieceJob, PlainWorkerSetup } from './plain-pieces.js';
 
 const setup = workerData as PlainWorkerSetup;
@@ -28,12 +28,12 @@ const ready = (async () => {
 })();
 
 /** buffers the main thread gave back (outputs it has written), for the next outputs */
-const gifts: ArrayBuffer[] = [];
+const gifts = new SpareBuffers(4);
 /** an output buffer made here has room for a piece's output a little larger than this one's */
 const OUTPUT_ROOM = 2 * 1024 * 1024 + 512 * 1024;
 
 async function runPiece(job: PlainPieceJob): Promise<PieceResult> {
-  for (const ab of job.gifts ?? []) if (gifts.length < 4) gifts.push(ab);
+  for (const ab of job.gifts ?? []) gifts.put(ab);
   const rw = await ready;
   rw.stats.clear();
   target = null;
@@ -47,8 +47,7 @@ async function runPiece(job: PlainPieceJob): Promise<PieceResult> {
     rw.endPiece();
     // one copy, into a buffer of its own that moves to the main thread: one it gave back if one is large enough
     const length = target.reduce((n, c) => n + c.length, 0);
-    const i = gifts.findIndex((ab) => ab.byteLength >= length);
-    const out = Buffer.from(i === -1 ? new ArrayBuffer(Math.max(length, OUTPUT_ROOM)) : gifts.splice(i, 1)[0]!, 0, length);
+    const out = Buffer.from(gifts.take(length, OUTPUT_ROOM), 0, length);
     let at = 0;
     for (const c of target) at += c.copy(out, at);
     // nothing here keeps a view of the piece (its output is copied): its buffer goes back for the next one

@@ -171,8 +171,7 @@ export function rewriteStream(source: AsyncIterable<Buffer> | Readable, sink: Wr
           c = c.value!;
           bytesOut += c.length;
         }
-        const written = c;
-        if (!sink.write(c, recycle ? () => release(written) : undefined)) await waitDrain(sink);
+        if (!sink.write(c, recycle ? () => release(c) : undefined)) await waitDrain(sink);
         if (options.signal?.aborted && !aborting) throw options.signal.reason;
       }
     } finally {

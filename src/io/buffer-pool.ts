@@ -72,6 +72,30 @@ export class BufferPool {
 }
 
 /**
+ * Buffers of any size kept for reuse where they move between threads (a piece and its worker's
+ * output), so that no hold can follow them: at most `keep` of them.
+ */
+export class SpareBuffers {
+  private readonly list: ArrayBuffer[] = [];
+  constructor(private readonly keep: number) {}
+
+  put(ab: ArrayBuffer): void {
+    if (this.list.length < this.keep) this.list.push(ab);
+  }
+
+  /** One of at least `size` bytes, or a new one of `room` bytes if that is larger. */
+  take(size: number, room: number): ArrayBuffer {
+    const i = this.list.findIndex((ab) => ab.byteLength >= size);
+    return i === -1 ? new ArrayBuffer(Math.max(size, room)) : this.list.splice(i, 1)[0]!;
+  }
+
+  /** All of them, given away. */
+  takeAll(): ArrayBuffer[] {
+    return this.list.splice(0);
+  }
+}
+
+/**
  * Memory from elsewhere (a worker's reply) held once, by the caller, as a pool's buffer is: when its
  * last holder releases it, `free` gets it (to hand it back to the worker). `b` must be the only view
  * of its whole ArrayBuffer that anyone keeps.
