@@ -15,6 +15,7 @@ const SRC = resolve(import.meta.dirname, '../src');
  */
 const LAYERS: Record<string, number> = {
   'errors.ts': 0,
+  'load-module.ts': 0,
   contract: 0,
   text: 0,
   pseudonym: 1,

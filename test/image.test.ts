@@ -8,7 +8,7 @@ import { chmodSync, copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { scratch } from './support/scratch.js';
-import { COUNCIL, ROOT, SAMPLE, runCli } from './support/cli.js';
+import { COUNCIL, NODE_FLAGS, ROOT, SAMPLE, runCli } from './support/cli.js';
 
 const KEY = 'image-test-Rk3pV8nQ5xM2wZ7y';
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -54,6 +54,9 @@ describe.skipIf(skip)('the container image (npm run image)', () => {
       const here = runCli(['-q', '-r', COUNCIL, SAMPLE], { key: KEY });
       expect(inImage.stdout.length).toBeGreaterThan(1000);
       expect(inImage.stdout.equals(here.stdout)).toBe(true);
+      // the build's code cache was made by the image's Node, so the image's runs start from it
+      const cache = buildah(['run', '--isolation', 'chroot', '--user', config.User!, ctr, '--', 'node', ...NODE_FLAGS, '--input-type=module', '-e', "import('/opt/anonymise-dump/bin/load-cli.js').then((m) => process.stdout.write(m.loadBundle().cache))"]);
+      expect(cache.stdout.toString(), cache.stderr.toString()).toBe('accepted');
       // the image's user cannot write outside its working directory
       expect(buildah(['run', '--isolation', 'chroot', '--user', config.User!, ctr, '--', 'sh', '-c', 'touch /opt/anonymise-dump/x']).status).not.toBe(0);
     } finally {

@@ -8,6 +8,7 @@ import { copyFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { deflateSync } from 'node:zlib';
 import { DumpRewriter } from '../dump/rewriter.js';
 import { ArchiveFormat, ArchiveWriter, BLK_BLOBS, OffsetFlag, hasData, writeToc, type ArchiveHeader, type TocEntry } from './format.js';
 import { SUFFIX, ByteReader, customBlobs, dataFile, dataName, directoryBlobs, directoryData, customData, fileStream, rawBlock, type Archive } from './reader.js';
@@ -112,7 +113,6 @@ export async function customEntry(a: Archive, r: ByteReader | null, e: TocEntry,
 
 /** One large object's data as custom-archive chunks (compressed as the archive is), ending with its end marker. */
 export async function writeBlobData(dest: Writable, h: ArchiveHeader, data: Buffer, level: number): Promise<void> {
-  const { deflateSync } = await import('node:zlib');
   const body = h.compression === 'gzip' ? deflateSync(data, { level }) : data;
   const w = new ArchiveWriter(h.intSize, h.offSize);
   if (body.length) w.int(body.length).raw(body);

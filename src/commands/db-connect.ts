@@ -4,17 +4,24 @@
  * network said when it did not — with the form of URL that works as psql does. The URL is never
  * repeated (it may hold a password).
  */
-import pg from 'pg';
+import type pg from 'pg';
+import type QueryStream from 'pg-query-stream';
 import { AnonymiseError } from '../errors.js';
+import { loadModule } from '../load-module.js';
+
+// the client is loaded by the commands that connect, not by every run (~40 ms to load)
+const loadPg = async (): Promise<typeof pg> => (await loadModule<{ default: typeof pg }>('pg')).default;
+export const loadQueryStream = async (): Promise<typeof QueryStream> => (await loadModule<{ default: typeof QueryStream }>('pg-query-stream')).default;
 
 const HINT = 'postgresql:///DBNAME takes host, port and user from PGHOST, PGPORT and PGUSER (and the password from PGPASSWORD or ~/.pgpass), as psql does';
 
 export async function connectTo(url: string, what: string, config: Omit<pg.ClientConfig, 'connectionString'> = {}): Promise<pg.Client> {
   // anything else (a dump's path given where a database is asked for) would be read as a socket path
   if (!/^postgres(ql)?:\/\//i.test(url)) throw new AnonymiseError('USAGE', `cannot connect to ${what}: expected a postgresql:// URL; ${HINT}`);
+  const { Client } = await loadPg();
   let client: pg.Client;
   try {
-    client = new pg.Client({ ...config, connectionString: url });
+    client = new Client({ ...config, connectionString: url });
   } catch {
     throw new AnonymiseError('USAGE', `cannot connect to ${what}: the URL cannot be read; ${HINT}`);
   }

@@ -2,13 +2,13 @@
  * `init --db URL`: the schema from the catalog and a bounded sample of each table, streamed with
  * pg-query-stream (a cursor: memory holds one batch, whatever the table's size).
  */
-import QueryStream from 'pg-query-stream';
-import { connectTo } from './db-connect.js';
+import { connectTo, loadQueryStream } from './db-connect.js';
 import { ScanCollector, type ScanResult } from './scan.js';
 
 const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
 
 export async function sampleDatabase(url: string, options: { sampleRows: number }): Promise<ScanResult> {
+  const QueryStream = await loadQueryStream();
   const client = await connectTo(url, 'the database');
   try {
     const cols = await client.query<{ schema: string; table: string; column: string; type: string; notnull: boolean; generated: boolean; parent: string | null }>(

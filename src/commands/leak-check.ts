@@ -8,7 +8,6 @@
  */
 import type { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
-import QueryStream from 'pg-query-stream';
 import { DETECTOR_KINDS, isReservedFake, isWhole, matches } from '../pseudonym/detectors.js';
 import { SipHash } from '../pseudonym/siphash.js';
 import { capitalisedPairs, namePairs } from '../pseudonym/names.js';
@@ -16,7 +15,7 @@ import { DumpRewriter } from '../dump/rewriter.js';
 import { CompiledRules } from '../rules/rule-compiler.js';
 import { type RowAccess } from '../contract/plan.js';
 import { plainDump } from '../io/input.js';
-import { connectTo } from './db-connect.js';
+import { connectTo, loadQueryStream } from './db-connect.js';
 import { jsonKeySegment } from '../rules/rules-file.js';
 import { type ColumnRule } from '../contract/rules-model.js';
 import { ruleKind } from '../rules/kinds/registry.js';
@@ -201,6 +200,7 @@ export async function leakCheck(
   // every value as PostgreSQL's output function writes it, which is how the dump writes it (an inet
   // is `10.1.2.3`, where a ::text cast would give `10.1.2.3/32`)
   const asText = (v: string) => v;
+  const QueryStream = await loadQueryStream();
   const client = await connectTo(sourceUrl, 'the source database', { types: { getTypeParser: () => asText } });
   try {
     // a pg_dumpall dump's rules: those of the database the originals come from

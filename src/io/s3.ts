@@ -17,6 +17,7 @@ import { createHash } from 'node:crypto';
 import { Transform, type Writable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { AnonymiseError } from '../errors.js';
+import { loadModule } from '../load-module.js';
 
 const RANGE_BYTES = 16 << 20;
 /** 16 MiB parts: S3 takes at most 10,000 parts, so an object of up to 156 GiB; AD_S3_PART_MIB for more. */
@@ -46,7 +47,7 @@ function client(env: Record<string, string | undefined>): Promise<S3Client> {
   shared ??= (async () => {
     // the SDK warns on every Node 20 start that its 2027 releases need Node 22; ours is pinned and tested
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-    const { S3Client } = await import('@aws-sdk/client-s3');
+    const { S3Client } = await loadModule<typeof import('@aws-sdk/client-s3')>('@aws-sdk/client-s3');
     const endpoint = env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
     return new S3Client({
       endpoint,
@@ -78,7 +79,7 @@ export function storageError(loc: S3Location, what: string, e: unknown): Anonymi
 /** The object's size, or null when there is none under that key. */
 export async function objectSize(loc: S3Location, env: Record<string, string | undefined>): Promise<number | null> {
   const c = await client(env);
-  const { HeadObjectCommand } = await import('@aws-sdk/client-s3');
+  const { HeadObjectCommand } = await loadModule<typeof import('@aws-sdk/client-s3')>('@aws-sdk/client-s3');
   try {
     const h = await c.send(new HeadObjectCommand({ Bucket: loc.bucket, Key: loc.key }));
     return h.ContentLength ?? 0;
@@ -96,7 +97,7 @@ export async function objectSize(loc: S3Location, env: Record<string, string | u
  */
 export async function* readObject(loc: S3Location, size: number, env: Record<string, string | undefined>): AsyncGenerator<Buffer> {
   const c = await client(env);
-  const { GetObjectCommand } = await import('@aws-sdk/client-s3');
+  const { GetObjectCommand } = await loadModule<typeof import('@aws-sdk/client-s3')>('@aws-sdk/client-s3');
   const request = (start: number) => {
     const end = Math.min(size, start + RANGE_BYTES) - 1;
     const response = c.send(new GetObjectCommand({ Bucket: loc.bucket, Key: loc.key, Range: `bytes=${start}-${end}` }));
@@ -131,7 +132,7 @@ export async function* readObject(loc: S3Location, size: number, env: Record<str
 /** Every object under `prefix` (a directory archive's files), with its size. */
 export async function listObjects(loc: S3Location, env: Record<string, string | undefined>): Promise<{ key: string; size: number }[]> {
   const c = await client(env);
-  const { ListObjectsV2Command } = await import('@aws-sdk/client-s3');
+  const { ListObjectsV2Command } = await loadModule<typeof import('@aws-sdk/client-s3')>('@aws-sdk/client-s3');
   const out: { key: string; size: number }[] = [];
   let token: string | undefined;
   try {
@@ -157,7 +158,7 @@ export interface ObjectUpload {
 
 export async function uploadObject(loc: S3Location, env: Record<string, string | undefined>): Promise<ObjectUpload> {
   const c = await client(env);
-  const { Upload } = await import('@aws-sdk/lib-storage');
+  const { Upload } = await loadModule<typeof import('@aws-sdk/lib-storage')>('@aws-sdk/lib-storage');
   // the sink holds 1 MiB before it pushes back on the writer; it digests what passes (--evidence)
   const hash = createHash('sha256');
   const sink = new Transform({
@@ -202,6 +203,6 @@ export async function uploadObject(loc: S3Location, env: Record<string, string |
 
 export async function deleteObject(loc: S3Location, env: Record<string, string | undefined>): Promise<void> {
   const c = await client(env);
-  const { DeleteObjectCommand } = await import('@aws-sdk/client-s3');
+  const { DeleteObjectCommand } = await loadModule<typeof import('@aws-sdk/client-s3')>('@aws-sdk/client-s3');
   await c.send(new DeleteObjectCommand({ Bucket: loc.bucket, Key: loc.key }));
 }

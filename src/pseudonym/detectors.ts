@@ -76,7 +76,7 @@ const SECRET = [
 // a street address: a house number, up to three capitalised words, and a street word (12 High Street,
 // 3a Church Rd., 221B Baker Street); the words are what a fake keeps the shape of
 const STREET_WORDS = 'Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Close|Drive|Dr|Way|Place|Pl|Court|Ct|Crescent|Cres|Terrace|Gardens|Gdns|Grove|Hill|Park|Square|Sq|Row|Mews|Walk|Green|Rise|View|Parade|Boulevard|Blvd|Wharf|Yard|Gate';
-const ADDRESS = String.raw`(?<![\p{L}\p{N}])\d{1,4}[A-Za-z]?,?[ \t]{1,3}(?:[\p{Lu}][\p{Ll}'’\-]{1,20}[ \t]{1,3}){1,3}(?:${STREET_WORDS})\.?(?![\p{L}\p{N}])`;
+const ADDRESS = String.raw`(?<![\p{L}\p{N}])\d{1,4}[A-Za-z]?,?[ \t]{1,3}(?:[\p{Lu}][\p{Ll}'\u2019\-]{1,20}[ \t]{1,3}){1,3}(?:${STREET_WORDS})\.?(?![\p{L}\p{N}])`;
 const FAKE_STREETS = ['Example Street', 'Sample Road', 'Placeholder Lane', 'Testing Avenue'];
 const FAKE_ADDRESS = new RegExp(String.raw`^\d{1,4}[A-Za-z]?,?\s+(?:${FAKE_STREETS.join('|')})(?![\p{L}\p{N}])`, 'u');
 

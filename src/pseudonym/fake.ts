@@ -8,7 +8,8 @@
  * two 64-bit SipHash values collide in their 60 kept bits (about n²/2⁶¹: 4·10⁻⁷ for a million values).
  */
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { loadModule } from '../load-module.js';
 import type { Faker, LocaleDefinition } from '@faker-js/faker';
 import { KeyRing, Prng, uniqueToken } from './keys.js';
 import { isMarkedName, nameMark, passesAsFake } from './detectors.js';
@@ -231,7 +232,8 @@ const kits = new Map<string, LocaleKit>();
 function localeExists(locale: string): boolean {
   if (!/^[a-z]{2,3}(_[A-Za-z]+)*$/.test(locale)) return false;
   try {
-    return existsSync(fileURLToPath(import.meta.resolve(`@faker-js/faker/locale/${locale}`)));
+    // resolved as require would: import.meta.resolve has no counterpart in the one-file build (scripts/bundle.mjs)
+    return existsSync(createRequire(import.meta.url).resolve(`@faker-js/faker/locale/${locale}`));
   } catch {
     return false;
   }
@@ -244,7 +246,7 @@ function localeExists(locale: string): boolean {
 export async function loadLocales(locales: Iterable<string>): Promise<void> {
   for (const locale of locales) {
     if (kits.has(locale) || !localeExists(locale)) continue;
-    const mod = (await import(`@faker-js/faker/locale/${locale}`)) as { faker: Faker };
+    const mod = await loadModule<{ faker: Faker }>(`@faker-js/faker/locale/${locale}`);
     // the locale's faker merges its data with its fallbacks (en, base); build our own on that data
     const FakerClass = mod.faker.constructor as new (o: { locale: LocaleDefinition; randomizer: SeededRandomizer }) => Faker;
     const randomizer = new SeededRandomizer();

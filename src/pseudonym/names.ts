@@ -17,9 +17,9 @@ export interface NameLists {
   family?: ReadonlySet<string>;
 }
 
-const WORD = String.raw`\p{Lu}[\p{Ll}'’\-]{1,30}`;
+const WORD = String.raw`\p{Lu}[\p{Ll}'\u2019\-]{1,30}`;
 // a first and a last name, or a title and a surname
-const PAIR = new RegExp(String.raw`(?<![\p{L}'’\-])(?:(Mr|Mrs|Ms|Miss|Mx|Dr|Prof)\.?\s{1,3}(${WORD})|(${WORD})\s{1,3}(${WORD}))(?![\p{L}'’\-])`, 'gu');
+const PAIR = new RegExp(String.raw`(?<![\p{L}'\u2019\-])(?:(Mr|Mrs|Ms|Miss|Mx|Dr|Prof)\.?\s{1,3}(${WORD})|(${WORD})\s{1,3}(${WORD}))(?![\p{L}'\u2019\-])`, 'gu');
 
 /** Builds the scrubber for names: free text in, text with each name replaced. */
 export function compileNameScrubber(lists: NameLists, keys: KeyRing): (text: string) => string {
@@ -84,5 +84,5 @@ export function capitalisedPairs(text: string, out: string[]): void {
   if (!/\p{Lu}\p{Ll}/u.test(text)) return;
   for (const m of text.matchAll(CAPITALISED_PAIR)) out.push(`${m[1]} ${m[2]}`);
 }
-const CAPITALISED_PAIR = new RegExp(String.raw`(?<![\p{L}'’\-])(${WORD})\s{1,3}(?=(${WORD})(?![\p{L}'’\-]))`, 'gu');
+const CAPITALISED_PAIR = new RegExp(String.raw`(?<![\p{L}'\u2019\-])(${WORD})\s{1,3}(?=(${WORD})(?![\p{L}'\u2019\-]))`, 'gu');
 

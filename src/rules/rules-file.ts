@@ -9,6 +9,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { LineCounter, isScalar, isSeq, parseDocument, type Node } from 'yaml';
 import { AnonymiseError } from '../errors.js';
+import { loadModule } from '../load-module.js';
 import { RulesFiles } from './file-access.js';
 import { Ctx, onlyKeys, pairs, scalarInt, scalarString, type PendingFake, type PendingModule } from './yaml-reader.js';
 import type { ColumnRule, Filter, JsFunction, NullPolicy, RelationRule, RulesData, SubsetSeed, TableRule, UnknownPolicy, Where } from '../contract/rules-model.js';
@@ -407,7 +408,7 @@ export async function loadRules(files: { path: string; text?: string }[], js: Js
   for (const m of js === 'run' ? modules : []) {
     let mod: Record<string, unknown>;
     try {
-      mod = (await import(pathToFileURL(m.file).href)) as Record<string, unknown>;
+      mod = await loadModule<Record<string, unknown>>(pathToFileURL(m.file).href);
     } catch (e) {
       throw new AnonymiseError('RULES', `js: cannot load ${m.file} (${(e as Error)?.name ?? 'error'})`, m.at);
     }

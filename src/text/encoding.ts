@@ -4,7 +4,14 @@
  * values are encoded back into it. Bytes that no rule touches are never decoded at all.
  */
 import { isUtf8 } from 'node:buffer';
-import iconv from 'iconv-lite';
+import { createRequire } from 'node:module';
+import type iconvLite from 'iconv-lite';
+
+// loaded for the first dump not in UTF-8 (few are): its tables cost every other run ~4 ms to start
+let iconvModule: typeof iconvLite | null = null;
+function iconv(): typeof iconvLite {
+  return (iconvModule ??= createRequire(import.meta.url)('iconv-lite') as typeof iconvLite);
+}
 
 export interface TextCodec {
   /** PostgreSQL's name, upper case (UTF8, LATIN1, …). */
@@ -96,22 +103,22 @@ export function codecFor(rawName: string): TextCodec | { unsupported: string } {
     return {
       name,
       isUtf8: false,
-      decode: (buf) => iconv.decode(buf, embedding.iconv),
-      encode: (text) => iconv.encode(text, embedding.iconv),
-      valid: (buf) => !iconv.decode(buf, embedding.iconv).includes('\uFFFD'),
+      decode: (buf) => iconv().decode(buf, embedding.iconv),
+      encode: (text) => iconv().encode(text, embedding.iconv),
+      valid: (buf) => !iconv().decode(buf, embedding.iconv).includes('\uFFFD'),
       charLength: embedding.charLength,
     };
   }
   const iconvName = SERVER_ENCODINGS[name];
-  if (!iconvName || !iconv.encodingExists(iconvName)) return { unsupported: name };
+  if (!iconvName || !iconv().encodingExists(iconvName)) return { unsupported: name };
   // Single-byte tables cover every byte; for the EUC family a replacement character marks bad input.
   const multiByte = name.startsWith('EUC_');
   return {
     name,
     isUtf8: false,
-    decode: (buf) => iconv.decode(buf, iconvName),
-    encode: (text) => iconv.encode(text, iconvName),
-    valid: multiByte ? (buf) => !iconv.decode(buf, iconvName).includes('\uFFFD') : () => true,
+    decode: (buf) => iconv().decode(buf, iconvName),
+    encode: (text) => iconv().encode(text, iconvName),
+    valid: multiByte ? (buf) => !iconv().decode(buf, iconvName).includes('\uFFFD') : () => true,
   };
 }
 

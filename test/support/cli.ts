@@ -3,10 +3,16 @@
  * what differs (its key, the environment it passes, extra arguments) and nothing else.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const BIN = join(ROOT, 'bin/anonymise-dump.js');
+/**
+ * The Node flags on bin's first line, which a user's run has (the script run itself, or its npm link):
+ * the tests run under them too, and so from the code cache, which V8 takes only under those flags.
+ */
+export const NODE_FLAGS = readFileSync(BIN, 'utf8').split('\n', 1)[0]!.split(/\s+/).filter((w) => w.startsWith('--'));
 export const SAMPLE = join(ROOT, 'fixtures/sample/sample.sql');
 export const COUNCIL = join(ROOT, 'rules/examples/council.yaml');
 
@@ -32,7 +38,7 @@ export function runCli(args: string[], o: CliOptions = {}): CliResult {
   const env: Record<string, string | undefined> = o.inheritEnv ? { ...process.env } : { PATH: process.env.PATH };
   if (o.key !== undefined) env.ANONYMISE_DUMP_SECRET = o.key;
   Object.assign(env, o.env);
-  const r = spawnSync(process.execPath, [BIN, ...args], { input: o.input, env, maxBuffer: 1 << 30, cwd: ROOT });
+  const r = spawnSync(process.execPath, [...NODE_FLAGS, BIN, ...args], { input: o.input, env, maxBuffer: 1 << 30, cwd: ROOT });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr.toString() };
 }
 
@@ -44,7 +50,7 @@ export function runCliAsync(args: string[], o: CliOptions = {}): Promise<CliResu
   const env: Record<string, string | undefined> = o.inheritEnv ? { ...process.env } : { PATH: process.env.PATH };
   if (o.key !== undefined) env.ANONYMISE_DUMP_SECRET = o.key;
   Object.assign(env, o.env);
-  const child = spawn(process.execPath, [BIN, ...args], { env, cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...NODE_FLAGS, BIN, ...args], { env, cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   child.stdout.on('data', (c: Buffer) => out.push(c));
