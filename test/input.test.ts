@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { coalesce, readAhead, readFileAhead } from '../src/io/input.js';
+import { BufferPool, release } from '../src/io/buffer-pool.js';
 
 const dir = scratch('anonymise-dump-input-');
 
@@ -15,12 +16,13 @@ async function collect(it: AsyncIterable<Buffer>): Promise<Buffer[]> {
 }
 
 describe('readFileAhead', () => {
-  it.each([0, 1, 4095, 4096, 4097, 3 * 4096, 100_000])('reads a %i-byte file whole, in chunks of at most the chunk size', async (size) => {
+  const SIZES = [0, 1, 4095, 4096, 4097, 3 * 4096, 100_000];
+  it.each(SIZES.flatMap((size) => [1, 2, 3, 5].map((depth) => [size, depth])))('reads a %i-byte file whole, in order, in chunks of at most the chunk size, %i read(s) in flight', async (size, depth) => {
     const data = Buffer.alloc(size);
     for (let i = 0; i < size; i++) data[i] = (i * 7 + 3) & 255;
     const path = join(dir, `f${size}`);
     writeFileSync(path, data);
-    const chunks = await collect(readFileAhead(path, 4096));
+    const chunks = await collect(readFileAhead(path, 4096, undefined, depth));
     expect(Buffer.concat(chunks).equals(data)).toBe(true);
     expect(chunks.every((c) => c.length > 0 && c.length <= 4096)).toBe(true);
     expect(chunks.length).toBe(Math.ceil(size / 4096));
@@ -41,6 +43,51 @@ describe('readFileAhead', () => {
 });
 
 describe('readAhead', () => {
+  it.each([2, 3, 4])('with %i reads in flight, each reads at its own offset and the chunks come in order, whichever read ends first', async (depth) => {
+    const data = Buffer.from(Array.from({ length: 1000 }, (_, i) => (i * 13) & 255));
+    const offsets: (number | null)[] = [];
+    // the earlier a read starts, the later it ends
+    let started = 0;
+    const readInto = async (buf: Buffer, off: number, len: number, at: number | null) => {
+      offsets.push(at);
+      await new Promise((r) => setTimeout(r, Math.max(0, 12 - 3 * started++)));
+      const n = Math.max(0, Math.min(len, data.length - at!));
+      if (n > 0) data.copy(buf, off, at!, at! + n);
+      return n;
+    };
+    const chunks = await collect(readAhead(readInto, 64, undefined, depth));
+    expect(Buffer.concat(chunks).equals(data)).toBe(true);
+    expect(chunks.slice(0, -1).every((c) => c.length === 64)).toBe(true);
+    expect(offsets.slice(0, 16)).toEqual(Array.from({ length: 16 }, (_, i) => i * 64));
+  });
+
+  it('one read at a time reads from the position the file is at (null): a pipe has no offsets', async () => {
+    const offsets: (number | null)[] = [];
+    let left = 100;
+    const readInto = async (buf: Buffer, off: number, len: number, at: number | null) => {
+      offsets.push(at);
+      const n = Math.min(len, left);
+      left -= n;
+      return n;
+    };
+    await collect(readAhead(readInto, 32));
+    expect(offsets.every((o) => o === null)).toBe(true);
+  });
+
+  it.each([1, 3])('a consumer that stops early, with %i read(s) in flight, gets every buffer of the pool back', async (depth) => {
+    const path = join(dir, 'pooled');
+    writeFileSync(path, Buffer.alloc(64 * 1024, 2));
+    const pool = new BufferPool(1024);
+    for await (const c of readFileAhead(path, 1024, pool, depth)) {
+      release(c);
+      break;
+    }
+    const made = pool.made;
+    expect(made).toBe(depth + 1);
+    for (let i = 0; i < made; i++) pool.take();
+    expect(pool.made).toBe(made);
+  });
+
   it('hands a read error of the chunk read ahead to the caller at that chunk, not as an unhandled rejection', async () => {
     let calls = 0;
     const readInto = async (buf: Buffer, off: number, len: number) => {

@@ -18,6 +18,8 @@ import { BufferPool } from '../io/buffer-pool.js';
 const ARCHIVE_CHUNK = 1024 * 1024;
 /** A plain dump's chunk: the unit a rewriting run holds, which bounds its memory. */
 const PLAIN_CHUNK = 256 * 1024;
+/** reads of a regular file in flight at once (io/input.ts's readAhead) */
+const READS_AHEAD = 3;
 
 export type DumpSource =
   | { kind: 'plain'; stream: AsyncIterable<Buffer>; size?: number; name: string }
@@ -32,11 +34,11 @@ export async function openPath(path: string): Promise<DumpSource> {
   const head = readHead(path, 512);
   // chunks from a pool: a consumer that gives them back (io/buffer-pool.ts) has them read into again
   if (head.subarray(0, MAGIC.length).equals(MAGIC))
-    return { kind: 'archive', archive: await openCustom(readFileAhead(path, ARCHIVE_CHUNK, new BufferPool(ARCHIVE_CHUNK)), path), size: st.size, name: path };
+    return { kind: 'archive', archive: await openCustom(readFileAhead(path, ARCHIVE_CHUNK, new BufferPool(ARCHIVE_CHUNK), READS_AHEAD), path), size: st.size, name: path };
   // pg_dump -Ft: a ustar archive whose first member is toc.dat
   if (head.length === 512 && head.toString('latin1', 257, 262) === 'ustar' && head.toString('latin1', 0, 8) === 'toc.dat\0')
     return { kind: 'archive', archive: await openTar(path), size: st.size, name: path };
-  return { kind: 'plain', stream: readFileAhead(path, PLAIN_CHUNK, new BufferPool(PLAIN_CHUNK)), size: st.size, name: path };
+  return { kind: 'plain', stream: readFileAhead(path, PLAIN_CHUNK, new BufferPool(PLAIN_CHUNK), READS_AHEAD), size: st.size, name: path };
 }
 
 /** A stream input (stdin): its first bytes decide, and are handed on with the rest. */

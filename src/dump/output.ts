@@ -9,6 +9,7 @@
  */
 import { escapeInto, escapedLength } from './copy-codec.js';
 import type { TextCodec } from '../text/encoding.js';
+import { copyBytes } from '../text/bytes.js';
 import { encodeLiteral } from './sql-literal.js';
 import { hold, release, type BufferPool } from '../io/buffer-pool.js';
 
@@ -99,17 +100,8 @@ export class Output {
   }
 
   private copy(src: Buffer, start: number, end: number): void {
-    const n = end - start;
-    this.room(n);
-    if (n < 48) {
-      // short runs (the bytes between two rewritten values): Buffer#copy's own overhead dominates
-      const buf = this.buf;
-      let o = this.len;
-      for (let i = start; i < end; i++) buf[o++] = src[i]!;
-    } else {
-      src.copy(this.buf, this.len, start, end);
-    }
-    this.len += n;
+    this.room(end - start);
+    this.len += copyBytes(src, start, end, this.buf, this.len);
   }
 
   byte(b: number): void {

@@ -9,6 +9,7 @@
 import type { RowAccess } from '../contract/plan.js';
 import type { JsonTrie, ValueFn } from './kinds/kind.js';
 import { JsonByteCursor, JsonBytesError } from '../text/json-bytes.js';
+import { copyBytes } from '../text/bytes.js';
 
 /** A trie node's children as bytes, for comparing keys without decoding them (few keys: a scan). */
 interface ByteKey {
@@ -173,8 +174,7 @@ export class JsonBytesRewrite {
     const n = upTo - this.copied;
     if (n <= 0) return;
     this.room(n);
-    this.src.copy(this.out, this.len, this.copied, upTo);
-    this.len += n;
+    this.len += copyBytes(this.src, this.copied, upTo, this.out, this.len);
   }
 
   private room(n: number): void {

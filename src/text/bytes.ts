@@ -14,3 +14,14 @@ export const DOT = 0x2e; // .
 export const SLASH = 0x2f; // /
 export const SEMI = 0x3b; // ;
 export const BACKSLASH = 0x5c; // \
+
+/**
+ * Copies `src[start, end)` to `dst` at `at`; returns the bytes copied. Short runs (the bytes between
+ * two rewritten values) are copied a byte at a time: Buffer#copy's own overhead is larger than theirs.
+ */
+export function copyBytes(src: Uint8Array, start: number, end: number, dst: Uint8Array, at: number): number {
+  const n = end - start;
+  if (n < 48) for (let i = start; i < end; i++) dst[at++] = src[i]!;
+  else dst.set(src.subarray(start, end), at);
+  return n;
+}
