@@ -133,3 +133,25 @@ describe('digit-free text skips the kinds that need a digit', () => {
     );
   });
 });
+
+describe("each kind's pre-test passes every text its pattern matches", () => {
+  // a pre-test (`may`) only spares the pattern's run: text it turns away must hold no match
+  const shapes = fc.string({
+    unit: fc.oneof(
+      fc.constantFrom('SW1A', '1AA', 'GIR', '0AA', 'M1', ' ', '  ', '1', '9', '0', 'AB', 'st', 'nd', 'Cv', '.', '-', '@', ':', '//', 'x', 'Street', 'Rd', '٣', 'é', '\t'),
+      fc.string({ maxLength: 1, unit: 'grapheme' }),
+    ),
+    maxLength: 30,
+  });
+  it.each(DETECTORS.map((d) => [d.kind, d] as const))('%s', (_kind, d) => {
+    const pattern = new RegExp(d.pattern, 'u');
+    fc.assert(
+      fc.property(shapes, (t) => {
+        if (pattern.test(t)) expect(d.may(t)).toBe(true);
+      }),
+      { numRuns: 3000 },
+    );
+    // and it does turn text away: a pre-test that passes everything spares nothing
+    expect(d.may('plain words, nothing else')).toBe(false);
+  });
+});

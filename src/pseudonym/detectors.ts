@@ -143,7 +143,8 @@ export const DETECTORS: readonly Detector[] = [
   {
     kind: 'ip',
     pattern: `${IPV4}|${IPV6}`,
-    may: (t) => /\d\.\d|[0-9A-Fa-f]:[0-9A-Fa-f:]/.test(t),
+    // an IPv6 address may begin with its :: (::ffff, ::a:b), with no digit before a colon
+    may: (t) => /\d\.\d|[0-9A-Fa-f]:[0-9A-Fa-f:]|::[0-9A-Fa-f]/.test(t),
     // loopback and unspecified addresses are in every application's code; they identify nobody
     reserved: (m) => /^(192\.0\.2\.|198\.51\.100\.|203\.0\.113\.|2001:db8:)/i.test(m) || /^(0?127\.|0+\.0+\.0+\.0+$|::1?$)/.test(m),
     fake: (rng, _sip, match, following) => {
@@ -181,7 +182,8 @@ export const DETECTORS: readonly Detector[] = [
     kind: 'postcode',
     digits: true,
     pattern: POSTCODE,
-    may: (t) => /\d ?[A-Za-z][A-Za-z]/.test(t),
+    // every postcode ends in its inward code (9AA): a digit, two of these letters, then no letter or digit
+    may: (t) => /\d[ABD-HJLNP-UW-Zabd-hjlnp-uw-z]{2}(?![A-Za-z\d])/.test(t),
     // a lower-case hex colour (ff66ff) has a postcode's shape
     valid: (m) => !/^[0-9a-f]{6}$/.test(m),
     reserved: (m) => /^ZZ/i.test(m),
