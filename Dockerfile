@@ -18,7 +18,7 @@ COPY src src
 # made by this image's own Node, so that the image takes it): bin, the presets and the sample for that
 COPY bin bin
 COPY rules rules
-COPY fixtures/sample/sample.sql fixtures/sample/
+COPY fixtures/sample/sample.sql fixtures/sample/sample.dump fixtures/sample/
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
 FROM ${BASE}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Regenerates fixtures/sample/sample.sql: loads fixtures/sample/sample-db.sql into a throwaway
-# PostgreSQL cluster (temp dir, unix socket only) and dumps it with the real pg_dump.
+# Regenerates fixtures/sample/sample.sql and sample.dump (-Fc, which the build's code cache is trained
+# on: scripts/code-cache.mjs): loads fixtures/sample/sample-db.sql into a throwaway PostgreSQL cluster
+# (temp dir, unix socket only) and dumps it with the real pg_dump.
 # Usage: scripts/make-sample.sh      (env: PG_BIN, default: the newest /usr/lib/postgresql/*/bin)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,4 +22,5 @@ export PGHOST=$dir PGPORT=$port PGUSER=postgres
 rk=()
 if [[ "$("$PG_BIN/pg_dump" --help)" == *--restrict-key* ]]; then rk=(--restrict-key=sampleFixedRestrictKey); fi
 "$PG_BIN/pg_dump" "${rk[@]}" --no-owner -d council -f fixtures/sample/sample.sql
-echo "wrote fixtures/sample/sample.sql ($(wc -c < fixtures/sample/sample.sql) bytes)"
+"$PG_BIN/pg_dump" --no-owner -Fc -d council -f fixtures/sample/sample.dump
+echo "wrote fixtures/sample/sample.sql ($(wc -c < fixtures/sample/sample.sql) bytes) and sample.dump ($(wc -c < fixtures/sample/sample.dump) bytes)"

@@ -5,8 +5,8 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, symlinkSy
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { restore, psql } from './support/db.js';
-import { BIN, SAMPLE, COUNCIL, runCli, waitFor } from './support/cli.js';
+import { pgRestore, restore, psql } from './support/db.js';
+import { BIN, ROOT, SAMPLE, COUNCIL, runCli, waitFor } from './support/cli.js';
 
 const GOLDEN = 'fixtures/sample/expected.sql';
 const SECRET = 'sample-secret-k7Q2mZp9xR4v';
@@ -35,6 +35,19 @@ describe('run', () => {
     expect(psql('sample_out', 'SELECT count(*) FROM wagtailforms_formsubmission').trim()).toBe('0');
     const text = out.toString();
     for (const pii of ['@gmail.com', '@hotmail.co.uk', '@outlook.com', '@yahoo.co.uk', 'pbkdf2_sha256', 'HP19 8FF', 'resident']) expect(text).not.toContain(pii);
+  });
+
+  it("the -Fc sample (the build's code cache runs on it) is the plain sample's database, table by table", () => {
+    expect(restore('sample_plain', readFileSync(SAMPLE)).status).toBe(0);
+    const r = pgRestore('sample_fc', join(ROOT, 'fixtures/sample/sample.dump'), ['--no-owner']);
+    expect(r.status, r.stderr).toBe(0);
+    const tables = (db: string) => psql(db, "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public'").trim();
+    expect(tables('sample_fc')).toBe(tables('sample_plain'));
+    for (const t of tables('sample_plain').split(',')) {
+      const digest = (db: string) => psql(db, `SELECT count(*) || ':' || coalesce(md5(string_agg(x::text, E'\\n' ORDER BY x::text)), '') FROM public.${t} x`).trim();
+      expect(digest('sample_plain')).toMatch(/^(0:|[1-9]\d*:[0-9a-f]{32})$/);
+      expect(digest('sample_fc'), t).toBe(digest('sample_plain'));
+    }
   });
 
   it.each([
