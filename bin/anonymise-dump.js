@@ -3,9 +3,10 @@
 // few per cent of speed: what we allocate per row dies young anyway. --expose-gc lets the stream loop
 // collect when spent I/O buffers pile up (src/engine/run.ts): ~100 -> ~90 MiB. (`node bin/anonymise-dump.js`
 // skips this line; run the script itself, or through npx / the npm bin link. The code cache made at
-// build time is made with these flags, and V8 takes it only under the same ones: bin/load-cli.js.)
-import { loadCli } from './load-cli.js';
+// build time is made with these flags, and V8 takes it only under the same ones: bin/load-cli.cjs.)
+import { createRequire } from 'node:module';
 
+const { loadCli } = createRequire(import.meta.url)('./load-cli.cjs');
 const { main } = await loadCli();
 
 process.exitCode = await main(process.argv.slice(2));

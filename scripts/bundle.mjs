@@ -1,5 +1,5 @@
 // npm run build, second step: the command line's modules (dist/, from tsc) joined into one file,
-// dist/bundle/cli.cjs, with V8's code cache beside it (scripts/code-cache.mjs); bin/load-cli.js loads
+// dist/bundle/cli.cjs, with V8's code cache beside it (scripts/code-cache.mjs); bin/load-cli.cjs loads
 // them. Node resolved and read ~120 modules one by one at every start, then parsed and compiled them:
 // 0.24 s for a keep-only pass over a 30 MB archive, 0.19 s from the one file and its cache.
 // - One file, CommonJS: only a script (vm.Script) takes a code cache under Node 20; modules do not.
@@ -26,7 +26,7 @@ await build({
   external: (id) => !id.startsWith('.') && !id.startsWith('/') && !JOINED.has(id),
   logLevel: 'warn',
   // import() in a script compiled from V8's cache fails (its callback is lost): src/load-module.ts's
-  // one import() becomes the loader's, which bin/load-cli.js hands in beside require
+  // one import() becomes the loader's, which bin/load-cli.cjs hands in beside require
   plugins: [{ name: 'load-module-from-the-loader', load: (id) => (id === LOAD_MODULE ? 'export const loadModule = (specifier) => __loadModule(specifier);' : null) }],
   output: { dir: 'dist/bundle', format: 'cjs', entryFileNames: 'cli.cjs', codeSplitting: false, strict: true, comments: { legal: true, annotation: true, jsdoc: false }, charset: 'ascii' },
 });

@@ -1,11 +1,13 @@
 // npm run build, last step (scripts/bundle.mjs runs it under bin's flags): runs the bundled command
 // line over the bundled sample — the README's job, and a pass that keeps everything, each on the plain
 // dump and on the same database as pg_dump -Fc — then writes V8's cache of the code, which then holds
-// what those runs compiled as well as the parse (bin/load-cli.js).
+// what those runs compiled as well as the parse (bin/load-cli.cjs).
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BUNDLE, cachePath, codeCache, loadBundle } from '../bin/load-cli.js';
+import { createRequire } from 'node:module';
+
+const { BUNDLE, cachePath, codeCache, loadBundle } = createRequire(import.meta.url)('../bin/load-cli.cjs');
 
 const { exports: cli, script, digest } = loadBundle(BUNDLE, { useCache: false });
 const dir = mkdtempSync(join(tmpdir(), 'ad-code-cache-'));

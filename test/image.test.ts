@@ -55,7 +55,7 @@ describe.skipIf(skip)('the container image (npm run image)', () => {
       expect(inImage.stdout.length).toBeGreaterThan(1000);
       expect(inImage.stdout.equals(here.stdout)).toBe(true);
       // the build's code cache was made by the image's Node, so the image's runs start from it
-      const cache = buildah(['run', '--isolation', 'chroot', '--user', config.User!, ctr, '--', 'node', ...NODE_FLAGS, '--input-type=module', '-e', "import('/opt/anonymise-dump/bin/load-cli.js').then((m) => process.stdout.write(m.loadBundle().cache))"]);
+      const cache = buildah(['run', '--isolation', 'chroot', '--user', config.User!, ctr, '--', 'node', ...NODE_FLAGS, '--input-type=module', '-e', "import('/opt/anonymise-dump/bin/load-cli.cjs').then((m) => process.stdout.write(m.loadBundle().cache))"]);
       expect(cache.stdout.toString(), cache.stderr.toString()).toBe('accepted');
       // the image's user cannot write outside its working directory
       expect(buildah(['run', '--isolation', 'chroot', '--user', config.User!, ctr, '--', 'sh', '-c', 'touch /opt/anonymise-dump/x']).status).not.toBe(0);

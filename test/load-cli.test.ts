@@ -1,5 +1,5 @@
 /**
- * The one-file build and its code cache (scripts/bundle.mjs, scripts/code-cache.mjs, bin/load-cli.js):
+ * The one-file build and its code cache (scripts/bundle.mjs, scripts/code-cache.mjs, bin/load-cli.cjs):
  * the cache is taken under bin's own flags and only for the bytes it was made from; under anything
  * else the command line still runs, compiled as usual; and what the bundle loads on demand (faker's
  * locales, a rules file's transformers, pg) still loads when its code came from the cache.
@@ -13,7 +13,7 @@ import { scratch } from './support/scratch.js';
 import { BIN, COUNCIL, NODE_FLAGS, ROOT, SAMPLE } from './support/cli.js';
 
 const BUNDLE = join(ROOT, 'dist/bundle/cli.cjs');
-const LOADER = pathToFileURL(join(ROOT, 'bin/load-cli.js')).href;
+const LOADER = pathToFileURL(join(ROOT, 'bin/load-cli.cjs')).href;
 
 /** Loads `bundle` in a fresh Node with `flags`, then runs `then` (a body given `b`, the load's result). */
 function load(flags: string[], bundle: string, then = ''): { status: number | null; stdout: string; stderr: string } {

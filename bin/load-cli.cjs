@@ -9,14 +9,15 @@
  * code. Its file starts with the bundle's SHA-256; V8 rejects it under another Node or other flags, and
  * then the code is compiled as usual. Without a bundle, dist/cli.js is loaded as tsc wrote it.
  */
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Script } from 'node:vm';
+// CommonJS, required by the bin: an ES module importing node:crypto and the rest costs ~2 ms more
+'use strict';
+const { createHash } = require('node:crypto');
+const { existsSync, readFileSync } = require('node:fs');
+const { createRequire } = require('node:module');
+const { dirname, join } = require('node:path');
+const { Script } = require('node:vm');
 
-export const BUNDLE = fileURLToPath(new URL('../dist/bundle/cli.cjs', import.meta.url));
+const BUNDLE = join(__dirname, '../dist/bundle/cli.cjs');
 const DIGEST_BYTES = 32;
 // CommonJS's wrapper, and src/load-module.ts's import(), done here: a script compiled from V8's cache
 // has lost its own import() (ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING). Packages resolve from here as
@@ -25,7 +26,7 @@ const WRAPPER = ['(function (exports, require, module, __filename, __dirname, __
 const loadModule = (specifier) => import(specifier);
 
 /** The cache file for a bundle: its SHA-256, then V8's data. */
-export function cachePath(bundle) {
+function cachePath(bundle) {
   return `${bundle}.cache`;
 }
 
@@ -34,7 +35,7 @@ export function cachePath(bundle) {
  * script (whose cache a training run writes) and what became of the cache: `accepted`, `none`, `stale`
  * (made from other bytes) or `rejected` (by V8: another Node, other flags).
  */
-export function loadBundle(bundle = BUNDLE, { useCache = true } = {}) {
+function loadBundle(bundle = BUNDLE, { useCache = true } = {}) {
   const source = readFileSync(bundle);
   const digest = createHash('sha256').update(source).digest();
   let cachedData;
@@ -53,12 +54,14 @@ export function loadBundle(bundle = BUNDLE, { useCache = true } = {}) {
 }
 
 /** The V8 cache of `script` (after a run has compiled what a run compiles), for `loadBundle`. */
-export function codeCache(script, digest) {
+function codeCache(script, digest) {
   return Buffer.concat([digest, script.createCachedData()]);
 }
 
 /** `main` of the command line: the bundle's when built, else dist/cli.js's. */
-export async function loadCli() {
+async function loadCli() {
   if (existsSync(BUNDLE)) return loadBundle().exports;
   return import('../dist/cli.js');
 }
+
+module.exports = { BUNDLE, cachePath, codeCache, loadBundle, loadCli };
