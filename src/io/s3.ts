@@ -19,6 +19,9 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { AnonymiseError } from '../errors.js';
 import { loadModule } from '../load-module.js';
 
+/** The S3 client's module, loaded by the first s3:// run (src/load-module.ts) */
+const sdk = () => loadModule<typeof import('@aws-sdk/client-s3')>('@aws-sdk/client-s3');
+
 const RANGE_BYTES = 16 << 20;
 /** 16 MiB parts: S3 takes at most 10,000 parts, so an object of up to 156 GiB; AD_S3_PART_MIB for more. */
 const DEFAULT_PART_MIB = 16;
@@ -47,7 +50,7 @@ function client(env: Record<string, string | undefined>): Promise<S3Client> {
   shared ??= (async () => {
     // the SDK warns on every Node 20 start that its 2027 releases need Node 22; ours is pinned and tested
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-    const { S3Client } = await loadModule<typeof import('@aws-sdk/client-s3')>('@aws-sdk/client-s3');
+    const { S3Client } = await sdk();
     const endpoint = env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
     return new S3Client({
       endpoint,
@@ -79,7 +82,7 @@ export function storageError(loc: S3Location, what: string, e: unknown): Anonymi
 /** The object's size, or null when there is none under that key. */
 export async function objectSize(loc: S3Location, env: Record<string, string | undefined>): Promise<number | null> {
   const c = await client(env);
-  const { HeadObjectCommand } = await loadModule<typeof import('@aws-sdk/client-s3')>('@aws-sdk/client-s3');
+  const { HeadObjectCommand } = await sdk();
   try {
     const h = await c.send(new HeadObjectCommand({ Bucket: loc.bucket, Key: loc.key }));
     return h.ContentLength ?? 0;
@@ -97,7 +100,7 @@ export async function objectSize(loc: S3Location, env: Record<string, string | u
  */
 export async function* readObject(loc: S3Location, size: number, env: Record<string, string | undefined>): AsyncGenerator<Buffer> {
   const c = await client(env);
-  const { GetObjectCommand } = await loadModule<typeof import('@aws-sdk/client-s3')>('@aws-sdk/client-s3');
+  const { GetObjectCommand } = await sdk();
   const request = (start: number) => {
     const end = Math.min(size, start + RANGE_BYTES) - 1;
     const response = c.send(new GetObjectCommand({ Bucket: loc.bucket, Key: loc.key, Range: `bytes=${start}-${end}` }));
@@ -132,7 +135,7 @@ export async function* readObject(loc: S3Location, size: number, env: Record<str
 /** Every object under `prefix` (a directory archive's files), with its size. */
 export async function listObjects(loc: S3Location, env: Record<string, string | undefined>): Promise<{ key: string; size: number }[]> {
   const c = await client(env);
-  const { ListObjectsV2Command } = await loadModule<typeof import('@aws-sdk/client-s3')>('@aws-sdk/client-s3');
+  const { ListObjectsV2Command } = await sdk();
   const out: { key: string; size: number }[] = [];
   let token: string | undefined;
   try {
@@ -203,6 +206,6 @@ export async function uploadObject(loc: S3Location, env: Record<string, string |
 
 export async function deleteObject(loc: S3Location, env: Record<string, string | undefined>): Promise<void> {
   const c = await client(env);
-  const { DeleteObjectCommand } = await loadModule<typeof import('@aws-sdk/client-s3')>('@aws-sdk/client-s3');
+  const { DeleteObjectCommand } = await sdk();
   await c.send(new DeleteObjectCommand({ Bucket: loc.bucket, Key: loc.key }));
 }
