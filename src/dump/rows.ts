@@ -21,6 +21,7 @@ import type { RowWriter, TableStats } from './row-writer.js';
 import type { DumpObserver } from './observer.js';
 import type { ParallelCopy } from './options.js';
 import { hold, release } from '../io/buffer-pool.js';
+import { concatInto } from '../text/bytes.js';
 
 type RewritePlan = Extract<TablePlan, { mode: 'rewrite' }>;
 
@@ -308,8 +309,7 @@ export class ParallelRows extends CopyRows {
     // one copy, into a buffer of its own that moves to the worker
     if (this.size > 0) {
       const data = this.copy.pieceBuffer(this.size);
-      let at = 0;
-      for (const part of this.piece) at += part.copy(data, at);
+      concatInto(this.piece, data);
       this.copy.send(this.header, data, this.firstLine, this.c.table, this.c.stats);
     }
     for (const part of this.piece) release(part);

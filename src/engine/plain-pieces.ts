@@ -46,11 +46,11 @@ export interface Slot {
 }
 
 /** Rows handed to a worker at a time (as the archive pool's pieces). */
-const PIECE_BYTES = 2 * 1024 * 1024;
+export const PIECE_BYTES = 2 * 1024 * 1024;
 /** A piece ends at the first row past its size: room for that row, so that most pieces fit a buffer used before. */
-const PIECE_SLACK = 256 * 1024;
-/** Buffers kept for reuse, each way: pieces in flight are at most two per worker. */
-const SPARE = 4;
+export const PIECE_SLACK = 256 * 1024;
+/** Buffers kept for reuse, each way (here and in each worker): pieces in flight are at most two per worker. */
+export const SPARE_BUFFERS = 4;
 
 export class PlainPieces implements ParallelCopy {
   get pieceBytes(): number {
@@ -72,8 +72,8 @@ export class PlainPieces implements ParallelCopy {
    * buffer of a worker's output goes back to the workers, with the next piece, once it is written (when
    * the run's sink gives it back: io/buffer-pool.ts).
    */
-  private readonly spare = new SpareBuffers(SPARE);
-  private readonly written = new SpareBuffers(SPARE);
+  private readonly spare = new SpareBuffers(SPARE_BUFFERS);
+  private readonly written = new SpareBuffers(SPARE_BUFFERS);
 
   pieceBuffer(size: number): Buffer {
     const ab = this.spare.take(size, this.pieceBytes + PIECE_SLACK);

@@ -8,7 +8,8 @@ import { DumpRewriter } from '../dump/rewriter.js';
 import { OUTPUT_BUFFER_BYTES, compileRules, readRules } from './run.js';
 import { serveJobs, type PieceResult } from './worker-pool.js';
 import { BufferPool, SpareBuffers, release } from '../io/buffer-pool.js';
-import type { PlainPieceJob, PlainWorkerSetup } from './plain-pieces.js';
+import { PIECE_BYTES, PIECE_SLACK, SPARE_BUFFERS, type PlainPieceJob, type PlainWorkerSetup } from './plain-pieces.js';
+import { concatInto } from '../text/bytes.js';
 
 const setup = workerData as PlainWorkerSetup;
 /** where the rewriter's output goes: nowhere (the schema, a piece's COPY statement), or into the piece's result */
@@ -28,9 +29,9 @@ const ready = (async () => {
 })();
 
 /** buffers the main thread gave back (outputs it has written), for the next outputs */
-const gifts = new SpareBuffers(4);
-/** an output buffer made here has room for a piece's output a little larger than this one's */
-const OUTPUT_ROOM = 2 * 1024 * 1024 + 512 * 1024;
+const gifts = new SpareBuffers(SPARE_BUFFERS);
+/** an output buffer made here has room for a piece's output a little larger than a full piece */
+const OUTPUT_ROOM = PIECE_BYTES + 2 * PIECE_SLACK;
 
 async function runPiece(job: PlainPieceJob): Promise<PieceResult> {
   for (const ab of job.gifts ?? []) gifts.put(ab);
@@ -48,8 +49,7 @@ async function runPiece(job: PlainPieceJob): Promise<PieceResult> {
     // one copy, into a buffer of its own that moves to the main thread: one it gave back if one is large enough
     const length = target.reduce((n, c) => n + c.length, 0);
     const out = Buffer.from(gifts.take(length, OUTPUT_ROOM), 0, length);
-    let at = 0;
-    for (const c of target) at += c.copy(out, at);
+    concatInto(target, out);
     // nothing here keeps a view of the piece (its output is copied): its buffer goes back for the next one
     return { out, length, adler: 0, lines: rw.line - 1, stats: [...rw.stats.values()], give: [job.data.buffer as ArrayBuffer] };
   } finally {

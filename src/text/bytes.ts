@@ -25,3 +25,13 @@ export function copyBytes(src: Uint8Array, start: number, end: number, dst: Uint
   else dst.set(src.subarray(start, end), at);
   return n;
 }
+
+/** `parts`, one after another, into `dst` from its start (a buffer sized for them); returns the bytes copied. */
+export function concatInto(parts: readonly Uint8Array[], dst: Uint8Array): number {
+  let at = 0;
+  for (const p of parts) {
+    dst.set(p, at);
+    at += p.length;
+  }
+  return at;
+}
