@@ -6,7 +6,7 @@
 // - yaml and commander, which every run loads, are joined in (yaml's 72 files cost ~20 ms to find and
 //   read one by one); other packages stay imports, loaded where they are used: pg by the commands that
 //   connect, the S3 client by s3:// runs, iconv-lite by dumps not in UTF-8.
-// - Workers run from dist/ as they are (they start once per run, not per command).
+// - Worker threads start from it too (bin/load-worker.cjs): its entry, src/one-file.ts, names them.
 // - The bundle sits two levels down, as every dist/ module does, so paths the code takes from its own
 //   location (the presets in rules/, package.json, a worker's script) resolve the same.
 import { readFileSync, rmSync } from 'node:fs';
@@ -21,7 +21,7 @@ const OUT = 'dist/bundle/cli.cjs';
 rmSync('dist/bundle', { recursive: true, force: true });
 
 await build({
-  input: 'dist/cli.js',
+  input: 'dist/one-file.js',
   platform: 'node',
   external: (id) => !id.startsWith('.') && !id.startsWith('/') && !JOINED.has(id),
   logLevel: 'warn',

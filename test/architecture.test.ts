@@ -30,6 +30,7 @@ const LAYERS: Record<string, number> = {
   cli: 6,
   'cli.ts': 7,
   'index.ts': 7,
+  'one-file.ts': 8,
 };
 
 function sources(dir: string): string[] {

@@ -1,10 +1,10 @@
-/** Input readers: read-ahead from files, coalescing of small pipe chunks. */
+/** Input readers: files read on this thread or ahead, coalescing of small pipe chunks. */
 import { writeFileSync } from 'node:fs';
 import { scratch } from './support/scratch.js';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { coalesce, readAhead, readFileAhead } from '../src/io/input.js';
+import { coalesce, readAhead, readFileAhead, readFileChunks } from '../src/io/input.js';
 import { BufferPool, release } from '../src/io/buffer-pool.js';
 
 const dir = scratch('anonymise-dump-input-');
@@ -39,6 +39,51 @@ describe('readFileAhead', () => {
 
   it('fails on a missing file', async () => {
     await expect(collect(readFileAhead(join(dir, 'missing')))).rejects.toThrow(/ENOENT/);
+  });
+});
+
+describe('readFileChunks', () => {
+  it.each([0, 1, 4095, 4096, 4097, 3 * 4096, 100_000])('reads a %i-byte file whole, in order, in full chunks but the last', async (size) => {
+    const data = Buffer.alloc(size);
+    for (let i = 0; i < size; i++) data[i] = (i * 7 + 3) & 255;
+    const path = join(dir, `c${size}`);
+    writeFileSync(path, data);
+    const chunks = await collect(readFileChunks(path, 4096, new BufferPool(4096)));
+    expect(Buffer.concat(chunks).equals(data)).toBe(true);
+    expect(chunks.slice(0, -1).every((c) => c.length === 4096)).toBe(true);
+    expect(chunks.length).toBe(Math.ceil(size / 4096));
+  });
+
+  it('reads into the buffers the consumer gives back, and every buffer comes back when it stops early', async () => {
+    const path = join(dir, 'reused');
+    writeFileSync(path, Buffer.alloc(64 * 1024, 3));
+    const pool = new BufferPool(1024);
+    let n = 0;
+    for await (const c of readFileChunks(path, 1024, pool)) {
+      expect(c.equals(Buffer.alloc(1024, 3))).toBe(true);
+      release(c);
+      if (++n === 10) break;
+    }
+    expect(pool.made).toBe(1);
+    expect(pool.reused).toBe(9);
+  });
+
+  it('lets the event loop turn between chunks: what a worker or a write answers is seen while the file is read', async () => {
+    const path = join(dir, 'turns');
+    writeFileSync(path, Buffer.alloc(16 * 1024, 4));
+    let answered = 0;
+    const seen: number[] = [];
+    for await (const c of readFileChunks(path, 1024)) {
+      void c;
+      setImmediate(() => answered++);
+      seen.push(answered);
+    }
+    // each chunk after the first comes after the event loop ran what the chunk before scheduled
+    expect(seen).toEqual(Array.from({ length: 16 }, (_, i) => i));
+  });
+
+  it('fails on a missing file', async () => {
+    await expect(collect(readFileChunks(join(dir, 'missing')))).rejects.toThrow(/ENOENT/);
   });
 });
 

@@ -15,6 +15,8 @@ import { createDb, pgEnv, psql, restore } from './support/db.js';
 import { runCli } from './support/cli.js';
 import { compileRules, readRules, rewriteStream } from '../src/engine/run.js';
 import { ParallelPlain } from '../src/dump/parallel-copy.js';
+import { PlainPieces } from '../src/engine/plain-pieces.js';
+import { AnonymiseError } from '../src/errors.js';
 import type { BlockContext, CopyRows } from '../src/dump/rows.js';
 import type { TablePlan } from '../src/contract/plan.js';
 
@@ -86,7 +88,7 @@ describe('--jobs on a plain dump', () => {
     const run = async (jobs: number) => {
       const parts: Buffer[] = [];
       const sink = new Writable({ write: (c: Buffer, _e, done) => (parts.push(c), done()) });
-      const h = rewriteStream(createReadStream(plain), sink, { rules: compileRules(await readRules(source), KEY), rulesSource: source, secret: KEY, jobs, localFirstBytes });
+      const h = rewriteStream(createReadStream(plain), sink, { rules: compileRules(await readRules(source), KEY), rulesSource: source, secret: KEY, jobs, localFirstBytes, waitForWorkers: true });
       const r = await h.done;
       return { out: Buffer.concat(parts), tables: r.tables };
     };
@@ -101,7 +103,7 @@ describe('--jobs on a plain dump', () => {
     [20, false],
   ])('%i MiB of text before the first COPY: held for the workers: %s (an --inserts dump has no COPY, and is not held whole)', (mib, held) => {
     const starts: number[] = [];
-    const p = new ParallelPlain({ start: (b) => starts.push(b.length), pieceBuffer: (n) => Buffer.alloc(n), send: () => {}, pieceBytes: 1 << 20, localFirstBytes: 0, busy: () => false });
+    const p = new ParallelPlain({ start: (b) => starts.push(b.length), pieceBuffer: (n) => Buffer.alloc(n), send: () => {}, pieceBytes: 1 << 20, localFirstBytes: 0, prepare: () => {}, busy: () => false });
     for (let i = 0; i < mib; i++) p.keep(Buffer.alloc(1 << 20, 0x20));
     const plan = { mode: 'rewrite', search: null } as unknown as TablePlan;
     const c = { table: 'public.t', reader: { line: 1 } } as unknown as BlockContext;
@@ -109,6 +111,48 @@ describe('--jobs on a plain dump', () => {
     expect(rows !== null).toBe(held);
     expect(starts).toEqual(held ? [mib << 20] : []);
   });
+
+  it('a worker is busy while it starts (this thread rewrites the rows meanwhile), then free; with waitForWorkers, free at once', async () => {
+    const pieces = (waitForWorkers: boolean) => {
+      const p = new PlainPieces({ jobs: 2, localFirstBytes: 0, waitForWorkers, rules: { files: [rules] }, secret: KEY, place: () => {} });
+      p.start(Buffer.from('SET client_encoding = \'UTF8\';\n'));
+      return p;
+    };
+    const gated = pieces(false);
+    expect(gated.busy()).toBe(false); // no worker yet: the first rows start one
+    gated.prepare();
+    expect(gated.busy()).toBe(true);
+    const since = Date.now();
+    while (gated.busy() && Date.now() - since < 20_000) await new Promise((r) => setTimeout(r, 5));
+    expect(gated.busy()).toBe(false);
+    await gated.close();
+    const waiting = pieces(true);
+    waiting.prepare();
+    expect(waiting.busy()).toBe(false);
+    await waiting.close();
+  }, 30_000);
+
+  it.each([2, 3])('a bad row in a piece a worker rewrites (--jobs %i, rows waiting for the workers): the error --jobs 1 gives, at the same line', async (jobs) => {
+    const text = readFileSync(plain, 'utf8');
+    const at = text.indexOf('\n77777\t');
+    const bad = join(dir, `bad-lib-${jobs}.sql`);
+    writeFileSync(bad, `${text.slice(0, at + 1)}77777\tone field too few\n${text.slice(text.indexOf('\n', at + 1) + 1)}`);
+    const source = { files: [rules] };
+    const run = async (j: number) => {
+      const sink = new Writable({ write: (_c: Buffer, _e, done) => done() });
+      const h = rewriteStream(createReadStream(bad), sink, { rules: compileRules(await readRules(source), KEY), rulesSource: source, secret: KEY, jobs: j, localFirstBytes: 0, waitForWorkers: true, pieceBytes: 256 * 1024 });
+      return h.done.then(
+        () => null,
+        (e: unknown) => e as AnonymiseError,
+      );
+    };
+    const one = await run(1);
+    const many = await run(jobs);
+    expect(one).toBeInstanceOf(AnonymiseError);
+    expect(one!.position.table).toBe('public.person');
+    expect(many).toBeInstanceOf(AnonymiseError);
+    expect([many!.code, many!.detail, many!.position]).toEqual([one!.code, one!.detail, one!.position]);
+  }, 60_000);
 
   it('a --data-only dump with --schema: --jobs 2 writes what --jobs 1 writes, typed values within their types, and it restores', () => {
     createDb('plain_jobs_typed');

@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { MAGIC } from './format.js';
 import { openCustom, openDirectory, openTar, type Archive } from './reader.js';
 import { archiveAsPlain, type PlainOptions } from './plain.js';
-import { coalesce, peek, readFileAhead, readHead } from '../io/input.js';
+import { coalesce, peek, readFileAhead, readFileChunks, readHead } from '../io/input.js';
 import { BufferPool } from '../io/buffer-pool.js';
 
 /**
@@ -18,7 +18,7 @@ import { BufferPool } from '../io/buffer-pool.js';
 const ARCHIVE_CHUNK = 1024 * 1024;
 /** A plain dump's chunk: the unit a rewriting run holds, which bounds its memory. */
 const PLAIN_CHUNK = 256 * 1024;
-/** reads of a regular file in flight at once (io/input.ts's readAhead) */
+/** reads of a custom archive file in flight at once (io/input.ts's readAhead; a plain dump is read on this thread: readFileChunks) */
 const READS_AHEAD = 3;
 
 export type DumpSource =
@@ -38,7 +38,7 @@ export async function openPath(path: string): Promise<DumpSource> {
   // pg_dump -Ft: a ustar archive whose first member is toc.dat
   if (head.length === 512 && head.toString('latin1', 257, 262) === 'ustar' && head.toString('latin1', 0, 8) === 'toc.dat\0')
     return { kind: 'archive', archive: await openTar(path), size: st.size, name: path };
-  return { kind: 'plain', stream: readFileAhead(path, PLAIN_CHUNK, new BufferPool(PLAIN_CHUNK), READS_AHEAD), size: st.size, name: path };
+  return { kind: 'plain', stream: readFileChunks(path, PLAIN_CHUNK, new BufferPool(PLAIN_CHUNK)), size: st.size, name: path };
 }
 
 /** A stream input (stdin): its first bytes decide, and are handed on with the rest. */

@@ -5,7 +5,7 @@
  * two held by each; the first failure stops the pool).
  */
 import type { DumpRewriter } from '../dump/rewriter.js';
-import { workerScript, type PieceResult } from '../engine/worker-pool.js';
+import { workerScript, type PieceResult, type WorkerScript } from '../engine/worker-pool.js';
 import { packPiece, rewritePiece, type Redirect } from './entries.js';
 import type { TocEntry } from './format.js';
 
@@ -24,8 +24,8 @@ export interface PieceJob {
   level: number;
 }
 
-/** The archive worker's compiled file: beside this one in dist/ (tests run the sources, and the build first). */
-export function archiveWorkerFile(): string {
+/** The archive worker's script (engine/worker-pool.ts's workerScript). */
+export function archiveWorkerFile(): WorkerScript {
   return workerScript(import.meta.url, 'archive', 'worker.js');
 }
 

@@ -32,4 +32,4 @@ async function runPiece(job: PieceJob): Promise<PieceResult> {
   return { out: ownBytes(out), length: text.length, adler, lines, stats: [...rw.stats.values()] };
 }
 
-serveJobs(runPiece);
+serveJobs(runPiece, ready);

@@ -6,7 +6,7 @@ import { existsSync, readFileSync, readlinkSync, fstatSync, type Stats } from 'n
 import { constants as osConstants } from 'node:os';
 import { Readable, type Writable } from 'node:stream';
 import { AnonymiseError } from '../errors.js';
-import { readFileAhead, readStdinAhead, statOrNull } from '../io/input.js';
+import { readFileAhead, readStdinChunks, statOrNull } from '../io/input.js';
 import { openPath, openStream, plainBytes, type DumpSource } from '../archive/open.js';
 import { openDirectory } from '../archive/reader.js';
 import { isS3Url, listObjects, objectSize, parseS3Url, readObject } from '../io/s3.js';
@@ -31,7 +31,7 @@ export async function openInput(path: string | undefined, io: Io, tap?: (chunk: 
     // a terminal: the dump is expected from a pipe or a file, and a silent wait would look like a hang
     if ((io.stdin as { isTTY?: boolean }).isTTY)
       io.stderr.write('anonymise-dump: reading the dump from the terminal: pipe pg_dump into it, or give a file (Ctrl-D ends the input)\n');
-    return openStream(tapped(stdinIsFile(io) ? readStdinAhead() : io.stdin, tap), 'stdin');
+    return openStream(tapped(stdinIsFile(io) ? readStdinChunks() : io.stdin, tap), 'stdin');
   }
   if (isS3Url(path)) return openObject(path, io, tap);
   if (!existsSync(path)) throw new AnonymiseError('USAGE', `no such input file: ${path}`);

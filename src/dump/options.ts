@@ -81,7 +81,9 @@ export interface ParallelCopy {
   pieceBytes: number;
   /** bytes of rows this thread rewrites, in the whole run, before the first piece goes out */
   localFirstBytes: number;
-  /** whether every worker holds a piece besides the one it runs (this thread then rewrites rows itself) */
+  /** the workers start (rows for them have come): they are busy() until each is ready */
+  prepare(): void;
+  /** whether every worker is starting or holds a piece besides the one it runs (this thread then rewrites rows itself) */
   busy(): boolean;
 }
 

@@ -231,8 +231,9 @@ function isEndOfData(buf: Buffer, pos: number, nl: number): boolean {
  * A table's rows rewritten by workers (RewriterOptions.parallel): whole rows gathered into pieces and
  * sent, in order; the `\\.` line written here, after the last piece's place. Rows are rewritten on this
  * thread instead (`local`, as without workers) while the run's budget of such rows lasts — a small dump
- * never starts a worker, a big one pays their start-up once it is worth it — and, between pieces,
- * whenever every worker already holds its next piece (`busy`): this thread is then one of the jobs.
+ * never starts a worker, a big one pays their start-up once it is worth it — then while they start,
+ * and, between pieces, whenever every worker already holds its next piece (`busy`): this thread is
+ * then one of the jobs.
  * Its output takes its place between the pieces' as any other bytes do.
  */
 export class ParallelRows extends CopyRows {
@@ -243,7 +244,7 @@ export class ParallelRows extends CopyRows {
   constructor(
     c: BlockContext,
     private readonly header: Buffer,
-    private readonly copy: Pick<ParallelCopy, 'send' | 'pieceBuffer'>,
+    private readonly copy: Pick<ParallelCopy, 'send' | 'pieceBuffer' | 'prepare'>,
     private readonly pieceBytes: number,
     /** this thread's handler for the table */
     private readonly local: CopyRows,
@@ -258,6 +259,8 @@ export class ParallelRows extends CopyRows {
   rows(buf: Buffer, pos: number, end: number, stable: boolean): number {
     const { reader } = this.c;
     if (this.size === 0) {
+      // the budget spent, the workers start, and take rows once they are ready
+      if (this.budget.left === 0) this.copy.prepare();
       if (this.budget.left > 0 || this.busy()) {
         const next = this.local.rows(buf, pos, end, stable);
         this.budget.left = Math.max(0, this.budget.left - (next - pos));

@@ -58,4 +58,4 @@ async function runPiece(job: PlainPieceJob): Promise<PieceResult> {
   }
 }
 
-serveJobs(runPiece);
+serveJobs(runPiece, ready);

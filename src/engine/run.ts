@@ -78,11 +78,16 @@ export interface RewriteOptions {
   localFirstBytes?: number;
   /** rows handed to a worker at a time (default 2 MiB; tests make it small to cut every table) */
   pieceBytes?: number;
+  /**
+   * Rows wait for the workers while they start, instead of being rewritten here meanwhile (the
+   * default, as fast): for tests, whose small dumps would otherwise be done before a worker is ready.
+   */
+  waitForWorkers?: boolean;
   rulesSource?: RulesSource;
   secret?: string;
   /**
    * The sink is done with a chunk once its write callback has run (a file, a pipe written by fd, gzip;
-   * not a PassThrough, which keeps it): the input's chunks, if a pool's (readFileAhead), and the output's
+   * not a PassThrough, which keeps it): the input's chunks, if a pool's (readFileChunks), and the output's
    * buffers are then used again (io/buffer-pool.ts) instead of being left to the collector.
    */
   recycle?: boolean;
@@ -134,7 +139,7 @@ export function rewriteStream(source: AsyncIterable<Buffer> | Readable, sink: Wr
   // them would write a smallint or numeric(4,2) past its type (so that dump stays on one thread)
   const workers =
     (options.jobs ?? 1) > 1 && options.rulesSource && !options.overlay && !options.outsideIdentifiers && !options.schema
-      ? new PlainPieces({ jobs: options.jobs!, localFirstBytes: options.localFirstBytes ?? 0, pieceBytes: options.pieceBytes, rules: options.rulesSource, secret: options.secret, maxLineBytes: options.maxLineBytes, maxValueBytes: options.maxValueBytes, place: (slot) => pending.push(slot) })
+      ? new PlainPieces({ jobs: options.jobs!, localFirstBytes: options.localFirstBytes ?? 0, pieceBytes: options.pieceBytes, waitForWorkers: options.waitForWorkers, rules: options.rulesSource, secret: options.secret, maxLineBytes: options.maxLineBytes, maxValueBytes: options.maxValueBytes, place: (slot) => pending.push(slot) })
       : undefined;
   const recycle = options.recycle ?? false;
   const rw = new DumpRewriter(

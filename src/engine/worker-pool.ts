@@ -25,6 +25,7 @@ export interface PieceResult {
 }
 
 export type WorkerReply =
+  | { ready: true }
   | ({ id: number; ok: true } & PieceResult)
   | { id: number; ok: false; error: { code: ErrorCode; detail: string; position: Position } | { internal: string; code?: string; syscall?: string; stack?: string } };
 
@@ -39,13 +40,16 @@ export class WorkerPool<J extends { data: Uint8Array; gifts?: ArrayBuffer[] }> {
   private readonly calls = new Map<number, { resolve: (r: PieceResult) => void; reject: (e: unknown) => void }>();
   private next = 1;
   private failed: unknown = null;
+  /** workers still building their engine (they say when they are ready) */
+  private readonly starting = new Set<Worker>();
 
-  /** `file`: the worker's script; `setup`: what it builds its engine from */
-  constructor(size: number, setup: unknown, file: string) {
+  /** `script`: the worker's script (workerScript); `setup`: what it builds its engine from */
+  constructor(size: number, setup: unknown, script: WorkerScript) {
     for (let i = 0; i < size; i++) {
       // a young generation of 8 MiB (V8's default is larger): -Fd, 291 MB, two workers: peak RSS 270 -> 222 MiB for 1 % more time
-      const w = new Worker(file, { workerData: setup, resourceLimits: { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 8 } });
-      w.on('message', (m: WorkerReply) => this.reply(w, m));
+      const w = new Worker(script.file, { argv: script.argv, workerData: setup, resourceLimits: { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 8 } });
+      this.starting.add(w);
+      w.on('message', (m: WorkerReply) => ('ready' in m ? this.starting.delete(w) : this.reply(w, m)));
       w.on('error', (e) => this.fail(e));
       w.on('exit', (code) => {
         if (code !== 0 && !this.closing) this.fail(new Error(`worker stopped (${code})`));
@@ -57,7 +61,7 @@ export class WorkerPool<J extends { data: Uint8Array; gifts?: ArrayBuffer[] }> {
 
   private closing = false;
 
-  private reply(w: Worker, m: WorkerReply): void {
+  private reply(w: Worker, m: Exclude<WorkerReply, { ready: true }>): void {
     const call = this.calls.get(m.id);
     this.calls.delete(m.id);
     this.load.set(w, this.load.get(w)! - 1);
@@ -100,8 +104,16 @@ export class WorkerPool<J extends { data: Uint8Array; gifts?: ArrayBuffer[] }> {
   }
 
   /** Whether every worker holds its next job besides the one it runs. */
-  busy(): boolean {
+  full(): boolean {
     return this.all.every((w) => this.load.get(w)! >= QUEUED);
+  }
+
+  /**
+   * Whether no worker would start a job soon: each is still building its engine, or is full. (A caller
+   * that can do the work itself does it then: plain-pieces.ts.)
+   */
+  busy(): boolean {
+    return this.all.every((w) => this.starting.has(w) || this.load.get(w)! >= QUEUED);
   }
 
   /** Runs `job` on the least busy worker. The promise is also observed here, so that a job abandoned by a failed run is no unhandled rejection. */
@@ -130,14 +142,25 @@ export class WorkerPool<J extends { data: Uint8Array; gifts?: ArrayBuffer[] }> {
   }
 }
 
+/** A worker thread's script, and what it is given as its arguments. */
+export interface WorkerScript {
+  file: string;
+  argv?: string[];
+}
+
 /**
- * A worker's compiled script: `name` beside the calling module (`moduleUrl`) when that runs from
- * dist/, else (tests run the sources, after the build) dist/`dir`/`name`.
+ * A worker's script, `dir`/`name` of dist/, for a calling module at `moduleUrl`:
+ * - in the one-file build (dist/bundle/cli.cjs, the command line), bin/load-worker.cjs, which starts it
+ *   from the same file and its code cache (~0.2 s sooner than ~60 modules of dist/ loaded one by one);
+ * - in dist/, the compiled module beside the caller;
+ * - in the sources (the tests, after the build), the one in dist/.
+ * Every dist/ module and the bundle sit two levels down, so `../../` is the package's root from each.
  */
-export function workerScript(moduleUrl: string, dir: string, name: string): string {
+export function workerScript(moduleUrl: string, dir: string, name: string): WorkerScript {
+  if (moduleUrl.endsWith('.cjs')) return { file: fileURLToPath(new URL('../../bin/load-worker.cjs', moduleUrl)), argv: [`${dir}/${name}`] };
   const here = fileURLToPath(new URL(`./${name}`, moduleUrl));
-  if (existsSync(here)) return here;
-  return fileURLToPath(new URL(`../../dist/${dir}/${name}`, moduleUrl));
+  if (existsSync(here)) return { file: here };
+  return { file: fileURLToPath(new URL(`../../dist/${dir}/${name}`, moduleUrl)) };
 }
 
 /** Bytes in an ArrayBuffer of their own: a small Buffer lives in Node's shared pool, which must not be moved to another thread. */
@@ -152,7 +175,10 @@ export function ownBytes(b: Buffer): Uint8Array {
  * A worker's side of the pool: each job `run` answers, its output moved (not copied) back; a failure
  * as its code, detail and position (an AnonymiseError), or its name and system-call code (any other).
  */
-export function serveJobs<J>(run: (job: J) => Promise<PieceResult>): void {
+export function serveJobs<J>(run: (job: J) => Promise<PieceResult>, ready: Promise<unknown>): void {
+  // the pool hands this worker jobs to start at once from here on (a failed start fails its first job)
+  const said = () => parentPort!.postMessage({ ready: true } satisfies WorkerReply);
+  ready.then(said, said);
   // jobs queued here run one after another: a job's engine state is this thread's one rewriter
   let last: Promise<unknown> = Promise.resolve();
   parentPort!.on('message', (m: { id: number; job: J }) => {

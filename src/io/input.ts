@@ -2,11 +2,11 @@
  * Input sniffing: a plain dump passes as it is, gzip is inflated, and every other container is
  * refused with a message that says what to do instead.
  */
-import { closeSync, openSync, read, readSync, statSync, type Stats } from 'node:fs';
+import { closeSync, openSync, readSync, statSync, type Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { open } from 'node:fs/promises';
-import { promisify } from 'node:util';
+import { setImmediate as turn } from 'node:timers/promises';
 import { createGunzip } from 'node:zlib';
 import { Readable } from 'node:stream';
 import { AnonymiseError } from '../errors.js';
@@ -101,12 +101,49 @@ export async function* readFileAhead(path: string, chunkSize = CHUNK, pool?: Buf
 }
 
 /**
- * Standard input when it is a file (`< dump.sql`), the same way: process.stdin reads 64 KiB chunks,
- * and the cost per chunk was ~0.45 s per GB. A chunk waits until it is full or the input ends.
+ * A regular file's bytes in chunks, each read on this thread when the caller asks for it. A read in
+ * libuv's pool woke another thread and back (~30 µs a read on this VM) and left the bytes in the other
+ * core's cache: reading here, into a buffer used again, made a keep-only pass over the 1 GB plain
+ * bench dump 1.00 → 0.82 s and full rules with --jobs 2 4.51 → 4.24 s. The kernel reads ahead of a
+ * file read in order. Between chunks the event loop turns (setImmediate), so that workers' replies and
+ * finished writes are seen as they come. A pool's chunks are held as readAhead's are.
  */
-export function readStdinAhead(chunkSize = CHUNK): AsyncGenerator<Buffer> {
-  const readOnce = promisify(read);
-  return readAhead(async (buf, off, len) => (await readOnce(0, buf, off, len, null)).bytesRead, chunkSize);
+export async function* readFileChunks(path: string, chunkSize = CHUNK, pool?: BufferPool): AsyncGenerator<Buffer> {
+  const fd = openSync(path, 'r');
+  try {
+    yield* readChunks(fd, chunkSize, pool);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Standard input when it is a file (`< dump.sql`), the same way, from where its offset stands. */
+export function readStdinChunks(chunkSize = CHUNK): AsyncGenerator<Buffer> {
+  return readChunks(0, chunkSize);
+}
+
+async function* readChunks(fd: number, chunkSize: number, pool?: BufferPool): AsyncGenerator<Buffer> {
+  if (pool && pool.size !== chunkSize) throw new Error(`a pool of ${pool.size}-byte buffers for ${chunkSize}-byte reads`);
+  for (;;) {
+    const buf = pool ? pool.take() : Buffer.allocUnsafe(chunkSize);
+    let n = 0;
+    try {
+      while (n < chunkSize) {
+        const got = readSync(fd, buf, n, chunkSize - n, null);
+        if (got === 0) break;
+        n += got;
+      }
+    } catch (e) {
+      if (pool) release(buf);
+      throw e;
+    }
+    if (n === 0) {
+      if (pool) release(buf);
+      return;
+    }
+    yield n === chunkSize ? buf : buf.subarray(0, n);
+    await turn();
+  }
 }
 
 const CHUNK = 256 * 1024;
