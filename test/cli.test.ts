@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { pgRestore, restore, psql } from './support/db.js';
-import { BIN, ROOT, SAMPLE, COUNCIL, runCli, waitFor } from './support/cli.js';
+import { BIN, NODE_FLAGS, ROOT, SAMPLE, COUNCIL, runCli, waitFor } from './support/cli.js';
 
 const GOLDEN = 'fixtures/sample/expected.sql';
 const SECRET = 'sample-secret-k7Q2mZp9xR4v';
@@ -240,6 +240,20 @@ describe('progress', () => {
       env: { PATH: process.env.PATH, ANONYMISE_DUMP_SECRET: SECRET, TERM: 'dumb' },
     });
     expect(off.stdout.toString()).not.toMatch(/MB\/s/);
+  });
+
+  it('a file on stdin (`< dump.sql`) is read as a file: its size is known (the progress line has it), the output the same', () => {
+    const ours = `${process.execPath} ${NODE_FLAGS.join(' ')} ${BIN} --progress -r ${COUNCIL}`;
+    const sh = (line: string) => spawnSync('sh', ['-c', line], { env: { PATH: process.env.PATH, ANONYMISE_DUMP_SECRET: SECRET }, maxBuffer: 1 << 26 });
+    const redirected = sh(`${ours} < ${SAMPLE}`);
+    const catted = sh(`cat ${SAMPLE} | ${ours}`);
+    expect(redirected.status).toBe(0);
+    expect(catted.status).toBe(0);
+    const size = (statSync(SAMPLE).size / 1e6).toFixed(1);
+    expect(redirected.stderr.toString()).toContain(` / ${size} MB (100%`);
+    expect(catted.stderr.toString()).toMatch(/MB\/s/);
+    expect(catted.stderr.toString()).not.toContain('%');
+    expect(redirected.stdout.equals(catted.stdout)).toBe(true);
   });
 });
 

@@ -31,7 +31,9 @@ export async function openInput(path: string | undefined, io: Io, tap?: (chunk: 
     // a terminal: the dump is expected from a pipe or a file, and a silent wait would look like a hang
     if ((io.stdin as { isTTY?: boolean }).isTTY)
       io.stderr.write('anonymise-dump: reading the dump from the terminal: pipe pg_dump into it, or give a file (Ctrl-D ends the input)\n');
-    return openStream(tapped(stdinIsFile(io) ? readStdinChunks() : io.stdin, tap), 'stdin');
+    // a file on stdin (`< dump.sql`) is read as a file given by name is, and its size known (--jobs, progress)
+    const file = stdinFile(io);
+    return openStream(tapped(file ? readStdinChunks() : io.stdin, tap), 'stdin', file?.size);
   }
   if (isS3Url(path)) return openObject(path, io, tap);
   if (!existsSync(path)) throw new AnonymiseError('USAGE', `no such input file: ${path}`);
@@ -165,12 +167,13 @@ export function asyncStdout(io: Io): Writable | null {
 }
 
 /**
- * True when standard input is a regular file (`< dump.sql`). A pipe stays with process.stdin: reads
+ * Standard input's file status when it is a regular file (`< dump.sql`). A pipe stays with process.stdin: reads
  * from the thread pool fill only between two chunks' work, which left the writer blocked on a full
  * 64 KiB pipe for longer (cat | ours: 1.3 s -> 2.0-2.8 s per GB).
  */
-function stdinIsFile(io: Io): boolean {
-  return ownFd(io, 0)?.isFile() ?? false;
+function stdinFile(io: Io): Stats | null {
+  const st = ownFd(io, 0);
+  return st?.isFile() ? st : null;
 }
 
 /**

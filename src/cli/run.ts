@@ -72,6 +72,16 @@ function progressLine(rw: DumpRewriter, started: number, size: number | undefine
 }
 
 /**
+ * --jobs left out, for a plain dump: a file, every core (once its rows are worth the workers' start:
+ * LOCAL_FIRST_BYTES); a pipe, every core but two, which its producer wants (pg_dump and the server,
+ * often on this machine: ~5 CPU-s per GB between them, a core each at their pace). On 2 cores a pipe
+ * with a worker ran as fast as without (9.94 s against 9.95 s, full rules on the 1 GB bench dump).
+ */
+export function defaultPlainJobs(file: boolean, cores = availableParallelism()): number {
+  return file ? cores : Math.max(1, cores - 2);
+}
+
+/**
  * With --jobs left to its default, rows rewritten in this thread before a worker starts. A worker costs
  * ~0.3 CPU-s to start and warm up (modules, faker, rules, the schema, V8 compiling the hot loops again);
  * on the bench's 104 MB dump (38 MB of rows rewritten) one worker made the run 1.23 s against 1.02 s.
@@ -169,9 +179,7 @@ export async function run(input: string | undefined, flags: RunFlags, io: Io): P
   let lastDraw = 0;
   const handle = rewriteStream(src.stream, sink, {
     rules,
-    // a file: every core, once its rows are worth the workers' start; a pipe: its producer (pg_dump and
-    // the server, often on this machine) needs the other cores
-    jobs: flags.jobs ?? (source.size !== undefined ? availableParallelism() : 1),
+    jobs: flags.jobs ?? defaultPlainJobs(source.size !== undefined),
     localFirstBytes: flags.jobs === undefined ? LOCAL_FIRST_BYTES : 0,
     rulesSource,
     secret: runKey,
