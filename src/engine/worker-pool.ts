@@ -110,9 +110,11 @@ export class WorkerPool<J extends { data: Uint8Array; gifts?: ArrayBuffer[] }> {
 
   /**
    * Whether no worker would start a job soon: each is still building its engine, or is full. (A caller
-   * that can do the work itself does it then: plain-pieces.ts.)
+   * that can do the work itself does it then: plain-pieces.ts.) A failed pool is not busy: the next job
+   * is handed out, and fails with the failure, which the run reports instead of going on without it.
    */
   busy(): boolean {
+    if (this.failed) return false;
     return this.all.every((w) => this.starting.has(w) || this.load.get(w)! >= QUEUED);
   }
 

@@ -105,8 +105,9 @@ export async function* readFileAhead(path: string, chunkSize = CHUNK, pool?: Buf
  * libuv's pool woke another thread and back (~30 µs a read on this VM) and left the bytes in the other
  * core's cache: reading here, into a buffer used again, made a keep-only pass over the 1 GB plain
  * bench dump 0.96 → 0.82 s and full rules on one thread ~0.17 s faster (medians of 10 pairs run side
- * by side; --jobs 2 the same). The kernel reads ahead of a file read in order. Between chunks the event loop turns (setImmediate), so that workers' replies and
- * finished writes are seen as they come. A pool's chunks are held as readAhead's are.
+ * by side; --jobs 2 the same). The kernel reads ahead of a file read in order. Between chunks the
+ * event loop turns (setImmediate), so that workers' replies and finished writes are seen as they
+ * come. A pool's chunks are held as readAhead's are.
  */
 export async function* readFileChunks(path: string, chunkSize = CHUNK, pool?: BufferPool): AsyncGenerator<Buffer> {
   const fd = openSync(path, 'r');
