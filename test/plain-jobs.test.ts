@@ -18,6 +18,7 @@ import { ParallelPlain } from '../src/dump/parallel-copy.js';
 import { PlainPieces } from '../src/engine/plain-pieces.js';
 import { AnonymiseError } from '../src/errors.js';
 import type { BlockContext, CopyRows } from '../src/dump/rows.js';
+import type { Output } from '../src/dump/output.js';
 import type { TablePlan } from '../src/contract/plan.js';
 
 const KEY = 'plain-jobs-test-Nv6pQ2xW8mR4tK';
@@ -103,7 +104,7 @@ describe('--jobs on a plain dump', () => {
     [20, false],
   ])('%i MiB of text before the first COPY: held for the workers: %s (an --inserts dump has no COPY, and is not held whole)', (mib, held) => {
     const starts: number[] = [];
-    const p = new ParallelPlain({ start: (b) => starts.push(b.length), pieceBuffer: (n) => Buffer.alloc(n), send: () => {}, pieceBytes: 1 << 20, localFirstBytes: 0, prepare: () => {}, busy: () => false });
+    const p = new ParallelPlain({ start: (b) => starts.push(b.length), pieceBuffer: (n) => Buffer.alloc(n), send: () => {}, pieceBytes: 1 << 20, localFirstBytes: 0, prepare: () => {}, busy: () => false }, { flush: () => {} } as unknown as Output);
     for (let i = 0; i < mib; i++) p.keep(Buffer.alloc(1 << 20, 0x20));
     const plan = { mode: 'rewrite', search: null } as unknown as TablePlan;
     const c = { table: 'public.t', reader: { line: 1 } } as unknown as BlockContext;

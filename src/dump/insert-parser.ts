@@ -86,6 +86,20 @@ export function findValuesKeyword(buf: Buffer, at: number, end: number): number 
   return -1;
 }
 
+/**
+ * Where the VALUES keyword ends when the statement at `buf[code..end)` begins with `head`, the bytes
+ * from INSERT to VALUES of an earlier statement, else -1. findValuesKeyword would find the same place
+ * (what it reads before the keyword is the same, and the byte after it is checked here), without the
+ * scan: every statement of a table repeats its header.
+ */
+export function valuesAfterHeader(buf: Buffer, code: number, end: number, head: Buffer): number {
+  const e = code + head.length;
+  if (e > end || buf.compare(head, 0, head.length, code, e) !== 0) return -1;
+  if (e === end) return e;
+  const b = buf[e]!;
+  return BARE_END[b] === 1 || b === LPAREN || b === SEMI ? e : -1;
+}
+
 /** The values of one statement, as byte spans; arrays are reused from statement to statement. */
 export class InsertValues {
   starts = new Int32Array(64);

@@ -7,7 +7,7 @@
 import { AnonymiseError } from '../errors.js';
 import type { TablePlan } from '../contract/plan.js';
 import { tableKey } from './schema.js';
-import { InsertValues, findValuesKeyword, parseInsertHeader, type InsertHeader } from './insert-parser.js';
+import { InsertValues, findValuesKeyword, parseInsertHeader, valuesAfterHeader, type InsertHeader } from './insert-parser.js';
 import { positioned } from './reader.js';
 import { isReservedFake, isWhole } from '../pseudonym/detectors.js';
 import type { Output } from './output.js';
@@ -39,6 +39,11 @@ export interface InsertHost {
   statsFor(table: string, plan: TablePlan): TableStats;
   /** the table whose row is in hand, for messages */
   setTable(table: string | null): void;
+  /**
+   * With workers: the statement `buf[start..end)`, whose code begins at `code` on input line `line`, goes
+   * to them (true), or is written here (false), after anything they were given (parallel-copy.ts).
+   */
+  toWorkers?(buf: Buffer, start: number, code: number, end: number, stable: boolean, line: number, at: { table: string; plan: TablePlan; head: object; dataFor: string | null; stats: TableStats; watched: boolean }): boolean;
 }
 
 export class InsertWriter {
@@ -65,21 +70,22 @@ export class InsertWriter {
   /** `INSERT INTO … VALUES …;` — `buf[start..code)` is blank text and comments before it. */
   statement(buf: Buffer, start: number, code: number, end: number, stable: boolean, line: number): void {
     const h = this.h;
-    const valuesEnd = findValuesKeyword(buf, code, end);
-    if (valuesEnd < 0) throw new AnonymiseError('BAD_INPUT', 'cannot read this INSERT statement', { line });
-    h.beginData();
-    let head = this.head;
     const dataFor = h.dataFor();
-    if (!head || head.dataFor !== dataFor || head.bytes.length !== valuesEnd - code || head.bytes.compare(buf, code, valuesEnd) !== 0) {
-      head = this.readHeader(buf, code, valuesEnd, line, dataFor);
-      this.head = head;
-    }
-    if (head.header.defaultValues) {
-      this.defaultRow(buf, start, code, end, stable, line, head.table, head.plan);
-      return;
-    }
+    let head = this.head;
+    let valuesEnd = head && head.dataFor === dataFor ? valuesAfterHeader(buf, code, end, head.bytes) : -1;
+    if (!head || valuesEnd < 0) {
+      valuesEnd = findValuesKeyword(buf, code, end);
+      if (valuesEnd < 0) throw new AnonymiseError('BAD_INPUT', 'cannot read this INSERT statement', { line });
+      h.beginData();
+      head = this.head = this.readHeader(buf, code, valuesEnd, line, dataFor);
+    } else h.beginData();
     const { plan, table } = head;
     const stats = h.statsFor(table, plan);
+    if (h.toWorkers?.(buf, start, code, end, stable, line, { table, plan, head, dataFor, stats, watched: h.watched(plan) !== null })) return;
+    if (head.header.defaultValues) {
+      this.defaultRow(buf, start, code, end, stable, line, table, plan, stats);
+      return;
+    }
     h.setTable(table);
     if (plan.mode === 'keep') {
       stats.rowsIn++;
@@ -153,8 +159,7 @@ export class InsertWriter {
    * `INSERT INTO t DEFAULT VALUES`: a row with no value written, so nothing to rewrite. It goes with its
    * table's rows (kept, or dropped with the table); a row filter cannot read a row it is not given.
    */
-  private defaultRow(buf: Buffer, start: number, code: number, end: number, stable: boolean, line: number, table: string, plan: TablePlan): void {
-    const stats = this.h.statsFor(table, plan);
+  private defaultRow(buf: Buffer, start: number, code: number, end: number, stable: boolean, line: number, table: string, plan: TablePlan, stats: TableStats): void {
     stats.rowsIn++;
     if (plan.mode === 'drop') {
       stats.rowsDropped++;

@@ -62,21 +62,25 @@ export interface RewriterOptions {
 }
 
 /**
- * Where a plain dump's COPY rows go when workers rewrite them. Each worker reads the dump's schema first
- * (`start`: every byte before the first COPY), so it plans each table as this thread does; then each
- * piece (the COPY statement, and whole rows) is rewritten there, and its output takes its place in the
- * output's order.
+ * Where a plain dump's rows go when workers rewrite them. Each worker reads the dump's schema first
+ * (`start`: every byte before the first COPY or INSERT), so it plans each table as this thread does; then
+ * each piece (the COPY statement and whole rows, or whole INSERT statements) is rewritten there, and its
+ * output takes its place in the output's order.
  */
 export interface ParallelCopy {
-  /** the dump's bytes before its first COPY statement */
+  /** the dump's bytes before its first COPY or INSERT statement */
   start(prefix: Buffer): void;
   /**
    * A buffer of `size` bytes to gather a piece's rows into, over an ArrayBuffer of its own (it moves to a
    * worker, and may come back for another piece)
    */
   pieceBuffer(size: number): Buffer;
-  /** rows `data` (from pieceBuffer) of the COPY statement `header`, whose first line is input line `line`; their counts go into `stats` */
-  send(header: Buffer, data: Buffer, line: number, table: string, stats: TableStats): void;
+  /**
+   * rows `data` (from pieceBuffer) of the COPY statement `header`, whose first line is input line `line`;
+   * their counts go into `stats`. With `inserts`, `data` is whole INSERT statements instead (no header),
+   * read after pg_dump's last `-- Data for Name:` header named `inserts.dataFor`.
+   */
+  send(header: Buffer, data: Buffer, line: number, table: string, stats: TableStats, inserts?: { dataFor: string | null }): void;
   /** rows handed to a worker at a time */
   pieceBytes: number;
   /** bytes of rows this thread rewrites, in the whole run, before the first piece goes out */

@@ -233,3 +233,17 @@ export class Output {
     this.sink(chunk);
   }
 }
+
+/**
+ * What ends the output of a run that stopped: a statement that makes a restore fail, and a comment that
+ * tells a reader why. Inside COPY data, first a row with one field too many, which fails the COPY
+ * whatever the table (`ncols`: the table's columns); COPY data is always cut at a row boundary, while SQL
+ * text may stop right after a `;`.
+ */
+export function abortTrailer(inCopy: boolean, ncols: number, reason: string): Buffer {
+  const lines: string[] = [];
+  if (inCopy) lines.push('\\N\t'.repeat(Math.max(1, ncols)) + '\\N');
+  lines.push("DO $anonymise_dump$ BEGIN RAISE EXCEPTION 'anonymise-dump aborted: this dump is incomplete'; END $anonymise_dump$;");
+  lines.push(`-- anonymise-dump: ABORTED: ${reason.replace(/[\r\n]+/g, ' ')}`);
+  return Buffer.from(`${inCopy ? '' : '\n'}${lines.join('\n')}\n`, 'utf8');
+}

@@ -1,21 +1,25 @@
 /**
- * A plain dump's COPY rows rewritten by workers (RewriterOptions.parallel): which blocks may go, and the
- * schema text the workers read first. Every byte before the first COPY statement is kept and handed to
- * the workers once; a block goes to them only while nothing since could make a worker plan it otherwise
- * — its table defined in that schema, no SET, no `\connect` (pg_dumpall) since — and only for a plan that
- * rewrites rows on their own (no search, no observer). Anything else is rewritten here, as without workers.
+ * A plain dump's rows rewritten by workers (RewriterOptions.parallel): which COPY blocks and INSERT
+ * statements may go, and the schema text the workers read first. Every byte before the first COPY or
+ * INSERT statement is kept and handed to the workers once; rows go to them only while nothing since could
+ * make a worker plan them otherwise — their table defined in that schema, no SET, no `\connect`
+ * (pg_dumpall) since — and only for a plan that rewrites rows on their own (no search, no observer).
+ * Anything else is rewritten here, as without workers.
  */
 import type { TablePlan } from '../contract/plan.js';
 import type { ParallelCopy } from './options.js';
-import { ParallelRows, type BlockContext, type CopyRows } from './rows.js';
+import { ParallelRows, PieceParts, type BlockContext, type CopyRows } from './rows.js';
+import type { Output } from './output.js';
+import type { TableStats } from './row-writer.js';
 import { hold, release } from '../io/buffer-pool.js';
+import { countLf } from './reader.js';
 
 export const LF_BYTE = Buffer.from('\n');
 
 /**
- * Schema text beyond this is not held for the workers: the run goes on without them. An `--inserts`
- * dump has no COPY at all, and with a larger bound its first 256 MiB were held (a 1.2 GB dump peaked
- * at 320 MiB); a schema of thousands of tables is a few MiB.
+ * Schema text beyond this is not held for the workers: the run goes on without them. A schema of
+ * thousands of tables is a few MiB; what is held is memory the run does not otherwise need (with a
+ * bound of 256 MiB, a 1.2 GB dump once peaked at 320 MiB).
  */
 const MAX_PREFIX_BYTES = 16 * 1024 * 1024;
 
@@ -27,7 +31,16 @@ export class ParallelPlain {
   private tables: ReadonlySet<string> = new Set();
   private readonly budget: { left: number };
 
-  constructor(private readonly copy: ParallelCopy) {
+  /**
+   * INSERT statements gathered for the workers: one table's, under one statement header (`head`), read
+   * after one `-- Data for Name:` header. Sent whole before anything else is written (sendInserts).
+   */
+  private inserts: { parts: PieceParts; line: number; head: object; dataFor: string | null; table: string; stats: TableStats } | null = null;
+
+  constructor(
+    private readonly copy: ParallelCopy,
+    private readonly out: Output,
+  ) {
     this.budget = { left: copy.localFirstBytes };
   }
 
@@ -61,19 +74,72 @@ export class ParallelPlain {
   }
 
   /**
+   * At the first COPY or INSERT statement (at input offset `at`, from where its unit begins): the
+   * workers are handed the schema, whatever its plan.
+   */
+  begin(at: number, schemaTables: () => Iterable<string>): void {
+    if (this.started || this.stopped) return;
+    this.started = true;
+    this.copy.start(Buffer.concat(this.chunks!, this.kept).subarray(0, at));
+    this.drop();
+    this.tables = new Set(schemaTables());
+  }
+
+  private goes(table: string, plan: TablePlan, watched: boolean): boolean {
+    return this.started && !this.stopped && plan.mode === 'rewrite' && !plan.search && !watched && this.tables.has(table);
+  }
+
+  /**
    * At a COPY statement (`header`, at input offset `at`): the handler that sends its rows to the
-   * workers (`local` rewrites them here while the budget lasts), or null. The first COPY hands the
-   * workers the schema, whatever its plan.
+   * workers (`local` rewrites them here while the budget lasts), or null.
    */
   rows(c: BlockContext, plan: TablePlan, header: Buffer, at: number, watched: boolean, schemaTables: () => Iterable<string>, local: () => CopyRows): CopyRows | null {
-    if (this.stopped) return null;
-    if (!this.started) {
-      this.started = true;
-      this.copy.start(Buffer.concat(this.chunks!, this.kept).subarray(0, at));
-      this.drop();
-      this.tables = new Set(schemaTables());
-    }
-    if (plan.mode !== 'rewrite' || plan.search || watched || !this.tables.has(c.table)) return null;
+    this.begin(at, schemaTables);
+    if (!this.goes(c.table, plan, watched)) return null;
     return new ParallelRows(c, header, this.copy, this.copy.pieceBytes, local(), this.budget, () => this.copy.busy());
+  }
+
+  /**
+   * An INSERT statement `buf[start..end)` (from the blank text before it; its code begins at `code`, on
+   * input line `line`) of `table`, under the statement header `head`: taken into the workers' piece
+   * (true), or left to this thread (false), which then writes it after what the workers were given. This
+   * thread keeps statements while the budget lasts or the workers have enough, as for COPY rows.
+   */
+  insert(buf: Buffer, start: number, code: number, end: number, stable: boolean, line: number, at: { table: string; plan: TablePlan; head: object; dataFor: string | null; stats: TableStats; watched: boolean }): boolean {
+    const open = this.inserts;
+    if (open && (open.head !== at.head || open.dataFor !== at.dataFor)) this.sendInserts();
+    if (!this.goes(at.table, at.plan, at.watched)) {
+      this.sendInserts();
+      return false;
+    }
+    if (!this.inserts) {
+      if (this.budget.left === 0) this.copy.prepare();
+      if (this.budget.left > 0 || this.copy.busy()) {
+        this.budget.left = Math.max(0, this.budget.left - (end - start));
+        return false;
+      }
+      // a worker counts lines from the piece's first byte
+      this.inserts = { parts: new PieceParts(), line: line - countLf(buf, start, code), head: at.head, dataFor: at.dataFor, table: at.table, stats: at.stats };
+    }
+    const p = this.inserts;
+    p.parts.take(buf, start, end, stable);
+    if (p.parts.size >= this.copy.pieceBytes) this.sendInserts();
+    return true;
+  }
+
+  /** The INSERT statements gathered go to a worker, after what this thread has written (before anything else is). */
+  sendInserts(): void {
+    const p = this.inserts;
+    if (!p) return;
+    this.inserts = null;
+    this.out.flush();
+    const data = p.parts.gather(this.copy);
+    if (data) this.copy.send(Buffer.alloc(0), data, p.line, p.table, p.stats, { dataFor: p.dataFor });
+  }
+
+  /** The run stopped: statements gathered and not sent are let go. */
+  abandon(): void {
+    this.inserts?.parts.clear();
+    this.inserts = null;
   }
 }

@@ -215,6 +215,12 @@ export class DumpReader {
       throw new AnonymiseError('BAD_INPUT', 'a piece of COPY data does not end at a row boundary', { line: this.line, table: this.sink.tableInHand() });
   }
 
+  /** A worker's piece of whole INSERT statements has been written: it must end where a statement ends. */
+  endStatements(): void {
+    if (this.state !== State.Sql || this.carry.len > 0)
+      throw new AnonymiseError('BAD_INPUT', 'a piece of INSERT statements does not end where a statement ends', { line: this.line, table: this.sink.tableInHand() });
+  }
+
   /** Archive mode: the next entry's lines count from 1. */
   beginEntry(): void {
     this.line = 1;

@@ -15,11 +15,11 @@ import { AnonymiseError } from '../errors.js';
 import { UTF8_CODEC, codecFor, type TextCodec } from '../text/encoding.js';
 import type { TablePlan } from '../contract/plan.js';
 import type { OutsideCount } from '../contract/outside-policy.js';
-import { Output } from './output.js';
+import { Output, abortTrailer } from './output.js';
 import { parseCopyHeader, parseSet, tableKey } from './schema.js';
 import { SchemaModel } from './schema-model.js';
 import { RowCursor } from './row-cursor.js';
-import { UnitKind, skipBlank } from './sql-lexer.js';
+import { UnitKind, holdsComment, skipBlank } from './sql-lexer.js';
 import type { TocHeader } from './statements.js';
 import type { DumpObserver } from './observer.js';
 import type { PlanOverlay, RewriterOptions } from './options.js';
@@ -35,8 +35,7 @@ import { LF_BYTE, ParallelPlain } from './parallel-copy.js';
 import { DropRows, KeepRows, RewriteRows, SearchRows, SkipRows, observed, type CopyRows, type RewriteContext } from './rows.js';
 
 export { DEFAULT_MAX_LINE_BYTES, countLf, connectTarget };
-export type { PlanOverlay, RewriterOptions };
-export type { TableStats, OutsideFinding };
+export type { PlanOverlay, RewriterOptions, TableStats, OutsideFinding };
 export const DEFAULT_MAX_VALUE_BYTES = 16 * 1024 * 1024;
 
 const LARGE_OBJECTS = 'pg_catalog.pg_largeobject';
@@ -83,7 +82,7 @@ export class DumpRewriter implements UnitSink {
     this.observer = options.observer;
     this.overlay = options.overlay;
     this.scrubsLargeObjects = options.outsideIdentifiers?.scrubBytes !== undefined;
-    this.parallel = options.parallel ? new ParallelPlain(options.parallel) : null;
+    const parallel = (this.parallel = options.parallel ? new ParallelPlain(options.parallel, this.out) : null);
     this.skipKept = options.skipKept ?? false;
     this.onSchema = options.onSchema;
     const row = new RowCursor(options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES, () => ({ line: this.reader.line, table: this.currentTable ?? undefined }));
@@ -103,6 +102,7 @@ export class DumpRewriter implements UnitSink {
       statsFor: (table, plan) => this.statsFor(table, plan),
       setTable: (table) => (this.currentTable = table),
       beginData: () => this.gate.beginData(this.reader.line),
+      toWorkers: parallel ? (buf, start, code, end, stable, line, at) => parallel.insert(buf, start, code, end, stable, line, at) : undefined,
     });
   }
 
@@ -163,6 +163,7 @@ export class DumpRewriter implements UnitSink {
 
   end(): void {
     this.reader.end();
+    this.parallel?.sendInserts();
     this.out.flush();
     this.gate.end(this.reader.line);
     this.onSchema?.(this.gate.schema, this.gate.database);
@@ -185,6 +186,18 @@ export class DumpRewriter implements UnitSink {
   endPiece(): void {
     this.reader.endPiece();
     this.finishCopy();
+    this.out.flush();
+  }
+
+  /** A worker's piece of INSERT statements follows: read after pg_dump's header for `dataFor`'s data (parallel-copy.ts). */
+  beginInserts(dataFor: string | null): void {
+    this.gate.beginData(this.reader.line);
+    this.outside.dataFor = dataFor;
+    this.inserts.forget();
+  }
+  /** A worker's piece of INSERT statements has been written: it must end where a statement ends. */
+  endInserts(): void {
+    this.reader.endStatements();
     this.out.flush();
   }
 
@@ -250,6 +263,7 @@ export class DumpRewriter implements UnitSink {
   }
 
   verbatim(buf: Buffer, start: number, end: number, stable: boolean): void {
+    this.parallel?.sendInserts();
     this.out.bytes(buf, start, end, stable);
   }
 
@@ -259,14 +273,16 @@ export class DumpRewriter implements UnitSink {
 
   /** A complete statement or meta-command `buf[start..end)`; true when it opened COPY data. */
   statement(buf: Buffer, start: number, end: number, kind: UnitKind, stable: boolean): boolean {
+    const code = skipBlank(buf, start, end);
+    const word = keyword(buf, code, end);
+    // INSERT statements gathered for the workers go before anything else this thread writes
+    if (this.parallel && (kind === UnitKind.Meta || word !== 'INSERT' || holdsComment(buf, start, code))) this.parallel.sendInserts();
     if (kind === UnitKind.Meta) {
-      const db = connectTarget(buf.toString('utf8', skipBlank(buf, start, end), end));
+      const db = connectTarget(buf.toString('utf8', code, end));
       if (db !== null) this.connect(db);
       this.out.bytes(buf, start, end, stable);
       return false;
     }
-    const code = skipBlank(buf, start, end);
-    const word = keyword(buf, code, end);
     const lineOfCode = this.reader.line + countLf(buf, start, code);
     switch (word) {
       case 'COPY':
@@ -274,27 +290,18 @@ export class DumpRewriter implements UnitSink {
         this.copyHeader(buf, code, end, lineOfCode);
         return true;
       case 'INSERT':
+        this.parallel?.begin(this.reader.base + start, () => this.gate.schema.tables.keys());
         this.inserts.statement(buf, this.outside.dataComments(buf, start, code, lineOfCode), code, end, stable, lineOfCode);
         return false;
       case 'SELECT': {
         const path = /^SELECT\s+pg_catalog\.set_config\(\s*'search_path'\s*,\s*'((?:[^']|'')*)'/i.exec(buf.toString('latin1', code, Math.min(end, code + 256)));
         if (path) this.gate.schema.setSearchPath(this.codec.decode(Buffer.from(path[1]!.replace(/''/g, "'"), 'latin1')));
-        const lo = isLowrite(buf, code, end) ? this.largeObjectData(lineOfCode) : null;
-        if (lo === 'drop') {
-          this.out.bytes(buf, start, code, stable);
-          return false;
-        }
-        if (lo === 'keep') {
-          const scrubbed = this.scrubsLargeObjects ? scrubLowrite(buf, code, end, (d) => this.scrubbedLargeObject(d)) : null;
-          if (scrubbed) {
-            this.out.bytes(buf, start, code, stable);
-            this.out.bytes(scrubbed, 0, scrubbed.length, false);
-            return false;
-          }
-          this.out.bytes(buf, start, end, stable);
-          return false;
-        }
-        break;
+        if (!isLowrite(buf, code, end)) break;
+        const keep = this.largeObjectData(lineOfCode) === 'keep';
+        const scrubbed = keep && this.scrubsLargeObjects ? scrubLowrite(buf, code, end, (d) => this.scrubbedLargeObject(d)) : null;
+        this.out.bytes(buf, start, keep && !scrubbed ? end : code, stable);
+        if (scrubbed) this.out.bytes(scrubbed, 0, scrubbed.length, false);
+        return false;
       }
       case 'SET':
         this.setting(buf, code, end);
@@ -433,17 +440,10 @@ export class DumpRewriter implements UnitSink {
    * stopped before its first output byte, it stays that way.
    */
   abort(reason: string): void {
+    this.parallel?.abandon();
     if (this.gate.holding) return;
     this.out.flush();
-    const lines: string[] = [];
-    const inCopy = this.reader.inCopy;
-    // inside COPY data: a row with one field too many fails the COPY, whatever the table
-    if (inCopy) lines.push('\\N\t'.repeat(Math.max(1, this.writer.row.ncols)) + '\\N');
-    lines.push("DO $anonymise_dump$ BEGIN RAISE EXCEPTION 'anonymise-dump aborted: this dump is incomplete'; END $anonymise_dump$;");
-    lines.push(`-- anonymise-dump: ABORTED: ${reason.replace(/[\r\n]+/g, ' ')}`);
-    // COPY data is always cut at a row boundary; SQL text may stop right after a `;`
-    const lead = inCopy ? '' : '\n';
     this.gate.started = true;
-    this.sink(Buffer.from(`${lead}${lines.join('\n')}\n`, 'utf8'));
+    this.sink(abortTrailer(this.reader.inCopy, this.writer.row.ncols, reason));
   }
 }

@@ -236,9 +236,63 @@ function isEndOfData(buf: Buffer, pos: number, nl: number): boolean {
  * then one of the jobs.
  * Its output takes its place between the pieces' as any other bytes do.
  */
+/**
+ * Bytes gathered for one piece of work: views of input chunks that stay as they are (held until the
+ * piece is sent: io/buffer-pool.ts), copies of the reader's carry, which is reused. Consecutive ranges of
+ * one chunk make one view (an `--inserts` dump's statements come one by one).
+ */
+export class PieceParts {
+  private parts: Buffer[] = [];
+  size = 0;
+  /** the range of a chunk taken last, not yet a view */
+  private runSrc: Buffer | null = null;
+  private runStart = 0;
+  private runEnd = 0;
+
+  take(buf: Buffer, from: number, to: number, stable: boolean): void {
+    if (to <= from) return;
+    this.size += to - from;
+    if (stable && buf === this.runSrc && from === this.runEnd) {
+      this.runEnd = to;
+      return;
+    }
+    this.settle();
+    if (!stable) {
+      this.parts.push(Buffer.from(buf.subarray(from, to)));
+      return;
+    }
+    hold(buf);
+    this.runSrc = buf;
+    this.runStart = from;
+    this.runEnd = to;
+  }
+
+  private settle(): void {
+    if (this.runSrc === null) return;
+    this.parts.push(this.runSrc.subarray(this.runStart, this.runEnd));
+    this.runSrc = null;
+  }
+
+  /** One copy, into a buffer of its own that moves to the worker (null when nothing was taken); the parts are let go. */
+  gather(copy: Pick<ParallelCopy, 'pieceBuffer'>): Buffer | null {
+    this.settle();
+    const data = this.size > 0 ? copy.pieceBuffer(this.size) : null;
+    if (data) concatInto(this.parts, data);
+    this.clear();
+    return data;
+  }
+
+  /** Lets the parts go without sending them (the run stopped). */
+  clear(): void {
+    this.settle();
+    for (const part of this.parts) release(part);
+    this.parts = [];
+    this.size = 0;
+  }
+}
+
 export class ParallelRows extends CopyRows {
-  private piece: Buffer[] = [];
-  private size = 0;
+  private readonly piece = new PieceParts();
   private firstLine: number;
 
   constructor(
@@ -258,7 +312,7 @@ export class ParallelRows extends CopyRows {
 
   rows(buf: Buffer, pos: number, end: number, stable: boolean): number {
     const { reader } = this.c;
-    if (this.size === 0) {
+    if (this.piece.size === 0) {
       // the budget spent, the workers start, and take rows once they are ready
       if (this.budget.left === 0) this.copy.prepare();
       if (this.budget.left > 0 || this.busy()) {
@@ -273,21 +327,21 @@ export class ParallelRows extends CopyRows {
       const nl = buf.indexOf(LF, pos);
       if (nl === -1 || nl >= end) break;
       if (isEndOfData(buf, pos, nl)) {
-        this.take(buf, from, pos, stable);
+        this.piece.take(buf, from, pos, stable);
         this.flushPiece();
         return this.endOfData(buf, pos, nl, stable);
       }
       reader.line++;
       pos = nl + 1;
-      if (this.size + pos - from >= this.pieceBytes) {
-        this.take(buf, from, pos, stable);
+      if (this.piece.size + pos - from >= this.pieceBytes) {
+        this.piece.take(buf, from, pos, stable);
         this.flushPiece();
         // the rest of this input chunk is this thread's while the workers have enough
         if (this.busy()) return this.rows(buf, pos, end, stable);
         from = pos;
       }
     }
-    this.take(buf, from, pos, stable);
+    this.piece.take(buf, from, pos, stable);
     return pos;
   }
 
@@ -296,28 +350,11 @@ export class ParallelRows extends CopyRows {
     this.local.close();
   }
 
-  private take(buf: Buffer, from: number, to: number, stable: boolean): void {
-    if (to <= from) return;
-    // a view of an input chunk that stays as it is (held until the piece is sent: io/buffer-pool.ts);
-    // the reader's carry is reused, so it is copied
-    const part = stable ? buf.subarray(from, to) : Buffer.from(buf.subarray(from, to));
-    hold(part);
-    this.piece.push(part);
-    this.size += to - from;
-  }
-
   private flushPiece(): void {
     // what this thread wrote before the piece goes out before it
     this.c.out.flush();
-    // one copy, into a buffer of its own that moves to the worker
-    if (this.size > 0) {
-      const data = this.copy.pieceBuffer(this.size);
-      concatInto(this.piece, data);
-      this.copy.send(this.header, data, this.firstLine, this.c.table, this.c.stats);
-    }
-    for (const part of this.piece) release(part);
-    this.piece = [];
-    this.size = 0;
+    const data = this.piece.gather(this.copy);
+    if (data) this.copy.send(this.header, data, this.firstLine, this.c.table, this.c.stats);
     this.firstLine = this.c.reader.line;
   }
 }

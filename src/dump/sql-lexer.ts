@@ -346,3 +346,12 @@ export function skipBlank(buf: Buffer, i: number, end: number): number {
     return i;
   }
 }
+
+/** Whether the blank text before a statement, `buf[start..code)`, holds a comment (anything but white space). */
+export function holdsComment(buf: Buffer, start: number, code: number): boolean {
+  for (let i = start; i < code; i++) {
+    const c = buf[i]!;
+    if (c !== 32 && c !== 10 && c !== 9 && c !== 13) return true;
+  }
+  return false;
+}

@@ -1,8 +1,9 @@
 /**
- * `--jobs N` for a plain dump: its COPY rows rewritten by N - 1 worker threads (plain-worker.ts) and
- * this one, in pieces of whole rows, while this thread reads on; each piece's output takes its place
- * in the output's order (a slot the stream writer waits for only when it reaches it). The output is the same bytes as with
- * one thread: the same rules, key and rows, and pieces written back in order.
+ * `--jobs N` for a plain dump: its rows rewritten by N - 1 worker threads (plain-worker.ts) and this
+ * one, in pieces of whole COPY rows or whole INSERT statements, while this thread reads on; each piece's
+ * output takes its place in the output's order (a slot the stream writer waits for only when it reaches
+ * it). The output is the same bytes as with one thread: the same rules, key and rows, and pieces written
+ * back in order.
  */
 import { AnonymiseError } from '../errors.js';
 import { WorkerPool, ownBytes, workerScript } from './worker-pool.js';
@@ -29,10 +30,14 @@ export interface PlainWorkerSetup {
   schema: Uint8Array;
 }
 
-/** One piece: the COPY statement, and whole rows of it (no `\\.` line). */
+/**
+ * One piece: the COPY statement, and whole rows of it (no `\\.` line); or, with `inserts`, whole INSERT
+ * statements (no header), read after pg_dump's header for the data of `inserts.dataFor`.
+ */
 export interface PlainPieceJob {
   header: Uint8Array;
   data: Uint8Array;
+  inserts?: { dataFor: string | null };
   /** buffers of earlier outputs, written now, for the worker to write its next outputs into */
   gifts?: ArrayBuffer[];
 }
@@ -60,6 +65,8 @@ export class PlainPieces implements ParallelCopy {
     return this.o.localFirstBytes;
   }
   private pool: WorkerPool<PlainPieceJob> | null = null;
+  /** pieces sent to the workers */
+  sent = 0;
 
   constructor(
     private readonly o: {
@@ -68,6 +75,8 @@ export class PlainPieces implements ParallelCopy {
       pieceBytes?: number;
       /** rows wait for starting workers instead of being rewritten here meanwhile (RewriteOptions) */
       waitForWorkers?: boolean;
+      /** every row the workers may take goes to them (RewriteOptions) */
+      workersOnly?: boolean;
       rules: WorkerRules;
       secret?: string;
       maxLineBytes?: number;
@@ -108,14 +117,15 @@ export class PlainPieces implements ParallelCopy {
     this.pool ??= new WorkerPool<PlainPieceJob>(this.o.jobs - 1, this.setup!, workerScript(import.meta.url, 'engine', 'plain-worker.js'));
   }
 
-  send(header: Buffer, data: Buffer, line: number, _table: string, stats: TableStats): void {
+  send(header: Buffer, data: Buffer, line: number, _table: string, stats: TableStats, inserts?: { dataFor: string | null }): void {
     this.prepare();
+    this.sent++;
     const slot: Slot = { done: false, value: null, error: null, wait: Promise.resolve() };
     // a pieceBuffer's ArrayBuffer moves to the worker as it is; anything else (a small Buffer may live in
     // Node's shared pool) is copied first
     const own = this.pieceBuffers.has(data.buffer as ArrayBuffer) ? data : ownBytes(data);
     const gifts = this.written.takeAll();
-    slot.wait = this.pool!.run({ header: ownBytes(header), data: own, gifts }).then(
+    slot.wait = this.pool!.run({ header: ownBytes(header), data: own, gifts, inserts }).then(
       (r) => {
         for (const ab of r.give ?? []) this.spare.put(ab);
         for (const s of r.stats) {
@@ -137,7 +147,7 @@ export class PlainPieces implements ParallelCopy {
   }
 
   busy(): boolean {
-    if (!this.pool) return false;
+    if (!this.pool || this.o.workersOnly) return false;
     return this.o.waitForWorkers ? this.pool.full() : this.pool.busy();
   }
 

@@ -1,7 +1,8 @@
 /**
- * A worker thread for a plain dump's COPY rows (plain-pieces.ts): it reads the dump's schema once, as
- * the main thread did (every byte before the first COPY), then rewrites one piece at a time — the COPY
- * statement, whole rows, no `\.` — and returns the rows' output, their line count and the table's counts.
+ * A worker thread for a plain dump's rows (plain-pieces.ts): it reads the dump's schema once, as the main
+ * thread did (every byte before the first COPY or INSERT), then rewrites one piece at a time — the COPY
+ * statement and whole rows, no `\.`; or whole INSERT statements — and returns the output, its line count
+ * and the table's counts.
  */
 import { workerData } from 'node:worker_threads';
 import { DumpRewriter } from '../dump/rewriter.js';
@@ -38,14 +39,16 @@ async function runPiece(job: PlainPieceJob): Promise<PieceResult> {
   const rw = await ready;
   rw.stats.clear();
   target = null;
-  rw.write(Buffer.from(job.header.buffer, job.header.byteOffset, job.header.byteLength));
+  if (job.inserts) rw.beginInserts(job.inserts.dataFor);
+  else rw.write(Buffer.from(job.header.buffer, job.header.byteOffset, job.header.byteLength));
   rw.flushOutput();
   // a message's line counts from the piece's first row: the main thread adds where the piece began
   rw.line = 1;
   target = [];
   try {
     rw.write(Buffer.from(job.data.buffer, job.data.byteOffset, job.data.byteLength));
-    rw.endPiece();
+    if (job.inserts) rw.endInserts();
+    else rw.endPiece();
     // one copy, into a buffer of its own that moves to the main thread: one it gave back if one is large enough
     const length = target.reduce((n, c) => n + c.length, 0);
     const out = Buffer.from(gifts.take(length, OUTPUT_ROOM), 0, length);

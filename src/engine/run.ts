@@ -69,7 +69,7 @@ export interface RewriteOptions {
   /** a --data-only dump's schema (readSchemaFile): its tables' columns and types */
   schema?: SchemaModel;
   /**
-   * Threads for the COPY rows (plain-pieces.ts): this one and N - 1 workers, each compiling the rules
+   * Threads for the rows (plain-pieces.ts): this one and N - 1 workers, each compiling the rules
    * from `rulesSource` with `secret`, as `rules` were. 1 (the default), or an overlay: this thread
    * rewrites everything.
    */
@@ -83,6 +83,8 @@ export interface RewriteOptions {
    * default, as fast): for tests, whose small dumps would otherwise be done before a worker is ready.
    */
   waitForWorkers?: boolean;
+  /** Every row the workers may take goes to them, none is rewritten here (tests: the workers' path for each table, whatever the timing). */
+  workersOnly?: boolean;
   rulesSource?: RulesSource;
   secret?: string;
   /**
@@ -102,6 +104,8 @@ export interface RewriteResult {
   bytesIn: number;
   bytesOut: number;
   lines: number;
+  /** pieces of rows (COPY rows or INSERT statements) that worker threads rewrote: a plain dump with --jobs */
+  workerPieces?: number;
 }
 
 function result(rw: DumpRewriter, bytesOut: number): RewriteResult {
@@ -139,7 +143,7 @@ export function rewriteStream(source: AsyncIterable<Buffer> | Readable, sink: Wr
   // them would write a smallint or numeric(4,2) past its type (so that dump stays on one thread)
   const workers =
     (options.jobs ?? 1) > 1 && options.rulesSource && !options.overlay && !options.outsideIdentifiers && !options.schema
-      ? new PlainPieces({ jobs: options.jobs!, localFirstBytes: options.localFirstBytes ?? 0, pieceBytes: options.pieceBytes, waitForWorkers: options.waitForWorkers, rules: options.rulesSource, secret: options.secret, maxLineBytes: options.maxLineBytes, maxValueBytes: options.maxValueBytes, place: (slot) => pending.push(slot) })
+      ? new PlainPieces({ jobs: options.jobs!, localFirstBytes: options.localFirstBytes ?? 0, pieceBytes: options.pieceBytes, waitForWorkers: options.waitForWorkers, workersOnly: options.workersOnly, rules: options.rulesSource, secret: options.secret, maxLineBytes: options.maxLineBytes, maxValueBytes: options.maxValueBytes, place: (slot) => pending.push(slot) })
       : undefined;
   const recycle = options.recycle ?? false;
   const rw = new DumpRewriter(
@@ -221,7 +225,7 @@ export function rewriteStream(source: AsyncIterable<Buffer> | Readable, sink: Wr
       if (options.signal?.aborted) throw options.signal.reason;
       rw.end();
       await drain();
-      return result(rw, bytesOut);
+      return { ...result(rw, bytesOut), workerPieces: workers?.sent ?? 0 };
     } catch (caught) {
       // a destroyed input ends its read with an error of its own: the signal is the reason
       let e = options.signal?.aborted ? options.signal.reason : caught;
