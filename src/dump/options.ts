@@ -78,9 +78,10 @@ export interface ParallelCopy {
   /**
    * rows `data` (from pieceBuffer) of the COPY statement `header`, whose first line is input line `line`;
    * their counts go into `stats`. With `inserts`, `data` is whole INSERT statements instead (no header),
-   * read after pg_dump's last `-- Data for Name:` header named `inserts.dataFor`.
+   * each ending at one of `inserts.ends`, read after pg_dump's last `-- Data for Name:` header named
+   * `inserts.dataFor`.
    */
-  send(header: Buffer, data: Buffer, line: number, table: string, stats: TableStats, inserts?: { dataFor: string | null }): void;
+  send(header: Buffer, data: Buffer, line: number, table: string, stats: TableStats, inserts?: { dataFor: string | null; ends: Uint32Array }): void;
   /** rows handed to a worker at a time */
   pieceBytes: number;
   /** bytes of rows this thread rewrites, in the whole run, before the first piece goes out */

@@ -35,7 +35,7 @@ export class ParallelPlain {
    * INSERT statements gathered for the workers: one table's, under one statement header (`head`), read
    * after one `-- Data for Name:` header. Sent whole before anything else is written (sendInserts).
    */
-  private inserts: { parts: PieceParts; line: number; head: object; dataFor: string | null; table: string; stats: TableStats } | null = null;
+  private inserts: { parts: PieceParts; ends: number[]; line: number; head: object; dataFor: string | null; table: string; stats: TableStats } | null = null;
 
   constructor(
     private readonly copy: ParallelCopy,
@@ -119,10 +119,12 @@ export class ParallelPlain {
         return false;
       }
       // a worker counts lines from the piece's first byte
-      this.inserts = { parts: new PieceParts(), line: line - countLf(buf, start, code), head: at.head, dataFor: at.dataFor, table: at.table, stats: at.stats };
+      this.inserts = { parts: new PieceParts(), ends: [], line: line - countLf(buf, start, code), head: at.head, dataFor: at.dataFor, table: at.table, stats: at.stats };
     }
     const p = this.inserts;
     p.parts.take(buf, start, end, stable);
+    // where it ends in the piece: the worker reads the statements as this thread's reader cut them
+    p.ends.push(p.parts.size);
     if (p.parts.size >= this.copy.pieceBytes) this.sendInserts();
     return true;
   }
@@ -134,7 +136,7 @@ export class ParallelPlain {
     this.inserts = null;
     this.out.flush();
     const data = p.parts.gather(this.copy);
-    if (data) this.copy.send(Buffer.alloc(0), data, p.line, p.table, p.stats, { dataFor: p.dataFor });
+    if (data) this.copy.send(Buffer.alloc(0), data, p.line, p.table, p.stats, { dataFor: p.dataFor, ends: Uint32Array.from(p.ends) });
   }
 
   /** The run stopped: statements gathered and not sent are let go. */

@@ -215,10 +215,23 @@ export class DumpReader {
       throw new AnonymiseError('BAD_INPUT', 'a piece of COPY data does not end at a row boundary', { line: this.line, table: this.sink.tableInHand() });
   }
 
-  /** A worker's piece of whole INSERT statements has been written: it must end where a statement ends. */
-  endStatements(): void {
-    if (this.state !== State.Sql || this.carry.len > 0)
-      throw new AnonymiseError('BAD_INPUT', 'a piece of INSERT statements does not end where a statement ends', { line: this.line, table: this.sink.tableInHand() });
+  /**
+   * Whole statements that another reader cut (a worker's piece of INSERT statements: `ends` are where
+   * each ends in `buf`), handed on as units without scanning them again.
+   */
+  statementsCut(buf: Buffer, ends: ArrayLike<number>): void {
+    if (this.state !== State.Sql || this.carry.len > 0) throw new Error('statements cut elsewhere arrive between statements');
+    let pos = 0;
+    for (let k = 0; k < ends.length; k++) {
+      const end = ends[k]!;
+      try {
+        if (this.sink.statement(buf, pos, end, UnitKind.Statement, true)) throw new Error('a statement cut elsewhere opened COPY data');
+      } catch (e) {
+        throw positioned(e, this.line + countLf(buf, pos, skipBlank(buf, pos, end)), undefined);
+      }
+      this.line += countLf(buf, pos, end);
+      pos = end;
+    }
   }
 
   /** Archive mode: the next entry's lines count from 1. */

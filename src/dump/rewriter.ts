@@ -195,9 +195,9 @@ export class DumpRewriter implements UnitSink {
     this.outside.dataFor = dataFor;
     this.inserts.forget();
   }
-  /** A worker's piece of INSERT statements has been written: it must end where a statement ends. */
-  endInserts(): void {
-    this.reader.endStatements();
+  /** A worker's piece of INSERT statements, cut where the main thread's reader cut them (`ends`). */
+  insertStatements(buf: Buffer, ends: ArrayLike<number>): void {
+    this.reader.statementsCut(buf, ends);
     this.out.flush();
   }
 

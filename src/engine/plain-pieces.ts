@@ -37,7 +37,7 @@ export interface PlainWorkerSetup {
 export interface PlainPieceJob {
   header: Uint8Array;
   data: Uint8Array;
-  inserts?: { dataFor: string | null };
+  inserts?: { dataFor: string | null; ends: Uint32Array };
   /** buffers of earlier outputs, written now, for the worker to write its next outputs into */
   gifts?: ArrayBuffer[];
 }
@@ -117,7 +117,7 @@ export class PlainPieces implements ParallelCopy {
     this.pool ??= new WorkerPool<PlainPieceJob>(this.o.jobs - 1, this.setup!, workerScript(import.meta.url, 'engine', 'plain-worker.js'));
   }
 
-  send(header: Buffer, data: Buffer, line: number, _table: string, stats: TableStats, inserts?: { dataFor: string | null }): void {
+  send(header: Buffer, data: Buffer, line: number, _table: string, stats: TableStats, inserts?: { dataFor: string | null; ends: Uint32Array }): void {
     this.prepare();
     this.sent++;
     const slot: Slot = { done: false, value: null, error: null, wait: Promise.resolve() };

@@ -46,9 +46,12 @@ async function runPiece(job: PlainPieceJob): Promise<PieceResult> {
   rw.line = 1;
   target = [];
   try {
-    rw.write(Buffer.from(job.data.buffer, job.data.byteOffset, job.data.byteLength));
-    if (job.inserts) rw.endInserts();
-    else rw.endPiece();
+    const data = Buffer.from(job.data.buffer, job.data.byteOffset, job.data.byteLength);
+    if (job.inserts) rw.insertStatements(data, job.inserts.ends);
+    else {
+      rw.write(data);
+      rw.endPiece();
+    }
     // one copy, into a buffer of its own that moves to the main thread: one it gave back if one is large enough
     const length = target.reduce((n, c) => n + c.length, 0);
     const out = Buffer.from(gifts.take(length, OUTPUT_ROOM), 0, length);
