@@ -10,7 +10,7 @@
 import { escapeInto, escapedLength } from './copy-codec.js';
 import type { TextCodec } from '../text/encoding.js';
 import { copyBytes } from '../text/bytes.js';
-import { encodeLiteral } from './sql-literal.js';
+import { encodeLiteralInto, literalRoom } from './sql-literal.js';
 import { hold, release, type BufferPool } from '../io/buffer-pool.js';
 
 /** values up to this many UTF-16 units are tried as printable ASCII first */
@@ -142,10 +142,8 @@ export class Output {
   /** literal for a value given as UTF-8 bytes. */
   literalBytes(bytes: Buffer, codec: TextCodec, standardConformingStrings: boolean): void {
     if (!codec.isUtf8) return this.literal(bytes.toString('utf8'), codec, standardConformingStrings);
-    const lit = encodeLiteral(bytes, standardConformingStrings);
-    this.room(lit.length);
-    lit.copy(this.buf, this.len);
-    this.len += lit.length;
+    this.room(literalRoom(bytes.length));
+    this.len = encodeLiteralInto(bytes, standardConformingStrings, this.buf, this.len);
   }
 
   /**
@@ -176,10 +174,9 @@ export class Output {
       this.buf[this.len++] = 0x27;
       return;
     }
-    const lit = encodeLiteral(codec.encode(text), standardConformingStrings);
-    this.room(lit.length);
-    lit.copy(this.buf, this.len);
-    this.len += lit.length;
+    const bytes = codec.encode(text);
+    this.room(literalRoom(bytes.length));
+    this.len = encodeLiteralInto(bytes, standardConformingStrings, this.buf, this.len);
   }
 
   /** Current write offset (for comparing what was just written). */

@@ -3,7 +3,7 @@
  * Works on bytes in the dump's encoding: quotes and backslashes are single ASCII bytes in every
  * encoding we rewrite.
  */
-import { BACKSLASH, SQUOTE } from '../text/bytes.js';
+import { BACKSLASH, SQUOTE, copyBytes } from '../text/bytes.js';
 import { AnonymiseError } from '../errors.js';
 import { decodeEscape, escapeCursor, hexValue } from './copy-codec.js';
 
@@ -88,26 +88,37 @@ export function decodeLiteral(src: Buffer, start: number, end: number, kind: Lit
  * off, a value with a backslash is written as E'…' with backslashes doubled (as pg_dump does).
  */
 export function encodeLiteral(bytes: Buffer, standardConformingStrings: boolean): Buffer {
-  let quotes = 0;
-  let backslashes = 0;
-  for (let i = 0; i < bytes.length; i++) {
-    const b = bytes[i]!;
-    if (b === SQUOTE) quotes++;
-    else if (b === BACKSLASH) backslashes++;
+  const out = Buffer.allocUnsafe(literalRoom(bytes.length));
+  return out.subarray(0, encodeLiteralInto(bytes, standardConformingStrings, out, 0));
+}
+
+/** The most bytes the literal of `n` bytes takes (encodeLiteralInto): each byte doubled, E and two quotes. */
+export function literalRoom(n: number): number {
+  return 2 * n + 3;
+}
+
+/**
+ * encodeLiteral written into `out` at `at` (literalRoom bytes free there); returns where it ends. The
+ * runs between the bytes to double are found with indexOf and copied whole: a byte loop over every
+ * value (a JSON document is hundreds of bytes) cost a rewritten --inserts dump ~5 % of its time.
+ */
+export function encodeLiteralInto(bytes: Buffer, standardConformingStrings: boolean, out: Buffer, at: number): number {
+  let bs = standardConformingStrings ? -1 : bytes.indexOf(BACKSLASH);
+  if (bs !== -1) out[at++] = 0x45; // E
+  out[at++] = SQUOTE;
+  let q = bytes.indexOf(SQUOTE);
+  let from = 0;
+  while (q !== -1 || bs !== -1) {
+    const next = q === -1 ? bs : bs === -1 ? q : Math.min(q, bs);
+    at += copyBytes(bytes, from, next + 1, out, at);
+    out[at++] = bytes[next]!;
+    from = next + 1;
+    if (next === q) q = bytes.indexOf(SQUOTE, from);
+    else bs = bytes.indexOf(BACKSLASH, from);
   }
-  const escapeBackslash = !standardConformingStrings && backslashes > 0;
-  const prefix = escapeBackslash ? 1 : 0;
-  const out = Buffer.allocUnsafe(bytes.length + quotes + (escapeBackslash ? backslashes : 0) + 2 + prefix);
-  let o = 0;
-  if (escapeBackslash) out[o++] = 0x45; // E
-  out[o++] = SQUOTE;
-  for (let i = 0; i < bytes.length; i++) {
-    const b = bytes[i]!;
-    out[o++] = b;
-    if (b === SQUOTE || (escapeBackslash && b === BACKSLASH)) out[o++] = b;
-  }
-  out[o++] = SQUOTE;
-  return out;
+  at += copyBytes(bytes, from, bytes.length, out, at);
+  out[at++] = SQUOTE;
+  return at;
 }
 
 /** String-level helpers (UTF-8), for tests. */
