@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { StatementScanner, UnitKind } from '../src/dump/sql-lexer.js';
 
@@ -53,12 +54,28 @@ const cases: [string, string, string[]][] = [
   ['an unmatched ) does not go below zero', 'SELECT 1);SELECT 2;', ['SELECT 1);', 'SELECT 2;']],
   ['BEGIN and END in strings and comments do not count', "CREATE FUNCTION f() BEGIN ATOMIC SELECT 'end'; /* end */ SELECT \"end\"; END;x;", ["CREATE FUNCTION f() BEGIN ATOMIC SELECT 'end'; /* end */ SELECT \"end\"; END;", 'x;']],
   ['INSERT text inside a string', "INSERT INTO t VALUES ('x\nINSERT INTO u VALUES (1);\n');", ["INSERT INTO t VALUES ('x\nINSERT INTO u VALUES (1);\n');"]],
+  ['runs of ordinary bytes between a VALUES list\'s strings, comments after them', "INSERT INTO t VALUES (1, 2.5, true, NULL, 'a;b') -- c;\n, (3e4, false) /* ; */;\nx;", ["INSERT INTO t VALUES (1, 2.5, true, NULL, 'a;b') -- c;\n, (3e4, false) /* ; */;", '\nx;']],
 ];
+
+/** Pieces of SQL text whose units depend on state carried across bytes: quotes, comments, parentheses, words, meta lines. */
+const sqlPiece = fc.constantFrom('INSERT INTO t VALUES (', "'a;b'", "E'\\';'", "'it''s'", ', ', '12.5', 'true', ')', ';', '\n', ' ', '-- c;\n', '/* ; */', '$$;$$', '"q;""x"', '\\connect db\n', 'CREATE FUNCTION f() BEGIN ATOMIC ', ' END', 'begin', 'x', '-', '/', '$1');
 
 describe('statement scanner', () => {
   it.each(cases)('%s', (_name, sql, expected) => {
     expect(units(sql)).toEqual(expected);
     for (let at = 0; at <= sql.length; at++) expect(units(sql, at), `cut at ${at}`).toEqual(expected);
+  });
+
+  it('any SQL text: the same units whether it comes whole or cut anywhere in two', () => {
+    fc.assert(
+      fc.property(fc.array(sqlPiece, { maxLength: 40 }).map((a) => a.join('')), fc.nat(), fc.boolean(), (sql, cut, scs) => {
+        const whole = units(sql, undefined, scs);
+        expect(units(sql, cut % (sql.length + 1), scs)).toEqual(whole);
+        // the units and what is left after them are the text, every byte once
+        expect(whole.map((u) => u.replace(/^REST:/, '')).join('')).toBe(sql);
+      }),
+      { numRuns: 3000 },
+    );
   });
 
   it('treats backslashes as escapes in plain strings when standard_conforming_strings is off', () => {

@@ -101,6 +101,13 @@ export class StatementScanner {
           while (i < end) {
             const b = buf[i]!;
             if (SPECIAL[b] === 0) {
+              // past the first word of a statement that is no CREATE, an ordinary byte changes nothing:
+              // a run of them is skipped at once (most of an INSERT's VALUES outside its strings)
+              if (this.words === Words.Off && !this.blank) {
+                i++;
+                while (i < end && SPECIAL[buf[i]!] === 0) i++;
+                continue;
+              }
               if (WHITESPACE[b] === 0) {
                 if (this.words !== Words.Off && WORD_START[b] === 1 && (i === unit || IDENT[buf[i - 1]!] === 0)) {
                   const next = this.word(buf, i, end);
