@@ -73,6 +73,8 @@ run pipe-pg_dump-full "pg_dump -d $DB | $BIN -r $FULL > $OUT"
 run pipe-pg_dump-full-j2 "pg_dump -d $DB | $BIN -r $FULL --jobs 2 > $OUT"
 run inserts-passthrough "$BIN -r $KEEP -o $OUT $DUMPS/inserts.sql"
 run inserts-full "$BIN -r $FULL -o $OUT $DUMPS/inserts.sql"
+run inserts-full-j1 "$BIN -r $FULL --jobs 1 -o $OUT $DUMPS/inserts.sql"
+run inserts-full-j2 "$BIN -r $FULL --jobs 2 -o $OUT $DUMPS/inserts.sql"
 run column-inserts-passthrough "$BIN -r $KEEP -o $OUT $DUMPS/column-inserts.sql"
 run column-inserts-full "$BIN -r $FULL -o $OUT $DUMPS/column-inserts.sql"
 
@@ -153,13 +155,15 @@ row() { # name label
   row pipe-pg_dump-full '`pg_dump \| ours -r full > file` (target ≤ 1.25×)'
   row pipe-pg_dump-full-j2 '`pg_dump \| ours -r full --jobs 2 > file`'
   row inserts-passthrough 'ours, passthrough, `--inserts` dump'
-  row inserts-full 'ours, full rules, `--inserts` dump'
+  row inserts-full 'ours, full rules, `--inserts` dump (default --jobs)'
+  row inserts-full-j1 'ours, full rules, `--inserts` dump, `--jobs 1`'
+  row inserts-full-j2 "ours, full rules, \`--inserts\` dump, \`--jobs 2\` ($(awk "BEGIN{printf \"%.2f×\", ${SECS[inserts-full-j1]}/${SECS[inserts-full-j2]}}") the throughput of \`--jobs 1\`)"
   row column-inserts-passthrough 'ours, passthrough, `--column-inserts` dump'
   row column-inserts-full 'ours, full rules, `--column-inserts` dump'
   [[ -n $SLOW ]] && echo "$SLOW"
   echo
   gb() { awk "BEGIN{printf \"%.1f\", ${CPU[$1]}/($SIZE/1e9)}"; }
-  echo "CPU seconds (user + system, all threads) per GB of the plain dump: passthrough $(gb passthrough), full rules \`--jobs 1\` $(gb full-j1), \`--jobs 2\` $(gb full-j2), \`--inserts\` full rules $(gb inserts-full). Peak RSS with \`--jobs 2\` (this thread and one worker): $(awk "BEGIN{printf \"%.0f\", ${RSS[full-j2]}/1024/2}") MiB per thread."
+  echo "CPU seconds (user + system, all threads) per GB of the plain dump: passthrough $(gb passthrough), full rules \`--jobs 1\` $(gb full-j1), \`--jobs 2\` $(gb full-j2), \`--inserts\` full rules \`--jobs 1\` $(gb inserts-full-j1). Peak RSS with \`--jobs 2\` (this thread and one worker): $(awk "BEGIN{printf \"%.0f\", ${RSS[full-j2]}/1024/2}") MiB per thread."
   echo
   echo "Shares of the Node pipe floor (floor time / our time): passthrough $(awk "BEGIN{printf \"%.2f\", ${SECS[node-pipe]}/${SECS[passthrough]}}"), full rules $(awk "BEGIN{printf \"%.2f\", ${SECS[node-pipe]}/${SECS[full]}}"), \`--inserts\` full rules $(awk "BEGIN{printf \"%.2f\", ${SECS[node-pipe]}/${SECS[inserts-full]}}")."
   echo
