@@ -1,6 +1,7 @@
+import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { checkFakeSpec, compileFake, loadLocales } from '../src/pseudonym/fake.js';
-import { KeyRing } from '../src/pseudonym/keys.js';
+import { KeyRing, uniqueToken } from '../src/pseudonym/keys.js';
 
 const keys = (s = 'k') => new KeyRing(s);
 const b = (s: string) => Buffer.from(s, 'utf8');
@@ -8,6 +9,15 @@ const b = (s: string) => Buffer.from(s, 'utf8');
 beforeAll(() => loadLocales(['en', 'en_GB']));
 
 describe('deterministic fakes', () => {
+  it('unique tokens: the low 30 bits of each half of the hash, five bits a base32 letter, low bits first', () => {
+    const letters = 'abcdefghijklmnopqrstuvwxyz234567';
+    const spelled = (x: number) => Array.from({ length: 6 }, (_, i) => letters[(x >>> (5 * i)) & 31]).join('');
+    expect(uniqueToken(0, 0)).toBe('aaaaaaaaaaaa');
+    expect(uniqueToken(1, 31)).toBe('baaaaa7aaaaa');
+    expect(uniqueToken(-1, 0x40000000)).toBe('777777aaaaaa');
+    fc.assert(fc.property(fc.integer(), fc.integer(), (hi, lo) => uniqueToken(hi, lo) === spelled(hi >>> 0) + spelled(lo >>> 0)), { numRuns: 5000 });
+  });
+
   it('gives the same fake for the same value and key, another for another key', () => {
     const f1 = compileFake({ method: 'internet.email', unique: false, locale: 'en' }, keys());
     const f2 = compileFake({ method: 'internet.email', unique: false, locale: 'en' }, keys());

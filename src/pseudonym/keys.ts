@@ -57,14 +57,18 @@ export class Prng {
   }
 }
 
-const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
-/** 12 lower-case base32 characters (60 bits) of a 64-bit hash: the part that makes `unique` fakes distinct. */
+const BASE32 = Uint8Array.from('abcdefghijklmnopqrstuvwxyz234567', (c) => c.charCodeAt(0));
+/**
+ * 12 lower-case base32 characters (60 bits) of a 64-bit hash: the part that makes `unique` fakes
+ * distinct. Made in one string at once: twelve concatenations cost ~0.1 µs more a value.
+ */
 export function uniqueToken(hi: number, lo: number): string {
-  let s = '';
   // the low 30 bits of each half
-  let x = hi >>> 0;
-  for (let i = 0; i < 6; i++) { s += BASE32[x & 31]; x >>>= 5; } // 30 bits of hi
-  let y = lo >>> 0;
-  for (let i = 0; i < 6; i++) { s += BASE32[y & 31]; y >>>= 5; } // 30 bits of lo
-  return s;
+  const x = hi >>> 0;
+  const y = lo >>> 0;
+  const b = BASE32;
+  return String.fromCharCode(
+    b[x & 31]!, b[(x >>> 5) & 31]!, b[(x >>> 10) & 31]!, b[(x >>> 15) & 31]!, b[(x >>> 20) & 31]!, b[(x >>> 25) & 31]!,
+    b[y & 31]!, b[(y >>> 5) & 31]!, b[(y >>> 10) & 31]!, b[(y >>> 15) & 31]!, b[(y >>> 20) & 31]!, b[(y >>> 25) & 31]!,
+  );
 }
