@@ -210,10 +210,13 @@ describe('--jobs on a plain dump', () => {
     expect(onStdout.stdout.toString()).toMatch(/ABORTED[^\n]*\n?$/);
   }, 120_000);
 
-  it('pg_dumpall: the same bytes with --jobs 2 as with 1', () => {
+  it.each([
+    ['COPY', []],
+    ['--inserts', ['--inserts']],
+  ])('pg_dumpall (%s): the same bytes with --jobs 2 as with 1', (form, extra) => {
     const others = psql('postgres', 'SELECT datname FROM pg_database WHERE NOT datistemplate').trim().split('\n').filter((d) => d && !['postgres', 'plain_jobs_src'].includes(d));
-    const all = join(dir, 'all.sql');
-    expect(spawnSync(join(inject('pg').bin, 'pg_dumpall'), ['--no-role-passwords', '-f', all, ...others.map((o) => `--exclude-database=${o}`)], { env: pgEnv() }).status).toBe(0);
+    const all = join(dir, `all-${form.replace(/\W/g, '')}.sql`);
+    expect(spawnSync(join(inject('pg').bin, 'pg_dumpall'), ['--no-role-passwords', ...extra, '-f', all, ...others.map((o) => `--exclude-database=${o}`)], { env: pgEnv() }).status).toBe(0);
     const allRules = join(dir, 'all.yaml');
     writeFileSync(allRules, `version: 1\nunknown: keep\ndatabases:\n  plain_jobs_src:\n${readFileSync(rules, 'utf8').split('\n').slice(1).map((l) => (l ? `    ${l}` : l)).join('\n')}`);
     const [a, b] = [1, 2].map((j) => runCli(['-q', '-r', allRules, '--jobs', String(j), all], { key: KEY }));
