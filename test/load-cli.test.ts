@@ -115,7 +115,7 @@ describe('the one-file build', () => {
     const at = text.indexOf('COPY public.users_user ');
     const headerEnd = text.indexOf('\n', at) + 1;
     const dataEnd = text.indexOf('\\.\n', headerEnd);
-    const setup: PlainWorkerSetup = { rules: { files: [COUNCIL] }, secret: 'load-cli-test-key-Xc81vQ', schema: new Uint8Array(text.subarray(0, at)) };
+    const setup: PlainWorkerSetup = { rules: { files: [COUNCIL] }, key: Buffer.from('load-cli-test-key-Xc81vQ'), schema: new Uint8Array(text.subarray(0, at)) };
     const job: PlainPieceJob = { header: new Uint8Array(text.subarray(at, headerEnd)), data: new Uint8Array(text.subarray(headerEnd, dataEnd)) };
     const w = new Worker(join(ROOT, 'bin/load-worker.cjs'), { argv: ['engine/plain-worker.js'], workerData: setup });
     try {

@@ -13,6 +13,7 @@ import { scratch } from './support/scratch.js';
 import { createDb, pgDump, psql, restore } from './support/db.js';
 import { runCli } from './support/cli.js';
 import { compileRules, readRules, rewriteStream, type RewriteResult } from '../src/engine/run.js';
+import type { CompiledRules } from '../src/rules/rule-compiler.js';
 import { AnonymiseError } from '../src/errors.js';
 
 const KEY = 'plain-jobs-inserts-Qw7rT3zP9xL2';
@@ -60,15 +61,18 @@ beforeAll(() => {
   );
 }, 120_000);
 
-/** `mixed`: this thread rewrites statements too whenever the workers hold two pieces each; else the workers take all they may */
-async function run(input: Buffer, jobs: number, mixed = false): Promise<{ out: Buffer; result: RewriteResult | null; error: AnonymiseError | null }> {
+/**
+ * `mixed`: this thread rewrites statements too whenever the workers hold two pieces each; else the
+ * workers take all they may. `compiled`: the rules as this thread has them (default: compiled with KEY).
+ */
+async function run(input: Buffer, jobs: number, mixed = false, compiled?: CompiledRules): Promise<{ out: Buffer; result: RewriteResult | null; error: AnonymiseError | null }> {
   const source = { files: [rules] };
   const parts: Buffer[] = [];
   const sink = new Writable({ write: (c: Buffer, _e, done) => (parts.push(Buffer.from(c)), done()) });
   // every statement the workers may take goes to them, in small pieces: many pieces per table
   const file = join(dir, `input-${++inputs}.sql`);
   writeFileSync(file, input);
-  const h = rewriteStream(createReadStream(file, { highWaterMark: CHUNK }), sink, { rules: compileRules(await readRules(source), KEY), rulesSource: source, secret: KEY, jobs, localFirstBytes: 0, waitForWorkers: true, workersOnly: !mixed, pieceBytes: 64 * 1024 });
+  const h = rewriteStream(createReadStream(file, { highWaterMark: CHUNK }), sink, { rules: compiled ?? compileRules(await readRules(source), KEY), rulesSource: source, jobs, localFirstBytes: 0, waitForWorkers: true, workersOnly: !mixed, pieceBytes: 64 * 1024 });
   return h.done.then(
     (result) => ({ out: Buffer.concat(parts), result, error: null }),
     (e: unknown) => ({ out: Buffer.concat(parts), result: null, error: e as AnonymiseError }),
@@ -126,6 +130,21 @@ describe('--jobs on a dump of INSERT statements', () => {
     expect(two.error?.message ?? null).toBe(one.error?.message ?? null);
     expect(two.out.equals(one.out)).toBe(true);
     if (!one.error) expect(two.result!.workerPieces).toBeGreaterThan(0);
+  }, 60_000);
+
+  it.each([
+    ['COPY', []],
+    ['--inserts', ['--inserts']],
+  ])('rules compiled without a key (a random one): the workers write the pseudonyms this thread writes (%s)', async (_, args) => {
+    const dump = pgDump(SRC, args);
+    const compiled = compileRules(await readRules({ files: [rules] }));
+    const one = await run(dump, 1, false, compiled);
+    const two = await run(dump, 2, false, compiled);
+    expect(two.result!.workerPieces).toBeGreaterThan(20);
+    expect(two.out.equals(one.out)).toBe(true);
+    // another random key: other pseudonyms (the comparison above could not pass by accident)
+    const other = await run(dump, 1, false, compileRules(await readRules({ files: [rules] })));
+    expect(other.out.equals(one.out)).toBe(false);
   }, 60_000);
 
   it('a bad statement in a piece a worker rewrites: the error --jobs 1 gives, at the same line, table named', async () => {

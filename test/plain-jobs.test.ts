@@ -115,7 +115,7 @@ describe('--jobs on a plain dump', () => {
 
   it('a worker is busy while it starts (this thread rewrites the rows meanwhile), then free; with waitForWorkers, free at once', async () => {
     const pieces = (waitForWorkers: boolean) => {
-      const p = new PlainPieces({ jobs: 2, localFirstBytes: 0, waitForWorkers, rules: { files: [rules] }, secret: KEY, place: () => {} });
+      const p = new PlainPieces({ jobs: 2, localFirstBytes: 0, waitForWorkers, rules: { files: [rules] }, key: Buffer.from(KEY), place: () => {} });
       p.start(Buffer.from('SET client_encoding = \'UTF8\';\n'));
       return p;
     };

@@ -24,7 +24,8 @@ export interface WorkerRules {
 /** What each worker starts from: the rules and key, the limits, and the dump's schema text. */
 export interface PlainWorkerSetup {
   rules: WorkerRules;
-  secret?: string;
+  /** the key the main thread's rules were compiled with (CompiledRules.keyForWorkers) */
+  key: Uint8Array;
   maxLineBytes?: number;
   maxValueBytes?: number;
   schema: Uint8Array;
@@ -78,7 +79,7 @@ export class PlainPieces implements ParallelCopy {
       /** every row the workers may take goes to them (RewriteOptions) */
       workersOnly?: boolean;
       rules: WorkerRules;
-      secret?: string;
+      key: Uint8Array;
       maxLineBytes?: number;
       maxValueBytes?: number;
       place: (slot: Slot) => void;
@@ -104,7 +105,7 @@ export class PlainPieces implements ParallelCopy {
   private readonly pieceBuffers = new WeakSet<ArrayBuffer>();
 
   start(prefix: Buffer): void {
-    this.setup = { rules: this.o.rules, secret: this.o.secret, maxLineBytes: this.o.maxLineBytes, maxValueBytes: this.o.maxValueBytes, schema: ownBytes(prefix) };
+    this.setup = { rules: this.o.rules, key: this.o.key, maxLineBytes: this.o.maxLineBytes, maxValueBytes: this.o.maxValueBytes, schema: ownBytes(prefix) };
   }
 
   /**

@@ -22,7 +22,7 @@ let target: Buffer[] | null = null;
 const outputPool = new BufferPool(OUTPUT_BUFFER_BYTES);
 
 const ready = (async () => {
-  const rules = compileRules(await readRules(setup.rules), setup.secret);
+  const rules = compileRules(await readRules(setup.rules), Buffer.from(setup.key));
   const rw = new DumpRewriter({ rules, maxLineBytes: setup.maxLineBytes, maxValueBytes: setup.maxValueBytes, outputPool }, (c) => (target ? target.push(c) : release(c)));
   rw.write(Buffer.from(setup.schema.buffer, setup.schema.byteOffset, setup.schema.byteLength));
   rw.flushOutput();

@@ -70,8 +70,9 @@ export interface RewriteOptions {
   schema?: SchemaModel;
   /**
    * Threads for the rows (plain-pieces.ts): this one and N - 1 workers, each compiling the rules
-   * from `rulesSource` with `secret`, as `rules` were. 1 (the default), or an overlay: this thread
-   * rewrites everything.
+   * from `rulesSource` with the key `rules` were compiled with (a random one too), so a value gets one
+   * pseudonym whichever thread rewrites it. 1 (the default), or an overlay: this thread rewrites
+   * everything.
    */
   jobs?: number;
   /** bytes of rows this thread rewrites before the first piece goes to a worker (default 0) */
@@ -86,6 +87,10 @@ export interface RewriteOptions {
   /** Every row the workers may take goes to them, none is rewritten here (tests: the workers' path for each table, whatever the timing). */
   workersOnly?: boolean;
   rulesSource?: RulesSource;
+  /**
+   * Not needed: workers take the key `rules` were compiled with. Before, they compiled the rules with
+   * this, and without it each worker drew a random key of its own (other pseudonyms than this thread's).
+   */
   secret?: string;
   /**
    * The sink is done with a chunk once its write callback has run (a file, a pipe written by fd, gzip;
@@ -143,7 +148,7 @@ export function rewriteStream(source: AsyncIterable<Buffer> | Readable, sink: Wr
   // them would write a smallint or numeric(4,2) past its type (so that dump stays on one thread)
   const workers =
     (options.jobs ?? 1) > 1 && options.rulesSource && !options.overlay && !options.outsideIdentifiers && !options.schema
-      ? new PlainPieces({ jobs: options.jobs!, localFirstBytes: options.localFirstBytes ?? 0, pieceBytes: options.pieceBytes, waitForWorkers: options.waitForWorkers, workersOnly: options.workersOnly, rules: options.rulesSource, secret: options.secret, maxLineBytes: options.maxLineBytes, maxValueBytes: options.maxValueBytes, place: (slot) => pending.push(slot) })
+      ? new PlainPieces({ jobs: options.jobs!, localFirstBytes: options.localFirstBytes ?? 0, pieceBytes: options.pieceBytes, waitForWorkers: options.waitForWorkers, workersOnly: options.workersOnly, rules: options.rulesSource, key: options.rules.keyForWorkers(), maxLineBytes: options.maxLineBytes, maxValueBytes: options.maxValueBytes, place: (slot) => pending.push(slot) })
       : undefined;
   const recycle = options.recycle ?? false;
   const rw = new DumpRewriter(

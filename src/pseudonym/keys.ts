@@ -18,6 +18,10 @@ export class KeyRing {
   sip(label: string): SipHash {
     return new SipHash(this.derive(label));
   }
+  /** A copy of the key, for a worker thread that must derive the same keys (a random key included); never printed. */
+  copyForWorker(): Uint8Array {
+    return Uint8Array.from(this.secret);
+  }
 }
 
 /**

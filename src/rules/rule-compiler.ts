@@ -50,6 +50,14 @@ export class CompiledRules implements EngineRules {
   private readonly fakes = new Map<string, FakeFn>();
   private readonly used = new Set<string>();
 
+  /**
+   * The key these rules were compiled with, for worker threads that compile them again: their
+   * pseudonyms are this thread's, also when no key was given (a random one).
+   */
+  keyForWorkers(): Uint8Array {
+    return this.keys.copyForWorker();
+  }
+
   constructor(
     readonly data: RulesData,
     private readonly keys: KeyRing,
