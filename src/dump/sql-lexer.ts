@@ -354,11 +354,11 @@ export function skipBlank(buf: Buffer, i: number, end: number): number {
   }
 }
 
-/** Whether the blank text before a statement, `buf[start..code)`, holds a comment (anything but white space). */
+/**
+ * Whether the blank text before a statement, `buf[start..code)` (what skipBlank passed over), holds a
+ * comment: anything but white space. Usually one newline, so a loop, not a search.
+ */
 export function holdsComment(buf: Buffer, start: number, code: number): boolean {
-  for (let i = start; i < code; i++) {
-    const c = buf[i]!;
-    if (c !== 32 && c !== 10 && c !== 9 && c !== 13) return true;
-  }
+  for (let i = start; i < code; i++) if (WHITESPACE[buf[i]!] === 0) return true;
   return false;
 }
