@@ -228,15 +228,6 @@ function isEndOfData(buf: Buffer, pos: number, nl: number): boolean {
 }
 
 /**
- * A table's rows rewritten by workers (RewriterOptions.parallel): whole rows gathered into pieces and
- * sent, in order; the `\\.` line written here, after the last piece's place. Rows are rewritten on this
- * thread instead (`local`, as without workers) while the run's budget of such rows lasts — a small dump
- * never starts a worker, a big one pays their start-up once it is worth it — then while they start,
- * and, between pieces, whenever every worker already holds its next piece (`busy`): this thread is
- * then one of the jobs.
- * Its output takes its place between the pieces' as any other bytes do.
- */
-/**
  * Bytes gathered for one piece of work: views of input chunks that stay as they are (held until the
  * piece is sent: io/buffer-pool.ts), copies of the reader's carry, which is reused. Consecutive ranges of
  * one chunk make one view (an `--inserts` dump's statements come one by one).
@@ -291,6 +282,15 @@ export class PieceParts {
   }
 }
 
+/**
+ * A table's rows rewritten by workers (RewriterOptions.parallel): whole rows gathered into pieces and
+ * sent, in order; the `\\.` line written here, after the last piece's place. Rows are rewritten on this
+ * thread instead (`local`, as without workers) while the run's budget of such rows lasts — a small dump
+ * never starts a worker, a big one pays their start-up once it is worth it — then while they start,
+ * and, between pieces, whenever every worker already holds its next piece (`busy`): this thread is
+ * then one of the jobs.
+ * Its output takes its place between the pieces' as any other bytes do.
+ */
 export class ParallelRows extends CopyRows {
   private readonly piece = new PieceParts();
   private firstLine: number;

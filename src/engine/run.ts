@@ -88,8 +88,9 @@ export interface RewriteOptions {
   workersOnly?: boolean;
   rulesSource?: RulesSource;
   /**
-   * Not needed: workers take the key `rules` were compiled with. Before, they compiled the rules with
-   * this, and without it each worker drew a random key of its own (other pseudonyms than this thread's).
+   * Read by nothing: the workers take the key `rules` were compiled with, which is the only way their
+   * pseudonyms match this thread's (a key given here could differ; none given meant a random key each).
+   * Kept so that callers that pass it still compile.
    */
   secret?: string;
   /**
