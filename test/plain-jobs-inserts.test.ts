@@ -147,6 +147,36 @@ describe('--jobs on a dump of INSERT statements', () => {
     expect(other.out.equals(one.out)).toBe(false);
   }, 60_000);
 
+  it.each([
+    ['COPY', (rows: string[]) => `COPY person (id, email) FROM stdin;\n${rows.map((r) => r.replace(', ', '\t')).join('\n')}\n\\.\n`],
+    ['INSERT', (rows: string[]) => rows.map((r) => `INSERT INTO person VALUES (${r.replace(/, (.*)/, ", '$1'")});\n`).join('')],
+  ])('%s under a search_path set after the workers read the schema: rewritten here, by the rules of the table it names', async (_, data) => {
+    const rows = (who: string, from: number) => Array.from({ length: 400 }, (_, i) => `${from + i}, ${who}${from + i}@gmail.com`);
+    const dump = Buffer.from(
+      "--\n-- PostgreSQL database dump\n--\n\nSET client_encoding = 'UTF8';\nSET standard_conforming_strings = on;\n" +
+        "SELECT pg_catalog.set_config('search_path', 'a', false);\n" +
+        'CREATE TABLE a.person (\n    id integer,\n    email text\n);\nCREATE TABLE b.person (\n    id integer,\n    email text\n);\n' +
+        data(rows('kept', 1)) +
+        "SELECT pg_catalog.set_config('search_path', 'b', false);\n" +
+        data(rows('secret', 1000)) +
+        '\n--\n-- PostgreSQL database dump complete\n--\n\n',
+    );
+    const yaml = join(dir, 'search-path.yaml');
+    writeFileSync(yaml, 'version: 1\ntables:\n  a.person: { columns: { id: keep, email: { hash: { length: 8 } } } }\n  b.person: { columns: { id: keep, email: { fake: internet.email } } }\n');
+    const source = { files: [yaml] };
+    const file = join(dir, `search-path-${++inputs}.sql`);
+    writeFileSync(file, dump);
+    const outs: Buffer[] = [];
+    for (const jobs of [1, 2]) {
+      const parts: Buffer[] = [];
+      const sink = new Writable({ write: (c: Buffer, _e, done) => (parts.push(Buffer.from(c)), done()) });
+      await rewriteStream(createReadStream(file, { highWaterMark: 4096 }), sink, { rules: compileRules(await readRules(source), KEY), rulesSource: source, jobs, localFirstBytes: 0, waitForWorkers: true, workersOnly: true, pieceBytes: 1024 }).done;
+      outs.push(Buffer.concat(parts));
+    }
+    expect(outs[1]!.equals(outs[0]!)).toBe(true);
+    expect(outs[0]!.toString()).not.toMatch(/secret\d+@gmail\.com/);
+  }, 60_000);
+
   it('a bad statement in a piece a worker rewrites: the error --jobs 1 gives, at the same line, table named', async () => {
     const text = pgDump(SRC, ['--inserts']).toString('utf8');
     const at = text.indexOf('INSERT INTO public.person VALUES (7777,');

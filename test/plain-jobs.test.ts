@@ -20,6 +20,7 @@ import { AnonymiseError } from '../src/errors.js';
 import type { BlockContext, CopyRows } from '../src/dump/rows.js';
 import type { Output } from '../src/dump/output.js';
 import type { TablePlan } from '../src/contract/plan.js';
+import type { SchemaModel } from '../src/dump/schema-model.js';
 
 const KEY = 'plain-jobs-test-Nv6pQ2xW8mR4tK';
 let dir: string;
@@ -108,7 +109,8 @@ describe('--jobs on a plain dump', () => {
     for (let i = 0; i < mib; i++) p.keep(Buffer.alloc(1 << 20, 0x20));
     const plan = { mode: 'rewrite', search: null } as unknown as TablePlan;
     const c = { table: 'public.t', reader: { line: 1 } } as unknown as BlockContext;
-    const rows = p.rows(c, plan, Buffer.from('COPY public.t (a) FROM stdin;\n'), mib << 20, false, () => ['public.t'], () => ({}) as CopyRows);
+    const schema = { tables: new Map([['public.t', {}]]), defaultSchema: 'public' } as unknown as SchemaModel;
+    const rows = p.rows(c, plan, Buffer.from('COPY public.t (a) FROM stdin;\n'), mib << 20, false, schema, () => ({}) as CopyRows);
     expect(rows !== null).toBe(held);
     expect(starts).toEqual(held ? [mib << 20] : []);
   });

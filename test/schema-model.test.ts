@@ -120,6 +120,24 @@ describe('the schema model on real dumps', () => {
     await expect(rules('version: 1\ntables:\n  public.employees: { columns: { id: keep, email: keep } }\n').then((r) => rewriteBuffer(Buffer.from(dump), { rules: r }))).rejects.toMatchObject({ code: 'UNCLASSIFIED' });
   });
 
+  it.each([
+    ['SET search_path', 'SET search_path = b, pg_catalog;'],
+    ['set_config', "SELECT pg_catalog.set_config('search_path', 'b', false);"],
+  ])('the same unqualified INSERT header under another search_path (%s) names another table: its own rules', async (_, switchTo) => {
+    // no `-- Data for Name:` comments (a hand-made or stripped dump): only the search_path tells the tables apart
+    const dump =
+      "--\n-- PostgreSQL database dump\n--\n\nSET client_encoding = 'UTF8';\nSET standard_conforming_strings = on;\n" +
+      'CREATE TABLE a.person (\n    id integer,\n    email text\n);\nCREATE TABLE b.person (\n    id integer,\n    email text\n);\n' +
+      "SET search_path = a, pg_catalog;\nINSERT INTO person VALUES (1, 'kept@example.org');\n" +
+      `${switchTo}\nINSERT INTO person VALUES (2, 'b.person@gmail.com');\nINSERT INTO person VALUES (3, 'b.other@gmail.com');\n` +
+      '\n--\n-- PostgreSQL database dump complete\n--\n\n';
+    const yaml = 'version: 1\ntables:\n  a.person: keep\n  b.person: { columns: { id: keep, email: { fake: internet.email } } }\n';
+    const { output, result } = rewriteBuffer(Buffer.from(dump), { rules: await rules(yaml) });
+    expect(output.toString()).toContain('kept@example.org');
+    expect(output.toString()).not.toMatch(/b\.(person|other)@gmail\.com/);
+    expect(result.tables.map((t) => [t.table, t.rowsIn])).toEqual([['a.person', 1], ['b.person', 2]]);
+  });
+
   it('column_order that differs from the CREATE TABLE is a rules error', async () => {
     const yaml = RULES.replace('kw: { columns:', 'kw: { column_order: [id, email, exclude], columns:');
     const r = await rules(yaml);

@@ -54,6 +54,8 @@ export class InsertWriter {
     table: string;
     plan: TablePlan;
     dataFor: string | null;
+    /** the schema an unqualified table name was resolved in */
+    defaultSchema: string;
     /** kept columns whose place only the rules' column_order gives (a data-only dump with no column list) */
     guarded: { index: number; name: string }[] | null;
   } | null = null;
@@ -72,7 +74,8 @@ export class InsertWriter {
     const h = this.h;
     const dataFor = h.dataFor();
     let head = this.head;
-    let valuesEnd = head && head.dataFor === dataFor ? valuesAfterHeader(buf, code, end, head.bytes) : -1;
+    // the same header bytes name the same table only under the same search_path (unqualified names)
+    let valuesEnd = head && head.dataFor === dataFor && head.defaultSchema === h.gate.schema.defaultSchema ? valuesAfterHeader(buf, code, end, head.bytes) : -1;
     if (!head || valuesEnd < 0) {
       valuesEnd = findValuesKeyword(buf, code, end);
       if (valuesEnd < 0) throw new AnonymiseError('BAD_INPUT', 'cannot read this INSERT statement', { line });
@@ -152,7 +155,7 @@ export class InsertWriter {
     const guarded = !header.columns && !defs && plan.mode === 'rewrite'
       ? plan.actions.flatMap((a, index) => (a === null ? [{ index, name: plan.columns[index]! }] : []))
       : null;
-    return { bytes: Buffer.from(buf.subarray(code, valuesEnd)), header, table, plan, dataFor, guarded };
+    return { bytes: Buffer.from(buf.subarray(code, valuesEnd)), header, table, plan, dataFor, defaultSchema: gate.schema.defaultSchema, guarded };
   }
 
   /**

@@ -11,6 +11,7 @@ import type { ParallelCopy } from './options.js';
 import { ParallelRows, PieceParts, type BlockContext, type CopyRows } from './rows.js';
 import type { Output } from './output.js';
 import type { TableStats } from './row-writer.js';
+import type { SchemaModel } from './schema-model.js';
 import { hold, release } from '../io/buffer-pool.js';
 import { countLf } from './reader.js';
 
@@ -29,6 +30,9 @@ export class ParallelPlain {
   private started = false;
   private stopped = false;
   private tables: ReadonlySet<string> = new Set();
+  /** the schema model the workers' schema text built, and its default schema then */
+  private schema: SchemaModel | null = null;
+  private defaultSchema = '';
   private readonly budget: { left: number };
 
   /**
@@ -77,24 +81,30 @@ export class ParallelPlain {
    * At the first COPY or INSERT statement (at input offset `at`, from where its unit begins): the
    * workers are handed the schema, whatever its plan.
    */
-  begin(at: number, schemaTables: () => Iterable<string>): void {
+  begin(at: number, schema: SchemaModel): void {
     if (this.started || this.stopped) return;
     this.started = true;
     this.copy.start(Buffer.concat(this.chunks!, this.kept).subarray(0, at));
     this.drop();
-    this.tables = new Set(schemaTables());
+    this.schema = schema;
+    this.tables = new Set(schema.tables.keys());
+    this.defaultSchema = schema.defaultSchema;
   }
 
+  /**
+   * Whether a worker plans these rows as this thread does: a table of the schema it read, under the same
+   * search_path (a `SELECT set_config('search_path', …)` since would resolve unqualified names otherwise).
+   */
   private goes(table: string, plan: TablePlan, watched: boolean): boolean {
-    return this.started && !this.stopped && plan.mode === 'rewrite' && !plan.search && !watched && this.tables.has(table);
+    return this.started && !this.stopped && plan.mode === 'rewrite' && !plan.search && !watched && this.tables.has(table) && this.schema!.defaultSchema === this.defaultSchema;
   }
 
   /**
    * At a COPY statement (`header`, at input offset `at`): the handler that sends its rows to the
    * workers (`local` rewrites them here while the budget lasts), or null.
    */
-  rows(c: BlockContext, plan: TablePlan, header: Buffer, at: number, watched: boolean, schemaTables: () => Iterable<string>, local: () => CopyRows): CopyRows | null {
-    this.begin(at, schemaTables);
+  rows(c: BlockContext, plan: TablePlan, header: Buffer, at: number, watched: boolean, schema: SchemaModel, local: () => CopyRows): CopyRows | null {
+    this.begin(at, schema);
     if (!this.goes(c.table, plan, watched)) return null;
     return new ParallelRows(c, header, this.copy, this.copy.pieceBytes, local(), this.budget, () => this.copy.busy());
   }

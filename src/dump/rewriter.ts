@@ -290,7 +290,7 @@ export class DumpRewriter implements UnitSink {
         this.copyHeader(buf, code, end, lineOfCode);
         return true;
       case 'INSERT':
-        this.parallel?.begin(this.reader.base + start, () => this.gate.schema.tables.keys());
+        this.parallel?.begin(this.reader.base + start, this.gate.schema);
         this.inserts.statement(buf, this.outside.dataComments(buf, start, code, lineOfCode), code, end, stable, lineOfCode);
         return false;
       case 'SELECT': {
@@ -391,7 +391,7 @@ export class DumpRewriter implements UnitSink {
       const r: RewriteContext = { ...c, writer: this.writer, watcher: this.watching.get(plan) ? this.observer! : null };
       return new (plan.search ? SearchRows : RewriteRows)(r, plan);
     };
-    return this.parallel?.rows(c, plan, Buffer.concat([buf.subarray(code, end), LF_BYTE]), this.reader.base + code, Boolean(this.watching.get(plan)), () => this.gate.schema.tables.keys(), here) ?? here();
+    return this.parallel?.rows(c, plan, Buffer.concat([buf.subarray(code, end), LF_BYTE]), this.reader.base + code, Boolean(this.watching.get(plan)), this.gate.schema, here) ?? here();
   }
 
   /** The COPY block ends (`end`: the input offset after its `\.` line, when known). */
