@@ -58,8 +58,9 @@ export class ParallelPlain {
   }
 
   /**
-   * A SET or a `\connect`: in the schema the workers read, nothing to do; after it, a worker would plan
-   * the next tables otherwise, so from here on this thread rewrites every block.
+   * A SET, a `\connect`, or a partition attached (ALTER TABLE … ATTACH PARTITION): in the schema the
+   * workers read, nothing to do; after it, a worker would plan the next tables otherwise, so from here
+   * on this thread rewrites every block.
    */
   changed(): void {
     if (!this.started) return;

@@ -126,8 +126,11 @@ export class SchemaModel {
     }
   }
 
-  /** ALTER TABLE: ATTACH PARTITION, or a UNIQUE / PRIMARY KEY constraint. */
-  alterTable(sql: string): void {
+  /**
+   * ALTER TABLE: ATTACH PARTITION, a foreign key, or a UNIQUE / PRIMARY KEY constraint. True when a table
+   * became a partition: its rows may follow another table's rules from here on.
+   */
+  alterTable(sql: string): boolean {
     const att = parseAttachPartition(sql, this.defaultSchema);
     if (att) this.attached.set(att.child, att.parent);
     else if (/\bFOREIGN\s+KEY\b/i.test(sql)) {
@@ -138,6 +141,7 @@ export class SchemaModel {
         // unreadable: the statement is examined as a statement outside the rows
       }
     } else if (/\b(UNIQUE|PRIMARY\s+KEY)\b/i.test(sql)) this.noteUnique(sql);
+    return att !== null;
   }
 
   private noteUnique(sql: string): void {
