@@ -109,7 +109,7 @@ describe('--jobs on a plain dump', () => {
     for (let i = 0; i < mib; i++) p.keep(Buffer.alloc(1 << 20, 0x20));
     const plan = { mode: 'rewrite', search: null } as unknown as TablePlan;
     const c = { table: 'public.t', reader: { line: 1 } } as unknown as BlockContext;
-    const schema = { tables: new Map([['public.t', {}]]), defaultSchema: 'public' } as unknown as SchemaModel;
+    const schema = { tables: new Map([['public.t', {}]]), version: 0 } as unknown as SchemaModel;
     const rows = p.rows(c, plan, Buffer.from('COPY public.t (a) FROM stdin;\n'), mib << 20, false, schema, () => ({}) as CopyRows);
     expect(rows !== null).toBe(held);
     expect(starts).toEqual(held ? [mib << 20] : []);

@@ -54,8 +54,8 @@ export class InsertWriter {
     table: string;
     plan: TablePlan;
     dataFor: string | null;
-    /** the schema an unqualified table name was resolved in */
-    defaultSchema: string;
+    /** the schema model's version the header was read under (SchemaModel.version) */
+    schemaVersion: number;
     /** kept columns whose place only the rules' column_order gives (a data-only dump with no column list) */
     guarded: { index: number; name: string }[] | null;
   } | null = null;
@@ -74,8 +74,9 @@ export class InsertWriter {
     const h = this.h;
     const dataFor = h.dataFor();
     let head = this.head;
-    // the same header bytes name the same table only under the same search_path (unqualified names)
-    let valuesEnd = head && head.dataFor === dataFor && head.defaultSchema === h.gate.schema.defaultSchema ? valuesAfterHeader(buf, code, end, head.bytes) : -1;
+    // the same header bytes name the same table, with the same columns, only while the schema model is
+    // the same (a search_path for unqualified names, a table created again)
+    let valuesEnd = head && head.dataFor === dataFor && head.schemaVersion === h.gate.schema.version ? valuesAfterHeader(buf, code, end, head.bytes) : -1;
     if (!head || valuesEnd < 0) {
       valuesEnd = findValuesKeyword(buf, code, end);
       if (valuesEnd < 0) throw new AnonymiseError('BAD_INPUT', 'cannot read this INSERT statement', { line });
@@ -155,7 +156,7 @@ export class InsertWriter {
     const guarded = !header.columns && !defs && plan.mode === 'rewrite'
       ? plan.actions.flatMap((a, index) => (a === null ? [{ index, name: plan.columns[index]! }] : []))
       : null;
-    return { bytes: Buffer.from(buf.subarray(code, valuesEnd)), header, table, plan, dataFor, defaultSchema: gate.schema.defaultSchema, guarded };
+    return { bytes: Buffer.from(buf.subarray(code, valuesEnd)), header, table, plan, dataFor, schemaVersion: gate.schema.version, guarded };
   }
 
   /**

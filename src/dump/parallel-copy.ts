@@ -30,9 +30,9 @@ export class ParallelPlain {
   private started = false;
   private stopped = false;
   private tables: ReadonlySet<string> = new Set();
-  /** the schema model the workers' schema text built, and its default schema then */
+  /** the schema model the workers' schema text built, and its version then */
   private schema: SchemaModel | null = null;
-  private defaultSchema = '';
+  private version = 0;
   private readonly budget: { left: number };
 
   /**
@@ -58,9 +58,8 @@ export class ParallelPlain {
   }
 
   /**
-   * A SET, a `\connect`, or a partition attached (ALTER TABLE … ATTACH PARTITION): in the schema the
-   * workers read, nothing to do; after it, a worker would plan the next tables otherwise, so from here
-   * on this thread rewrites every block.
+   * A SET or a `\connect`: in the schema the workers read, nothing to do; after it, a worker would plan
+   * the next tables otherwise, so from here on this thread rewrites every block.
    */
   changed(): void {
     if (!this.started) return;
@@ -89,15 +88,16 @@ export class ParallelPlain {
     this.drop();
     this.schema = schema;
     this.tables = new Set(schema.tables.keys());
-    this.defaultSchema = schema.defaultSchema;
+    this.version = schema.version;
   }
 
   /**
-   * Whether a worker plans these rows as this thread does: a table of the schema it read, under the same
-   * search_path (a `SELECT set_config('search_path', …)` since would resolve unqualified names otherwise).
+   * Whether a worker plans these rows as this thread does: a table of the schema text it read, and
+   * nothing learnt since that could plan it otherwise — a search_path (`SELECT set_config(…)`), a
+   * partition attached, a table created again (SchemaModel.version).
    */
   private goes(table: string, plan: TablePlan, watched: boolean): boolean {
-    return this.started && !this.stopped && plan.mode === 'rewrite' && !plan.search && !watched && this.tables.has(table) && this.schema!.defaultSchema === this.defaultSchema;
+    return this.started && !this.stopped && plan.mode === 'rewrite' && !plan.search && !watched && this.tables.has(table) && this.schema!.version === this.version;
   }
 
   /**

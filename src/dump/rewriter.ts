@@ -310,7 +310,7 @@ export class DumpRewriter implements UnitSink {
         this.create(buf, code, end, lineOfCode);
         break;
       case 'ALTER':
-        if (/^ALTER\s+TABLE\b/.test(buf.toString('latin1', code, Math.min(end, code + 64)).toUpperCase()) && this.gate.schema.alterTable(this.codec.decode(buf.subarray(code, end)))) this.parallel?.changed();
+        if (/^ALTER\s+TABLE\b/.test(buf.toString('latin1', code, Math.min(end, code + 64)).toUpperCase())) this.gate.schema.alterTable(this.codec.decode(buf.subarray(code, end)));
         break;
     }
     this.outside.statement(buf, start, code, end, stable, lineOfCode);

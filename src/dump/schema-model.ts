@@ -42,9 +42,16 @@ export class SchemaModel {
   private readonly attached = new Map<string, string>();
   /** where unqualified names live (search_path) */
   defaultSchema = 'public';
+  /**
+   * Counts what changed how a table's rows are read: its definition, types, partitions, keys, the
+   * search_path. What was planned from the model before (an INSERT header read once, the workers' copy of
+   * the schema) holds only while it is the same.
+   */
+  version = 0;
 
   /** A `\connect` in a pg_dumpall dump: another database, another schema. */
   reset(): void {
+    this.version++;
     this.tables.clear();
     this.types.clear();
     this.domains.clear();
@@ -61,6 +68,7 @@ export class SchemaModel {
    * that says no types): its tables, types, domains, keys and partitions, as if read here.
    */
   adopt(other: SchemaModel): void {
+    this.version++;
     for (const [k, v] of other.tables) this.tables.set(k, v);
     for (const [k, v] of other.types) this.types.set(k, v);
     for (const [k, v] of other.domains) this.domains.set(k, v);
@@ -72,6 +80,7 @@ export class SchemaModel {
   }
 
   setSearchPath(value: string): void {
+    this.version++;
     this.defaultSchema = searchPathSchema(value);
   }
 
@@ -83,6 +92,7 @@ export class SchemaModel {
   /** A CREATE statement: the table, type, domain or index it defines (errors are positioned by the caller). */
   create(sql: string): void {
     const what = CREATES.exec(sql)?.[1]?.toUpperCase();
+    if (what) this.version++;
     if (what === 'TABLE') this.createTable(sql);
     else if (what === 'TYPE') this.createType(sql);
     else if (what === 'DOMAIN') this.createDomain(sql);
@@ -126,22 +136,24 @@ export class SchemaModel {
     }
   }
 
-  /**
-   * ALTER TABLE: ATTACH PARTITION, a foreign key, or a UNIQUE / PRIMARY KEY constraint. True when a table
-   * became a partition: its rows may follow another table's rules from here on.
-   */
-  alterTable(sql: string): boolean {
+  /** ALTER TABLE: ATTACH PARTITION, a foreign key, or a UNIQUE / PRIMARY KEY constraint (others, such as DISABLE TRIGGER, change nothing here). */
+  alterTable(sql: string): void {
     const att = parseAttachPartition(sql, this.defaultSchema);
-    if (att) this.attached.set(att.child, att.parent);
-    else if (/\bFOREIGN\s+KEY\b/i.test(sql)) {
+    if (att) {
+      this.version++;
+      this.attached.set(att.child, att.parent);
+    } else if (/\bFOREIGN\s+KEY\b/i.test(sql)) {
+      this.version++;
       try {
         const fk = parseForeignKey(sql, this.defaultSchema);
         if (fk) this.foreignKeys.push(fk);
       } catch {
         // unreadable: the statement is examined as a statement outside the rows
       }
-    } else if (/\b(UNIQUE|PRIMARY\s+KEY)\b/i.test(sql)) this.noteUnique(sql);
-    return att !== null;
+    } else if (/\b(UNIQUE|PRIMARY\s+KEY)\b/i.test(sql)) {
+      this.version++;
+      this.noteUnique(sql);
+    }
   }
 
   private noteUnique(sql: string): void {
