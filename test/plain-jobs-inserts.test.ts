@@ -2,8 +2,10 @@
  * `--jobs N` on a dump of INSERT statements (--inserts, --column-inserts, --rows-per-insert, and through
  * the partition root): whole statements go to the workers in pieces and come back in order. The output
  * and the report are the bytes `--jobs 1` gives; what pieces cannot hold (a comment the policy rewrites,
- * a SET) stays in its place; a bad statement is reported at the same line; and the output restores,
- * compared with the source table by table in SQL.
+ * a SET) stays in its place; rows after what the workers cannot know (a search_path or a partition
+ * learnt since they read the schema) are rewritten here; workers use the key of this thread's rules; a
+ * bad statement is reported at the same line; and the output restores, compared with the source table
+ * by table in SQL.
  */
 import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
@@ -69,9 +71,9 @@ async function run(input: Buffer, jobs: number, mixed = false, compiled?: Compil
   const source = { files: [rules] };
   const parts: Buffer[] = [];
   const sink = new Writable({ write: (c: Buffer, _e, done) => (parts.push(Buffer.from(c)), done()) });
-  // every statement the workers may take goes to them, in small pieces: many pieces per table
   const file = join(dir, `input-${++inputs}.sql`);
   writeFileSync(file, input);
+  // small pieces: many per table
   const h = rewriteStream(createReadStream(file, { highWaterMark: CHUNK }), sink, { rules: compiled ?? compileRules(await readRules(source), KEY), rulesSource: source, jobs, localFirstBytes: 0, waitForWorkers: true, workersOnly: !mixed, pieceBytes: 64 * 1024 });
   return h.done.then(
     (result) => ({ out: Buffer.concat(parts), result, error: null }),
