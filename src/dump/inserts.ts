@@ -43,7 +43,17 @@ export interface InsertHost {
    * With workers: the statement `buf[start..end)`, whose code begins at `code` on input line `line`, goes
    * to them (true), or is written here (false), after anything they were given (parallel-copy.ts).
    */
-  toWorkers?(buf: Buffer, start: number, code: number, end: number, stable: boolean, line: number, at: { table: string; plan: TablePlan; head: object; dataFor: string | null; stats: TableStats; watched: boolean }): boolean;
+  toWorkers?(buf: Buffer, start: number, code: number, end: number, stable: boolean, line: number, at: InsertTarget): boolean;
+}
+
+/** Whose an INSERT statement is: its table and plan, the header read for it (`head`), the data header it follows, its counts, and whether an observer reads its rows. */
+export interface InsertTarget {
+  table: string;
+  plan: TablePlan;
+  head: object;
+  dataFor: string | null;
+  stats: TableStats;
+  watched: boolean;
 }
 
 export class InsertWriter {

@@ -12,6 +12,7 @@ import { ParallelRows, PieceParts, type BlockContext, type CopyRows } from './ro
 import type { Output } from './output.js';
 import type { TableStats } from './row-writer.js';
 import type { SchemaModel } from './schema-model.js';
+import type { InsertTarget } from './inserts.js';
 import { hold, release } from '../io/buffer-pool.js';
 import { countLf } from './reader.js';
 
@@ -116,7 +117,7 @@ export class ParallelPlain {
    * (true), or left to this thread (false), which then writes it after what the workers were given. This
    * thread keeps statements while the budget lasts or the workers have enough, as for COPY rows.
    */
-  insert(buf: Buffer, start: number, code: number, end: number, stable: boolean, line: number, at: { table: string; plan: TablePlan; head: object; dataFor: string | null; stats: TableStats; watched: boolean }): boolean {
+  insert(buf: Buffer, start: number, code: number, end: number, stable: boolean, line: number, at: InsertTarget): boolean {
     const open = this.inserts;
     if (open && (open.head !== at.head || open.dataFor !== at.dataFor)) this.sendInserts();
     if (!this.goes(at.table, at.plan, at.watched)) {
