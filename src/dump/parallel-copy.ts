@@ -2,9 +2,9 @@
  * A plain dump's rows rewritten by workers (RewriterOptions.parallel): which COPY blocks and INSERT
  * statements may go, and the schema text the workers read first. Every byte before the first COPY or
  * INSERT statement is kept and handed to the workers once; rows go to them only while nothing since could
- * make a worker plan them otherwise — their table defined in that schema, no SET, no `\connect`
- * (pg_dumpall) since — and only for a plan that rewrites rows on their own (no search, no observer).
- * Anything else is rewritten here, as without workers.
+ * make a worker plan them otherwise — their table defined in that schema, nothing the schema model learnt
+ * since (SchemaModel.version), no SET, no `\connect` (pg_dumpall) — and only for a plan that rewrites
+ * rows on their own (no search, no observer). Anything else is rewritten here, as without workers.
  */
 import type { TablePlan } from '../contract/plan.js';
 import type { ParallelCopy } from './options.js';
