@@ -251,7 +251,7 @@ describe('tar archives that are cut, on stdin, or forgotten in', () => {
     const out = join(where, 'out.tar');
     const stop = new AbortController();
     // every data entry written: the signal comes as the files are packed
-    const run = rewriteArchive(source.archive, { rules, rulesSource: { files: [RULES, join(dir, 'lo.yaml')] }, secret: KEY, format: 'tar', output: out, signal: stop.signal, onEntry: (done, total) => done === total && stop.abort(new Error('stopped')) });
+    const run = rewriteArchive(source.archive, { rules, rulesSource: { files: [RULES, join(dir, 'lo.yaml')] }, format: 'tar', output: out, signal: stop.signal, onEntry: (done, total) => done === total && stop.abort(new Error('stopped')) });
     await expect(run).rejects.toThrow('stopped');
     expect(readdirSync(where)).toEqual([]);
   });
@@ -304,7 +304,7 @@ describe('tables cut into pieces of rows (what workers rewrite)', () => {
       const out = join(dir, `pieces_out_${name.replace(/\W+/g, '_')}_${jobs}_${pieceBytes}`);
       const source = await openPath(input);
       if (source.kind !== 'archive') throw new Error('not an archive');
-      await rewriteArchive(source.archive, { rules, rulesSource: { files: [RULES, join(dir, 'lo.yaml')] }, secret: KEY, jobs, pieceBytes, format, output: out });
+      await rewriteArchive(source.archive, { rules, rulesSource: { files: [RULES, join(dir, 'lo.yaml')] }, jobs, pieceBytes, format, output: out });
       const db = `arch_pieces_${name.replace(/\W+/g, '_')}_${jobs}_${pieceBytes}`.toLowerCase();
       const res = pgRestore(db, out);
       expect(res.stderr).toBe('');
@@ -366,7 +366,7 @@ describe('a damaged row in a later piece', () => {
     const source = await openPath(damaged);
     if (source.kind !== 'archive') throw new Error('not an archive');
     const out = join(dir, `damaged_pieces_out_${jobs}`);
-    const run = rewriteArchive(source.archive, { rules, rulesSource: { files: [RULES, join(dir, 'lo.yaml')] }, secret: KEY, jobs, pieceBytes: 97, format: 'directory', output: out });
+    const run = rewriteArchive(source.archive, { rules, rulesSource: { files: [RULES, join(dir, 'lo.yaml')] }, jobs, pieceBytes: 97, format: 'directory', output: out });
     // the COPY statement is line 1 of the entry: row 3 is line 4
     await expect(run).rejects.toThrow(new RegExp(`^TOC entry ${id} \\(TABLE DATA public users_user\\) line 4, table public\\.users_user: row has \\d+ fields`));
     expect(existsSync(out)).toBe(false);

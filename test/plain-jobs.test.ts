@@ -90,7 +90,7 @@ describe('--jobs on a plain dump', () => {
     const run = async (jobs: number) => {
       const parts: Buffer[] = [];
       const sink = new Writable({ write: (c: Buffer, _e, done) => (parts.push(c), done()) });
-      const h = rewriteStream(createReadStream(plain), sink, { rules: compileRules(await readRules(source), KEY), rulesSource: source, secret: KEY, jobs, localFirstBytes, waitForWorkers: true });
+      const h = rewriteStream(createReadStream(plain), sink, { rules: compileRules(await readRules(source), KEY), rulesSource: source, jobs, localFirstBytes, waitForWorkers: true });
       const r = await h.done;
       return { out: Buffer.concat(parts), tables: r.tables };
     };
@@ -143,7 +143,7 @@ describe('--jobs on a plain dump', () => {
     const source = { files: [rules] };
     const run = async (j: number) => {
       const sink = new Writable({ write: (_c: Buffer, _e, done) => done() });
-      const h = rewriteStream(createReadStream(bad), sink, { rules: compileRules(await readRules(source), KEY), rulesSource: source, secret: KEY, jobs: j, localFirstBytes: 0, waitForWorkers: true, pieceBytes: 256 * 1024 });
+      const h = rewriteStream(createReadStream(bad), sink, { rules: compileRules(await readRules(source), KEY), rulesSource: source, jobs: j, localFirstBytes: 0, waitForWorkers: true, pieceBytes: 256 * 1024 });
       return h.done.then(
         () => null,
         (e: unknown) => e as AnonymiseError,

@@ -64,7 +64,7 @@ function keeper(): { sink: Writable; bytes: () => Buffer } {
 
 async function plainRun(chunk: number, jobs: number, how: 'fresh' | 'recycled' | 'kept'): Promise<{ out: Buffer; input?: BufferPool; output?: BufferPool }> {
   // pieces of 128 KiB: the person table goes to the worker in ~25 of them, so that buffers go back and forth
-  const common = { rules: await rules(), jobs, rulesSource: { files: [rulesPath] }, secret: KEY, localFirstBytes: 0, pieceBytes: 128 * 1024, waitForWorkers: true };
+  const common = { rules: await rules(), jobs, rulesSource: { files: [rulesPath] }, localFirstBytes: 0, pieceBytes: 128 * 1024, waitForWorkers: true };
   if (how === 'recycled') {
     const input = new BufferPool(chunk, { poison: true });
     const output = new BufferPool(256 * 1024, { poison: true });
@@ -117,7 +117,7 @@ describe('recycled buffers, plain dump', () => {
     });
     const input = new BufferPool(64 * 1024, { poison: true });
     const output = new BufferPool(256 * 1024, { poison: true });
-    await rewriteStream(readFileChunks(plain, 64 * 1024, input), sink, { rules: await rules(), jobs, rulesSource: { files: [rulesPath] }, secret: KEY, localFirstBytes: 0, pieceBytes: 128 * 1024, waitForWorkers: true, recycle: true, outputPool: output }).done;
+    await rewriteStream(readFileChunks(plain, 64 * 1024, input), sink, { rules: await rules(), jobs, rulesSource: { files: [rulesPath] }, localFirstBytes: 0, pieceBytes: 128 * 1024, waitForWorkers: true, recycle: true, outputPool: output }).done;
     sink.end();
     await once(sink, 'finish');
     expect(Buffer.concat(parts).equals(fresh.out)).toBe(true);
@@ -135,7 +135,7 @@ describe('recycled buffers, plain dump', () => {
 describe('recycled buffers, custom archive', () => {
   async function archiveRun(chunk: number, jobs: number, pool: BufferPool | undefined, to: 'file' | 'stdout'): Promise<Buffer> {
     const archive = await openCustom(readFileAhead(custom, chunk, pool), custom);
-    const common = { rules: await rules(), rulesSource: { files: [rulesPath] }, secret: KEY, jobs, format: 'custom' as const };
+    const common = { rules: await rules(), rulesSource: { files: [rulesPath] }, jobs, format: 'custom' as const };
     if (to === 'file') {
       const out = join(dir, `archive-${chunk}-${jobs}-${pool ? 'pooled' : 'fresh'}.dump`);
       await rewriteArchive(archive, { ...common, output: out });

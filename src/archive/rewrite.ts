@@ -32,9 +32,8 @@ import { readSchemaFile } from './schema-file.js';
 
 export interface ArchiveRunOptions {
   rules: CompiledRules;
-  /** how workers compile the same rules */
+  /** how workers compile the same rules (with the key `rules` were compiled with: CompiledRules.keyForWorkers) */
   rulesSource: RulesSource;
-  secret?: string;
   maxLineBytes?: number;
   maxValueBytes?: number;
   /** worker threads (default: the number of cores); 1 rewrites in this thread */
@@ -384,7 +383,7 @@ function workerSetup(a: Archive, o: ArchiveRunOptions) {
     toc: a.toc,
     format: a.format,
     rules: o.rulesSource,
-    secret: o.secret,
+    key: o.rules.keyForWorkers(),
     maxLineBytes: o.maxLineBytes,
     maxValueBytes: o.maxValueBytes,
     schemaFile: o.schemaFile,

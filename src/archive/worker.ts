@@ -15,7 +15,7 @@ import type { WorkerSetup } from './rewrite.js';
 const setup = workerData as WorkerSetup;
 
 const ready = (async () => {
-  const rules = compileRules(await readRules(setup.rules), setup.secret);
+  const rules = compileRules(await readRules(setup.rules), Buffer.from(setup.key));
   const redirect = new Redirect();
   const schema = setup.schemaFile ? await readSchemaFile(setup.schemaFile) : undefined;
   const rw = new DumpRewriter({ rules, archive: true, maxLineBytes: setup.maxLineBytes, maxValueBytes: setup.maxValueBytes, schema }, redirect.sink);

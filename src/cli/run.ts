@@ -5,7 +5,6 @@
 import { availableParallelism } from 'node:os';
 import { createWriteStream, existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { createGzip } from 'node:zlib';
 import { once } from 'node:events';
 import { type Readable, type Writable } from 'node:stream';
@@ -111,10 +110,9 @@ export async function run(input: string | undefined, flags: RunFlags, io: Io): P
   if (flags.against && (!flags.output || isS3Url(flags.output)))
     throw new AnonymiseError('USAGE', '--against runs the leak check on the output once written: give -o FILE or -o DIR (a local file or directory)');
   const secret = secretFrom(flags.secretEnv, io, 'pseudonyms');
-  // without a key, one random key for the run: the same in every worker, so that a value gets one
-  // pseudonym in every piece of every table (each worker drawing its own broke that)
-  const runKey = secret || randomBytes(32).toString('base64');
-  const rules = compileRules(data, runKey);
+  // without a key, a random one for the run (KeyRing's): workers take the key the rules were compiled
+  // with, so a value gets one pseudonym in every piece of every table
+  const rules = compileRules(data, secret);
   const overlay = data.subset?.length ? await subsetOverlay(input, data, rules, secret, flags, io) : undefined;
   const schema = flags.schema ? await readSchemaFile(flags.schema) : undefined;
   const source = await openInput(input, io, evidence?.streamed ? (c) => evidence.streamed!.update(c) : undefined);
@@ -125,7 +123,7 @@ export async function run(input: string | undefined, flags: RunFlags, io: Io): P
     throw new AnonymiseError('USAGE', `--format ${format} needs an archive as input (pg_dump -Fc or -Fd); a plain dump is written as a plain dump`);
   if (flags.tables?.length && format === 'plain') throw new AnonymiseError('USAGE', '--tables works on directory archives (pg_dump -Fd)');
   const finish = (result: RewriteResult, name: string, started: number, subjects?: Subject[]) => reportRun(result, name, started, { input, data, secret, evidence, subjects }, flags, io);
-  if (source.kind === 'archive' && format !== 'plain') return runArchive(input, source, format, flags, runKey, rules, rulesSource, io, finish, overlay);
+  if (source.kind === 'archive' && format !== 'plain') return runArchive(input, source, format, flags, rules, rulesSource, io, finish, overlay);
   if (flags.output && /\.gz$/i.test(flags.output) && !flags.gzip)
     throw new AnonymiseError('USAGE', `-o ${flags.output} ends in .gz, and the output is plain SQL: give --gzip to write it compressed, or name it without .gz`);
   if (flags.compressLevel !== undefined && !flags.gzip) throw new AnonymiseError('USAGE', '--compress-level sets the level of --gzip output or of an archive\'s data: this plain output is not compressed');
@@ -182,7 +180,6 @@ export async function run(input: string | undefined, flags: RunFlags, io: Io): P
     jobs: flags.jobs ?? defaultPlainJobs(source.size !== undefined),
     localFirstBytes: flags.jobs === undefined ? LOCAL_FIRST_BYTES : 0,
     rulesSource,
-    secret: runKey,
     schema,
     overlay,
     signal: signals.signal,
@@ -284,7 +281,6 @@ async function runArchive(
   source: Extract<DumpSource, { kind: 'archive' }>,
   format: 'custom' | 'directory' | 'tar',
   flags: RunFlags,
-  secret: string | undefined,
   rules: ReturnType<typeof compileRules>,
   rulesSource: RulesSource,
   io: Io,
@@ -316,7 +312,6 @@ async function runArchive(
     const result = await rewriteArchive(source.archive, {
       rules,
       rulesSource,
-      secret,
       maxLineBytes: flags.maxLineBytes,
       maxValueBytes: flags.maxValueBytes,
       jobs: flags.jobs,

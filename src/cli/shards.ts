@@ -62,7 +62,6 @@ export async function plan(input: string | undefined, flags: Common & { shards: 
   await rewriteArchive(archive, {
     rules,
     rulesSource: { files: flags.rules!, js: flags.allowJs ? 'run' : 'refuse' },
-    secret,
     format,
     output: join(stagingDirectory(), 'unused'),
     piecesOnly: true,
@@ -150,7 +149,6 @@ export async function runShard(input: string | undefined, flags: Common & { plan
   await rewriteArchive(archive, {
     rules,
     rulesSource: { files, js: flags.allowJs ? 'run' : 'refuse' },
-    secret,
     jobs: flags.jobs,
     compressLevel: p.compressLevel,
     format: p.format,
@@ -199,7 +197,6 @@ export async function assemble(parts: string[], flags: Common & { plan: string; 
     result = await rewriteArchive(archive, {
       rules,
       rulesSource: { files, js: flags.allowJs ? 'run' : 'refuse' },
-      secret,
       compressLevel: p.compressLevel,
       format: p.format,
       output: upload ? null : (staged ?? flags.output),

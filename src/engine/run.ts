@@ -88,12 +88,6 @@ export interface RewriteOptions {
   workersOnly?: boolean;
   rulesSource?: RulesSource;
   /**
-   * Read by nothing: the workers take the key `rules` were compiled with, which is the only way their
-   * pseudonyms match this thread's (a key given here could differ; none given meant a random key each).
-   * Kept so that callers that pass it still compile.
-   */
-  secret?: string;
-  /**
    * The sink is done with a chunk once its write callback has run (a file, a pipe written by fd, gzip;
    * not a PassThrough, which keeps it): the input's chunks, if a pool's (readFileChunks), and the output's
    * buffers are then used again (io/buffer-pool.ts) instead of being left to the collector.
