@@ -92,7 +92,7 @@ export async function main(argv: string[], io: Io = process as unknown as Io): P
       new Option('--max-value-bytes <n>', 'largest value a rule may read').default(DEFAULT_MAX_VALUE_BYTES).argParser(positiveInt('--max-value-bytes', 1024)),
     )
     .addOption(new Option('--format <format>', 'output format (default: the input\'s)').choices(['plain', 'custom', 'directory', 'tar']))
-    .addOption(new Option('--jobs <n>', 'threads: an archive\'s tables (default: the number of cores), a plain dump\'s COPY rows (default: the number of cores for a file, all but two for a pipe)').argParser(positiveInt('--jobs')))
+    .addOption(new Option('--jobs <n>', 'threads: an archive\'s tables (default: the number of cores), a plain dump\'s rows (default: the number of cores for a file, all but two for a pipe)').argParser(positiveInt('--jobs')))
     .addOption(
       new Option('--compress-level <n>', 'zlib level (1-9) of what this run compresses: --gzip output, an archive\'s rewritten data (default: 1, fast; 6 is pg_dump\'s)').argParser(levelInt),
     )
