@@ -1,7 +1,7 @@
 // npm run bench (called by bench/run.sh): the cost per value of each rule kind, in process — the time
 // to rewrite one column of a 200,000-row COPY table under the kind, less the time to copy it under
 // `keep`, per row. Best of 5 runs each. Writes a markdown table to stdout.
-import { writeFileSync, mkdtempSync } from 'node:fs';
+import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compileRules, readRules, rewriteBuffer } from '../dist/index.js';
@@ -55,3 +55,4 @@ for (const [name, col, rule] of cases.slice(1)) {
   const us = perValue(await time(col, rule));
   console.log(`| \`${name}\` | ${us.toFixed(2)} | ${(us - hashCost).toFixed(2)} |`);
 }
+rmSync(dir, { recursive: true, force: true });

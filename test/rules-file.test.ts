@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AnonymiseError } from '../src/errors.js';
+import { scratch } from './support/scratch.js';
 import { loadRules } from '../src/rules/rules-file.js';
 
 async function errorOf(yaml: string): Promise<AnonymiseError> {
@@ -69,11 +70,10 @@ describe('merging', () => {
 
 describe('a worker reads the rules again', () => {
   it('from the bytes the run read, or it stops (RULES) — extends included', async () => {
-    const { mkdtempSync, writeFileSync } = await import('node:fs');
-    const { tmpdir } = await import('node:os');
+    const { writeFileSync } = await import('node:fs');
     const { join } = await import('node:path');
     const { readRules, rulesDigest } = await import('../src/engine/run.js');
-    const dir = mkdtempSync(join(tmpdir(), 'ad-rules-digest-'));
+    const dir = scratch('ad-rules-digest-');
     const base = join(dir, 'base.yaml');
     const top = join(dir, 'rules.yaml');
     writeFileSync(base, `${T}      email: { fake: internet.email }\n`);
