@@ -29,12 +29,13 @@ beforeAll(() => {
   dir = scratch('ad-recycle-');
   createDb('recycle_src');
   // person (~9 MB, rewritten: enough rows that a worker, started meanwhile, gets pieces, and buffers go
-  // back and forth), ledger (~2 MB, kept: long runs of the input passed on as views), and 160 small
+  // back and forth; a name in seven holds a tab, which COPY writes as \t: an escape a reused buffer's
+  // stale bytes must not hide), ledger (~2 MB, kept: long runs of the input passed on as views), and 160 small
   // tables whose schema text alone passes 64 KiB (held back until the first row, as views)
   const small = Array.from({ length: 160 }, (_, i) => `CREATE TABLE t${i} (id int PRIMARY KEY, label text); COMMENT ON TABLE t${i} IS 'lookup table number ${i} of the catalogue';`).join('\n');
   psql('recycle_src', `${small}
     CREATE TABLE person (id int PRIMARY KEY, email text NOT NULL, full_name text, notes text);
-    INSERT INTO person SELECT g, 'person' || g || '@example.org', 'Olivia Smith ' || g, repeat('a note ', 6) FROM generate_series(1, 120000) g;
+    INSERT INTO person SELECT g, 'person' || g || '@example.org', 'Olivia' || CASE WHEN g % 7 = 0 THEN E'\\t' ELSE ' ' END || 'Smith ' || g, repeat('a note ', 6) FROM generate_series(1, 120000) g;
     CREATE TABLE ledger (id int PRIMARY KEY, memo text); INSERT INTO ledger SELECT g, repeat(md5(g::text), 2) FROM generate_series(1, 25000) g;`);
   rulesPath = join(dir, 'rules.yaml');
   writeFileSync(rulesPath, 'version: 1\nunknown: keep\ntables:\n  public.person:\n    columns:\n      "*": keep\n      email: { fake: internet.email }\n      full_name: { hash: { length: 12 } }\n');

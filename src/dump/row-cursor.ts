@@ -37,8 +37,7 @@ export class RowCursor implements RowAccess {
   private outBytesCache: (Buffer | null)[] = [];
   private computing = new Int32Array(16);
 
-  /** the COPY row's end, and the first backslash at or after the field last asked about (-1: not looked for) */
-  private rowStop = 0;
+  /** the first backslash in `buf` at or after `scannedFrom` (-1: not looked for) */
   private backslash = -1;
   private scannedFrom = 0;
 
@@ -98,12 +97,10 @@ export class RowCursor implements RowAccess {
       f++;
       p = tab + 1;
     }
+    if (buf !== this.buf) this.newBytes();
     this.buf = buf;
     this.kinds = null;
     this.gen++;
-    this.rowStop = stop;
-    this.backslash = -1;
-    this.scannedFrom = 0;
     return f;
   }
 
@@ -204,21 +201,31 @@ export class RowCursor implements RowAccess {
   }
 
   /**
-   * Where COPY field `col`'s first backslash is, or its end: found with indexOf over what is left of
-   * the row (a loop over the field's bytes cost more than the rule on some tables), once a row unless a
-   * backslash lies before the field.
+   * Where COPY field `col`'s first backslash is, or its end. One indexOf finds the next backslash of the
+   * buffer, and serves the rows after it until they pass it: a search bounded to the row cost a Buffer
+   * view a row, and a loop over the field's bytes cost more than the rule on some tables. A backslash
+   * found past the bytes the rows hold (stale bytes of a buffer used again) only says "none before".
    */
   private firstBackslash(col: number): number {
     const start = this.starts[col]!;
     const end = this.ends[col]!;
-    // fields are read in any order (a template reads an earlier column): the cached search holds only
-    // for fields at or after where it started, and before the backslash it found
-    if (this.scannedFrom > start || this.backslash < start) {
-      const i = this.buf.subarray(start, this.rowStop).indexOf(0x5c);
+    // an earlier field than the search began at (a template reads an earlier column): its own bytes
+    if (start < this.scannedFrom) {
+      const i = this.buf.subarray(start, end).indexOf(0x5c);
+      return i === -1 ? end : start + i;
+    }
+    if (this.backslash < start) {
+      const i = this.buf.indexOf(0x5c, start);
       this.scannedFrom = start;
-      this.backslash = i === -1 ? this.rowStop : start + i;
+      this.backslash = i === -1 ? this.buf.length : i;
     }
     return this.backslash < end ? this.backslash : end;
+  }
+
+  /** The bytes of the next rows may differ from the last rows' buffer where those were not read (a buffer used again): the backslash search starts over. */
+  newBytes(): void {
+    this.backslash = -1;
+    this.scannedFrom = 0;
   }
 
   /** A value a rule would read, too large to hold decoded within the memory bound. */
