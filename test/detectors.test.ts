@@ -1,7 +1,7 @@
 /** The scrub detectors on free text: what they replace, and that hostile text stays linear. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { compileScrubber, DETECTOR_NAMES, DETECTORS, matches, passesAsFake } from '../src/pseudonym/detectors.js';
+import { anchoredReplace, compileScrubber, DETECTOR_NAMES, DETECTORS, matches, passesAsFake } from '../src/pseudonym/detectors.js';
 import { KeyRing } from '../src/pseudonym/keys.js';
 
 const scrub = compileScrubber(DETECTOR_NAMES, new KeyRing('k'));
@@ -153,5 +153,43 @@ describe("each kind's pre-test passes every text its pattern matches", () => {
     );
     // and it does turn text away: a pre-test that passes everything spares nothing
     expect(d.may('plain words, nothing else')).toBe(false);
+  });
+});
+
+describe('an anchored kind replaces what String#replace replaces', () => {
+  // the search for a match starts `reach` before the next anchor (anchoredReplace): sound only while
+  // every match holds an anchor that near its start
+  const shapes = fc.string({
+    unit: fc.oneof(
+      fc.constantFrom('SW1A', '1AA', 'GIR', 'gir', '0AA', '0aa', 'M1', 'EC1A', '1BB', 'W1', ' ', '  ', '1', '9', '0', 'AB', 'zz', '.', '..', ':', '::', 'fe80', 'a', 'ffff', '192', '168', '255', '1.2', '\n', 'é', '🎉', '٣'),
+      fc.string({ maxLength: 1, unit: 'grapheme' }),
+    ),
+    maxLength: 40,
+  });
+  const anchored = DETECTORS.filter((d) => d.anchor);
+  it('covers postcodes and IP addresses', () => {
+    expect(anchored.map((d) => d.kind).sort()).toEqual(['ip', 'postcode']);
+  });
+  it.each(anchored.map((d) => [d.kind, d] as const))('%s: the same matches, at the same offsets', (_kind, d) => {
+    const re = new RegExp(d.pattern, 'gu');
+    const mark = (m: string, ...rest: unknown[]) => `<${m}@${String(rest[rest.length - 2])}>`;
+    fc.assert(
+      fc.property(shapes, (t) => {
+        expect(anchoredReplace(t, re, d.anchor!.re, d.anchor!.reach, mark)).toBe(t.replace(re, mark));
+      }),
+      { numRuns: 5000 },
+    );
+    // each match holds an anchor at most `reach` in, on texts with matches
+    const anchor = new RegExp(d.anchor!.re.source, 'y');
+    let seen = 0;
+    for (const t of ['SW1A 1AA', 'gir  0aa', 'W1 9ZZ', 'x M1 1AE.', '1.2.3.4', '255.255.255.255', '::1', 'fe80::1', '2a00:1450:4009:81f::200e', 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff']) {
+      const all = [...t.matchAll(re)];
+      for (const m of all) {
+        const near = Array.from({ length: d.anchor!.reach + 1 }, (_, k) => m.index + k).some((at) => ((anchor.lastIndex = at), anchor.test(t)));
+        expect(near, `${d.kind} in ${t}`).toBe(true);
+        seen++;
+      }
+    }
+    expect(seen).toBeGreaterThanOrEqual(4);
   });
 });

@@ -26,6 +26,12 @@ export interface Detector {
   may: (text: string) => boolean;
   /** `may` is false for a text without a digit: one search for a digit rules out several kinds at once */
   digits?: true;
+  /**
+   * A part of every match (`re`, global) that begins at most `reach` UTF-16 units after the match does,
+   * with no lookbehind: the search for a match starts `reach` before that part, not at each position of
+   * the text before it (anchoredReplace).
+   */
+  anchor?: { re: RegExp; reach: number };
   /** a check the pattern cannot express (digit counts, Luhn) */
   valid?: (match: string) => boolean;
   /** our own fakes, which are not personal data */
@@ -49,10 +55,17 @@ const URL = String.raw`https?://[^\s"'<>()\[\]{}]{1,2048}`;
 const PHONE = String.raw`(?<![\p{L}\p{N}_+.\-])(?:\+|\(?0)[\d \t.\-()]{6,22}\d(?![\p{L}\p{N}_])`;
 // UK postcodes, in either case (people type them lower case in search boxes), up to two spaces inside
 const POSTCODE = String.raw`(?<![\p{L}\p{N}])(?:[Gg][Ii][Rr] {0,2}0[Aa][Aa]|[A-PR-UWYZa-pr-uwyz][A-HK-Ya-hk-y]?\d[A-Za-z\d]? {0,2}\d[ABD-HJLNP-UW-Zabd-hjlnp-uw-z]{2})(?![\p{L}\p{N}])`;
+// every postcode ends in its inward code (9AA): a digit, two of these letters, then no letter or digit;
+// the digit is at most 6 units into the match (outward code of 2 to 4, two spaces; GIR 0AA: 5)
+const INWARD = String.raw`\d[ABD-HJLNP-UW-Zabd-hjlnp-uw-z]{2}(?![A-Za-z\d])`;
+const INWARD_CODE = new RegExp(INWARD);
 // octets with leading zeros too (192.168.001.010)
 const OCTET = String.raw`(?:25[0-5]|2[0-4]\d|1\d\d|0?\d?\d)`;
 const IPV4 = String.raw`(?<![\p{N}.])(?:${OCTET}\.){3}${OCTET}(?![\p{N}]|\.\d)`;
 const H = '[0-9A-Fa-f]{1,4}';
+// in every address, at most 3 units in: an octet's dot (9.9), a group's colon (f:f, f::), or a leading ::
+// (an IPv6 address may begin with it: ::ffff, ::a:b, with no digit before a colon)
+const IP_PART = /\d\.\d|[0-9A-Fa-f]:[0-9A-Fa-f:]|::[0-9A-Fa-f]/;
 // full form, or compressed with `::` (group counts not enforced: a detector, not a validator)
 const IPV6 = `(?<![0-9A-Za-z:])(?:(?:${H}:){7}${H}|(?:${H}:){1,7}:(?:${H}(?::${H}){0,5})?|::${H}(?::${H}){0,6})(?![0-9A-Za-z:])`;
 // payment cards start 2–6 (Mastercard, Amex, Visa, Discover…) and stand apart from other digits and letters
@@ -143,8 +156,8 @@ export const DETECTORS: readonly Detector[] = [
   {
     kind: 'ip',
     pattern: `${IPV4}|${IPV6}`,
-    // an IPv6 address may begin with its :: (::ffff, ::a:b), with no digit before a colon
-    may: (t) => /\d\.\d|[0-9A-Fa-f]:[0-9A-Fa-f:]|::[0-9A-Fa-f]/.test(t),
+    may: (t) => IP_PART.test(t),
+    anchor: { re: new RegExp(IP_PART, 'g'), reach: 3 },
     // loopback and unspecified addresses are in every application's code; they identify nobody
     reserved: (m) => /^(192\.0\.2\.|198\.51\.100\.|203\.0\.113\.|2001:db8:)/i.test(m) || /^(0?127\.|0+\.0+\.0+\.0+$|::1?$)/.test(m),
     fake: (rng, _sip, match, following) => {
@@ -182,8 +195,8 @@ export const DETECTORS: readonly Detector[] = [
     kind: 'postcode',
     digits: true,
     pattern: POSTCODE,
-    // every postcode ends in its inward code (9AA): a digit, two of these letters, then no letter or digit
-    may: (t) => /\d[ABD-HJLNP-UW-Zabd-hjlnp-uw-z]{2}(?![A-Za-z\d])/.test(t),
+    may: (t) => INWARD_CODE.test(t),
+    anchor: { re: new RegExp(INWARD, 'g'), reach: 6 },
     // a lower-case hex colour (ff66ff) has a postcode's shape
     valid: (m) => !/^[0-9a-f]{6}$/.test(m),
     reserved: (m) => /^ZZ/i.test(m),
@@ -318,6 +331,8 @@ export function compileScrubber(names: readonly string[], keys: KeyRing): (text:
       const at = (rest[rest.length - 2] as number) + match.length;
       return make(rng, sip, match, (rest[rest.length - 1] as string).slice(at, at + 4));
     };
+    const anchor = d.anchor;
+    if (anchor) return { digits: d.digits === true, run: (text: string) => anchoredReplace(text, re, anchor.re, anchor.reach, replace) };
     return { digits: d.digits === true, run: (text: string) => (d.may(text) ? text.replace(re, replace) : text) };
   });
   return (text) => {
@@ -337,6 +352,30 @@ export function compileScrubber(names: readonly string[], keys: KeyRing): (text:
     }
     return out;
   };
+}
+
+/**
+ * `text.replace(re, replace)` for a global `re` whose every match holds a match of `anchor` at most
+ * `reach` units after its start: each search for the next match starts `reach` before the next anchor.
+ * No match begins earlier (it would hold an anchor before that one), so the matches, and the text, are
+ * those of the replace; a text without an anchor is returned as it is, unsearched.
+ */
+export function anchoredReplace(text: string, re: RegExp, anchor: RegExp, reach: number, replace: (match: string, ...rest: unknown[]) => string): string {
+  let out: string | null = null;
+  let done = 0; // text before this is in `out`
+  let from = 0; // where the next match may begin
+  while (from <= text.length) {
+    anchor.lastIndex = from;
+    const a = anchor.exec(text);
+    if (a === null) break;
+    re.lastIndex = Math.max(from, a.index - reach);
+    const m = re.exec(text);
+    if (m === null) break;
+    out = (out ?? '') + text.slice(done, m.index) + replace(m[0], ...m.slice(1), m.index, text);
+    done = m.index + m[0].length;
+    from = m[0].length === 0 ? done + 1 : done;
+  }
+  return out === null ? text : out + text.slice(done);
 }
 
 /**
