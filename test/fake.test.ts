@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { checkFakeSpec, compileFake, loadLocales } from '../src/pseudonym/fake.js';
+import { checkFakeSpec, compileFake, loadLocales, patternMayHoldPhone } from '../src/pseudonym/fake.js';
+import { matches } from '../src/pseudonym/detectors.js';
 import { KeyRing, uniqueToken } from '../src/pseudonym/keys.js';
 
 const keys = (s = 'k') => new KeyRing(s);
@@ -65,5 +66,43 @@ describe('deterministic fakes', () => {
     ['string.fromCharacters', /needs arguments|does not return/],
   ])('refuses %s', (method, re) => {
     expect(checkFakeSpec({ method, unique: false, locale: 'en' })).toMatch(re);
+  });
+});
+
+describe('phone formats that cannot hold a phone number are not searched', () => {
+  // a wildcard draws any of these (fillPattern); a literal stands for itself
+  const draws: Record<string, string> = { '#': '0123456789', '!': '23456789', '?': 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', '*': '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ' };
+  const pattern = fc.string({ unit: fc.constantFrom('#', '!', '?', '*', '0', '1', '7', '+', '(', ')', ' ', '-', '.', 'x', '/', '_', 'é'), maxLength: 16 });
+  it('a pattern said to hold none gives text where the detector finds none, whatever is drawn', () => {
+    let never = 0;
+    fc.assert(
+      fc.property(pattern, fc.array(fc.nat(), { minLength: 16, maxLength: 16 }), (p, picks) => {
+        if (patternMayHoldPhone(p)) return;
+        never++;
+        const text = [...p].map((ch, i) => (draws[ch] ? draws[ch]![picks[i]! % draws[ch]!.length]! : ch)).join('');
+        expect([...matches(text, ['phone'])]).toEqual([]);
+      }),
+      { numRuns: 20000 },
+    );
+    expect(never).toBeGreaterThan(1000);
+  });
+  it.each([
+    ['!##-!##-####', false],
+    ['(!##) !##-#### x###', false],
+    ['1-!##-!##-####', false],
+    ['01### ######', true],
+    ['(0##) ### ####', true],
+    ['+1!##!######', true],
+    ['## ##', true],
+    ['x ##', true],
+  ])('%s: searched %s', (p, searched) => {
+    expect(patternMayHoldPhone(p)).toBe(searched);
+  });
+  it("en's formats are never searched, and its numbers are faker's own", async () => {
+    const { allLocales } = await import('@faker-js/faker');
+    const formats = allLocales.en.phone_number!.format as { human: string[] };
+    expect(formats.human.filter(patternMayHoldPhone)).toEqual([]);
+    const phone = compileFake({ method: 'phone.number', locale: 'en', unique: false }, keys());
+    for (let i = 0; i < 200; i++) expect(phone(b(`person ${i}`))).not.toMatch(/^07700 900/);
   });
 });

@@ -52,7 +52,8 @@ const URL = String.raw`https?://[^\s"'<>()\[\]{}]{1,2048}`;
 // a run of digits with the separators people type (space, dot, dash, brackets), starting with +, 00 or 0;
 // `validPhone` counts the digits. Never part of a longer run of letters, digits or dots (hex tokens,
 // uuids, version numbers, decimals).
-const PHONE = String.raw`(?<![\p{L}\p{N}_+.\-])(?:\+|\(?0)[\d \t.\-()]{6,22}\d(?![\p{L}\p{N}_])`;
+const PHONE_NOT_AFTER = String.raw`[\p{L}\p{N}_+.\-]`;
+const PHONE = String.raw`(?<!${PHONE_NOT_AFTER})(?:\+|\(?0)[\d \t.\-()]{6,22}\d(?![\p{L}\p{N}_])`;
 // UK postcodes, in either case (people type them lower case in search boxes), up to two spaces inside
 const POSTCODE = String.raw`(?<![\p{L}\p{N}])(?:[Gg][Ii][Rr] {0,2}0[Aa][Aa]|[A-PR-UWYZa-pr-uwyz][A-HK-Ya-hk-y]?\d[A-Za-z\d]? {0,2}\d[ABD-HJLNP-UW-Zabd-hjlnp-uw-z]{2})(?![\p{L}\p{N}])`;
 // every postcode ends in its inward code (9AA): a digit, two of these letters, then no letter or digit;
@@ -243,6 +244,17 @@ export function isMarkedName(name: string): boolean {
   for (const w of name.split(/\s+/)) if (w) sum += nameMark(w);
   return (sum & 15) === 0;
 }
+
+/**
+ * Whether a phone match may start at `text[i]`, seen from the character before it alone (undefined at
+ * the start): a match starts at +, ( or 0, after no letter, digit, _, +, . or -.
+ */
+export function phoneMayStartAfter(before: string | undefined): boolean {
+  return before === undefined || !PHONE_START_BLOCKED.test(before);
+}
+const PHONE_START_BLOCKED = new RegExp(PHONE_NOT_AFTER, 'u');
+/** the characters a phone match starts with */
+export const PHONE_FIRST = '+(0';
 
 /** Whether `text` is a fake phone number or postcode the detectors recognise as ours (or would not flag at all). */
 export function passesAsFake(kind: 'phone' | 'postcode', text: string): boolean {

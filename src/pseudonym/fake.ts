@@ -12,7 +12,7 @@ import { createRequire } from 'node:module';
 import { loadModule } from '../load-module.js';
 import type { Faker, LocaleDefinition } from '@faker-js/faker';
 import { KeyRing, Prng, uniqueToken } from './keys.js';
-import { isMarkedName, nameMark, passesAsFake } from './detectors.js';
+import { isMarkedName, nameMark, passesAsFake, PHONE_FIRST, phoneMayStartAfter } from './detectors.js';
 
 export interface FakeSpec {
   method: string;
@@ -77,6 +77,24 @@ function fillPattern(rng: Prng, pattern: string): string {
     else out += ch;
   }
   return out;
+}
+
+/**
+ * Whether text drawn from `pattern` may hold a phone number the detectors find: only where a character
+ * that may be +, ( or 0 follows one that may be neither a letter nor a digit (a wildcard draws one, or
+ * a literal the detector's lookbehind refuses). Most of faker's formats (en: 555-123-4567) have no such
+ * place, and their numbers need no search.
+ */
+export function patternMayHoldPhone(pattern: string): boolean {
+  const drawn = (ch: string | undefined) => ch !== undefined && '#!?*'.includes(ch);
+  for (let i = 0; i < pattern.length; i++) {
+    const ch = pattern[i]!;
+    // a ( starts one only before a 0
+    const mayBeZero = (c: string | undefined) => c === '0' || c === '#' || c === '*';
+    const mayStart = ch === '(' ? mayBeZero(pattern[i + 1]) : PHONE_FIRST.includes(ch) || mayBeZero(ch);
+    if (mayStart && !drawn(pattern[i - 1]) && phoneMayStartAfter(pattern[i - 1])) return true;
+  }
+  return false;
 }
 
 function hex(rng: Prng, n: number): string {
@@ -161,9 +179,11 @@ function fastGenerators(chain: LocaleDefinition[]): Record<string, Gen> {
   };
   // a fake phone number or postcode the detectors would take for a real one is drawn from the reserved
   // ranges instead (Ofcom's drama numbers, the unused area ZZ)
+  const searched = new Set(phoneFormats.filter(patternMayHoldPhone));
   const phone = (rng: Prng) => {
-    const n = fillPattern(rng, rng.pick(phoneFormats));
-    return passesAsFake('phone', n) ? n : `07700 900${String(rng.below(1000)).padStart(3, '0')}`;
+    const format = rng.pick(phoneFormats);
+    const n = fillPattern(rng, format);
+    return !searched.has(format) || passesAsFake('phone', n) ? n : `07700 900${String(rng.below(1000)).padStart(3, '0')}`;
   };
   const postcode = (rng: Prng) => {
     const p = fillPattern(rng, rng.pick(postcodeList));
