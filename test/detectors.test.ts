@@ -30,9 +30,15 @@ describe('scrub', () => {
     ['postgresql://app:hunter22@db.internal/app', ['hunter22']],
     ['-----BEGIN RSA PRIVATE KEY-----', ['BEGIN RSA PRIVATE KEY']],
     ['token ghp_abcdefghijklmnopqrstuvwxyz0123456789 in text', ['ghp_abcdefghijklmnopqrstuvwxyz0123456789']],
+    ['digits in pairs: 01 - 23 - 45 - 67 - 89', ['01 - 23 - 45 - 67 - 89']],
   ])('%s: replaces %j', (text, found) => {
     const out = scrub(text);
     for (const f of found) expect(out).not.toContain(f);
+  });
+
+  it('scan finds what scrub replaces: a phone written in pairs of digits', () => {
+    expect(kindsIn('ring 01 - 23 - 45 - 67 - 89')).toEqual(['phone']);
+    expect(passesAsFake('phone', '01 - 23 - 45 - 67 - 89')).toBe(false);
   });
 
   it.each([
@@ -138,7 +144,7 @@ describe("each kind's pre-test passes every text its pattern matches", () => {
   // a pre-test (`may`) only spares the pattern's run: text it turns away must hold no match
   const shapes = fc.string({
     unit: fc.oneof(
-      fc.constantFrom('SW1A', '1AA', 'GIR', '0AA', 'M1', ' ', '  ', '1', '9', '0', 'AB', 'st', 'nd', 'Cv', '.', '-', '@', ':', '//', 'x', 'Street', 'Rd', '٣', 'é', '\t'),
+      fc.constantFrom('SW1A', '1AA', 'GIR', '0AA', 'M1', ' ', '  ', '1', '9', '0', 'AB', 'st', 'nd', 'Cv', '.', '-', '@', ':', '//', 'x', 'Street', 'Rd', '٣', 'é', '\t', ' - ', '01', '23', '+4', '(0'),
       fc.string({ maxLength: 1, unit: 'grapheme' }),
     ),
     maxLength: 30,
@@ -161,28 +167,29 @@ describe('an anchored kind replaces what String#replace replaces', () => {
   // every match holds an anchor that near its start
   const shapes = fc.string({
     unit: fc.oneof(
-      fc.constantFrom('SW1A', '1AA', 'GIR', 'gir', '0AA', '0aa', 'M1', 'EC1A', '1BB', 'W1', ' ', '  ', '1', '9', '0', 'AB', 'zz', '.', '..', ':', '::', 'fe80', 'a', 'ffff', '192', '168', '255', '1.2', '\n', 'é', '🎉', '٣'),
+      fc.constantFrom('SW1A', '1AA', 'GIR', 'gir', '0AA', '0aa', 'M1', 'EC1A', '1BB', 'W1', ' ', '  ', '1', '9', '0', 'AB', 'zz', '.', '..', ':', '::', 'fe80', 'a', 'ffff', '192', '168', '255', '1.2', '\n', 'é', '🎉', '٣', '+', '(', ')', '-', '07911', '123456', '+44', '(0', '20 7946'),
       fc.string({ maxLength: 1, unit: 'grapheme' }),
     ),
     maxLength: 40,
   });
   const anchored = DETECTORS.filter((d) => d.anchor);
-  it('covers postcodes and IP addresses', () => {
-    expect(anchored.map((d) => d.kind).sort()).toEqual(['ip', 'postcode']);
+  it('covers postcodes, IP addresses and phone numbers', () => {
+    expect(anchored.map((d) => d.kind).sort()).toEqual(['ip', 'phone', 'postcode']);
   });
   it.each(anchored.map((d) => [d.kind, d] as const))('%s: the same matches, at the same offsets', (_kind, d) => {
     const re = new RegExp(d.pattern, 'gu');
+    const sticky = new RegExp(d.pattern, 'uy');
     const mark = (m: string, ...rest: unknown[]) => `<${m}@${String(rest[rest.length - 2])}>`;
     fc.assert(
       fc.property(shapes, (t) => {
-        expect(anchoredReplace(t, re, d.anchor!.re, d.anchor!.reach, mark)).toBe(t.replace(re, mark));
+        expect(anchoredReplace(t, sticky, d.anchor!.re, d.anchor!.reach, mark)).toBe(t.replace(re, mark));
       }),
       { numRuns: 5000 },
     );
     // each match holds an anchor at most `reach` in, on texts with matches
     const anchor = new RegExp(d.anchor!.re.source, 'y');
     let seen = 0;
-    for (const t of ['SW1A 1AA', 'gir  0aa', 'W1 9ZZ', 'x M1 1AE.', '1.2.3.4', '255.255.255.255', '::1', 'fe80::1', '2a00:1450:4009:81f::200e', 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff']) {
+    for (const t of ['SW1A 1AA', 'gir  0aa', 'W1 9ZZ', 'x M1 1AE.', '1.2.3.4', '255.255.255.255', '::1', 'fe80::1', '2a00:1450:4009:81f::200e', 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', 'call 07911 123456', '+44 20 7946 0000', '(020) 7946 0000', 'x (0161) 496 0000.']) {
       const all = [...t.matchAll(re)];
       for (const m of all) {
         const near = Array.from({ length: d.anchor!.reach + 1 }, (_, k) => m.index + k).some((at) => ((anchor.lastIndex = at), anchor.test(t)));

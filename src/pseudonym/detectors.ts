@@ -184,7 +184,10 @@ export const DETECTORS: readonly Detector[] = [
     kind: 'phone',
     digits: true,
     pattern: PHONE,
-    may: (t) => /\d\D?\d\D?\d/.test(t),
+    // a match begins with +, 0 or (0, and seven of its characters follow (three digits close together
+    // were asked for before: a number written 01 - 23 - 45 - 67 - 89 has none)
+    may: (t) => /[+0][\d \t.\-()]{6}/.test(t),
+    anchor: { re: /[+0]/g, reach: 1 },
     valid: validPhone,
     reserved: (m) => /^07700 ?900\d{3}$/.test(m),
     // (drawn as below(1000): the same pseudonyms as earlier versions)
@@ -344,7 +347,10 @@ export function compileScrubber(names: readonly string[], keys: KeyRing): (text:
       return make(rng, sip, match, (rest[rest.length - 1] as string).slice(at, at + 4));
     };
     const anchor = d.anchor;
-    if (anchor) return { digits: d.digits === true, run: (text: string) => anchoredReplace(text, re, anchor.re, anchor.reach, replace) };
+    if (anchor) {
+      const sticky = new RegExp(d.pattern, 'uy');
+      return { digits: d.digits === true, run: (text: string) => anchoredReplace(text, sticky, anchor.re, anchor.reach, replace) };
+    }
     return { digits: d.digits === true, run: (text: string) => (d.may(text) ? text.replace(re, replace) : text) };
   });
   return (text) => {
@@ -367,22 +373,29 @@ export function compileScrubber(names: readonly string[], keys: KeyRing): (text:
 }
 
 /**
- * `text.replace(re, replace)` for a global `re` whose every match holds a match of `anchor` at most
- * `reach` units after its start: each search for the next match starts `reach` before the next anchor.
- * No match begins earlier (it would hold an anchor before that one), so the matches, and the text, are
- * those of the replace; a text without an anchor is returned as it is, unsearched.
+ * `text.replace(re, replace)` for a `re` whose every match holds a match of `anchor` (global) at most
+ * `reach` units after its start: a match is tried (`sticky`: the pattern with the y flag) only at the
+ * `reach` + 1 places up to each anchor, not at every place in the text. None begins anywhere else (it
+ * would hold an earlier anchor), so the matches, and the text, are those of the replace; a text without
+ * an anchor is returned as it is.
  */
-export function anchoredReplace(text: string, re: RegExp, anchor: RegExp, reach: number, replace: (match: string, ...rest: unknown[]) => string): string {
+export function anchoredReplace(text: string, sticky: RegExp, anchor: RegExp, reach: number, replace: (match: string, ...rest: unknown[]) => string): string {
   let out: string | null = null;
   let done = 0; // text before this is in `out`
-  let from = 0; // where the next match may begin
+  let from = 0; // no match begins before this that is not found yet
   while (from <= text.length) {
     anchor.lastIndex = from;
     const a = anchor.exec(text);
     if (a === null) break;
-    re.lastIndex = Math.max(from, a.index - reach);
-    const m = re.exec(text);
-    if (m === null) break;
+    let m: RegExpExecArray | null = null;
+    for (let at = Math.max(from, a.index - reach); at <= a.index && m === null; at++) {
+      sticky.lastIndex = at;
+      m = sticky.exec(text);
+    }
+    if (m === null) {
+      from = a.index + 1;
+      continue;
+    }
     out = (out ?? '') + text.slice(done, m.index) + replace(m[0], ...m.slice(1), m.index, text);
     done = m.index + m[0].length;
     from = m[0].length === 0 ? done + 1 : done;
