@@ -31,13 +31,15 @@ describe('scrub', () => {
     ['-----BEGIN RSA PRIVATE KEY-----', ['BEGIN RSA PRIVATE KEY']],
     ['token ghp_abcdefghijklmnopqrstuvwxyz0123456789 in text', ['ghp_abcdefghijklmnopqrstuvwxyz0123456789']],
     ['digits in pairs: 01 - 23 - 45 - 67 - 89', ['01 - 23 - 45 - 67 - 89']],
+    ['a card digit by digit: 4 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1', ['4 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1']],
   ])('%s: replaces %j', (text, found) => {
     const out = scrub(text);
     for (const f of found) expect(out).not.toContain(f);
   });
 
-  it('scan finds what scrub replaces: a phone written in pairs of digits', () => {
+  it('scan finds what scrub replaces: a phone written in pairs of digits, a card digit by digit', () => {
     expect(kindsIn('ring 01 - 23 - 45 - 67 - 89')).toEqual(['phone']);
+    expect(kindsIn('paid 4-1-1-1-1-1-1-1-1-1-1-1-1-1-1-1')).toEqual(['card']);
     expect(passesAsFake('phone', '01 - 23 - 45 - 67 - 89')).toBe(false);
   });
 
@@ -144,7 +146,7 @@ describe("each kind's pre-test passes every text its pattern matches", () => {
   // a pre-test (`may`) only spares the pattern's run: text it turns away must hold no match
   const shapes = fc.string({
     unit: fc.oneof(
-      fc.constantFrom('SW1A', '1AA', 'GIR', '0AA', 'M1', ' ', '  ', '1', '9', '0', 'AB', 'st', 'nd', 'Cv', '.', '-', '@', ':', '//', 'x', 'Street', 'Rd', '٣', 'é', '\t', ' - ', '01', '23', '+4', '(0'),
+      fc.constantFrom('SW1A', '1AA', 'GIR', '0AA', 'M1', ' ', '  ', '1', '9', '0', 'AB', 'st', 'nd', 'Cv', '.', '-', '@', ':', '//', 'x', 'Street', 'Rd', '٣', 'é', '\t', ' - ', '01', '23', '+4', '(0', '4 1 1 1', '1-1-1-1'),
       fc.string({ maxLength: 1, unit: 'grapheme' }),
     ),
     maxLength: 30,
