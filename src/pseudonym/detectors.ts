@@ -27,9 +27,9 @@ export interface Detector {
   /** `may` is false for a text without a digit: one search for a digit rules out several kinds at once */
   digits?: true;
   /**
-   * A part of every match (`re`, global) that begins at most `reach` UTF-16 units after the match does,
-   * with no lookbehind: the search for a match starts `reach` before that part, not at each position of
-   * the text before it (anchoredReplace).
+   * A part of every match (`re`, global, no lookbehind) that begins at most `reach` UTF-16 units after
+   * the match does: scrub tries the pattern only at the `reach` + 1 places up to each such part, not at
+   * every place of the text (anchoredReplace), and needs no `may` then.
    */
   anchor?: { re: RegExp; reach: number };
   /** a check the pattern cannot express (digit counts, Luhn) */

@@ -87,10 +87,10 @@ function fillPattern(rng: Prng, pattern: string): string {
  */
 export function patternMayHoldPhone(pattern: string): boolean {
   const drawn = (ch: string | undefined) => ch !== undefined && '#!?*'.includes(ch);
+  const mayBeZero = (ch: string | undefined) => ch === '0' || ch === '#' || ch === '*';
   for (let i = 0; i < pattern.length; i++) {
     const ch = pattern[i]!;
     // a ( starts one only before a 0
-    const mayBeZero = (c: string | undefined) => c === '0' || c === '#' || c === '*';
     const mayStart = ch === '(' ? mayBeZero(pattern[i + 1]) : PHONE_FIRST.includes(ch) || mayBeZero(ch);
     if (mayStart && !drawn(pattern[i - 1]) && phoneMayStartAfter(pattern[i - 1])) return true;
   }
