@@ -107,7 +107,7 @@ describe('--jobs on a plain dump', () => {
     const starts: number[] = [];
     const p = new ParallelPlain({ start: (b) => starts.push(b.length), pieceBuffer: (n) => Buffer.alloc(n), send: () => {}, pieceBytes: 1 << 20, localFirstBytes: 0, prepare: () => {}, busy: () => false }, { flush: () => {} } as unknown as Output);
     for (let i = 0; i < mib; i++) p.keep(Buffer.alloc(1 << 20, 0x20));
-    const plan = { mode: 'rewrite', search: null } as unknown as TablePlan;
+    const plan = { mode: 'rewrite', columns: ['a'], search: null } as unknown as TablePlan;
     const c = { table: 'public.t', reader: { line: 1 } } as unknown as BlockContext;
     const schema = { tables: new Map([['public.t', {}]]), version: 0 } as unknown as SchemaModel;
     const rows = p.rows(c, plan, Buffer.from('COPY public.t (a) FROM stdin;\n'), mib << 20, false, schema, () => ({}) as CopyRows);

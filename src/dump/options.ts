@@ -79,9 +79,9 @@ export interface ParallelCopy {
    * rows `data` (from pieceBuffer) of the COPY statement `header`, whose first line is input line `line`;
    * their counts go into `stats`. With `inserts`, `data` is whole INSERT statements instead (no header),
    * each ending at one of `inserts.ends`, read after pg_dump's last `-- Data for Name:` header named
-   * `inserts.dataFor`.
+   * `inserts.dataFor`. `cut`: where the piece begins, should the output stop there (DumpRewriter.abort).
    */
-  send(header: Buffer, data: Buffer, line: number, table: string, stats: TableStats, inserts?: { dataFor: string | null; ends: Uint32Array }): void;
+  send(header: Buffer, data: Buffer, line: number, table: string, stats: TableStats, cut: PieceCut, inserts?: { dataFor: string | null; ends: Uint32Array }): void;
   /** rows handed to a worker at a time */
   pieceBytes: number;
   /** bytes of rows this thread rewrites, in the whole run, before the first piece goes out */
@@ -93,3 +93,9 @@ export interface ParallelCopy {
 }
 
 export type PlanOverlay = (table: string, columns: string[], plan: TablePlan) => TablePlan;
+
+/** Where a worker's piece begins in the output: in COPY data (of `ncols` columns) or between statements. */
+export interface PieceCut {
+  inCopy: boolean;
+  ncols: number;
+}

@@ -213,6 +213,13 @@ export class Output {
     if (this.len >= FLUSH_AT) this.flush();
   }
 
+  /** Drops what was written and not handed on yet (a run that stops where an earlier piece was to go). */
+  discard(): void {
+    this.runSrc = null;
+    this.len = 0;
+    this.generation++;
+  }
+
   flush(): void {
     this.settle();
     if (this.len === 0) return;

@@ -108,7 +108,8 @@ export class ParallelPlain {
   rows(c: BlockContext, plan: TablePlan, header: Buffer, at: number, watched: boolean, schema: SchemaModel, local: () => CopyRows): CopyRows | null {
     this.begin(at, schema);
     if (!this.goes(c.table, plan, watched)) return null;
-    return new ParallelRows(c, header, this.copy, this.copy.pieceBytes, local(), this.budget, () => this.copy.busy());
+    if (plan.mode !== 'rewrite') return null;
+    return new ParallelRows(c, header, plan.columns.length, this.copy, this.copy.pieceBytes, local(), this.budget, () => this.copy.busy());
   }
 
   /**
@@ -148,7 +149,7 @@ export class ParallelPlain {
     this.inserts = null;
     this.out.flush();
     const data = p.parts.gather(this.copy);
-    if (data) this.copy.send(Buffer.alloc(0), data, p.line, p.table, p.stats, { dataFor: p.dataFor, ends: Uint32Array.from(p.ends) });
+    if (data) this.copy.send(Buffer.alloc(0), data, p.line, p.table, p.stats, { inCopy: false, ncols: 0 }, { dataFor: p.dataFor, ends: Uint32Array.from(p.ends) });
   }
 
   /** The run stopped: statements gathered and not sent are let go. */

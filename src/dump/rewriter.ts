@@ -22,7 +22,7 @@ import { RowCursor } from './row-cursor.js';
 import { UnitKind, holdsComment, skipBlank } from './sql-lexer.js';
 import type { TocHeader } from './statements.js';
 import type { DumpObserver } from './observer.js';
-import type { PlanOverlay, RewriterOptions } from './options.js';
+import type { PieceCut, PlanOverlay, RewriterOptions } from './options.js';
 import { connectTarget, keyword } from './words.js';
 import { DEFAULT_MAX_LINE_BYTES, DumpReader, countLf, positioned, type UnitSink } from './reader.js';
 import { Findings, type OutsideFinding } from './findings.js';
@@ -37,7 +37,6 @@ import { DropRows, KeepRows, RewriteRows, SearchRows, SkipRows, observed, type C
 export { DEFAULT_MAX_LINE_BYTES, countLf, connectTarget };
 export type { PlanOverlay, RewriterOptions, TableStats, OutsideFinding };
 export const DEFAULT_MAX_VALUE_BYTES = 16 * 1024 * 1024;
-
 const LARGE_OBJECTS = 'pg_catalog.pg_largeobject';
 
 export class DumpRewriter implements UnitSink {
@@ -435,15 +434,16 @@ export class DumpRewriter implements UnitSink {
   }
 
   /**
-   * After an error: if output has begun, hands on the whole rows already rewritten and then the
-   * ABORTED trailer, which makes a restore of the output fail and tells a reader why. If the run
-   * stopped before its first output byte, it stays that way.
+   * After an error: if output has begun, hands on the whole rows already rewritten and then the ABORTED
+   * trailer, which makes a restore of the output fail and tells a reader why (a run stopped before its
+   * first output byte stays that way). `cut`: the output stops where a worker's piece was to go, so what
+   * this thread has not handed on yet, which follows it, is dropped, and the trailer is the piece's.
    */
-  abort(reason: string): void {
+  abort(reason: string, cut?: PieceCut): void {
     this.parallel?.abandon();
     if (this.gate.holding) return;
-    this.out.flush();
+    (cut ? this.out.discard : this.out.flush).call(this.out);
     this.gate.started = true;
-    this.sink(abortTrailer(this.reader.inCopy, this.writer.row.ncols, reason));
+    this.sink(abortTrailer(cut?.inCopy ?? this.reader.inCopy, cut?.ncols ?? this.writer.row.ncols, reason));
   }
 }

@@ -300,6 +300,8 @@ export class ParallelRows extends CopyRows {
   constructor(
     c: BlockContext,
     private readonly header: Buffer,
+    /** the COPY's columns */
+    private readonly ncols: number,
     private readonly copy: Pick<ParallelCopy, 'send' | 'pieceBuffer' | 'prepare'>,
     private readonly pieceBytes: number,
     /** this thread's handler for the table */
@@ -356,7 +358,7 @@ export class ParallelRows extends CopyRows {
     // what this thread wrote before the piece goes out before it
     this.c.out.flush();
     const data = this.piece.gather(this.copy);
-    if (data) this.copy.send(this.header, data, this.firstLine, this.c.table, this.c.stats);
+    if (data) this.copy.send(this.header, data, this.firstLine, this.c.table, this.c.stats, { inCopy: true, ncols: this.ncols });
     this.firstLine = this.c.reader.line;
   }
 }

@@ -8,7 +8,7 @@
 import { AnonymiseError } from '../errors.js';
 import { WorkerPool, ownBytes, workerScript } from './worker-pool.js';
 import { SpareBuffers, adopt } from '../io/buffer-pool.js';
-import type { ParallelCopy } from '../dump/options.js';
+import type { ParallelCopy, PieceCut } from '../dump/options.js';
 import type { TableStats } from '../dump/row-writer.js';
 import type { JsPolicy } from '../rules/rules-file.js';
 
@@ -49,6 +49,8 @@ export interface Slot {
   value: Buffer | null;
   error: unknown;
   wait: Promise<void>;
+  /** where the piece begins, should the output stop there */
+  cut: PieceCut;
 }
 
 /** Rows handed to a worker at a time (as the archive pool's pieces). */
@@ -118,10 +120,10 @@ export class PlainPieces implements ParallelCopy {
     this.pool ??= new WorkerPool<PlainPieceJob>(this.o.jobs - 1, this.setup!, workerScript(import.meta.url, 'engine', 'plain-worker.js'));
   }
 
-  send(header: Buffer, data: Buffer, line: number, _table: string, stats: TableStats, inserts?: { dataFor: string | null; ends: Uint32Array }): void {
+  send(header: Buffer, data: Buffer, line: number, _table: string, stats: TableStats, cut: PieceCut, inserts?: { dataFor: string | null; ends: Uint32Array }): void {
     this.prepare();
     this.sent++;
-    const slot: Slot = { done: false, value: null, error: null, wait: Promise.resolve() };
+    const slot: Slot = { done: false, value: null, error: null, wait: Promise.resolve(), cut };
     // a pieceBuffer's ArrayBuffer moves to the worker as it is; anything else (a small Buffer may live in
     // Node's shared pool) is copied first
     const own = this.pieceBuffers.has(data.buffer as ArrayBuffer) ? data : ownBytes(data);

@@ -168,9 +168,9 @@ export function rewriteStream(source: AsyncIterable<Buffer> | Readable, sink: Wr
   };
   sink.on('error', onSinkError);
   const drain = async (all = true) => {
-    let i = 0;
+    let i = 0; // pending[0..i) are written
     try {
-      for (; i < pending.length; i++) {
+      while (i < pending.length) {
         let c = pending[i]!;
         if (sinkError) throw sinkError;
         if (!Buffer.isBuffer(c)) {
@@ -181,7 +181,11 @@ export function rewriteStream(source: AsyncIterable<Buffer> | Readable, sink: Wr
           c = c.value!;
           bytesOut += c.length;
         }
-        if (!sink.write(c, recycle ? () => release(c) : undefined)) await waitDrain(sink);
+        const room = sink.write(c, recycle ? () => release(c) : undefined);
+        // written, whatever happens next: a signal while the sink drains must not leave it in `pending`,
+        // where the abort's drain wrote it again (twice in the output, its buffer given back twice)
+        i++;
+        if (!room) await waitDrain(sink);
         if (options.signal?.aborted && !aborting) throw options.signal.reason;
       }
     } finally {
@@ -243,10 +247,12 @@ export function rewriteStream(source: AsyncIterable<Buffer> | Readable, sink: Wr
       // a bad dump or a signal: mark the output as incomplete (unless the sink itself failed)
       if (e instanceof AnonymiseError && !sink.destroyed && !sinkError) {
         aborting = true;
-        // what workers had not finished before the failure is not written: the trailer follows what was
-        const done = pending.findIndex((c) => !Buffer.isBuffer(c) && (!c.done || c.error !== null));
-        if (done !== -1) pending.length = done;
-        rw.abort(e.message);
+        // what workers had not finished before the failure is not written: the trailer follows what was,
+        // and what this thread wrote after that piece is dropped with it
+        const cut = pending.findIndex((c) => !Buffer.isBuffer(c) && (!c.done || c.error !== null));
+        const at = cut === -1 ? undefined : (pending[cut] as Slot).cut;
+        if (cut !== -1) pending.length = cut;
+        rw.abort(e.message, at);
         await drain().catch(() => {});
       }
       throw e;
