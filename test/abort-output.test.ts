@@ -6,12 +6,15 @@
  *   times no trailer);
  * - with workers, the output stops where an unfinished piece was to go, but what this thread had
  *   written after that piece and not yet handed on followed it anyway (a kept table's rows, half a
- *   row), under the trailer of the wrong place.
+ *   row), under the trailer of the wrong place;
+ * - a failure not our own (a worker gone) wrote no trailer at all: the cut dump restored without error.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { AnonymiseError } from '../src/errors.js';
+import { scratch } from './support/scratch.js';
 import { compileRules, readRules, rewriteStream, type RewriteOptions } from '../src/engine/run.js';
 
 const KEY = 'abort-output-test-Wq7nR2xK9pLm';
@@ -96,5 +99,30 @@ describe('a run stopped part-way writes a prefix of the whole output, then the t
     const header = /COPY \S+ \(([^)]*)\) FROM stdin;\n/g;
     const last = [...body.toString('latin1').matchAll(header)].at(-1)!;
     expect(first).toBe(Array.from({ length: last[1]!.split(', ').length + 1 }, () => '\\N').join('\t'));
+  });
+
+  it('workers: a worker that dies mid-run (not an error of ours) still ends the output with the trailer', async () => {
+    const dir = scratch('ad-abort-worker-');
+    // the rule leaves values as they are, and ends the worker thread at its tenth row
+    writeFileSync(join(dir, 't.mjs'), "import { isMainThread } from 'node:worker_threads';\nlet n = 0;\nexport const same = (v) => { if (!isMainThread && ++n > 10) process.exit(7); return v; };\n");
+    const rulesFile = join(dir, 'rules.yaml');
+    const yaml = readFileSync('rules/examples/council.yaml', 'utf8').replace('first_name: { value: User }', 'first_name: { js: "./t.mjs#same" }');
+    expect(yaml).toContain('t.mjs#same');
+    writeFileSync(rulesFile, yaml);
+    const source = { files: [rulesFile], js: 'run' as const };
+    const rules = compileRules(await readRules(source), KEY);
+    const one = new SlowSink();
+    await rewriteStream(chunks(4096), one, { rules }).done;
+    const sink = new SlowSink();
+    const e = await rewriteStream(chunks(4096), sink, { rules, rulesSource: source, jobs: 2, localFirstBytes: 0, waitForWorkers: true, workersOnly: true, pieceBytes: 1024 }).done.then(
+      () => null,
+      (x: unknown) => x,
+    );
+    expect(e).toBeInstanceOf(Error);
+    expect(e).not.toBeInstanceOf(AnonymiseError);
+    const out = Buffer.concat(sink.got);
+    expect(out.toString('latin1')).toMatch(/-- anonymise-dump: ABORTED: internal error\n$/);
+    const { body } = split(out);
+    expect(Buffer.concat(one.got).subarray(0, body.length).equals(body)).toBe(true);
   });
 });
