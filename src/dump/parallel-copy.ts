@@ -107,8 +107,7 @@ export class ParallelPlain {
    */
   rows(c: BlockContext, plan: TablePlan, header: Buffer, at: number, watched: boolean, schema: SchemaModel, local: () => CopyRows): CopyRows | null {
     this.begin(at, schema);
-    if (!this.goes(c.table, plan, watched)) return null;
-    if (plan.mode !== 'rewrite') return null;
+    if (!this.goes(c.table, plan, watched) || plan.mode !== 'rewrite') return null;
     return new ParallelRows(c, header, plan.columns.length, this.copy, this.copy.pieceBytes, local(), this.budget, () => this.copy.busy());
   }
 
