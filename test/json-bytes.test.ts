@@ -129,6 +129,9 @@ const awkward = [
   '[1,2,]', '{"gone":{"deep":[1,{"a":2}]},"fixed":[true,false,null]}', '{"list":["a",["b",null],{"c":"d"}]}',
   '{"a":1}\n', '\t[ "x" ]\r\n', '{"email":null,"name":null}', '{"token":"é漢🎉"}', `${'['.repeat(600)}${']'.repeat(600)}`,
   `{"nested":${'['.repeat(520)}1${']'.repeat(520)}}`,
+  // scrubbed text long enough to be checked by an expression and written natively: plain, and with each
+  // character JSON.stringify writes otherwise than as it is, alone
+  ...['', '\\"', '\\\\', '\\u007f', 'é', '\\t', '\\u0001', '🎉'].map((odd) => `{"msg":"write to SW1A 1AA about the ${odd} parking permit"}`),
 ];
 
 describe('json rules over bytes', () => {

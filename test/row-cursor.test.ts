@@ -15,8 +15,8 @@ type RewritePlan = Extract<TablePlan, { mode: 'rewrite' }>;
 
 const COLUMNS = ['a', 'b', 'c'];
 
-function cursor(): RowCursor {
-  const c = new RowCursor(1 << 20, () => ({ table: 'public.t' }));
+function cursor(maxValueBytes = 1 << 20): RowCursor {
+  const c = new RowCursor(maxValueBytes, () => ({ table: 'public.t' }));
   const plan: RewritePlan = { mode: 'rewrite', rule: 'test', columns: COLUMNS, actions: COLUMNS.map(() => null), filter: null };
   c.prepare(plan);
   return c;
@@ -41,6 +41,9 @@ function readAll(c: RowCursor, buf: Buffer, spans: [number, number][], order: nu
     expect(c.copyRow(buf, start, stop)).toBe(COLUMNS.length);
     for (const col of order) {
       const want = unescapeField(buf, c.starts[col]!, c.ends[col]!);
+      // a span, where there is one, is the value's bytes too
+      const src = c.span(col);
+      if (src) expect(src.toString('hex', c.spanStart, c.spanEnd)).toBe(want?.toString('hex'));
       expect(c.bytes(col)?.toString('hex') ?? null).toBe(want?.toString('hex') ?? null);
     }
   }
@@ -88,5 +91,41 @@ describe('RowCursor: COPY fields read in any order, from a buffer used again', (
       }),
       { numRuns: 400 },
     );
+  });
+});
+
+describe('RowCursor.span: a value read where it lies, without a view', () => {
+  const long = 'x'.repeat(200);
+  it.each([
+    ['plain ASCII', 'jane@example.org', true],
+    ['empty', '', true],
+    ['an escape to undo', 'a\tb', false],
+    ['non-ASCII (checked by bytes())', 'Zoë', false],
+    ['NULL', null, false],
+    ['long (one native check is cheaper)', long, false],
+  ])('%s', (_name, value, spanned) => {
+    const c = cursor();
+    const { bytes, spans } = copyText([[value === null ? 'a' : value, 'b', 'c']]);
+    const row = value === null ? Buffer.from('\\N\tb\tc') : bytes;
+    expect(c.copyRow(row, 0, value === null ? row.length : spans[0]![1])).toBe(3);
+    const src = c.span(0);
+    expect(src !== null).toBe(spanned);
+    if (src) expect(src.toString('utf8', c.spanStart, c.spanEnd)).toBe(value);
+  });
+
+  it('no span for a value over --max-value-bytes: bytes() refuses it', () => {
+    const c = cursor(8);
+    const { bytes, spans } = copyText([['ninebytes', 'b', 'c']]);
+    c.copyRow(bytes, 0, spans[0]![1]);
+    expect(c.span(0)).toBeNull();
+    expect(() => c.bytes(0)).toThrow(/larger than 8 bytes/);
+  });
+
+  it('invalid UTF-8 gets no span, and bytes() names it', () => {
+    const c = cursor();
+    const row = Buffer.from([0x61, 0xff, 0x62, 0x09, 0x62, 0x09, 0x63]);
+    c.copyRow(row, 0, row.length);
+    expect(c.span(0)).toBeNull();
+    expect(() => c.bytes(0)).toThrow(/invalid byte sequence/);
   });
 });

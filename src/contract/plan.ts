@@ -16,6 +16,14 @@ export interface RowAccess {
   output(col: number): string | null;
   /** the row's bytes as the dump writes them (escaped), first field to last */
   rawSpan?(): Buffer;
+  /**
+   * Field `col`'s value where it lies in the input as its own UTF-8 bytes (nothing to unescape, not
+   * NULL): the input, with the value at `[spanStart, spanEnd)`; null when it does not (read bytes()).
+   * Spares a Buffer view per value for rules that read a range (fakes, hashes).
+   */
+  span?(col: number): Buffer | null;
+  readonly spanStart?: number;
+  readonly spanEnd?: number;
 }
 
 export type ColumnAction = ((row: RowAccess, col: number) => string | null) & {

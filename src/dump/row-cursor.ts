@@ -14,6 +14,8 @@ import type { InsertValues } from './insert-parser.js';
 import type { ColumnAction, RowAccess, TablePlan } from '../contract/plan.js';
 
 type RewritePlan = Extract<TablePlan, { mode: 'rewrite' }>;
+/** the longest field span() checks byte by byte (past it, isUtf8's one native pass over a view is cheaper) */
+const SPAN_MAX = 96;
 
 export class RowCursor implements RowAccess {
   /** fields of the current row: `buf[starts[c]..ends[c])` */
@@ -36,6 +38,10 @@ export class RowCursor implements RowAccess {
   private outBytesGen = new Int32Array(16);
   private outBytesCache: (Buffer | null)[] = [];
   private computing = new Int32Array(16);
+
+  /** set by span() */
+  spanStart = 0;
+  spanEnd = 0;
 
   /** the first backslash in `buf` at or after `scannedFrom` (-1: not looked for) */
   private backslash = -1;
@@ -148,6 +154,23 @@ export class RowCursor implements RowAccess {
     this.bytesCache[col] = value;
     this.cacheGen[col] = this.gen;
     return value;
+  }
+
+  /**
+   * A short COPY field of a UTF-8 dump with no escape and only ASCII bytes is its own value, valid as it
+   * is: a loop over its bytes checks that for less than a view and a native isUtf8 call cost. Anything
+   * else (escapes, other bytes, long values, INSERT literals, other encodings) goes to bytes().
+   */
+  span(col: number): Buffer | null {
+    if (this.kinds !== null || !this.codec.isUtf8) return null;
+    const start = this.starts[col]!;
+    const end = this.ends[col]!;
+    if (end - start > SPAN_MAX || end - start > this.maxValueBytes || this.firstBackslash(col) !== end) return null;
+    const buf = this.buf;
+    for (let i = start; i < end; i++) if (buf[i]! >= 0x80) return null;
+    this.spanStart = start;
+    this.spanEnd = end;
+    return buf;
   }
 
   text(col: number): string | null {

@@ -17,6 +17,10 @@ interface ByteKey {
   child: JsonTrie;
 }
 const MAX_SCANNED_KEYS = 16;
+/** JSON.stringify writes these characters as they are: printable ASCII but `"` and `\` */
+const PLAIN_JSON = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+/** strings shorter than this are checked and copied by one loop */
+const LOOP_MAX = 24;
 
 export class JsonBytesRewrite {
   private readonly cursor = new JsonByteCursor();
@@ -189,12 +193,24 @@ export class JsonBytesRewrite {
     this.len += this.out.write(s, this.len, 'latin1');
   }
 
-  /** `JSON.stringify(s)` in UTF-8; printable ASCII without `"` or `\` (most fakes) without building it. */
+  /**
+   * `JSON.stringify(s)` in UTF-8; printable ASCII without `"` or `\` (most fakes, most scrubbed text)
+   * without building it: a short string copied by a loop, a longer one checked by one expression and
+   * written natively (118 characters: ~150 ns against ~370 for the loop).
+   */
   private json(s: string): void {
     const n = s.length;
     this.room(n + 2);
     const out = this.out;
     let o = this.len;
+    if (n >= LOOP_MAX) {
+      if (!PLAIN_JSON.test(s)) return this.jsonSlow(s);
+      out[o++] = 0x22;
+      o += out.write(s, o, 'latin1');
+      out[o++] = 0x22;
+      this.len = o;
+      return;
+    }
     out[o++] = 0x22;
     for (let i = 0; i < n; i++) {
       const ch = s.charCodeAt(i);

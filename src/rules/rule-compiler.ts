@@ -329,6 +329,8 @@ export class CompiledRules implements EngineRules {
     // fakes and hashes read the value's UTF-8 bytes: the row's bytes as they are, not a string encoded again
     const action: ColumnAction = ofBytes
       ? (row, col) => {
+          const src = row.span?.(col);
+          if (src) return ofBytes(src, row.spanStart!, row.spanEnd!, row);
           const b = row.bytes(col);
           if (b === null) return cr.nulls === 'replace' ? applyText(vf, '', row, path) : null;
           return ofBytes(b, 0, b.length, row);

@@ -23,6 +23,8 @@ export const hash: RuleKind<Hash> = {
     const fn = env.hashFn(rule.length);
     const replaceNull = rule.nulls === 'replace';
     return (row, col) => {
+      const src = row.span?.(col);
+      if (src) return row.spanStart === row.spanEnd ? '' : fn(src, row.spanStart!, row.spanEnd!);
       const b = row.bytes(col);
       if (b === null) return replaceNull ? fn(Buffer.alloc(0)) : null;
       return b.length === 0 ? '' : fn(b);
