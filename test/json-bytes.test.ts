@@ -7,7 +7,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compileRules, readRules } from '../src/engine/run.js';
-import type { ColumnAction, RowAccess } from '../src/contract/plan.js';
+import type { ColumnAction, RowAccess, TablePlan } from '../src/contract/plan.js';
+import { RowCursor } from '../src/dump/row-cursor.js';
+import { encodeField } from '../src/dump/copy-codec.js';
 
 const KEY = 'json-bytes-test-key';
 
@@ -186,5 +188,31 @@ describe('json rules over bytes', () => {
     expect(parse(first)).toEqual(parse(escaped));
     expect(parse(first).email).not.toBe('jane@example.org');
     expect(parse(first).token).toMatch(/^[0-9a-f]{16}$/);
+  });
+
+  it('property: bytes it says need no COPY escape are their own COPY text (the document read from a COPY row)', async () => {
+    const action = await actionOf(RULES.star);
+    const plan = { mode: 'rewrite', rule: 'test', columns: ['doc'], actions: [action], filter: null } as Extract<TablePlan, { mode: 'rewrite' }>;
+    const row = new RowCursor(1 << 20, () => ({ table: 'public.t' }));
+    row.prepare(plan);
+    let asCopy = 0;
+    let escaped = 0;
+    const holds = (doc: string) => {
+      const field = Buffer.from(encodeField(doc));
+      row.copyRow(field, 0, field.length);
+      row.newBytes();
+      const out = action.bytes!(row, 0);
+      if (!out) return true;
+      if (action.bytesAsCopy!()) {
+        asCopy++;
+        expect(encodeField(out.toString('utf8'))).toBe(out.toString('utf8'));
+      } else escaped++;
+      return true;
+    };
+    for (const doc of awkward) holds(doc);
+    fc.assert(fc.property(written, holds), { numRuns: 2000 });
+    // both answers are common
+    expect(asCopy).toBeGreaterThan(100);
+    expect(escaped).toBeGreaterThan(100);
   });
 });

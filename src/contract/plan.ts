@@ -24,6 +24,8 @@ export interface RowAccess {
   span?(col: number): Buffer | null;
   readonly spanStart?: number;
   readonly spanEnd?: number;
+  /** Whether field `col`'s bytes in the input are its value as they are: a COPY field of a UTF-8 dump with no escape in it. */
+  asIs?(col: number): boolean;
 }
 
 export type ColumnAction = ((row: RowAccess, col: number) => string | null) & {
@@ -32,6 +34,11 @@ export type ColumnAction = ((row: RowAccess, col: number) => string | null) & {
    * a view valid until the action's next call; undefined when the string form must be used.
    */
   bytes?: (row: RowAccess, col: number) => Buffer | null | undefined;
+  /**
+   * Whether the bytes `bytes` last returned hold nothing COPY text escapes (a backslash, tab, newline,
+   * carriage return, backspace, form feed or vertical tab): they go to the output as they are, unsearched.
+   */
+  bytesAsCopy?: () => boolean;
 };
 
 export interface RowFilter {

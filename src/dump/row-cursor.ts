@@ -173,6 +173,10 @@ export class RowCursor implements RowAccess {
     return buf;
   }
 
+  asIs(col: number): boolean {
+    return this.kinds === null && this.codec.isUtf8 && this.firstBackslash(col) === this.ends[col];
+  }
+
   text(col: number): string | null {
     if (this.textGen[col] === this.gen) return this.textCache[col]!;
     if (this.ends[col]! - this.starts[col]! > this.maxValueBytes) throw this.tooLarge(col);

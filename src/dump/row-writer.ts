@@ -69,6 +69,7 @@ export class RowWriter {
         else out.bytes(NULL_FIELD, 0, 2, false);
       } else if (typeof value !== 'string') {
         if (sql) out.literalBytes(value, codec, this.standardConformingStrings);
+        else if (codec.isUtf8 && actions[c]!.bytesAsCopy?.()) out.bytes(value, 0, value.length, false);
         else out.copyValueBytes(value, codec);
       } else if (sql) out.literal(value, codec, this.standardConformingStrings);
       else out.copyValue(value, codec);

@@ -31,6 +31,9 @@ export class JsonBytesRewrite {
   private row!: RowAccess;
   private readonly keyLists = new Map<JsonTrie, ByteKey[] | null>();
 
+  /** whether the last apply() wrote only printable ASCII but `\` (no JSON escape, nothing COPY escapes) */
+  wroteNoEscape = true;
+
   constructor(private readonly trie: JsonTrie) {}
 
   /**
@@ -38,6 +41,7 @@ export class JsonBytesRewrite {
    * input or of this walk's buffer, valid until the next call.
    */
   apply(src: Buffer, row: RowAccess): Buffer | null {
+    this.wroteNoEscape = true;
     this.src = src;
     this.row = row;
     this.len = 0;
@@ -222,6 +226,7 @@ export class JsonBytesRewrite {
   }
 
   private jsonSlow(s: string): void {
+    this.wroteNoEscape = false;
     const j = JSON.stringify(s);
     this.room(j.length * 3);
     this.len += this.out.write(j, this.len, 'utf8');

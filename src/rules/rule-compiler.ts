@@ -343,11 +343,20 @@ export class CompiledRules implements EngineRules {
     if (vf.kind === 'json') {
       // the document's bytes walked as they are; anything else (an error to name, NULL replaced) by the text walk
       const walk = new JsonBytesRewrite(vf.trie);
+      // the document's bytes were the field's as they are, and the walk wrote no escape of its own: the
+      // result is its own COPY text (a raw tab or newline cannot be in a field, nor any byte COPY escapes
+      // but for backspace, form feed and vertical tab, which COPY reads as they are)
+      let asCopy = false;
       action.bytes = (row, col) => {
+        asCopy = false;
         const b = row.bytes(col);
         if (b === null) return cr.nulls === 'replace' ? undefined : null;
-        return walk.apply(b, row) ?? undefined;
+        const out = walk.apply(b, row);
+        if (out === null) return undefined;
+        asCopy = walk.wroteNoEscape && row.asIs?.(col) === true;
+        return out;
       };
+      action.bytesAsCopy = () => asCopy;
     }
     return action;
   }
