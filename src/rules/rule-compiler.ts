@@ -344,8 +344,8 @@ export class CompiledRules implements EngineRules {
       // the document's bytes walked as they are; anything else (an error to name, NULL replaced) by the text walk
       const walk = new JsonBytesRewrite(vf.trie);
       // the document's bytes were the field's as they are, and the walk wrote no escape of its own: the
-      // result is its own COPY text (a raw tab or newline cannot be in a field, nor any byte COPY escapes
-      // but for backspace, form feed and vertical tab, which COPY reads as they are)
+      // result is its own COPY text (no field holds a raw tab, newline or carriage return; a raw
+      // backspace, form feed or vertical tab, which pg_dump never writes, COPY reads as it is)
       let asCopy = false;
       action.bytes = (row, col) => {
         asCopy = false;
