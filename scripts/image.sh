@@ -46,6 +46,22 @@ fi
 secret=()
 cafile=$(npm config get cafile 2>/dev/null || true)
 if [[ -n $cafile && $cafile != null && -s $cafile ]]; then secret=(--secret "id=npm_ca,src=$cafile"); fi
-buildah build --quiet --isolation chroot --build-arg "BASE=$base" "${secret[@]}" \
-  -t "anonymise-dump:$version" -t anonymise-dump:latest . >/dev/null
-echo "image: built anonymise-dump:$version" >&2
+# chroot isolation runs each RUN step from a sealed in-memory copy of buildah; on a busy machine the
+# sealing can fail with EBUSY ("sealing memfd copy: Device or resource busy", seen once in a full test
+# run), a race that passes: only that failure is tried again, up to three builds in all
+log=$(mktemp)
+for attempt in 1 2 3; do
+  if buildah build --quiet --isolation chroot --build-arg "BASE=$base" "${secret[@]}" \
+    -t "anonymise-dump:$version" -t anonymise-dump:latest . >/dev/null 2>"$log"; then
+    rm -f "$log"
+    echo "image: built anonymise-dump:$version" >&2
+    exit 0
+  fi
+  if (( attempt < 3 )) && grep -q 'sealing memfd' "$log"; then
+    echo "image: buildah could not seal its copy of itself (EBUSY); building again" >&2
+    continue
+  fi
+  cat "$log" >&2
+  rm -f "$log"
+  exit 1
+done

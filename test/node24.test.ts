@@ -9,14 +9,15 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { scratch } from './support/scratch.js';
 import { createDb, pgEnv, psql } from './support/db.js';
-import { BIN, COUNCIL, ROOT, SAMPLE } from './support/cli.js';
+import { BIN, COUNCIL, NODE_FLAGS, ROOT, SAMPLE } from './support/cli.js';
 
 const KEY = 'node24-test-Hq4vN8xK2mPz7wR';
 let node24 = '';
 let dir = '';
 
 function run(node: string, args: string[], tag: string): { status: number | null; stdout: Buffer; stderr: string } {
-  const r = spawnSync(node, [BIN, ...args.map((a) => a.replaceAll('{tag}', tag))], {
+  // with the bin's V8 flags, as its shebang runs it under whichever node is first on the PATH
+  const r = spawnSync(node, [...NODE_FLAGS, BIN, ...args.map((a) => a.replaceAll('{tag}', tag))], {
     env: { PATH: process.env.PATH, ANONYMISE_DUMP_SECRET: KEY },
     cwd: ROOT,
     maxBuffer: 1 << 28,
