@@ -6,7 +6,8 @@
 // --no-concurrent-marking: V8 marks the old generation in steps on the thread that owns it instead of on
 // helper threads, which on a machine whose cores our threads already fill only compete with them:
 // full rules with workers, pairs: -Fd --jobs 2 -0.3 to -0.5 s (-1.0 CPU-s), plain --jobs 2 -0.11 s,
-// --jobs 1 unchanged, peak memory unchanged (--single-threaded-gc was as fast and took ~25 MiB more).
+// --jobs 1 unchanged; peak memory the same with workers, ~20 MiB more where one thread holds a large heap
+// (find, forget, an archive at --jobs 1). --single-threaded-gc was as fast, for ~25 MiB more per worker.
 // (`node bin/anonymise-dump.js` skips this line; run the script itself, or through npx / the npm bin
 // link. The code cache made at build time is made with these flags, and V8 takes it only under the
 // same ones: bin/load-cli.cjs.)
