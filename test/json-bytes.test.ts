@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { compileRules, readRules } from '../src/engine/run.js';
 import type { ColumnAction, RowAccess, TablePlan } from '../src/contract/plan.js';
 import { RowCursor } from '../src/dump/row-cursor.js';
-import { encodeField } from '../src/dump/copy-codec.js';
+import { encodeField, unescapeField } from '../src/dump/copy-codec.js';
 
 const KEY = 'json-bytes-test-key';
 
@@ -214,5 +214,20 @@ describe('json rules over bytes', () => {
     // both answers are common
     expect(asCopy).toBeGreaterThan(100);
     expect(escaped).toBeGreaterThan(100);
+  });
+
+  it('a raw backspace, form feed or vertical tab in a field (which pg_dump never writes) is kept raw, and COPY reads it back the same', async () => {
+    const action = await actionOf(RULES.star);
+    const plan = { mode: 'rewrite', rule: 'test', columns: ['doc'], actions: [action], filter: null } as Extract<TablePlan, { mode: 'rewrite' }>;
+    const row = new RowCursor(1 << 20, () => ({ table: 'public.t' }));
+    row.prepare(plan);
+    const field = Buffer.from('{"other":"a\bb\fc\vd","email":"jane@gmail.com"}');
+    row.copyRow(field, 0, field.length);
+    const out = action.bytes!(row, 0)!;
+    expect(action.bytesAsCopy!()).toBe(true);
+    // written as it is, it reads back as itself: the kept string's bytes and the fake's
+    expect(unescapeField(out, 0, out.length)!.equals(out)).toBe(true);
+    expect(out.toString('latin1')).toContain('"other":"a\bb\fc\vd"');
+    expect(out.toString('utf8')).not.toContain('jane@gmail.com');
   });
 });

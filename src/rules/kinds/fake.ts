@@ -1,6 +1,6 @@
 import type { ColumnRule } from '../../contract/rules-model.js';
 import { withUtf8 } from '../../text/encoding.js';
-import type { RuleKind } from './kind.js';
+import { rangeAction, type RuleKind } from './kind.js';
 
 type Fake = Extract<ColumnRule, { kind: 'fake' }>;
 const NULL_INPUT = Buffer.from('\0NULL');
@@ -21,14 +21,7 @@ export const fake: RuleKind<Fake> = {
   },
   column: (rule, env) => {
     const fn = env.fakeFn(rule);
-    const replaceNull = rule.nulls === 'replace';
-    return (row, col) => {
-      const src = row.span?.(col);
-      if (src) return row.spanStart === row.spanEnd ? '' : fn(src, row.spanStart!, row.spanEnd!);
-      const b = row.bytes(col);
-      if (b === null) return replaceNull ? fn(NULL_INPUT) : null;
-      return b.length === 0 ? '' : fn(b);
-    };
+    return rangeAction(fn, rule.nulls === 'replace' ? () => fn(NULL_INPUT) : () => null);
   },
   compile: (rule, env) => {
     const fn = env.fakeFn(rule);

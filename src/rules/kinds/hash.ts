@@ -1,6 +1,6 @@
 import type { ColumnRule } from '../../contract/rules-model.js';
 import { withUtf8 } from '../../text/encoding.js';
-import type { RuleKind } from './kind.js';
+import { rangeAction, type RuleKind } from './kind.js';
 
 type Hash = Extract<ColumnRule, { kind: 'hash' }>;
 const MAX_HASH_LENGTH = 64;
@@ -21,14 +21,7 @@ export const hash: RuleKind<Hash> = {
   fromBare: (where) => ({ kind: 'hash', length: 16, nulls: 'keep', where }),
   column: (rule, env) => {
     const fn = env.hashFn(rule.length);
-    const replaceNull = rule.nulls === 'replace';
-    return (row, col) => {
-      const src = row.span?.(col);
-      if (src) return row.spanStart === row.spanEnd ? '' : fn(src, row.spanStart!, row.spanEnd!);
-      const b = row.bytes(col);
-      if (b === null) return replaceNull ? fn(Buffer.alloc(0)) : null;
-      return b.length === 0 ? '' : fn(b);
-    };
+    return rangeAction(fn, rule.nulls === 'replace' ? () => fn(Buffer.alloc(0)) : () => null);
   },
   compile: (rule, env) => {
     const fn = env.hashFn(rule.length);

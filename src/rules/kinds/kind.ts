@@ -119,6 +119,21 @@ export type BytesFn = (buf: Buffer, start: number, end: number, row: RowAccess) 
 /** A transform of one scalar text value (json leaves, scrub). */
 export type ValueFn = { kind: 'keep' } | { kind: 'null' } | { kind: 'const'; value: string | null } | { kind: 'text'; fn: (s: string, row: RowAccess) => string; nulls: 'keep' | 'replace'; bytes?: BytesFn } | { kind: 'json'; trie: JsonTrie } | { kind: 'fail' };
 
+/**
+ * The column action of a rule that reads a value's UTF-8 bytes as a range (fakes, hashes): read where
+ * the field lies in the input when it is its own bytes (RowAccess.span), else from bytes(); an empty
+ * value stays empty, and NULL gives `ofNull()`.
+ */
+export function rangeAction(fn: (b: Buffer, start: number, end: number) => string, ofNull: () => string | null): ColumnAction {
+  return (row, col) => {
+    const src = row.span?.(col);
+    if (src) return row.spanStart === row.spanEnd ? '' : fn(src, row.spanStart!, row.spanEnd!);
+    const b = row.bytes(col);
+    if (b === null) return ofNull();
+    return b.length === 0 ? '' : fn(b, 0, b.length);
+  };
+}
+
 /** faker's wrapper, as the rules reader loaded it (RulesData.fake), or undefined when no rule needed it. */
 export function fakerOf(data: RulesData): typeof FakeModule | undefined {
   return data.fake as typeof FakeModule | undefined;
