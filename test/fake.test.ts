@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { checkFakeSpec, compileFake, loadLocales, patternMayHoldPhone } from '../src/pseudonym/fake.js';
+import { checkFakeSpec, compileFake, isOriginal, loadLocales, patternFiller, patternMayHoldPhone } from '../src/pseudonym/fake.js';
 import { matches } from '../src/pseudonym/detectors.js';
-import { KeyRing, uniqueToken } from '../src/pseudonym/keys.js';
+import { KeyRing, Prng, uniqueToken } from '../src/pseudonym/keys.js';
 
 const keys = (s = 'k') => new KeyRing(s);
 const b = (s: string) => Buffer.from(s, 'utf8');
@@ -66,6 +66,67 @@ describe('deterministic fakes', () => {
     ['string.fromCharacters', /needs arguments|does not return/],
   ])('refuses %s', (method, re) => {
     expect(checkFakeSpec({ method, unique: false, locale: 'en' })).toMatch(re);
+  });
+});
+
+describe('pattern fills and the fake-equals-original check', () => {
+  // faker's fill, a character at a time: the draws a filler must make, in this order, for the same fakes
+  const reference = (rng: Prng, pattern: string) =>
+    [...pattern]
+      .map((ch) => {
+        if (ch === '#') return '0123456789'[rng.below(10)];
+        if (ch === '!') return '23456789'[rng.below(8)];
+        if (ch === '?') return 'ABCDEFGHIJKLMNOPQRSTUVWXYZ'[rng.below(26)];
+        if (ch === '*') return rng.below(36) < 10 ? '0123456789'[rng.below(10)] : 'ABCDEFGHIJKLMNOPQRSTUVWXYZ'[rng.below(26)];
+        return ch;
+      })
+      .join('');
+  it('a filler draws as faker does, and leaves the generator where faker would', () => {
+    const unit = fc.constantFrom('#', '!', '?', '*', '0', ' ', '-', '(', 'é', '\u{1F600}');
+    fc.assert(
+      fc.property(fc.string({ unit, maxLength: 20 }), fc.integer(), fc.integer(), (pattern, hi, lo) => {
+        const a = new Prng();
+        const c = new Prng();
+        a.seed(hi, lo);
+        c.seed(hi, lo);
+        const fill = patternFiller(pattern);
+        // twice from one filler: its array of codes is reused
+        expect([fill(a), fill(a)]).toEqual([reference(c, pattern), reference(c, pattern)]);
+        expect(a.nextU32()).toBe(c.nextU32());
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it.each([
+    ['same ASCII', 'Thomas', 'Thomas', true],
+    ['one byte differs', 'Thomas', 'Thomaz', false],
+    ['shorter text', 'Thom', 'Thomas', false],
+    ['longer text', 'Thomas', 'Thom', false],
+    ['empty', '', '', true],
+    ['same, not ASCII', 'Zoë', 'Zoë', true],
+    ['ASCII prefix, then not', 'Zoë', 'Zoe\u0308', false],
+    ['an ASCII text against invalid UTF-8 of its length', 'Zo?', Buffer.from([0x5a, 0x6f, 0xff]), false],
+    ['U+FFFD against an invalid byte (decoding would call them equal)', 'Zo\ufffd', Buffer.from([0x5a, 0x6f, 0xff]), false],
+  ])('isOriginal: %s', (_, text, value, same) => {
+    const buf = typeof value === 'string' ? Buffer.from(value) : value;
+    // inside a larger buffer, as a field of a row
+    const row = Buffer.concat([Buffer.from('7\t'), buf, Buffer.from('\tx')]);
+    expect(isOriginal(text, row, 2, 2 + buf.length)).toBe(same);
+  });
+
+  it('isOriginal agrees with decoding the bytes, for any text and any bytes', () => {
+    const bytes = fc.oneof(fc.string({ unit: 'binary' }).map((s) => Buffer.from(s)), fc.uint8Array({ maxLength: 12 }).map((a) => Buffer.from(a)));
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 12 }), bytes, (text, value) => {
+        const decoded = value.toString('utf8');
+        // decoding turns invalid bytes into U+FFFD: the field reaching a fake is valid UTF-8 (row-cursor.ts)
+        if (!Buffer.from(decoded).equals(value)) return;
+        expect(isOriginal(text, value, 0, value.length)).toBe(decoded === text);
+        expect(isOriginal(decoded, value, 0, value.length)).toBe(true);
+      }),
+      { numRuns: 5000 },
+    );
   });
 });
 

@@ -62,21 +62,31 @@ function asciiSlug(s: string): string {
   return s.normalize('NFKD').replace(/[^A-Za-z0-9]/g, '').toLowerCase() || 'user';
 }
 
-const DIGITS = '0123456789';
-const LETTERS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
 
-function fillPattern(rng: Prng, pattern: string): string {
-  let out = '';
-  for (let i = 0; i < pattern.length; i++) {
-    const ch = pattern[i]!;
-    if (ch === '#') out += DIGITS[rng.below(10)];
-    // faker's phone formats: ! is a digit 2-9 (no leading 0 or 1 in a North American area code)
-    else if (ch === '!') out += DIGITS[2 + rng.below(8)];
-    else if (ch === '?') out += LETTERS[rng.below(26)];
-    else if (ch === '*') out += rng.below(36) < 10 ? DIGITS[rng.below(10)] : LETTERS[rng.below(26)];
-    else out += ch;
-  }
-  return out;
+const HASH = 0x23;
+const BANG = 0x21;
+const QUERY = 0x3f;
+const STAR = 0x2a;
+
+/**
+ * A faker pattern (`01### ######`) made into a function of the generator: each wildcard draws, in the
+ * pattern's order, as faker's own fill does. The character codes go into an array kept per pattern and
+ * become one string at the end: a string grown a character at a time cost ~80 ns more a phone number.
+ */
+export function patternFiller(pattern: string): (rng: Prng) => string {
+  const codes = Array.from({ length: pattern.length }, (_, i) => pattern.charCodeAt(i));
+  const out = codes.slice();
+  return (rng) => {
+    for (let i = 0; i < codes.length; i++) {
+      const ch = codes[i]!;
+      if (ch === HASH) out[i] = 0x30 + rng.below(10);
+      // faker's phone formats: ! is a digit 2-9 (no leading 0 or 1 in a North American area code)
+      else if (ch === BANG) out[i] = 0x32 + rng.below(8);
+      else if (ch === QUERY) out[i] = 0x41 + rng.below(26);
+      else if (ch === STAR) out[i] = rng.below(36) < 10 ? 0x30 + rng.below(10) : 0x41 + rng.below(26);
+    }
+    return String.fromCharCode.apply(null, out);
+  };
 }
 
 /**
@@ -180,13 +190,15 @@ function fastGenerators(chain: LocaleDefinition[]): Record<string, Gen> {
   // a fake phone number or postcode the detectors would take for a real one is drawn from the reserved
   // ranges instead (Ofcom's drama numbers, the unused area ZZ)
   const searched = new Set(phoneFormats.filter(patternMayHoldPhone));
+  const phoneFillers = new Map(phoneFormats.map((f) => [f, patternFiller(f)]));
+  const postcodeFillers = postcodeList.map(patternFiller);
   const phone = (rng: Prng) => {
     const format = rng.pick(phoneFormats);
-    const n = fillPattern(rng, format);
+    const n = phoneFillers.get(format)!(rng);
     return !searched.has(format) || passesAsFake('phone', n) ? n : `07700 900${String(rng.below(1000)).padStart(3, '0')}`;
   };
   const postcode = (rng: Prng) => {
-    const p = fillPattern(rng, rng.pick(postcodeList));
+    const p = rng.pick(postcodeFillers)(rng);
     return passesAsFake('postcode', p) ? p : `ZZ${rng.below(10)}${rng.below(10)} ${rng.below(10)}${'ABDEFGHJLNPQRSTUWXYZ'[rng.below(20)]}${'ABDEFGHJLNPQRSTUWXYZ'[rng.below(20)]}`;
   };
   // slugs computed once: NFKD normalisation per value was a visible cost
@@ -326,9 +338,18 @@ function stringify(v: unknown): string {
   return String(v);
 }
 
-function mayEqual(s: string, value: Buffer, start: number, end: number): boolean {
+/** Whether `s` is the UTF-8 text `value[start..end)`, compared byte by byte while `s` is ASCII (no decoding). */
+export function isOriginal(s: string, value: Buffer, start: number, end: number): boolean {
   const n = end - start;
-  return s.length <= n && s.length * 3 >= n && Buffer.byteLength(s) === n;
+  // a UTF-16 unit is 1 to 3 bytes: most fakes' lengths already rule it out
+  if (s.length > n || s.length * 3 < n) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) return Buffer.byteLength(s) === n && value.toString('utf8', start, end) === s;
+    // an ASCII prefix equal so far: a different byte here, or none, is a different text
+    if (i >= n || value[start + i] !== c) return false;
+  }
+  return s.length === n;
 }
 
 export function compileFake(spec: FakeSpec, keys: KeyRing): FakeFn {
@@ -346,8 +367,7 @@ export function compileFake(spec: FakeSpec, keys: KeyRing): FakeFn {
       let out = fast(rng, token);
       // a fake that happens to equal its original would keep it: draw on (the same original draws the
       // same sequence, so this stays deterministic)
-      // (a UTF-16 unit is 1 to 3 bytes: most fakes' lengths already rule it out)
-      for (let tries = 0; tries < 8 && mayEqual(out, value, start, end) && value.toString('utf8', start, end) === out; tries++) out = fast(rng, token);
+      for (let tries = 0; tries < 8 && isOriginal(out, value, start, end); tries++) out = fast(rng, token);
       return out;
     };
   }
