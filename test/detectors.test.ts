@@ -1,7 +1,8 @@
 /** The scrub detectors on free text: what they replace, and that hostile text stays linear. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { anchoredReplace, compileScrubber, DETECTOR_NAMES, DETECTORS, matches, passesAsFake } from '../src/pseudonym/detectors.js';
+import { compileScrubber, DETECTOR_NAMES, DETECTORS, matches, passesAsFake } from '../src/pseudonym/detectors.js';
+import { anchoredReplace } from '../src/pseudonym/anchored.js';
 import { KeyRing } from '../src/pseudonym/keys.js';
 
 const scrub = compileScrubber(DETECTOR_NAMES, new KeyRing('k'));
@@ -75,6 +76,9 @@ describe('scrub', () => {
     ['a long run of digits and spaces', '0 '.repeat(100_000)],
     ['a long run of dotted digits', '1.'.repeat(100_000)],
     ['a long quoted run before no @', '"' + 'a'.repeat(100_000)],
+    ['many @, each after a long local part and before no domain', ('a'.repeat(300) + '@').repeat(1_000)],
+    ['many quotes, each before an @', '"@'.repeat(50_000)],
+    ['an @ after each of many short quoted words', '"ab"@ '.repeat(20_000)],
   ])('leaves %s as it is', (_, text) => {
     expect(scrub(text)).toBe(text);
   });
@@ -165,37 +169,52 @@ describe("each kind's pre-test passes every text its pattern matches", () => {
 });
 
 describe('an anchored kind replaces what String#replace replaces', () => {
-  // the search for a match starts `reach` before the next anchor (anchoredReplace): sound only while
-  // every match holds an anchor that near its start
+  // the search for a match is tried only where the anchor says one may begin (anchored.ts): sound only
+  // while every match holds an anchor and begins there
   const shapes = fc.string({
     unit: fc.oneof(
       fc.constantFrom('SW1A', '1AA', 'GIR', 'gir', '0AA', '0aa', 'M1', 'EC1A', '1BB', 'W1', ' ', '  ', '1', '9', '0', 'AB', 'zz', '.', '..', ':', '::', 'fe80', 'a', 'ffff', '192', '168', '255', '1.2', '\n', 'é', '🎉', '٣', '+', '(', ')', '-', '07911', '123456', '+44', '(0', '20 7946'),
+      // e-mail parts: quoted local parts, letters outside the BMP (𝐀 is one, 🎉 is not), the 256 limit
+      fc.constantFrom('@', '"', '"john smith"', 'x@y.co', '@example.com', 'mail', '.uk', "o'brien", '_%+', '\\', '\r', '𝐀', 'ß', 'a'.repeat(130), '😀'.repeat(2)),
       fc.string({ maxLength: 1, unit: 'grapheme' }),
     ),
     maxLength: 40,
   });
   const anchored = DETECTORS.filter((d) => d.anchor);
-  it('covers postcodes, IP addresses and phone numbers', () => {
-    expect(anchored.map((d) => d.kind).sort()).toEqual(['ip', 'phone', 'postcode']);
+  it('covers e-mail addresses, postcodes, IP addresses and phone numbers', () => {
+    expect(anchored.map((d) => d.kind).sort()).toEqual(['email', 'ip', 'phone', 'postcode']);
   });
+  const examples = ['SW1A 1AA', 'gir  0aa', 'W1 9ZZ', 'x M1 1AE.', '1.2.3.4', '255.255.255.255', '::1', 'fe80::1', '2a00:1450:4009:81f::200e', 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', 'call 07911 123456', '+44 20 7946 0000', '(020) 7946 0000', 'x (0161) 496 0000.',
+    'mail me: jo.smith@example.co.uk, or "jo smith"@x.org', `${'b'.repeat(300)}@long.example`, 'zoë.𝐀@ünï.de and x@y', 'a@b@c.com'];
   it.each(anchored.map((d) => [d.kind, d] as const))('%s: the same matches, at the same offsets', (_kind, d) => {
     const re = new RegExp(d.pattern, 'gu');
     const sticky = new RegExp(d.pattern, 'uy');
     const mark = (m: string, ...rest: unknown[]) => `<${m}@${String(rest[rest.length - 2])}>`;
+    const found = (t: string) => [...t.matchAll(re)].filter((m) => (d.valid?.(m[0]) ?? true) && !d.reserved(m[0])).map((m) => [m[0], m.index]);
     fc.assert(
       fc.property(shapes, (t) => {
-        expect(anchoredReplace(t, sticky, d.anchor!.re, d.anchor!.reach, mark)).toBe(t.replace(re, mark));
+        expect(anchoredReplace(t, sticky, d.anchor!, mark)).toBe(t.replace(re, mark));
+        // what scan and the leak check see (matches) is found the same way
+        expect([...matches(t, [d.kind])].map((m) => [m.text, m.index])).toEqual(found(t));
       }),
       { numRuns: 5000 },
     );
-    // each match holds an anchor at most `reach` in, on texts with matches
-    const anchor = new RegExp(d.anchor!.re.source, 'y');
+    for (const t of examples) {
+      expect(anchoredReplace(t, sticky, d.anchor!, mark)).toBe(t.replace(re, mark));
+      expect([...matches(t, [d.kind])].map((m) => [m.text, m.index])).toEqual(found(t));
+    }
+    // each match holds an anchor, and begins where the anchor says, on texts with matches
+    const anchor = new RegExp(d.anchor!.re.source, 'g');
     let seen = 0;
-    for (const t of ['SW1A 1AA', 'gir  0aa', 'W1 9ZZ', 'x M1 1AE.', '1.2.3.4', '255.255.255.255', '::1', 'fe80::1', '2a00:1450:4009:81f::200e', 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', 'call 07911 123456', '+44 20 7946 0000', '(020) 7946 0000', 'x (0161) 496 0000.']) {
-      const all = [...t.matchAll(re)];
-      for (const m of all) {
-        const near = Array.from({ length: d.anchor!.reach + 1 }, (_, k) => m.index + k).some((at) => ((anchor.lastIndex = at), anchor.test(t)));
-        expect(near, `${d.kind} in ${t}`).toBe(true);
+    for (const t of examples) {
+      let end = 0;
+      for (const m of t.matchAll(re)) {
+        anchor.lastIndex = m.index;
+        const a = anchor.exec(t);
+        const a0 = a?.index ?? -1;
+        const begins = 'start' in d.anchor! ? d.anchor.start(t, a0, end) === m.index : a0 >= 0 && a0 - m.index <= d.anchor!.reach;
+        expect(begins, `${d.kind} in ${t}`).toBe(true);
+        end = m.index + m[0].length;
         seen++;
       }
     }

@@ -14,6 +14,7 @@
 import { KeyRing, Prng, uniqueToken } from './keys.js';
 import type { SipHash } from './siphash.js';
 import { withUtf8 } from '../text/encoding.js';
+import { anchoredExec, anchoredReplace, emailStart, type Anchor } from './anchored.js';
 
 /** A match's replacement; `following`: the few characters after the match (a network's `/24`). */
 type Faker = (rng: Prng, sip: SipHash, match: string, following: string) => string;
@@ -27,11 +28,10 @@ export interface Detector {
   /** `may` is false for a text without a digit: one search for a digit rules out several kinds at once */
   digits?: true;
   /**
-   * A part of every match (`re`, global, no lookbehind) that begins at most `reach` UTF-16 units after
-   * the match does: scrub tries the pattern only at the `reach` + 1 places up to each such part, not at
-   * every place of the text (anchoredReplace), and needs no `may` then.
+   * A part of every match, and where a match holding it may begin: scrub tries the pattern only there,
+   * not at every place of the text (anchored.ts), and needs no `may` then.
    */
-  anchor?: { re: RegExp; reach: number };
+  anchor?: Anchor;
   /** a check the pattern cannot express (digit counts, Luhn) */
   valid?: (match: string) => boolean;
   /** our own fakes, which are not personal data */
@@ -133,6 +133,7 @@ export const DETECTORS: readonly Detector[] = [
     kind: 'email',
     pattern: EMAIL,
     may: (t) => t.includes('@'),
+    anchor: { re: /@/g, start: emailStart },
     reserved: (m) => /@example\.(com|org|net)$/i.test(m),
     fake: (rng, sip) => `${rng.pick(FIRST)}.${uniqueToken(sip.hi, sip.lo)}@example.com`,
     inDdl: true,
@@ -268,7 +269,7 @@ export function passesAsFake(kind: 'phone' | 'postcode', text: string): boolean 
   // as matches(text, [kind]) finding none, without a generator per fake drawn
   const d = detector(kind);
   if (!d.may(text)) return true;
-  const re = compiled(kind);
+  const re = compiled(kind, 'gu');
   re.lastIndex = 0;
   for (let m = re.exec(text); m; m = re.exec(text)) {
     if ((d.valid?.(m[0]) ?? true) && !d.reserved(m[0])) return false;
@@ -286,11 +287,6 @@ export function detector(kind: string): Detector {
   const d = BY_KIND.get(kind);
   if (!d) throw new Error(`no detector ${kind}`);
   return d;
-}
-
-/** A fresh global regular expression for a kind (each caller owns its lastIndex). */
-function detectorRegExp(kind: string): RegExp {
-  return new RegExp(detector(kind).pattern, 'gu');
 }
 
 /** Whether `text` (a whole value) is a match of `kind`. */
@@ -312,8 +308,16 @@ export function isReservedFake(kind: string, text: string): boolean {
 export function* matches(text: string, kinds: readonly string[] = DETECTOR_KINDS): Generator<{ kind: string; text: string; index: number }> {
   for (const kind of kinds) {
     const d = detector(kind);
+    if (d.anchor) {
+      // the pattern tried only near its anchors (anchored.ts); no match is empty (each holds its anchor)
+      const sticky = compiled(kind, 'uy');
+      for (let m = anchoredExec(text, sticky, d.anchor, 0); m !== null; m = anchoredExec(text, sticky, d.anchor, m.index + m[0].length)) {
+        if ((d.valid?.(m[0]) ?? true) && !d.reserved(m[0])) yield { kind, text: m[0], index: m.index };
+      }
+      continue;
+    }
     if (!d.may(text)) continue;
-    const re = compiled(kind);
+    const re = compiled(kind, 'gu');
     re.lastIndex = 0;
     for (let m = re.exec(text); m; m = re.exec(text)) {
       if ((d.valid?.(m[0]) ?? true) && !d.reserved(m[0])) yield { kind, text: m[0], index: m.index };
@@ -323,9 +327,10 @@ export function* matches(text: string, kinds: readonly string[] = DETECTOR_KINDS
 }
 
 const cache = new Map<string, RegExp>();
-function compiled(kind: string): RegExp {
-  let re = cache.get(kind);
-  if (!re) cache.set(kind, (re = detectorRegExp(kind)));
+/** A kind's pattern, global (gu) or sticky (uy), compiled once. */
+function compiled(kind: string, flags: 'gu' | 'uy'): RegExp {
+  let re = cache.get(kind + flags);
+  if (!re) cache.set(kind + flags, (re = new RegExp(detector(kind).pattern, flags)));
   return re;
 }
 
@@ -351,7 +356,7 @@ export function compileScrubber(names: readonly string[], keys: KeyRing): (text:
     const anchor = d.anchor;
     if (anchor) {
       const sticky = new RegExp(d.pattern, 'uy');
-      return { digits: d.digits === true, run: (text: string) => anchoredReplace(text, sticky, anchor.re, anchor.reach, replace) };
+      return { digits: d.digits === true, run: (text: string) => anchoredReplace(text, sticky, anchor, replace) };
     }
     return { digits: d.digits === true, run: (text: string) => (d.may(text) ? text.replace(re, replace) : text) };
   });
@@ -372,37 +377,6 @@ export function compileScrubber(names: readonly string[], keys: KeyRing): (text:
     }
     return out;
   };
-}
-
-/**
- * `text.replace(re, replace)` for a `re` whose every match holds a match of `anchor` (global) at most
- * `reach` units after its start: a match is tried (`sticky`: the pattern with the y flag) only at the
- * `reach` + 1 places up to each anchor, not at every place in the text. None begins anywhere else (it
- * would hold an earlier anchor), so the matches, and the text, are those of the replace; a text without
- * an anchor is returned as it is.
- */
-export function anchoredReplace(text: string, sticky: RegExp, anchor: RegExp, reach: number, replace: (match: string, ...rest: unknown[]) => string): string {
-  let out: string | null = null;
-  let done = 0; // text before this is in `out`
-  let from = 0; // no match begins before this that is not found yet
-  while (from <= text.length) {
-    anchor.lastIndex = from;
-    const a = anchor.exec(text);
-    if (a === null) break;
-    let m: RegExpExecArray | null = null;
-    for (let at = Math.max(from, a.index - reach); at <= a.index && m === null; at++) {
-      sticky.lastIndex = at;
-      m = sticky.exec(text);
-    }
-    if (m === null) {
-      from = a.index + 1;
-      continue;
-    }
-    out = (out ?? '') + text.slice(done, m.index) + replace(m[0], ...m.slice(1), m.index, text);
-    done = m.index + m[0].length;
-    from = m[0].length === 0 ? done + 1 : done;
-  }
-  return out === null ? text : out + text.slice(done);
 }
 
 /**
