@@ -1,6 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodeField, encodeField, unescapeField } from '../src/dump/copy-codec.js';
+import { Output } from '../src/dump/output.js';
+import { UTF8_CODEC } from '../src/text/encoding.js';
 
 // strings rich in the characters COPY text format gives meaning to
 const awkward = fc.string({
@@ -9,6 +11,27 @@ const awkward = fc.string({
     fc.string({ maxLength: 1 }),
   ),
   maxLength: 40,
+});
+
+describe('the output writes a value as the codec encodes it', () => {
+  // short ASCII values take a loop of their own (output.ts): every escape, the length limit on both
+  // sides, a character past ASCII anywhere in it
+  const around = fc.string({ unit: fc.constantFrom('a', '\n', '\\', '\t', '\r', '\b', '\f', '\v', '\x01', '\x7f', 'é', '🎉'), minLength: 58, maxLength: 70 });
+  it('for any text, shorter or longer than the loop takes, ASCII or not', () => {
+    const chunks: Buffer[] = [];
+    const out = new Output((c) => void chunks.push(Buffer.from(c)), 256);
+    fc.assert(
+      fc.property(fc.oneof(awkward, around), fc.nat({ max: 300 }), (text, before) => {
+        chunks.length = 0;
+        // a value that does not fit what is left of the buffer: written after a flush
+        for (let i = 0; i < before; i++) out.byte(0x78);
+        out.copyValue(text, UTF8_CODEC);
+        out.flush();
+        expect(Buffer.concat(chunks).toString('utf8')).toBe('x'.repeat(before) + encodeField(text));
+      }),
+      { numRuns: 5000 },
+    );
+  });
 });
 
 describe('COPY text codec', () => {

@@ -119,7 +119,7 @@ export function decodeEscape(src: Buffer, i: number, end: number, out: Buffer, o
 }
 
 /** Bytes that COPY TO escapes, mapped to the letter after the backslash (0 = no escape). */
-const ESCAPE_LETTER = new Uint8Array(256);
+export const ESCAPE_LETTER = new Uint8Array(256);
 ESCAPE_LETTER[BACKSLASH] = BACKSLASH;
 ESCAPE_LETTER[TAB] = 0x74;
 ESCAPE_LETTER[LF] = 0x6e;

@@ -7,9 +7,9 @@
  * after that. Views of input are handed on by the end of each input chunk (`flushIfFull` settles the
  * run in hand), so that the caller's own hold on the chunk can go then.
  */
-import { escapeInto, escapedLength } from './copy-codec.js';
+import { ESCAPE_LETTER, escapeInto, escapedLength } from './copy-codec.js';
 import type { TextCodec } from '../text/encoding.js';
-import { copyBytes } from '../text/bytes.js';
+import { BACKSLASH, copyBytes } from '../text/bytes.js';
 import { encodeLiteralInto, literalRoom } from './sql-literal.js';
 import { hold, release, type BufferPool } from '../io/buffer-pool.js';
 
@@ -147,20 +147,26 @@ export class Output {
   }
 
   /**
-   * A short value of printable ASCII (most fakes, hashes, templates) written with a loop: no regular
-   * expression, no call into the encoder. False, with nothing written, for any other character.
+   * A short ASCII value (most fakes, hashes, templates, short scrubbed text) written and escaped with a
+   * loop: no regular expression, no encoded copy of the text, no second pass to size it. False, with
+   * nothing written, at the first character past ASCII.
    */
   private shortAscii(text: string): boolean {
     const n = text.length;
-    this.room(n);
+    this.room(n * 2);
     const buf = this.buf;
-    const at = this.len;
+    let o = this.len;
     for (let i = 0; i < n; i++) {
       const c = text.charCodeAt(i);
-      if (c < 0x20 || c > 0x7e || c === 0x5c) return false;
-      buf[at + i] = c;
+      if (c > 0x7f) return false;
+      const letter = ESCAPE_LETTER[c]!;
+      if (letter === 0) buf[o++] = c;
+      else {
+        buf[o++] = BACKSLASH;
+        buf[o++] = letter;
+      }
     }
-    this.len = at + n;
+    this.len = o;
     return true;
   }
 
