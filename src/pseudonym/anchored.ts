@@ -60,13 +60,15 @@ const LOCAL_OTHER = /^[\p{L}\p{N}]$/u;
 const QUOTE = 0x22;
 
 /**
- * Where an e-mail address whose `@` is at `at` begins (the EMAIL pattern of detectors.ts: a local part of
- * 1 to 256 such characters, or quoted). Every match holds the first `@` after its start, so only the
- * local part before that `@` can begin one: a quoted one at the quote that closes right before the `@`'s
- * opening quote, an unquoted one anywhere along the run of local-part characters ending at the `@` —
- * and there it matches at every place or at none (what follows the `@` decides), so its leftmost place
- * (256 code points back at most) is the one to try. Searching the whole text instead tried the pattern
- * at every place before the `@`, backtracking through each word: ~15 µs for a 150-character message.
+ * Where an e-mail address whose `@` is at `at` begins (the EMAIL pattern of detectors.ts: a local part
+ * of 1 to 256 such characters, or quoted). Every match holds the first `@` after its start, so only the
+ * local part before that `@` can begin one: a quoted one at its opening quote (the one before the quote
+ * right before the `@`); an unquoted one anywhere along the run of local-part characters that ends at
+ * the `@`, and there it matches at every place or at none (what follows the `@` decides), so its
+ * leftmost place (256 code points back at most) is the one to try. Searching the whole text tried the
+ * pattern at every place before the `@`, backtracking through each word: ~14 µs more for a 130-character
+ * text holding an address when it also holds a character past Latin-1 (V8's two-byte strings), ~1.6 µs
+ * when not.
  */
 export function emailStart(text: string, at: number, from: number): number {
   if (at <= from) return -1;

@@ -62,7 +62,6 @@ function asciiSlug(s: string): string {
   return s.normalize('NFKD').replace(/[^A-Za-z0-9]/g, '').toLowerCase() || 'user';
 }
 
-
 const HASH = 0x23;
 const BANG = 0x21;
 const QUERY = 0x3f;
@@ -189,16 +188,16 @@ function fastGenerators(chain: LocaleDefinition[]): Record<string, Gen> {
   };
   // a fake phone number or postcode the detectors would take for a real one is drawn from the reserved
   // ranges instead (Ofcom's drama numbers, the unused area ZZ)
-  const searched = new Set(phoneFormats.filter(patternMayHoldPhone));
-  const phoneFillers = new Map(phoneFormats.map((f) => [f, patternFiller(f)]));
-  const postcodeFillers = postcodeList.map(patternFiller);
+  // (one entry per format, in the list's order: a pick draws as a pick of the format would)
+  const phoneFormatFills = phoneFormats.map((f) => ({ fill: patternFiller(f), searched: patternMayHoldPhone(f) }));
+  const postcodeFills = postcodeList.map(patternFiller);
   const phone = (rng: Prng) => {
-    const format = rng.pick(phoneFormats);
-    const n = phoneFillers.get(format)!(rng);
-    return !searched.has(format) || passesAsFake('phone', n) ? n : `07700 900${String(rng.below(1000)).padStart(3, '0')}`;
+    const format = rng.pick(phoneFormatFills);
+    const n = format.fill(rng);
+    return !format.searched || passesAsFake('phone', n) ? n : `07700 900${String(rng.below(1000)).padStart(3, '0')}`;
   };
   const postcode = (rng: Prng) => {
-    const p = rng.pick(postcodeFillers)(rng);
+    const p = rng.pick(postcodeFills)(rng);
     return passesAsFake('postcode', p) ? p : `ZZ${rng.below(10)}${rng.below(10)} ${rng.below(10)}${'ABDEFGHJLNPQRSTUWXYZ'[rng.below(20)]}${'ABDEFGHJLNPQRSTUWXYZ'[rng.below(20)]}`;
   };
   // slugs computed once: NFKD normalisation per value was a visible cost
