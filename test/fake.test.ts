@@ -131,7 +131,7 @@ describe('pattern fills and the fake-equals-original check', () => {
 });
 
 describe('phone formats that cannot hold a phone number are not searched', () => {
-  // a wildcard draws any of these (fillPattern); a literal stands for itself
+  // a wildcard draws any of these (patternFiller); a literal stands for itself
   const draws: Record<string, string> = { '#': '0123456789', '!': '23456789', '?': 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', '*': '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ' };
   const pattern = fc.string({ unit: fc.constantFrom('#', '!', '?', '*', '0', '1', '7', '+', '(', ')', ' ', '-', '.', 'x', '/', '_', 'é'), maxLength: 16 });
   it('a pattern said to hold none gives text where the detector finds none, whatever is drawn', () => {
