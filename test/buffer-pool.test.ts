@@ -1,11 +1,13 @@
 /**
  * The buffer pool: holds counted per buffer, a buffer back in its pool only when the last holder gives
  * it back, a release too many refused, poisoned buffers, and read-ahead that reads into what its
- * consumer gave back.
+ * consumer gave back; an archive piece's text joined in memory used again.
  */
+import fc from 'fast-check';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { PieceText } from '../src/archive/entries.js';
 import { BufferPool, adopt, hold, holders, release } from '../src/io/buffer-pool.js';
 import { readFileAhead } from '../src/io/input.js';
 import { scratch } from './support/scratch.js';
@@ -113,5 +115,23 @@ describe('readFileAhead with a pool', () => {
   it('refuses a pool whose buffers are not the chunk size', async () => {
     const it = readFileAhead(path, 4096, new BufferPool(1000));
     await expect(it.next()).rejects.toThrow(/pool of 1000-byte buffers for 4096-byte reads/);
+  });
+});
+
+describe("a piece's text in memory used again (archive/entries.ts)", () => {
+  it('joins any chunks as Buffer.concat does, growing as needed, in the same memory while it fits', () => {
+    const text = new PieceText();
+    let last: Buffer | null = null;
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 8 }), (arrays) => {
+        const chunks = arrays.map((a) => Buffer.from(a));
+        const joined = text.join(chunks);
+        expect(joined.equals(Buffer.concat(chunks))).toBe(true);
+        // what fits goes where the one before went: the caller packs a piece before the next is joined
+        if (last && joined.length > 0 && joined.length <= last.buffer.byteLength) expect(joined.buffer).toBe(last.buffer);
+        if (joined.length > 0) last = joined;
+      }),
+      { numRuns: 2000 },
+    );
   });
 });

@@ -129,9 +129,12 @@ export class Held {
     }
     return -1;
   }
-  /** The first `n` bytes, in an ArrayBuffer of their own (it is moved to a worker); the rest stay. */
-  take(n: number): Uint8Array {
-    const out = new Uint8Array(n);
+  /**
+   * The first `n` bytes, in an ArrayBuffer of their own (it is moved to a worker), or in memory `make`
+   * gives (a runner that takes it back); the rest stay.
+   */
+  take(n: number, make: (n: number) => Uint8Array = (k) => new Uint8Array(k)): Uint8Array {
+    const out = make(n);
     let at = 0;
     while (at < n) {
       const c = this.chunks[0]!;

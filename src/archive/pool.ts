@@ -6,7 +6,7 @@
  */
 import type { DumpRewriter } from '../dump/rewriter.js';
 import { workerScript, type PieceResult, type WorkerScript } from '../engine/worker-pool.js';
-import { packPiece, rewritePiece, type Redirect } from './entries.js';
+import { PieceText, packPiece, rewritePiece, type Redirect } from './entries.js';
 import type { TocEntry } from './format.js';
 
 export { WorkerPool, type PieceResult, type WorkerReply } from '../engine/worker-pool.js';
@@ -32,12 +32,21 @@ export function archiveWorkerFile(): WorkerScript {
 /** Who rewrites the pieces: worker threads, or this thread (`--jobs 1`) through the same steps, so the output is the same bytes. */
 export interface PieceRunner {
   run(job: PieceJob): Promise<PieceResult>;
+  /** memory for a piece's data, which the runner uses again once it has run that piece */
+  pieceBuffer?(size: number): Uint8Array;
   close(reason?: unknown): Promise<void>;
 }
+
+/** memory kept for a piece: most fit (rewrite.ts cuts at the first row past 2 MiB) */
+const PIECE_MEMORY = 2.25 * 1024 * 1024;
 
 /** `--jobs 1`: the pieces rewritten and compressed in this thread by its own engine: one core. */
 export class LocalPieces implements PieceRunner {
   private readonly byId: Map<number, TocEntry>;
+  private readonly text = new PieceText();
+  /** pieces' memory to use again: only what pieceBuffer gave (a wrapper's pieces may be kept) */
+  private readonly spare: ArrayBuffer[] = [];
+  private readonly given = new WeakSet<ArrayBuffer>();
   constructor(
     private readonly rw: DumpRewriter,
     private readonly redirect: Redirect,
@@ -47,9 +56,23 @@ export class LocalPieces implements PieceRunner {
   }
   /** The piece's counts stay in this thread's engine, where the run's result reads them. */
   async run(job: PieceJob): Promise<PieceResult> {
-    const { text, lines } = rewritePiece(this.rw, this.redirect, this.byId.get(job.dumpId)!, Buffer.from(job.data.buffer, job.data.byteOffset, job.data.byteLength), job.last);
+    // packed here and now: its text may be the next piece's memory (unless it goes out as it is)
+    const into = job.pack === 'none' ? undefined : this.text;
+    const { text, lines } = rewritePiece(this.rw, this.redirect, this.byId.get(job.dumpId)!, Buffer.from(job.data.buffer, job.data.byteOffset, job.data.byteLength), job.last, into);
     const { out, adler } = packPiece(text, job.pack, job.level);
+    // rewritten and copied out: the piece's memory is free (two pieces are in flight at most)
+    const ab = job.data.buffer as ArrayBuffer;
+    if (this.given.has(ab) && this.spare.length < 2) this.spare.push(ab);
     return { out, length: text.length, adler, lines, stats: [] };
+  }
+  pieceBuffer(size: number): Uint8Array {
+    let ab = this.spare.pop();
+    if (ab === undefined || ab.byteLength < size) {
+      // not zero-filled: every byte is written before it is read
+      ab = Buffer.allocUnsafeSlow(Math.max(size, PIECE_MEMORY)).buffer as ArrayBuffer;
+      this.given.add(ab);
+    }
+    return new Uint8Array(ab, 0, size);
   }
   async close(): Promise<void> {}
 }

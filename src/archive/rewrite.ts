@@ -15,7 +15,7 @@ import { Writable } from 'node:stream';
 import { AnonymiseError } from '../errors.js';
 import { DEFAULT_MAX_LINE_BYTES, DumpRewriter, countLf, type PlanOverlay, type RewriterOptions, type TableStats } from '../dump/rewriter.js';
 import type { CompiledRules } from '../rules/rule-compiler.js';
-import type { RulesSource, RewriteResult } from '../engine/run.js';
+import { OUTPUT_BUFFER_BYTES, type RulesSource, type RewriteResult } from '../engine/run.js';
 import { globMatcher } from './glob.js';
 import { ArchiveFormat, ArchiveWriter, BLK_DATA, OffsetFlag, entryName, entryTable, hasData, writeHeader, type TocEntry } from './format.js';
 import { SUFFIX, directoryData, customData, peekBlockId, rawBlock, supportedCompression, type Archive } from './reader.js';
@@ -24,7 +24,7 @@ import { LocalPieces, WorkerPool, archiveWorkerFile, type PieceJob, type PieceRe
 import { adler32Combine } from './adler32.js';
 import { statOrNull } from '../io/input.js';
 import { AtomicOutput } from '../io/atomic.js';
-import { release } from '../io/buffer-pool.js';
+import { BufferPool, release } from '../io/buffer-pool.js';
 import { writeTar } from './tar.js';
 import { Counted, Held, Ordered, writeHeld } from './ordering.js';
 import { customEntry, directoryEntry, outputEntry, tarMemberOrder, tocBytes } from './entry-writers.js';
@@ -85,7 +85,7 @@ export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<
   const h = a.header;
   const redirect = new Redirect();
   const schema = o.schemaFile ? await readSchemaFile(o.schemaFile) : undefined;
-  const rw = new DumpRewriter({ rules: o.rules, archive: true, maxLineBytes: o.maxLineBytes, maxValueBytes: o.maxValueBytes, overlay: o.overlay, outsideIdentifiers: o.outsideIdentifiers, schema }, redirect.sink);
+  const rw = new DumpRewriter({ rules: o.rules, archive: true, maxLineBytes: o.maxLineBytes, maxValueBytes: o.maxValueBytes, overlay: o.overlay, outsideIdentifiers: o.outsideIdentifiers, schema, outputPool: new BufferPool(OUTPUT_BUFFER_BYTES) }, redirect.sink);
   // the whole TOC, and the rules against the whole schema, before a byte is written
   const { toc } = tocPass(rw, redirect, o.rules, a.toc, a.format);
   const same = outFormat === a.format;
@@ -114,6 +114,7 @@ export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<
   const pieceBytes = o.pieceBytes ?? PIECE_BYTES;
 
   /** A COPY-form entry's rows in pieces to the workers; each packed piece goes to `put`, in order. */
+  const make = pool.pieceBuffer ? (n: number) => pool.pieceBuffer!(n) : undefined;
   const pieces = async (e: TocEntry, pack: 'gzip' | 'deflate' | 'none', put: (r: PieceResult) => Promise<void>) => {
     const held = new Held();
     // lines before the piece being written: a worker numbers its piece's lines from 1
@@ -155,11 +156,11 @@ export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<
           waiting = true;
           break;
         }
-        await send(held.take(cut), false);
+        await send(held.take(cut, make), false);
         if (held.size < pieceBytes) break;
       }
     }
-    await send(held.take(held.size), true);
+    await send(held.take(held.size, make), true);
   };
 
   try {

@@ -5,8 +5,9 @@
  */
 import { workerData } from 'node:worker_threads';
 import { DumpRewriter } from '../dump/rewriter.js';
-import { compileRules, readRules } from '../engine/run.js';
-import { Redirect, packPiece, rewritePiece, tocPass } from './entries.js';
+import { OUTPUT_BUFFER_BYTES, compileRules, readRules } from '../engine/run.js';
+import { BufferPool } from '../io/buffer-pool.js';
+import { PieceText, Redirect, packPiece, rewritePiece, tocPass } from './entries.js';
 import { readSchemaFile } from './schema-file.js';
 import type { PieceJob } from './pool.js';
 import { ownBytes, serveJobs, type PieceResult } from '../engine/worker-pool.js';
@@ -18,7 +19,7 @@ const ready = (async () => {
   const rules = compileRules(await readRules(setup.rules), Buffer.from(setup.key));
   const redirect = new Redirect();
   const schema = setup.schemaFile ? await readSchemaFile(setup.schemaFile) : undefined;
-  const rw = new DumpRewriter({ rules, archive: true, maxLineBytes: setup.maxLineBytes, maxValueBytes: setup.maxValueBytes, schema }, redirect.sink);
+  const rw = new DumpRewriter({ rules, archive: true, maxLineBytes: setup.maxLineBytes, maxValueBytes: setup.maxValueBytes, schema, outputPool: new BufferPool(OUTPUT_BUFFER_BYTES) }, redirect.sink);
   tocPass(rw, redirect, rules, setup.toc, setup.format);
   return { rw, redirect, byId: new Map(setup.toc.map((e) => [e.dumpId, e])) };
 })();
@@ -27,9 +28,12 @@ async function runPiece(job: PieceJob): Promise<PieceResult> {
   const { rw, redirect, byId } = await ready;
   rw.stats.clear();
   const data = Buffer.from(job.data.buffer, job.data.byteOffset, job.data.byteLength);
-  const { text, lines } = rewritePiece(rw, redirect, byId.get(job.dumpId)!, data, job.last);
+  // packed here and now: its text may be the next piece's memory (unless it goes out as it is)
+  const { text, lines } = rewritePiece(rw, redirect, byId.get(job.dumpId)!, data, job.last, job.pack === 'none' ? undefined : pieceText);
   const { out, adler } = packPiece(text, job.pack, job.level);
   return { out: ownBytes(out), length: text.length, adler, lines, stats: [...rw.stats.values()] };
 }
+
+const pieceText = new PieceText();
 
 serveJobs(runPiece, ready);
