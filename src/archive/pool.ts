@@ -37,6 +37,18 @@ export interface PieceRunner {
   close(reason?: unknown): Promise<void>;
 }
 
+/**
+ * One piece rewritten and packed, the same steps in a worker and in this thread (so the output is the
+ * same bytes whoever runs it). Packed here and now, its text is joined into `text`'s memory, used
+ * again for the next piece, unless it goes out as it is (`none`). The counts are left in `rw`.
+ */
+export function rewriteAndPack(rw: DumpRewriter, redirect: Redirect, e: TocEntry, job: PieceJob, text: PieceText): { out: Buffer; length: number; adler: number; lines: number } {
+  const data = Buffer.from(job.data.buffer, job.data.byteOffset, job.data.byteLength);
+  const piece = rewritePiece(rw, redirect, e, data, job.last, job.pack === 'none' ? undefined : text);
+  const { out, adler } = packPiece(piece.text, job.pack, job.level);
+  return { out, length: piece.text.length, adler, lines: piece.lines };
+}
+
 /** memory kept for a piece: most fit (rewrite.ts cuts at the first row past 2 MiB) */
 const PIECE_MEMORY = 2.25 * 1024 * 1024;
 
@@ -56,14 +68,11 @@ export class LocalPieces implements PieceRunner {
   }
   /** The piece's counts stay in this thread's engine, where the run's result reads them. */
   async run(job: PieceJob): Promise<PieceResult> {
-    // packed here and now: its text may be the next piece's memory (unless it goes out as it is)
-    const into = job.pack === 'none' ? undefined : this.text;
-    const { text, lines } = rewritePiece(this.rw, this.redirect, this.byId.get(job.dumpId)!, Buffer.from(job.data.buffer, job.data.byteOffset, job.data.byteLength), job.last, into);
-    const { out, adler } = packPiece(text, job.pack, job.level);
+    const r = rewriteAndPack(this.rw, this.redirect, this.byId.get(job.dumpId)!, job, this.text);
     // rewritten and copied out: the piece's memory is free (two pieces are in flight at most)
     const ab = job.data.buffer as ArrayBuffer;
     if (this.given.has(ab) && this.spare.length < 2) this.spare.push(ab);
-    return { out, length: text.length, adler, lines, stats: [] };
+    return { ...r, stats: [] };
   }
   pieceBuffer(size: number): Uint8Array {
     let ab = this.spare.pop();

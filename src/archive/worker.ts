@@ -7,9 +7,9 @@ import { workerData } from 'node:worker_threads';
 import { DumpRewriter } from '../dump/rewriter.js';
 import { OUTPUT_BUFFER_BYTES, compileRules, readRules } from '../engine/run.js';
 import { BufferPool } from '../io/buffer-pool.js';
-import { PieceText, Redirect, packPiece, rewritePiece, tocPass } from './entries.js';
+import { PieceText, Redirect, tocPass } from './entries.js';
 import { readSchemaFile } from './schema-file.js';
-import type { PieceJob } from './pool.js';
+import { rewriteAndPack, type PieceJob } from './pool.js';
 import { ownBytes, serveJobs, type PieceResult } from '../engine/worker-pool.js';
 import type { WorkerSetup } from './rewrite.js';
 
@@ -27,11 +27,8 @@ const ready = (async () => {
 async function runPiece(job: PieceJob): Promise<PieceResult> {
   const { rw, redirect, byId } = await ready;
   rw.stats.clear();
-  const data = Buffer.from(job.data.buffer, job.data.byteOffset, job.data.byteLength);
-  // packed here and now: its text may be the next piece's memory (unless it goes out as it is)
-  const { text, lines } = rewritePiece(rw, redirect, byId.get(job.dumpId)!, data, job.last, job.pack === 'none' ? undefined : pieceText);
-  const { out, adler } = packPiece(text, job.pack, job.level);
-  return { out: ownBytes(out), length: text.length, adler, lines, stats: [...rw.stats.values()] };
+  const r = rewriteAndPack(rw, redirect, byId.get(job.dumpId)!, job, pieceText);
+  return { ...r, out: ownBytes(r.out), stats: [...rw.stats.values()] };
 }
 
 const pieceText = new PieceText();
