@@ -156,6 +156,33 @@ describe('json rules over bytes', () => {
     expect(walked).toBeGreaterThan(name === 'strict' ? 100 : 1000);
   });
 
+  it.each(Object.keys(RULES) as (keyof typeof RULES)[])('%s: a document read where it lies in a larger buffer (a span) walks as the same document alone', async (name) => {
+    const action = await actionOf(RULES[name]);
+    let spanned = 0;
+    // around it, what a chunk holds: other fields and rows, quotes, braces and backslashes
+    const around = fc.string({ unit: fc.constantFrom('"', '\\', '}', ']', 'x', '\t', '\n', 'é'), maxLength: 12 });
+    fc.assert(
+      fc.property(written, around, around, (doc, before, after) => {
+        const bytes = Buffer.from(doc, 'utf8');
+        // a span is a COPY field with no backslash in it (RowCursor.span)
+        if (bytes.includes(0x5c)) return;
+        const buf = Buffer.concat([Buffer.from(before), bytes, Buffer.from(after)]);
+        const at = Buffer.byteLength(before);
+        const row: RowAccess = { ...rowOf(doc), span: () => buf, spanStart: at, spanEnd: at + bytes.length };
+        const text = (b: Buffer | null | undefined) => (b === undefined || b === null ? b : b.toString('utf8'));
+        const got = text(action.bytes!(row, 0));
+        const gotAsCopy = action.bytesAsCopy!();
+        // the same document alone, as a COPY field with nothing to unescape
+        const alone = text(action.bytes!({ ...rowOf(doc), asIs: () => true }, 0));
+        expect(got).toEqual(alone);
+        expect(gotAsCopy).toBe(action.bytesAsCopy!());
+        if (got !== undefined) spanned++;
+      }),
+      { numRuns: 2000 },
+    );
+    expect(spanned).toBeGreaterThan(name === 'strict' ? 100 : 500);
+  });
+
   it('declines what the text walk refuses, so that the text walk names it', async () => {
     const strict = await actionOf(RULES.strict);
     for (const doc of ['{"email":"x","unlisted":1}', '{"nested":{"inner":"x","other":"y"},"zz":[]}', '{"email":"x"', '{"email":"\\q"}', `${'['.repeat(600)}${']'.repeat(600)}`]) {

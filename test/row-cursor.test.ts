@@ -5,6 +5,7 @@
  * before the one the search began at (a template reads an earlier column), a backslash past the rows
  * (stale bytes), and a buffer refilled in place.
  */
+import { isUtf8 } from 'node:buffer';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { RowCursor } from '../src/dump/row-cursor.js';
@@ -111,6 +112,64 @@ describe('RowCursor.span: a value read where it lies, without a view', () => {
     const src = c.span(0);
     expect(src !== null).toBe(spanned);
     if (src) expect(src.toString('utf8', c.spanStart, c.spanEnd)).toBe(value);
+  });
+
+  // rows read as a batch (newBytes(buf, from, to), as the COPY handlers do): a long value gets a span
+  // where the batch's bytes, up to the block's end, are valid UTF-8, checked once for the batch
+  it.each([
+    ['long ASCII', [[long, 'b', 'c']], '', 0, true],
+    ['long, not ASCII', [[`${long}Zoë`, 'b', 'c']], '', 0, true],
+    ['long, with an invalid byte in another row of the batch', [[long, 'b', 'c'], ['a', 'b', 'c']], '', -4, false],
+    ['long, with an invalid byte past the block\'s end', [[long, 'b', 'c']], '\\.\n\xff', 0, true],
+    ['long, an escape in it', [[`${long}\t`, 'b', 'c']], '', 0, false],
+    ['long, the batch ending inside a character of a partial line', [[long, 'b', 'c']], 'Zo\xc3', 0, true],
+  ])('%s', (_name, rows, after, invalidAt, spanned) => {
+    const c = cursor();
+    const { bytes, spans } = copyText(rows);
+    const buf = Buffer.concat([bytes, Buffer.from(after, 'latin1')]);
+    // a byte of the second row made invalid (a kept column's, say): the batch is not valid as a whole
+    if (invalidAt < 0) buf[bytes.length + invalidAt] = 0xff;
+    c.newBytes(buf, 0, buf.length);
+    expect(c.copyRow(buf, spans[0]![0], spans[0]![1])).toBe(3);
+    const src = c.span(0);
+    expect(src !== null).toBe(spanned);
+    if (src) expect(src.toString('utf8', c.spanStart, c.spanEnd)).toBe(rows[0]![0]);
+    // bytes() reads it the same either way
+    expect(c.bytes(0)?.toString('hex')).toBe(unescapeField(buf, c.starts[0]!, c.ends[0]!)?.toString('hex'));
+  });
+
+  it('property: in a batch, a span is always valid UTF-8 and the codec\'s value, whatever bytes are invalid where', () => {
+    const unit = fc.constantFrom('a', 'é', '漢', '\\', '\t', ' ', 'x'.repeat(40));
+    const value = fc.string({ unit, maxLength: 5 });
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(value, value, value), { minLength: 1, maxLength: 5 }),
+        fc.option(fc.nat(), { nil: undefined }),
+        fc.array(fc.nat(2), { minLength: 1, maxLength: 4 }),
+        (rows, invalid, order) => {
+          const c = cursor();
+          const { bytes, spans } = copyText(rows);
+          const buf = Buffer.concat([bytes, Buffer.from('\\.\n\xff\xfe', 'latin1')]);
+          // one byte made invalid somewhere in the rows (never a tab or a line feed: the rows' shape stays)
+          if (invalid !== undefined && bytes.length > 0) {
+            const at = invalid % bytes.length;
+            if (buf[at] !== 0x09 && buf[at] !== 0x0a) buf[at] = 0xff;
+          }
+          c.newBytes(buf, 0, buf.length);
+          for (const [start, stop] of spans) {
+            expect(c.copyRow(buf, start, stop)).toBe(3);
+            for (const col of order) {
+              const src = c.span(col);
+              if (!src) continue;
+              const range = src.subarray(c.spanStart, c.spanEnd);
+              expect(isUtf8(range)).toBe(true);
+              expect(range.toString('hex')).toBe(unescapeField(buf, c.starts[col]!, c.ends[col]!)?.toString('hex'));
+            }
+          }
+        },
+      ),
+      { numRuns: 500 },
+    );
   });
 
   it('no span for a value over --max-value-bytes: bytes() refuses it', () => {

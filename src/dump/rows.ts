@@ -130,7 +130,7 @@ export class RewriteRows extends CopyRows {
 
   rows(buf: Buffer, pos: number, end: number, stable: boolean): number {
     const { stats, reader } = this.r;
-    this.r.writer.row.newBytes();
+    this.r.writer.row.newBytes(buf, pos, end);
     for (;;) {
       const nl = buf.indexOf(LF, pos);
       if (nl === -1 || nl >= end) break;
@@ -178,7 +178,7 @@ export class SearchRows extends RewriteRows {
     const { stats, reader, out } = this.r;
     const plan = this.plan;
     const search = plan.search!;
-    this.r.writer.row.newBytes();
+    this.r.writer.row.newBytes(buf, pos, end);
     let run = pos; // rows from here on not yet written are copied as they are
     // the search goes no further than this block's end (a line that begins with `\.`, as only the end
     // marker can): past it lie other tables' rows, and searching them again for every small block of a

@@ -37,17 +37,18 @@ export class JsonBytesRewrite {
   constructor(private readonly trie: JsonTrie) {}
 
   /**
-   * The rewritten document, or null when the text walk must decide. The result is a view of the
-   * input or of this walk's buffer, valid until the next call.
+   * The rewritten document `src[start..end)`, or null when the text walk must decide. The result is a
+   * view of the input or of this walk's buffer, valid until the next call. `noBackslash`: the document
+   * holds none (a COPY field as it is: RowAccess.span), so none is looked for past it.
    */
-  apply(src: Buffer, row: RowAccess): Buffer | null {
+  apply(src: Buffer, row: RowAccess, start = 0, end = src.length, noBackslash = false): Buffer | null {
     this.wroteNoEscape = true;
     this.src = src;
     this.row = row;
     this.len = 0;
-    this.copied = 0;
+    this.copied = start;
     const c = this.cursor;
-    c.reset(src, 0, src.length);
+    c.reset(src, start, end, noBackslash);
     try {
       this.visit(this.trie, this.trie.star!, 0);
       c.finish();
@@ -55,8 +56,8 @@ export class JsonBytesRewrite {
       if (e instanceof JsonBytesError) return null;
       throw e;
     }
-    if (this.copied === 0) return src;
-    this.copy(src.length);
+    if (this.copied === start) return start === 0 && end === src.length ? src : src.subarray(start, end);
+    this.copy(end);
     return this.out.subarray(0, this.len);
   }
 

@@ -349,11 +349,18 @@ export class CompiledRules implements EngineRules {
       let asCopy = false;
       action.bytes = (row, col) => {
         asCopy = false;
-        const b = row.bytes(col);
-        if (b === null) return cr.nulls === 'replace' ? undefined : null;
-        const out = walk.apply(b, row);
+        // the document where it lies in the row when it can (no view, no check of its own), else its bytes
+        const src = row.span?.(col);
+        let out: Buffer | null;
+        if (src) out = walk.apply(src, row, row.spanStart, row.spanEnd, true);
+        else {
+          const b = row.bytes(col);
+          if (b === null) return cr.nulls === 'replace' ? undefined : null;
+          out = walk.apply(b, row);
+        }
         if (out === null) return undefined;
-        asCopy = walk.wroteNoEscape && row.asIs?.(col) === true;
+        // a span is a COPY field as it is
+        asCopy = walk.wroteNoEscape && (Boolean(src) || row.asIs?.(col) === true);
         return out;
       };
       action.bytesAsCopy = () => asCopy;
