@@ -19,7 +19,7 @@ export interface RowAccess {
   /**
    * Field `col`'s value where it lies in the input as its own UTF-8 bytes (nothing to unescape, not
    * NULL): the input, with the value at `[spanStart, spanEnd)`; null when it does not (read bytes()).
-   * Spares a Buffer view per value for rules that read a range (fakes, hashes).
+   * Spares a Buffer view per value for rules that read a range (fakes, hashes, json documents).
    */
   span?(col: number): Buffer | null;
   readonly spanStart?: number;

@@ -14,7 +14,7 @@ import type { InsertValues } from './insert-parser.js';
 import type { ColumnAction, RowAccess, TablePlan } from '../contract/plan.js';
 
 type RewritePlan = Extract<TablePlan, { mode: 'rewrite' }>;
-/** the longest field span() checks byte by byte (past it, isUtf8's one native pass over a view is cheaper) */
+/** the longest field span() checks byte by byte (past it, one native check of the whole batch of rows is cheaper) */
 const SPAN_MAX = 96;
 /** where COPY data may end: a line that begins with `\.` */
 const END_OF_DATA = Buffer.from('\n\\.', 'latin1');
@@ -159,9 +159,11 @@ export class RowCursor implements RowAccess {
   }
 
   /**
-   * A short COPY field of a UTF-8 dump with no escape and only ASCII bytes is its own value, valid as it
-   * is: a loop over its bytes checks that for less than a view and a native isUtf8 call cost. Anything
-   * else (escapes, other bytes, long values, INSERT literals, other encodings) goes to bytes().
+   * A COPY field of a UTF-8 dump with no escape is its own value, where its bytes are valid: a short
+   * one when a loop finds only ASCII bytes in it (less than a view and a native isUtf8 call cost), a
+   * long one when its batch of rows was checked whole (checked()). Anything else (escapes, short ones
+   * past ASCII, long ones in a batch with an invalid byte, INSERT literals, other encodings) goes to
+   * bytes().
    */
   span(col: number): Buffer | null {
     if (this.kinds !== null || !this.codec.isUtf8) return null;
