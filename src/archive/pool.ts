@@ -7,6 +7,7 @@
 import type { DumpRewriter } from '../dump/rewriter.js';
 import { workerScript, type PieceResult, type WorkerScript } from '../engine/worker-pool.js';
 import { PieceText, packPiece, rewritePiece, type Redirect } from './entries.js';
+import { SpareBuffers } from '../io/buffer-pool.js';
 import type { TocEntry } from './format.js';
 
 export { WorkerPool, type PieceResult, type WorkerReply } from '../engine/worker-pool.js';
@@ -56,8 +57,8 @@ const PIECE_MEMORY = 2.25 * 1024 * 1024;
 export class LocalPieces implements PieceRunner {
   private readonly byId: Map<number, TocEntry>;
   private readonly text = new PieceText();
-  /** pieces' memory to use again: only what pieceBuffer gave (a wrapper's pieces may be kept) */
-  private readonly spare: ArrayBuffer[] = [];
+  /** pieces' memory to use again (two pieces are in flight at most): only what pieceBuffer gave (a wrapper's pieces may be kept) */
+  private readonly spare = new SpareBuffers(2);
   private readonly given = new WeakSet<ArrayBuffer>();
   constructor(
     private readonly rw: DumpRewriter,
@@ -69,18 +70,14 @@ export class LocalPieces implements PieceRunner {
   /** The piece's counts stay in this thread's engine, where the run's result reads them. */
   async run(job: PieceJob): Promise<PieceResult> {
     const r = rewriteAndPack(this.rw, this.redirect, this.byId.get(job.dumpId)!, job, this.text);
-    // rewritten and copied out: the piece's memory is free (two pieces are in flight at most)
+    // rewritten and copied out: the piece's memory is free
     const ab = job.data.buffer as ArrayBuffer;
-    if (this.given.has(ab) && this.spare.length < 2) this.spare.push(ab);
+    if (this.given.has(ab)) this.spare.put(ab);
     return { ...r, stats: [] };
   }
   pieceBuffer(size: number): Uint8Array {
-    let ab = this.spare.pop();
-    if (ab === undefined || ab.byteLength < size) {
-      // not zero-filled: every byte is written before it is read
-      ab = Buffer.allocUnsafeSlow(Math.max(size, PIECE_MEMORY)).buffer as ArrayBuffer;
-      this.given.add(ab);
-    }
+    const ab = this.spare.take(size, PIECE_MEMORY);
+    this.given.add(ab);
     return new Uint8Array(ab, 0, size);
   }
   async close(): Promise<void> {}

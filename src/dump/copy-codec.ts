@@ -15,6 +15,18 @@ const N_UPPER = 0x4e; // N
 /** The field `\N`: SQL NULL. */
 export const NULL_FIELD = Buffer.from('\\N');
 
+/** A line that may be the end-of-data marker (`\.`) begins after this: COPY escapes every backslash in the data. */
+export const END_CANDIDATE = Buffer.from('\n\\.', 'latin1');
+
+/**
+ * Where the COPY rows of `buf[from..to)` (`from` at a line's start) end: after the line feed before the
+ * first line that begins with `\.`, or `to`. Past it lie other statements and tables' rows.
+ */
+export function rowsEnd(buf: Buffer, from: number, to: number): number {
+  const marker = buf.indexOf(END_CANDIDATE, from > 0 ? from - 1 : from);
+  return marker === -1 || marker >= to ? to : marker + 1;
+}
+
 export function isNullField(src: Buffer, start: number, end: number): boolean {
   return end - start === 2 && src[start] === BACKSLASH && src[start + 1] === N_UPPER;
 }

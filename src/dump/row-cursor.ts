@@ -5,7 +5,7 @@
  * One cursor is reused for every row; a generation counter invalidates the caches in O(1).
  */
 import { isUtf8 } from 'node:buffer';
-import { unescapeField } from './copy-codec.js';
+import { rowsEnd, unescapeField } from './copy-codec.js';
 import { UTF8_CODEC, type TextCodec } from '../text/encoding.js';
 import { AnonymiseError, type Position } from '../errors.js';
 import { LF, TAB } from '../text/bytes.js';
@@ -16,8 +16,6 @@ import type { ColumnAction, RowAccess, TablePlan } from '../contract/plan.js';
 type RewritePlan = Extract<TablePlan, { mode: 'rewrite' }>;
 /** the longest field span() checks byte by byte (past it, one native check of the whole batch of rows is cheaper) */
 const SPAN_MAX = 96;
-/** where COPY data may end: a line that begins with `\.` */
-const END_OF_DATA = Buffer.from('\n\\.', 'latin1');
 
 export class RowCursor implements RowAccess {
   /** fields of the current row: `buf[starts[c]..ends[c])` */
@@ -286,8 +284,8 @@ export class RowCursor implements RowAccess {
     if (this.batchValid === 0) {
       // up to the block's end (what follows it is other statements and tables, whatever they hold), or
       // to the last whole line (a chunk may end inside a character of the next one)
-      const marker = this.buf.indexOf(END_OF_DATA, Math.max(0, this.batchFrom - 1));
-      this.batchTo = marker !== -1 && marker < this.batchTo ? marker + 1 : this.buf.lastIndexOf(LF, this.batchTo - 1) + 1;
+      const block = rowsEnd(this.buf, this.batchFrom, this.batchTo);
+      this.batchTo = block < this.batchTo ? block : this.buf.lastIndexOf(LF, this.batchTo - 1) + 1;
       this.batchValid = isUtf8(this.buf.subarray(this.batchFrom, this.batchTo)) ? 1 : -1;
     }
     return this.batchValid === 1 && end <= this.batchTo;

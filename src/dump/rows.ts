@@ -22,6 +22,7 @@ import type { DumpObserver } from './observer.js';
 import type { ParallelCopy } from './options.js';
 import { hold, release } from '../io/buffer-pool.js';
 import { concatInto } from '../text/bytes.js';
+import { END_CANDIDATE, rowsEnd } from './copy-codec.js';
 
 type RewritePlan = Extract<TablePlan, { mode: 'rewrite' }>;
 
@@ -183,8 +184,7 @@ export class SearchRows extends RewriteRows {
     // the search goes no further than this block's end (a line that begins with `\.`, as only the end
     // marker can): past it lie other tables' rows, and searching them again for every small block of a
     // chunk made many small tables quadratic
-    const marker = buf.indexOf(END_CANDIDATE, pos > 0 ? pos - 1 : pos);
-    const limit = marker === -1 || marker >= end ? end : marker + 1;
+    const limit = rowsEnd(buf, pos, end);
     let hit = search(buf, pos, limit);
     for (;;) {
       const nl = buf.indexOf(LF, pos);
@@ -220,9 +220,6 @@ export function observed(plan: TablePlan, columns: string[]): TablePlan {
     filter: plan.mode === 'drop' ? { columns: [], keep: () => false } : null,
   };
 }
-
-/** A line that may be the end-of-data marker begins after this. */
-const END_CANDIDATE = Buffer.from('\n\\.', 'latin1');
 
 /** The end-of-data marker: a line that is exactly \. (a CR before the LF: a CRLF-converted dump). */
 function isEndOfData(buf: Buffer, pos: number, nl: number): boolean {
