@@ -103,6 +103,9 @@ describe('bad input gets a positioned error with no data in it', () => {
     ['input cut inside COPY data', 'COPY public.users (id, email, name) FROM stdin;\n1\tsecret@x.com\tb\n', /^input line 16, table public\.users: input ends inside COPY data/],
     ['input cut inside a statement', "SELECT 'secret@x.com", /input ends inside a statement/],
     ['invalid UTF-8 in a rewritten field', Buffer.from('COPY public.users (id, email, name) FROM stdin;\n1\tsecret\xff@x.com\tb\n\\.\n' + FOOT, 'latin1'), /^input line 15, table public\.users, column email: invalid byte sequence for encoding UTF8$/],
+    // a long field is read where it lies once its batch of rows is valid (RowCursor.span): this one's
+    // invalid byte leaves it to its own check, in the second row of the batch too
+    ['invalid UTF-8 in a long rewritten field', Buffer.from(`COPY public.users (id, email, name) FROM stdin;\n1\tok@x.com\tb\n2\tsecret${'x'.repeat(120)}\xff@x.com\tb\n\\.\n` + FOOT, 'latin1'), /^input line 16, table public\.users, column email: invalid byte sequence for encoding UTF8$/],
   ])('%s', async (_name, body, re) => {
     const { error } = await fail([HEAD + USERS, body], FULL);
     expect(error.message).toMatch(re);
