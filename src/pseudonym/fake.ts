@@ -12,6 +12,7 @@ import { createRequire } from 'node:module';
 import { loadModule } from '../load-module.js';
 import type { Faker, LocaleDefinition } from '@faker-js/faker';
 import { KeyRing, Prng, uniqueToken } from './keys.js';
+import { FakeMemo } from './memo.js';
 import { isMarkedName, nameMark, passesAsFake, PHONE_FIRST, phoneMayStartAfter } from './detectors.js';
 
 export interface FakeSpec {
@@ -358,8 +359,9 @@ export function compileFake(spec: FakeSpec, keys: KeyRing): FakeFn {
   const sip = keys.sip(`fake\0${spec.method}\0${spec.locale}\0${spec.unique ? 'unique' : ''}`);
   const rng = new Prng();
   const fast = kit.fast[spec.method];
+  // each spec's fakes through a table of the values met lately (memo.ts): repeated names cost a lookup
   if (fast) {
-    return (value, start = 0, end = value.length) => {
+    return new FakeMemo((value, start = 0, end = value.length) => {
       sip.hash(value, start, end);
       rng.seed(sip.hi, sip.lo);
       const token = spec.unique ? uniqueToken(sip.hi, sip.lo) : null;
@@ -368,14 +370,14 @@ export function compileFake(spec: FakeSpec, keys: KeyRing): FakeFn {
       // same sequence, so this stays deterministic)
       for (let tries = 0; tries < 8 && isOriginal(out, value, start, end); tries++) out = fast(rng, token);
       return out;
-    };
+    }).get;
   }
   const [modName, fnName] = spec.method.split('.') as [string, string];
   const mod = (kit.faker as unknown as Record<string, Record<string, () => unknown>>)[modName]!;
-  return (value, start = 0, end = value.length) => {
+  return new FakeMemo((value, start = 0, end = value.length) => {
     sip.hash(value, start, end);
     kit.randomizer.rng.seed(sip.hi, sip.lo);
     const out = stringify(mod[fnName]!());
     return spec.unique ? appendToken(out, uniqueToken(sip.hi, sip.lo)) : out;
-  };
+  }).get;
 }
