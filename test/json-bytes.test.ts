@@ -99,7 +99,7 @@ const key = fc.constantFrom('email', 'name', 'token', 'msg', 'gone', 'fixed', 'n
 // strings rich in what JSON escapes and what the detectors look for
 const text = fc.string({
   unit: fc.oneof(
-    fc.constantFrom('"', '\\', '/', '\n', '\t', '\u0001', '\u001f', '\u007f', 'é', '漢', '🎉', '\ud800', '@', '.', ' ', '0', '7', 'SW1A 1AA', 'jane@example.org', '07700 900123'),
+    fc.constantFrom('"', '\\', '/', '\n', '\t', '\u0001', '\u001f', '\u007f', 'é', '漢', '🎉', '\ud800', '@', '.', ' ', '0', '7', 'SW1A 1AA', 'jane@example.org', '07700 900123', 'ann@mail.net', '0161 496 0000', '10.0.0.1'),
     fc.string({ maxLength: 1 }),
   ),
   maxLength: 30,

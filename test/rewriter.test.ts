@@ -4,6 +4,9 @@ import fc from 'fast-check';
 import { compileRules, readRules, rewriteBuffer } from '../src/engine/run.js';
 import { AnonymiseError } from '../src/errors.js';
 import { DumpRewriter } from '../src/dump/rewriter.js';
+import { encodeField } from '../src/dump/copy-codec.js';
+import { compileScrubber } from '../src/pseudonym/detectors.js';
+import { KeyRing } from '../src/pseudonym/keys.js';
 
 const HEAD = "--\n-- PostgreSQL database dump\n--\n\nSET client_encoding = 'UTF8';\nSET standard_conforming_strings = on;\n\n";
 const FOOT = '\n--\n-- PostgreSQL database dump complete\n--\n\n';
@@ -307,6 +310,50 @@ describe('long units across many chunks', () => {
     expect(output.equals(dump)).toBe(true);
     const rewritten = rewriteBuffer(cut(dump, 4096), { rules: await rules('tables:\n  t: { columns: { id: keep, body: { value: z } } }\n') }).output.toString();
     expect(rewritten).toMatch(/(VALUES \(1, 'z'\);|\n1\tz\n2\tz\n)/);
+  });
+});
+
+describe('a scrubbed column', () => {
+  // fields the detectors cannot match are written as their bytes, undecoded (scrubLeaves); every field,
+  // so kept or not, must be what the scrubber makes of its text, COPY-encoded
+  const KINDS = ['email', 'phone', 'postcode', 'ip', 'url'];
+  const scrubber = compileScrubber(KINDS, new KeyRing('secret'));
+  const text = fc.string({
+    unit: fc.oneof(
+      fc.constantFrom('pot hole ', 'green', ' ', 'é', '漢', '🎉', '\t', '\n', '\\', '\u0001', '\u000b', '@', ':', '0', 'ann@mail.net', '0161 496 0000', 'SW1A 1AA', '10.0.0.1', 'https://x.org', 'x'.repeat(90)),
+      fc.string({ maxLength: 1 }),
+    ),
+    maxLength: 12,
+  });
+  const dumpOf = (bodies: string[]) =>
+    `${HEAD}${NOTES}COPY public.notes (id, body) FROM stdin;\n${bodies.map((b, i) => `${i}\t${encodeField(b)}\n`).join('')}\\.\n${FOOT}`;
+  const RULES = `tables:\n  notes: { columns: { id: keep, body: { scrub: [${KINDS.join(', ')}] } } }\n`;
+
+  it('writes each field as the scrubber makes it, however the dump is cut', async () => {
+    const r = await rules(RULES);
+    const cut = (b: Buffer, n: number) => Array.from({ length: Math.ceil(b.length / n) }, (_, i) => b.subarray(i * n, (i + 1) * n));
+    fc.assert(
+      fc.property(fc.array(text, { minLength: 1, maxLength: 20 }), fc.integer({ min: 1, max: 300 }), (bodies, size) => {
+        const out = rewriteBuffer(cut(Buffer.from(dumpOf(bodies)), size), { rules: r }).output.toString();
+        expect(out).toBe(dumpOf(bodies.map(scrubber)));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it.each([
+    ['a field with a raw vertical tab (pg_dump writes \\v) is written as the scrubber makes it', '1\tno digits \u000b here\n', '1\tno digits \\v here\n'],
+    ['a field with a raw control character COPY keeps', '1\tno digits \u0001 here\n', '1\tno digits \u0001 here\n'],
+    ['a field with nothing to find', '1\tplease fix the pot hole\n', '1\tplease fix the pot hole\n'],
+  ])('%s', async (_what, row, want) => {
+    const dump = (r: string) => `${HEAD}${NOTES}COPY public.notes (id, body) FROM stdin;\n${r}\\.\n${FOOT}`;
+    expect((await run(dump(row), RULES)).output.toString()).toBe(dump(want));
+  });
+
+  it('cuts a value longer than its varchar column allows, as the scrubber does, even with nothing to find', async () => {
+    const short = NOTES.replace('body text', 'body character varying(10)');
+    const dump = (r: string) => `${HEAD}${short}COPY public.notes (id, body) FROM stdin;\n${r}\\.\n${FOOT}`;
+    expect((await run(dump('1\tplease fix the pot hole\n2\tpot hole\n'), RULES)).output.toString()).toBe(dump('1\tplease fix\n2\tpot hole\n'));
   });
 });
 

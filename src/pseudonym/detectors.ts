@@ -27,6 +27,8 @@ export interface Detector {
   may: (text: string) => boolean;
   /** `may` is false for a text without a digit: one search for a digit rules out several kinds at once */
   digits?: true;
+  /** ASCII characters one of which every match holds (none: a text without any holds no match) */
+  holds?: string;
   /**
    * A part of every match, and where a match holding it may begin: scrub tries the pattern only there,
    * not at every place of the text (anchored.ts), and needs no `may` then.
@@ -123,6 +125,7 @@ function validPhone(m: string): boolean {
   return m[first + 1] !== undefined && m[first + 1]! >= '1' && m[first + 1]! <= '9' && digits >= 10 && digits <= 11;
 }
 
+const DIGITS = '0123456789';
 const FIRST = ['alex', 'sam', 'jo', 'chris', 'pat', 'robin', 'kim', 'lee', 'max', 'charlie'];
 const POSTCODE_LETTERS = 'ABDEFGHJLNPQRSTUWXYZ';
 const digitsOf = (rng: Prng, n: number) => Array.from({ length: n }, () => rng.below(10)).join('');
@@ -131,6 +134,7 @@ const digitsOf = (rng: Prng, n: number) => Array.from({ length: n }, () => rng.b
 export const DETECTORS: readonly Detector[] = [
   {
     kind: 'email',
+    holds: '@',
     pattern: EMAIL,
     may: (t) => t.includes('@'),
     anchor: { re: /@/g, start: emailStart },
@@ -149,6 +153,7 @@ export const DETECTORS: readonly Detector[] = [
   },
   {
     kind: 'url',
+    holds: ':',
     pattern: URL,
     may: (t) => t.includes('://'),
     reserved: (m) => /^https?:\/\/([a-z0-9-]+\.)*example\.(com|org|net)(\/|$)/i.test(m),
@@ -157,6 +162,7 @@ export const DETECTORS: readonly Detector[] = [
   },
   {
     kind: 'ip',
+    holds: '0123456789:',
     pattern: `${IPV4}|${IPV6}`,
     may: (t) => IP_PART.test(t),
     anchor: { re: new RegExp(IP_PART, 'g'), reach: 3 },
@@ -173,6 +179,7 @@ export const DETECTORS: readonly Detector[] = [
   },
   {
     kind: 'card',
+    holds: DIGITS,
     digits: true,
     pattern: CARD,
     // four of its digits, each after at most one separator (four in a row were asked for before: a
@@ -185,6 +192,7 @@ export const DETECTORS: readonly Detector[] = [
   },
   {
     kind: 'phone',
+    holds: DIGITS,
     digits: true,
     pattern: PHONE,
     // a match begins with +, 0 or (0, and seven of its characters follow (three digits close together
@@ -200,6 +208,7 @@ export const DETECTORS: readonly Detector[] = [
   },
   {
     kind: 'postcode',
+    holds: DIGITS,
     digits: true,
     pattern: POSTCODE,
     may: (t) => INWARD_CODE.test(t),
@@ -213,6 +222,7 @@ export const DETECTORS: readonly Detector[] = [
   },
   {
     kind: 'address',
+    holds: DIGITS,
     digits: true,
     pattern: ADDRESS,
     may: (t) => /\d[A-Za-z]?,?\s+\p{Lu}/u.test(t),
@@ -223,6 +233,7 @@ export const DETECTORS: readonly Detector[] = [
   },
   {
     kind: 'nino',
+    holds: DIGITS,
     digits: true,
     pattern: NINO,
     may: (t) => /\d\d/.test(t),
@@ -335,6 +346,27 @@ function compiled(kind: string, flags: 'gu' | 'uy'): RegExp {
 }
 
 const DIGIT = /\d/;
+
+/**
+ * A test over a text's UTF-8 bytes, true only when a scrubber of `names` surely leaves the text as it
+ * is and the text holds no control character (which a writer may escape): its bytes may then be written
+ * as they are. Each named detector's matches hold one of a few ASCII characters (`holds`), and the text
+ * holds none of them. Null when a named detector has no such characters. One loop over the bytes
+ * instead of decoding the text and a search per detector (most free text holds no digit, `@` or `:`).
+ */
+export function scrubLeaves(names: readonly string[]): ((buf: Uint8Array, start: number, end: number) => boolean) | null {
+  const wanted = new Uint8Array(256);
+  wanted.fill(1, 0, 0x20);
+  for (const name of names) {
+    const holds = BY_KIND.get(name)?.holds;
+    if (holds === undefined) return null;
+    for (let i = 0; i < holds.length; i++) wanted[holds.charCodeAt(i)] = 1;
+  }
+  return (buf, start, end) => {
+    for (let i = start; i < end; i++) if (wanted[buf[i]!] === 1) return false;
+    return true;
+  };
+}
 
 /** Builds the scrubber for a set of detector names: free text in, text with each match replaced. */
 export function compileScrubber(names: readonly string[], keys: KeyRing): (text: string) => string {

@@ -163,6 +163,8 @@ export class JsonBytesRewrite {
           this.replaceWith(from, c.i);
           return this.json(v);
         }
+        // kept as it is undecoded (scrub: no character a match holds), as below when unchanged
+        if (!c.strEscaped && fn.leaves?.(src, c.strStart, c.strEnd)) return;
         const s = c.decoded();
         const v = fn.fn(s, this.row);
         // unchanged, and written as JSON.stringify writes it (no escape, no control character): kept as it is

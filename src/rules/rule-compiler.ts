@@ -340,6 +340,16 @@ export class CompiledRules implements EngineRules {
           if (t === null && cr.nulls !== 'replace') return null;
           return applyText(vf, t ?? '', row, path);
         };
+    if (vf.kind === 'text' && vf.leaves) {
+      // a field that is its own COPY text (a span), and that the rule surely leaves as it is: its bytes
+      // as they are, undecoded; any other by the text function
+      const leaves = vf.leaves;
+      action.bytes = (row, col) => {
+        const src = row.span?.(col);
+        return src && leaves(src, row.spanStart!, row.spanEnd!) ? src.subarray(row.spanStart, row.spanEnd) : undefined;
+      };
+      action.bytesAsCopy = () => true;
+    }
     if (vf.kind === 'json') {
       // the document's bytes walked as they are; anything else (an error to name, NULL replaced) by the text walk
       const walk = new JsonBytesRewrite(vf.trie);

@@ -116,8 +116,18 @@ export interface JsonTrie {
 /** `fn` of the text whose UTF-8 is `buf[start..end)`, for kinds that read bytes anyway (fakes, hashes): json walks call it without decoding. */
 export type BytesFn = (buf: Buffer, start: number, end: number, row: RowAccess) => string;
 
-/** A transform of one scalar text value (json leaves, scrub). */
-export type ValueFn = { kind: 'keep' } | { kind: 'null' } | { kind: 'const'; value: string | null } | { kind: 'text'; fn: (s: string, row: RowAccess) => string; nulls: 'keep' | 'replace'; bytes?: BytesFn } | { kind: 'json'; trie: JsonTrie } | { kind: 'fail' };
+/**
+ * A transform of one scalar text value (json leaves, scrub). `leaves`: a quick test over a value's
+ * UTF-8 bytes, true only when `fn` surely returns the value as it is and it holds no control character:
+ * its bytes may go to the output as they are, undecoded (scrub: no character any match holds).
+ */
+export type ValueFn =
+  | { kind: 'keep' }
+  | { kind: 'null' }
+  | { kind: 'const'; value: string | null }
+  | { kind: 'text'; fn: (s: string, row: RowAccess) => string; nulls: 'keep' | 'replace'; bytes?: BytesFn; leaves?: (buf: Uint8Array, start: number, end: number) => boolean }
+  | { kind: 'json'; trie: JsonTrie }
+  | { kind: 'fail' };
 
 /**
  * The column action of a rule that reads a value's UTF-8 bytes as a range (fakes, hashes): read where

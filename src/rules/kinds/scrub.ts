@@ -1,7 +1,7 @@
 import type { ColumnRule } from '../../contract/rules-model.js';
 import type { ColumnType } from '../../contract/plan.js';
 import { shown } from '../syntax.js';
-import { DETECTOR_NAMES, compileScrubber } from '../../pseudonym/detectors.js';
+import { DETECTOR_NAMES, compileScrubber, scrubLeaves } from '../../pseudonym/detectors.js';
 import { compileNameScrubber } from '../../pseudonym/names.js';
 import { familyNames } from '../../pseudonym/family-names.js';
 import { fakerOf, type RuleKind } from './kind.js';
@@ -35,7 +35,11 @@ export const scrub: RuleKind<Scrub> = {
     // value restores; what is cut is our own text, never the original's
     const limit = charLimit(env.columnType);
     const fit = limit === null ? (s: string) => s : (s: string) => (s.length <= limit ? s : Array.from(s).slice(0, limit).join(''));
-    if (!rule.detectors.includes('name') || !faker) return { kind: 'text', fn: (s) => fit(fn(s)), nulls: rule.nulls };
+    // a value the detectors cannot match is left as it is, undecoded, when it surely fits: no more bytes
+    // than the column's characters (a value longer than its column's limit is cut, as above)
+    const none = scrubLeaves(rule.detectors);
+    const leaves = none === null || limit === null ? none : (b: Uint8Array, start: number, end: number) => end - start <= limit && none(b, start, end);
+    if (!rule.detectors.includes('name') || !faker) return { kind: 'text', fn: (s) => fit(fn(s)), nulls: rule.nulls, leaves: leaves ?? undefined };
     const lists = ['en', 'en_GB'].map((l) => faker.personNames(l));
     const names = compileNameScrubber({ first: lists.flatMap((l) => l.first), last: lists.flatMap((l) => l.last), family: familyNames() }, env.keys);
     return { kind: 'text', fn: (s) => fit(names(fn(s))), nulls: rule.nulls };
