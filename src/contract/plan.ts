@@ -24,6 +24,8 @@ export interface RowAccess {
   span?(col: number): Buffer | null;
   readonly spanStart?: number;
   readonly spanEnd?: number;
+  /** span() of a column its plan writes as it is (no action), whose output is then its input; else null */
+  keptSpan?(col: number): Buffer | null;
   /** Whether field `col`'s bytes in the input are its value as they are: a COPY field of a UTF-8 dump with no escape in it. */
   asIs?(col: number): boolean;
 }

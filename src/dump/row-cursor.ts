@@ -177,6 +177,10 @@ export class RowCursor implements RowAccess {
     return buf;
   }
 
+  keptSpan(col: number): Buffer | null {
+    return this.actions[col] ? null : this.span(col);
+  }
+
   asIs(col: number): boolean {
     return this.kinds === null && this.codec.isUtf8 && this.firstBackslash(col) === this.ends[col];
   }

@@ -11,8 +11,10 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { loadModule } from '../load-module.js';
 import type { Faker, LocaleDefinition } from '@faker-js/faker';
-import { KeyRing, Prng, uniqueToken } from './keys.js';
+import { KeyRing, Prng, tokenInto, uniqueToken } from './keys.js';
 import { FakeMemo } from './memo.js';
+import { byteGenerators, listsArePlain, patternInto, type ByteGen, type FakeLists } from './fake-bytes.js';
+import { ByteDraft, type RangeText } from '../text/byte-draft.js';
 import { isMarkedName, nameMark, passesAsFake, PHONE_FIRST, phoneMayStartAfter } from './detectors.js';
 
 export interface FakeSpec {
@@ -21,9 +23,8 @@ export interface FakeSpec {
   locale: string;
 }
 
-/** Input: the original value as UTF-8 bytes. */
-/** The fake for the UTF-8 bytes `value[start..end)` (default: all of it). */
-export type FakeFn = (value: Buffer, start?: number, end?: number) => string;
+/** The fake for the UTF-8 bytes `value[start..end)` (default: all of it); `draft` writes it as bytes. */
+export type FakeFn = RangeText;
 
 type Gen = (rng: Prng, token: string | null) => string;
 
@@ -63,29 +64,17 @@ function asciiSlug(s: string): string {
   return s.normalize('NFKD').replace(/[^A-Za-z0-9]/g, '').toLowerCase() || 'user';
 }
 
-const HASH = 0x23;
-const BANG = 0x21;
-const QUERY = 0x3f;
-const STAR = 0x2a;
-
 /**
  * A faker pattern (`01### ######`) made into a function of the generator: each wildcard draws, in the
- * pattern's order, as faker's own fill does. The character codes go into an array kept per pattern and
- * become one string at the end: a string grown a character at a time cost ~80 ns more a phone number.
+ * pattern's order, as faker's own fill does (fake-bytes.ts' patternInto, over the pattern's bytes).
  */
 export function patternFiller(pattern: string): (rng: Prng) => string {
-  const codes = Array.from({ length: pattern.length }, (_, i) => pattern.charCodeAt(i));
-  const out = codes.slice();
+  const bytes = Buffer.from(pattern, 'utf8');
+  const d = new ByteDraft();
   return (rng) => {
-    for (let i = 0; i < codes.length; i++) {
-      const ch = codes[i]!;
-      if (ch === HASH) out[i] = 0x30 + rng.below(10);
-      // faker's phone formats: ! is a digit 2-9 (no leading 0 or 1 in a North American area code)
-      else if (ch === BANG) out[i] = 0x32 + rng.below(8);
-      else if (ch === QUERY) out[i] = 0x41 + rng.below(26);
-      else if (ch === STAR) out[i] = rng.below(36) < 10 ? 0x30 + rng.below(10) : 0x41 + rng.below(26);
-    }
-    return String.fromCharCode.apply(null, out);
+    d.reset();
+    patternInto(bytes, rng, d);
+    return d.text();
   };
 }
 
@@ -164,7 +153,7 @@ export function maxFakeLength(spec: FakeSpec): number | null {
   return b ? b[spec.unique ? 1 : 0] : null;
 }
 
-function fastGenerators(chain: LocaleDefinition[]): Record<string, Gen> {
+function fastGenerators(chain: LocaleDefinition[]): { fast: Record<string, Gen>; bytes: Record<string, ByteGen>; plain: boolean } {
   const first = nameList(chain, 'first_name');
   const last = nameList(chain, 'last_name');
   const middle = nameList(chain, 'middle_name');
@@ -176,41 +165,29 @@ function fastGenerators(chain: LocaleDefinition[]): Record<string, Gen> {
   const postcodes = (lookup(chain, (d) => d.location?.postcode) as string[] | string | undefined) ?? '#####';
   const postcodeList = Array.isArray(postcodes) ? postcodes : [postcodes];
   // fake names are drawn among marked ones only, so that scan knows them for ours (detectors.ts)
-  const markedFirst = marked(first);
-  const markedLast = marked(last);
-  const markedMiddle = marked(middle);
   const lastByMark: string[][] = Array.from({ length: 16 }, () => []);
   for (const l of last) lastByMark[nameMark(l)]!.push(l);
-  const fullName = (rng: Prng) => {
-    const f = rng.pick(first);
-    const bucket = lastByMark[(16 - nameMark(f)) & 15]!;
-    // a short list may leave a bucket empty: then both words marked (their sum is too)
-    return bucket.length > 0 ? `${f} ${rng.pick(bucket)}` : `${rng.pick(markedFirst)} ${rng.pick(markedLast)}`;
-  };
   // a fake phone number or postcode the detectors would take for a real one is drawn from the reserved
   // ranges instead (Ofcom's drama numbers, the unused area ZZ)
-  // (one entry per format, in the list's order: a pick draws as a pick of the format would)
-  const phoneFormatFills = phoneFormats.map((f) => ({ fill: patternFiller(f), searched: patternMayHoldPhone(f) }));
   const postcodeFills = postcodeList.map(patternFiller);
-  const phone = (rng: Prng) => {
-    const format = rng.pick(phoneFormatFills);
-    const n = format.fill(rng);
-    return !format.searched || passesAsFake('phone', n) ? n : `07700 900${String(rng.below(1000)).padStart(3, '0')}`;
-  };
   const postcode = (rng: Prng) => {
     const p = rng.pick(postcodeFills)(rng);
     return passesAsFake('postcode', p) ? p : `ZZ${rng.below(10)}${rng.below(10)} ${rng.below(10)}${'ABDEFGHJLNPQRSTUWXYZ'[rng.below(20)]}${'ABDEFGHJLNPQRSTUWXYZ'[rng.below(20)]}`;
   };
   // slugs computed once: NFKD normalisation per value was a visible cost
-  const firstSlugs = first.map(asciiSlug);
-  const lastSlugs = last.map(asciiSlug);
-  const localPart = (rng: Prng, token: string | null) => {
-    const f = rng.pick(firstSlugs);
-    const l = rng.pick(lastSlugs);
-    return token === null ? `${f}.${l}${rng.below(100)}` : `${f}.${l}.${token}`;
+  const lists: FakeLists = {
+    first,
+    markedFirst: marked(first),
+    markedLast: marked(last),
+    markedMiddle: marked(middle),
+    lastByMark,
+    firstMarks: first.map(nameMark),
+    firstSlugs: first.map(asciiSlug),
+    lastSlugs: last.map(asciiSlug),
+    domains: RESERVED_DOMAINS,
+    // (one entry per format, in the list's order: a pick draws as a pick of the format would)
+    phoneFormats: phoneFormats.map((pattern) => ({ pattern, searched: patternMayHoldPhone(pattern) })),
   };
-  const email: Gen = (rng, token) => `${localPart(rng, token)}@${rng.pick(RESERVED_DOMAINS)}`;
-  const username: Gen = (rng, token) => localPart(rng, token);
   // documentation ranges (RFC 5737, RFC 3849): recognisably fake, never a real person's address
   const ipv4: Gen = (rng, token) => appendToken(`${rng.pick(['192.0.2', '198.51.100', '203.0.113'])}.${1 + rng.below(254)}`, token);
   const ipv6: Gen = (rng, token) => {
@@ -218,21 +195,12 @@ function fastGenerators(chain: LocaleDefinition[]): Record<string, Gen> {
     for (let i = 0; i < 6; i++) groups.push(rng.below(0x10000).toString(16));
     return appendToken(groups.join(':'), token);
   };
-  return {
-    'person.firstName': (rng, token) => appendToken(rng.pick(markedFirst), token, ' '),
-    'person.lastName': (rng, token) => appendToken(rng.pick(markedLast), token, ' '),
-    'person.middleName': (rng, token) => appendToken(rng.pick(markedMiddle), token, ' '),
-    'person.fullName': (rng, token) => appendToken(fullName(rng), token, ' '),
-    'internet.email': email,
-    'internet.exampleEmail': email,
-    'internet.username': username,
-    'internet.userName': username,
+  const fast: Record<string, Gen> = {
     'internet.ipv4': ipv4,
     'internet.ipv6': ipv6,
     'internet.ip': (rng, token) => (rng.below(5) === 0 ? ipv6(rng, token) : ipv4(rng, token)),
     'internet.url': (rng, token) => `https://${rng.pick(RESERVED_DOMAINS)}/${token ?? hex(rng, 8)}`,
     'internet.domainName': (rng, token) => `${token ?? hex(rng, 8)}.${rng.pick(RESERVED_DOMAINS)}`,
-    'phone.number': (rng, token) => appendToken(phone(rng), token, ' x'),
     'location.zipCode': (rng, token) => appendToken(postcode(rng), token, ' '),
     'string.uuid': (rng) => {
       const h = hex(rng, 32);
@@ -240,6 +208,7 @@ function fastGenerators(chain: LocaleDefinition[]): Record<string, Gen> {
       return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
     },
   };
+  return { fast, bytes: byteGenerators(lists), plain: listsArePlain(lists) };
 }
 
 /** The randomizer faker calls for every random choice; we point it at the value's generator. */
@@ -255,6 +224,9 @@ class SeededRandomizer {
 interface LocaleKit {
   definitions: LocaleDefinition;
   fast: Record<string, Gen>;
+  /** the methods written as bytes (fake-bytes.ts), and whether their bytes need no escape */
+  bytes: Record<string, ByteGen>;
+  plain: boolean;
   bounds: Bounds;
   faker: Faker;
   randomizer: SeededRandomizer;
@@ -285,7 +257,7 @@ export async function loadLocales(locales: Iterable<string>): Promise<void> {
     const faker = new FakerClass({ locale: mod.faker.rawDefinitions as LocaleDefinition, randomizer });
     faker.setDefaultRefDate(FIXED_REF_DATE);
     const definitions = mod.faker.rawDefinitions as LocaleDefinition;
-    kits.set(locale, { definitions, fast: fastGenerators([definitions]), bounds: fastBounds([definitions]), faker, randomizer });
+    kits.set(locale, { definitions, ...fastGenerators([definitions]), bounds: fastBounds([definitions]), faker, randomizer });
   }
 }
 
@@ -315,7 +287,7 @@ export function checkFakeSpec(spec: FakeSpec): string | null {
   if (!kit) return `unknown faker locale ${spec.locale}`;
   const m = /^([a-z]+)\.([a-z][A-Za-z0-9]*)$/.exec(spec.method);
   if (!m || !MODULES.has(m[1]!)) return `unknown faker method ${spec.method}`;
-  if (kit.fast[spec.method]) return null;
+  if (kit.fast[spec.method] || kit.bytes[spec.method]) return null;
   const mod = (kit.faker as unknown as Record<string, object>)[m[1]!]!;
   // a method of the module's own classes (faker's date module inherits some), never Object's
   let found = false;
@@ -371,6 +343,27 @@ export function compileFake(spec: FakeSpec, keys: KeyRing): FakeFn {
       for (let tries = 0; tries < 8 && isOriginal(out, value, start, end); tries++) out = fast(rng, token);
       return out;
     }).get;
+  }
+  const gen = kit.bytes[spec.method];
+  if (gen) {
+    const token = spec.unique ? new Uint8Array(12) : null;
+    // as above, written as bytes: the text is those bytes read once, flat
+    const into = (d: ByteDraft, value: Uint8Array, start: number, end: number) => {
+      sip.hash(value, start, end);
+      rng.seed(sip.hi, sip.lo);
+      if (token) tokenInto(token, sip.hi, sip.lo);
+      d.reset();
+      gen(rng, token, d);
+      for (let tries = 0; tries < 8 && d.equals(value, start, end); tries++) {
+        d.reset();
+        gen(rng, token, d);
+      }
+    };
+    const d = new ByteDraft();
+    return new FakeMemo((value, start = 0, end = value.length) => {
+      into(d, value, start, end);
+      return d.text();
+    }, { into, plain: kit.plain }).get;
   }
   const [modName, fnName] = spec.method.split('.') as [string, string];
   const mod = (kit.faker as unknown as Record<string, Record<string, () => unknown>>)[modName]!;

@@ -76,3 +76,11 @@ export function uniqueToken(hi: number, lo: number): string {
     b[y & 31]!, b[(y >>> 5) & 31]!, b[(y >>> 10) & 31]!, b[(y >>> 15) & 31]!, b[(y >>> 20) & 31]!, b[(y >>> 25) & 31]!,
   );
 }
+
+/** uniqueToken's 12 characters, as bytes into `out`. */
+export function tokenInto(out: Uint8Array, hi: number, lo: number): void {
+  for (let i = 0; i < 6; i++) {
+    out[i] = BASE32[(hi >>> (5 * i)) & 31]!;
+    out[6 + i] = BASE32[(lo >>> (5 * i)) & 31]!;
+  }
+}

@@ -11,6 +11,8 @@
  * time, the table is dropped and passed by for a while, then tried again, so such a column pays a
  * counter a value and holds no memory meanwhile (every thread has a table for each fake method).
  */
+import type { DraftWriter, RangeText } from '../text/byte-draft.js';
+
 export type RangeFn = (value: Buffer, start?: number, end?: number) => string;
 
 const SLOTS = 1 << 13;
@@ -38,10 +40,28 @@ export class FakeMemo {
   /** lookups left to pass by (0: in use) */
   private resting = 0;
 
-  constructor(private readonly fn: RangeFn) {}
+  /**
+   * `bytes`: the same fakes written as bytes (fake.ts), taken while the table is passed by, when `get`
+   * would call `fn` for every value; while the table is in use, values are left to `get`.
+   */
+  constructor(
+    private readonly fn: RangeFn,
+    bytes?: Pick<DraftWriter, 'into' | 'plain'>,
+  ) {
+    if (!bytes) return;
+    this.get.draft = {
+      ready: () => this.resting > 0,
+      into: (d, value, start, end) => {
+        // a value passed by counts as `get` counts it
+        if (this.resting > 0 && --this.resting === 0) this.lookups = this.hits = 0;
+        bytes.into(d, value, start, end);
+      },
+      plain: bytes.plain,
+    };
+  }
 
   /** `fn(value, start, end)`, from the table when the same bytes were met lately. */
-  readonly get: RangeFn = (value, start = 0, end = value.length) => {
+  readonly get: RangeText = (value, start = 0, end = value.length) => {
     const n = end - start;
     if (this.resting > 0) {
       if (--this.resting === 0) this.lookups = this.hits = 0;

@@ -10,6 +10,7 @@ import type { RowAccess } from '../contract/plan.js';
 import type { JsonTrie, ValueFn } from './kinds/kind.js';
 import { JsonByteCursor, JsonBytesError } from '../text/json-bytes.js';
 import { copyBytes } from '../text/bytes.js';
+import { ByteDraft } from '../text/byte-draft.js';
 
 /** A trie node's children as bytes, for comparing keys without decoding them (few keys: a scan). */
 interface ByteKey {
@@ -30,6 +31,8 @@ export class JsonBytesRewrite {
   private copied = 0; // src before this offset is in `out`
   private row!: RowAccess;
   private readonly keyLists = new Map<JsonTrie, ByteKey[] | null>();
+  /** where a rule that writes bytes (DraftWriter) writes a leaf's new text */
+  private readonly draft = new ByteDraft();
 
   /** whether the last apply() wrote only printable ASCII but `\` (no JSON escape, nothing COPY escapes) */
   wroteNoEscape = true;
@@ -158,6 +161,11 @@ export class JsonBytesRewrite {
           return this.json(fn.fn(s, this.row));
         }
         c.string();
+        if (!c.strEscaped && fn.draft && c.strEnd > c.strStart && fn.draft.ready()) {
+          fn.draft.into(this.draft, src, c.strStart, c.strEnd);
+          this.replaceWith(from, c.i);
+          return this.jsonDraft(this.draft);
+        }
         if (!c.strEscaped && fn.bytes) {
           const v = fn.bytes(src, c.strStart, c.strEnd, this.row);
           this.replaceWith(from, c.i);
@@ -222,6 +230,23 @@ export class JsonBytesRewrite {
     for (let i = 0; i < n; i++) {
       const ch = s.charCodeAt(i);
       if (ch < 0x20 || ch > 0x7e || ch === 0x22 || ch === 0x5c) return this.jsonSlow(s);
+      out[o++] = ch;
+    }
+    out[o++] = 0x22;
+    this.len = o;
+  }
+
+  /** json() of the draft's text, from its bytes: printable ASCII but `"` and `\` copied, anything else as json() writes it. */
+  private jsonDraft(d: ByteDraft): void {
+    const n = d.len;
+    const b = d.bytes;
+    this.room(n + 2);
+    const out = this.out;
+    let o = this.len;
+    out[o++] = 0x22;
+    for (let i = 0; i < n; i++) {
+      const ch = b[i]!;
+      if (ch < 0x20 || ch > 0x7e || ch === 0x22 || ch === 0x5c) return this.jsonSlow(d.text());
       out[o++] = ch;
     }
     out[o++] = 0x22;

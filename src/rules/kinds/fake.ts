@@ -26,7 +26,7 @@ export const fake: RuleKind<Fake> = {
   compile: (rule, env) => {
     const fn = env.fakeFn(rule);
     const ofUtf8 = (buf: Buffer, end: number) => fn(buf, 0, end);
-    return { kind: 'text', fn: (s) => (s === '' ? '' : withUtf8(s, ofUtf8)), nulls: rule.nulls, bytes: (buf, start, end) => (start === end ? '' : fn(buf, start, end)) };
+    return { kind: 'text', fn: (s) => (s === '' ? '' : withUtf8(s, ofUtf8)), nulls: rule.nulls, bytes: (buf, start, end) => (start === end ? '' : fn(buf, start, end)), draft: fn.draft };
   },
   fits: (rule, cls) => {
     if (rule.method === 'string.uuid') return cls === 'uuid' || cls === 'text';

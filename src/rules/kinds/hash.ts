@@ -26,7 +26,7 @@ export const hash: RuleKind<Hash> = {
   compile: (rule, env) => {
     const fn = env.hashFn(rule.length);
     const ofUtf8 = (buf: Buffer, end: number) => fn(buf, 0, end);
-    return { kind: 'text', fn: (s) => (s === '' ? '' : withUtf8(s, ofUtf8)), nulls: rule.nulls, bytes: (buf, start, end) => (start === end ? '' : fn(buf, start, end)) };
+    return { kind: 'text', fn: (s) => (s === '' ? '' : withUtf8(s, ofUtf8)), nulls: rule.nulls, bytes: (buf, start, end) => (start === end ? '' : fn(buf, start, end)), draft: fn.draft };
   },
   fits: (_rule, cls) => cls === 'text' || cls === 'other',
   length: (rule) => rule.length,

@@ -9,6 +9,7 @@ import type { ColumnAction, ColumnType, RowAccess } from '../../contract/plan.js
 import type * as FakeModule from '../../pseudonym/fake.js';
 import type { FakeFn } from '../../pseudonym/fake.js';
 import type { KeyRing } from '../../pseudonym/keys.js';
+import { ByteDraft, type DraftWriter, type RangeText } from '../../text/byte-draft.js';
 
 /** What a kind may ask of the rules reader while it reads its parameters (errors carry file:line). */
 export interface ParseApi {
@@ -57,7 +58,7 @@ export interface CompileEnv {
   path: string[];
   unknown: RulesData['unknown'];
   fakeFn(rule: Extract<ColumnRule, { kind: 'fake' }>): FakeFn;
-  hashFn(length: number): (b: Buffer, start?: number, end?: number) => string;
+  hashFn(length: number): RangeText;
   /** a nested rule's value function (json) */
   valueFn(rule: ColumnRule, path: string[]): ValueFn;
   /** a nested rule's column action, null for keep (when) */
@@ -125,24 +126,40 @@ export type ValueFn =
   | { kind: 'keep' }
   | { kind: 'null' }
   | { kind: 'const'; value: string | null }
-  | { kind: 'text'; fn: (s: string, row: RowAccess) => string; nulls: 'keep' | 'replace'; bytes?: BytesFn; leaves?: (buf: Uint8Array, start: number, end: number) => boolean }
+  | { kind: 'text'; fn: (s: string, row: RowAccess) => string; nulls: 'keep' | 'replace'; bytes?: BytesFn; draft?: DraftWriter; leaves?: (buf: Uint8Array, start: number, end: number) => boolean }
   | { kind: 'json'; trie: JsonTrie }
   | { kind: 'fail' };
 
 /**
  * The column action of a rule that reads a value's UTF-8 bytes as a range (fakes, hashes): read where
  * the field lies in the input when it is its own bytes (RowAccess.span), else from bytes(); an empty
- * value stays empty, and NULL gives `ofNull()`.
+ * value stays empty, and NULL gives `ofNull()`. Where the rule writes its text as bytes too (`draft`),
+ * a field where it lies gets its output as bytes, in a draft of this column's own (the same rule may
+ * serve two columns of a row, whose outputs are all made before any is written).
  */
-export function rangeAction(fn: (b: Buffer, start: number, end: number) => string, ofNull: () => string | null): ColumnAction {
-  return (row, col) => {
+export function rangeAction(fn: RangeText, ofNull: () => string | null): ColumnAction {
+  const action: ColumnAction = (row, col) => {
     const src = row.span?.(col);
     if (src) return row.spanStart === row.spanEnd ? '' : fn(src, row.spanStart!, row.spanEnd!);
     const b = row.bytes(col);
     if (b === null) return ofNull();
     return b.length === 0 ? '' : fn(b, 0, b.length);
   };
+  const w = fn.draft;
+  if (!w) return action;
+  const d = new ByteDraft();
+  action.bytes = (row, col) => {
+    if (!w.ready()) return undefined;
+    const src = row.span?.(col);
+    if (!src) return undefined;
+    if (row.spanStart === row.spanEnd) return EMPTY;
+    w.into(d, src, row.spanStart!, row.spanEnd!);
+    return d.view();
+  };
+  action.bytesAsCopy = () => w.plain;
+  return action;
 }
+const EMPTY = Buffer.alloc(0);
 
 /** faker's wrapper, as the rules reader loaded it (RulesData.fake), or undefined when no rule needed it. */
 export function fakerOf(data: RulesData): typeof FakeModule | undefined {

@@ -2,16 +2,36 @@ import type { ColumnRule } from '../../contract/rules-model.js';
 import { parseTemplate } from '../syntax.js';
 import type { ColumnAction } from '../../contract/plan.js';
 import type { CompileEnv, RuleKind } from './kind.js';
+import { ByteDraft } from '../../text/byte-draft.js';
 
 type Template = Extract<ColumnRule, { kind: 'template' }>;
 
 function action(rule: Template, env: CompileEnv): ColumnAction {
   const parts = rule.parts.map((p) => (typeof p === 'string' ? p : env.index.get(p.ref)!));
-  return (row) => {
+  const text: ColumnAction = (row) => {
     let s = '';
     for (const p of parts) s += typeof p === 'string' ? p : (row.output(p) ?? '');
     return s;
   };
+  // a text holding what COPY escapes, or a control character, is left to the text
+  if (parts.some((p) => typeof p === 'string' && /[\x00-\x1f\\]/.test(p))) return text;
+  const pieces = parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : p));
+  const d = new ByteDraft();
+  // `user.{id}`: the text's bytes and the kept fields' bytes where they lie, copied, undecoded; a field
+  // that is not its own bytes there (escapes, NULL, INSERT literals) or is rewritten goes to the text
+  text.bytes = (row) => {
+    d.reset();
+    for (const p of pieces) {
+      if (typeof p !== 'number') d.put(p);
+      else {
+        const src = row.keptSpan?.(p);
+        if (!src || !d.putPlain(src, row.spanStart!, row.spanEnd!)) return undefined;
+      }
+    }
+    return d.view();
+  };
+  text.bytesAsCopy = () => true;
+  return text;
 }
 
 export const template: RuleKind<Template> = {
