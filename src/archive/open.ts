@@ -17,7 +17,7 @@ import { BufferPool } from '../io/buffer-pool.js';
  */
 const ARCHIVE_CHUNK = 1024 * 1024;
 /** A plain dump's chunk: the unit a rewriting run holds, which bounds its memory. */
-const PLAIN_CHUNK = 256 * 1024;
+export const PLAIN_CHUNK = 256 * 1024;
 /** reads of a custom archive file in flight at once (io/input.ts's readAhead; a plain dump is read on this thread: readFileChunks) */
 const READS_AHEAD = 3;
 

@@ -7,7 +7,10 @@ import { constants as osConstants } from 'node:os';
 import { Readable, type Writable } from 'node:stream';
 import { AnonymiseError } from '../errors.js';
 import { readFileAhead, readStdinChunks, statOrNull } from '../io/input.js';
-import { openPath, openStream, plainBytes, type DumpSource } from '../archive/open.js';
+import { readPipe } from '../io/pipe-input.js';
+import { BufferPool } from '../io/buffer-pool.js';
+import { isatty } from 'node:tty';
+import { PLAIN_CHUNK, openPath, openStream, plainBytes, type DumpSource } from '../archive/open.js';
 import { openDirectory } from '../archive/reader.js';
 import { isS3Url, listObjects, objectSize, parseS3Url, readObject } from '../io/s3.js';
 import { stageObjects } from '../io/s3-staging.js';
@@ -29,11 +32,21 @@ export const DEFAULT_SECRET_ENV = 'ANONYMISE_DUMP_SECRET';
 export async function openInput(path: string | undefined, io: Io, tap?: (chunk: Buffer) => void): Promise<DumpSource> {
   if (path === undefined || path === '-') {
     // a terminal: the dump is expected from a pipe or a file, and a silent wait would look like a hang
-    if ((io.stdin as { isTTY?: boolean }).isTTY)
+    if (io === process ? isatty(0) : (io.stdin as { isTTY?: boolean }).isTTY)
       io.stderr.write('anonymise-dump: reading the dump from the terminal: pipe pg_dump into it, or give a file (Ctrl-D ends the input)\n');
     // a file on stdin (`< dump.sql`) is read as a file given by name is, and its size known (--jobs, progress)
-    const file = stdinFile(io);
-    return openStream(tapped(file ? readStdinChunks() : io.stdin, tap), 'stdin', file?.size);
+    const st = ownFd(io, 0);
+    if (st?.isFile()) return openStream(tapped(readStdinChunks(PLAIN_CHUNK, new BufferPool(PLAIN_CHUNK)), tap), 'stdin', st.size);
+    // a pipe into pooled chunks (process.stdin, never touched then, would read it too)
+    if (st?.isFIFO() || st?.isSocket()) {
+      const pipe = readPipe(0, new BufferPool(PLAIN_CHUNK));
+      stdinReleases.set(io, pipe.close);
+      return openStream(tapped(pipe.chunks, tap), 'stdin');
+    }
+    stdinReleases.set(io, () => {
+      if (io.stdin instanceof Readable) io.stdin.destroy();
+    });
+    return openStream(tapped(io.stdin, tap), 'stdin');
   }
   if (isS3Url(path)) return openObject(path, io, tap);
   if (!existsSync(path)) throw new AnonymiseError('USAGE', `no such input file: ${path}`);
@@ -113,9 +126,12 @@ export function watchSignals(stop: () => void, last: () => void = () => {}): { s
   return { signal: interrupt.signal, signalled: () => signalled, dispose: () => SIGNALS.forEach((sig) => process.off(sig, onSignal)) };
 }
 
+/** How openInput's reader of standard input lets go of it (a file read by this thread has nothing to let go). */
+const stdinReleases = new WeakMap<Io, () => void>();
+
 /** A pipe still open (pg_dump writing on) must not keep the process alive once the run has ended. */
 export function releaseStdin(input: string | undefined, io: Io): void {
-  if ((input === undefined || input === '-') && io.stdin instanceof Readable) io.stdin.destroy();
+  if (input === undefined || input === '-') stdinReleases.get(io)?.();
 }
 
 /** A finished run: the JSON report if asked for, and the summary on stderr. */
@@ -166,15 +182,6 @@ export function asyncStdout(io: Io): Writable | null {
   return st && (st.isFile() || st.isFIFO()) ? new FdWriter(1) : null;
 }
 
-/**
- * Standard input's file status when it is a regular file (`< dump.sql`). A pipe stays with process.stdin: reads
- * from the thread pool fill only between two chunks' work, which left the writer blocked on a full
- * 64 KiB pipe for longer (cat | ours: 1.3 s -> 2.0-2.8 s per GB).
- */
-function stdinFile(io: Io): Stats | null {
-  const st = ownFd(io, 0);
-  return st?.isFile() ? st : null;
-}
 
 /**
  * True when this process was started with fd 1 closed (`>&-`). Node reopens a closed standard fd onto

@@ -51,12 +51,18 @@ export async function peek(source: AsyncIterable<Buffer>, n: number): Promise<{ 
   }
   const head = prefix.length === 1 ? prefix[0]! : Buffer.concat(prefix);
   async function* all(): AsyncGenerator<Buffer> {
-    if (head.length) yield head;
-    if (done) return;
-    for (;;) {
-      const r = await it.next();
-      if (r.done) return;
-      yield r.value;
+    try {
+      if (head.length) yield head;
+      if (done) return;
+      for (;;) {
+        const r = await it.next();
+        if (r.done) return;
+        yield r.value;
+      }
+    } finally {
+      // a reader that stops early stops the source too (a pipe's reads end: a run that failed early
+      // does not wait for pg_dump to finish writing)
+      if (!done) await it.return?.(undefined);
     }
   }
   return { head, all };
@@ -121,8 +127,8 @@ export async function* readFileChunks(path: string, chunkSize = CHUNK, pool?: Bu
 }
 
 /** Standard input when it is a file (`< dump.sql`), the same way, from where its offset stands. */
-export function readStdinChunks(chunkSize = CHUNK): AsyncGenerator<Buffer> {
-  return readChunks(0, chunkSize);
+export function readStdinChunks(chunkSize = CHUNK, pool?: BufferPool): AsyncGenerator<Buffer> {
+  return readChunks(0, chunkSize, pool);
 }
 
 async function* readChunks(fd: number, chunkSize: number, pool?: BufferPool): AsyncGenerator<Buffer> {
