@@ -117,9 +117,12 @@ describe('standard input as a pipe, through the command line', () => {
     const dir = scratch('pipe-input');
     const rules = join(dir, 'none.yaml');
     writeFileSync(rules, 'version: 1\nunknown: fail\ntables: {}\n');
-    // the writer stays 20 s after the dump; the run fails at the first table no rule names
+    // the writer stays 20 s after the dump (in a FIFO, so that it can be stopped once the run is over); the
+    // run fails at the first table no rule names
+    const fifo = join(dir, 'fifo');
+    spawnSync('mkfifo', [fifo]);
     const started = Date.now();
-    const r = spawnSync('sh', ['-c', `(cat "$0"; sleep 20) | ("${process.execPath}" "${BIN}" -q -r "${rules}" > /dev/null; echo "rc=$?" >&2; kill 0)`, SAMPLE], { env, timeout: 60_000, detached: true });
+    const r = spawnSync('sh', ['-c', `(cat "$0"; exec sleep 20) > "$1" & w=$!; "${process.execPath}" "${BIN}" -q -r "${rules}" < "$1" > /dev/null; rc=$?; kill $w; echo "rc=$rc" >&2`, SAMPLE, fifo], { env, timeout: 60_000 });
     expect(r.stderr.toString()).toMatch(/not classified by the rules[\s\S]*rc=3/);
     expect(Date.now() - started).toBeLessThan(15_000);
   });
