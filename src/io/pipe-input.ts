@@ -77,35 +77,35 @@ export function readPipe(fd: number, pool: BufferPool): { chunks: AsyncGenerator
     signal();
   });
   async function* chunks(): AsyncGenerator<Buffer> {
-   try {
-    for (;;) {
-      if (ready.length > 0) {
-        const next = ready.shift()!;
-        if (stopped) {
-          stopped = false;
-          socket.resume();
+    try {
+      for (;;) {
+        if (ready.length > 0) {
+          const next = ready.shift()!;
+          if (stopped) {
+            stopped = false;
+            socket.resume();
+          }
+          yield next;
+          continue;
         }
-        yield next;
-        continue;
+        if (filled > 0) {
+          // what has come so far, in its own chunk: the next reads go into another
+          const part = chunk!.subarray(0, filled);
+          chunk = null;
+          filled = 0;
+          yield part;
+          continue;
+        }
+        if (failure) throw failure;
+        if (ended) return;
+        await new Promise<void>((r) => (wake = r));
       }
-      if (filled > 0) {
-        // what has come so far, in its own chunk: the next reads go into another
-        const part = chunk!.subarray(0, filled);
-        chunk = null;
-        filled = 0;
-        yield part;
-        continue;
-      }
-      if (failure) throw failure;
-      if (ended) return;
-      await new Promise<void>((r) => (wake = r));
+    } finally {
+      socket.destroy();
+      for (const c of ready.splice(0)) release(c);
+      if (chunk) release(chunk);
+      chunk = null;
     }
-   } finally {
-    socket.destroy();
-    for (const c of ready.splice(0)) release(c);
-    if (chunk) release(chunk);
-    chunk = null;
-   }
   }
   return { chunks: chunks(), close: () => socket.destroy() };
 }
