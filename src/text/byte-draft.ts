@@ -8,6 +8,8 @@
  * `view()` is valid until the draft's next `reset()`; views of each length are made once and kept, so a
  * value costs no allocation.
  */
+import { copyBytes } from './bytes.js';
+
 const VIEWS_KEPT = 256;
 const HEX_DIGITS = Uint8Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
 
@@ -32,18 +34,11 @@ export class ByteDraft {
     this.buf[this.len++] = b;
   }
 
-  /** Bytes `src[start..end)` (all of it by default); short ones by a loop, as text/bytes.ts copies. */
+  /** Bytes `src[start..end)` (all of it by default). */
   put(src: Uint8Array, start = 0, end = src.length): void {
     const n = end - start;
     if (this.len + n > this.buf.length) this.grow(n);
-    const buf = this.buf;
-    let o = this.len;
-    if (n < 48) for (let i = start; i < end; i++) buf[o++] = src[i]!;
-    else {
-      buf.set(src.subarray(start, end), o);
-      o += n;
-    }
-    this.len = o;
+    this.len += copyBytes(src, start, end, this.buf, this.len);
   }
 
   /**
