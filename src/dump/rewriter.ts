@@ -387,7 +387,8 @@ export class DumpRewriter implements UnitSink {
     const c = { reader: this.reader, out: this.out, table, stats: this.statsFor(table, plan), finish: (end?: number) => this.finishCopy(end) };
     const here = (): CopyRows => {
       if (plan.mode !== 'rewrite') return plan.mode === 'drop' ? new DropRows(c) : this.skipKept ? new SkipRows(c) : new KeepRows(c);
-      const r: RewriteContext = { ...c, writer: this.writer, watcher: this.watching.get(plan) ? this.observer! : null };
+      // every field named, not `...c`: a spread's object took a map of its own per table, and the row loop's reads of it went megamorphic
+      const r: RewriteContext = { reader: c.reader, out: c.out, table: c.table, stats: c.stats, finish: c.finish, writer: this.writer, watcher: this.watching.get(plan) ? this.observer! : null };
       return new (plan.search ? SearchRows : RewriteRows)(r, plan);
     };
     return this.parallel?.rows(c, plan, Buffer.concat([buf.subarray(code, end), LF_BYTE]), this.reader.base + code, Boolean(this.watching.get(plan)), this.gate.schema, here) ?? here();
