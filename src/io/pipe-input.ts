@@ -10,7 +10,7 @@
  */
 import { Socket, type SocketConstructorOpts } from 'node:net';
 import { AnonymiseError } from '../errors.js';
-import { release, type BufferPool } from './buffer-pool.js';
+import { hold, release, type BufferPool } from './buffer-pool.js';
 
 /** what a read takes at most: a pipe holds 64 KiB */
 const READ_BYTES = 64 * 1024;
@@ -26,6 +26,8 @@ export function readPipe(fd: number, pool: BufferPool): { chunks: AsyncGenerator
   const ready: Buffer[] = [];
   let chunk: Buffer | null = null;
   let filled = 0;
+  /** where the part of `chunk` not yet handed out begins (what came before was handed out, with a hold of its own) */
+  let from = 0;
   let ended = false;
   let failure: Error | null = null;
   let wake: (() => void) | null = null;
@@ -51,9 +53,11 @@ export function readPipe(fd: number, pool: BufferPool): { chunks: AsyncGenerator
           filled += k;
           at += k;
           if (filled === chunk.length) {
-            ready.push(chunk);
+            // the reader's hold goes with the chunk's last part
+            ready.push(from === 0 ? chunk : chunk.subarray(from));
             chunk = null;
             filled = 0;
+            from = 0;
           }
         }
         signal();
@@ -88,11 +92,13 @@ export function readPipe(fd: number, pool: BufferPool): { chunks: AsyncGenerator
           yield next;
           continue;
         }
-        if (filled > 0) {
-          // what has come so far, in its own chunk: the next reads go into another
-          const part = chunk!.subarray(0, filled);
-          chunk = null;
-          filled = 0;
+        if (filled > from) {
+          // what has come so far, with a hold of its own: the next reads go on into the same chunk's rest.
+          // (Into another chunk, a pipe's ~24-64 KiB reads each took a 256 KiB chunk, and where rows
+          // are held for a worker's piece that was ~85 chunks a piece: fresh memory, and collections.)
+          const part = chunk!.subarray(from, filled);
+          hold(part);
+          from = filled;
           yield part;
           continue;
         }
