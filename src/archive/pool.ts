@@ -60,7 +60,7 @@ const collect = (globalThis as { gc?: (o: { type: 'minor' }) => void }).gc;
  * collections. A worker (16 MiB): -Fc --jobs 2 peaked at 267-290 MiB instead of 232, and at 236-245 MiB
  * with it; lower limits kept no less, and a limit on the growth since the last collection kept more.
  * This thread at `--jobs 1` (32 MiB: its own read-ahead chunks sit above 16, which collected after every
- * piece): -Fc 152 -> 134 MiB, for 120 collections that cost ~40 ms (and spared ~10 ms of full ones) of
+ * piece): -Fc 142-149 -> 132 MiB, for 120 collections that cost ~40 ms (and spared ~10 ms of full ones) of
  * a 9.7 s run. Where the process was not started with --expose-gc (the library), nothing.
  */
 export function collectAfterPiece(limit: number): void {
