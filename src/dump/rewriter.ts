@@ -32,7 +32,7 @@ import { RowWriter, type TableStats } from './row-writer.js';
 import { InsertWriter } from './inserts.js';
 import { isLowrite, scrubLowrite } from './large-objects.js';
 import { LF_BYTE, ParallelPlain } from './parallel-copy.js';
-import { DropRows, KeepRows, RewriteRows, SearchRows, SkipRows, observed, type CopyRows, type RewriteContext } from './rows.js';
+import { DropRows, KeepRows, RewriteRows, SearchRows, SkipRows, observed, type CopyRows } from './rows.js';
 
 export { DEFAULT_MAX_LINE_BYTES, countLf, connectTarget };
 export type { PlanOverlay, RewriterOptions, TableStats, OutsideFinding };
@@ -388,8 +388,7 @@ export class DumpRewriter implements UnitSink {
     const here = (): CopyRows => {
       if (plan.mode !== 'rewrite') return plan.mode === 'drop' ? new DropRows(c) : this.skipKept ? new SkipRows(c) : new KeepRows(c);
       // every field named, not `...c`: a spread's object took a map of its own per table, and the row loop's reads of it went megamorphic
-      const r: RewriteContext = { reader: c.reader, out: c.out, table: c.table, stats: c.stats, finish: c.finish, writer: this.writer, watcher: this.watching.get(plan) ? this.observer! : null };
-      return new (plan.search ? SearchRows : RewriteRows)(r, plan);
+      return new (plan.search ? SearchRows : RewriteRows)({ reader: c.reader, out: c.out, table: c.table, stats: c.stats, finish: c.finish, writer: this.writer, watcher: this.watching.get(plan) ? this.observer! : null }, plan);
     };
     return this.parallel?.rows(c, plan, Buffer.concat([buf.subarray(code, end), LF_BYTE]), this.reader.base + code, Boolean(this.watching.get(plan)), this.gate.schema, here) ?? here();
   }
