@@ -27,6 +27,7 @@ import { AtomicOutput } from '../io/atomic.js';
 import { BufferPool, release } from '../io/buffer-pool.js';
 import { writeTar } from './tar.js';
 import { Counted, Held, Ordered, writeHeld } from './ordering.js';
+import { collectAfterPiece } from './pool.js';
 import { customEntry, directoryEntry, outputEntry, tarMemberOrder, tocBytes } from './entry-writers.js';
 import { readSchemaFile } from './schema-file.js';
 
@@ -98,7 +99,8 @@ export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<
   const jobs = o.overlay ? 1 : Math.max(1, o.jobs ?? defaultJobs(a));
   // the same pieces, packed the same way, whoever rewrites them: the output does not depend on --jobs
   // (a runner that keeps each piece's result, a shard's, needs its counts with it: a worker's, never this thread's)
-  const own = (): PieceRunner => ((jobs > 1 || o.pieceRunner) && [...actions.values()].some((x) => x.kind === 'rewrite') ? new WorkerPool<PieceJob>(jobs, workerSetup(a, o), archiveWorkerFile()) : new LocalPieces(rw, redirect, toc));
+  let inThread = false; // the pieces rewritten here (LocalPieces), not in workers
+  const own = (): PieceRunner => ((jobs > 1 || o.pieceRunner) && [...actions.values()].some((x) => x.kind === 'rewrite') ? new WorkerPool<PieceJob>(jobs, workerSetup(a, o), archiveWorkerFile()) : ((inThread = true), new LocalPieces(rw, redirect, toc)));
   const pool: PieceRunner = o.pieceRunner ? o.pieceRunner(own) : own();
   // a signal stops the workers too (their pieces fail with it), so the temporary output goes at once
   const onAbort = () => void pool.close(o.signal!.reason);
@@ -135,6 +137,10 @@ export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<
         line += r.lines;
         mergeStats(stats, r.stats);
         await put(r);
+        // a worker's output, moved here and written, dies here: collected as the workers collect theirs
+        // (LocalPieces collects after its own pieces). -Fc --jobs 2: 235-237 -> 219-221 MiB, for ~250
+        // young collections of this thread (~0.28 s of a run's ~13 CPU-s)
+        if (!inThread) collectAfterPiece(16 * 1024 * 1024);
       });
     };
     // cut where the bytes say (the last row end before pieceBytes), never where a read happened to
