@@ -57,15 +57,26 @@ const collect = (globalThis as { gc?: (o: { type: 'minor' }) => void }).gc;
  * A young-generation collection after a piece, once memory outside the heap passes `limit`: a piece's
  * compressed chunks and their join, fresh from zlib, die with the piece, but V8 frees them only in a
  * collection, and rules that allocate little (values written as bytes) left them to pile up between
- * collections. A worker (16 MiB): -Fc --jobs 2 peaked at 267-290 MiB instead of 232, and at 236-245 MiB
- * with it; lower limits kept no less, and a limit on the growth since the last collection kept more.
- * This thread at `--jobs 1` (32 MiB: its own read-ahead chunks sit above 16, which collected after every
- * piece): -Fc 142-149 -> 132 MiB, for 120 collections that cost ~40 ms (and spared ~10 ms of full ones) of
- * a 9.7 s run. Where the process was not started with --expose-gc (the library), nothing.
+ * collections. Where the process was not started with --expose-gc (the library), nothing.
  */
 export function collectAfterPiece(limit: number): void {
   if (collect && getHeapStatistics().external_memory > limit) collect({ type: 'minor' });
 }
+
+/**
+ * The limit for a worker after its piece, and for this thread after it writes a worker's output (which
+ * moved here and dies here, on a thread that allocates little of its own). Workers: -Fc --jobs 2 peaked
+ * at 267-290 MiB instead of 232, and at 236-245 MiB with it; lower limits kept no less, and a limit on
+ * the growth since the last collection kept more. This thread too: 235-237 -> 219-223 MiB, for ~250
+ * young collections (~0.28 s of a run's ~13 CPU-s).
+ */
+export const COLLECT_ABOVE = 16 * 1024 * 1024;
+/**
+ * The limit for this thread after a piece it rewrote itself (`--jobs 1`): its own read-ahead chunks sit
+ * above COLLECT_ABOVE, which collected after every piece. -Fc 142-149 -> 132 MiB, for 120 collections
+ * that cost ~40 ms (and spared ~10 ms of full ones) of a 9.7 s run.
+ */
+const LOCAL_COLLECT_ABOVE = 32 * 1024 * 1024;
 
 /** memory kept for a piece: most fit (rewrite.ts cuts at the first row past 2 MiB) */
 const PIECE_MEMORY = 2.25 * 1024 * 1024;
@@ -90,7 +101,7 @@ export class LocalPieces implements PieceRunner {
     // rewritten and copied out: the piece's memory is free
     const ab = job.data.buffer as ArrayBuffer;
     if (this.given.has(ab)) this.spare.put(ab);
-    collectAfterPiece(32 * 1024 * 1024);
+    collectAfterPiece(LOCAL_COLLECT_ABOVE);
     return { ...r, stats: [] };
   }
   pieceBuffer(size: number): Uint8Array {

@@ -20,7 +20,7 @@ import { globMatcher } from './glob.js';
 import { ArchiveFormat, ArchiveWriter, BLK_DATA, OffsetFlag, entryName, entryTable, hasData, writeHeader, type TocEntry } from './format.js';
 import { SUFFIX, directoryData, customData, peekBlockId, rawBlock, supportedCompression, type Archive } from './reader.js';
 import { DEFAULT_LEVEL, Redirect, dataAction, tocPass, write, type DataAction } from './entries.js';
-import { LocalPieces, WorkerPool, archiveWorkerFile, collectAfterPiece, type PieceJob, type PieceResult, type PieceRunner } from './pool.js';
+import { COLLECT_ABOVE, LocalPieces, WorkerPool, archiveWorkerFile, collectAfterPiece, type PieceJob, type PieceResult, type PieceRunner } from './pool.js';
 import { adler32Combine } from './adler32.js';
 import { statOrNull } from '../io/input.js';
 import { AtomicOutput } from '../io/atomic.js';
@@ -98,8 +98,8 @@ export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<
   const jobs = o.overlay ? 1 : Math.max(1, o.jobs ?? defaultJobs(a));
   // the same pieces, packed the same way, whoever rewrites them: the output does not depend on --jobs
   // (a runner that keeps each piece's result, a shard's, needs its counts with it: a worker's, never this thread's)
-  let inThread = false; // the pieces rewritten here (LocalPieces), not in workers
-  const own = (): PieceRunner => ((jobs > 1 || o.pieceRunner) && [...actions.values()].some((x) => x.kind === 'rewrite') ? new WorkerPool<PieceJob>(jobs, workerSetup(a, o), archiveWorkerFile()) : ((inThread = true), new LocalPieces(rw, redirect, toc)));
+  const inWorkers = (jobs > 1 || o.pieceRunner !== undefined) && [...actions.values()].some((x) => x.kind === 'rewrite');
+  const own = (): PieceRunner => (inWorkers ? new WorkerPool<PieceJob>(jobs, workerSetup(a, o), archiveWorkerFile()) : new LocalPieces(rw, redirect, toc));
   const pool: PieceRunner = o.pieceRunner ? o.pieceRunner(own) : own();
   // a signal stops the workers too (their pieces fail with it), so the temporary output goes at once
   const onAbort = () => void pool.close(o.signal!.reason);
@@ -136,10 +136,8 @@ export async function rewriteArchive(a: Archive, o: ArchiveRunOptions): Promise<
         line += r.lines;
         mergeStats(stats, r.stats);
         await put(r);
-        // a worker's output, moved here and written, dies here: collected as the workers collect theirs
-        // (LocalPieces collects after its own pieces). -Fc --jobs 2: 235-237 -> 219-223 MiB, for ~250
-        // young collections of this thread (~0.28 s of a run's ~13 CPU-s)
-        if (!inThread) collectAfterPiece(16 * 1024 * 1024);
+        // a worker's output, moved here and written, dies here (LocalPieces collects after its own pieces)
+        if (inWorkers) collectAfterPiece(COLLECT_ABOVE);
       });
     };
     // cut where the bytes say (the last row end before pieceBytes), never where a read happened to

@@ -9,7 +9,7 @@ import { OUTPUT_BUFFER_BYTES, compileRules, readRules } from '../engine/run.js';
 import { BufferPool } from '../io/buffer-pool.js';
 import { PieceText, Redirect, tocPass } from './entries.js';
 import { readSchemaFile } from './schema-file.js';
-import { collectAfterPiece, rewriteAndPack, type PieceJob } from './pool.js';
+import { COLLECT_ABOVE, collectAfterPiece, rewriteAndPack, type PieceJob } from './pool.js';
 import { ownBytes, serveJobs, type PieceResult } from '../engine/worker-pool.js';
 import type { WorkerSetup } from './rewrite.js';
 
@@ -23,9 +23,6 @@ const ready = (async () => {
   tocPass(rw, redirect, rules, setup.toc, setup.format);
   return { rw, redirect, byId: new Map(setup.toc.map((e) => [e.dumpId, e])) };
 })();
-
-/** a collection after a piece past this much memory outside the heap (pool.ts's collectAfterPiece) */
-const COLLECT_ABOVE = 16 * 1024 * 1024;
 
 async function runPiece(job: PieceJob): Promise<PieceResult> {
   const { rw, redirect, byId } = await ready;
