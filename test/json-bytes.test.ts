@@ -30,6 +30,9 @@ tables:
           fixed: { value: "fixed é\\n" }
           nested.inner: { fake: person.firstName }
           list: { fake: person.lastName }
+          # keys a document can only hold with an escape: compared decoded, never as raw bytes
+          "q\\"k": { value: "quote" }
+          "b\\\\k": { value: "backslash" }
           "*": keep
 `,
   // no "*": a key the rules do not name stops the run (the text walk says which)
@@ -96,7 +99,8 @@ function bytesWalk(action: ColumnAction, text: string | null, bytes?: Buffer): s
 }
 
 // keys the rules name, keys they do not, and keys that need escapes
-const key = fc.constantFrom('email', 'name', 'token', 'msg', 'gone', 'fixed', 'nested', 'inner', 'list', 'other', 'x', 'é', 'em\\u0061il', 'a"b', 'tab\t', '');
+// (and keys that begin or end like a rule's: a key is matched whole, JsonByteCursor.stringIs)
+const key = fc.constantFrom('email', 'name', 'token', 'msg', 'gone', 'fixed', 'nested', 'inner', 'list', 'other', 'x', 'é', 'em\\u0061il', 'a"b', 'tab\t', '', 'emails', 'emai', 'nam', 'q"k', 'b\\k', 'q');
 // strings rich in what JSON escapes and what the detectors look for
 const text = fc.string({
   unit: fc.oneof(
@@ -132,6 +136,8 @@ const awkward = [
   '[1,2,]', '{"gone":{"deep":[1,{"a":2}]},"fixed":[true,false,null]}', '{"list":["a",["b",null],{"c":"d"}]}',
   '{"a":1}\n', '\t[ "x" ]\r\n', '{"email":null,"name":null}', '{"token":"é漢🎉"}', `${'['.repeat(600)}${']'.repeat(600)}`,
   `{"nested":${'['.repeat(520)}1${']'.repeat(520)}}`,
+  // a rule's key that holds `"` or `\` written raw: not JSON, and not that key
+  '{"q"k":"v"}', '{"b\\k":"v"}', '{"q\\"k":"v","b\\\\k":"w"}',
   // scrubbed text long enough to be checked by an expression and written natively: plain, and with each
   // character JSON.stringify writes otherwise than as it is, alone
   ...['', '\\"', '\\\\', '\\u007f', 'é', '\\t', '\\u0001', '🎉'].map((odd) => `{"msg":"write to SW1A 1AA about the ${odd} parking permit"}`),
@@ -184,6 +190,31 @@ describe('json rules over bytes', () => {
       { numRuns: 2000 },
     );
     expect(spanned).toBeGreaterThan(name === 'strict' ? 100 : 500);
+  });
+
+  it.each([
+    ['keys that extend a rule\'s', '{"emails":"a@b.c","names":["x"],"tokens":1}'],
+    ['keys that begin a rule\'s', '{"emai":"a@b.c","nam":"x","":2}'],
+    ['a rule\'s key beside them', '{"emails":"a@b.c","email":"jane@example.org","emai":"x"}'],
+    ['keys at the end of the document', '{"msg":"x","nested":{"inner":"y"}}'],
+  ])('%s: the bytes walk reads them (it does not decline) and writes what the text walk writes', async (_, doc) => {
+    const action = await actionOf(RULES.star);
+    const got = bytesWalk(action, doc);
+    expect(got).toBeTypeOf('string');
+    expect(textWalk(action, doc)).toEqual({ value: got });
+  });
+
+  it.each([
+    ['a key cut at the end', '{"email', '":"x"}'],
+    ['a key whose quote lies past the end', '{"email":"a","name', '"}'],
+    ['a key that runs on past a rule\'s', '{"emai', 'l":"x"}'],
+    ['an empty key cut', '{"', '":1}'],
+  ])('%s of a document in a larger buffer: nothing past the end is read as its key', async (_, doc, after) => {
+    const action = await actionOf(RULES.star);
+    const buf = Buffer.from(doc + after);
+    const row: RowAccess = { ...rowOf(doc), span: () => buf, spanStart: 0, spanEnd: Buffer.byteLength(doc) };
+    expect(action.bytes!(row, 0)).toBeUndefined();
+    expect(textWalk(action, doc)).toHaveProperty('error');
   });
 
   it('declines what the text walk refuses, so that the text walk names it', async () => {

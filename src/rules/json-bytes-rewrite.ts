@@ -16,6 +16,8 @@ import { ByteDraft } from '../text/byte-draft.js';
 interface ByteKey {
   bytes: Buffer;
   child: JsonTrie;
+  /** no `"` or `\` in it: it can be matched where the document holds it as it is (JsonByteCursor.stringIs) */
+  plain: boolean;
 }
 const MAX_SCANNED_KEYS = 16;
 /** JSON.stringify writes these characters as they are: printable ASCII but `"` and `\` */
@@ -78,8 +80,7 @@ export class JsonBytesRewrite {
       if (!c.open(0x7d)) return;
       do {
         if (c.peek() !== 0x22) c.fail();
-        c.string();
-        const child = this.child(node);
+        const child = this.key(node);
         c.expect(0x3a);
         if (child) this.visit(child, dflt, depth + 1);
         else this.leaf(dflt, depth + 1);
@@ -87,26 +88,23 @@ export class JsonBytesRewrite {
     } else this.leaf(dflt, depth);
   }
 
-  /** The child of `node` named by the key just read, if any. */
-  private child(node: JsonTrie): JsonTrie | undefined {
-    if (node.children.size === 0) return undefined;
+  /** Reads a key (at its `"`): the child of `node` it names, if any. */
+  private key(node: JsonTrie): JsonTrie | undefined {
     const c = this.cursor;
+    if (node.children.size === 0) {
+      c.string();
+      return undefined;
+    }
     let list = this.keyLists.get(node);
     if (list === undefined) {
-      list = node.children.size > MAX_SCANNED_KEYS ? null : [...node.children].map(([k, child]) => ({ bytes: Buffer.from(k, 'utf8'), child }));
+      list = node.children.size > MAX_SCANNED_KEYS ? null : [...node.children].map(([k, child]) => ({ bytes: Buffer.from(k, 'utf8'), child, plain: !/["\\]/.test(k) }));
       this.keyLists.set(node, list);
     }
+    if (list !== null) for (const k of list) if (k.plain && c.stringIs(k.bytes)) return k.child;
+    c.string();
+    // a key with an escape is compared decoded; else it is none of the plain keys just tried (and a key
+    // that holds `"` or `\` is written with an escape)
     if (list === null || c.strEscaped) return node.children.get(c.decoded());
-    const src = this.src;
-    const start = c.strStart;
-    const n = c.strEnd - start;
-    for (const k of list) {
-      const b = k.bytes;
-      if (b.length !== n) continue;
-      let i = 0;
-      while (i < n && b[i] === src[start + i]) i++;
-      if (i === n) return k.child;
-    }
     return undefined;
   }
 
