@@ -18,8 +18,9 @@ const READ_BYTES = 64 * 1024;
 const READY_MAX = 4;
 
 /**
- * The bytes of `fd` in chunks of the pool's size: each a pool's buffer with one hold, the caller's. A
- * caller that asks when no chunk is full gets what has come so far (a slow pg_dump is not waited for).
+ * The bytes of `fd` in chunks of the pool's size, each a pool's buffer (or its part) with one hold, the
+ * caller's. A caller that asks when no chunk is full gets what has come so far (a slow pg_dump is not
+ * waited for): a view with a hold of its own, while the reads go on into the rest of that buffer.
  * `close()` stops the reads (a signal): the chunks then end with an error, the input being cut off.
  */
 export function readPipe(fd: number, pool: BufferPool): { chunks: AsyncGenerator<Buffer>; close: () => void } {

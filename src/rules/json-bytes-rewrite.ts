@@ -12,12 +12,13 @@ import { JsonByteCursor, JsonBytesError } from '../text/json-bytes.js';
 import { copyBytes } from '../text/bytes.js';
 import { ByteDraft } from '../text/byte-draft.js';
 
-/** A trie node's children as bytes, for comparing keys without decoding them (few keys: a scan). */
+/**
+ * A trie node's children as bytes, for matching keys where the document holds them (few keys: a scan).
+ * Only keys without `"` or `\`: a document holds those only with an escape, and they are compared decoded.
+ */
 interface ByteKey {
   bytes: Buffer;
   child: JsonTrie;
-  /** no `"` or `\` in it: it can be matched where the document holds it as it is (JsonByteCursor.stringIs) */
-  plain: boolean;
 }
 const MAX_SCANNED_KEYS = 16;
 /** JSON.stringify writes these characters as they are: printable ASCII but `"` and `\` */
@@ -97,13 +98,13 @@ export class JsonBytesRewrite {
     }
     let list = this.keyLists.get(node);
     if (list === undefined) {
-      list = node.children.size > MAX_SCANNED_KEYS ? null : [...node.children].map(([k, child]) => ({ bytes: Buffer.from(k, 'utf8'), child, plain: !/["\\]/.test(k) }));
+      list = node.children.size > MAX_SCANNED_KEYS ? null : [...node.children].filter(([k]) => !/["\\]/.test(k)).map(([k, child]) => ({ bytes: Buffer.from(k, 'utf8'), child }));
       this.keyLists.set(node, list);
     }
-    if (list !== null) for (const k of list) if (k.plain && c.stringIs(k.bytes)) return k.child;
+    if (list !== null) for (const k of list) if (c.stringIs(k.bytes)) return k.child;
     c.string();
-    // a key with an escape is compared decoded; else it is none of the plain keys just tried (and a key
-    // that holds `"` or `\` is written with an escape)
+    // a key with an escape is compared decoded; else it is none of the keys just tried (and a key that
+    // holds `"` or `\` is written with an escape)
     if (list === null || c.strEscaped) return node.children.get(c.decoded());
     return undefined;
   }
